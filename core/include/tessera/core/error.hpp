@@ -1,0 +1,59 @@
+// Errors. A user error says what is wrong, where (file, node, op, key) and
+// what to do next; internal invariants are asserts, not exceptions.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace tessera {
+
+// The base of every error Tessera reports to users.
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// A bad parameter value or combination, raised by an op while it is built.
+// The graph layer adds the node id when it rethrows it as a GraphError.
+class ParamError : public Error {
+public:
+    ParamError(std::string key, const std::string& what) : Error(what), key_(std::move(key)) {}
+    const std::string& key() const { return key_; }
+
+private:
+    std::string key_;
+};
+
+// An error tied to a pipeline node: what() reads
+//   node 'ID' (op OP), key 'KEY': MESSAGE
+// with the parts that are known.
+class GraphError : public Error {
+public:
+    GraphError(std::string node, std::string op, std::string key, const std::string& message);
+    const std::string& node() const { return node_; }
+    const std::string& op() const { return op_; }
+    const std::string& key() const { return key_; }
+    const std::string& message() const { return message_; }
+
+private:
+    std::string node_, op_, key_, message_;
+};
+
+// A failure reading or writing a file; what() names the file.
+class IoError : public Error {
+public:
+    IoError(std::string path, const std::string& message)
+        : Error("'" + path + "': " + message), path_(std::move(path)) {}
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+// Raised inside a run when it was cancelled (token, progress callback, signal).
+class Cancelled : public Error {
+public:
+    Cancelled() : Error("cancelled") {}
+};
+
+}  // namespace tessera

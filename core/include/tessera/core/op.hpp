@@ -1,0 +1,112 @@
+// The Op interface: what every operation in a pipeline implements.
+//
+// An op is built once, from its parameters and its inputs' headers, when the
+// graph is built; that is where it validates (a bad value is a ParamError,
+// never a failure later in compute). After construction it is immutable:
+// demand() and compute() are const and called from many threads at once.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tessera/core/buffer.hpp"
+#include "tessera/core/image_info.hpp"
+#include "tessera/core/params.hpp"
+#include "tessera/core/rect.hpp"
+
+namespace tessera {
+
+class Sink;
+
+// One input rectangle an output rect needs.
+struct Need {
+    int input = 0;  // index into the op's inputs
+    Rect rect;      // in that input's pixel frame
+    // When set, the evaluator writes the input pixels straight into the output
+    // tile with rect's top-left at `place` (output frame), after compute()
+    // ran, in demand order; compute() never sees them. Inputs and output must
+    // then have the same bands and format. This is how insert, embed,
+    // extract_area and arrayjoin move pixels without a copy of their own.
+    std::optional<Point> place;
+};
+using Demand = std::vector<Need>;
+
+// An input tile handed to compute(): the pixels of need.rect of input
+// `input`, for each need without `place`, in demand order.
+struct Pulled {
+    int input = 0;
+    ConstTile tile;
+};
+
+class Op {
+public:
+    virtual ~Op() = default;
+
+    // The output header, fixed at construction.
+    const ImageInfo& info() const { return info_; }
+
+    // The input rects needed to compute `out` (output frame, inside info().rect()).
+    // Sparse: only inputs that contribute appear. Must not touch pixels.
+    virtual void demand(const Rect& out, Demand& need) const = 0;
+
+    // Writes every pixel of out.rect that no placed need covers. `in` holds
+    // the unplaced needs of demand(out.rect), in order.
+    virtual void compute(const Tile& out, std::span<const Pulled> in) const = 0;
+
+    // Sinks (save ops) return the writer that consumes this node's tiles.
+    virtual std::unique_ptr<Sink> make_sink() const { return nullptr; }
+
+protected:
+    ImageInfo info_;
+};
+
+// Receives the tiles of one image from the evaluator, one at a time, in
+// row-major order of the tile grid (the serial stage of the pipeline).
+class Sink {
+public:
+    virtual ~Sink() = default;
+    // Called once before the first tile; tiles are tile_w x tile_h except on
+    // the right and bottom edges.
+    virtual void start(const ImageInfo& info, int tile_w, int tile_h) = 0;
+    virtual void write(const ConstTile& tile) = 0;
+    // All tiles were written: make the output visible at its final path.
+    virtual void finish() = 0;
+    // The run failed or was cancelled: leave nothing behind.
+    virtual void abort() noexcept = 0;
+};
+
+// A spec for `tessera ops` and for validating pipelines before any op is built.
+struct OpSpec {
+    std::string name;  // the JSON "op"
+    std::string doc;   // one line
+    int min_inputs = 0;
+    int max_inputs = 0;  // -1: any number
+    std::vector<ParamSpec> params;
+    bool sink = false;
+    // Builds the op; throws ParamError (key + message) on a bad value, or
+    // Error for input headers it cannot take.
+    std::unique_ptr<Op> (*create)(const Params& params, std::span<const ImageInfo> inputs) = nullptr;
+};
+
+// Ops by their JSON name. Modules register theirs with one line each.
+class OpRegistry {
+public:
+    void add(OpSpec spec);
+    const OpSpec* find(std::string_view name) const;
+    const std::vector<OpSpec>& specs() const { return specs_; }
+
+private:
+    std::vector<OpSpec> specs_;
+};
+
+// The common shape of ops whose spec lives in a static member:
+//   registry.add(InsertOp::spec());
+template <class T>
+std::unique_ptr<Op> make_op(const Params& p, std::span<const ImageInfo> in) {
+    return std::make_unique<T>(p, in);
+}
+
+}  // namespace tessera

@@ -1,0 +1,83 @@
+#include "tessera/core/params.hpp"
+
+#include <cmath>
+
+namespace tessera {
+
+const char* param_type_name(ParamType t) {
+    switch (t) {
+        case ParamType::boolean: return "boolean";
+        case ParamType::integer: return "integer";
+        case ParamType::number: return "number";
+        case ParamType::string: return "string";
+        case ParamType::integers: return "array of integers";
+        case ParamType::numbers: return "array of numbers";
+        case ParamType::points: return "array of [x, y] integer pairs";
+    }
+    return "?";
+}
+
+ParamType param_type_of(const ParamValue& v) { return ParamType(v.index()); }
+
+const ParamValue& Params::get(const std::string& key) const {
+    auto it = values_.find(key);
+    if (it == values_.end()) throw ParamError(key, "required parameter is missing");
+    return it->second;
+}
+
+namespace {
+template <class T>
+const T& as(const std::string& key, const ParamValue& v, ParamType want) {
+    if (auto p = std::get_if<T>(&v)) return *p;
+    throw ParamError(key, std::string("expected ") + param_type_name(want) + ", got " +
+                              param_type_name(param_type_of(v)));
+}
+}  // namespace
+
+bool Params::boolean(const std::string& key, bool def) const {
+    return has(key) ? as<bool>(key, get(key), ParamType::boolean) : def;
+}
+std::int64_t Params::integer(const std::string& key) const {
+    return as<std::int64_t>(key, get(key), ParamType::integer);
+}
+std::int64_t Params::integer(const std::string& key, std::int64_t def) const {
+    return has(key) ? integer(key) : def;
+}
+int Params::integer_in(const std::string& key, std::int64_t lo, std::int64_t hi) const {
+    std::int64_t v = integer(key);
+    if (v < lo || v > hi)
+        throw ParamError(key, std::to_string(v) + " is out of range; use a value in [" + std::to_string(lo) + ", " +
+                                  std::to_string(hi) + "]");
+    return int(v);
+}
+int Params::integer_in(const std::string& key, std::int64_t lo, std::int64_t hi, std::int64_t def) const {
+    return has(key) ? integer_in(key, lo, hi) : int(def);
+}
+double Params::number(const std::string& key) const {
+    const ParamValue& v = get(key);
+    if (auto i = std::get_if<std::int64_t>(&v)) return double(*i);
+    double d = as<double>(key, v, ParamType::number);
+    if (!std::isfinite(d)) throw ParamError(key, "must be a finite number");
+    return d;
+}
+double Params::number(const std::string& key, double def) const { return has(key) ? number(key) : def; }
+std::string Params::string(const std::string& key) const { return as<std::string>(key, get(key), ParamType::string); }
+std::string Params::string(const std::string& key, const std::string& def) const {
+    return has(key) ? string(key) : def;
+}
+std::vector<std::int64_t> Params::integers(const std::string& key) const {
+    return as<std::vector<std::int64_t>>(key, get(key), ParamType::integers);
+}
+std::vector<double> Params::numbers(const std::string& key, std::vector<double> def) const {
+    if (!has(key)) return def;
+    const ParamValue& v = get(key);
+    if (auto i = std::get_if<std::vector<std::int64_t>>(&v)) return {i->begin(), i->end()};
+    if (auto i = std::get_if<std::int64_t>(&v)) return {double(*i)};
+    if (auto d = std::get_if<double>(&v)) return {*d};
+    return as<std::vector<double>>(key, v, ParamType::numbers);
+}
+std::vector<IntPair> Params::points(const std::string& key) const {
+    return as<std::vector<IntPair>>(key, get(key), ParamType::points);
+}
+
+}  // namespace tessera

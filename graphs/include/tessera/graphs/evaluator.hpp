@@ -1,0 +1,64 @@
+// The evaluator: pulls tiles of a node through the graph.
+//
+// Output tiles are produced in parallel (TBB) and handed to a sink in order;
+// each tile pulls from its inputs only the rects the ops demand, recursively
+// down to the sources. At most `tokens` tiles are in flight, so the pixel
+// memory held is about tokens x tile bytes x graph depth plus the tile cache,
+// whatever the image size.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+
+#include "tessera/core/buffer.hpp"
+#include "tessera/graphs/graph.hpp"
+
+namespace tessera {
+
+struct Progress {
+    std::size_t tiles_done = 0;
+    std::size_t tiles_total = 0;
+    std::size_t pixels_done = 0;
+    std::size_t pixel_bytes = 0;  // accounted pixel memory held now
+    double seconds = 0;
+};
+
+struct RunStats {
+    std::size_t tiles = 0;
+    std::size_t peak_pixel_bytes = 0;  // peak accounted pixel memory
+    std::size_t cache_hits = 0;
+    std::size_t cache_misses = 0;
+    std::size_t tokens = 0;  // tiles in flight allowed
+    double seconds = 0;
+};
+
+struct RunOptions {
+    // Returns false to cancel the run.
+    std::function<bool(const Progress&)> progress;
+    // Set from any thread (e.g. a signal handler) to cancel.
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+class Evaluator {
+public:
+    // Borrows g; settings are taken from g.execution.
+    explicit Evaluator(const Graph& g);
+    ~Evaluator();
+
+    // Computes every tile of `node` and hands them to sink in row-major order.
+    // On failure or cancellation the sink is aborted and the error rethrown.
+    RunStats run(NodeId node, Sink& sink, const RunOptions& options = {});
+    // Runs every sink node of the graph (save ops), one after the other.
+    RunStats run_sinks(const RunOptions& options = {});
+    // Computes one rect of a node into a new buffer (single-threaded).
+    Buffer render(NodeId node, const Rect& rect);
+
+    MemoryAccount& account();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera

@@ -1,0 +1,16 @@
+// One spec per op file; registry.cpp adds each with one line.
+#pragma once
+
+#include "tessera/core/op.hpp"
+
+namespace tessera {
+
+OpSpec black_op_spec();
+OpSpec insert_op_spec();
+OpSpec arrayjoin_op_spec();
+OpSpec extract_area_op_spec();
+OpSpec embed_op_spec();
+OpSpec cast_op_spec();
+OpSpec shrink_op_spec();
+
+}  // namespace tessera

@@ -1,0 +1,16 @@
+#include "ops_list.hpp"
+#include "tessera/ops/ops.hpp"
+
+namespace tessera {
+
+void register_ops(OpRegistry& r) {
+    r.add(black_op_spec());
+    r.add(insert_op_spec());
+    r.add(arrayjoin_op_spec());
+    r.add(extract_area_op_spec());
+    r.add(embed_op_spec());
+    r.add(cast_op_spec());
+    r.add(shrink_op_spec());
+}
+
+}  // namespace tessera

@@ -1,0 +1,50 @@
+// Shared helpers for the tests: render a node through the real evaluator,
+// convert to and from libvips images (the oracle), temporary folders.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vips/vips8>
+
+#include "tessera/tessera.hpp"
+
+namespace tt {
+
+using namespace tessera;
+
+// The whole image of `node`, computed by Evaluator::run with the graph's
+// execution settings overridden by tile size and threads.
+Buffer render(Graph& g, NodeId node, int tile = 64, int threads = 2, RunStats* stats = nullptr);
+
+// A libvips image holding a copy of the buffer's pixels (and back).
+vips::VImage to_vips(const Buffer& b);
+Buffer from_vips(vips::VImage im, MemoryAccount* account = nullptr);
+
+// Largest |a - b| over all samples; sizes, bands and formats must agree
+// (else returns infinity).
+double max_abs_diff(const Buffer& a, vips::VImage b);
+double max_abs_diff(const Buffer& a, const Buffer& b);
+
+// A deterministic test image: gradients and a pattern, so that shifts and
+// swaps show (w x h, bands, format as libvips format).
+vips::VImage pattern(int w, int h, int bands = 3, VipsBandFormat format = VIPS_FORMAT_UCHAR, int seed = 0);
+
+// Saves a libvips image to path (any libvips format) and returns the path.
+std::string save(vips::VImage im, const std::filesystem::path& path);
+
+// A fresh empty folder under the system temp dir, removed at destruction.
+struct TempDir {
+    TempDir();
+    ~TempDir();
+    std::filesystem::path path;
+    std::filesystem::path operator/(const std::string& name) const { return path / name; }
+};
+
+// Runs a shell command; returns its exit status, captures stdout+stderr.
+int run_command(const std::string& cmd, std::string* output = nullptr);
+
+// Path of the built `tessera` binary and of the source tree.
+std::string tessera_binary();
+std::filesystem::path source_dir();
+
+}  // namespace tt
