@@ -73,9 +73,10 @@ Buffer render(Graph& g, NodeId node, int tile, int threads, RunStats* stats) {
 
 vips::VImage to_vips(const Buffer& b) {
     ConstTile t = b.view();
-    vips::VImage im = vips::VImage::new_from_memory_copy(const_cast<std::byte*>(t.data), b.size(), t.rect.w, t.rect.h,
-                                                         t.bands, vips_format(t.format));
-    return im;
+    // new_from_memory borrows the bytes; copy_memory makes the image own a copy
+    return vips::VImage::new_from_memory(const_cast<std::byte*>(t.data), b.size(), t.rect.w, t.rect.h, t.bands,
+                                         vips_format(t.format))
+        .copy_memory();
 }
 
 Buffer from_vips(vips::VImage im, MemoryAccount* account) {

@@ -1,1 +1,157 @@
-int main() { return 0; }
+// tessera: the command line. Each subcommand wires the modules together;
+// nothing here computes pixels.
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+#include "tessera/tessera.hpp"
+
+namespace {
+
+using namespace tessera;
+
+std::atomic<bool> g_cancel{false};
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void on_signal(int sig) {
+    g_signal = sig;
+    g_cancel.store(true);
+}
+
+// A one-line progress display on a terminal; nothing otherwise.
+class ProgressLine {
+public:
+    explicit ProgressLine(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)) {}
+    ~ProgressLine() { end(); }
+    bool operator()(const Progress& p) {
+        if (!enabled_) return true;
+        if (p.seconds - last_ < 0.25 && p.tiles_done != p.tiles_total) return true;
+        last_ = p.seconds;
+        double frac = p.tiles_total ? double(p.tiles_done) / p.tiles_total : 1.0;
+        double mpx = p.seconds > 0 ? p.pixels_done / p.seconds / 1e6 : 0.0;
+        double eta = frac > 0 ? p.seconds * (1 - frac) / frac : 0.0;
+        std::fprintf(stderr, "\r%5.1f%%  %zu/%zu tiles  %.1f Mpx/s  ETA %d:%02d  pixel memory %.1f MB   ", 100 * frac,
+                     p.tiles_done, p.tiles_total, mpx, int(eta) / 60, int(eta) % 60, p.pixel_bytes / 1048576.0);
+        shown_ = true;
+        return true;
+    }
+    void end() {
+        if (shown_) std::fputc('\n', stderr);
+        shown_ = false;
+    }
+
+private:
+    bool enabled_;
+    bool shown_ = false;
+    double last_ = -1;
+};
+
+void print_stats(const RunStats& s) {
+    std::fprintf(stderr, "tiles: %zu  seconds: %.2f  peak pixel memory: %.1f MB  tiles in flight: %zu  cache hits/misses: %zu/%zu\n",
+                 s.tiles, s.seconds, s.peak_pixel_bytes / 1048576.0, s.tokens, s.cache_hits, s.cache_misses);
+}
+
+int cmd_run(const std::string& path, int threads, int tile, bool stats, bool quiet) {
+    Graph g = load_pipeline(path, standard_registry());
+    if (threads >= 0) g.execution.threads = threads;
+    if (tile > 0) g.execution.tile_w = g.execution.tile_h = tile;
+    Evaluator ev(g);
+    ProgressLine line(!quiet);
+    RunOptions opt;
+    opt.cancel = &g_cancel;
+    opt.progress = [&](const Progress& p) { return line(p); };
+    RunStats s = ev.run_sinks(opt);
+    line.end();
+    if (stats) print_stats(s);
+    return 0;
+}
+
+int cmd_ops(bool as_json) {
+    const OpRegistry& r = standard_registry();
+    if (as_json) {
+        std::cout << ops_to_json(r);
+        return 0;
+    }
+    for (const OpSpec& s : r.specs()) {
+        std::string ins = s.max_inputs < 0 ? std::to_string(s.min_inputs) + "+"
+                          : s.min_inputs == s.max_inputs ? std::to_string(s.min_inputs)
+                                                         : std::to_string(s.min_inputs) + "-" + std::to_string(s.max_inputs);
+        std::cout << s.name << " (inputs: " << ins << (s.sink ? ", sink" : "") << "): " << s.doc << "\n";
+        for (const ParamSpec& p : s.params) {
+            std::cout << "    " << p.name << " : " << param_type_name(p.type);
+            if (p.required)
+                std::cout << ", required";
+            else
+                std::cout << " = " << p.default_text;
+            std::cout << "  -- " << p.doc << "\n";
+        }
+    }
+    return 0;
+}
+
+int cmd_dot(const std::string& path, const std::string& out, int collapse) {
+    Graph g = load_pipeline(path, standard_registry());
+    std::string dot = g.to_dot(std::size_t(collapse));
+    if (out.empty() || out == "-") {
+        std::cout << dot;
+        return 0;
+    }
+    std::ofstream f(out);
+    if (!(f << dot)) throw IoError(out, "cannot write the DOT file");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"tessera: a lazy, tiled image-pipeline engine"};
+    app.require_subcommand(1);
+
+    std::string pipeline, file, out;
+    int threads = -1, tile = 0, collapse = 16;
+    bool stats = false, quiet = false, as_json = false;
+
+    auto* run = app.add_subcommand("run", "run a JSON pipeline: compute and write every save node");
+    run->add_option("PIPELINE", pipeline, "pipeline .json file")->required();
+    run->add_option("--threads", threads, "worker threads (0: every core; default: the pipeline's setting)");
+    run->add_option("--tile-size", tile, "tile width and height in pixels (default: the pipeline's setting)")
+        ->check(CLI::Range(16, 8192));
+    run->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
+    run->add_flag("-q,--quiet", quiet, "no progress line");
+
+    auto* ops = app.add_subcommand("ops", "list every op with its parameters, types and defaults");
+    ops->add_flag("--json", as_json, "machine-readable output");
+
+    auto* info = app.add_subcommand("info", "print the header of an image file");
+    info->add_option("FILE", file, "image file")->required();
+
+    auto* dot = app.add_subcommand("dot", "print a pipeline's graph in Graphviz DOT");
+    dot->add_option("PIPELINE", pipeline, "pipeline .json file")->required();
+    dot->add_option("-o,--output", out, "write to this file instead of stdout");
+    dot->add_option("--collapse", collapse, "fold a node's inputs into one box beyond this many (0: never)");
+
+    CLI11_PARSE(app, argc, argv);
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    try {
+        if (*run) return cmd_run(pipeline, threads, tile, stats, quiet);
+        if (*ops) return cmd_ops(as_json);
+        if (*info) {
+            std::cout << describe_image(file);
+            return 0;
+        }
+        if (*dot) return cmd_dot(pipeline, out, collapse);
+    } catch (const Cancelled&) {
+        std::fprintf(stderr, "\ntessera: cancelled; no output was written\n");
+        return g_signal == SIGTERM ? 143 : 130;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "tessera: error: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

@@ -1,1 +1,281 @@
-// placeholder: being written
+#include "tessera/graphs/evaluator.hpp"
+
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/info.h>
+#include <oneapi/tbb/parallel_pipeline.h>
+#include <oneapi/tbb/task_arena.h>
+#include <unordered_map>
+
+#include "tessera/core/error.hpp"
+
+namespace tessera {
+
+namespace {
+
+// One LRU of tiles for all cached nodes, under one byte budget. Entries are
+// keyed by (node, rect): a hit needs the same rect asked again, which is what
+// fan-out (two consumers of one node pulling the same tile) produces.
+class TileCache {
+public:
+    TileCache(MemoryAccount& account, std::size_t budget) : account_(account), budget_(budget) {}
+
+    bool lookup(NodeId n, const Rect& r, const Tile& dst) {
+        std::shared_ptr<const Buffer> hit;
+        {
+            std::lock_guard lock(mu_);
+            auto it = map_.find(Key{n, r});
+            if (it == map_.end()) {
+                ++misses_;
+                return false;
+            }
+            lru_.splice(lru_.begin(), lru_, it->second);
+            hit = it->second->buffer;
+            ++hits_;
+        }
+        copy_pixels(hit->view(), dst);
+        return true;
+    }
+
+    void store(NodeId n, const Rect& r, const ConstTile& src) {
+        auto b = std::make_shared<Buffer>(&account_, r, src.bands, src.format);
+        if (b->size() > budget_) return;
+        copy_pixels(src, b->tile());
+        std::lock_guard lock(mu_);
+        Key k{n, r};
+        if (map_.count(k)) return;
+        lru_.push_front(Entry{k, std::move(b)});
+        map_.emplace(k, lru_.begin());
+        bytes_ += lru_.front().buffer->size();
+        while (bytes_ > budget_ && !lru_.empty()) {
+            bytes_ -= lru_.back().buffer->size();
+            map_.erase(lru_.back().key);
+            lru_.pop_back();
+        }
+    }
+
+    std::size_t hits() const { return hits_; }
+    std::size_t misses() const { return misses_; }
+
+private:
+    struct Key {
+        NodeId node;
+        Rect rect;
+        bool operator==(const Key&) const = default;
+    };
+    struct KeyHash {
+        std::size_t operator()(const Key& k) const {
+            std::size_t h = k.node * 0x9E3779B97F4A7C15ull;
+            for (int v : {k.rect.x, k.rect.y, k.rect.w, k.rect.h}) h = (h ^ std::size_t(unsigned(v))) * 0x100000001B3ull;
+            return h;
+        }
+    };
+    struct Entry {
+        Key key;
+        std::shared_ptr<const Buffer> buffer;
+    };
+    MemoryAccount& account_;
+    std::size_t budget_;
+    std::mutex mu_;
+    std::list<Entry> lru_;
+    std::unordered_map<Key, std::list<Entry>::iterator, KeyHash> map_;
+    std::size_t bytes_ = 0;
+    std::size_t hits_ = 0, misses_ = 0;
+};
+
+}  // namespace
+
+struct Evaluator::Impl {
+    const Graph& g;
+    MemoryAccount account;
+    std::vector<bool> cached;
+    std::unique_ptr<TileCache> cache;
+    const std::atomic<bool>* cancel = nullptr;
+    std::atomic<bool> stop{false};
+
+    explicit Impl(const Graph& graph) : g(graph) {
+        cached.resize(g.size());
+        bool any = false;
+        for (NodeId n = 0; n < g.size(); ++n) {
+            // Explicitly marked nodes, and nodes read by several consumers,
+            // which would otherwise compute the same tile more than once.
+            cached[n] = g.node(n).cache || (g.consumers(n) > 1 && !g.node(n).inputs.empty());
+            any = any || cached[n];
+        }
+        if (any && g.execution.cache_mb > 0)
+            cache = std::make_unique<TileCache>(account, g.execution.cache_mb << 20);
+    }
+
+    bool cancelled() const { return stop.load(std::memory_order_relaxed) || (cancel && cancel->load()); }
+
+    // Fills dst (dst.rect in n's frame) with n's pixels: demand, pull the
+    // unplaced needs into scratch, compute, then pull the placed needs
+    // straight into dst. Recursion depth is the graph's depth, never its
+    // fan-in: an op with thousands of inputs demands only those it overlaps.
+    void pull(NodeId n, const Tile& dst) {
+        if (cancelled()) throw Cancelled();
+        const Node& node = g.node(n);
+        bool use_cache = cache && cached[n];
+        if (use_cache && cache->lookup(n, dst.rect, dst)) return;
+        Demand need;
+        node.op->demand(dst.rect, need);
+        try {
+            std::vector<Buffer> scratch;
+            std::vector<Pulled> pulled;
+            for (const Need& d : need) {
+                if (d.place) continue;
+                const ImageInfo& in = g.info(node.inputs[d.input]);
+                scratch.emplace_back(&account, d.rect, in.bands, in.format);
+                if (!d.rect.empty()) pull(node.inputs[d.input], scratch.back().tile());
+                pulled.push_back({d.input, scratch.back().view()});
+            }
+            node.op->compute(dst, pulled);
+            pulled.clear();
+            scratch.clear();  // free before going deeper: placed pulls reuse dst
+            for (const Need& d : need) {
+                if (!d.place || d.rect.empty()) continue;
+                Tile part = dst.sub({d.place->x, d.place->y, d.rect.w, d.rect.h});
+                pull(node.inputs[d.input], part.moved(d.rect.x - d.place->x, d.rect.y - d.place->y));
+            }
+        } catch (const GraphError&) {
+            throw;
+        } catch (const Cancelled&) {
+            throw;
+        } catch (const Error& e) {
+            // The innermost failing node names itself; outer ones pass it on.
+            throw GraphError(node.id, node.op_name, "", e.what());
+        }
+        if (use_cache) cache->store(n, dst.rect, dst);
+    }
+};
+
+Evaluator::Evaluator(const Graph& g) : impl_(std::make_unique<Impl>(g)) {}
+Evaluator::~Evaluator() = default;
+MemoryAccount& Evaluator::account() { return impl_->account; }
+
+Buffer Evaluator::render(NodeId node, const Rect& rect) {
+    const ImageInfo& info = impl_->g.info(node);
+    if (!info.rect().contains(rect)) throw GraphError(impl_->g.node(node).id, "", "", "render: rect outside the image");
+    Buffer b(nullptr, rect, info.bands, info.format);
+    impl_->pull(node, b.tile());
+    return b;
+}
+
+RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
+    Impl& m = *impl_;
+    const Graph& g = m.g;
+    const Execution& ex = g.execution;
+    const ImageInfo& info = g.info(node);
+    const int tw = ex.tile_w, th = ex.tile_h;
+    const std::size_t cols = (std::size_t(info.width) + tw - 1) / tw;
+    const std::size_t rows = (std::size_t(info.height) + th - 1) / th;
+    const std::size_t total = cols * rows;
+    const int threads = ex.threads > 0 ? ex.threads : tbb::info::default_concurrency();
+
+    // Tiles in flight: enough to keep every thread busy while the serial
+    // writer catches up, and no more, because each holds a tile of pixels
+    // (plus the scratch of its unplaced needs).
+    std::size_t tokens = std::size_t(threads) * 2;
+    const std::size_t tile_bytes = std::size_t(tw) * th * info.pixel_bytes();
+    if (ex.memory_mb > 0) {
+        std::size_t budget = ex.memory_mb << 20;
+        std::size_t fit = budget / std::max<std::size_t>(tile_bytes, 1);
+        if (fit < 1)
+            throw Error("memory_mb " + std::to_string(ex.memory_mb) + " cannot hold one " + std::to_string(tw) + "x" +
+                        std::to_string(th) + " tile of " + std::to_string(info.bands) + " x " +
+                        std::string(format_name(info.format)) + " (" + std::to_string(tile_bytes >> 10) +
+                        " KiB); raise memory_mb or lower the tile size");
+        tokens = std::min(tokens, fit);
+    }
+
+    m.cancel = options.cancel;
+    m.stop = false;
+    m.account.reset_peak();
+    auto t0 = std::chrono::steady_clock::now();
+    RunStats stats;
+    stats.tokens = tokens;
+    std::size_t next = 0, done = 0, pixels = 0;
+    bool user_cancel = false;
+
+    try {
+        sink.start(info, tw, th);
+        // More threads than cores is allowed (it must not change the bits,
+        // and tests check that); TBB needs the global limit raised for it.
+        tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
+                                  std::max<std::size_t>(threads, tbb::info::default_concurrency()));
+        tbb::task_arena arena(threads);
+        arena.execute([&] {
+            tbb::parallel_pipeline(
+                tokens,
+                // serial: hand out tile indices in row-major order
+                tbb::make_filter<void, std::size_t>(tbb::filter_mode::serial_in_order,
+                                                    [&](tbb::flow_control& fc) -> std::size_t {
+                                                        if (next >= total || m.cancelled()) {
+                                                            fc.stop();
+                                                            return 0;
+                                                        }
+                                                        return next++;
+                                                    }) &
+                    // parallel: compute the tile
+                    tbb::make_filter<std::size_t, std::shared_ptr<Buffer>>(
+                        tbb::filter_mode::parallel,
+                        [&](std::size_t i) {
+                            int tx = int(i % cols), ty = int(i / cols);
+                            Rect r = Rect{tx * tw, ty * th, tw, th}.intersect(info.rect());
+                            auto b = std::make_shared<Buffer>(&m.account, r, info.bands, info.format);
+                            m.pull(node, b->tile());
+                            return b;
+                        }) &
+                    // serial, in order: the sink writes
+                    tbb::make_filter<std::shared_ptr<Buffer>, void>(
+                        tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Buffer> b) {
+                            if (m.cancelled()) return;
+                            sink.write(b->view());
+                            ++done;
+                            pixels += std::size_t(b->rect().area());
+                            if (options.progress) {
+                                Progress p{done, total, pixels, m.account.current(),
+                                           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+                                if (!options.progress(p)) {
+                                    user_cancel = true;
+                                    m.stop = true;
+                                }
+                            }
+                        }));
+        });
+        if (m.cancelled() || user_cancel) throw Cancelled();
+        sink.finish();
+    } catch (...) {
+        sink.abort();
+        throw;
+    }
+    stats.tiles = done;
+    stats.peak_pixel_bytes = m.account.peak();
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (m.cache) {
+        stats.cache_hits = m.cache->hits();
+        stats.cache_misses = m.cache->misses();
+    }
+    return stats;
+}
+
+RunStats Evaluator::run_sinks(const RunOptions& options) {
+    RunStats all;
+    std::vector<NodeId> sinks = impl_->g.sinks();
+    if (sinks.empty()) throw Error("the pipeline has no sink (save) node, so there is nothing to write; add a save node");
+    for (NodeId s : sinks) {
+        auto sink = impl_->g.node(s).op->make_sink();
+        RunStats r = run(s, *sink, options);
+        all.tiles += r.tiles;
+        all.peak_pixel_bytes = std::max(all.peak_pixel_bytes, r.peak_pixel_bytes);
+        all.cache_hits += r.cache_hits;
+        all.cache_misses += r.cache_misses;
+        all.tokens = r.tokens;
+        all.seconds += r.seconds;
+    }
+    return all;
+}
+
+}  // namespace tessera

@@ -1,1 +1,206 @@
-// placeholder: being written
+#include "tessera/graphs/graph.hpp"
+
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/topological_sort.hpp>
+#include <sstream>
+#include <unordered_map>
+
+#include "tessera/core/error.hpp"
+
+namespace tessera {
+
+using BoostDag = boost::adjacency_list<boost::vecS, boost::vecS, boost::bidirectionalS>;
+
+struct Graph::Impl {
+    const OpRegistry* registry;
+    BoostDag dag;  // vertex i is nodes[i]; an edge runs from an input to its consumer
+    std::vector<Node> nodes;
+    std::unordered_map<std::string, NodeId> by_id;
+    std::unordered_map<std::string, std::size_t> auto_ids;
+};
+
+Graph::Graph(const OpRegistry& registry) : impl_(std::make_unique<Impl>()) { impl_->registry = &registry; }
+Graph::~Graph() = default;
+Graph::Graph(Graph&&) noexcept = default;
+Graph& Graph::operator=(Graph&&) noexcept = default;
+
+namespace {
+
+// The value in the canonical type for its spec (integers where numbers are
+// declared become doubles, a lone number becomes a one-element list), so
+// that a graph saved to JSON and read back has equal params. Throws a
+// message when the type cannot be taken.
+ParamValue canonical(const ParamSpec& spec, const ParamValue& v) {
+    ParamType t = param_type_of(v);
+    if (t == spec.type) return v;
+    switch (spec.type) {
+        case ParamType::number:
+            if (auto i = std::get_if<std::int64_t>(&v)) return double(*i);
+            break;
+        case ParamType::numbers:
+            if (auto i = std::get_if<std::int64_t>(&v)) return std::vector<double>{double(*i)};
+            if (auto d = std::get_if<double>(&v)) return std::vector<double>{*d};
+            if (auto l = std::get_if<std::vector<std::int64_t>>(&v)) return std::vector<double>(l->begin(), l->end());
+            break;
+        default: break;
+    }
+    throw std::string("expected ") + param_type_name(spec.type) + ", got " + param_type_name(t);
+}
+
+std::string param_list(const OpSpec& spec) {
+    std::string s;
+    for (const auto& p : spec.params) s += (s.empty() ? "" : ", ") + p.name;
+    return s.empty() ? "no parameters" : s;
+}
+
+}  // namespace
+
+NodeId Graph::add(const std::string& op, const std::vector<NodeId>& inputs, const Params& params,
+                  const std::string& id_in) {
+    Impl& m = *impl_;
+    std::string id = id_in;
+    if (id.empty()) {
+        do id = op + std::to_string(m.auto_ids[op]++);
+        while (m.by_id.count(id));
+    }
+    const OpSpec* spec = m.registry->find(op);
+    if (!spec) throw GraphError(id, "", "op", "unknown op '" + op + "'; `tessera ops` lists the ops");
+    if (m.by_id.count(id)) throw GraphError(id, op, "id", "the id is used by another node; ids must be unique");
+
+    int n = int(inputs.size());
+    if (n < spec->min_inputs || (spec->max_inputs >= 0 && n > spec->max_inputs)) {
+        std::string want = spec->max_inputs < 0 ? "at least " + std::to_string(spec->min_inputs)
+                           : spec->min_inputs == spec->max_inputs
+                               ? std::to_string(spec->min_inputs)
+                               : std::to_string(spec->min_inputs) + " to " + std::to_string(spec->max_inputs);
+        throw GraphError(id, op, "inputs", "takes " + want + " input(s), got " + std::to_string(n));
+    }
+    std::vector<ImageInfo> infos;
+    infos.reserve(inputs.size());
+    for (NodeId in : inputs) {
+        if (in >= m.nodes.size()) throw GraphError(id, op, "inputs", "refers to a node that does not exist");
+        if (m.nodes[in].spec->sink)
+            throw GraphError(id, op, "inputs", "input '" + m.nodes[in].id + "' is a sink (" + m.nodes[in].op_name +
+                                                   ") and has no output to read");
+        infos.push_back(m.nodes[in].op->info());
+    }
+
+    // Check keys and types against the spec before the op sees them.
+    Params canon;
+    for (const auto& [key, value] : params.values()) {
+        auto it = std::find_if(spec->params.begin(), spec->params.end(), [&](const ParamSpec& p) { return p.name == key; });
+        if (it == spec->params.end())
+            throw GraphError(id, op, key, "unknown parameter; " + op + " takes " + param_list(*spec));
+        try {
+            canon.set(key, canonical(*it, value));
+        } catch (const std::string& msg) {
+            throw GraphError(id, op, key, msg);
+        }
+    }
+    for (const auto& p : spec->params)
+        if (p.required && !canon.has(p.name))
+            throw GraphError(id, op, p.name, "required parameter is missing (" + p.doc + ")");
+
+    std::unique_ptr<Op> built;
+    try {
+        built = spec->create(canon, infos);
+    } catch (const ParamError& e) {
+        throw GraphError(id, op, e.key(), e.what());
+    } catch (const GraphError&) {
+        throw;
+    } catch (const Error& e) {
+        throw GraphError(id, op, "", e.what());
+    }
+
+    NodeId nid = boost::add_vertex(m.dag);
+    for (NodeId in : inputs) boost::add_edge(in, nid, m.dag);
+    m.nodes.push_back(Node{id, op, inputs, std::move(canon), false, spec, std::move(built)});
+    m.by_id.emplace(id, nid);
+    return nid;
+}
+
+std::size_t Graph::size() const { return impl_->nodes.size(); }
+const Node& Graph::node(NodeId n) const { return impl_->nodes.at(n); }
+const OpRegistry& Graph::registry() const { return *impl_->registry; }
+
+NodeId Graph::find(std::string_view id) const {
+    auto it = impl_->by_id.find(std::string(id));
+    if (it == impl_->by_id.end()) throw GraphError(std::string(id), "", "", "no node has this id");
+    return it->second;
+}
+bool Graph::contains(std::string_view id) const { return impl_->by_id.count(std::string(id)) != 0; }
+void Graph::set_cache(NodeId n, bool on) { impl_->nodes.at(n).cache = on; }
+
+std::size_t Graph::consumers(NodeId n) const { return boost::out_degree(n, impl_->dag); }
+
+std::vector<NodeId> Graph::sinks() const {
+    std::vector<NodeId> out;
+    for (NodeId i = 0; i < size(); ++i)
+        if (impl_->nodes[i].spec->sink) out.push_back(i);
+    return out;
+}
+
+std::vector<NodeId> topological_order(const Graph& g) {
+    // Rebuilt from the nodes rather than exposing the Boost graph: the
+    // public header stays free of Boost.
+    BoostDag dag(g.size());
+    for (NodeId n = 0; n < g.size(); ++n)
+        for (NodeId in : g.node(n).inputs) boost::add_edge(in, n, dag);
+    std::vector<NodeId> order;
+    order.reserve(g.size());
+    boost::topological_sort(dag, std::back_inserter(order));
+    std::reverse(order.begin(), order.end());
+    return order;
+}
+
+namespace {
+std::string dot_escape(const std::string& s) {
+    std::string o;
+    for (char c : s) {
+        if (c == '"' || c == '\\') o += '\\';
+        o += c;
+    }
+    return o;
+}
+}  // namespace
+
+std::string Graph::to_dot(std::size_t collapse) const {
+    const Impl& m = *impl_;
+    std::ostringstream os;
+    os << "digraph tessera {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n";
+    // A source node read only by one consumer that has more than `collapse`
+    // such inputs is drawn as part of a summary node.
+    std::vector<bool> hidden(m.nodes.size(), false);
+    std::vector<std::size_t> folded(m.nodes.size(), 0);
+    for (NodeId n = 0; n < m.nodes.size(); ++n) {
+        const auto& ins = m.nodes[n].inputs;
+        std::vector<NodeId> leaves;
+        for (NodeId in : ins)
+            if (m.nodes[in].inputs.empty() && consumers(in) == 1) leaves.push_back(in);
+        if (collapse > 0 && leaves.size() > collapse) {
+            for (std::size_t k = 2; k + 1 < leaves.size(); ++k) hidden[leaves[k]] = true;
+            folded[n] = leaves.size() - 3;
+        }
+    }
+    for (NodeId n = 0; n < m.nodes.size(); ++n) {
+        if (hidden[n]) continue;
+        const Node& nd = m.nodes[n];
+        const ImageInfo& i = nd.op->info();
+        os << "  n" << n << " [label=\"" << dot_escape(nd.id) << "\\n" << nd.op_name << "\\n" << i.width << "x"
+           << i.height << "x" << i.bands << " " << format_name(i.format) << "\"";
+        if (nd.spec->sink) os << ", shape=doubleoctagon";
+        os << "];\n";
+    }
+    for (NodeId n = 0; n < m.nodes.size(); ++n) {
+        if (folded[n]) {
+            os << "  f" << n << " [label=\"... " << folded[n] << " more inputs\", shape=box3d];\n";
+            os << "  f" << n << " -> n" << n << ";\n";
+        }
+        for (NodeId in : m.nodes[n].inputs)
+            if (!hidden[in]) os << "  n" << in << " -> n" << n << ";\n";
+    }
+    os << "}\n";
+    return os.str();
+}
+
+}  // namespace tessera

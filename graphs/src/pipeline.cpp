@@ -1,1 +1,370 @@
-// placeholder: being written
+#include "tessera/graphs/pipeline.hpp"
+
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/depth_first_search.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <sstream>
+#include <unordered_map>
+
+#include "tessera/core/error.hpp"
+
+namespace tessera {
+
+using json = nlohmann::json;
+
+namespace {
+
+const char* json_type(const json& j) {
+    switch (j.type()) {
+        case json::value_t::null: return "null";
+        case json::value_t::boolean: return "boolean";
+        case json::value_t::number_integer:
+        case json::value_t::number_unsigned: return "integer";
+        case json::value_t::number_float: return "number";
+        case json::value_t::string: return "string";
+        case json::value_t::array: return "array";
+        case json::value_t::object: return "object";
+        default: return "value";
+    }
+}
+
+bool is_int(const json& j) { return j.is_number_integer(); }
+
+// A JSON value as the ParamValue its spec asks for; throws the reason.
+ParamValue to_param(const ParamSpec& spec, const json& j) {
+    auto fail = [&]() -> ParamValue {
+        throw std::string("expected ") + param_type_name(spec.type) + ", got " + json_type(j);
+    };
+    switch (spec.type) {
+        case ParamType::boolean:
+            if (j.is_boolean()) return j.get<bool>();
+            return fail();
+        case ParamType::integer:
+            if (is_int(j)) return j.get<std::int64_t>();
+            return fail();
+        case ParamType::number:
+            if (j.is_number()) return j.get<double>();
+            return fail();
+        case ParamType::string:
+            if (j.is_string()) return j.get<std::string>();
+            return fail();
+        case ParamType::integers: {
+            if (!j.is_array()) return fail();
+            std::vector<std::int64_t> v;
+            for (const auto& e : j) {
+                if (!is_int(e)) return fail();
+                v.push_back(e.get<std::int64_t>());
+            }
+            return v;
+        }
+        case ParamType::numbers: {
+            if (j.is_number()) return std::vector<double>{j.get<double>()};
+            if (!j.is_array()) return fail();
+            std::vector<double> v;
+            for (const auto& e : j) {
+                if (!e.is_number()) return fail();
+                v.push_back(e.get<double>());
+            }
+            return v;
+        }
+        case ParamType::points: {
+            if (!j.is_array()) return fail();
+            std::vector<IntPair> v;
+            v.reserve(j.size());
+            for (const auto& e : j) {
+                if (!e.is_array() || e.size() != 2 || !is_int(e[0]) || !is_int(e[1])) return fail();
+                v.push_back({e[0].get<std::int64_t>(), e[1].get<std::int64_t>()});
+            }
+            return v;
+        }
+    }
+    return fail();
+}
+
+json from_param(const ParamValue& v) {
+    return std::visit(
+        [](const auto& x) -> json {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, std::vector<IntPair>>) {
+                json a = json::array();
+                for (const auto& p : x) a.push_back({p[0], p[1]});
+                return a;
+            } else {
+                return json(x);
+            }
+        },
+        v);
+}
+
+int int_setting(const json& j, const char* key, int lo, int hi) {
+    if (!is_int(j)) throw GraphError("", "", std::string("execution.") + key, std::string("expected integer, got ") + json_type(j));
+    auto v = j.get<std::int64_t>();
+    if (v < lo || v > hi)
+        throw GraphError("", "", std::string("execution.") + key,
+                         std::to_string(v) + " is out of range; use a value in [" + std::to_string(lo) + ", " +
+                             std::to_string(hi) + "]");
+    return int(v);
+}
+
+Execution parse_execution(const json& j) {
+    Execution e;
+    if (!j.is_object()) throw GraphError("", "", "execution", std::string("expected object, got ") + json_type(j));
+    for (const auto& [key, v] : j.items()) {
+        if (key == "tile") {
+            if (is_int(v)) {
+                e.tile_w = e.tile_h = int_setting(v, "tile", 16, 8192);
+            } else if (v.is_array() && v.size() == 2) {
+                e.tile_w = int_setting(v[0], "tile", 16, 8192);
+                e.tile_h = int_setting(v[1], "tile", 16, 8192);
+            } else {
+                throw GraphError("", "", "execution.tile", "expected [width, height] or one integer");
+            }
+        } else if (key == "threads") {
+            e.threads = int_setting(v, "threads", 0, 1024);
+        } else if (key == "memory_mb") {
+            e.memory_mb = std::size_t(int_setting(v, "memory_mb", 0, 1 << 30));
+        } else if (key == "cache_mb") {
+            e.cache_mb = std::size_t(int_setting(v, "cache_mb", 0, 1 << 30));
+        } else {
+            throw GraphError("", "", "execution." + key, "unknown setting; use tile, threads, memory_mb or cache_mb");
+        }
+    }
+    return e;
+}
+
+struct RawNode {
+    std::string id, op;
+    std::vector<std::string> inputs;
+    std::vector<std::size_t> input_index;
+    const json* body;
+};
+
+// The ids of one cycle through the node `start` reached by a back edge.
+struct CycleFinder : boost::default_dfs_visitor {
+    std::vector<std::size_t>* cycle_end;
+    template <class E, class G>
+    void back_edge(E e, const G& g) {
+        if (cycle_end->empty()) {
+            cycle_end->push_back(boost::source(e, g));
+            cycle_end->push_back(boost::target(e, g));
+        }
+    }
+};
+
+}  // namespace
+
+Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const std::string& source,
+                     const std::string& base_dir) {
+    json doc;
+    try {
+        doc = json::parse(text);
+    } catch (const json::parse_error& e) {
+        throw Error(source + ": malformed JSON at byte " + std::to_string(e.byte) + ": " +
+                    std::string(e.what()).substr(std::string(e.what()).find(':') + 2));
+    }
+    auto err = [&](const std::string& node, const std::string& op, const std::string& key, const std::string& msg) {
+        return GraphError(node, op, key, source + ": " + msg);
+    };
+    if (!doc.is_object()) throw err("", "", "", "a pipeline is a JSON object with version, execution and nodes");
+    for (const auto& [key, v] : doc.items())
+        if (key != "version" && key != "execution" && key != "nodes")
+            throw err("", "", key, "unknown top-level key; use version, execution and nodes");
+    if (!doc.contains("version") || !is_int(doc["version"]))
+        throw err("", "", "version", "missing or not an integer; write \"version\": 1");
+    if (doc["version"].get<std::int64_t>() != kPipelineVersion)
+        throw err("", "", "version", "version " + doc["version"].dump() + " is not supported; this build reads version 1");
+    if (!doc.contains("nodes") || !doc["nodes"].is_array())
+        throw err("", "", "nodes", "missing or not an array of node objects");
+
+    Graph g(registry);
+    if (doc.contains("execution")) {
+        try {
+            g.execution = parse_execution(doc["execution"]);
+        } catch (const GraphError& e) {
+            throw err("", "", e.key(), e.message());
+        }
+    }
+
+    // 1. Read every node's id, op and inputs; check ids.
+    std::vector<RawNode> raw;
+    std::unordered_map<std::string, std::size_t> index;
+    const json& nodes = doc["nodes"];
+    raw.reserve(nodes.size());
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        const json& n = nodes[i];
+        std::string where = "node #" + std::to_string(i);
+        if (!n.is_object()) throw err(where, "", "", std::string("expected an object, got ") + json_type(n));
+        if (!n.contains("id") || !n["id"].is_string() || n["id"].get<std::string>().empty())
+            throw err(where, "", "id", "every node needs a non-empty string id");
+        RawNode r;
+        r.id = n["id"].get<std::string>();
+        if (!n.contains("op") || !n["op"].is_string()) throw err(r.id, "", "op", "missing or not a string");
+        r.op = n["op"].get<std::string>();
+        if (!registry.find(r.op)) throw err(r.id, r.op, "op", "unknown op '" + r.op + "'; `tessera ops` lists the ops");
+        if (n.contains("inputs")) {
+            if (!n["inputs"].is_array()) throw err(r.id, r.op, "inputs", "expected an array of node ids");
+            for (const auto& in : n["inputs"]) {
+                if (!in.is_string()) throw err(r.id, r.op, "inputs", "expected an array of node ids (strings)");
+                r.inputs.push_back(in.get<std::string>());
+            }
+        }
+        r.body = &n;
+        if (!index.emplace(r.id, i).second) throw err(r.id, r.op, "id", "the id is used by another node; ids must be unique");
+        raw.push_back(std::move(r));
+    }
+    for (auto& r : raw)
+        for (const auto& in : r.inputs) {
+            auto it = index.find(in);
+            if (it == index.end()) throw err(r.id, r.op, "inputs", "unknown input id '" + in + "'");
+            r.input_index.push_back(it->second);
+        }
+
+    // 2. Cycles: a depth-first search over the declared edges; a back edge
+    // closes a cycle, reported by the ids along it.
+    using Dag = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
+    Dag dag(raw.size());
+    for (std::size_t i = 0; i < raw.size(); ++i)
+        for (std::size_t in : raw[i].input_index) boost::add_edge(in, i, dag);
+    std::vector<std::size_t> back;
+    CycleFinder finder;
+    finder.cycle_end = &back;
+    boost::depth_first_search(dag, boost::visitor(finder));
+    if (!back.empty()) {
+        // back = {u, v}: v reaches u; walk from v to u over inputs reversed.
+        std::size_t u = back[0], v = back[1];
+        std::vector<std::size_t> prev(raw.size(), SIZE_MAX);
+        std::queue<std::size_t> q;
+        q.push(v);
+        prev[v] = v;
+        while (!q.empty() && prev[u] == SIZE_MAX) {
+            std::size_t x = q.front();
+            q.pop();
+            for (auto [e, end] = boost::out_edges(x, dag); e != end; ++e) {
+                std::size_t y = boost::target(*e, dag);
+                if (prev[y] == SIZE_MAX) {
+                    prev[y] = x;
+                    q.push(y);
+                }
+            }
+        }
+        std::vector<std::string> path{raw[u].id};
+        for (std::size_t x = u; x != v && prev[x] != SIZE_MAX; x = prev[x]) path.push_back(raw[prev[x]].id);
+        std::string s;
+        for (auto it = path.rbegin(); it != path.rend(); ++it) s += *it + " -> ";
+        s += raw[v].id;
+        throw err(raw[v].id, raw[v].op, "inputs", "the inputs form a cycle (" + s + "); a pipeline must be acyclic");
+    }
+
+    // 3. Build in a stable topological order: file order wherever inputs
+    // allow it, so that a saved graph reads back with the same node ids.
+    std::vector<std::size_t> pending(raw.size());
+    std::vector<std::vector<std::size_t>> users(raw.size());
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        pending[i] = raw[i].input_index.size();
+        for (std::size_t in : raw[i].input_index) users[in].push_back(i);
+    }
+    std::priority_queue<std::size_t, std::vector<std::size_t>, std::greater<>> ready;
+    for (std::size_t i = 0; i < raw.size(); ++i)
+        if (pending[i] == 0) ready.push(i);
+    std::vector<NodeId> built(raw.size());
+    while (!ready.empty()) {
+        std::size_t i = ready.top();
+        ready.pop();
+        const RawNode& r = raw[i];
+        const OpSpec* spec = registry.find(r.op);
+        Params params;
+        bool cache = false;
+        for (const auto& [key, v] : r.body->items()) {
+            if (key == "id" || key == "op" || key == "inputs") continue;
+            if (key == "cache") {
+                if (!v.is_boolean()) throw err(r.id, r.op, key, std::string("expected boolean, got ") + json_type(v));
+                cache = v.get<bool>();
+                continue;
+            }
+            auto ps = std::find_if(spec->params.begin(), spec->params.end(), [&](const ParamSpec& p) { return p.name == key; });
+            if (ps == spec->params.end()) {
+                std::string names;
+                for (const auto& p : spec->params) names += (names.empty() ? "" : ", ") + p.name;
+                throw err(r.id, r.op, key, "unknown key; " + r.op + " takes " + (names.empty() ? "no parameters" : names) +
+                                               " (and id, op, inputs, cache)");
+            }
+            try {
+                ParamValue pv = to_param(*ps, v);
+                if (ps->is_path && !base_dir.empty()) {
+                    std::filesystem::path p(std::get<std::string>(pv));
+                    if (p.is_relative()) pv = (std::filesystem::path(base_dir) / p).lexically_normal().string();
+                }
+                params.set(key, std::move(pv));
+            } catch (const std::string& msg) {
+                throw err(r.id, r.op, key, msg);
+            }
+        }
+        std::vector<NodeId> ins;
+        for (std::size_t in : r.input_index) ins.push_back(built[in]);
+        try {
+            built[i] = g.add(r.op, ins, params, r.id);
+        } catch (const GraphError& e) {
+            throw err(e.node(), e.op(), e.key(), e.message());
+        }
+        if (cache) g.set_cache(built[i], true);
+        for (std::size_t u : users[i])
+            if (--pending[u] == 0) ready.push(u);
+    }
+    return g;
+}
+
+Graph load_pipeline(const std::string& path, const OpRegistry& registry) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(path, "cannot open the pipeline file; check the path");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto dir = std::filesystem::path(path).parent_path();
+    return parse_pipeline(ss.str(), registry, path, dir.empty() ? "." : dir.string());
+}
+
+std::string to_json(const Graph& g, int indent) {
+    json doc;
+    doc["version"] = kPipelineVersion;
+    const Execution& e = g.execution;
+    doc["execution"] = {{"tile", {e.tile_w, e.tile_h}}, {"threads", e.threads}, {"memory_mb", e.memory_mb},
+                        {"cache_mb", e.cache_mb}};
+    json nodes = json::array();
+    for (NodeId n = 0; n < g.size(); ++n) {
+        const Node& nd = g.node(n);
+        json j;
+        j["id"] = nd.id;
+        j["op"] = nd.op_name;
+        if (!nd.inputs.empty()) {
+            json ins = json::array();
+            for (NodeId in : nd.inputs) ins.push_back(g.node(in).id);
+            j["inputs"] = ins;
+        }
+        if (nd.cache) j["cache"] = true;
+        for (const auto& [key, v] : nd.params.values()) j[key] = from_param(v);
+        nodes.push_back(std::move(j));
+    }
+    doc["nodes"] = std::move(nodes);
+    return doc.dump(indent) + "\n";
+}
+
+std::string ops_to_json(const OpRegistry& registry, int indent) {
+    json ops = json::array();
+    for (const OpSpec& s : registry.specs()) {
+        json params = json::array();
+        for (const ParamSpec& p : s.params) {
+            json jp = {{"name", p.name}, {"type", param_type_name(p.type)}, {"required", p.required}, {"doc", p.doc}};
+            if (!p.required) jp["default"] = p.default_text;
+            if (p.is_path) jp["path"] = true;
+            params.push_back(jp);
+        }
+        json inputs = {{"min", s.min_inputs}};
+        if (s.max_inputs >= 0) inputs["max"] = s.max_inputs;
+        ops.push_back({{"name", s.name}, {"doc", s.doc}, {"inputs", inputs}, {"sink", s.sink}, {"params", params}});
+    }
+    return json({{"ops", ops}}).dump(indent) + "\n";
+}
+
+}  // namespace tessera
