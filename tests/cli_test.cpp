@@ -1,0 +1,164 @@
+// End to end: the `tessera` command and the examples, on real files.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+void write(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+
+int tessera(const std::string& args, std::string* out = nullptr) {
+    return tt::run_command(tt::tessera_binary() + " " + args, out);
+}
+
+// A copy of examples/stitch in a temp dir, so outputs land there.
+fs::path copy_example(const tt::TempDir& dir) {
+    fs::copy(tt::source_dir() / "examples" / "stitch", dir.path / "stitch", fs::copy_options::recursive);
+    return dir.path / "stitch";
+}
+
+// The oracle: libvips inserting the example's tiles one by one.
+vips::VImage vips_stitch(const fs::path& dir) {
+    std::ifstream in(dir / "positions.csv");
+    std::string line;
+    std::getline(in, line);
+    vips::VImage out = vips::VImage::black(1000, 700, vips::VImage::option()->set("bands", 3));
+    while (std::getline(in, line)) {
+        std::stringstream ss(line);
+        std::string f, x, y;
+        std::getline(ss, f, ',');
+        std::getline(ss, x, ',');
+        std::getline(ss, y, ',');
+        out = out.insert(vips::VImage::new_from_file((dir / f).c_str()), std::stoi(x), std::stoi(y));
+    }
+    return out.copy_memory();
+}
+
+double diff_files(const fs::path& a, const vips::VImage& b) {
+    return tt::max_abs_diff(tt::from_vips(vips::VImage::new_from_file(a.c_str())), b);
+}
+
+}  // namespace
+
+TEST_CASE("cli: the example pipeline runs and equals libvips's insert loop") {
+    tt::TempDir tmp;
+    fs::path ex = copy_example(tmp);
+    std::string out;
+    REQUIRE(tessera("run " + (ex / "stitch.json").string() + " --stats", &out) == 0);
+    CHECK(out.find("peak pixel memory") != std::string::npos);
+    vips::VImage ref = vips_stitch(ex);
+    CHECK(diff_files(ex / "stitched.tif", ref) == 0);
+    // the thumbnail is libvips's shrink of the same mosaic
+    CHECK(diff_files(ex / "thumbnail.png", ref.shrink(4, 4)) == 0);
+}
+
+TEST_CASE("cli: threads and tile size never change the output") {
+    tt::TempDir tmp;
+    fs::path ex = copy_example(tmp);
+    std::string p = (ex / "stitch.json").string();
+    REQUIRE(tessera("run -q " + p + " --threads 1 --tile-size 64") == 0);
+    std::string a = slurp(ex / "thumbnail.png");
+    vips::VImage ta = vips::VImage::new_from_file((ex / "stitched.tif").c_str()).copy_memory();
+    REQUIRE(tessera("run -q " + p + " --threads 2 --tile-size 256") == 0);
+    CHECK(slurp(ex / "thumbnail.png") == a);  // byte for byte
+    CHECK(tt::max_abs_diff(tt::from_vips(vips::VImage::new_from_file((ex / "stitched.tif").c_str())), ta) == 0);
+}
+
+TEST_CASE("cli: the C++ example gives the same image, and its JSON runs to the same file") {
+    tt::TempDir tmp;
+    fs::path ex = copy_example(tmp);
+    std::string out;
+    REQUIRE(tt::run_command(std::string(TESSERA_STITCH_API) + " " + (ex / "positions.csv").string() + " 1000 700 " +
+                                (tmp / "api.tif").string() + " " + (tmp / "api.json").string(),
+                            &out) == 0);
+    CHECK(out.find("wrote") != std::string::npos);
+    vips::VImage ref = vips_stitch(ex);
+    CHECK(diff_files(tmp / "api.tif", ref) == 0);
+    // the emitted pipeline writes to the same path: move the first result away
+    fs::rename(tmp / "api.tif", tmp / "first.tif");
+    REQUIRE(tessera("run -q " + (tmp / "api.json").string()) == 0);
+    CHECK(slurp(tmp / "api.tif") == slurp(tmp / "first.tif"));
+}
+
+TEST_CASE("cli: bad pipelines exit non-zero with one line naming the node and key") {
+    tt::TempDir tmp;
+    fs::path ex = copy_example(tmp);
+    std::string base = slurp(ex / "stitch.json");
+    auto run_variant = [&](const std::string& from, const std::string& to, std::string* err) {
+        std::string s = base;
+        auto at = s.find(from);
+        REQUIRE(at != std::string::npos);
+        s.replace(at, from.size(), to);
+        write(ex / "bad.json", s);
+        return tessera("run -q " + (ex / "bad.json").string(), err);
+    };
+    auto one_line = [](const std::string& s) { return s.find('\n') == s.size() - 1; };
+    std::string err;
+
+    CHECK(run_variant("\"bands\": 3", "\"bands\": 3, \"colour\": 1", &err) == 1);
+    CHECK(err.find("node 'canvas' (op black), key 'colour'") != std::string::npos);
+    CHECK(one_line(err));
+
+    CHECK(run_variant("\"inputs\": [\"mosaic\"],\n      \"path\": \"stitched.tif\"",
+                      "\"inputs\": [\"mosaik\"],\n      \"path\": \"stitched.tif\"", &err) == 1);
+    CHECK(err.find("node 'save' (op save), key 'inputs'") != std::string::npos);
+    CHECK(err.find("unknown input id 'mosaik'") != std::string::npos);
+    CHECK(one_line(err));
+
+    CHECK(run_variant("\"inputs\": [\"canvas\"", "\"inputs\": [\"thumb\"", &err) == 1);
+    CHECK(err.find("cycle") != std::string::npos);
+    CHECK(err.find("mosaic") != std::string::npos);
+    CHECK(one_line(err));
+
+    CHECK(run_variant("tiles/r1_c1.jpg", "tiles/missing.jpg", &err) == 1);
+    CHECK(err.find("missing.jpg") != std::string::npos);
+    CHECK(err.find("node 'r1_c1'") != std::string::npos);
+    CHECK(one_line(err));
+    CHECK_FALSE(fs::exists(ex / "stitched.tif"));  // nothing was written
+
+    write(ex / "bad.json", "{\"version\": 1, \"nodes\": [");
+    CHECK(tessera("run " + (ex / "bad.json").string(), &err) == 1);
+    CHECK(err.find("malformed JSON") != std::string::npos);
+    CHECK(tessera("run " + (ex / "nothere.json").string(), &err) == 1);
+    CHECK(err.find("nothere.json") != std::string::npos);
+}
+
+TEST_CASE("cli: ops, info, dot and help") {
+    std::string out;
+    REQUIRE(tessera("ops", &out) == 0);
+    for (const char* op : {"black", "load", "insert", "arrayjoin", "extract_area", "embed", "cast", "shrink", "save"})
+        CHECK(out.find(std::string(op) + " (inputs") != std::string::npos);
+    CHECK(out.find("hshrink : integer") != std::string::npos);
+    REQUIRE(tessera("ops --json", &out) == 0);
+    CHECK(out.find("\"name\": \"insert\"") != std::string::npos);
+
+    tt::TempDir tmp;
+    fs::path ex = copy_example(tmp);
+    REQUIRE(tessera("info " + (ex / "tiles" / "r0_c0.jpg").string(), &out) == 0);
+    CHECK(out.find("400") != std::string::npos);
+    CHECK(out.find("300") != std::string::npos);
+    CHECK(tessera("info " + (ex / "none.jpg").string(), &out) == 1);
+    CHECK(out.find("none.jpg") != std::string::npos);
+
+    REQUIRE(tessera("dot " + (ex / "stitch.json").string(), &out) == 0);
+    CHECK(out.find("digraph") != std::string::npos);
+    CHECK(out.find("mosaic") != std::string::npos);
+
+    for (const char* sub : {"run", "ops", "info", "dot"}) {
+        CHECK(tessera(std::string(sub) + " --help", &out) == 0);
+        CHECK(out.find("Usage") != std::string::npos);
+    }
+    CHECK(tessera("frobnicate", &out) != 0);
+}

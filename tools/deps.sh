@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages Tessera needs that are not installed yet.
+# Sourced by setup.sh and check.sh; safe to run again (does nothing then).
+TESSERA_PACKAGES="build-essential cmake ninja-build pkg-config
+  libvips-dev libvips-tools libgdal-dev gdal-bin python3-gdal
+  libboost-graph-dev libtbb-dev doctest-dev nlohmann-json3-dev libcli11-dev
+  libtiff-tools time"
+missing=""
+for p in $TESSERA_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "installing:$missing"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
