@@ -43,8 +43,12 @@ public:
     //  1. r lies inside one placed image: that image alone, and only the
     //     topmost such one (everything under it is hidden);
     //  2. otherwise: the base's part of r, then each overlapping image's part
-    //     in input order, so later images land on top.
-    // Every need is placed, so pixels go straight into the output tile.
+    //     in input order, so later images land on top; a part that one later
+    //     image covers entirely is hidden and not asked for at all.
+    // Every need is placed, so pixels go straight into the output tile. Parts
+    // are whole (never trimmed to their visible rows), so every tile in a row
+    // asks an input for the same rows: a streaming decoder serves them from
+    // one decode.
     void demand(const Rect& r, Demand& need) const override {
         std::vector<int> hits;
         index_.query(r, hits);
@@ -61,7 +65,9 @@ public:
         for (std::size_t k = first; k < hits.size(); ++k) {
             const Rect& at = rects[hits[k]];
             Rect part = at.intersect(r);
-            need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
+            bool hidden = false;
+            for (std::size_t j = k + 1; j < hits.size() && !hidden; ++j) hidden = rects[hits[j]].contains(part);
+            if (!hidden) need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
         }
     }
 

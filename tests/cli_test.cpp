@@ -19,7 +19,7 @@ std::string slurp(const fs::path& p) {
 
 void write(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
-int tessera(const std::string& args, std::string* out = nullptr) {
+int run_tessera(const std::string& args, std::string* out = nullptr) {
     return tt::run_command(tt::tessera_binary() + " " + args, out);
 }
 
@@ -56,7 +56,7 @@ TEST_CASE("cli: the example pipeline runs and equals libvips's insert loop") {
     tt::TempDir tmp;
     fs::path ex = copy_example(tmp);
     std::string out;
-    REQUIRE(tessera("run " + (ex / "stitch.json").string() + " --stats", &out) == 0);
+    REQUIRE(run_tessera("run " + (ex / "stitch.json").string() + " --stats", &out) == 0);
     CHECK(out.find("peak pixel memory") != std::string::npos);
     vips::VImage ref = vips_stitch(ex);
     CHECK(diff_files(ex / "stitched.tif", ref) == 0);
@@ -68,10 +68,10 @@ TEST_CASE("cli: threads and tile size never change the output") {
     tt::TempDir tmp;
     fs::path ex = copy_example(tmp);
     std::string p = (ex / "stitch.json").string();
-    REQUIRE(tessera("run -q " + p + " --threads 1 --tile-size 64") == 0);
+    REQUIRE(run_tessera("run -q " + p + " --threads 1 --tile-size 64") == 0);
     std::string a = slurp(ex / "thumbnail.png");
     vips::VImage ta = vips::VImage::new_from_file((ex / "stitched.tif").c_str()).copy_memory();
-    REQUIRE(tessera("run -q " + p + " --threads 2 --tile-size 256") == 0);
+    REQUIRE(run_tessera("run -q " + p + " --threads 2 --tile-size 256") == 0);
     CHECK(slurp(ex / "thumbnail.png") == a);  // byte for byte
     CHECK(tt::max_abs_diff(tt::from_vips(vips::VImage::new_from_file((ex / "stitched.tif").c_str())), ta) == 0);
 }
@@ -88,7 +88,7 @@ TEST_CASE("cli: the C++ example gives the same image, and its JSON runs to the s
     CHECK(diff_files(tmp / "api.tif", ref) == 0);
     // the emitted pipeline writes to the same path: move the first result away
     fs::rename(tmp / "api.tif", tmp / "first.tif");
-    REQUIRE(tessera("run -q " + (tmp / "api.json").string()) == 0);
+    REQUIRE(run_tessera("run -q " + (tmp / "api.json").string()) == 0);
     CHECK(slurp(tmp / "api.tif") == slurp(tmp / "first.tif"));
 }
 
@@ -102,7 +102,7 @@ TEST_CASE("cli: bad pipelines exit non-zero with one line naming the node and ke
         REQUIRE(at != std::string::npos);
         s.replace(at, from.size(), to);
         write(ex / "bad.json", s);
-        return tessera("run -q " + (ex / "bad.json").string(), err);
+        return run_tessera("run -q " + (ex / "bad.json").string(), err);
     };
     auto one_line = [](const std::string& s) { return s.find('\n') == s.size() - 1; };
     std::string err;
@@ -129,36 +129,36 @@ TEST_CASE("cli: bad pipelines exit non-zero with one line naming the node and ke
     CHECK_FALSE(fs::exists(ex / "stitched.tif"));  // nothing was written
 
     write(ex / "bad.json", "{\"version\": 1, \"nodes\": [");
-    CHECK(tessera("run " + (ex / "bad.json").string(), &err) == 1);
+    CHECK(run_tessera("run " + (ex / "bad.json").string(), &err) == 1);
     CHECK(err.find("malformed JSON") != std::string::npos);
-    CHECK(tessera("run " + (ex / "nothere.json").string(), &err) == 1);
+    CHECK(run_tessera("run " + (ex / "nothere.json").string(), &err) == 1);
     CHECK(err.find("nothere.json") != std::string::npos);
 }
 
 TEST_CASE("cli: ops, info, dot and help") {
     std::string out;
-    REQUIRE(tessera("ops", &out) == 0);
+    REQUIRE(run_tessera("ops", &out) == 0);
     for (const char* op : {"black", "load", "insert", "arrayjoin", "extract_area", "embed", "cast", "shrink", "save"})
         CHECK(out.find(std::string(op) + " (inputs") != std::string::npos);
     CHECK(out.find("hshrink : integer") != std::string::npos);
-    REQUIRE(tessera("ops --json", &out) == 0);
+    REQUIRE(run_tessera("ops --json", &out) == 0);
     CHECK(out.find("\"name\": \"insert\"") != std::string::npos);
 
     tt::TempDir tmp;
     fs::path ex = copy_example(tmp);
-    REQUIRE(tessera("info " + (ex / "tiles" / "r0_c0.jpg").string(), &out) == 0);
+    REQUIRE(run_tessera("info " + (ex / "tiles" / "r0_c0.jpg").string(), &out) == 0);
     CHECK(out.find("400") != std::string::npos);
     CHECK(out.find("300") != std::string::npos);
-    CHECK(tessera("info " + (ex / "none.jpg").string(), &out) == 1);
+    CHECK(run_tessera("info " + (ex / "none.jpg").string(), &out) == 1);
     CHECK(out.find("none.jpg") != std::string::npos);
 
-    REQUIRE(tessera("dot " + (ex / "stitch.json").string(), &out) == 0);
+    REQUIRE(run_tessera("dot " + (ex / "stitch.json").string(), &out) == 0);
     CHECK(out.find("digraph") != std::string::npos);
     CHECK(out.find("mosaic") != std::string::npos);
 
     for (const char* sub : {"run", "ops", "info", "dot"}) {
-        CHECK(tessera(std::string(sub) + " --help", &out) == 0);
+        CHECK(run_tessera(std::string(sub) + " --help", &out) == 0);
         CHECK(out.find("Usage") != std::string::npos);
     }
-    CHECK(tessera("frobnicate", &out) != 0);
+    CHECK(run_tessera("frobnicate", &out) != 0);
 }

@@ -1,0 +1,123 @@
+// insert: geometry, sparse demand, pixels against libvips insert, bad
+// parameters.
+#include <doctest/doctest.h>
+
+#include "support.hpp"
+
+using namespace tessera;
+using vips::VImage;
+
+namespace {
+
+NodeId source(Graph& g, const tt::TempDir& dir, const VImage& im, const std::string& name) {
+    return g.add("load", {}, {{"path", tt::save(im, dir / name)}});
+}
+
+std::unique_ptr<Op> build(const Params& p, const std::vector<ImageInfo>& in) {
+    return standard_registry().find("insert")->create(p, in);
+}
+
+void check_pixels(Graph& g, NodeId n, const VImage& want) {
+    for (int tile : {16, 37, 64})
+        for (int threads : {1, 2}) {
+            CAPTURE(tile);
+            CAPTURE(threads);
+            CHECK(tt::max_abs_diff(tt::render(g, n, tile, threads), want) == 0);
+        }
+}
+
+ImageInfo header(int w, int h, int bands = 1) {
+    ImageInfo i;
+    i.width = w;
+    i.height = h;
+    i.bands = bands;
+    return i;
+}
+
+}  // namespace
+
+TEST_CASE("insert: geometry is the base's") {
+    ImageInfo base = header(200, 150, 3);
+    GeoRef geo;
+    geo.transform = {1, 2, 0, 3, 0, -2};
+    base.geo = geo;
+    auto op = build({{"at", std::vector<IntPair>{{10, 20}, {-5, 140}}}}, {base, header(50, 40, 3), header(30, 30, 3)});
+    CHECK(op->info() == base);
+}
+
+TEST_CASE("insert: demand skips what the topmost covering image hides") {
+    // base 100x100; image 1 (40x40) at (10, 10); image 2 (20x20) at (20, 20)
+    auto op = build({{"at", std::vector<IntPair>{{10, 10}, {20, 20}}}},
+                    {header(100, 100), header(40, 40), header(20, 20)});
+    Demand need;
+    op->demand({22, 22, 8, 8}, need);  // inside image 2: it alone
+    REQUIRE(need.size() == 1);
+    CHECK(need[0].input == 2);
+    CHECK(need[0].rect == Rect{2, 2, 8, 8});
+    CHECK(*need[0].place == Point{22, 22});
+
+    need.clear();
+    op->demand({12, 12, 6, 6}, need);  // inside image 1 only
+    REQUIRE(need.size() == 1);
+    CHECK(need[0].input == 1);
+    CHECK(need[0].rect == Rect{2, 2, 6, 6});
+
+    need.clear();
+    op->demand({0, 0, 16, 16}, need);  // base, then image 1 over it
+    REQUIRE(need.size() == 2);
+    CHECK(need[0].input == 0);
+    CHECK(need[0].rect == Rect{0, 0, 16, 16});
+    CHECK(need[1].input == 1);
+    CHECK(need[1].rect == Rect{0, 0, 6, 6});
+    CHECK(*need[1].place == Point{10, 10});
+
+    need.clear();
+    op->demand({60, 60, 16, 16}, need);  // base only
+    REQUIRE(need.size() == 1);
+    CHECK(need[0].input == 0);
+
+    // image 1 (10x10 at (30, 30)) lies under image 2 (30x30 at (25, 25)):
+    // a rect over both never asks for image 1
+    auto hidden = build({{"at", std::vector<IntPair>{{30, 30}, {25, 25}}}},
+                        {header(100, 100), header(10, 10), header(30, 30)});
+    need.clear();
+    hidden->demand({20, 20, 20, 20}, need);
+    REQUIRE(need.size() == 2);
+    CHECK(need[0].input == 0);
+    CHECK(need[1].input == 2);
+    CHECK(need[1].rect == Rect{0, 0, 15, 15});
+}
+
+TEST_CASE("insert: pixels across tile seams match libvips") {
+    tt::TempDir dir;
+    Graph g(standard_registry());
+    VImage base = tt::pattern(150, 110, 3, VIPS_FORMAT_UCHAR, 0);
+    VImage a = tt::pattern(40, 30, 3, VIPS_FORMAT_UCHAR, 1);
+    VImage b = tt::pattern(70, 60, 3, VIPS_FORMAT_UCHAR, 2);
+    VImage c = tt::pattern(35, 45, 3, VIPS_FORMAT_UCHAR, 3);
+    NodeId nb = source(g, dir, base, "base.v");
+    NodeId na = source(g, dir, a, "a.v");
+    NodeId nbb = source(g, dir, b, "b.v");
+    NodeId nc = source(g, dir, c, "c.v");
+    // overlapping, one past the right/bottom edges, one past the top-left
+    NodeId n = g.add("insert", {nb, na, nbb, nc}, {{"at", std::vector<IntPair>{{10, 5}, {100, 70}, {-12, -9}}}});
+    check_pixels(g, n, base.insert(a, 10, 5).insert(b, 100, 70).insert(c, -12, -9));
+
+    // the same image twice, the second on top of the first
+    NodeId twice = g.add("insert", {nb, na, na}, {{"at", std::vector<IntPair>{{20, 20}, {35, 30}}}});
+    check_pixels(g, twice, base.insert(a, 20, 20).insert(a, 35, 30));
+}
+
+TEST_CASE("insert: bad parameters name their key") {
+    Graph g(standard_registry());
+    NodeId base = g.add("black", {}, {{"width", std::int64_t(50)}, {"height", std::int64_t(50)}, {"bands", std::int64_t(3)}});
+    NodeId grey = g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(10)}});
+    CHECK_THROWS_WITH_AS(g.add("insert", {base, base}, {{"at", std::vector<IntPair>{{1, 2}, {3, 4}}}}),
+                         doctest::Contains("key 'at': has 2 positions for 1 inserted images"), GraphError);
+    CHECK_THROWS_WITH_AS(g.add("insert", {base, grey}, {{"at", std::vector<IntPair>{{1, 2}}}}),
+                         doctest::Contains("key 'inputs': image 1 has 1 bands of u8 but the base has 3 bands"),
+                         GraphError);
+    CHECK_THROWS_WITH_AS(g.add("insert", {base, base}, {{"at", std::vector<IntPair>{{1, 20000000}}}}),
+                         doctest::Contains("key 'at'"), GraphError);
+    CHECK_THROWS_WITH_AS(g.add("insert", {base, base}, {}), doctest::Contains("key 'at'"), GraphError);
+}
