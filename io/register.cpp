@@ -1,1 +1,11 @@
-// placeholder: being written
+#include "io_list.hpp"
+#include "tessera/io/io.hpp"
+
+namespace tessera {
+
+void register_io_ops(OpRegistry& r) {
+    r.add(load_op_spec());
+    r.add(save_op_spec());
+}
+
+}  // namespace tessera

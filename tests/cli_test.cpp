@@ -76,7 +76,7 @@ TEST_CASE("cli: threads and tile size never change the output") {
     CHECK(tt::max_abs_diff(tt::from_vips(vips::VImage::new_from_file((ex / "stitched.tif").c_str())), ta) == 0);
 }
 
-TEST_CASE("cli: the C++ example gives the same image, and its JSON runs to the same file") {
+TEST_CASE("cli: the C++ example gives the same image and its JSON runs to the same file") {
     tt::TempDir tmp;
     fs::path ex = copy_example(tmp);
     std::string out;
@@ -135,7 +135,7 @@ TEST_CASE("cli: bad pipelines exit non-zero with one line naming the node and ke
     CHECK(err.find("nothere.json") != std::string::npos);
 }
 
-TEST_CASE("cli: ops, info, dot and help") {
+TEST_CASE("cli: ops / info / dot and help") {
     std::string out;
     REQUIRE(run_tessera("ops", &out) == 0);
     for (const char* op : {"black", "load", "insert", "arrayjoin", "extract_area", "embed", "cast", "shrink", "save"})

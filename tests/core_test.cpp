@@ -7,7 +7,7 @@
 
 using namespace tessera;
 
-TEST_CASE("rect: half-open intersect, contains, translate, unite") {
+TEST_CASE("rect: half-open intersect / contains / translate / unite") {
     Rect a{0, 0, 10, 10}, b{5, 5, 10, 10};
     CHECK(a.intersect(b) == Rect{5, 5, 5, 5});
     CHECK(a.intersect(Rect{10, 0, 5, 5}).empty());  // touching edges do not overlap
@@ -39,7 +39,7 @@ TEST_CASE("params: typed getters name the key on errors") {
     CHECK(p.numbers("v", {}) == std::vector<double>{1, 2});
 }
 
-TEST_CASE("spatial index: a query returns exactly the overlapping rects, in order") {
+TEST_CASE("spatial index: a query returns exactly the overlapping rects / in order") {
     std::vector<Rect> rects;
     for (int j = 0; j < 20; ++j)
         for (int i = 0; i < 30; ++i) rects.push_back({i * 90, j * 70, 100, 80});  // overlapping grid
@@ -55,7 +55,7 @@ TEST_CASE("spatial index: a query returns exactly the overlapping rects, in orde
     }
 }
 
-TEST_CASE("buffers charge and release their account; the peak is kept") {
+TEST_CASE("buffers charge and release their account - the peak is kept") {
     MemoryAccount acc;
     {
         Buffer a(&acc, {0, 0, 100, 10}, 3, Format::u16);

@@ -80,7 +80,7 @@ Graph parse(const std::string& s) { return parse_pipeline(s, test_registry(), "p
 
 }  // namespace
 
-TEST_CASE("graph: arity, unknown op and unknown params are errors naming node and key") {
+TEST_CASE("graph: arity / unknown op and unknown params are errors naming node and key") {
     Graph g(test_registry());
     auto a = g.add("ramp", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(10)}}, "a");
     CHECK(has(error_of([&] { g.add("insert", {}, {{"at", std::vector<IntPair>{}}}, "ins"); }), "node 'ins'"));
@@ -107,7 +107,7 @@ TEST_CASE("graph: pixel-format compatibility is checked when the graph is built"
     CHECK(has(e, "2 bands of u16"));
 }
 
-TEST_CASE("pipeline: malformed JSON, unknown keys and ids, cycles name the node and key") {
+TEST_CASE("pipeline: malformed JSON / unknown keys and ids / cycles name the node and key") {
     CHECK(has(error_of([] { parse("{\"version\": 1, \"nodes\": [}"); }), "malformed JSON"));
     CHECK(has(error_of([] { parse(R"({"version": 2, "nodes": []})"); }), "version"));
     CHECK(has(error_of([] { parse(R"({"version": 1, "nodes": [], "extra": 1})"); }), "key 'extra'"));
@@ -139,7 +139,7 @@ TEST_CASE("pipeline: malformed JSON, unknown keys and ids, cycles name the node 
     CHECK(has(e, "out of range"));
 }
 
-TEST_CASE("pipeline: nodes may come in any order; a graph saves to JSON and reloads the same") {
+TEST_CASE("pipeline: nodes may come in any order - a graph saves to JSON and reloads the same") {
     Graph g = parse(R"({"version": 1, "execution": {"tile": [64, 32], "threads": 1},
         "nodes": [{"id": "ins", "op": "insert", "inputs": ["bg", "r"], "at": [[3, 4]]},
                   {"id": "bg", "op": "black", "width": 40, "height": 30, "bands": 2, "format": "u16", "value": 7},
@@ -210,7 +210,7 @@ TEST_CASE("evaluator: output bits do not depend on threads or tile size") {
         }
 }
 
-TEST_CASE("evaluator: pixel memory is bounded by tiles in flight, not image size") {
+TEST_CASE("evaluator: pixel memory is bounded by tiles in flight / not image size") {
     auto peak_for = [](int size) {
         Graph g = parse(R"({"version": 1, "nodes": [
             {"id": "bg", "op": "black", "width": )" + std::to_string(size) + R"(, "height": )" + std::to_string(size) +
@@ -227,7 +227,10 @@ TEST_CASE("evaluator: pixel memory is bounded by tiles in flight, not image size
     CHECK(big.tiles == 125 * 125);
     // tiles in flight x (output tile + one scratch tile for "copy")
     CHECK(big.peak_pixel_bytes <= big.tokens * 2 * tile);
-    CHECK(big.peak_pixel_bytes <= small.peak_pixel_bytes * 1.01 + tile);
+    CHECK(small.peak_pixel_bytes <= small.tokens * 2 * tile);
+    // (how many tiles are really in flight at once depends on the machine's
+    // load, so the two runs' peaks are compared with the bound, not each other)
+    CHECK(big.peak_pixel_bytes * 100 < std::size_t(8000) * 8000 * 4);
     CHECK(big.peak_pixel_bytes > 0);
 }
 
@@ -247,7 +250,7 @@ TEST_CASE("evaluator: a node read twice is served from the tile cache") {
     CHECK(hb.view().row<std::uint16_t>(5)[2 * 130] == hb.view().row<std::uint16_t>(5)[2 * 2]);
 }
 
-TEST_CASE("evaluator: a failing op names its node; the sink is aborted") {
+TEST_CASE("evaluator: a failing op names its node - the sink is aborted") {
     Graph g = parse(R"({"version": 1, "nodes": [
         {"id": "a", "op": "ramp", "width": 300, "height": 100},
         {"id": "bad", "op": "fail", "inputs": ["a"]}]})");
@@ -300,7 +303,7 @@ TEST_CASE("evaluator: a memory budget too small for one tile fails before starti
     CHECK(has(e, "lower the tile size"));
 }
 
-TEST_CASE("dot: nodes, edges, and large fan-in collapsed") {
+TEST_CASE("dot: nodes / edges and large fan-in collapsed") {
     std::string s = R"({"version": 1, "nodes": [{"id": "bg", "op": "black", "width": 100, "height": 100})";
     std::string ids, at;
     for (int i = 0; i < 50; ++i) {

@@ -40,7 +40,7 @@ VImage wide_values(int w, int h) {
 
 }  // namespace
 
-TEST_CASE("cast: geometry keeps the header but the format, and casts nodata") {
+TEST_CASE("cast: geometry keeps the header but the format and casts nodata") {
     ImageInfo in;
     in.width = 64;
     in.height = 48;
@@ -65,7 +65,7 @@ TEST_CASE("cast: geometry keeps the header but the format, and casts nodata") {
     CHECK(build({{"format", std::string("ushort")}}, in)->info().format == Format::u16);
 }
 
-TEST_CASE("cast: demand is the same rect, placed when nothing changes") {
+TEST_CASE("cast: demand is the same rect / placed when nothing changes") {
     ImageInfo in;
     in.width = 64;
     in.height = 48;
@@ -83,7 +83,7 @@ TEST_CASE("cast: demand is the same rect, placed when nothing changes") {
     CHECK(*need[0].place == Point{16, 8});
 }
 
-TEST_CASE("cast: every format pair matches libvips (clip, truncate toward zero)") {
+TEST_CASE("cast: every format pair matches libvips (clip / truncate toward zero)") {
     tt::TempDir dir;
     Graph g(standard_registry());
     VImage wide = wide_values(41, 29);

@@ -62,7 +62,7 @@ TEST_CASE("extract_area: geometry and georeference") {
     CHECK(out.geo->crs_wkt == "EPSG:32633");
 }
 
-TEST_CASE("extract_area: demand is the rect moved into the input, placed") {
+TEST_CASE("extract_area: demand is the rect moved into the input / placed") {
     ImageInfo in;
     in.width = 100;
     in.height = 80;

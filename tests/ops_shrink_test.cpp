@@ -36,7 +36,7 @@ ImageInfo header(int w, int h) {
 
 }  // namespace
 
-TEST_CASE("shrink: output size rounds to nearest, as libvips") {
+TEST_CASE("shrink: output size rounds to nearest / as libvips") {
     // 10 / 4 = 2.5 rounds up to 3; 7 / 4 = 1.75 to 2; 10 / 3 = 3.33 down to 3
     for (auto [hs, vs] : std::vector<std::pair<int, int>>{{2, 2}, {3, 3}, {4, 4}, {5, 5}, {1, 7}, {20, 14}}) {
         CAPTURE(hs);
@@ -58,7 +58,7 @@ TEST_CASE("shrink: output size rounds to nearest, as libvips") {
     CHECK(out.geo->transform[5] == -30);
 }
 
-TEST_CASE("shrink: demand is the scaled box, clipped to the input") {
+TEST_CASE("shrink: demand is the scaled box / clipped to the input") {
     auto op = build(4, 3, header(10, 7));  // 3x2 output
     Demand need;
     op->demand({1, 1, 2, 1}, need);  // columns 4..11 (10, 11 past the edge), rows 3..5
@@ -91,7 +91,7 @@ TEST_CASE("shrink: u8 pixels across tile seams match libvips") {
     }
 }
 
-TEST_CASE("shrink: every format rounds like libvips (two passes, half up)") {
+TEST_CASE("shrink: every format rounds like libvips (two passes / half up)") {
     tt::TempDir dir;
     Graph g(standard_registry());
     // signed values and fractions, so rounding toward zero and the float

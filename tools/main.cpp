@@ -8,6 +8,7 @@
 #include <iostream>
 #include <unistd.h>
 
+#include "tessera/stitch.hpp"
 #include "tessera/tessera.hpp"
 
 namespace {
@@ -51,14 +52,16 @@ private:
 };
 
 void print_stats(const RunStats& s) {
-    std::fprintf(stderr, "tiles: %zu  seconds: %.2f  peak pixel memory: %.1f MB  tiles in flight: %zu  cache hits/misses: %zu/%zu\n",
-                 s.tiles, s.seconds, s.peak_pixel_bytes / 1048576.0, s.tokens, s.cache_hits, s.cache_misses);
+    std::fprintf(stderr,
+                 "tiles: %zu  seconds: %.2f  peak pixel memory: %.1f MB (evaluator and sink %.1f MB)  tiles in flight: "
+                 "%zu  cache hits/misses: %zu/%zu\n",
+                 s.tiles, s.seconds, s.peak_process_pixel_bytes / 1048576.0, s.peak_pixel_bytes / 1048576.0, s.tokens,
+                 s.cache_hits, s.cache_misses);
 }
 
-int cmd_run(const std::string& path, int threads, int tile, bool stats, bool quiet) {
-    Graph g = load_pipeline(path, standard_registry());
+// Runs every sink of g with a progress line; Ctrl-C cancels.
+int run_graph(Graph& g, int threads, bool stats, bool quiet) {
     if (threads >= 0) g.execution.threads = threads;
-    if (tile > 0) g.execution.tile_w = g.execution.tile_h = tile;
     Evaluator ev(g);
     ProgressLine line(!quiet);
     RunOptions opt;
@@ -68,6 +71,12 @@ int cmd_run(const std::string& path, int threads, int tile, bool stats, bool qui
     line.end();
     if (stats) print_stats(s);
     return 0;
+}
+
+int cmd_run(const std::string& path, int threads, int tile, bool stats, bool quiet) {
+    Graph g = load_pipeline(path, standard_registry());
+    if (tile > 0) g.execution.tile_w = g.execution.tile_h = tile;
+    return run_graph(g, threads, stats, quiet);
 }
 
 int cmd_ops(bool as_json) {
@@ -134,6 +143,26 @@ int main(int argc, char** argv) {
     dot->add_option("-o,--output", out, "write to this file instead of stdout");
     dot->add_option("--collapse", collapse, "fold a node's inputs into one box beyond this many (0: never)");
 
+    StitchOptions so;
+    bool emit_json = false;
+    std::vector<int> canvas;
+    auto* stitch = app.add_subcommand("stitch", "place scanned tiles on a canvas at their positions and write a tiled (pyramid) TIFF");
+    stitch->add_option("POSITIONS", so.positions, "CSV with header file,x,y; paths relative to its folder; later rows on top")
+        ->required();
+    stitch->add_option("--canvas", canvas, "canvas width and height")->expected(2)->required();
+    stitch->add_option("-o,--output", so.output, "output .tif")->required();
+    stitch->add_option("--tile-size", so.tile_size, "TIFF tile size (a multiple of 16)")->check(CLI::Range(16, 8192));
+    stitch->add_option("--compression", so.compression, "none, deflate, lzw, zstd or jpeg")
+        ->check(CLI::IsMember({"none", "deflate", "lzw", "zstd", "jpeg"}));
+    stitch->add_option("--quality", so.quality, "JPEG quality")->check(CLI::Range(1, 100));
+    stitch->add_flag("--pyramid", so.pyramid, "write every 2x smaller level down to one tile");
+    stitch->add_option("--bigtiff", so.bigtiff, "auto, yes or no")->check(CLI::IsMember({"auto", "yes", "no"}));
+    stitch->add_option("--background", so.background, "canvas value: one, or one per band");
+    stitch->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
+    stitch->add_option("--threads", threads, "worker threads (0: every core)");
+    stitch->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
+    stitch->add_flag("-q,--quiet", quiet, "no progress line");
+
     CLI11_PARSE(app, argc, argv);
 
     std::signal(SIGINT, on_signal);
@@ -146,6 +175,16 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (*dot) return cmd_dot(pipeline, out, collapse);
+        if (*stitch) {
+            so.canvas_w = canvas[0];
+            so.canvas_h = canvas[1];
+            Graph g = stitch_graph(so, standard_registry());
+            if (emit_json) {
+                std::cout << to_json(g);
+                return 0;
+            }
+            return run_graph(g, threads, stats, quiet);
+        }
     } catch (const Cancelled&) {
         std::fprintf(stderr, "\ntessera: cancelled; no output was written\n");
         return g_signal == SIGTERM ? 143 : 130;

@@ -40,6 +40,11 @@ void fill_pixels(const Tile& dst, const double* value, int nvalues) {
     });
 }
 
+MemoryAccount& process_pixel_memory() {
+    static MemoryAccount account;
+    return account;
+}
+
 Buffer::Buffer(MemoryAccount* account, const Rect& rect, int bands, Format format)
     : account_(account), rect_(rect), bands_(bands), format_(format) {
     size_ = std::size_t(rect.area()) * bands * format_size(format);

@@ -1,6 +1,7 @@
 #include "tessera/graphs/evaluator.hpp"
 
 #include <chrono>
+#include <algorithm>
 #include <list>
 #include <mutex>
 #include <oneapi/tbb/global_control.h>
@@ -85,11 +86,17 @@ private:
     std::size_t hits_ = 0, misses_ = 0;
 };
 
+// A computed tile on its way from the parallel stage to the sink.
+struct Computed {
+    std::shared_ptr<Buffer> buffer;
+    std::shared_ptr<void> prepared;
+};
+
 }  // namespace
 
 struct Evaluator::Impl {
     const Graph& g;
-    MemoryAccount account;
+    MemoryAccount account{&process_pixel_memory()};
     std::vector<bool> cached;
     std::unique_ptr<TileCache> cache;
     const std::atomic<bool>* cancel = nullptr;
@@ -106,6 +113,39 @@ struct Evaluator::Impl {
         }
         if (any && g.execution.cache_mb > 0)
             cache = std::make_unique<TileCache>(account, g.execution.cache_mb << 20);
+    }
+
+    // Which nodes each tile of a run reaches, found by walking demand alone
+    // (no pixels): after the tile index last_use[n], node n is released. The
+    // walk visits a (node, rect) pair once per tile, so diamonds in the graph
+    // cost no more than the run itself.
+    std::vector<std::pair<std::size_t, NodeId>> plan_releases(NodeId root, std::size_t cols, std::size_t total,
+                                                              int tw, int th) const {
+        const ImageInfo& info = g.info(root);
+        std::vector<std::size_t> last(g.size(), SIZE_MAX);
+        std::vector<std::pair<NodeId, Rect>> stack, seen;
+        Demand need;
+        for (std::size_t i = 0; i < total; ++i) {
+            int tx = int(i % cols), ty = int(i / cols);
+            seen.clear();
+            stack.push_back({root, Rect{tx * tw, ty * th, tw, th}.intersect(info.rect())});
+            while (!stack.empty()) {
+                auto [n, r] = stack.back();
+                stack.pop_back();
+                if (std::find(seen.begin(), seen.end(), std::pair{n, r}) != seen.end()) continue;
+                seen.push_back({n, r});
+                last[n] = i;
+                need.clear();
+                g.node(n).op->demand(r, need);
+                for (const Need& d : need)
+                    if (!d.rect.empty()) stack.push_back({g.node(n).inputs[d.input], d.rect});
+            }
+        }
+        std::vector<std::pair<std::size_t, NodeId>> out;
+        for (NodeId n = 0; n < g.size(); ++n)
+            if (last[n] != SIZE_MAX) out.push_back({last[n], n});
+        std::sort(out.begin(), out.end());
+        return out;
     }
 
     bool cancelled() const { return stop.load(std::memory_order_relaxed) || (cancel && cancel->load()); }
@@ -168,7 +208,9 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
     const Graph& g = m.g;
     const Execution& ex = g.execution;
     const ImageInfo& info = g.info(node);
-    const int tw = ex.tile_w, th = ex.tile_h;
+    const auto want = sink.tile_size();
+    const int tw = want ? want->x : ex.tile_w, th = want ? want->y : ex.tile_h;
+    if (tw < 1 || th < 1) throw Error("the sink asked for an empty tile size");
     const std::size_t cols = (std::size_t(info.width) + tw - 1) / tw;
     const std::size_t rows = (std::size_t(info.height) + th - 1) / th;
     const std::size_t total = cols * rows;
@@ -193,13 +235,17 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
     m.cancel = options.cancel;
     m.stop = false;
     m.account.reset_peak();
+    process_pixel_memory().reset_peak();
     auto t0 = std::chrono::steady_clock::now();
     RunStats stats;
     stats.tokens = tokens;
+    const auto releases = m.plan_releases(node, cols, total, tw, th);
+    std::size_t next_release = 0;
     std::size_t next = 0, done = 0, pixels = 0;
     bool user_cancel = false;
 
     try {
+        sink.use_account(&m.account);
         sink.start(info, tw, th);
         // More threads than cores is allowed (it must not change the bits,
         // and tests check that); TBB needs the global limit raised for it.
@@ -219,20 +265,26 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
                                                         return next++;
                                                     }) &
                     // parallel: compute the tile
-                    tbb::make_filter<std::size_t, std::shared_ptr<Buffer>>(
+                    tbb::make_filter<std::size_t, Computed>(
                         tbb::filter_mode::parallel,
                         [&](std::size_t i) {
                             int tx = int(i % cols), ty = int(i / cols);
                             Rect r = Rect{tx * tw, ty * th, tw, th}.intersect(info.rect());
                             auto b = std::make_shared<Buffer>(&m.account, r, info.bands, info.format);
                             m.pull(node, b->tile());
-                            return b;
+                            auto prepared = sink.prepare(b->view());
+                            return Computed{std::move(b), std::move(prepared)};
                         }) &
                     // serial, in order: the sink writes
-                    tbb::make_filter<std::shared_ptr<Buffer>, void>(
-                        tbb::filter_mode::serial_in_order, [&](std::shared_ptr<Buffer> b) {
+                    tbb::make_filter<Computed, void>(
+                        tbb::filter_mode::serial_in_order, [&](Computed c) {
                             if (m.cancelled()) return;
-                            sink.write(b->view());
+                            const auto& b = c.buffer;
+                            sink.consume(b->view(), std::move(c.prepared));
+                            // tiles arrive here in order: whatever no later tile needs can go
+                            for (; next_release < releases.size() && releases[next_release].first == done;
+                                 ++next_release)
+                                g.node(releases[next_release].second).op->release();
                             ++done;
                             pixels += std::size_t(b->rect().area());
                             if (options.progress) {
@@ -253,6 +305,7 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
     }
     stats.tiles = done;
     stats.peak_pixel_bytes = m.account.peak();
+    stats.peak_process_pixel_bytes = process_pixel_memory().peak();
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (m.cache) {
         stats.cache_hits = m.cache->hits();
@@ -270,6 +323,7 @@ RunStats Evaluator::run_sinks(const RunOptions& options) {
         RunStats r = run(s, *sink, options);
         all.tiles += r.tiles;
         all.peak_pixel_bytes = std::max(all.peak_pixel_bytes, r.peak_pixel_bytes);
+        all.peak_process_pixel_bytes = std::max(all.peak_process_pixel_bytes, r.peak_process_pixel_bytes);
         all.cache_hits += r.cache_hits;
         all.cache_misses += r.cache_misses;
         all.tokens = r.tokens;

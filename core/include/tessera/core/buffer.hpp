@@ -17,22 +17,38 @@
 
 namespace tessera {
 
+// Bytes of pixel memory held, and the peak. An account may have a parent
+// that sees every charge too: the evaluator's account and the io caches'
+// both report to process_pixel_memory(), whose peak is the whole process's.
 class MemoryAccount {
 public:
+    explicit MemoryAccount(MemoryAccount* parent = nullptr) : parent_(parent) {}
+    MemoryAccount(const MemoryAccount&) = delete;
+    MemoryAccount& operator=(const MemoryAccount&) = delete;
+
     void charge(std::size_t n) {
         std::size_t now = current_.fetch_add(n, std::memory_order_relaxed) + n;
         std::size_t p = peak_.load(std::memory_order_relaxed);
         while (now > p && !peak_.compare_exchange_weak(p, now, std::memory_order_relaxed)) {}
+        if (parent_) parent_->charge(n);
     }
-    void release(std::size_t n) { current_.fetch_sub(n, std::memory_order_relaxed); }
+    void release(std::size_t n) {
+        current_.fetch_sub(n, std::memory_order_relaxed);
+        if (parent_) parent_->release(n);
+    }
     std::size_t current() const { return current_.load(std::memory_order_relaxed); }
     std::size_t peak() const { return peak_.load(std::memory_order_relaxed); }
     void reset_peak() { peak_.store(current(), std::memory_order_relaxed); }
 
 private:
+    MemoryAccount* parent_;
     std::atomic<std::size_t> current_{0};
     std::atomic<std::size_t> peak_{0};
 };
+
+// Every accounted pixel byte of the process: evaluators, tile caches, the io
+// layer's decode windows and the sinks' strips.
+MemoryAccount& process_pixel_memory();
 
 // A writable view of pixels covering `rect`, in the frame of the image it
 // belongs to. Row r of the view (r in [rect.y, rect.bottom())) starts at

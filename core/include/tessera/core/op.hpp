@@ -56,6 +56,11 @@ public:
     // the unplaced needs of demand(out.rect), in order.
     virtual void compute(const Tile& out, std::span<const Pulled> in) const = 0;
 
+    // The evaluator has finished the last tile of its run that needs this
+    // op's pixels: a source may drop its decoder, window or open file. Only
+    // advice: a later compute() must still work (by reopening).
+    virtual void release() const {}
+
     // Sinks (save ops) return the writer that consumes this node's tiles.
     virtual std::unique_ptr<Sink> make_sink() const { return nullptr; }
 
@@ -68,14 +73,32 @@ protected:
 class Sink {
 public:
     virtual ~Sink() = default;
+    // The tile grid this sink needs (e.g. a TIFF's tile size), asked before
+    // start(); none: the pipeline's execution tile size. Either way the
+    // pixels are the same; only the pull unit changes.
+    virtual std::optional<Point> tile_size() const { return std::nullopt; }
     // Called once before the first tile; tiles are tile_w x tile_h except on
     // the right and bottom edges.
     virtual void start(const ImageInfo& info, int tile_w, int tile_h) = 0;
+    // Optional parallel step, called on worker threads in any order as each
+    // tile is computed: a sink does its costly per-tile work here (e.g.
+    // compression) so that the serial write stays short. What it returns is
+    // handed to consume() with the same tile.
+    virtual std::shared_ptr<void> prepare(const ConstTile& tile) { return nullptr; }
+    // Serial, in tile order. The default ignores `prepared` and calls write().
+    virtual void consume(const ConstTile& tile, std::shared_ptr<void> prepared) { write(tile); }
     virtual void write(const ConstTile& tile) = 0;
     // All tiles were written: make the output visible at its final path.
     virtual void finish() = 0;
     // The run failed or was cancelled: leave nothing behind.
     virtual void abort() noexcept = 0;
+
+    // The account the sink's own pixel buffers (e.g. pyramid strips) are
+    // charged to, so reported peaks include them; set before start().
+    void use_account(MemoryAccount* account) { account_ = account; }
+
+protected:
+    MemoryAccount* account_ = nullptr;
 };
 
 // A spec for `tessera ops` and for validating pipelines before any op is built.

@@ -26,7 +26,10 @@ struct Progress {
 
 struct RunStats {
     std::size_t tiles = 0;
-    std::size_t peak_pixel_bytes = 0;  // peak accounted pixel memory
+    std::size_t peak_pixel_bytes = 0;  // peak pixel memory of this run's tiles, cache and sink
+    // peak of all accounted pixel memory in the process during the run,
+    // including the io layer's decode windows
+    std::size_t peak_process_pixel_bytes = 0;
     std::size_t cache_hits = 0;
     std::size_t cache_misses = 0;
     std::size_t tokens = 0;  // tiles in flight allowed

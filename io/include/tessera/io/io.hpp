@@ -4,6 +4,7 @@
 // nothing of libvips or GDAL is visible in this header.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "tessera/core/image_info.hpp"
@@ -21,10 +22,19 @@ ImageInfo read_image_header(const std::string& path);
 // Human-readable facts about a file for `tessera info` (one "key: value" per line).
 std::string describe_image(const std::string& path);
 
-// Limits of the io layer: open files held at once by sources.
+// Limits of the io layer (process-wide settings, like OpenImageIO's).
 struct IoLimits {
+    // Images held open at once by load ops (a bounded LRU cache shared by all
+    // of them); a source is opened on its first tile and may be reopened.
+    // Default: a quarter of ulimit -n, between 4 and 256. Streamed JPEGs
+    // share a second cache of plain descriptors with the same limit.
     int max_open_files = 64;
+    // Outputs of save up to this size are assembled in memory before they are
+    // encoded; larger ones in a temporary .v file beside the target.
+    std::size_t save_memory_mb = 512;
 };
+// Throws Error for a value out of range (max_open_files < 1).
 void set_io_limits(const IoLimits& limits);
+IoLimits io_limits();
 
 }  // namespace tessera

@@ -1,0 +1,11 @@
+// One spec per io op file; register.cpp adds each with one line.
+#pragma once
+
+#include "tessera/core/op.hpp"
+
+namespace tessera {
+
+OpSpec load_op_spec();
+OpSpec save_op_spec();
+
+}  // namespace tessera

@@ -1,0 +1,336 @@
+#include "jpeg_stream.hpp"
+
+#include <atomic>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <jpeglib.h>
+#include <unistd.h>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "file_cache.hpp"
+#include "tessera/core/error.hpp"
+
+namespace tessera::io {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 256 * 1024;
+
+// Everything libjpeg's callbacks need, reached from the decompress struct.
+// Errors longjmp back to the function that called libjpeg; the message is
+// kept here. No C++ object with a destructor lives in those frames.
+struct Context {
+    jpeg_error_mgr err;
+    jpeg_source_mgr src;
+    std::jmp_buf jump;
+    char message[JMSG_LENGTH_MAX + 256] = {0};
+    const std::string* path = nullptr;
+    std::uint64_t offset = 0;  // file offset of the byte after the buffer
+    std::unique_ptr<std::uint8_t[]> buffer{new std::uint8_t[kReadChunk]};
+    bool truncated = false;
+    int fd = -1;  // when set, read from it directly rather than through the FileCache
+};
+
+Context* ctx(j_common_ptr c) { return static_cast<Context*>(c->client_data); }
+
+extern "C" void on_error(j_common_ptr c) {
+    (*c->err->format_message)(c, ctx(c)->message);
+    std::longjmp(ctx(c)->jump, 1);
+}
+extern "C" void on_message(j_common_ptr) {}  // warnings: as libvips, not fatal
+
+extern "C" void src_init(j_decompress_ptr) {}
+extern "C" boolean src_fill(j_decompress_ptr d) {
+    Context* x = ctx(reinterpret_cast<j_common_ptr>(d));
+    std::size_t n = 0;
+    try {
+        if (x->fd >= 0) {
+            ssize_t r = ::pread(x->fd, x->buffer.get(), kReadChunk, off_t(x->offset));
+            n = r > 0 ? std::size_t(r) : 0;
+        } else {
+            n = FileCache::instance().read(*x->path, x->offset, x->buffer.get(), kReadChunk);
+        }
+    } catch (const std::exception& e) {
+        std::snprintf(x->message, sizeof x->message, "%s", e.what());
+        std::longjmp(x->jump, 1);
+    }
+    if (n == 0) {
+        // End of file before the image ended: hand libjpeg an EOI marker so
+        // it stops, and report the file as truncated.
+        x->truncated = true;
+        x->buffer[0] = 0xFF;
+        x->buffer[1] = JPEG_EOI;
+        n = 2;
+    }
+    x->offset += n;
+    d->src->next_input_byte = x->buffer.get();
+    d->src->bytes_in_buffer = n;
+    return TRUE;
+}
+extern "C" void src_skip(j_decompress_ptr d, long n) {
+    if (n <= 0) return;
+    jpeg_source_mgr* s = d->src;
+    if (std::size_t(n) <= s->bytes_in_buffer) {
+        s->next_input_byte += n;
+        s->bytes_in_buffer -= std::size_t(n);
+        return;
+    }
+    Context* x = ctx(reinterpret_cast<j_common_ptr>(d));
+    x->offset += std::uint64_t(n) - s->bytes_in_buffer;
+    s->bytes_in_buffer = 0;
+    s->next_input_byte = nullptr;
+}
+extern "C" void src_term(j_decompress_ptr) {}
+
+// One open decode of one file: libjpeg state plus the window of rows.
+class Decoder {
+public:
+    Decoder(std::string path, const ImageInfo& info, MemoryAccount* account)
+        : path_(std::move(path)), info_(info), account_(account) {}
+    ~Decoder() { close(); }
+
+    std::mutex mu;
+
+    // Copies out.rect into out; returns true if the decode had to restart.
+    bool read(const Tile& out) {
+        const Rect& r = out.rect;
+        bool rewound = false;
+        if (!open_ || r.y < lo_) {  // rows already let go: start over
+            rewound = open_;
+            close();
+            start();
+        }
+        if (r.bottom() > hi_) advance(r.y, r.bottom());
+        const std::size_t px = std::size_t(info_.bands);
+        for (int y = r.y; y < r.bottom(); ++y)
+            std::memcpy(out.at(r.x, y), row(y) + std::size_t(r.x) * px, std::size_t(r.w) * px);
+        return rewound;
+    }
+
+    std::size_t bytes() const { return window_.size(); }
+
+private:
+    std::uint8_t* row(int y) const {
+        return reinterpret_cast<std::uint8_t*>(window_.tile().data) + std::size_t(y % capacity_) * row_bytes();
+    }
+    std::size_t row_bytes() const { return std::size_t(info_.width) * info_.bands; }
+
+    [[noreturn]] void fail(const std::string& what) {
+        std::string m = ctx_.message;
+        close();
+        throw IoError(path_, what + (m.empty() ? "" : ": " + m) +
+                                 "; the file may be truncated or damaged: check it, or write it again");
+    }
+
+    void start() {
+        ctx_.path = &path_;
+        ctx_.offset = 0;
+        ctx_.truncated = false;
+        ctx_.message[0] = 0;
+        d_.err = jpeg_std_error(&ctx_.err);
+        ctx_.err.error_exit = on_error;
+        ctx_.err.output_message = on_message;
+        d_.client_data = &ctx_;
+        if (setjmp(ctx_.jump)) {
+            jpeg_destroy_decompress(&d_);
+            created_ = false;
+            fail("cannot decode the JPEG header");
+        }
+        jpeg_create_decompress(&d_);
+        created_ = true;
+        ctx_.src.init_source = src_init;
+        ctx_.src.fill_input_buffer = src_fill;
+        ctx_.src.skip_input_data = src_skip;
+        ctx_.src.resync_to_restart = jpeg_resync_to_restart;
+        ctx_.src.term_source = src_term;
+        ctx_.src.bytes_in_buffer = 0;
+        ctx_.src.next_input_byte = nullptr;
+        d_.src = &ctx_.src;
+        jpeg_read_header(&d_, TRUE);
+        d_.out_color_space = info_.bands == 1 ? JCS_GRAYSCALE : JCS_RGB;
+        d_.dct_method = JDCT_ISLOW;  // libvips's choice; any other changes pixels
+        jpeg_start_decompress(&d_);
+        if (int(d_.output_width) != info_.width || int(d_.output_height) != info_.height ||
+            int(d_.output_components) != info_.bands)
+            fail("the file changed since the pipeline was built");
+        open_ = true;
+        lo_ = hi_ = 0;
+    }
+
+    // Makes rows [y0, y1) available: skips [hi, y0) if the window has not
+    // reached y0, lets go of rows above y0, decodes up to y1.
+    void advance(int y0, int y1) {
+        if (y0 > hi_) {
+            if (setjmp(ctx_.jump)) fail("cannot decode");
+            JDIMENSION skipped = jpeg_skip_scanlines(&d_, JDIMENSION(y0 - hi_));
+            hi_ += int(skipped);
+            lo_ = hi_;
+        }
+        lo_ = std::max(lo_, std::min(y0, hi_));
+        int need = y1 - lo_;
+        if (need > capacity_) grow(need);
+        while (hi_ < y1) {
+            JSAMPROW rows[16];
+            int n = 0;
+            for (; n < 16 && hi_ + n < y1; ++n) rows[n] = row(hi_ + n);
+            if (setjmp(ctx_.jump)) fail("cannot decode");
+            JDIMENSION got = jpeg_read_scanlines(&d_, rows, JDIMENSION(n));
+            if (ctx_.truncated) fail("premature end of JPEG data");
+            if (got == 0) fail("the decoder stopped early");
+            hi_ += int(got);
+        }
+    }
+
+    // A bigger ring keeping rows [lo, hi) at the same slots (y % capacity).
+    void grow(int rows) {
+        int cap = std::max(rows, 2 * capacity_);
+        cap = std::min(cap, info_.height);
+        Buffer next(account_, {0, 0, info_.width, cap}, info_.bands, Format::u8);
+        int old = capacity_;
+        auto old_row = [&](int y) {
+            return reinterpret_cast<std::uint8_t*>(window_.tile().data) + std::size_t(y % old) * row_bytes();
+        };
+        for (int y = lo_; y < hi_; ++y)
+            std::memcpy(reinterpret_cast<std::uint8_t*>(next.tile().data) + std::size_t(y % cap) * row_bytes(),
+                        old_row(y), row_bytes());
+        window_ = std::move(next);
+        capacity_ = cap;
+    }
+
+    void close() {
+        if (created_) jpeg_destroy_decompress(&d_);
+        created_ = false;
+        open_ = false;
+        lo_ = hi_ = 0;
+    }
+
+    std::string path_;
+    ImageInfo info_;
+    MemoryAccount* account_;
+    jpeg_decompress_struct d_{};
+    Context ctx_;
+    bool created_ = false, open_ = false;
+    int lo_ = 0, hi_ = 0;  // rows [lo, hi) are in the window
+    Buffer window_;
+    int capacity_ = 0;
+};
+
+struct Registry {
+    std::mutex mu;
+    std::list<std::pair<std::string, std::shared_ptr<Decoder>>> lru;
+    std::unordered_map<std::string, decltype(lru)::iterator> map;
+    std::size_t budget = std::size_t(1) << 30;
+    std::atomic<std::size_t> rewinds{0};
+    MemoryAccount account{&process_pixel_memory()};
+};
+
+Registry& reg() {
+    static Registry r;
+    return r;
+}
+
+}  // namespace
+
+bool probe_streamable_jpeg(const std::string& path, ImageInfo& info) {
+    // A plain open and close: building a graph must leave no descriptor open.
+    unsigned char magic[3] = {0, 0, 0};
+    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+        std::size_t n = std::fread(magic, 1, 3, f);
+        std::fclose(f);
+        if (n != 3) return false;
+    }
+    if (magic[0] != 0xFF || magic[1] != 0xD8 || magic[2] != 0xFF) return false;
+    jpeg_decompress_struct d{};
+    Context c;
+    c.path = &path;
+    c.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (c.fd < 0) return false;
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{c.fd};
+    d.err = jpeg_std_error(&c.err);
+    c.err.error_exit = on_error;
+    c.err.output_message = on_message;
+    d.client_data = &c;
+    if (setjmp(c.jump)) {
+        jpeg_destroy_decompress(&d);
+        return false;  // libvips will say what is wrong with it
+    }
+    jpeg_create_decompress(&d);
+    c.src = {};
+    c.src.init_source = src_init;
+    c.src.fill_input_buffer = src_fill;
+    c.src.skip_input_data = src_skip;
+    c.src.resync_to_restart = jpeg_resync_to_restart;
+    c.src.term_source = src_term;
+    d.src = &c.src;
+    jpeg_read_header(&d, TRUE);
+    bool ok = d.data_precision == 8 && (d.num_components == 1 || (d.num_components == 3 && d.jpeg_color_space == JCS_YCbCr));
+    info.width = int(d.image_width);
+    info.height = int(d.image_height);
+    info.bands = d.num_components == 1 ? 1 : 3;
+    info.format = Format::u8;
+    info.interpretation = info.bands == 1 ? Interpretation::bw : Interpretation::srgb;
+    jpeg_destroy_decompress(&d);
+    return ok;
+}
+
+JpegDecoders& JpegDecoders::instance() {
+    static JpegDecoders d;
+    return d;
+}
+
+void JpegDecoders::read(const std::string& path, const ImageInfo& info, const Tile& out) {
+    Registry& r = reg();
+    std::shared_ptr<Decoder> dec;
+    {
+        std::lock_guard lock(r.mu);
+        auto it = r.map.find(path);
+        if (it != r.map.end()) {
+            r.lru.splice(r.lru.begin(), r.lru, it->second);
+            dec = it->second->second;
+        } else {
+            dec = std::make_shared<Decoder>(path, info, &r.account);
+            r.lru.emplace_front(path, dec);
+            r.map.emplace(path, r.lru.begin());
+        }
+    }
+    {
+        std::lock_guard lock(dec->mu);
+        if (dec->read(out)) ++r.rewinds;
+    }
+    // Over budget: drop the least recently used decoders (not this one).
+    std::lock_guard lock(r.mu);
+    while (r.account.current() > r.budget && r.lru.size() > 1 && r.lru.back().second != dec) {
+        r.map.erase(r.lru.back().first);
+        r.lru.pop_back();
+    }
+}
+
+void JpegDecoders::release(const std::string& path) {
+    Registry& r = reg();
+    std::lock_guard lock(r.mu);
+    auto it = r.map.find(path);
+    if (it == r.map.end()) return;
+    r.lru.erase(it->second);
+    r.map.erase(it);
+}
+
+void JpegDecoders::set_budget(std::size_t bytes) {
+    std::lock_guard lock(reg().mu);
+    reg().budget = bytes;
+}
+std::size_t JpegDecoders::rewinds() const { return reg().rewinds.load(); }
+std::size_t JpegDecoders::live() const {
+    std::lock_guard lock(reg().mu);
+    return reg().lru.size();
+}
+MemoryAccount& JpegDecoders::account() { return reg().account; }
+
+}  // namespace tessera::io

@@ -1,0 +1,169 @@
+#include "tile_codec.hpp"
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <jpeglib.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "tessera/core/error.hpp"
+
+namespace tessera::io {
+
+Compression parse_compression(const std::string& s) {
+    if (s == "none") return Compression::none;
+    if (s == "deflate" || s == "zip") return Compression::deflate;
+    if (s == "lzw") return Compression::lzw;
+    if (s == "zstd") return Compression::zstd;
+    if (s == "jpeg" || s == "jpg") return Compression::jpeg;
+    throw ParamError("compression", "unknown compression '" + s + "'; use none, deflate, lzw, zstd or jpeg");
+}
+
+const char* compression_name(Compression c) {
+    switch (c) {
+        case Compression::none: return "none";
+        case Compression::deflate: return "deflate";
+        case Compression::lzw: return "lzw";
+        case Compression::zstd: return "zstd";
+        case Compression::jpeg: return "jpeg";
+    }
+    return "?";
+}
+
+std::vector<std::uint8_t> pad_tile(const ConstTile& tile, int tw, int th) {
+    const std::size_t px = tile.pixel_bytes();
+    std::vector<std::uint8_t> out(std::size_t(tw) * th * px, 0);
+    for (int y = 0; y < tile.rect.h; ++y)
+        std::memcpy(out.data() + std::size_t(y) * tw * px, tile.at(tile.rect.x, tile.rect.y + y), tile.row_bytes());
+    return out;
+}
+
+namespace {
+
+// libjpeg reports errors through longjmp; turn them into exceptions at the
+// call site (no C++ object with a destructor lives between setjmp and the
+// libjpeg calls).
+struct JpegError {
+    jpeg_error_mgr mgr;
+    std::jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+};
+extern "C" void jpeg_error_exit(j_common_ptr c) {
+    auto* e = reinterpret_cast<JpegError*>(c->err);
+    (*c->err->format_message)(c, e->message);
+    std::longjmp(e->jump, 1);
+}
+
+// A growing memory destination for libjpeg.
+struct VectorDest {
+    jpeg_destination_mgr mgr;
+    std::vector<std::uint8_t>* out;
+};
+extern "C" void dest_init(j_compress_ptr c) {
+    auto* d = reinterpret_cast<VectorDest*>(c->dest);
+    d->out->resize(64 * 1024);
+    d->mgr.next_output_byte = d->out->data();
+    d->mgr.free_in_buffer = d->out->size();
+}
+extern "C" boolean dest_empty(j_compress_ptr c) {
+    auto* d = reinterpret_cast<VectorDest*>(c->dest);
+    std::size_t used = d->out->size();
+    d->out->resize(used * 2);
+    d->mgr.next_output_byte = d->out->data() + used;
+    d->mgr.free_in_buffer = d->out->size() - used;
+    return TRUE;
+}
+extern "C" void dest_term(j_compress_ptr c) {
+    auto* d = reinterpret_cast<VectorDest*>(c->dest);
+    d->out->resize(d->out->size() - d->mgr.free_in_buffer);
+}
+
+void setup_jpeg(jpeg_compress_struct& c, int bands, int quality) {
+    c.input_components = bands;
+    c.in_color_space = bands == 3 ? JCS_RGB : JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    // RGB is stored as YCbCr; chroma is 2x2 subsampled below quality 90 and
+    // kept whole from 90 up, as libvips does (the TIFF's YCbCrSubsampling
+    // tag says which: jpeg_chroma_subsampling()).
+    jpeg_set_quality(&c, quality, TRUE);
+    if (bands == 3 && jpeg_chroma_subsampling(quality) == 1) c.comp_info[0].h_samp_factor = c.comp_info[0].v_samp_factor = 1;
+    c.dct_method = JDCT_ISLOW;
+}
+
+// Runs libjpeg compression of rows (or only the tables when rows is null).
+bool run_jpeg(const std::uint8_t* rows, int w, int h, int bands, int quality, std::vector<std::uint8_t>& out,
+              std::string& error) {
+    jpeg_compress_struct c;
+    JpegError err;
+    VectorDest dest;
+    c.err = jpeg_std_error(&err.mgr);
+    err.mgr.error_exit = jpeg_error_exit;
+    if (setjmp(err.jump)) {
+        error = err.message;
+        jpeg_destroy_compress(&c);
+        return false;
+    }
+    jpeg_create_compress(&c);
+    dest.out = &out;
+    dest.mgr.init_destination = dest_init;
+    dest.mgr.empty_output_buffer = dest_empty;
+    dest.mgr.term_destination = dest_term;
+    c.dest = &dest.mgr;
+    c.image_width = JDIMENSION(w);
+    c.image_height = JDIMENSION(h);
+    setup_jpeg(c, bands, quality);
+    if (!rows) {
+        jpeg_write_tables(&c);
+    } else {
+        jpeg_suppress_tables(&c, TRUE);  // tables live in the JPEGTables tag
+        jpeg_start_compress(&c, FALSE);
+        while (c.next_scanline < c.image_height) {
+            JSAMPROW row = const_cast<JSAMPROW>(rows + std::size_t(c.next_scanline) * w * bands);
+            jpeg_write_scanlines(&c, &row, 1);
+        }
+        jpeg_finish_compress(&c);
+    }
+    jpeg_destroy_compress(&c);
+    return true;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> TileCodec::jpeg_tables(int bands) const {
+    std::vector<std::uint8_t> out;
+    std::string error;
+    if (!run_jpeg(nullptr, 8, 8, bands, quality, out, error)) throw Error("JPEG tables: " + error);
+    return out;
+}
+
+std::vector<std::uint8_t> TileCodec::encode(const ConstTile& tile, int tw, int th) const {
+    std::vector<std::uint8_t> raw = pad_tile(tile, tw, th);
+    switch (compression) {
+        case Compression::none:
+        case Compression::lzw: return raw;
+        case Compression::deflate: {
+            uLongf n = compressBound(uLong(raw.size()));
+            std::vector<std::uint8_t> out(n);
+            if (compress2(out.data(), &n, raw.data(), uLong(raw.size()), 6) != Z_OK) throw Error("deflate failed");
+            out.resize(n);
+            return out;
+        }
+        case Compression::zstd: {
+            std::vector<std::uint8_t> out(ZSTD_compressBound(raw.size()));
+            std::size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 9);
+            if (ZSTD_isError(n)) throw Error(std::string("zstd failed: ") + ZSTD_getErrorName(n));
+            out.resize(n);
+            return out;
+        }
+        case Compression::jpeg: {
+            std::vector<std::uint8_t> out;
+            std::string error;
+            if (!run_jpeg(raw.data(), tw, th, tile.bands, quality, out, error)) throw Error("JPEG encode: " + error);
+            return out;
+        }
+    }
+    return raw;
+}
+
+}  // namespace tessera::io

@@ -1,0 +1,39 @@
+// Compression of single TIFF tiles, thread-safe, so that sinks can encode in
+// the evaluator's parallel stage and only order bytes in the serial one.
+// Internal to io/.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tessera/core/buffer.hpp"
+
+namespace tessera::io {
+
+enum class Compression { none, deflate, lzw, zstd, jpeg };
+Compression parse_compression(const std::string& s);  // throws ParamError("compression")
+const char* compression_name(Compression c);
+
+struct TileCodec {
+    Compression compression = Compression::none;
+    int quality = 75;  // jpeg
+
+    // True when encode() can produce this compression's bytes itself
+    // (LZW is left to libtiff, which encodes it in the serial writer).
+    bool encodes_raw() const { return compression != Compression::lzw; }
+    // The bytes of one tile of tw x th pixels: `tile` is copied into the top
+    // left and the rest is padding (zero), as TIFF tiles are always whole.
+    std::vector<std::uint8_t> encode(const ConstTile& tile, int tw, int th) const;
+    // JPEG: the tables shared by every tile (the JPEGTables tag); tiles are
+    // abbreviated streams without them.
+    std::vector<std::uint8_t> jpeg_tables(int bands) const;
+};
+
+// JPEG chroma subsampling factor used at this quality (2 below 90, else 1).
+inline int jpeg_chroma_subsampling(int quality) { return quality < 90 ? 2 : 1; }
+
+// Pads `tile` into a whole tw x th tile (zeros outside), in a fresh vector.
+std::vector<std::uint8_t> pad_tile(const ConstTile& tile, int tw, int th);
+
+}  // namespace tessera::io

@@ -1,0 +1,96 @@
+#include "tessera/stitch.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tessera/core/error.hpp"
+
+namespace tessera {
+
+namespace {
+
+std::string trim(std::string s) {
+    auto b = s.find_first_not_of(" \t\r\n");
+    auto e = s.find_last_not_of(" \t\r\n");
+    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+std::int64_t parse_coord(const std::string& s, const std::string& where) {
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+        v = std::stoll(s, &used);
+    } catch (...) {
+        used = 0;
+    }
+    if (used == 0 || used != s.size()) throw Error(where + ": '" + s + "' is not an integer coordinate");
+    return v;
+}
+
+}  // namespace
+
+Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
+    namespace fs = std::filesystem;
+    std::ifstream in(o.positions);
+    if (!in) throw IoError(o.positions, "cannot open the positions CSV; check the path");
+    fs::path dir = fs::absolute(fs::path(o.positions)).parent_path();
+    std::string line;
+    if (!std::getline(in, line) || trim(line) != "file,x,y")
+        throw IoError(o.positions, "line 1 must be the header file,x,y");
+
+    struct Row {
+        std::string file;
+        IntPair at;
+    };
+    std::vector<Row> rows;
+    for (int n = 2; std::getline(in, line); ++n) {
+        if (trim(line).empty()) continue;
+        std::stringstream ss(line);
+        std::string f, x, y, extra;
+        std::getline(ss, f, ',');
+        std::getline(ss, x, ',');
+        std::getline(ss, y, ',');
+        std::string where = o.positions + " line " + std::to_string(n);
+        if (std::getline(ss, extra, ',') || trim(f).empty() || trim(y).empty())
+            throw Error(where + ": expected three fields file,x,y");
+        rows.push_back({(dir / trim(f)).lexically_normal().string(),
+                        {parse_coord(trim(x), where), parse_coord(trim(y), where)}});
+    }
+    if (rows.empty()) throw IoError(o.positions, "lists no tiles");
+
+    Graph g(registry);
+    g.execution.tile_w = g.execution.tile_h = o.tile_size;
+    // Loads first (the canvas takes the first tile's bands and format), then
+    // the canvas, one insert for every tile, and the save.
+    std::vector<NodeId> tiles;
+    std::vector<IntPair> at;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        tiles.push_back(g.add("load", {}, {{"path", rows[i].file}}, "tile" + std::to_string(i)));
+        at.push_back(rows[i].at);
+    }
+    const ImageInfo& first = g.info(tiles[0]);
+    std::vector<NodeId> inputs{g.add("black", {},
+                                     {{"width", std::int64_t(o.canvas_w)},
+                                      {"height", std::int64_t(o.canvas_h)},
+                                      {"bands", std::int64_t(first.bands)},
+                                      {"format", std::string(format_name(first.format))},
+                                      {"value", o.background}},
+                                     "canvas")};
+    inputs.insert(inputs.end(), tiles.begin(), tiles.end());
+    NodeId mosaic = g.add("insert", inputs, {{"at", at}}, "mosaic");
+    g.add("save", {mosaic},
+          {{"path", fs::absolute(o.output).lexically_normal().string()},
+           {"format", std::string("tiff")},
+           {"tile", true},
+           {"tile_width", std::int64_t(o.tile_size)},
+           {"tile_height", std::int64_t(o.tile_size)},
+           {"compression", o.compression},
+           {"quality", std::int64_t(o.quality)},
+           {"pyramid", o.pyramid},
+           {"bigtiff", o.bigtiff}},
+          "save");
+    return g;
+}
+
+}  // namespace tessera
