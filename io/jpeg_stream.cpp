@@ -21,6 +21,8 @@ namespace {
 
 constexpr std::size_t kReadChunk = 256 * 1024;
 
+std::atomic<std::uint64_t> g_rows_decoded{0}, g_rows_skipped{0}, g_pixels_decoded{0};
+
 // Everything libjpeg's callbacks need, reached from the decompress struct.
 // Errors longjmp back to the function that called libjpeg; the message is
 // kept here. No C++ object with a destructor lives in those frames.
@@ -170,6 +172,7 @@ private:
             JDIMENSION skipped = jpeg_skip_scanlines(&d_, JDIMENSION(y0 - hi_));
             hi_ += int(skipped);
             lo_ = hi_;
+            g_rows_skipped += skipped;
         }
         lo_ = std::max(lo_, std::min(y0, hi_));
         int need = y1 - lo_;
@@ -182,6 +185,8 @@ private:
             JDIMENSION got = jpeg_read_scanlines(&d_, rows, JDIMENSION(n));
             if (ctx_.truncated) fail("premature end of JPEG data");
             if (got == 0) fail("the decoder stopped early");
+            g_rows_decoded += got;
+            g_pixels_decoded += std::uint64_t(got) * d_.output_width;
             hi_ += int(got);
         }
     }
@@ -327,6 +332,11 @@ void JpegDecoders::set_budget(std::size_t bytes) {
     reg().budget = bytes;
 }
 std::size_t JpegDecoders::rewinds() const { return reg().rewinds.load(); }
+std::string JpegDecoders::stats() const {
+    return "jpeg: " + std::to_string(g_pixels_decoded.load() / 1000000) + " Mpx decoded (" +
+           std::to_string(g_rows_decoded.load()) + " rows, " + std::to_string(g_rows_skipped.load()) +
+           " skipped), " + std::to_string(rewinds()) + " restarts";
+}
 std::size_t JpegDecoders::live() const {
     std::lock_guard lock(reg().mu);
     return reg().lru.size();

@@ -35,6 +35,7 @@ public:
     void release(const std::string& path);
     void set_budget(std::size_t bytes);
     std::size_t rewinds() const;
+    std::string stats() const;  // one line for --stats
     std::size_t live() const;
     MemoryAccount& account();
 };

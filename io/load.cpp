@@ -27,13 +27,15 @@ public:
         if (path_.empty()) throw ParamError("path", "is empty; give the image file to read");
         page_ = p.integer_in("page", 0, 1'000'000, 0);
         stamp_ = check_readable(path_);
-        ImagePtr im = open_image(path_, page_);  // header only; closed again below
-        info_ = header_of(im.get(), path_);
         // Plain 8-bit JPEGs are decoded in strips as the tiles pass (see
-        // jpeg_stream.hpp); libvips would decode the whole file per open.
-        ImageInfo probe;
-        jpeg_ = page_ == 0 && io::probe_streamable_jpeg(path_, probe) && probe.width == info_.width &&
-                probe.height == info_.height && probe.bands == info_.bands && info_.format == Format::u8;
+        // jpeg_stream.hpp), where libvips would decode the whole file per
+        // open; their header comes from libjpeg, which is also quicker than
+        // a libvips open (thousands of tiles in a stitch).
+        jpeg_ = page_ == 0 && io::probe_streamable_jpeg(path_, info_);
+        if (!jpeg_) {
+            ImagePtr im = open_image(path_, page_);  // header only; closed again below
+            info_ = header_of(im.get(), path_);
+        }
     }
 
     void release() const override {
@@ -119,6 +121,8 @@ OpSpec load_op_spec() {
              {"page", ParamType::integer, false, "0", "page (or frame) of a multi-page file, from 0"}},
             false, &make_op<LoadOp>};
 }
+
+std::string io_stats() { return io::JpegDecoders::instance().stats(); }
 
 ImageInfo read_image_header(const std::string& path) {
     vipsio::ImagePtr im = vipsio::open_image(path, 0);

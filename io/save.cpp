@@ -388,6 +388,7 @@ public:
             t.codec.compression = io::parse_compression(comp);
             t.codec.quality = s_.quality;
             t.pyramid = s_.pyramid;
+            t.band_width = p.integer_in("band_width", 32, kMaxDimension, 16384);
             t.bigtiff = big == "yes" ? io::TiffOptions::BigTiff::yes
                         : big == "no" ? io::TiffOptions::BigTiff::no
                                       : io::TiffOptions::BigTiff::automatic;
@@ -454,7 +455,8 @@ OpSpec save_op_spec() {
              {"tile_width", ParamType::integer, false, "256", "tiff tile width (a multiple of 16)"},
              {"tile_height", ParamType::integer, false, "256", "tiff tile height (a multiple of 16)"},
              {"bigtiff", ParamType::string, false, "auto", "tiff: auto, yes or no (auto: BigTIFF when 4 GB may not hold it)"},
-             {"pyramid", ParamType::boolean, false, "false", "tiff: add every 2x smaller level down to one tile, in the same pass (implies tile)"}},
+             {"pyramid", ParamType::boolean, false, "false", "tiff: add every 2x smaller level down to one tile, in the same pass (implies tile)"},
+             {"band_width", ParamType::integer, false, "16384", "tiled tiff: work in vertical bands about this wide (memory grows with it; pixels never change)"}},
             true, &make_op<SaveOp>};
 }
 

@@ -1,12 +1,21 @@
 // Tiled and pyramid TIFF output in one pass.
 //
-// Level 0 tiles arrive from the evaluator in row-major order, already
-// compressed in the parallel stage (prepare), and go straight into the TIFF.
-// Each lower level keeps one strip (a tile row) of its pixels: every tile
-// that arrives is shrunk 2x2 into the strip of the level below, and when a
-// strip is complete its tiles are compressed, stored, and shrunk in turn. So
-// memory is one strip per level (less than one level-0 strip in all), and
-// nothing is read back from the output.
+// Order. A TIFF's tiles can be written in any order, so this writer asks for
+// level 0 in vertical bands of TiffOptions::band_width columns (rounded to a
+// power-of-two number of tiles, so that every band-local level's tiles lie
+// inside one band), top to bottom within a
+// band: what must be live at once (the inputs' decode windows, the pyramid
+// strips) is then one band wide, whatever the image's width. Within a band
+// row its lanes (quarters) are interleaved, so that tiles computed at once
+// are far apart and rarely wait on the same input.
+//
+// Levels. Every level-0 tile is compressed and shrunk 2x2 in the parallel
+// stage (prepare); the serial stage writes its bytes and drops the shrunk
+// block into the next level's strip (one band wide, one tile high). When a
+// strip is complete its tiles are queued for compression (taken up by
+// workers in later prepare calls) and shrunk into the level below, and so
+// on. Levels whose tiles span more than one band (the small ones at the top)
+// are kept whole in memory instead and finished at the end.
 //
 // libtiff writes one directory (IFD) at a time, so the lower levels' tile
 // bytes wait in an unlinked temporary file beside the output (a third of the
@@ -18,6 +27,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <tiffio.h>
@@ -59,11 +69,19 @@ struct TileRecord {
     std::uint64_t size = 0;
 };
 
+// Lanes a band row is split into; fixed, so the file's bytes never depend on
+// the thread count.
+constexpr int kLanes = 4;
+
 struct Level {
     int width = 0, height = 0;
     int tiles_x = 0, tiles_y = 0;
-    Buffer strip;                    // levels >= 1: one tile row of pixels
-    std::vector<TileRecord> tiles;   // levels >= 1: where each tile's bytes wait
+    // band-local levels (1..local): one band-wide tile row of pixels, and how
+    // many tiles of the level above have landed in it; whole levels (above
+    // local): the whole level
+    Buffer pixels;
+    int placed = 0;
+    std::vector<TileRecord> tiles;  // levels >= 1: where each tile's bytes wait
 };
 
 class TiffSink final : public Sink {
@@ -72,6 +90,23 @@ public:
     ~TiffSink() override { abort(); }
 
     std::optional<Point> tile_size() const override { return Point{opt_.tile_w, opt_.tile_h}; }
+
+    std::vector<std::uint32_t> tile_order(int cols, int rows) const override {
+        const int band = band_tiles();
+        const int lanes = kLanes;
+        std::vector<std::uint32_t> order;
+        order.reserve(std::size_t(cols) * rows);
+        for (int b0 = 0; b0 < cols; b0 += band) {
+            const int n = std::min(band, cols - b0);
+            const int k = std::clamp(lanes, 1, n);
+            const int step = (n + k - 1) / k;  // lane j covers columns [j*step, (j+1)*step)
+            for (int ty = 0; ty < rows; ++ty)
+                for (int i = 0; i < step; ++i)
+                    for (int j = 0; j < k; ++j)
+                        if (j * step + i < n) order.push_back(std::uint32_t(ty * cols + b0 + j * step + i));
+        }
+        return order;
+    }
 
     void start(const ImageInfo& info, int tile_w, int tile_h) override {
         info_ = info;
@@ -89,6 +124,9 @@ public:
             w /= 2;
             h /= 2;
         }
+        // levels 1..local_ fit the bands; those above are kept whole
+        local_ = 0;
+        while (local_ + 1 < levels_.size() && (1 << (local_ + 1)) <= band_tiles()) ++local_;
         std::uint64_t raw = 0;
         for (const Level& l : levels_) raw += std::uint64_t(l.tiles_x) * l.tiles_y * T * TH * info.pixel_bytes();
         bool big = opt_.bigtiff == TiffOptions::BigTiff::yes ||
@@ -106,11 +144,11 @@ public:
             if (!levels_file_) fail("cannot create a temporary file beside the output: " + std::string(std::strerror(errno)));
             ::unlink(lp.c_str());  // gone from the folder; freed when closed
         }
-        for (std::size_t i = 1; i < levels_.size(); ++i) {
-            Level& l = levels_[i];
-            l.strip = Buffer(account_, {0, 0, l.width, TH}, info.bands, info.format);
-            double zero = 0;
-            fill_pixels(l.strip.tile(), &zero, 1);
+        for (std::size_t L = 1; L < levels_.size(); ++L) {
+            Level& l = levels_[L];
+            Rect r = L <= local_ ? Rect{0, 0, (band_tiles() >> L) * T, TH} : Rect{0, 0, l.width, l.height};
+            l.pixels = Buffer(account_, r, info.bands, info.format);
+            clear(l.pixels);
             l.tiles.resize(std::size_t(l.tiles_x) * l.tiles_y);
         }
         if (opt_.codec.compression == Compression::jpeg) jpeg_tables_ = opt_.codec.jpeg_tables(info.bands);
@@ -119,27 +157,62 @@ public:
         (void)tile_h;
     }
 
+    // Parallel: compress the tile, shrink it for the next level, and take
+    // one waiting lower-level tile to compress.
+    struct Prepared {
+        std::vector<std::uint8_t> bytes;
+        Buffer half;
+    };
     std::shared_ptr<void> prepare(const ConstTile& tile) override {
-        if (!opt_.codec.encodes_raw()) return nullptr;
-        return std::make_shared<std::vector<std::uint8_t>>(opt_.codec.encode(tile, opt_.tile_w, opt_.tile_h));
+        auto p = std::make_shared<Prepared>();
+        p->bytes = opt_.codec.encodes_raw() ? opt_.codec.encode(tile, opt_.tile_w, opt_.tile_h)
+                                            : pad_tile(tile, opt_.tile_w, opt_.tile_h);
+        if (levels_.size() > 1) {
+            p->half = Buffer(account_, half_of(tile.rect, levels_[1]), tile.bands, tile.format);
+            shrink2x2(tile, p->half.tile());
+        }
+        run_one_job();
+        return p;
     }
 
     void write(const ConstTile& tile) override { consume(tile, prepare(tile)); }
 
     void consume(const ConstTile& tile, std::shared_ptr<void> prepared) override {
         int tx = tile.rect.x / opt_.tile_w, ty = tile.rect.y / opt_.tile_h;
-        auto* bytes = static_cast<std::vector<std::uint8_t>*>(prepared.get());
-        std::vector<std::uint8_t> own;
-        if (!bytes) {
-            own = pad_tile(tile, opt_.tile_w, opt_.tile_h);
-            bytes = &own;
+        auto* p = static_cast<Prepared*>(prepared.get());
+        write_tile(uint32_t(ty * levels_[0].tiles_x + tx), p->bytes);
+        if (levels_.size() > 1) {
+            place_half(1, p->half.view(), tx, ty);
+            p->half.reset();
         }
-        write_level0(ty * levels_[0].tiles_x + tx, *bytes);
-        feed(0, tile, tx, ty);
+        store_done_jobs();
     }
 
     void finish() override {
         if (!tif_) return;
+        // the whole levels at the top, each from the one below
+        for (std::size_t L = local_ + 1; L < levels_.size(); ++L) {
+            Level& l = levels_[L];
+            for (int ty = 0; ty < l.tiles_y; ++ty)
+                for (int tx = 0; tx < l.tiles_x; ++tx) {
+                    Rect r = Rect{tx * opt_.tile_w, ty * opt_.tile_h, opt_.tile_w, opt_.tile_h}.intersect(
+                        Rect{0, 0, l.width, l.height});
+                    ConstTile t = l.pixels.view().sub(r);
+                    queue_tile(L, tx, ty, t);
+                    if (L + 1 < levels_.size()) shrink2x2(t, levels_[L + 1].pixels.tile().sub(half_of(r, levels_[L + 1])));
+                }
+        }
+        for (std::shared_ptr<Job> job;;) {  // what the workers did not get to
+            {
+                std::lock_guard lock(jobs_mu_);
+                if (queue_.empty()) break;
+                job = std::move(queue_.front());
+                queue_.pop_front();
+            }
+            encode_job(*job);
+        }
+        store_done_jobs();
+        if (!waiting_.empty()) fail("internal: a pyramid tile was never compressed");
         if (!TIFFWriteDirectory(tif_)) fail("cannot write the TIFF directory (" + t_tiff_error + ")");
         // lower levels, from the temporary file, raw
         if (levels_file_ && std::fflush(levels_file_) != 0)
@@ -159,8 +232,9 @@ public:
         }
         TIFF* t = tif_;
         tif_ = nullptr;
-        TIFFClose(t);  // TIFFClose flushes; a failure shows as a short file below
+        TIFFClose(t);
         close_levels();
+        for (Level& l : levels_) l.pixels.reset();
         std::error_code ec;
         std::filesystem::rename(tmp_, path_, ec);
         if (ec) {
@@ -171,6 +245,14 @@ public:
     }
 
     void abort() noexcept override {
+        {
+            std::lock_guard lock(jobs_mu_);
+            queue_.clear();
+        }
+        for (auto& j : waiting_)
+            if (account_) account_->release(j->pixels.size());
+        waiting_.clear();
+        for (Level& l : levels_) l.pixels.reset();
         if (tif_) {
             TIFFClose(tif_);
             tif_ = nullptr;
@@ -185,6 +267,18 @@ public:
 
 private:
     [[noreturn]] void fail(const std::string& msg) { throw IoError(path_, msg); }
+
+    // Level-0 tiles per band: a power of two, at least 2.
+    int band_tiles() const {
+        int n = 2;
+        while (n * 2 * opt_.tile_w <= opt_.band_width) n *= 2;
+        return n;
+    }
+
+    static void clear(Buffer& b) {
+        double zero = 0;
+        fill_pixels(b.tile(), &zero, 1);
+    }
 
     void close_levels() {
         if (levels_file_) std::fclose(levels_file_);
@@ -239,84 +333,161 @@ private:
         if (n < 0) fail("cannot write a tile (" + t_tiff_error + "); is the disk full?");
     }
 
-    void write_level0(std::size_t index, std::vector<std::uint8_t>& bytes) { write_tile(uint32_t(index), bytes); }
-
-    // A finished tile of level L at grid (tx, ty): shrink it into level L+1's
-    // strip; the last tile of an odd row (or of the last row) completes it.
-    void feed(std::size_t L, const ConstTile& tile, int tx, int ty) {
-        if (L + 1 >= levels_.size()) return;
-        Level& next = levels_[L + 1];
-        const int TH = opt_.tile_h;
-        int strip_y = (ty * TH / 2) / TH;  // the next level's tile row this lands in
-        Tile strip = next.strip.tile().moved(0, strip_y * TH);
-        Rect dst = Rect{tile.rect.x / 2, tile.rect.y / 2, tile.rect.right() / 2 - tile.rect.x / 2,
-                        tile.rect.bottom() / 2 - tile.rect.y / 2}
-                       .intersect(Rect{0, 0, next.width, next.height})
-                       .intersect(strip.rect);
-        shrink2x2(tile, strip.sub(dst));
-        bool row_done = tx == levels_[L].tiles_x - 1;
-        bool strip_done = row_done && (ty % 2 == 1 || ty == levels_[L].tiles_y - 1);
-        if (strip_done && strip_y < next.tiles_y) flush_strip(L + 1, strip_y);
+    // `half` is the shrunk block of tile (tx, ty) of level L-1: it goes into
+    // level L. For a band-local level, when every tile of the band's two
+    // rows above has landed, the strip is complete and is flushed.
+    void place_half(std::size_t L, const ConstTile& half, int tx, int ty) {
+        Level& l = levels_[L];
+        if (L > local_) {  // a whole level: just keep the pixels
+            copy_pixels(half, l.pixels.tile());
+            return;
+        }
+        const Level& above = levels_[L - 1];
+        const int cols = band_tiles() >> (L - 1);  // level L-1 tiles per band
+        const int band = tx / cols;
+        const int strip_y = ty / 2;
+        if (strip_y >= l.tiles_y) return;  // rows the rounded-down level does not have
+        Tile strip = l.pixels.tile().moved(band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h);
+        copy_pixels(half, strip);
+        const int band_cols = std::min(cols, above.tiles_x - band * cols);
+        const int band_rows = std::min(2, above.tiles_y - 2 * strip_y);
+        if (++l.placed == band_cols * band_rows) {
+            l.placed = 0;
+            flush_strip(L, band, strip_y, strip);
+        }
     }
 
-    // Level L's strip holds its tile row sy: store its tiles, feed them down.
-    void flush_strip(std::size_t L, int sy) {
+    // A complete strip of band-local level L: queue its tiles for
+    // compression, shrink them into the level below, clear it.
+    void flush_strip(std::size_t L, int band, int sy, const Tile& strip) {
         Level& l = levels_[L];
         const int T = opt_.tile_w, TH = opt_.tile_h;
-        Tile strip = l.strip.tile().moved(0, sy * TH);
-        for (int tx = 0; tx < l.tiles_x; ++tx) {
+        const int cols = band_tiles() >> L;
+        for (int tx = band * cols; tx < std::min((band + 1) * cols, l.tiles_x); ++tx) {
             Rect r = Rect{tx * T, sy * TH, T, TH}.intersect(Rect{0, 0, l.width, l.height});
             ConstTile t = strip.sub(r);
-            std::vector<std::uint8_t> bytes = opt_.codec.encodes_raw() ? opt_.codec.encode(t, T, TH) : pad_tile(t, T, TH);
-            TileRecord& rec = l.tiles[std::size_t(sy) * l.tiles_x + tx];
-            rec.offset = levels_end_;
-            rec.size = bytes.size();
-            if (std::fwrite(bytes.data(), 1, bytes.size(), levels_file_) != bytes.size())
-                fail("cannot write the temporary level file: " + std::string(std::strerror(errno)) +
-                     "; is the disk full?");
-            levels_end_ += bytes.size();
-            feed(L, t, tx, sy);
+            queue_tile(L, tx, sy, t);
+            if (L + 1 < levels_.size()) {
+                Buffer half(account_, half_of(r, levels_[L + 1]), t.bands, t.format);
+                shrink2x2(t, half.tile());
+                place_half(L + 1, half.view(), tx, sy);
+            }
         }
-        double zero = 0;
-        fill_pixels(l.strip.tile(), &zero, 1);
+        clear(l.pixels);
     }
 
     // dst (next level's frame) = 2x2 box average of src (this level's frame),
     // rounding to nearest for integers like libvips's pyramid shrink.
+    template <class T, int NB>
+    static void shrink2x2_rows(const ConstTile& src, const Tile& dst, int nb) {
+        const int bands = NB > 0 ? NB : nb;
+        for (int y = dst.rect.y; y < dst.rect.bottom(); ++y) {
+            const T* a = src.row<T>(2 * y) + std::size_t(2 * dst.rect.x - src.rect.x) * bands;
+            const T* b = src.row<T>(2 * y + 1) + std::size_t(2 * dst.rect.x - src.rect.x) * bands;
+            T* o = dst.row<T>(y);
+            const int n = dst.rect.w;
+            for (int x = 0; x < n; ++x, a += 2 * bands, b += 2 * bands, o += bands)
+                for (int k = 0; k < bands; ++k) {
+                    if constexpr (std::is_floating_point_v<T>) {
+                        o[k] = T((double(a[k]) + a[bands + k] + b[k] + b[bands + k]) / 4);
+                    } else {
+                        std::int64_t sum = std::int64_t(a[k]) + a[bands + k] + b[k] + b[bands + k];
+                        o[k] = T((sum + 2) >> 2);
+                    }
+                }
+        }
+    }
     static void shrink2x2(const ConstTile& src, const Tile& dst) {
         if (dst.rect.empty()) return;
         dispatch_format(src.format, [&](auto t) {
             using T = decltype(t);
-            const int nb = src.bands;
-            for (int y = dst.rect.y; y < dst.rect.bottom(); ++y) {
-                const T* a = src.row<T>(2 * y);
-                const T* b = src.row<T>(2 * y + 1);
-                T* o = dst.row<T>(y);
-                for (int x = dst.rect.x; x < dst.rect.right(); ++x) {
-                    std::size_t i = std::size_t(2 * x - src.rect.x) * nb;
-                    for (int k = 0; k < nb; ++k) {
-                        if constexpr (std::is_floating_point_v<T>) {
-                            o[std::size_t(x - dst.rect.x) * nb + k] =
-                                T((double(a[i + k]) + a[i + nb + k] + b[i + k] + b[i + nb + k]) / 4);
-                        } else {
-                            std::int64_t s = std::int64_t(a[i + k]) + a[i + nb + k] + b[i + k] + b[i + nb + k];
-                            o[std::size_t(x - dst.rect.x) * nb + k] = T((s + 2) >> 2);
-                        }
-                    }
-                }
+            switch (src.bands) {
+                case 1: return shrink2x2_rows<T, 1>(src, dst, 1);
+                case 3: return shrink2x2_rows<T, 3>(src, dst, 3);
+                case 4: return shrink2x2_rows<T, 4>(src, dst, 4);
+                default: return shrink2x2_rows<T, 0>(src, dst, src.bands);
             }
         });
+    }
+
+    // The part of the next level a tile of this level shrinks to.
+    static Rect half_of(const Rect& r, const Level& next) {
+        return Rect{r.x / 2, r.y / 2, r.right() / 2 - r.x / 2, r.bottom() / 2 - r.y / 2}.intersect(
+            Rect{0, 0, next.width, next.height});
+    }
+
+    // Lower-level tiles wait here for compression, done by worker threads in
+    // prepare() (a job each call, beside its own tile), so that the serial
+    // stage only copies and writes.
+    struct Job {
+        std::size_t level = 0;
+        std::size_t index = 0;
+        std::vector<std::uint8_t> pixels;  // the whole tile, padded
+        std::vector<std::uint8_t> bytes;   // compressed
+        std::atomic<bool> done{false};
+    };
+    void run_one_job() {
+        std::shared_ptr<Job> job;
+        {
+            std::lock_guard lock(jobs_mu_);
+            if (queue_.empty()) return;
+            job = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        encode_job(*job);
+    }
+    void encode_job(Job& job) {
+        if (opt_.codec.encodes_raw()) {
+            ConstTile t({0, 0, opt_.tile_w, opt_.tile_h}, info_.bands, info_.format,
+                        reinterpret_cast<const std::byte*>(job.pixels.data()), std::size_t(opt_.tile_w) * info_.pixel_bytes());
+            job.bytes = opt_.codec.encode(t, opt_.tile_w, opt_.tile_h);
+        } else {
+            job.bytes = job.pixels;  // LZW: libtiff encodes when it copies the level in
+        }
+        job.done.store(true, std::memory_order_release);
+    }
+    // Serial: stores every finished job's bytes in the level file.
+    void store_done_jobs() {
+        while (!waiting_.empty() && waiting_.front()->done.load(std::memory_order_acquire)) {
+            Job& j = *waiting_.front();
+            TileRecord& rec = levels_[j.level].tiles[j.index];
+            rec.offset = levels_end_;
+            rec.size = j.bytes.size();
+            if (std::fwrite(j.bytes.data(), 1, j.bytes.size(), levels_file_) != j.bytes.size())
+                fail("cannot write the temporary level file: " + std::string(std::strerror(errno)) +
+                     "; is the disk full?");
+            levels_end_ += j.bytes.size();
+            if (account_) account_->release(j.pixels.size());
+            waiting_.pop_front();
+        }
+    }
+
+    void queue_tile(std::size_t L, int tx, int ty, const ConstTile& t) {
+        auto job = std::make_shared<Job>();
+        job->level = L;
+        job->index = std::size_t(ty) * levels_[L].tiles_x + tx;
+        job->pixels = pad_tile(t, opt_.tile_w, opt_.tile_h);
+        if (account_) account_->charge(job->pixels.size());
+        {
+            std::lock_guard lock(jobs_mu_);
+            queue_.push_back(job);
+        }
+        waiting_.push_back(std::move(job));
     }
 
     std::string path_;
     TiffOptions opt_;
     ImageInfo info_;
     std::vector<Level> levels_;
+    std::size_t local_ = 0;  // levels 1..local_ are kept a band strip at a time
     std::vector<std::uint8_t> jpeg_tables_;
     std::string tmp_;
     TIFF* tif_ = nullptr;
     std::FILE* levels_file_ = nullptr;
     std::uint64_t levels_end_ = 0;
+    std::mutex jobs_mu_;
+    std::deque<std::shared_ptr<Job>> queue_;    // not yet taken by a worker
+    std::deque<std::shared_ptr<Job>> waiting_;  // not yet stored, in queue order
 };
 
 }  // namespace

@@ -15,6 +15,10 @@ struct TiffOptions {
     TileCodec codec;
     bool pyramid = false;
     enum class BigTiff { automatic, yes, no } bigtiff = BigTiff::automatic;
+    // The writer asks for level 0 in vertical bands about this wide: what is
+    // live at once (decode windows, pyramid strips) is one band wide. Only
+    // the schedule changes, never the pixels.
+    int band_width = 16384;
 };
 
 // Throws ParamError (naming the key) for options this image cannot be

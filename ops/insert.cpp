@@ -43,8 +43,8 @@ public:
     //  1. r lies inside one placed image: that image alone, and only the
     //     topmost such one (everything under it is hidden);
     //  2. otherwise: the base's part of r, then each overlapping image's part
-    //     in input order, so later images land on top; a part that one later
-    //     image covers entirely is hidden and not asked for at all.
+    //     in input order, so later images land on top; a part that later
+    //     images cover entirely is hidden and not asked for at all.
     // Every need is placed, so pixels go straight into the output tile. Parts
     // are whole (never trimmed to their visible rows), so every tile in a row
     // asks an input for the same rows: a streaming decoder serves them from
@@ -65,10 +65,34 @@ public:
         for (std::size_t k = first; k < hits.size(); ++k) {
             const Rect& at = rects[hits[k]];
             Rect part = at.intersect(r);
-            bool hidden = false;
-            for (std::size_t j = k + 1; j < hits.size() && !hidden; ++j) hidden = rects[hits[j]].contains(part);
-            if (!hidden) need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
+            if (!covered_by_later(part, hits, k)) need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
         }
+    }
+
+    // Whether the later hits (after k) together cover all of `part`: part
+    // minus each of them in turn, kept as a short list of disjoint rects.
+    bool covered_by_later(const Rect& part, const std::vector<int>& hits, std::size_t k) const {
+        const auto& rects = index_.rects();
+        std::vector<Rect> left{part}, next;
+        for (std::size_t j = k + 1; j < hits.size() && !left.empty(); ++j) {
+            const Rect& c = rects[hits[j]];
+            next.clear();
+            for (const Rect& r : left) {
+                Rect i = r.intersect(c);
+                if (i.empty()) {
+                    next.push_back(r);
+                    continue;
+                }
+                // the parts of r above, below, left and right of i
+                next.push_back({r.x, r.y, r.w, i.y - r.y});
+                next.push_back({r.x, i.bottom(), r.w, r.bottom() - i.bottom()});
+                next.push_back({r.x, i.y, i.x - r.x, i.h});
+                next.push_back({i.right(), i.y, r.right() - i.right(), i.h});
+                std::erase_if(next, [](const Rect& q) { return q.empty(); });
+            }
+            std::swap(left, next);
+        }
+        return left.empty();
     }
 
     // Nothing to compute: every pixel comes from a placed need.

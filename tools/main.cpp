@@ -57,6 +57,7 @@ void print_stats(const RunStats& s) {
                  "%zu  cache hits/misses: %zu/%zu\n",
                  s.tiles, s.seconds, s.peak_process_pixel_bytes / 1048576.0, s.peak_pixel_bytes / 1048576.0, s.tokens,
                  s.cache_hits, s.cache_misses);
+    std::fprintf(stderr, "%s\n", io_stats().c_str());
 }
 
 // Runs every sink of g with a progress line; Ctrl-C cancels.

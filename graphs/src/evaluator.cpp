@@ -115,33 +115,36 @@ struct Evaluator::Impl {
             cache = std::make_unique<TileCache>(account, g.execution.cache_mb << 20);
     }
 
-    // Which nodes each tile of a run reaches, found by walking demand alone
-    // (no pixels): after the tile index last_use[n], node n is released. The
-    // walk visits a (node, rect) pair once per tile, so diamonds in the graph
-    // cost no more than the run itself.
-    std::vector<std::pair<std::size_t, NodeId>> plan_releases(NodeId root, std::size_t cols, std::size_t total,
-                                                              int tw, int th) const {
-        const ImageInfo& info = g.info(root);
+    // When each node can let go of what it holds, found by walking demand
+    // alone (no pixels) over the tiles in run order. A node is released
+    // after its last use, and also after any use that the next one goes back
+    // up from (a smaller top row): a source that streams rows top to bottom
+    // must restart there anyway, so keeping its state open meanwhile would
+    // only hold memory. The walk visits a (node, rect) pair once per tile,
+    // so diamonds in the graph cost no more than the run itself.
+    std::vector<std::pair<std::size_t, NodeId>> plan_releases(NodeId root, const std::vector<Rect>& tiles) const {
         std::vector<std::size_t> last(g.size(), SIZE_MAX);
+        std::vector<int> last_y(g.size(), 0);
+        std::vector<std::pair<std::size_t, NodeId>> out;
         std::vector<std::pair<NodeId, Rect>> stack, seen;
         Demand need;
-        for (std::size_t i = 0; i < total; ++i) {
-            int tx = int(i % cols), ty = int(i / cols);
+        for (std::size_t i = 0; i < tiles.size(); ++i) {
             seen.clear();
-            stack.push_back({root, Rect{tx * tw, ty * th, tw, th}.intersect(info.rect())});
+            stack.push_back({root, tiles[i]});
             while (!stack.empty()) {
                 auto [n, r] = stack.back();
                 stack.pop_back();
                 if (std::find(seen.begin(), seen.end(), std::pair{n, r}) != seen.end()) continue;
                 seen.push_back({n, r});
+                if (last[n] != SIZE_MAX && last[n] != i && r.y < last_y[n]) out.push_back({last[n], n});
                 last[n] = i;
+                last_y[n] = r.y;
                 need.clear();
                 g.node(n).op->demand(r, need);
                 for (const Need& d : need)
                     if (!d.rect.empty()) stack.push_back({g.node(n).inputs[d.input], d.rect});
             }
         }
-        std::vector<std::pair<std::size_t, NodeId>> out;
         for (NodeId n = 0; n < g.size(); ++n)
             if (last[n] != SIZE_MAX) out.push_back({last[n], n});
         std::sort(out.begin(), out.end());
@@ -239,7 +242,22 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
     auto t0 = std::chrono::steady_clock::now();
     RunStats stats;
     stats.tokens = tokens;
-    const auto releases = m.plan_releases(node, cols, total, tw, th);
+    // the tiles, in the order the sink asks for
+    std::vector<Rect> tiles(total);
+    {
+        std::vector<std::uint32_t> order = sink.tile_order(int(cols), int(rows));
+        if (!order.empty() && order.size() != total) throw Error("the sink's tile order does not list every tile once");
+        std::vector<bool> listed(order.empty() ? 0 : total, false);
+        for (std::size_t k = 0; k < total; ++k) {
+            std::size_t i = order.empty() ? k : order[k];
+            if (!order.empty()) {
+                if (i >= total || listed[i]) throw Error("the sink's tile order must list every tile exactly once");
+                listed[i] = true;
+            }
+            tiles[k] = Rect{int(i % cols) * tw, int(i / cols) * th, tw, th}.intersect(info.rect());
+        }
+    }
+    const auto releases = m.plan_releases(node, tiles);
     std::size_t next_release = 0;
     std::size_t next = 0, done = 0, pixels = 0;
     bool user_cancel = false;
@@ -268,8 +286,7 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
                     tbb::make_filter<std::size_t, Computed>(
                         tbb::filter_mode::parallel,
                         [&](std::size_t i) {
-                            int tx = int(i % cols), ty = int(i / cols);
-                            Rect r = Rect{tx * tw, ty * th, tw, th}.intersect(info.rect());
+                            const Rect& r = tiles[i];
                             auto b = std::make_shared<Buffer>(&m.account, r, info.bands, info.format);
                             m.pull(node, b->tile());
                             auto prepared = sink.prepare(b->view());

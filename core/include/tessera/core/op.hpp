@@ -6,6 +6,7 @@
 // demand() and compute() are const and called from many threads at once.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -68,8 +69,9 @@ protected:
     ImageInfo info_;
 };
 
-// Receives the tiles of one image from the evaluator, one at a time, in
-// row-major order of the tile grid (the serial stage of the pipeline).
+// Receives the tiles of one image from the evaluator, one at a time, in the
+// order tile_order() asks for (row-major by default), in the serial stage of
+// the pipeline.
 class Sink {
 public:
     virtual ~Sink() = default;
@@ -77,6 +79,12 @@ public:
     // start(); none: the pipeline's execution tile size. Either way the
     // pixels are the same; only the pull unit changes.
     virtual std::optional<Point> tile_size() const { return std::nullopt; }
+    // The order to produce the tiles of a cols x rows grid in, as indices
+    // (row * cols + col), each once; empty: row-major. Tiles reach consume()
+    // in this order, one at a time. A writer that can place tiles anywhere
+    // picks an order that keeps its working set small (e.g. bands of
+    // columns). It must not depend on the thread count: a file's bytes would.
+    virtual std::vector<std::uint32_t> tile_order(int cols, int rows) const { return {}; }
     // Called once before the first tile; tiles are tile_w x tile_h except on
     // the right and bottom edges.
     virtual void start(const ImageInfo& info, int tile_w, int tile_h) = 0;

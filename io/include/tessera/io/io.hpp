@@ -22,6 +22,10 @@ ImageInfo read_image_header(const std::string& path);
 // Human-readable facts about a file for `tessera info` (one "key: value" per line).
 std::string describe_image(const std::string& path);
 
+// One line of what the io layer did in this process (decoded pixels,
+// restarts), for --stats.
+std::string io_stats();
+
 // Limits of the io layer (process-wide settings, like OpenImageIO's).
 struct IoLimits {
     // Images held open at once by load ops (a bounded LRU cache shared by all
