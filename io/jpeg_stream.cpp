@@ -168,11 +168,11 @@ private:
     // reached y0, lets go of rows above y0, decodes up to y1.
     void advance(int y0, int y1) {
         if (y0 > hi_) {
-            if (setjmp(ctx_.jump)) fail("cannot decode");
-            JDIMENSION skipped = jpeg_skip_scanlines(&d_, JDIMENSION(y0 - hi_));
+            long skipped = guarded([&] { return long(jpeg_skip_scanlines(&d_, JDIMENSION(y0 - hi_))); });
+            if (skipped < 0) fail("cannot decode");
             hi_ += int(skipped);
             lo_ = hi_;
-            g_rows_skipped += skipped;
+            g_rows_skipped += std::uint64_t(skipped);
         }
         lo_ = std::max(lo_, std::min(y0, hi_));
         int need = y1 - lo_;
@@ -181,14 +181,23 @@ private:
             JSAMPROW rows[16];
             int n = 0;
             for (; n < 16 && hi_ + n < y1; ++n) rows[n] = row(hi_ + n);
-            if (setjmp(ctx_.jump)) fail("cannot decode");
-            JDIMENSION got = jpeg_read_scanlines(&d_, rows, JDIMENSION(n));
+            long got = guarded([&] { return long(jpeg_read_scanlines(&d_, rows, JDIMENSION(n))); });
+            if (got < 0) fail("cannot decode");
             if (ctx_.truncated) fail("premature end of JPEG data");
             if (got == 0) fail("the decoder stopped early");
-            g_rows_decoded += got;
+            g_rows_decoded += std::uint64_t(got);
             g_pixels_decoded += std::uint64_t(got) * d_.output_width;
             hi_ += int(got);
         }
+    }
+
+    // Runs one libjpeg call with its error exit landing here: -1 on error.
+    // (setjmp in a frame of its own, holding nothing that a longjmp could
+    // leave half-updated.)
+    template <class F>
+    long guarded(F&& call) {
+        if (setjmp(ctx_.jump)) return -1;
+        return call();
     }
 
     // A bigger ring keeping rows [lo, hi) at the same slots (y % capacity).
@@ -231,6 +240,7 @@ struct Registry {
     std::unordered_map<std::string, decltype(lru)::iterator> map;
     std::size_t budget = std::size_t(1) << 30;
     std::atomic<std::size_t> rewinds{0};
+    std::size_t max_live = 0;  // most decoders open at once
     MemoryAccount account{&process_pixel_memory()};
 };
 
@@ -304,6 +314,7 @@ void JpegDecoders::read(const std::string& path, const ImageInfo& info, const Ti
             dec = std::make_shared<Decoder>(path, info, &r.account);
             r.lru.emplace_front(path, dec);
             r.map.emplace(path, r.lru.begin());
+            r.max_live = std::max(r.max_live, r.lru.size());
         }
     }
     {
@@ -335,7 +346,8 @@ std::size_t JpegDecoders::rewinds() const { return reg().rewinds.load(); }
 std::string JpegDecoders::stats() const {
     return "jpeg: " + std::to_string(g_pixels_decoded.load() / 1000000) + " Mpx decoded (" +
            std::to_string(g_rows_decoded.load()) + " rows, " + std::to_string(g_rows_skipped.load()) +
-           " skipped), " + std::to_string(rewinds()) + " restarts";
+           " skipped), " + std::to_string(rewinds()) + " restarts, at most " + std::to_string(reg().max_live) +
+           " decoders open holding " + std::to_string(reg().account.peak() >> 20) + " MB of rows";
 }
 std::size_t JpegDecoders::live() const {
     std::lock_guard lock(reg().mu);
