@@ -10,6 +10,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "file_cache.hpp"
@@ -20,6 +21,8 @@ namespace tessera::io {
 namespace {
 
 constexpr std::size_t kReadChunk = 256 * 1024;
+// Columns decoded beyond an expected region on each side (an iMCU and more).
+constexpr int kCropMargin = 32;
 
 std::atomic<std::uint64_t> g_rows_decoded{0}, g_rows_skipped{0}, g_pixels_decoded{0};
 
@@ -102,7 +105,9 @@ public:
     bool read(const Tile& out) {
         const Rect& r = out.rect;
         bool rewound = false;
-        if (!open_ || r.y < lo_) {  // rows already let go: start over
+        bool outside = open_ && (r.x < crop_x_ || r.right() > crop_x_ + crop_w_);
+        if (outside) hint_.reset();  // the advice was wrong: decode whole rows from now on
+        if (!open_ || r.y < lo_ || outside) {  // rows already let go: start over
             rewound = open_;
             close();
             start();
@@ -110,9 +115,12 @@ public:
         if (r.bottom() > hi_) advance(r.y, r.bottom());
         const std::size_t px = std::size_t(info_.bands);
         for (int y = r.y; y < r.bottom(); ++y)
-            std::memcpy(out.at(r.x, y), row(y) + std::size_t(r.x) * px, std::size_t(r.w) * px);
+            std::memcpy(out.at(r.x, y), row(y) + std::size_t(r.x - crop_x_) * px, std::size_t(r.w) * px);
         return rewound;
     }
+
+    // The region the next decode will be asked for (see Op::expect).
+    void set_hint(const Rect& region) { hint_ = region; }
 
     std::size_t bytes() const { return window_.size(); }
 
@@ -120,7 +128,7 @@ private:
     std::uint8_t* row(int y) const {
         return reinterpret_cast<std::uint8_t*>(window_.tile().data) + std::size_t(y % capacity_) * row_bytes();
     }
-    std::size_t row_bytes() const { return std::size_t(info_.width) * info_.bands; }
+    std::size_t row_bytes() const { return std::size_t(crop_w_) * info_.bands; }
 
     [[noreturn]] void fail(const std::string& what) {
         std::string m = ctx_.message;
@@ -160,6 +168,23 @@ private:
         if (int(d_.output_width) != info_.width || int(d_.output_height) != info_.height ||
             int(d_.output_components) != info_.bands)
             fail("the file changed since the pipeline was built");
+        crop_x_ = 0;
+        crop_w_ = info_.width;
+        if (hint_ && (hint_->x > kCropMargin || hint_->right() < info_.width - kCropMargin)) {
+            // Decode only the columns asked for (IDCT, upsampling and colour
+            // conversion are skipped for the rest), plus a margin so that
+            // the edge columns see the same neighbours as in a whole decode.
+            // libjpeg widens the crop to whole iMCUs and says where it landed.
+            JDIMENSION x = JDIMENSION(std::max(0, hint_->x - kCropMargin));
+            JDIMENSION w = JDIMENSION(std::min(info_.width, hint_->right() + kCropMargin)) - x;
+            jpeg_crop_scanline(&d_, &x, &w);
+            crop_x_ = int(x);
+            crop_w_ = int(w);
+        }
+        if (window_.valid() && std::size_t(crop_w_) * info_.bands * capacity_ != window_.size()) {
+            window_.reset();  // rows are a different width now
+            capacity_ = 0;
+        }
         open_ = true;
         lo_ = hi_ = 0;
     }
@@ -204,7 +229,7 @@ private:
     void grow(int rows) {
         int cap = std::max(rows, 2 * capacity_);
         cap = std::min(cap, info_.height);
-        Buffer next(account_, {0, 0, info_.width, cap}, info_.bands, Format::u8);
+        Buffer next(account_, {0, 0, crop_w_, cap}, info_.bands, Format::u8);
         int old = capacity_;
         auto old_row = [&](int y) {
             return reinterpret_cast<std::uint8_t*>(window_.tile().data) + std::size_t(y % old) * row_bytes();
@@ -232,6 +257,8 @@ private:
     int lo_ = 0, hi_ = 0;  // rows [lo, hi) are in the window
     Buffer window_;
     int capacity_ = 0;
+    std::optional<Rect> hint_;
+    int crop_x_ = 0, crop_w_ = 0;  // the decoded columns
 };
 
 struct Registry {
@@ -327,6 +354,25 @@ void JpegDecoders::read(const std::string& path, const ImageInfo& info, const Ti
         r.map.erase(r.lru.back().first);
         r.lru.pop_back();
     }
+}
+
+void JpegDecoders::expect(const std::string& path, const ImageInfo& info, const Rect& region) {
+    Registry& r = reg();
+    std::shared_ptr<Decoder> dec;
+    {
+        std::lock_guard lock(r.mu);
+        auto it = r.map.find(path);
+        if (it != r.map.end()) {
+            dec = it->second->second;
+        } else {
+            dec = std::make_shared<Decoder>(path, info, &r.account);
+            r.lru.emplace_front(path, dec);
+            r.map.emplace(path, r.lru.begin());
+            r.max_live = std::max(r.max_live, r.lru.size());
+        }
+    }
+    std::lock_guard lock(dec->mu);
+    dec->set_hint(region);  // used when the decoder next starts
 }
 
 void JpegDecoders::release(const std::string& path) {

@@ -31,6 +31,9 @@ public:
     static JpegDecoders& instance();
     // Copies out.rect (image frame) of the decoded file into out.
     void read(const std::string& path, const ImageInfo& info, const Tile& out);
+    // The next decode of this file will be asked for `region` only: it may
+    // decode just those columns.
+    void expect(const std::string& path, const ImageInfo& info, const Rect& region);
     // No later request is expected: drop the decoder and its window.
     void release(const std::string& path);
     void set_budget(std::size_t bytes);

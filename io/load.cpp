@@ -38,6 +38,10 @@ public:
         }
     }
 
+    void expect(const Rect& region) const override {
+        if (jpeg_) io::JpegDecoders::instance().expect(path_, info_, region);
+    }
+
     void release() const override {
         if (jpeg_) io::JpegDecoders::instance().release(path_);
     }

@@ -1,6 +1,7 @@
 #include "tessera/graphs/evaluator.hpp"
 
 #include <chrono>
+#include <tuple>
 #include <algorithm>
 #include <list>
 #include <mutex>
@@ -115,17 +116,30 @@ struct Evaluator::Impl {
             cache = std::make_unique<TileCache>(account, g.execution.cache_mb << 20);
     }
 
-    // When each node can let go of what it holds, found by walking demand
-    // alone (no pixels) over the tiles in run order. A node is released
-    // after its last use, and also after any use that the next one goes back
-    // up from (a smaller top row): a source that streams rows top to bottom
-    // must restart there anyway, so keeping its state open meanwhile would
-    // only hold memory. The walk visits a (node, rect) pair once per tile,
-    // so diamonds in the graph cost no more than the run itself.
-    std::vector<std::pair<std::size_t, NodeId>> plan_releases(NodeId root, const std::vector<Rect>& tiles) const {
-        std::vector<std::size_t> last(g.size(), SIZE_MAX);
-        std::vector<int> last_y(g.size(), 0);
-        std::vector<std::pair<std::size_t, NodeId>> out;
+    // What the sources are told during a run, found by walking demand alone
+    // (no pixels) over the tiles in run order. A node's uses fall into
+    // segments: a segment ends after the node's last use, and also after any
+    // use that the next one goes back up from (a smaller top row), since a
+    // source that streams rows top to bottom must restart there anyway.
+    // Before a segment's first tile the node hears expect(union of the
+    // segment's rects); after its last tile, release(). The walk visits a
+    // (node, rect) pair once per tile, so diamonds cost no more than the run.
+    struct Plan {
+        std::vector<std::pair<std::size_t, NodeId>> releases;            // after tile #
+        std::vector<std::tuple<std::size_t, NodeId, Rect>> expects;      // before tile #
+    };
+    Plan plan(NodeId root, const std::vector<Rect>& tiles) const {
+        struct Segment {
+            std::size_t first = SIZE_MAX, last = 0;
+            int last_y = 0;
+            Rect region;
+        };
+        std::vector<Segment> seg(g.size());
+        Plan out;
+        auto close = [&](NodeId n) {
+            out.releases.push_back({seg[n].last, n});
+            out.expects.push_back({seg[n].first, n, seg[n].region});
+        };
         std::vector<std::pair<NodeId, Rect>> stack, seen;
         Demand need;
         for (std::size_t i = 0; i < tiles.size(); ++i) {
@@ -136,9 +150,15 @@ struct Evaluator::Impl {
                 stack.pop_back();
                 if (std::find(seen.begin(), seen.end(), std::pair{n, r}) != seen.end()) continue;
                 seen.push_back({n, r});
-                if (last[n] != SIZE_MAX && last[n] != i && r.y < last_y[n]) out.push_back({last[n], n});
-                last[n] = i;
-                last_y[n] = r.y;
+                Segment& s = seg[n];
+                if (s.first != SIZE_MAX && s.last != i && r.y < s.last_y) {
+                    close(n);
+                    s = Segment{};
+                }
+                if (s.first == SIZE_MAX) s.first = i;
+                s.last = i;
+                s.last_y = r.y;
+                s.region = s.region.unite(r);
                 need.clear();
                 g.node(n).op->demand(r, need);
                 for (const Need& d : need)
@@ -146,8 +166,10 @@ struct Evaluator::Impl {
             }
         }
         for (NodeId n = 0; n < g.size(); ++n)
-            if (last[n] != SIZE_MAX) out.push_back({last[n], n});
-        std::sort(out.begin(), out.end());
+            if (seg[n].first != SIZE_MAX) close(n);
+        std::sort(out.releases.begin(), out.releases.end());
+        std::sort(out.expects.begin(), out.expects.end(),
+                  [](const auto& x, const auto& y) { return std::get<0>(x) < std::get<0>(y); });
         return out;
     }
 
@@ -257,8 +279,9 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
             tiles[k] = Rect{int(i % cols) * tw, int(i / cols) * th, tw, th}.intersect(info.rect());
         }
     }
-    const auto releases = m.plan_releases(node, tiles);
-    std::size_t next_release = 0;
+    const Impl::Plan plan = m.plan(node, tiles);
+    const auto& releases = plan.releases;
+    std::size_t next_release = 0, next_expect = 0;
     std::size_t next = 0, done = 0, pixels = 0;
     bool user_cancel = false;
 
@@ -279,6 +302,13 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
                                                         if (next >= total || m.cancelled()) {
                                                             fc.stop();
                                                             return 0;
+                                                        }
+                                                        // sources hear what the coming tiles will ask of them
+                                                        for (; next_expect < plan.expects.size() &&
+                                                               std::get<0>(plan.expects[next_expect]) == next;
+                                                             ++next_expect) {
+                                                            const auto& [at, n, region] = plan.expects[next_expect];
+                                                            g.node(n).op->expect(region);
                                                         }
                                                         return next++;
                                                     }) &

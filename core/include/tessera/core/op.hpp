@@ -57,9 +57,16 @@ public:
     // the unplaced needs of demand(out.rect), in order.
     virtual void compute(const Tile& out, std::span<const Pulled> in) const = 0;
 
-    // The evaluator has finished the last tile of its run that needs this
-    // op's pixels: a source may drop its decoder, window or open file. Only
-    // advice: a later compute() must still work (by reopening).
+    // The coming requests to this op, until its next release(), lie inside
+    // `region` (this op's frame): a source may read just that (e.g. crop a
+    // decode to those columns). Only advice, like release(): a request
+    // outside it must still be served.
+    virtual void expect(const Rect& region) const {}
+
+    // The evaluator has finished the last tile of this segment of its run
+    // that needs this op's pixels (the next request, if any, goes back up):
+    // a source may drop its decoder, window or open file. Only advice: a
+    // later compute() must still work (by reopening).
     virtual void release() const {}
 
     // Sinks (save ops) return the writer that consumes this node's tiles.
