@@ -61,20 +61,22 @@ public:
                 covered = true;
                 break;
             }
-        if (!covered) need.push_back({0, r, r.origin()});  // case 2: base under everything
+        // case 2: the base under everything, unless the images cover r together
+        if (!covered && !covered_by(r, hits, 0)) need.push_back({0, r, r.origin()});
         for (std::size_t k = first; k < hits.size(); ++k) {
             const Rect& at = rects[hits[k]];
             Rect part = at.intersect(r);
-            if (!covered_by_later(part, hits, k)) need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
+            if (!covered_by(part, hits, k + 1))
+                need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
         }
     }
 
-    // Whether the later hits (after k) together cover all of `part`: part
+    // Whether the images hits[from..] together cover all of `part`: part
     // minus each of them in turn, kept as a short list of disjoint rects.
-    bool covered_by_later(const Rect& part, const std::vector<int>& hits, std::size_t k) const {
+    bool covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from) const {
         const auto& rects = index_.rects();
         std::vector<Rect> left{part}, next;
-        for (std::size_t j = k + 1; j < hits.size() && !left.empty(); ++j) {
+        for (std::size_t j = from; j < hits.size() && !left.empty(); ++j) {
             const Rect& c = rects[hits[j]];
             next.clear();
             for (const Rect& r : left) {
