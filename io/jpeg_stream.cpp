@@ -92,6 +92,25 @@ extern "C" void src_skip(j_decompress_ptr d, long n) {
 }
 extern "C" void src_term(j_decompress_ptr) {}
 
+// Points d's errors at c (before jpeg_create_decompress).
+void attach_errors(Context& c, jpeg_decompress_struct& d) {
+    d.err = jpeg_std_error(&c.err);
+    c.err.error_exit = on_error;
+    c.err.output_message = on_message;
+    d.client_data = &c;
+}
+
+// Makes c the data source of d, from the start of the file.
+void attach_source(Context& c, jpeg_decompress_struct& d) {
+    c.src = {};
+    c.src.init_source = src_init;
+    c.src.fill_input_buffer = src_fill;
+    c.src.skip_input_data = src_skip;
+    c.src.resync_to_restart = jpeg_resync_to_restart;
+    c.src.term_source = src_term;
+    d.src = &c.src;
+}
+
 // One open decode of one file: libjpeg state plus the window of rows.
 class Decoder {
 public:
@@ -142,10 +161,7 @@ private:
         ctx_.offset = 0;
         ctx_.truncated = false;
         ctx_.message[0] = 0;
-        d_.err = jpeg_std_error(&ctx_.err);
-        ctx_.err.error_exit = on_error;
-        ctx_.err.output_message = on_message;
-        d_.client_data = &ctx_;
+        attach_errors(ctx_, d_);
         if (setjmp(ctx_.jump)) {
             jpeg_destroy_decompress(&d_);
             created_ = false;
@@ -153,14 +169,7 @@ private:
         }
         jpeg_create_decompress(&d_);
         created_ = true;
-        ctx_.src.init_source = src_init;
-        ctx_.src.fill_input_buffer = src_fill;
-        ctx_.src.skip_input_data = src_skip;
-        ctx_.src.resync_to_restart = jpeg_resync_to_restart;
-        ctx_.src.term_source = src_term;
-        ctx_.src.bytes_in_buffer = 0;
-        ctx_.src.next_input_byte = nullptr;
-        d_.src = &ctx_.src;
+        attach_source(ctx_, d_);
         jpeg_read_header(&d_, TRUE);
         d_.out_color_space = info_.bands == 1 ? JCS_GRAYSCALE : JCS_RGB;
         d_.dct_method = JDCT_ISLOW;  // libvips's choice; any other changes pixels
@@ -296,22 +305,13 @@ bool probe_streamable_jpeg(const std::string& path, ImageInfo& info) {
         int fd;
         ~Closer() { ::close(fd); }
     } closer{c.fd};
-    d.err = jpeg_std_error(&c.err);
-    c.err.error_exit = on_error;
-    c.err.output_message = on_message;
-    d.client_data = &c;
+    attach_errors(c, d);
     if (setjmp(c.jump)) {
         jpeg_destroy_decompress(&d);
         return false;  // libvips will say what is wrong with it
     }
     jpeg_create_decompress(&d);
-    c.src = {};
-    c.src.init_source = src_init;
-    c.src.fill_input_buffer = src_fill;
-    c.src.skip_input_data = src_skip;
-    c.src.resync_to_restart = jpeg_resync_to_restart;
-    c.src.term_source = src_term;
-    d.src = &c.src;
+    attach_source(c, d);
     jpeg_read_header(&d, TRUE);
     bool ok = d.data_precision == 8 && (d.num_components == 1 || (d.num_components == 3 && d.jpeg_color_space == JCS_YCbCr));
     info.width = int(d.image_width);
@@ -328,22 +328,27 @@ JpegDecoders& JpegDecoders::instance() {
     return d;
 }
 
+namespace {
+// The file's decoder, made if there is none; now the most recently used.
+std::shared_ptr<Decoder> decoder_for(const std::string& path, const ImageInfo& info) {
+    Registry& r = reg();
+    std::lock_guard lock(r.mu);
+    auto it = r.map.find(path);
+    if (it != r.map.end()) {
+        r.lru.splice(r.lru.begin(), r.lru, it->second);
+        return it->second->second;
+    }
+    auto dec = std::make_shared<Decoder>(path, info, &r.account);
+    r.lru.emplace_front(path, dec);
+    r.map.emplace(path, r.lru.begin());
+    r.max_live = std::max(r.max_live, r.lru.size());
+    return dec;
+}
+}  // namespace
+
 void JpegDecoders::read(const std::string& path, const ImageInfo& info, const Tile& out) {
     Registry& r = reg();
-    std::shared_ptr<Decoder> dec;
-    {
-        std::lock_guard lock(r.mu);
-        auto it = r.map.find(path);
-        if (it != r.map.end()) {
-            r.lru.splice(r.lru.begin(), r.lru, it->second);
-            dec = it->second->second;
-        } else {
-            dec = std::make_shared<Decoder>(path, info, &r.account);
-            r.lru.emplace_front(path, dec);
-            r.map.emplace(path, r.lru.begin());
-            r.max_live = std::max(r.max_live, r.lru.size());
-        }
-    }
+    std::shared_ptr<Decoder> dec = decoder_for(path, info);
     {
         std::lock_guard lock(dec->mu);
         if (dec->read(out)) ++r.rewinds;
@@ -357,20 +362,7 @@ void JpegDecoders::read(const std::string& path, const ImageInfo& info, const Ti
 }
 
 void JpegDecoders::expect(const std::string& path, const ImageInfo& info, const Rect& region) {
-    Registry& r = reg();
-    std::shared_ptr<Decoder> dec;
-    {
-        std::lock_guard lock(r.mu);
-        auto it = r.map.find(path);
-        if (it != r.map.end()) {
-            dec = it->second->second;
-        } else {
-            dec = std::make_shared<Decoder>(path, info, &r.account);
-            r.lru.emplace_front(path, dec);
-            r.map.emplace(path, r.lru.begin());
-            r.max_live = std::max(r.max_live, r.lru.size());
-        }
-    }
+    std::shared_ptr<Decoder> dec = decoder_for(path, info);
     std::lock_guard lock(dec->mu);
     dec->set_hint(region);  // used when the decoder next starts
 }

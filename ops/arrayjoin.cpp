@@ -35,6 +35,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ink.hpp"
 #include "ops_list.hpp"
 #include "tessera/core/spatial_index.hpp"
 
@@ -60,22 +61,6 @@ int align_offset(Align a, int spacing, int size) {
         case Align::centre: return (spacing - size) / 2;
         case Align::high: return spacing - size;
         default: return 0;
-    }
-}
-
-// A sample of the background the way libvips makes its ink: the double goes
-// through a float image, then vips_cast clips and truncates.
-template <class T>
-T ink_sample(double v) {
-    float f = float(v);
-    if constexpr (std::is_floating_point_v<T>) {
-        return T(f);
-    } else {
-        double d = f;
-        if (std::isnan(d)) return T(0);
-        if (d <= double(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
-        if (d >= double(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
-        return T(d);  // truncates toward zero
     }
 }
 

@@ -32,6 +32,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ink.hpp"
 #include "ops_list.hpp"
 
 namespace tessera {
@@ -52,22 +53,6 @@ Extend parse_extend(const std::string& s) {
 int floor_mod(int a, int m) {
     int r = a % m;
     return r < 0 ? r + m : r;
-}
-
-// A sample of the background the way libvips makes its ink: the double goes
-// through a float image, then vips_cast clips and truncates.
-template <class T>
-T ink_sample(double v) {
-    float f = float(v);
-    if constexpr (std::is_floating_point_v<T>) {
-        return T(f);
-    } else {
-        double d = f;
-        if (std::isnan(d)) return T(0);
-        if (d <= double(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
-        if (d >= double(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
-        return T(d);  // truncates toward zero
-    }
 }
 
 // Writes the one-pixel pattern `ink` over every pixel of t.

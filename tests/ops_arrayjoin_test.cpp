@@ -9,28 +9,8 @@ using vips::VImage;
 
 namespace {
 
-NodeId source(Graph& g, const tt::TempDir& dir, const VImage& im, const std::string& name) {
-    return g.add("load", {}, {{"path", tt::save(im, dir / name)}});
-}
-
 std::unique_ptr<Op> build(const Params& p, const std::vector<ImageInfo>& in) {
-    return standard_registry().find("arrayjoin")->create(p, in);
-}
-
-void check_pixels(Graph& g, NodeId n, const VImage& want) {
-    for (int tile : {16, 37, 64})
-        for (int threads : {1, 2}) {
-            CAPTURE(tile);
-            CAPTURE(threads);
-            CHECK(tt::max_abs_diff(tt::render(g, n, tile, threads), want) == 0);
-        }
-}
-
-ImageInfo header(int w, int h) {
-    ImageInfo i;
-    i.width = w;
-    i.height = h;
-    return i;
+    return tt::build_op("arrayjoin", p, in);
 }
 
 VipsAlign vips_align(const std::string& a) {
@@ -42,7 +22,7 @@ VipsAlign vips_align(const std::string& a) {
 TEST_CASE("arrayjoin: grid geometry as libvips lays it out") {
     // 5x4, 3x2, 7x3 across 2 with shim 2 and hspacing 6: cells are 8 wide
     // (6 + shim) in column 0, 6 in the last column; 14x10 in all
-    std::vector<ImageInfo> in{header(5, 4), header(3, 2), header(7, 3)};
+    std::vector<ImageInfo> in{tt::header(5, 4), tt::header(3, 2), tt::header(7, 3)};
     auto op = build({{"across", std::int64_t(2)}, {"shim", std::int64_t(2)}, {"hspacing", std::int64_t(6)}}, in);
     CHECK(op->info().width == 14);
     CHECK(op->info().height == 10);
@@ -54,18 +34,18 @@ TEST_CASE("arrayjoin: grid geometry as libvips lays it out") {
     auto sparse = build({{"across", std::int64_t(5)}}, in);
     CHECK(sparse->info().width == 35);
     // the georeference follows image 0, here centred one pixel in
-    ImageInfo g0 = header(5, 4);
+    ImageInfo g0 = tt::header(5, 4);
     GeoRef geo;
     geo.transform = {100, 1, 0, 200, 0, -1};
     g0.geo = geo;
-    auto centred = build({{"halign", std::string("centre")}}, {g0, header(7, 3)});
+    auto centred = build({{"halign", std::string("centre")}}, {g0, tt::header(7, 3)});
     REQUIRE(centred->info().geo);
     CHECK(centred->info().geo->transform[0] == doctest::Approx(99));
 }
 
 TEST_CASE("arrayjoin: demand touches only the images the rect overlaps") {
     // 3x3 grid of 10x10 images, shim 2: image i sits at (col * 12, row * 12)
-    std::vector<ImageInfo> in(9, header(10, 10));
+    std::vector<ImageInfo> in(9, tt::header(10, 10));
     auto op = build({{"across", std::int64_t(3)}, {"shim", std::int64_t(2)}}, in);
     Demand need;
     op->demand({13, 14, 5, 5}, need);  // inside image 4
@@ -96,7 +76,7 @@ TEST_CASE("arrayjoin: layouts match libvips across tile seams") {
     const int sizes[][2] = {{30, 20}, {17, 25}, {40, 11}, {23, 23}, {9, 30}};
     for (int i = 0; i < 5; ++i) {
         ims.push_back(tt::pattern(sizes[i][0], sizes[i][1], 3, VIPS_FORMAT_UCHAR, i));
-        ids.push_back(source(g, dir, ims.back(), "im" + std::to_string(i) + ".v"));
+        ids.push_back(tt::load_image(g, dir, ims.back(), "im" + std::to_string(i) + ".v"));
     }
     struct Layout {
         int across, shim, hspacing, vspacing;  // 0: default
@@ -135,7 +115,7 @@ TEST_CASE("arrayjoin: layouts match libvips across tile seams") {
             opt->set("vspacing", l.vspacing);
         }
         NodeId n = g.add("arrayjoin", ids, p);
-        check_pixels(g, n, VImage::arrayjoin(ims, opt));
+        tt::check_pixels(g, n, VImage::arrayjoin(ims, opt));
     }
 }
 
@@ -146,11 +126,11 @@ TEST_CASE("arrayjoin: a float grid matches libvips") {
     std::vector<NodeId> ids;
     for (int i = 0; i < 4; ++i) {
         ims.push_back((tt::pattern(15 + 4 * i, 22 - 3 * i, 1, VIPS_FORMAT_FLOAT, i) * 0.5 - 3).copy_memory());
-        ids.push_back(source(g, dir, ims.back(), "f" + std::to_string(i) + ".v"));
+        ids.push_back(tt::load_image(g, dir, ims.back(), "f" + std::to_string(i) + ".v"));
     }
     NodeId n = g.add("arrayjoin", ids,
                      {{"across", std::int64_t(3)}, {"shim", std::int64_t(4)}, {"background", std::vector<double>{-2.5}}});
-    check_pixels(g, n,
+    tt::check_pixels(g, n,
                  VImage::arrayjoin(ims, VImage::option()
                                             ->set("across", 3)
                                             ->set("shim", 4)

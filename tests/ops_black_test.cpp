@@ -8,15 +8,6 @@ using vips::VImage;
 
 namespace {
 
-void check_pixels(Graph& g, NodeId n, const VImage& want) {
-    for (int tile : {16, 37, 64})
-        for (int threads : {1, 2}) {
-            CAPTURE(tile);
-            CAPTURE(threads);
-            CHECK(tt::max_abs_diff(tt::render(g, n, tile, threads), want) == 0);
-        }
-}
-
 Params canvas(int w, int h, int bands = 1, const std::string& format = "u8") {
     return {{"width", std::int64_t(w)}, {"height", std::int64_t(h)}, {"bands", std::int64_t(bands)},
             {"format", format}};
@@ -50,7 +41,7 @@ TEST_CASE("black: a source demands nothing") {
 TEST_CASE("black: pixels across tile seams match libvips") {
     Graph g(standard_registry());
     NodeId zero = g.add("black", {}, canvas(101, 67, 3));
-    check_pixels(g, zero, VImage::black(101, 67, VImage::option()->set("bands", 3)));
+    tt::check_pixels(g, zero, VImage::black(101, 67, VImage::option()->set("bands", 3)));
 
     // one value per band, one past the u8 range (clipped, as libvips casts)
     Params p = canvas(77, 51, 3);
@@ -58,17 +49,17 @@ TEST_CASE("black: pixels across tile seams match libvips") {
     NodeId rgb = g.add("black", {}, p);
     VImage want = (VImage::black(77, 51, VImage::option()->set("bands", 3)) + std::vector<double>{7, 200, 300})
                       .cast(VIPS_FORMAT_UCHAR);
-    check_pixels(g, rgb, want);
+    tt::check_pixels(g, rgb, want);
 
     Params q = canvas(40, 30, 2, "i16");
     q.set("value", std::vector<double>{-5000});
     NodeId i16 = g.add("black", {}, q);
-    check_pixels(g, i16, (VImage::black(40, 30, VImage::option()->set("bands", 2)) - 5000).cast(VIPS_FORMAT_SHORT));
+    tt::check_pixels(g, i16, (VImage::black(40, 30, VImage::option()->set("bands", 2)) - 5000).cast(VIPS_FORMAT_SHORT));
 
     Params r = canvas(40, 30, 1, "f64");
     r.set("value", std::vector<double>{0.25});
     NodeId f64 = g.add("black", {}, r);
-    check_pixels(g, f64, (VImage::black(40, 30) + 0.25).cast(VIPS_FORMAT_DOUBLE));
+    tt::check_pixels(g, f64, (VImage::black(40, 30) + 0.25).cast(VIPS_FORMAT_DOUBLE));
 }
 
 TEST_CASE("black: bad parameters name their key") {

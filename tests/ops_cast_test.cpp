@@ -9,21 +9,8 @@ using vips::VImage;
 
 namespace {
 
-NodeId source(Graph& g, const tt::TempDir& dir, const VImage& im, const std::string& name = "in.v") {
-    return g.add("load", {}, {{"path", tt::save(im, dir / name)}});
-}
-
 std::unique_ptr<Op> build(const Params& p, const ImageInfo& in) {
-    return standard_registry().find("cast")->create(p, std::span<const ImageInfo>(&in, 1));
-}
-
-void check_pixels(Graph& g, NodeId n, const VImage& want) {
-    for (int tile : {16, 37, 64})
-        for (int threads : {1, 2}) {
-            CAPTURE(tile);
-            CAPTURE(threads);
-            CHECK(tt::max_abs_diff(tt::render(g, n, tile, threads), want) == 0);
-        }
+    return tt::build_op("cast", p, {in});
 }
 
 const std::pair<const char*, VipsBandFormat> kFormats[] = {
@@ -92,7 +79,7 @@ TEST_CASE("cast: every format pair matches libvips (clip / truncate toward zero)
         // next test): halve band 2 to keep u32 below 2^31 here
         VImage src = (in_fmt == VIPS_FORMAT_UINT ? wide * std::vector<double>{1, 1, 0.5} : wide).cast(in_fmt);
         src = src.copy_memory();
-        NodeId s = source(g, dir, src, std::string(in_name) + ".v");
+        NodeId s = tt::load_image(g, dir, src, std::string(in_name) + ".v");
         for (auto [out_name, out_fmt] : kFormats) {
             std::string pair = std::string(in_name) + " -> " + out_name;
             CAPTURE(pair);
@@ -108,7 +95,7 @@ TEST_CASE("cast: u32 above INT_MAX saturates when narrowed (libvips wraps it)") 
     Graph g(standard_registry());
     std::vector<unsigned> px{5, 300, 70000, 2147483647u, 2147483648u, 3000000000u, 4294967295u};
     VImage im = VImage::new_from_memory(px.data(), px.size() * 4, int(px.size()), 1, 1, VIPS_FORMAT_UINT).copy_memory();
-    NodeId s = source(g, dir, im);
+    NodeId s = tt::load_image(g, dir, im);
     auto values = [&](const char* fmt) {
         Buffer b = tt::render(g, g.add("cast", {s}, {{"format", std::string(fmt)}}), 16, 1);
         std::vector<double> v;
@@ -129,11 +116,11 @@ TEST_CASE("cast: pixels across tile seams match libvips") {
     tt::TempDir dir;
     Graph g(standard_registry());
     VImage wide = wide_values(70, 45);
-    NodeId f64 = source(g, dir, wide, "f64.v");
-    check_pixels(g, g.add("cast", {f64}, {{"format", std::string("i16")}}), wide.cast(VIPS_FORMAT_SHORT));
+    NodeId f64 = tt::load_image(g, dir, wide, "f64.v");
+    tt::check_pixels(g, g.add("cast", {f64}, {{"format", std::string("i16")}}), wide.cast(VIPS_FORMAT_SHORT));
     VImage i32 = wide.cast(VIPS_FORMAT_INT).copy_memory();
-    NodeId s = source(g, dir, i32, "i32.v");
-    check_pixels(g, g.add("cast", {s}, {{"format", std::string("u16")}}), i32.cast(VIPS_FORMAT_USHORT));
+    NodeId s = tt::load_image(g, dir, i32, "i32.v");
+    tt::check_pixels(g, g.add("cast", {s}, {{"format", std::string("u16")}}), i32.cast(VIPS_FORMAT_USHORT));
 }
 
 TEST_CASE("cast: an unknown format names the key and the choices") {

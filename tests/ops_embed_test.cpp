@@ -9,21 +9,8 @@ using vips::VImage;
 
 namespace {
 
-NodeId source(Graph& g, const tt::TempDir& dir, const VImage& im, const std::string& name = "in.v") {
-    return g.add("load", {}, {{"path", tt::save(im, dir / name)}});
-}
-
 std::unique_ptr<Op> build(const Params& p, const ImageInfo& in) {
-    return standard_registry().find("embed")->create(p, std::span<const ImageInfo>(&in, 1));
-}
-
-void check_pixels(Graph& g, NodeId n, const VImage& want) {
-    for (int tile : {16, 37, 64})
-        for (int threads : {1, 2}) {
-            CAPTURE(tile);
-            CAPTURE(threads);
-            CHECK(tt::max_abs_diff(tt::render(g, n, tile, threads), want) == 0);
-        }
+    return tt::build_op("embed", p, {in});
 }
 
 Params place(int x, int y, int width, int height, const std::string& extend = "") {
@@ -42,19 +29,10 @@ VipsExtend vips_extend(const std::string& e) {
     return VIPS_EXTEND_BLACK;
 }
 
-ImageInfo header(int w, int h, int bands = 1, Format f = Format::u8) {
-    ImageInfo i;
-    i.width = w;
-    i.height = h;
-    i.bands = bands;
-    i.format = f;
-    return i;
-}
-
 }  // namespace
 
 TEST_CASE("embed: geometry and georeference") {
-    ImageInfo in = header(50, 40, 3);
+    ImageInfo in = tt::header(50, 40, 3);
     GeoRef geo;
     geo.transform = {1000, 2, 0, 5000, 0, -2};
     in.geo = geo;
@@ -73,7 +51,7 @@ TEST_CASE("embed: geometry and georeference") {
 TEST_CASE("embed: demand places the inner part and pulls only what the border maps to") {
     // input 50x40 at (20, 10) on 100x80: the sub image is [20, 10] 50x40
     SUBCASE("constant border: the inner part placed, nothing pulled") {
-        auto op = build(place(20, 10, 100, 80, "white"), header(50, 40));
+        auto op = build(place(20, 10, 100, 80, "white"), tt::header(50, 40));
         Demand need;
         op->demand({30, 20, 16, 16}, need);  // inside the sub image
         REQUIRE(need.size() == 1);
@@ -91,7 +69,7 @@ TEST_CASE("embed: demand places the inner part and pulls only what the border ma
         CHECK(*need[0].place == Point{64, 44});
     }
     SUBCASE("copy: a border piece pulls the edge it repeats") {
-        auto op = build(place(20, 10, 100, 80, "copy"), header(50, 40));
+        auto op = build(place(20, 10, 100, 80, "copy"), tt::header(50, 40));
         Demand need;
         op->demand({0, 20, 10, 16}, need);  // left of the image: its column 0, rows 10..25
         REQUIRE(need.size() == 1);
@@ -114,7 +92,7 @@ TEST_CASE("embed: demand places the inner part and pulls only what the border ma
         CHECK(*need[3].place == Point{60, 40});
     }
     SUBCASE("repeat: a span across a seam pulls the two ends") {
-        auto op = build(place(20, 10, 100, 80, "repeat"), header(50, 40));
+        auto op = build(place(20, 10, 100, 80, "repeat"), tt::header(50, 40));
         Demand need;
         op->demand({70, 20, 10, 5}, need);  // right of the image, columns 50..59 = 0..9
         REQUIRE(need.size() == 1);
@@ -125,7 +103,7 @@ TEST_CASE("embed: demand places the inner part and pulls only what the border ma
         REQUIRE(need.size() == 1);
         CHECK(need[0].rect == Rect{40, 10, 5, 5});
 
-        auto wide = build(place(3, 0, 100, 40, "repeat"), header(10, 40));
+        auto wide = build(place(3, 0, 100, 40, "repeat"), tt::header(10, 40));
         need.clear();
         wide->demand({20, 0, 8, 4}, need);  // input columns 17..24 wrap to 7, 8, 9, 0 .. 4
         REQUIRE(need.size() == 2);
@@ -133,7 +111,7 @@ TEST_CASE("embed: demand places the inner part and pulls only what the border ma
         CHECK(need[1].rect == Rect{0, 0, 5, 4});
     }
     SUBCASE("mirror: the reflected span") {
-        auto op = build(place(20, 10, 100, 80, "mirror"), header(50, 40));
+        auto op = build(place(20, 10, 100, 80, "mirror"), tt::header(50, 40));
         Demand need;
         op->demand({12, 20, 4, 5}, need);  // columns -8..-5 mirror to 7..4
         REQUIRE(need.size() == 1);
@@ -145,7 +123,7 @@ TEST_CASE("embed: every extend rule matches libvips across tile seams") {
     tt::TempDir dir;
     VImage pat = tt::pattern(50, 40, 3);
     Graph g(standard_registry());
-    NodeId in = source(g, dir, pat);
+    NodeId in = tt::load_image(g, dir, pat);
     for (std::string e : {"black", "white", "copy", "repeat", "mirror"}) {
         CAPTURE(e);
         // the input inside, past the top edge, and far off to one side
@@ -155,14 +133,14 @@ TEST_CASE("embed: every extend rule matches libvips across tile seams") {
             CAPTURE(y);
             NodeId n = g.add("embed", {in}, place(x, y, 141, 97, e));
             VImage want = pat.embed(x, y, 141, 97, VImage::option()->set("extend", vips_extend(e)));
-            check_pixels(g, n, want);
+            tt::check_pixels(g, n, want);
         }
     }
     // repeat and mirror with the input wholly off the canvas
     for (std::string e : {"repeat", "mirror"}) {
         CAPTURE(e);
         NodeId n = g.add("embed", {in}, place(180, -150, 70, 60, e));
-        check_pixels(g, n, pat.embed(180, -150, 70, 60, VImage::option()->set("extend", vips_extend(e))));
+        tt::check_pixels(g, n, pat.embed(180, -150, 70, 60, VImage::option()->set("extend", vips_extend(e))));
     }
 }
 
@@ -170,31 +148,31 @@ TEST_CASE("embed: background values are converted as libvips converts them") {
     tt::TempDir dir;
     Graph g(standard_registry());
     VImage pat = tt::pattern(30, 20, 3);
-    NodeId u8 = source(g, dir, pat, "u8.v");
+    NodeId u8 = tt::load_image(g, dir, pat, "u8.v");
     // per band, with one value past the u8 range and one fraction; no extend:
     // giving a background selects it, as in libvips
     std::vector<double> bg{10.0, 300.0, 1.6};
     Params p = place(7, 5, 50, 33);
     p.set("background", bg);
     NodeId n = g.add("embed", {u8}, p);
-    check_pixels(g, n, pat.embed(7, 5, 50, 33, VImage::option()->set("background", bg)));
+    tt::check_pixels(g, n, pat.embed(7, 5, 50, 33, VImage::option()->set("background", bg)));
 
     // i16 and f32: negative fractions truncate toward zero; white is -1 in
     // i16 (all bits set) and 255 in float
     for (VipsBandFormat f : {VIPS_FORMAT_SHORT, VIPS_FORMAT_FLOAT, VIPS_FORMAT_UINT}) {
         CAPTURE(f);
         VImage im = (tt::pattern(30, 20, 2, VIPS_FORMAT_FLOAT) * 3.3 - 200).cast(f).copy_memory();
-        NodeId s = source(g, dir, im, "f" + std::to_string(int(f)) + ".v");
+        NodeId s = tt::load_image(g, dir, im, "f" + std::to_string(int(f)) + ".v");
         Params q = place(-4, 6, 40, 35, "background");
         q.set("background", std::vector<double>{-1.5, 70000.7});
         NodeId b = g.add("embed", {s}, q);
-        check_pixels(g, b,
+        tt::check_pixels(g, b,
                      im.embed(-4, 6, 40, 35,
                               VImage::option()
                                   ->set("extend", VIPS_EXTEND_BACKGROUND)
                                   ->set("background", std::vector<double>{-1.5, 70000.7})));
         NodeId w = g.add("embed", {s}, place(3, 2, 40, 35, "white"));
-        check_pixels(g, w, im.embed(3, 2, 40, 35, VImage::option()->set("extend", VIPS_EXTEND_WHITE)));
+        tt::check_pixels(g, w, im.embed(3, 2, 40, 35, VImage::option()->set("extend", VIPS_EXTEND_WHITE)));
     }
 }
 

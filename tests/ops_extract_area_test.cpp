@@ -9,26 +9,13 @@ using vips::VImage;
 namespace {
 
 // A load node reading `im`, saved losslessly in the libvips format.
-NodeId source(Graph& g, const tt::TempDir& dir, const VImage& im, const std::string& name = "in.v") {
-    return g.add("load", {}, {{"path", tt::save(im, dir / name)}});
-}
-
 // The op built straight from its spec, on a made-up input header.
 std::unique_ptr<Op> build(const Params& p, const ImageInfo& in) {
-    return standard_registry().find("extract_area")->create(p, std::span<const ImageInfo>(&in, 1));
+    return tt::build_op("extract_area", p, {in});
 }
 
 // The node at tile sizes that put seams in different places (37 is odd),
 // one and two threads, each compared exactly with libvips.
-void check_pixels(Graph& g, NodeId n, const VImage& want) {
-    for (int tile : {16, 37, 64})
-        for (int threads : {1, 2}) {
-            CAPTURE(tile);
-            CAPTURE(threads);
-            CHECK(tt::max_abs_diff(tt::render(g, n, tile, threads), want) == 0);
-        }
-}
-
 Params area(int left, int top, int width, int height) {
     return {{"left", std::int64_t(left)}, {"top", std::int64_t(top)}, {"width", std::int64_t(width)},
             {"height", std::int64_t(height)}};
@@ -80,9 +67,9 @@ TEST_CASE("extract_area: pixels across tile seams match libvips") {
     tt::TempDir dir;
     VImage pat = tt::pattern(100, 90, 3);
     Graph g(standard_registry());
-    NodeId in = source(g, dir, pat);
+    NodeId in = tt::load_image(g, dir, pat);
     NodeId n = g.add("extract_area", {in}, area(13, 7, 61, 50));
-    check_pixels(g, n, pat.extract_area(13, 7, 61, 50));
+    tt::check_pixels(g, n, pat.extract_area(13, 7, 61, 50));
 
     // the whole image, and a single pixel at the far corner
     NodeId whole = g.add("extract_area", {in}, area(0, 0, 100, 90));
@@ -95,9 +82,9 @@ TEST_CASE("extract_area: pixels of a float image match libvips") {
     tt::TempDir dir;
     VImage pat = tt::pattern(70, 50, 2, VIPS_FORMAT_FLOAT, 3) * 0.37 - 11;
     Graph g(standard_registry());
-    NodeId in = source(g, dir, pat.copy_memory());
+    NodeId in = tt::load_image(g, dir, pat.copy_memory());
     NodeId n = g.add("extract_area", {in}, area(1, 2, 67, 45));
-    check_pixels(g, n, pat.extract_area(1, 2, 67, 45));
+    tt::check_pixels(g, n, pat.extract_area(1, 2, 67, 45));
 }
 
 TEST_CASE("extract_area: an area outside the input names the key") {

@@ -9,46 +9,25 @@ using vips::VImage;
 
 namespace {
 
-NodeId source(Graph& g, const tt::TempDir& dir, const VImage& im, const std::string& name) {
-    return g.add("load", {}, {{"path", tt::save(im, dir / name)}});
-}
-
 std::unique_ptr<Op> build(const Params& p, const std::vector<ImageInfo>& in) {
-    return standard_registry().find("insert")->create(p, in);
-}
-
-void check_pixels(Graph& g, NodeId n, const VImage& want) {
-    for (int tile : {16, 37, 64})
-        for (int threads : {1, 2}) {
-            CAPTURE(tile);
-            CAPTURE(threads);
-            CHECK(tt::max_abs_diff(tt::render(g, n, tile, threads), want) == 0);
-        }
-}
-
-ImageInfo header(int w, int h, int bands = 1) {
-    ImageInfo i;
-    i.width = w;
-    i.height = h;
-    i.bands = bands;
-    return i;
+    return tt::build_op("insert", p, in);
 }
 
 }  // namespace
 
 TEST_CASE("insert: geometry is the base's") {
-    ImageInfo base = header(200, 150, 3);
+    ImageInfo base = tt::header(200, 150, 3);
     GeoRef geo;
     geo.transform = {1, 2, 0, 3, 0, -2};
     base.geo = geo;
-    auto op = build({{"at", std::vector<IntPair>{{10, 20}, {-5, 140}}}}, {base, header(50, 40, 3), header(30, 30, 3)});
+    auto op = build({{"at", std::vector<IntPair>{{10, 20}, {-5, 140}}}}, {base, tt::header(50, 40, 3), tt::header(30, 30, 3)});
     CHECK(op->info() == base);
 }
 
 TEST_CASE("insert: demand skips what the topmost covering image hides") {
     // base 100x100; image 1 (40x40) at (10, 10); image 2 (20x20) at (20, 20)
     auto op = build({{"at", std::vector<IntPair>{{10, 10}, {20, 20}}}},
-                    {header(100, 100), header(40, 40), header(20, 20)});
+                    {tt::header(100, 100), tt::header(40, 40), tt::header(20, 20)});
     Demand need;
     op->demand({22, 22, 8, 8}, need);  // inside image 2: it alone
     REQUIRE(need.size() == 1);
@@ -79,7 +58,7 @@ TEST_CASE("insert: demand skips what the topmost covering image hides") {
     // image 1 (10x10 at (30, 30)) lies under image 2 (30x30 at (25, 25)):
     // a rect over both never asks for image 1
     auto hidden = build({{"at", std::vector<IntPair>{{30, 30}, {25, 25}}}},
-                        {header(100, 100), header(10, 10), header(30, 30)});
+                        {tt::header(100, 100), tt::header(10, 10), tt::header(30, 30)});
     need.clear();
     hidden->demand({20, 20, 20, 20}, need);
     REQUIRE(need.size() == 2);
@@ -95,17 +74,17 @@ TEST_CASE("insert: pixels across tile seams match libvips") {
     VImage a = tt::pattern(40, 30, 3, VIPS_FORMAT_UCHAR, 1);
     VImage b = tt::pattern(70, 60, 3, VIPS_FORMAT_UCHAR, 2);
     VImage c = tt::pattern(35, 45, 3, VIPS_FORMAT_UCHAR, 3);
-    NodeId nb = source(g, dir, base, "base.v");
-    NodeId na = source(g, dir, a, "a.v");
-    NodeId nbb = source(g, dir, b, "b.v");
-    NodeId nc = source(g, dir, c, "c.v");
+    NodeId nb = tt::load_image(g, dir, base, "base.v");
+    NodeId na = tt::load_image(g, dir, a, "a.v");
+    NodeId nbb = tt::load_image(g, dir, b, "b.v");
+    NodeId nc = tt::load_image(g, dir, c, "c.v");
     // overlapping, one past the right/bottom edges, one past the top-left
     NodeId n = g.add("insert", {nb, na, nbb, nc}, {{"at", std::vector<IntPair>{{10, 5}, {100, 70}, {-12, -9}}}});
-    check_pixels(g, n, base.insert(a, 10, 5).insert(b, 100, 70).insert(c, -12, -9));
+    tt::check_pixels(g, n, base.insert(a, 10, 5).insert(b, 100, 70).insert(c, -12, -9));
 
     // the same image twice, the second on top of the first
     NodeId twice = g.add("insert", {nb, na, na}, {{"at", std::vector<IntPair>{{20, 20}, {35, 30}}}});
-    check_pixels(g, twice, base.insert(a, 20, 20).insert(a, 35, 30));
+    tt::check_pixels(g, twice, base.insert(a, 20, 20).insert(a, 35, 30));
 }
 
 TEST_CASE("insert: bad parameters name their key") {

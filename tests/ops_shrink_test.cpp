@@ -9,29 +9,8 @@ using vips::VImage;
 
 namespace {
 
-NodeId source(Graph& g, const tt::TempDir& dir, const VImage& im, const std::string& name = "in.v") {
-    return g.add("load", {}, {{"path", tt::save(im, dir / name)}});
-}
-
 std::unique_ptr<Op> build(int hs, int vs, const ImageInfo& in) {
-    return standard_registry().find("shrink")->create(
-        {{"hshrink", std::int64_t(hs)}, {"vshrink", std::int64_t(vs)}}, std::span<const ImageInfo>(&in, 1));
-}
-
-void check_pixels(Graph& g, NodeId n, const VImage& want) {
-    for (int tile : {16, 37, 64})
-        for (int threads : {1, 2}) {
-            CAPTURE(tile);
-            CAPTURE(threads);
-            CHECK(tt::max_abs_diff(tt::render(g, n, tile, threads), want) == 0);
-        }
-}
-
-ImageInfo header(int w, int h) {
-    ImageInfo i;
-    i.width = w;
-    i.height = h;
-    return i;
+    return tt::build_op("shrink", {{"hshrink", std::int64_t(hs)}, {"vshrink", std::int64_t(vs)}}, {in});
 }
 
 }  // namespace
@@ -42,11 +21,11 @@ TEST_CASE("shrink: output size rounds to nearest / as libvips") {
         CAPTURE(hs);
         CAPTURE(vs);
         VImage want = VImage::black(10, 7).shrink(hs, vs);
-        auto op = build(hs, vs, header(10, 7));
+        auto op = build(hs, vs, tt::header(10, 7));
         CHECK(op->info().width == want.width());
         CHECK(op->info().height == want.height());
     }
-    ImageInfo in = header(100, 60);
+    ImageInfo in = tt::header(100, 60);
     GeoRef geo;
     geo.transform = {300, 10, 0, 900, 0, -10};
     in.geo = geo;
@@ -59,7 +38,7 @@ TEST_CASE("shrink: output size rounds to nearest / as libvips") {
 }
 
 TEST_CASE("shrink: demand is the scaled box / clipped to the input") {
-    auto op = build(4, 3, header(10, 7));  // 3x2 output
+    auto op = build(4, 3, tt::header(10, 7));  // 3x2 output
     Demand need;
     op->demand({1, 1, 2, 1}, need);  // columns 4..11 (10, 11 past the edge), rows 3..5
     REQUIRE(need.size() == 1);
@@ -72,7 +51,7 @@ TEST_CASE("shrink: demand is the scaled box / clipped to the input") {
     CHECK(need[0].rect == Rect{0, 0, 10, 6});
 
     need.clear();
-    build(1, 1, header(10, 7))->demand({2, 3, 4, 4}, need);  // no shrink: a placed copy
+    build(1, 1, tt::header(10, 7))->demand({2, 3, 4, 4}, need);  // no shrink: a placed copy
     REQUIRE(need.size() == 1);
     CHECK(need[0].rect == Rect{2, 3, 4, 4});
     CHECK(*need[0].place == Point{2, 3});
@@ -82,12 +61,12 @@ TEST_CASE("shrink: u8 pixels across tile seams match libvips") {
     tt::TempDir dir;
     Graph g(standard_registry());
     VImage pat = tt::pattern(143, 101, 3);
-    NodeId in = source(g, dir, pat);
+    NodeId in = tt::load_image(g, dir, pat);
     for (auto [hs, vs] : std::vector<std::pair<int, int>>{{2, 2}, {3, 5}, {4, 1}, {1, 3}, {7, 6}, {1, 1}}) {
         CAPTURE(hs);
         CAPTURE(vs);
         NodeId n = g.add("shrink", {in}, {{"hshrink", std::int64_t(hs)}, {"vshrink", std::int64_t(vs)}});
-        check_pixels(g, n, pat.shrink(hs, vs));
+        tt::check_pixels(g, n, pat.shrink(hs, vs));
     }
 }
 
@@ -101,7 +80,7 @@ TEST_CASE("shrink: every format rounds like libvips (two passes / half up)") {
                              VIPS_FORMAT_INT, VIPS_FORMAT_FLOAT, VIPS_FORMAT_DOUBLE}) {
         CAPTURE(f);
         VImage im = (f == VIPS_FORMAT_UCHAR ? tt::pattern(53, 41, 2, f, 2) : base.cast(f)).copy_memory();
-        NodeId in = source(g, dir, im, "f" + std::to_string(int(f)) + ".v");
+        NodeId in = tt::load_image(g, dir, im, "f" + std::to_string(int(f)) + ".v");
         for (auto [hs, vs] : std::vector<std::pair<int, int>>{{2, 2}, {3, 4}, {5, 3}}) {
             CAPTURE(hs);
             CAPTURE(vs);

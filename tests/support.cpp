@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include <doctest/doctest.h>
+
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -143,6 +145,32 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path, ec);
+}
+
+NodeId load_image(Graph& g, const TempDir& dir, const vips::VImage& im, const std::string& name) {
+    return g.add("load", {}, {{"path", save(im, dir / name)}});
+}
+
+std::unique_ptr<Op> build_op(const std::string& op, const Params& p, const std::vector<ImageInfo>& in) {
+    return standard_registry().find(op)->create(p, in);
+}
+
+ImageInfo header(int w, int h, int bands, Format f) {
+    ImageInfo i;
+    i.width = w;
+    i.height = h;
+    i.bands = bands;
+    i.format = f;
+    return i;
+}
+
+void check_pixels(Graph& g, NodeId n, const vips::VImage& want) {
+    for (int tile : {16, 37, 64})
+        for (int threads : {1, 2}) {
+            CAPTURE(tile);
+            CAPTURE(threads);
+            CHECK(max_abs_diff(render(g, n, tile, threads), want) == 0);
+        }
 }
 
 int run_command(const std::string& cmd, std::string* output) {

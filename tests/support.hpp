@@ -40,6 +40,16 @@ struct TempDir {
     std::filesystem::path operator/(const std::string& name) const { return path / name; }
 };
 
+// For op tests: the image saved in dir and loaded as a node.
+NodeId load_image(Graph& g, const TempDir& dir, const vips::VImage& im, const std::string& name = "in.v");
+// An op built straight from its registered spec, as the graph would.
+std::unique_ptr<Op> build_op(const std::string& op, const Params& p, const std::vector<ImageInfo>& in);
+// A header with no pixels behind it, for geometry and demand tests.
+ImageInfo header(int w, int h, int bands = 1, Format f = Format::u8);
+// The node rendered with tiles of 16, 37 and 64 and 1 and 2 threads equals
+// `want` exactly, pixels across every tile seam included.
+void check_pixels(Graph& g, NodeId n, const vips::VImage& want);
+
 // Runs a shell command; returns its exit status, captures stdout+stderr.
 int run_command(const std::string& cmd, std::string* output = nullptr);
 
