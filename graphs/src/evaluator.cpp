@@ -296,7 +296,7 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
         arena.execute([&] {
             tbb::parallel_pipeline(
                 tokens,
-                // serial: hand out tile indices in row-major order
+                // serial: hand out the tiles in the order the sink asked for
                 tbb::make_filter<void, std::size_t>(tbb::filter_mode::serial_in_order,
                                                     [&](tbb::flow_control& fc) -> std::size_t {
                                                         if (next >= total || m.cancelled()) {
