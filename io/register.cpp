@@ -6,6 +6,7 @@ namespace tessera {
 void register_io_ops(OpRegistry& r) {
     r.add(load_op_spec());
     r.add(save_op_spec());
+    r.add(gdal_load_op_spec());
 }
 
 }  // namespace tessera

@@ -13,6 +13,7 @@
 //    the target's folder (".NAME.tmp-PID-N") and renames it onto the target,
 //    so the target is either the old file or the complete new one;
 //  - abort() removes the temporary files and leaves the target untouched.
+// A georeferenced image saved as TIFF becomes a GeoTIFF (gdal_common.hpp).
 // This suits small and medium outputs. Tiled TIFFs (and pyramids) go to the
 // streaming writer in tiff_pyramid.cpp instead, which never holds more than a
 // strip per level.
@@ -30,6 +31,7 @@
 #include <system_error>
 #include <vector>
 
+#include "gdal_common.hpp"
 #include "io_list.hpp"
 #include "tessera/io/io.hpp"
 #include "tiff_pyramid.hpp"
@@ -208,6 +210,7 @@ public:
             }
             encode(src.get(), tmp_, s_);
             src.reset();
+            if (s_.format == FileFormat::tiff && info_.geo) io::write_georeference(tmp_, *info_.geo, s_.path);
             std::error_code ec;
             fs::rename(tmp_, s_.path, ec);
             if (ec)

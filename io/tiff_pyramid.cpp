@@ -17,6 +17,10 @@
 // on. Levels whose tiles span more than one band (the small ones at the top)
 // are kept whole in memory instead and finished at the end.
 //
+// Georeference. An image with a GeoRef is written as a GeoTIFF: when the
+// file is complete, GDAL reopens it in update mode and adds the geotransform,
+// the CRS (GeoKeys) and the nodata (GDAL_NODATA), then it is renamed.
+//
 // libtiff writes one directory (IFD) at a time, so the lower levels' tile
 // bytes wait in an unlinked temporary file beside the output (a third of the
 // data at most) and are copied in, raw, after level 0's directory.
@@ -33,6 +37,7 @@
 #include <tiffio.h>
 #include <unistd.h>
 
+#include "gdal_common.hpp"
 #include "tessera/core/error.hpp"
 
 namespace tessera::io {
@@ -235,6 +240,9 @@ public:
         TIFFClose(t);
         close_levels();
         for (Level& l : levels_) l.pixels.reset();
+        // a georeferenced image becomes a GeoTIFF: GDAL adds the GeoKeys and
+        // nodata to the complete file, before it is renamed into place
+        if (info_.geo) write_georeference(tmp_, *info_.geo, path_);
         std::error_code ec;
         std::filesystem::rename(tmp_, path_, ec);
         if (ec) {

@@ -12,5 +12,6 @@ OpSpec extract_area_op_spec();
 OpSpec embed_op_spec();
 OpSpec cast_op_spec();
 OpSpec shrink_op_spec();
+OpSpec merge_op_spec();
 
 }  // namespace tessera

@@ -11,6 +11,7 @@ void register_ops(OpRegistry& r) {
     r.add(embed_op_spec());
     r.add(cast_op_spec());
     r.add(shrink_op_spec());
+    r.add(merge_op_spec());
 }
 
 }  // namespace tessera

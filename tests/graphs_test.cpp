@@ -65,15 +65,6 @@ const OpRegistry& test_registry() {
     return r;
 }
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 Graph parse(const std::string& s) { return parse_pipeline(s, test_registry(), "p.json"); }
@@ -83,18 +74,18 @@ Graph parse(const std::string& s) { return parse_pipeline(s, test_registry(), "p
 TEST_CASE("graph: arity / unknown op and unknown params are errors naming node and key") {
     Graph g(test_registry());
     auto a = g.add("ramp", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(10)}}, "a");
-    CHECK(has(error_of([&] { g.add("insert", {}, {{"at", std::vector<IntPair>{}}}, "ins"); }), "node 'ins'"));
-    CHECK(has(error_of([&] { g.add("nosuch", {a}, {}, "x"); }), "unknown op 'nosuch'"));
-    std::string e = error_of([&] { g.add("black", {}, {{"width", std::int64_t(5)}, {"height", std::int64_t(5)}, {"colour", std::int64_t(1)}}, "bk"); });
+    CHECK(has(tt::error_of([&] { g.add("insert", {}, {{"at", std::vector<IntPair>{}}}, "ins"); }), "node 'ins'"));
+    CHECK(has(tt::error_of([&] { g.add("nosuch", {a}, {}, "x"); }), "unknown op 'nosuch'"));
+    std::string e = tt::error_of([&] { g.add("black", {}, {{"width", std::int64_t(5)}, {"height", std::int64_t(5)}, {"colour", std::int64_t(1)}}, "bk"); });
     CHECK(has(e, "node 'bk'"));
     CHECK(has(e, "key 'colour'"));
-    e = error_of([&] { g.add("black", {}, {{"width", std::string("wide")}, {"height", std::int64_t(5)}}, "bk"); });
+    e = tt::error_of([&] { g.add("black", {}, {{"width", std::string("wide")}, {"height", std::int64_t(5)}}, "bk"); });
     CHECK(has(e, "key 'width'"));
     CHECK(has(e, "expected integer, got string"));
-    e = error_of([&] { g.add("black", {}, {{"height", std::int64_t(5)}}, "bk"); });
+    e = tt::error_of([&] { g.add("black", {}, {{"height", std::int64_t(5)}}, "bk"); });
     CHECK(has(e, "key 'width'"));
     CHECK(has(e, "missing"));
-    e = error_of([&] { g.add("ramp", {}, {{"width", std::int64_t(1)}, {"height", std::int64_t(1)}}, "a"); });
+    e = tt::error_of([&] { g.add("ramp", {}, {{"width", std::int64_t(1)}, {"height", std::int64_t(1)}}, "a"); });
     CHECK(has(e, "unique"));
 }
 
@@ -102,39 +93,39 @@ TEST_CASE("graph: pixel-format compatibility is checked when the graph is built"
     Graph g(test_registry());
     auto base = g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(10)}, {"bands", std::int64_t(3)}});
     auto r = g.add("ramp", {}, {{"width", std::int64_t(4)}, {"height", std::int64_t(4)}});
-    std::string e = error_of([&] { g.add("insert", {base, r}, {{"at", std::vector<IntPair>{{1, 1}}}}, "ins"); });
+    std::string e = tt::error_of([&] { g.add("insert", {base, r}, {{"at", std::vector<IntPair>{{1, 1}}}}, "ins"); });
     CHECK(has(e, "node 'ins' (op insert)"));
     CHECK(has(e, "2 bands of u16"));
 }
 
 TEST_CASE("pipeline: malformed JSON / unknown keys and ids / cycles name the node and key") {
-    CHECK(has(error_of([] { parse("{\"version\": 1, \"nodes\": [}"); }), "malformed JSON"));
-    CHECK(has(error_of([] { parse(R"({"version": 2, "nodes": []})"); }), "version"));
-    CHECK(has(error_of([] { parse(R"({"version": 1, "nodes": [], "extra": 1})"); }), "key 'extra'"));
-    CHECK(has(error_of([] { parse(R"({"version": 1, "execution": {"tiles": 5}, "nodes": []})"); }), "execution.tiles"));
-    std::string e = error_of([] {
+    CHECK(has(tt::error_of([] { parse("{\"version\": 1, \"nodes\": [}"); }), "malformed JSON"));
+    CHECK(has(tt::error_of([] { parse(R"({"version": 2, "nodes": []})"); }), "version"));
+    CHECK(has(tt::error_of([] { parse(R"({"version": 1, "nodes": [], "extra": 1})"); }), "key 'extra'"));
+    CHECK(has(tt::error_of([] { parse(R"({"version": 1, "execution": {"tiles": 5}, "nodes": []})"); }), "execution.tiles"));
+    std::string e = tt::error_of([] {
         parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 4, "height": 4, "widht": 3}]})");
     });
     CHECK(has(e, "node 'c' (op black), key 'widht'"));
-    e = error_of([] { parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": "4", "height": 4}]})"); });
+    e = tt::error_of([] { parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": "4", "height": 4}]})"); });
     CHECK(has(e, "node 'c' (op black), key 'width'"));
     CHECK(has(e, "expected integer, got string"));
-    e = error_of([] {
+    e = tt::error_of([] {
         parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 4, "height": 4},
                  {"id": "i", "op": "insert", "inputs": ["c", "ghost"], "at": [[0, 0]]}]})");
     });
     CHECK(has(e, "node 'i' (op insert), key 'inputs'"));
     CHECK(has(e, "unknown input id 'ghost'"));
-    e = error_of([] {
+    e = tt::error_of([] {
         parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 4, "height": 4},
                  {"id": "a", "op": "insert", "inputs": ["c", "b"], "at": [[0, 0]]},
                  {"id": "b", "op": "insert", "inputs": ["c", "a"], "at": [[0, 0]]}]})");
     });
     CHECK(has(e, "cycle"));
     CHECK((has(e, "a -> b -> a") || has(e, "b -> a -> b")));
-    e = error_of([] { parse(R"({"version": 1, "nodes": [{"id": "s", "op": "insert", "inputs": ["s"], "at": []}]})"); });
+    e = tt::error_of([] { parse(R"({"version": 1, "nodes": [{"id": "s", "op": "insert", "inputs": ["s"], "at": []}]})"); });
     CHECK(has(e, "s -> s"));
-    e = error_of([] { parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 0, "height": 4}]})"); });
+    e = tt::error_of([] { parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 0, "height": 4}]})"); });
     CHECK(has(e, "key 'width'"));
     CHECK(has(e, "out of range"));
 }
@@ -254,7 +245,7 @@ TEST_CASE("evaluator: a failing op names its node - the sink is aborted") {
     Graph g = parse(R"({"version": 1, "nodes": [
         {"id": "a", "op": "ramp", "width": 300, "height": 100},
         {"id": "bad", "op": "fail", "inputs": ["a"]}]})");
-    std::string e = error_of([&] { tt::render(g, g.find("bad"), 64, 2); });
+    std::string e = tt::error_of([&] { tt::render(g, g.find("bad"), 64, 2); });
     CHECK(has(e, "node 'bad' (op fail)"));
     CHECK(has(e, "broken.jpg"));
 }
@@ -290,7 +281,7 @@ TEST_CASE("evaluator: cancellation by token and by progress callback") {
 TEST_CASE("evaluator: a memory budget too small for one tile fails before starting") {
     Graph g = parse(R"({"version": 1, "execution": {"tile": 1024, "memory_mb": 1},
                         "nodes": [{"id": "a", "op": "ramp", "width": 2000, "height": 2000}]})");
-    std::string e = error_of([&] {
+    std::string e = tt::error_of([&] {
         struct Null final : Sink {
             void start(const ImageInfo&, int, int) override {}
             void write(const ConstTile&) override {}

@@ -173,6 +173,15 @@ void check_pixels(Graph& g, NodeId n, const vips::VImage& want) {
         }
 }
 
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
 int run_command(const std::string& cmd, std::string* output) {
     std::string full = cmd + " 2>&1";
     FILE* p = popen(full.c_str(), "r");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vips/vips8>
 
@@ -49,6 +50,9 @@ ImageInfo header(int w, int h, int bands = 1, Format f = Format::u8);
 // The node rendered with tiles of 16, 37 and 64 and 1 and 2 threads equals
 // `want` exactly, pixels across every tile seam included.
 void check_pixels(Graph& g, NodeId n, const vips::VImage& want);
+
+// What f throws (its what()), or "(no error)".
+std::string error_of(const std::function<void()>& f);
 
 // Runs a shell command; returns its exit status, captures stdout+stderr.
 int run_command(const std::string& cmd, std::string* output = nullptr);

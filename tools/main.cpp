@@ -8,6 +8,7 @@
 #include <iostream>
 #include <unistd.h>
 
+#include "tessera/merge.hpp"
 #include "tessera/stitch.hpp"
 #include "tessera/tessera.hpp"
 
@@ -164,6 +165,28 @@ int main(int argc, char** argv) {
     stitch->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
     stitch->add_flag("-q,--quiet", quiet, "no progress line");
 
+    MergeOptions mo;
+    double merge_nodata = 0;
+    auto* merge = app.add_subcommand("merge", "merge georeferenced rasters like rasterio.merge and write a tiled GeoTIFF");
+    merge->add_option("INPUTS", mo.inputs, "rasters GDAL opens, in merge order")->required();
+    merge->add_option("-o,--output", mo.output, "output GeoTIFF")->required();
+    merge->add_option("--method", mo.method, "first, last, min, max, sum or count")
+        ->check(CLI::IsMember({"first", "last", "min", "max", "sum", "count"}));
+    auto* nodata_opt = merge->add_option("--nodata", merge_nodata, "output nodata (default: the first input's)");
+    merge->add_option("--res", mo.res, "output resolution: R, or RX RY")->expected(1, 2);
+    merge->add_option("--bounds", mo.bounds, "output bounds: W S E N")->expected(4);
+    merge->add_flag("--tap", mo.tap, "align the bounds to multiples of the resolution");
+    merge->add_option("--dtype", mo.dtype, "output type: uint8, uint16, int16, uint32, int32, float32, float64");
+    merge->add_option("--resampling", mo.resampling, "nearest (bilinear and cubic: not yet)");
+    merge->add_option("--format", mo.format, "gtiff (cog: not yet)");
+    merge->add_option("--tile-size", mo.tile_size, "GeoTIFF tile size (a multiple of 16)")->check(CLI::Range(16, 8192));
+    merge->add_option("--compression", mo.compression, "none, deflate, lzw or zstd")
+        ->check(CLI::IsMember({"none", "deflate", "lzw", "zstd"}));
+    merge->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
+    merge->add_option("--threads", threads, "worker threads (0: every core)");
+    merge->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
+    merge->add_flag("-q,--quiet", quiet, "no progress line");
+
     CLI11_PARSE(app, argc, argv);
 
     std::signal(SIGINT, on_signal);
@@ -180,6 +203,15 @@ int main(int argc, char** argv) {
             so.canvas_w = canvas[0];
             so.canvas_h = canvas[1];
             Graph g = stitch_graph(so, standard_registry());
+            if (emit_json) {
+                std::cout << to_json(g);
+                return 0;
+            }
+            return run_graph(g, threads, stats, quiet);
+        }
+        if (*merge) {
+            if (nodata_opt->count() > 0) mo.nodata = merge_nodata;
+            Graph g = merge_graph(mo, standard_registry());
             if (emit_json) {
                 std::cout << to_json(g);
                 return 0;

@@ -1,0 +1,38 @@
+// GDAL inside io/: set-up, error capture, and writing a georeference into a
+// finished GeoTIFF. No GDAL header is visible here; the .cpp files of io/
+// that include gdal.h are gdal_common.cpp and gdal_load.cpp.
+#pragma once
+
+#include <string>
+
+#include "tessera/core/image_info.hpp"
+
+namespace tessera::io {
+
+// Once per process: registers GDAL's drivers and caps its block cache at
+// kGdalCacheBytes (GDAL's own default is 5% of RAM), unless the user set
+// GDAL_CACHEMAX in the environment, which then wins.
+inline constexpr long long kGdalCacheBytes = 64ll << 20;
+void gdal_init();
+
+// While alive, GDAL errors of this thread are not printed but kept: last()
+// is GDAL's last message (or "no detail from GDAL").
+class GdalErrorScope {
+public:
+    GdalErrorScope();
+    ~GdalErrorScope();
+    GdalErrorScope(const GdalErrorScope&) = delete;
+    GdalErrorScope& operator=(const GdalErrorScope&) = delete;
+    std::string last() const;
+};
+
+// Writes geo (geotransform, CRS, nodata of band 1 for all bands, as GDAL
+// keeps one nodata per band in the GDAL_NODATA tag) into the finished
+// GeoTIFF `file` in place, through GDAL in update mode (GDAL rewrites the
+// first directory with the GeoKeys). `target` names the output in errors.
+// GDAL's side-car .aux.xml is switched off for this: what the GeoKeys
+// cannot say (rare CRS details) is approximated by GDAL, never left in a
+// stray file beside a temporary name.
+void write_georeference(const std::string& file, const GeoRef& geo, const std::string& target);
+
+}  // namespace tessera::io

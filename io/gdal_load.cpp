@@ -1,0 +1,290 @@
+// gdal_load: a raster GDAL opens as a source (GeoTIFF, COG, VRT, JPEG 2000,
+// /vsimem/, /vsizip/, subdataset strings such as SENTINEL2_L1C:...), with
+// its georeference.
+//
+// Building the op opens the dataset once for its header (size, bands, data
+// type, geotransform, CRS, per-band nodata) and closes it again, so a
+// pipeline of thousands of sources holds no handles until it runs.
+// compute() reads exactly out.rect with one RasterIO call, through a
+// process-wide pool of open datasets: a GDAL dataset must not be used by
+// two threads at once, so each read borrows a handle of its own (reusing an
+// idle one when there is one, opening another otherwise) and gives it back
+// after. Idle handles beyond IoLimits::max_open_files are closed, oldest
+// first; release() closes a source's idle handles.
+//
+// GDAL's block cache is capped at 64 MB (gdal_common.hpp) rather than
+// GDAL's 5% of RAM; the environment variable GDAL_CACHEMAX overrides it.
+#include <gdal.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gdal_common.hpp"
+#include "io_list.hpp"
+#include "tessera/io/io.hpp"
+
+namespace tessera {
+namespace {
+
+std::optional<Format> format_of(GDALDataType t) {
+    switch (t) {
+        case GDT_Byte: return Format::u8;
+        case GDT_UInt16: return Format::u16;
+        case GDT_Int16: return Format::i16;
+        case GDT_UInt32: return Format::u32;
+        case GDT_Int32: return Format::i32;
+        case GDT_Float32: return Format::f32;
+        case GDT_Float64: return Format::f64;
+        default: return std::nullopt;
+    }
+}
+
+GDALDataType gdal_type(Format f) {
+    switch (f) {
+        case Format::u8: return GDT_Byte;
+        case Format::u16: return GDT_UInt16;
+        case Format::i16: return GDT_Int16;
+        case Format::u32: return GDT_UInt32;
+        case Format::i32: return GDT_Int32;
+        case Format::f32: return GDT_Float32;
+        case Format::f64: return GDT_Float64;
+    }
+    return GDT_Byte;
+}
+
+GDALDatasetH open_dataset(const std::string& path, io::GdalErrorScope& errors) {
+    GDALDatasetH ds = GDALOpenEx(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY, nullptr, nullptr, nullptr);
+    if (!ds)
+        throw IoError(path, "GDAL cannot open it (" + errors.last() +
+                                "); check the path, or that GDAL has a driver for it (gdalinfo --formats)");
+    return ds;
+}
+
+// Open datasets shared by every gdal_load op, one borrower at a time each.
+class DatasetPool {
+public:
+    static DatasetPool& instance() {
+        static DatasetPool* pool = new DatasetPool;  // never destroyed: ops may outlive statics
+        return *pool;
+    }
+
+    // An idle handle of `path`, or nullptr (the caller opens one; the pool
+    // counts it as open from here).
+    GDALDatasetH take(const std::string& path) {
+        std::lock_guard lock(mu_);
+        for (auto it = idle_.begin(); it != idle_.end(); ++it)
+            if (it->path == path) {
+                GDALDatasetH ds = it->ds;
+                idle_.erase(it);
+                return ds;
+            }
+        ++open_;
+        return nullptr;
+    }
+    // The caller failed to open what take() counted.
+    void opened_nothing() {
+        std::lock_guard lock(mu_);
+        --open_;
+    }
+    // Back to the pool (most recent first); closes the oldest idle handles
+    // beyond the limit.
+    void give_back(const std::string& path, GDALDatasetH ds) {
+        std::vector<GDALDatasetH> close;
+        {
+            std::lock_guard lock(mu_);
+            idle_.push_front({path, ds});
+            const int limit = std::max(1, io_limits().max_open_files);
+            while (open_ > limit && !idle_.empty()) {
+                close.push_back(idle_.back().ds);
+                idle_.pop_back();
+                --open_;
+            }
+        }
+        for (GDALDatasetH h : close) GDALClose(h);
+    }
+    // A borrowed handle that must not be reused (a read failed).
+    void discard(GDALDatasetH ds) {
+        {
+            std::lock_guard lock(mu_);
+            --open_;
+        }
+        GDALClose(ds);
+    }
+    // Closes the idle handles of `path`.
+    void close_idle(const std::string& path) {
+        std::vector<GDALDatasetH> close;
+        {
+            std::lock_guard lock(mu_);
+            for (auto it = idle_.begin(); it != idle_.end();)
+                if (it->path == path) {
+                    close.push_back(it->ds);
+                    it = idle_.erase(it);
+                    --open_;
+                } else {
+                    ++it;
+                }
+        }
+        for (GDALDatasetH h : close) GDALClose(h);
+    }
+
+private:
+    struct Idle {
+        std::string path;
+        GDALDatasetH ds;
+    };
+    std::mutex mu_;
+    std::list<Idle> idle_;  // most recently returned first
+    int open_ = 0;          // idle + borrowed
+};
+
+class GdalLoadOp final : public Op {
+public:
+    GdalLoadOp(const Params& p, std::span<const ImageInfo>) {
+        path_ = p.string("path");
+        if (path_.empty()) throw ParamError("path", "is empty; give the raster to read (a file, /vsimem/..., a subdataset)");
+        io::gdal_init();
+        // handles left idle from an earlier graph may predate a rewrite
+        DatasetPool::instance().close_idle(path_);
+        io::GdalErrorScope errors;
+        GDALDatasetH ds = open_dataset(path_, errors);
+        struct Close {
+            GDALDatasetH ds;
+            ~Close() { GDALClose(ds); }
+        } close{ds};
+
+        const int count = GDALGetRasterCount(ds);
+        if (count == 0)
+            throw IoError(path_, "has no raster bands; if it holds subdatasets, open one of them "
+                                 "(gdalinfo lists them as SUBDATASET_n_NAME)");
+        if (p.has("bands")) {
+            for (std::int64_t b : p.integers("bands")) {
+                if (b < 1 || b > count)
+                    throw ParamError("bands", "band " + std::to_string(b) + " does not exist: '" + path_ + "' has bands 1 to " +
+                                                  std::to_string(count) + " (bands count from 1)");
+                bands_.push_back(int(b));
+            }
+            if (bands_.empty()) throw ParamError("bands", "is empty; list the bands to read, from 1, or leave it out for all");
+        } else {
+            for (int b = 1; b <= count; ++b) bands_.push_back(b);
+        }
+        if (int(bands_.size()) > kMaxBands)
+            throw ParamError("bands", "more than " + std::to_string(kMaxBands) + " bands; select fewer");
+
+        GDALDataType type = GDALGetRasterDataType(GDALGetRasterBand(ds, bands_[0]));
+        for (int b : bands_) {
+            GDALDataType t = GDALGetRasterDataType(GDALGetRasterBand(ds, b));
+            if (t != type)
+                throw ParamError("bands", "band " + std::to_string(bands_[0]) + " of '" + path_ + "' holds " +
+                                              GDALGetDataTypeName(type) + " and band " + std::to_string(b) + " " +
+                                              GDALGetDataTypeName(t) + "; select bands of one type with \"bands\"");
+        }
+        auto f = format_of(type);
+        if (!f)
+            throw IoError(path_, std::string("holds GDAL data type ") + GDALGetDataTypeName(type) +
+                                     ", which Tessera has no format for (it takes Byte, UInt16, Int16, UInt32, Int32, "
+                                     "Float32, Float64); convert it first, e.g. gdal_translate -ot Float64");
+
+        info_.width = GDALGetRasterXSize(ds);
+        info_.height = GDALGetRasterYSize(ds);
+        if (info_.width < 1 || info_.height < 1 || info_.width > kMaxDimension || info_.height > kMaxDimension)
+            throw IoError(path_, "is " + std::to_string(info_.width) + "x" + std::to_string(info_.height) +
+                                     " pixels; Tessera takes 1 to " + std::to_string(kMaxDimension) + " a side");
+        info_.bands = int(bands_.size());
+        info_.format = *f;
+        GDALColorInterp ci = GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands_[0]));
+        const bool rgb = info_.bands >= 3 && ci == GCI_RedBand &&
+                         GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands_[1])) == GCI_GreenBand &&
+                         GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands_[2])) == GCI_BlueBand;
+        info_.interpretation = rgb || (info_.bands == 1 && ci == GCI_GrayIndex)
+                                   ? default_interpretation(info_.bands, info_.format)
+                                   : Interpretation::multiband;
+
+        // The georeference: only with a geotransform (GDAL's default one
+        // says nothing about where the pixels are).
+        double t[6];
+        if (GDALGetGeoTransform(ds, t) == CE_None) {
+            GeoRef g;
+            for (int i = 0; i < 6; ++i) g.transform[i] = t[i];
+            const char* wkt = GDALGetProjectionRef(ds);
+            g.crs_wkt = wkt ? wkt : "";
+            bool any = false;
+            for (int b : bands_) {
+                int has = 0;
+                double v = GDALGetRasterNoDataValue(GDALGetRasterBand(ds, b), &has);
+                g.nodata.push_back(has ? std::optional<double>(v) : std::nullopt);
+                any = any || has;
+            }
+            if (!any) g.nodata.clear();
+            info_.geo = std::move(g);
+        }
+        type_ = type;
+        count_ = count;
+    }
+
+    void demand(const Rect&, Demand&) const override {}  // a source: no inputs
+
+    void release() const override { DatasetPool::instance().close_idle(path_); }
+
+    // One case: out.rect lies inside the raster (the evaluator asks no more);
+    // one RasterIO into the tile, bands interleaved as Tessera keeps them.
+    void compute(const Tile& out, std::span<const Pulled>) const override {
+        if (out.rect.empty()) return;
+        io::GdalErrorScope errors;
+        DatasetPool& pool = DatasetPool::instance();
+        GDALDatasetH ds = pool.take(path_);
+        if (!ds) {
+            try {
+                ds = open_dataset(path_, errors);
+            } catch (...) {
+                pool.opened_nothing();
+                throw;
+            }
+            if (GDALGetRasterXSize(ds) != info_.width || GDALGetRasterYSize(ds) != info_.height ||
+                GDALGetRasterCount(ds) != count_ ||
+                GDALGetRasterDataType(GDALGetRasterBand(ds, bands_[0])) != type_) {
+                pool.discard(ds);
+                throw IoError(path_, "changed since the pipeline was built (size, bands or data type differ); "
+                                     "build the pipeline again");
+            }
+        }
+        GDALRasterIOExtraArg extra;
+        INIT_RASTERIO_EXTRA_ARG(extra);
+        const auto sample = GSpacing(format_size(info_.format));
+        CPLErr e = GDALDatasetRasterIOEx(ds, GF_Read, out.rect.x, out.rect.y, out.rect.w, out.rect.h, out.data,
+                                         out.rect.w, out.rect.h, gdal_type(info_.format), int(bands_.size()),
+                                         const_cast<int*>(bands_.data()), GSpacing(out.pixel_bytes()),
+                                         GSpacing(out.stride), sample, &extra);
+        if (e != CE_None) {
+            pool.discard(ds);
+            throw IoError(path_, "cannot read pixels (" + errors.last() +
+                                     "); the file may be truncated or damaged: check it with gdalinfo -checksum");
+        }
+        pool.give_back(path_, ds);
+    }
+
+private:
+    std::string path_;
+    std::vector<int> bands_;
+    GDALDataType type_ = GDT_Byte;
+    int count_ = 0;
+};
+
+}  // namespace
+
+OpSpec gdal_load_op_spec() {
+    return {"gdal_load",
+            "a raster GDAL opens (GeoTIFF, COG, VRT, JPEG 2000, /vsimem/, /vsizip/, subdatasets), with its "
+            "georeference; read lazily",
+            0,
+            0,
+            {{"path", ParamType::string, true, "", "what GDAL opens: a file (relative to the pipeline's folder), /vsi... path or subdataset string", true},
+             {"bands", ParamType::integers, false, "all", "bands to read, from 1, in this order (all of one data type)"}},
+            false,
+            &make_op<GdalLoadOp>};
+}
+
+}  // namespace tessera

@@ -1,0 +1,407 @@
+// merge: georeferenced rasters combined onto one grid, with the semantics of
+// rasterio.merge 1.4 (rasterio/merge.py), computed a tile at a time.
+//
+// The output grid. Resolution: "res" ([r] or [rx, ry]) or the first
+// input's. Bounds [w, s, e, n]: "bounds" or the union of the inputs'; with
+// "tap" they are widened to multiples of the resolution (w, s down; e, n
+// up). Size: round((e - w) / rx) x round((n - s) / ry), rounding half to
+// even as Python's round(). Geotransform (w, rx, 0, n, 0, -ry); CRS, bands
+// and (unless "dtype") the pixel format of the first input.
+//
+// Each input's place. Its bounds are intersected with the output's (no
+// overlap, or only an edge: it is skipped); the intersection is a window on
+// the output, rounded as gdal_merge.py does (offset floor(x + 0.1), size
+// floor(x + 0.5)), and a floating window on the input. The input is read
+// into the output window with GDAL's nearest-neighbour RasterIO rule, as
+// rasterio's read(out_shape=...) does: if the window's truncated size equals
+// the output window's, pixels are copied from the truncated offset;
+// otherwise output pixel i takes input pixel int((i + 0.5) * size / n + off
+// + 1e-10), clamped to the input. So inputs at another resolution are
+// resampled (nearest; bilinear and cubic are not implemented yet).
+//
+// The values. The output starts as nodata: "nodata", else the first input's
+// (band 1), else 0. An input sample is valid unless it equals its band's
+// nodata (GDAL's nodata mask). An output sample counts as empty while it
+// equals the output nodata (integers: equal; floats: numpy.isclose; NaN:
+// isnan), exactly like rasterio, which recomputes that mask before each
+// input. Inputs are applied in order, per sample, with valid new value v
+// and current value m:
+//   first: m = v if m is empty
+//   last:  m = v
+//   min, max, sum: m = min/max/sum(m, v), or v if m is empty
+//   count: m = m + 1, or 1 if m is empty
+// Values are converted to the output format as numpy's unsafe casting does
+// (integers wrap, floats truncate toward zero; out-of-range floats clamp).
+//
+// Differences from rasterio, known: rasterio rounds windows per output
+// chunk of its mem_limit (64 MB) and Tessera once for the whole output (as
+// gdal_merge.py and rasterio for outputs under the limit); CRSs are compared
+// by their WKT text (rasterio compares CRS objects); a nodata that the
+// output format cannot hold is an error here (rasterio warns and falls back).
+//
+// Tiles: a spatial index over the inputs' windows, so a tile demands only
+// the inputs it overlaps, each for the source rect its pixels map to.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <limits>
+#include <string>
+
+#include "ops_list.hpp"
+#include "tessera/core/spatial_index.hpp"
+
+namespace tessera {
+namespace {
+
+enum class Method { first, last, min, max, sum, count };
+
+std::optional<Method> parse_method(const std::string& s) {
+    if (s == "first") return Method::first;
+    if (s == "last") return Method::last;
+    if (s == "min") return Method::min;
+    if (s == "max") return Method::max;
+    if (s == "sum") return Method::sum;
+    if (s == "count") return Method::count;
+    return std::nullopt;
+}
+
+std::string num(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.15g", v);
+    return buf;
+}
+
+// The first quoted name of a WKT ("WGS 84 / UTM zone 32N"), for messages.
+std::string crs_name(const std::string& wkt) {
+    if (wkt.empty()) return "no CRS";
+    auto a = wkt.find('"');
+    auto b = a == std::string::npos ? a : wkt.find('"', a + 1);
+    return b == std::string::npos ? wkt.substr(0, 40) : "'" + wkt.substr(a + 1, b - a - 1) + "'";
+}
+
+// A value in numpy's unsafe cast to T: integers wrap, floats truncate.
+template <class T>
+T cast_to(double v) {
+    if constexpr (std::is_floating_point_v<T>) {
+        return T(v);
+    } else {
+        if (std::isnan(v)) return T(0);
+        constexpr double lo = -9.2e18, hi = 9.2e18;
+        std::int64_t k = std::int64_t(std::clamp(v, lo, hi));
+        return T(k);  // modular for narrower integers (C++20)
+    }
+}
+
+// GDAL's nodata test for a sample of an input of format f.
+bool gdal_is_nodata(double v, double nd, Format f) {
+    if (std::isnan(nd)) return std::isnan(v);
+    if (f == Format::f32) {
+        float a = float(v), b = float(nd);
+        return a == b || std::fabs(a - b) < 1e-10 || (b != 0 && std::fabs(1 - a / b) < 1e-10);
+    }
+    if (f == Format::f64) return v == nd || std::fabs(v - nd) < 1e-10 || (nd != 0 && std::fabs(1 - v / nd) < 1e-10);
+    return v == nd;
+}
+
+struct Source {
+    int input = 0;
+    Rect window;    // output pixels this input lands on (clipped to the output)
+    int wx = 0, wy = 0;  // the unclipped window's origin (output frame)
+    bool direct = false;
+    int ix = 0, iy = 0;  // direct: input pixel of window pixel (0, 0)
+    double x_off = 0, y_off = 0, x_inc = 1, y_inc = 1;  // resampled: GDAL's nearest rule
+    int src_w = 0, src_h = 0;
+    Format format = Format::u8;
+    std::vector<std::optional<double>> nodata;  // per band
+
+    int col(int x) const {
+        const int i = x - wx;
+        if (direct) return std::clamp(ix + i, 0, src_w - 1);
+        double v = (i + 0.5) * x_inc + x_off + 1e-10;
+        return int(std::min(std::max(0.0, v), double(src_w - 1)));
+    }
+    int row(int y) const {
+        const int i = y - wy;
+        if (direct) return std::clamp(iy + i, 0, src_h - 1);
+        double v = (i + 0.5) * y_inc + y_off + 1e-10;
+        return int(std::min(std::max(0.0, v), double(src_h - 1)));
+    }
+    // The input rect the output pixels `part` (inside window) read.
+    Rect source_rect(const Rect& part) const {
+        int c0 = col(part.x), c1 = col(part.right() - 1), r0 = row(part.y), r1 = row(part.bottom() - 1);
+        return {c0, r0, c1 - c0 + 1, r1 - r0 + 1};
+    }
+};
+
+class MergeOp final : public Op {
+public:
+    MergeOp(const Params& p, std::span<const ImageInfo> in) {
+        std::string m = p.string("method", "first");
+        auto method = parse_method(m);
+        if (!method) throw ParamError("method", "unknown method '" + m + "'; use first, last, min, max, sum or count");
+        method_ = *method;
+        std::string rs = p.string("resampling", "nearest");
+        if (rs == "bilinear" || rs == "cubic")
+            throw ParamError("resampling", rs + " is not implemented yet; use nearest");
+        if (rs != "nearest") throw ParamError("resampling", "unknown resampling '" + rs + "'; use nearest");
+
+        // every input georeferenced, north up, in the first one's CRS
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            const std::string which = "input " + std::to_string(i);
+            if (!in[i].geo)
+                throw ParamError("inputs", which + " has no georeference (no geotransform); merge places images by "
+                                                   "their georeference: read them with gdal_load");
+            const auto& t = in[i].geo->transform;
+            if (t[2] != 0 || t[4] != 0)
+                throw ParamError("inputs", which + " is rotated (its geotransform has terms " + num(t[2]) + ", " +
+                                               num(t[4]) + "); warp it north up first (gdalwarp)");
+            if (t[1] <= 0 || t[5] >= 0)
+                throw ParamError("inputs", which + " is flipped (pixel size " + num(t[1]) + " x " + num(t[5]) +
+                                               "); merge takes north-up rasters (positive width, negative height)");
+            if (in[i].bands != in[0].bands)
+                throw ParamError("inputs", which + " has " + std::to_string(in[i].bands) + " bands and input 0 " +
+                                               std::to_string(in[0].bands) + "; select the same bands of each");
+            if (in[i].geo->crs_wkt != in[0].geo->crs_wkt)
+                throw ParamError("inputs", which + " is in CRS " + crs_name(in[i].geo->crs_wkt) + " and input 0 in " +
+                                               crs_name(in[0].geo->crs_wkt) +
+                                               "; reproject it to input 0's CRS first (gdalwarp -t_srs)");
+        }
+        const GeoRef& g0 = *in[0].geo;
+
+        // resolution
+        double rx = g0.transform[1], ry = -g0.transform[5];
+        if (p.has("res")) {
+            auto r = p.numbers("res", {});
+            if (r.size() != 1 && r.size() != 2)
+                throw ParamError("res", "give one resolution [r] or two [rx, ry], got " + std::to_string(r.size()));
+            rx = r[0];
+            ry = r.size() == 2 ? r[1] : r[0];
+            if (!(rx > 0) || !(ry > 0) || !std::isfinite(rx) || !std::isfinite(ry))
+                throw ParamError("res", "resolutions are positive sizes in CRS units; got " + num(rx) + ", " + num(ry));
+        }
+
+        // bounds
+        double w, s, e, n;
+        if (p.has("bounds")) {
+            auto b = p.numbers("bounds", {});
+            if (b.size() != 4) throw ParamError("bounds", "give four numbers [west, south, east, north]");
+            w = b[0], s = b[1], e = b[2], n = b[3];
+            if (!(w < e) || !(s < n))
+                throw ParamError("bounds", "west must be below east and south below north; got [" + num(w) + ", " +
+                                               num(s) + ", " + num(e) + ", " + num(n) + "]");
+        } else {
+            w = s = std::numeric_limits<double>::infinity();
+            e = n = -std::numeric_limits<double>::infinity();
+            for (const ImageInfo& im : in) {
+                const auto& t = im.geo->transform;
+                w = std::min(w, t[0]);
+                n = std::max(n, t[3]);
+                e = std::max(e, t[0] + im.width * t[1]);
+                s = std::min(s, t[3] + im.height * t[5]);
+            }
+        }
+        if (p.boolean("tap", false)) {
+            w = std::floor(w / rx) * rx;
+            e = std::ceil(e / rx) * rx;
+            s = std::floor(s / ry) * ry;
+            n = std::ceil(n / ry) * ry;
+        }
+        const double width = std::nearbyint((e - w) / rx), height = std::nearbyint((n - s) / ry);
+        if (!(width >= 1 && height >= 1 && width <= kMaxDimension && height <= kMaxDimension))
+            throw ParamError(p.has("bounds") ? "bounds" : "res",
+                             "the output would be " + num(width) + " x " + num(height) + " pixels; it must be 1 to " +
+                                 std::to_string(kMaxDimension) + " a side: check bounds and res");
+
+        // format and nodata
+        Format format = in[0].format;
+        if (p.has("dtype")) {
+            std::string d = p.string("dtype");
+            auto f = parse_format(d);
+            if (!f) throw ParamError("dtype", "unknown dtype '" + d + "'; use uint8, uint16, int16, uint32, int32, float32 or float64");
+            format = *f;
+        }
+        std::optional<double> nodata;
+        std::string nodata_key = "nodata";
+        if (p.has("nodata")) {
+            nodata = p.number("nodata");
+        } else if (!g0.nodata.empty() && g0.nodata[0]) {
+            nodata = *g0.nodata[0];
+            nodata_key = format == in[0].format ? "nodata" : "dtype";
+        }
+        if (nodata) {
+            const double v = *nodata;
+            const std::string from = p.has("nodata") ? "nodata " : "input 0's nodata ";
+            if (!format_is_float(format) && (std::isnan(v) || v != std::floor(v) || v < format_min(format) || v > format_max(format)))
+                throw ParamError(nodata_key, from + num(v) + " cannot be held by " + std::string(format_name(format)) +
+                                                 " (whole numbers " + num(format_min(format)) + " to " +
+                                                 num(format_max(format)) + "); give a nodata that fits, or another dtype");
+            if (format == Format::f32 && std::isfinite(v) && std::fabs(v) > double(std::numeric_limits<float>::max()))
+                throw ParamError(nodata_key, from + num(v) + " is beyond the range of f32; give a nodata that fits, or dtype float64");
+        }
+        fill_ = nodata.value_or(0.0);
+
+        info_.width = int(width);
+        info_.height = int(height);
+        info_.bands = in[0].bands;
+        info_.format = format;
+        info_.interpretation = format == in[0].format ? in[0].interpretation : Interpretation::multiband;
+        GeoRef g;
+        g.transform = {w, rx, 0, n, 0, -ry};
+        g.crs_wkt = g0.crs_wkt;
+        if (nodata) g.nodata.assign(std::size_t(info_.bands), nodata);
+        info_.geo = std::move(g);
+
+        // each input's window on the output, and how its pixels map there
+        std::vector<Rect> windows;
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            const auto& t = in[i].geo->transform;
+            const double sw = t[0], sn = t[3], se = t[0] + in[i].width * t[1], ss = t[3] + in[i].height * t[5];
+            const double iw = std::max(sw, w), ie = std::min(se, e), is = std::max(ss, s), in_ = std::min(sn, n);
+            if (iw >= ie || is >= in_) continue;  // no overlap
+            // the window on the output, rounded like gdal_merge.py
+            const int cx = int(std::floor((iw - w) / rx + 0.1)), cy = int(std::floor((n - in_) / ry + 0.1));
+            const int cw = int(std::floor((ie - iw) / rx + 0.5)), ch = int(std::floor((in_ - is) / ry + 0.5));
+            Rect win = Rect{cx, cy, cw, ch}.intersect(info_.rect());
+            if (win.empty()) continue;
+            // the floating window on the input
+            const double fx = (iw - sw) / t[1], fy = (sn - in_) / -t[5];
+            const double fw = (ie - iw) / t[1], fh = (in_ - is) / -t[5];
+            Source src;
+            src.input = int(i);
+            src.window = win;
+            src.wx = cx;
+            src.wy = cy;
+            src.direct = int(fw) == cw && int(fh) == ch;
+            src.ix = int(fx);
+            src.iy = int(fy);
+            src.x_off = fx;
+            src.y_off = fy;
+            src.x_inc = fw / cw;
+            src.y_inc = fh / ch;
+            src.src_w = in[i].width;
+            src.src_h = in[i].height;
+            src.format = in[i].format;
+            src.nodata = in[i].geo->nodata;
+            src.nodata.resize(std::size_t(in[i].bands));
+            sources_.push_back(std::move(src));
+            windows.push_back(win);
+        }
+        index_ = SpatialIndex(info_.rect(), windows);
+    }
+
+    // The inputs whose windows overlap r, in input order, each for the
+    // input pixels its part of r reads; compute() combines them.
+    void demand(const Rect& r, Demand& need) const override {
+        std::vector<int> hits;
+        index_.query(r, hits);
+        for (int k : hits) {
+            const Source& s = sources_[k];
+            need.push_back({s.input, s.source_rect(s.window.intersect(r)), std::nullopt});
+        }
+    }
+
+    // 1. the tile starts as nodata (0 without one);
+    // 2. each overlapping input, in order, is folded in per sample by the
+    //    method (see the top of this file).
+    void compute(const Tile& out, std::span<const Pulled> in) const override {
+        fill_pixels(out, &fill_, 1);
+        std::vector<int> hits;
+        index_.query(out.rect, hits);
+        std::size_t next = 0;
+        for (int k : hits) {
+            const Source& s = sources_[k];
+            // the pulled tile of this source (demand order = hits order)
+            if (next >= in.size() || in[next].input != s.input) continue;
+            const ConstTile& src = in[next++].tile;
+            dispatch_format(info_.format, [&](auto t) { apply<decltype(t)>(out, s.window.intersect(out.rect), s, src); });
+        }
+    }
+
+private:
+    // Whether an output sample counts as empty (rasterio's region mask).
+    template <class T>
+    bool empty(T m) const {
+        if constexpr (std::is_floating_point_v<T>) {
+            if (std::isnan(fill_)) return std::isnan(m);
+            if (std::isinf(fill_)) return std::isinf(m);
+            return std::fabs(double(m) - fill_) <= 1e-8 + 1e-5 * std::fabs(fill_);
+        } else {
+            return double(m) == fill_;
+        }
+    }
+
+    template <class T>
+    void apply(const Tile& out, const Rect& part, const Source& s, const ConstTile& src) const {
+        if (part.empty()) return;
+        const int nb = info_.bands;
+        std::vector<int> cols(std::size_t(part.w));
+        for (int k = 0; k < part.w; ++k) cols[k] = s.col(part.x + k) - src.rect.x;
+        std::vector<double> v(std::size_t(part.w) * nb);
+        std::vector<char> valid(v.size());
+        for (int y = part.y; y < part.bottom(); ++y) {
+            // the input row, as doubles, and which samples are valid
+            const std::byte* srow = src.at(src.rect.x, s.row(y));
+            dispatch_format(s.format, [&](auto st) {
+                using S = decltype(st);
+                const S* p = reinterpret_cast<const S*>(srow);
+                for (int k = 0; k < part.w; ++k)
+                    for (int b = 0; b < nb; ++b) v[std::size_t(k) * nb + b] = double(p[std::size_t(cols[k]) * nb + b]);
+            });
+            for (int k = 0; k < part.w; ++k)
+                for (int b = 0; b < nb; ++b) {
+                    const auto& nd = s.nodata[b];
+                    const std::size_t j = std::size_t(k) * nb + b;
+                    valid[j] = !(nd && gdal_is_nodata(v[j], *nd, s.format));
+                }
+            T* o = out.row<T>(y) + std::size_t(part.x - out.rect.x) * nb;
+            for (std::size_t j = 0; j < v.size(); ++j) {
+                if (!valid[j]) continue;  // an invalid input sample never changes anything
+                T& m = o[j];
+                const double x = v[j];
+                if (method_ == Method::last || empty(m)) {
+                    m = method_ == Method::count ? T(1) : cast_to<T>(x);
+                    continue;
+                }
+                switch (method_) {
+                    case Method::first:
+                    case Method::last: break;
+                    case Method::min:
+                        m = std::isnan(x) || std::isnan(double(m)) ? cast_to<T>(NAN) : cast_to<T>(std::min(double(m), x));
+                        break;
+                    case Method::max:
+                        m = std::isnan(x) || std::isnan(double(m)) ? cast_to<T>(NAN) : cast_to<T>(std::max(double(m), x));
+                        break;
+                    case Method::sum: m = cast_to<T>(double(m) + x); break;
+                    case Method::count: m = cast_to<T>(double(m) + 1); break;
+                }
+            }
+        }
+    }
+
+    Method method_ = Method::first;
+    double fill_ = 0;
+    std::vector<Source> sources_;  // the inputs that land on the output, in input order
+    SpatialIndex index_;
+};
+
+}  // namespace
+
+OpSpec merge_op_spec() {
+    return {"merge",
+            "georeferenced rasters onto one grid, rasterio.merge semantics (first, last, min, max, sum, count)",
+            1,
+            -1,
+            {{"method", ParamType::string, false, "first", "first, last, min, max, sum or count"},
+             {"nodata", ParamType::number, false, "input 0's", "output nodata: the initial value, and what counts as empty"},
+             {"res", ParamType::numbers, false, "input 0's", "output resolution: [r] or [rx, ry], in CRS units"},
+             {"bounds", ParamType::numbers, false, "union of inputs", "output bounds [west, south, east, north]"},
+             {"tap", ParamType::boolean, false, "false", "align the bounds to multiples of the resolution (gdal -tap)"},
+             {"dtype", ParamType::string, false, "input 0's", "output format: uint8, uint16, int16, uint32, int32, float32, float64"},
+             {"resampling", ParamType::string, false, "nearest", "how inputs at another resolution are read: nearest"}},
+            false,
+            &make_op<MergeOp>};
+}
+
+}  // namespace tessera
