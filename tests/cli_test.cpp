@@ -162,3 +162,65 @@ TEST_CASE("cli: ops / info / dot and help") {
     }
     CHECK(run_tessera("frobnicate", &out) != 0);
 }
+
+namespace {
+// A pipeline that takes a few seconds: a large canvas saved as a pyramid.
+std::string slow_pipeline(const fs::path& dir, const std::string& out) {
+    std::string p = (dir / "slow.json").string();
+    write(p, R"({"version": 1, "nodes": [
+        {"id": "c", "op": "black", "width": 60000, "height": 60000, "bands": 3, "value": [10, 20, 30]},
+        {"id": "s", "op": "save", "inputs": ["c"], "path": ")" + out + R"(", "pyramid": true, "compression": "deflate"}]})");
+    return p;
+}
+}  // namespace
+
+TEST_CASE("cli: SIGINT and SIGTERM stop a run within a second - exit 130 and 143 - nothing left behind") {
+    tt::TempDir tmp;
+    for (auto [sig, code] : {std::pair{"INT", 130}, std::pair{"TERM", 143}}) {
+        CAPTURE(sig);
+        std::string out = (tmp / "big.tif").string();
+        write(out, "the previous file");
+        std::string p = slow_pipeline(tmp.path, out);
+        // start, wait until it is writing, signal, time how long it takes to stop
+        std::string log;
+        int rc = tt::run_command("bash -c '" + tt::tessera_binary() + " run -q " + p +
+                                     " & pid=$!; sleep 1; t0=$(date +%s%N); kill -" + sig +
+                                     " $pid; wait $pid; rc=$?; t1=$(date +%s%N); echo rc=$rc ms=$(( (t1 - t0) / 1000000 ))'",
+                                 &log);
+        REQUIRE(rc == 0);
+        CHECK(log.find("rc=" + std::to_string(code)) != std::string::npos);
+        auto ms = std::stoi(log.substr(log.find("ms=") + 3));
+        CHECK(ms < 1000);
+        CHECK(log.find("cancelled") != std::string::npos);
+        CHECK(slurp(out) == "the previous file");
+        int files = 0;
+        for (auto& e : fs::directory_iterator(tmp.path)) files += e.is_regular_file();
+        CHECK(files == 2);  // slow.json and the untouched big.tif
+    }
+}
+
+TEST_CASE("cli: the example pipeline is bit-identical for threads 1 2 and 8 and tiles 64 256 and 1024") {
+    tt::TempDir tmp;
+    fs::path ex = copy_example(tmp);
+    std::string p = (ex / "stitch.json").string();
+    REQUIRE(run_tessera("run -q " + p + " --threads 1 --tile-size 64") == 0);
+    std::string png = slurp(ex / "thumbnail.png"), tif = slurp(ex / "stitched.tif");
+    for (auto [threads, tile] : {std::pair{2, 256}, std::pair{8, 1024}, std::pair{8, 64}, std::pair{1, 1024}}) {
+        CAPTURE(threads);
+        CAPTURE(tile);
+        REQUIRE(run_tessera("run -q " + p + " --threads " + std::to_string(threads) + " --tile-size " +
+                            std::to_string(tile)) == 0);
+        CHECK(slurp(ex / "thumbnail.png") == png);
+        CHECK(slurp(ex / "stitched.tif") == tif);  // the tiled TIFF's tiles are its own, whatever the pull size
+    }
+}
+
+TEST_CASE("cli: a memory budget too small for one tile fails before starting and says what to change") {
+    tt::TempDir tmp;
+    fs::path ex = copy_example(tmp);
+    std::string err;
+    CHECK(run_tessera("run -q " + (ex / "stitch.json").string() + " --tile-size 1024 --memory-mb 1", &err) == 1);
+    CHECK(err.find("memory_mb 1") != std::string::npos);
+    CHECK(err.find("tile size") != std::string::npos);
+    CHECK_FALSE(fs::exists(ex / "stitched.tif"));
+}

@@ -62,8 +62,9 @@ void print_stats(const RunStats& s) {
 }
 
 // Runs every sink of g with a progress line; Ctrl-C cancels.
-int run_graph(Graph& g, int threads, bool stats, bool quiet) {
+int run_graph(Graph& g, int threads, bool stats, bool quiet, int memory_mb = -1) {
     if (threads >= 0) g.execution.threads = threads;
+    if (memory_mb >= 0) g.execution.memory_mb = std::size_t(memory_mb);
     Evaluator ev(g);
     ProgressLine line(!quiet);
     RunOptions opt;
@@ -75,10 +76,10 @@ int run_graph(Graph& g, int threads, bool stats, bool quiet) {
     return 0;
 }
 
-int cmd_run(const std::string& path, int threads, int tile, bool stats, bool quiet) {
+int cmd_run(const std::string& path, int threads, int tile, bool stats, bool quiet, int memory_mb) {
     Graph g = load_pipeline(path, standard_registry());
     if (tile > 0) g.execution.tile_w = g.execution.tile_h = tile;
-    return run_graph(g, threads, stats, quiet);
+    return run_graph(g, threads, stats, quiet, memory_mb);
 }
 
 int cmd_ops(bool as_json) {
@@ -123,7 +124,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
 
     std::string pipeline, file, out;
-    int threads = -1, tile = 0, collapse = 16;
+    int threads = -1, tile = 0, collapse = 16, memory_mb = -1;
     bool stats = false, quiet = false, as_json = false;
 
     auto* run = app.add_subcommand("run", "run a JSON pipeline: compute and write every save node");
@@ -132,6 +133,8 @@ int main(int argc, char** argv) {
     run->add_option("--tile-size", tile, "tile width and height in pixels (default: the pipeline's setting)")
         ->check(CLI::Range(16, 8192));
     run->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
+    run->add_option("--memory-mb", memory_mb, "budget for the tiles in flight (fewer tiles at once, or an error before starting if one does not fit)")
+        ->check(CLI::Range(0, 1 << 30));
     run->add_flag("-q,--quiet", quiet, "no progress line");
 
     auto* ops = app.add_subcommand("ops", "list every op with its parameters, types and defaults");
@@ -192,7 +195,7 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     try {
-        if (*run) return cmd_run(pipeline, threads, tile, stats, quiet);
+        if (*run) return cmd_run(pipeline, threads, tile, stats, quiet, memory_mb);
         if (*ops) return cmd_ops(as_json);
         if (*info) {
             std::cout << describe_image(file);

@@ -173,6 +173,31 @@ struct Evaluator::Impl {
         return out;
     }
 
+    // Tiles in flight for a run of `node` into `sink`: enough to keep every
+    // thread busy while the serial writer catches up, and no more, because
+    // each holds a tile of pixels (plus the scratch of its unplaced needs).
+    // Under a memory budget, fewer; an error if not even one tile fits.
+    std::size_t tokens_for(NodeId node, const Sink& sink) const {
+        const Execution& ex = g.execution;
+        const ImageInfo& info = g.info(node);
+        const auto want = sink.tile_size();
+        const int tw = want ? want->x : ex.tile_w, th = want ? want->y : ex.tile_h;
+        const int threads = ex.threads > 0 ? ex.threads : tbb::info::default_concurrency();
+        std::size_t tokens = std::size_t(threads) * 2;
+        const std::size_t tile_bytes = std::size_t(tw) * th * info.pixel_bytes();
+        if (ex.memory_mb > 0) {
+            std::size_t fit = (ex.memory_mb << 20) / std::max<std::size_t>(tile_bytes, 1);
+            if (fit < 1)
+                throw GraphError(g.node(node).id, g.node(node).op_name, "",
+                                 "memory_mb " + std::to_string(ex.memory_mb) + " cannot hold one " + std::to_string(tw) +
+                                     "x" + std::to_string(th) + " tile of " + std::to_string(info.bands) + " x " +
+                                     std::string(format_name(info.format)) + " (" + std::to_string(tile_bytes >> 10) +
+                                     " KiB); raise memory_mb or lower the tile size");
+            tokens = std::min(tokens, fit);
+        }
+        return tokens;
+    }
+
     bool cancelled() const { return stop.load(std::memory_order_relaxed) || (cancel && cancel->load()); }
 
     // Fills dst (dst.rect in n's frame) with n's pixels: demand, pull the
@@ -241,21 +266,7 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
     const std::size_t total = cols * rows;
     const int threads = ex.threads > 0 ? ex.threads : tbb::info::default_concurrency();
 
-    // Tiles in flight: enough to keep every thread busy while the serial
-    // writer catches up, and no more, because each holds a tile of pixels
-    // (plus the scratch of its unplaced needs).
-    std::size_t tokens = std::size_t(threads) * 2;
-    const std::size_t tile_bytes = std::size_t(tw) * th * info.pixel_bytes();
-    if (ex.memory_mb > 0) {
-        std::size_t budget = ex.memory_mb << 20;
-        std::size_t fit = budget / std::max<std::size_t>(tile_bytes, 1);
-        if (fit < 1)
-            throw Error("memory_mb " + std::to_string(ex.memory_mb) + " cannot hold one " + std::to_string(tw) + "x" +
-                        std::to_string(th) + " tile of " + std::to_string(info.bands) + " x " +
-                        std::string(format_name(info.format)) + " (" + std::to_string(tile_bytes >> 10) +
-                        " KiB); raise memory_mb or lower the tile size");
-        tokens = std::min(tokens, fit);
-    }
+    const std::size_t tokens = impl_->tokens_for(node, sink);
 
     m.cancel = options.cancel;
     m.stop = false;
@@ -365,9 +376,14 @@ RunStats Evaluator::run_sinks(const RunOptions& options) {
     RunStats all;
     std::vector<NodeId> sinks = impl_->g.sinks();
     if (sinks.empty()) throw Error("the pipeline has no sink (save) node, so there is nothing to write; add a save node");
+    // every sink's budget is checked before the first one writes anything
+    std::vector<std::unique_ptr<Sink>> made;
     for (NodeId s : sinks) {
-        auto sink = impl_->g.node(s).op->make_sink();
-        RunStats r = run(s, *sink, options);
+        made.push_back(impl_->g.node(s).op->make_sink());
+        impl_->tokens_for(s, *made.back());
+    }
+    for (std::size_t k = 0; k < sinks.size(); ++k) {
+        RunStats r = run(sinks[k], *made[k], options);
         all.tiles += r.tiles;
         all.peak_pixel_bytes = std::max(all.peak_pixel_bytes, r.peak_pixel_bytes);
         all.peak_process_pixel_bytes = std::max(all.peak_process_pixel_bytes, r.peak_process_pixel_bytes);
