@@ -35,7 +35,24 @@ public:
         if (!jpeg_) {
             ImagePtr im = open_image(path_, page_);  // header only; closed again below
             info_ = header_of(im.get(), path_);
+            check_decode_size(im.get());
         }
+    }
+
+    // Formats libvips must decode whole to serve a rect: refuse a header
+    // that claims more memory than the limit (a decompression bomb, or a
+    // file better converted to a tiled TIFF).
+    void check_decode_size(VipsImage* im) const {
+        const char* loader = nullptr;
+        if (vips_image_get_typeof(im, VIPS_META_LOADER)) vips_image_get_string(im, VIPS_META_LOADER, &loader);
+        std::string l = loader ? loader : "";
+        bool in_parts = l.rfind("tiffload", 0) == 0 || l.rfind("vipsload", 0) == 0 || l.rfind("openslideload", 0) == 0;
+        if (in_parts || info_.bytes() <= decode_limit_bytes()) return;
+        throw IoError(path_, "claims " + std::to_string(info_.width) + "x" + std::to_string(info_.height) + "x" +
+                                 std::to_string(info_.bands) + " pixels (" + std::to_string(info_.bytes() >> 20) +
+                                 " MB decoded), and " + (l.empty() ? std::string("its format") : l) +
+                                 " decodes whole, over the limit of " + std::to_string(decode_limit_bytes() >> 20) +
+                                 " MB; if the file is genuine, convert it to a tiled TIFF or raise IoLimits::max_decode_mb");
     }
 
     void expect(const Rect& region) const override {

@@ -345,6 +345,9 @@ std::atomic<std::size_t> g_save_memory_mb{512};
 
 std::uint64_t save_memory_limit_bytes() { return std::uint64_t(g_save_memory_mb.load()) << 20; }
 
+std::atomic<std::size_t> g_max_decode_mb{4096};
+std::uint64_t decode_limit_bytes() { return std::uint64_t(g_max_decode_mb.load()) << 20; }
+
 }  // namespace vipsio
 
 void set_io_limits(const IoLimits& limits) {
@@ -354,12 +357,14 @@ void set_io_limits(const IoLimits& limits) {
     vipsio::OpenImageCache::instance().set_limit(limits.max_open_files);
     io::FileCache::instance().set_limit(limits.max_open_files);
     vipsio::g_save_memory_mb.store(limits.save_memory_mb);
+    vipsio::g_max_decode_mb.store(limits.max_decode_mb);
 }
 
 IoLimits io_limits() {
     IoLimits l;
     l.max_open_files = vipsio::OpenImageCache::instance().limit();
     l.save_memory_mb = vipsio::g_save_memory_mb.load();
+    l.max_decode_mb = vipsio::g_max_decode_mb.load();
     return l;
 }
 

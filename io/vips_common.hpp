@@ -106,5 +106,7 @@ private:
 
 // Output bytes above which the save sink assembles on disk (from IoLimits).
 std::uint64_t save_memory_limit_bytes();
+// IoLimits::max_decode_mb in bytes.
+std::uint64_t decode_limit_bytes();
 
 }  // namespace tessera::vipsio

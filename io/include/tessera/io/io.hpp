@@ -36,6 +36,11 @@ struct IoLimits {
     // Outputs of save up to this size are assembled in memory before they are
     // encoded; larger ones in a temporary .v file beside the target.
     std::size_t save_memory_mb = 512;
+    // A file whose format libvips decodes whole (PNG, WebP, GIF, ...) is
+    // refused when the graph is built if it would take more than this: a
+    // header claiming 65535x65535x4 must not take the machine down. Tiled
+    // TIFFs and plain JPEGs are read in parts and are not limited.
+    std::size_t max_decode_mb = 4096;
 };
 // Throws Error for a value out of range (max_open_files < 1).
 void set_io_limits(const IoLimits& limits);
