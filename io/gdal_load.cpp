@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <list>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -141,6 +142,16 @@ private:
     int open_ = 0;          // idle + borrowed
 };
 
+// One mutex per path, for the sources whose handles share file state.
+std::mutex& path_mutex(const std::string& path) {
+    static std::mutex guard;
+    static auto* table = new std::unordered_map<std::string, std::unique_ptr<std::mutex>>;  // never destroyed
+    std::lock_guard lock(guard);
+    auto& m = (*table)[path];
+    if (!m) m = std::make_unique<std::mutex>();
+    return *m;
+}
+
 class GdalLoadOp final : public Op {
 public:
     GdalLoadOp(const Params& p, std::span<const ImageInfo>) {
@@ -223,6 +234,12 @@ public:
         }
         type_ = type;
         count_ = count;
+        // A VRT's raw sources are opened with CPLOpenShared: every handle of
+        // the VRT in the process reads through one FILE*, so two threads
+        // reading through two handles race on its position. Such reads are
+        // serialised per path (seen as wrong pixels under load in the tests).
+        GDALDriverH driver = GDALGetDatasetDriver(ds);
+        serialise_ = driver && std::string(GDALGetDriverShortName(driver)) == "VRT";
     }
 
     void demand(const Rect&, Demand&) const override {}  // a source: no inputs
@@ -254,6 +271,8 @@ public:
         GDALRasterIOExtraArg extra;
         INIT_RASTERIO_EXTRA_ARG(extra);
         const auto sample = GSpacing(format_size(info_.format));
+        std::unique_lock<std::mutex> one_at_a_time;
+        if (serialise_) one_at_a_time = std::unique_lock(path_mutex(path_));
         CPLErr e = GDALDatasetRasterIOEx(ds, GF_Read, out.rect.x, out.rect.y, out.rect.w, out.rect.h, out.data,
                                          out.rect.w, out.rect.h, gdal_type(info_.format), int(bands_.size()),
                                          const_cast<int*>(bands_.data()), GSpacing(out.pixel_bytes()),
@@ -271,6 +290,7 @@ private:
     std::vector<int> bands_;
     GDALDataType type_ = GDT_Byte;
     int count_ = 0;
+    bool serialise_ = false;
 };
 
 }  // namespace
