@@ -37,15 +37,6 @@ struct LimitsGuard {
 // Keeps the first `keep` bytes of a file.
 void truncate_file(const std::string& path, std::uintmax_t keep) { std::filesystem::resize_file(path, keep); }
 
-std::string message_of(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "";
-}
-
 // A 16-bit image whose values use the high byte too.
 VImage pattern16(int w, int h, int bands) {
     return (tt::pattern(w, h, bands, VIPS_FORMAT_UINT) * 257 + 3)
@@ -146,7 +137,7 @@ TEST_CASE("load: multi-page files read the page asked for") {
     CHECK(tt::max_abs_diff(out, VImage::new_from_file(path.c_str(), VImage::option()->set("page", 1))) == 0);
     CHECK(describe_image(path).find("pages: 3") != std::string::npos);
 
-    std::string msg = message_of([&] { add_load(g, path, 3); });
+    std::string msg = tt::error_of([&] { add_load(g, path, 3); });
     CHECK(msg.find("'page'") != std::string::npos);
     CHECK(msg.find("3 page") != std::string::npos);
 }
@@ -155,17 +146,17 @@ TEST_CASE("load: a missing or unreadable file fails when the graph is built / na
     tt::TempDir dir;
     std::string missing = (dir / "nope.jpg").string();
     Graph g(standard_registry());
-    std::string msg = message_of([&] { add_load(g, missing); });
+    std::string msg = tt::error_of([&] { add_load(g, missing); });
     CHECK(msg.find(missing) != std::string::npos);
     CHECK(msg.find("not found") != std::string::npos);
     CHECK_THROWS_AS(read_image_header(missing), IoError);
 
     std::string text = (dir / "notes.png").string();
     std::ofstream(text) << "this is not an image\n";
-    msg = message_of([&] { add_load(g, text); });
+    msg = tt::error_of([&] { add_load(g, text); });
     CHECK(msg.find(text) != std::string::npos);
 
-    msg = message_of([&] { add_load(g, dir.path.string()); });
+    msg = tt::error_of([&] { add_load(g, dir.path.string()); });
     CHECK(msg.find("folder") != std::string::npos);
 }
 
@@ -177,10 +168,10 @@ TEST_CASE("load: a truncated file fails at run / naming the file") {
         truncate_file(path, std::filesystem::file_size(path) / 2);
         Graph g(standard_registry());
         NodeId n = add_load(g, path);  // the header is intact
-        std::string msg = message_of([&] { tt::render(g, n, 64, 2); });
+        std::string msg = tt::error_of([&] { tt::render(g, n, 64, 2); });
         CHECK(msg.find(path) != std::string::npos);
         // A second run fails the same way (the failed image is not kept).
-        msg = message_of([&] { tt::render(g, n, 64, 1); });
+        msg = tt::error_of([&] { tt::render(g, n, 64, 1); });
         CHECK(msg.find(path) != std::string::npos);
     }
     // libtiff writes the directory after the pixels and WebP is parsed whole
@@ -191,7 +182,7 @@ TEST_CASE("load: a truncated file fails at run / naming the file") {
         std::string path = tt::save(tt::pattern(300, 200, 3), dir / name);
         truncate_file(path, std::filesystem::file_size(path) / 2);
         Graph g(standard_registry());
-        std::string msg = message_of([&] { tt::render(g, add_load(g, path), 64, 2); });
+        std::string msg = tt::error_of([&] { tt::render(g, add_load(g, path), 64, 2); });
         CHECK(msg.find(path) != std::string::npos);
     }
 }
