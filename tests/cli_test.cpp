@@ -30,21 +30,7 @@ fs::path copy_example(const tt::TempDir& dir) {
 }
 
 // The oracle: libvips inserting the example's tiles one by one.
-vips::VImage vips_stitch(const fs::path& dir) {
-    std::ifstream in(dir / "positions.csv");
-    std::string line;
-    std::getline(in, line);
-    vips::VImage out = vips::VImage::black(1000, 700, vips::VImage::option()->set("bands", 3));
-    while (std::getline(in, line)) {
-        std::stringstream ss(line);
-        std::string f, x, y;
-        std::getline(ss, f, ',');
-        std::getline(ss, x, ',');
-        std::getline(ss, y, ',');
-        out = out.insert(vips::VImage::new_from_file((dir / f).c_str()), std::stoi(x), std::stoi(y));
-    }
-    return out.copy_memory();
-}
+vips::VImage vips_stitch(const fs::path& dir) { return tt::vips_insert_loop(dir / "positions.csv", 1000, 700); }
 
 double diff_files(const fs::path& a, const vips::VImage& b) {
     return tt::max_abs_diff(tt::from_vips(vips::VImage::new_from_file(a.c_str())), b);

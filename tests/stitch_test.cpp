@@ -52,21 +52,7 @@ Mosaic make_mosaic(const fs::path& dir, int cols, int rows, int tw, int th, int 
     return m;
 }
 
-vips::VImage vips_insert_loop(const Mosaic& m) {
-    std::ifstream in(m.csv);
-    std::string line;
-    std::getline(in, line);
-    vips::VImage out = vips::VImage::black(m.canvas_w, m.canvas_h, vips::VImage::option()->set("bands", 3));
-    while (std::getline(in, line)) {
-        std::stringstream ss(line);
-        std::string f, x, y;
-        std::getline(ss, f, ',');
-        std::getline(ss, x, ',');
-        std::getline(ss, y, ',');
-        out = out.insert(vips::VImage::new_from_file((m.csv.parent_path() / f).c_str()), std::stoi(x), std::stoi(y));
-    }
-    return out.copy_memory();
-}
+vips::VImage vips_insert_loop(const Mosaic& m) { return tt::vips_insert_loop(m.csv, m.canvas_w, m.canvas_h); }
 
 vips::VImage page(const fs::path& p, int n) {
     return vips::VImage::new_from_file(p.c_str(), vips::VImage::option()->set("page", n)).copy_memory();

@@ -5,6 +5,8 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <limits>
 #include <random>
 #include <sys/wait.h>
@@ -171,6 +173,22 @@ void check_pixels(Graph& g, NodeId n, const vips::VImage& want) {
             CAPTURE(threads);
             CHECK(max_abs_diff(render(g, n, tile, threads), want) == 0);
         }
+}
+
+vips::VImage vips_insert_loop(const std::filesystem::path& csv, int w, int h) {
+    std::ifstream in(csv);
+    std::string line;
+    std::getline(in, line);
+    vips::VImage out = vips::VImage::black(w, h, vips::VImage::option()->set("bands", 3));
+    while (std::getline(in, line)) {
+        std::stringstream ss(line);
+        std::string f, x, y;
+        std::getline(ss, f, ',');
+        std::getline(ss, x, ',');
+        std::getline(ss, y, ',');
+        out = out.insert(vips::VImage::new_from_file((csv.parent_path() / f).c_str()), std::stoi(x), std::stoi(y));
+    }
+    return out.copy_memory();
 }
 
 std::string error_of(const std::function<void()>& f) {

@@ -54,6 +54,10 @@ void check_pixels(Graph& g, NodeId n, const vips::VImage& want);
 // What f throws (its what()), or "(no error)".
 std::string error_of(const std::function<void()>& f);
 
+// The libvips oracle for a stitch: a w x h 3-band black canvas, then one
+// vips insert per row of the positions CSV (file,x,y; files relative to it).
+vips::VImage vips_insert_loop(const std::filesystem::path& csv, int w, int h);
+
 // Runs a shell command; returns its exit status, captures stdout+stderr.
 int run_command(const std::string& cmd, std::string* output = nullptr);
 
