@@ -137,8 +137,36 @@ std::vector<std::uint8_t> TileCodec::jpeg_tables(int bands) const {
     return out;
 }
 
+namespace {
+
+// Predictor 2 in place over whole padded rows, right to left so each sample
+// is differenced against its original left neighbour. Floats are differenced
+// as unsigned integers of their width, as libtiff does.
+template <class U>
+void horizontal_difference(std::uint8_t* data, int tw, int th, int bands) {
+    const std::size_t row = std::size_t(tw) * bands;
+    for (int y = 0; y < th; ++y) {
+        U* r = reinterpret_cast<U*>(data) + std::size_t(y) * row;
+        for (std::size_t i = row; i-- > std::size_t(bands);) r[i] = U(r[i] - r[i - bands]);
+    }
+}
+
+void apply_predictor(std::vector<std::uint8_t>& raw, const ConstTile& tile, int tw, int th) {
+    switch (format_size(tile.format)) {
+        case 1: return horizontal_difference<std::uint8_t>(raw.data(), tw, th, tile.bands);
+        case 2: return horizontal_difference<std::uint16_t>(raw.data(), tw, th, tile.bands);
+        case 4: return horizontal_difference<std::uint32_t>(raw.data(), tw, th, tile.bands);
+        default: return horizontal_difference<std::uint64_t>(raw.data(), tw, th, tile.bands);
+    }
+}
+
+}  // namespace
+
 std::vector<std::uint8_t> TileCodec::encode(const ConstTile& tile, int tw, int th) const {
     std::vector<std::uint8_t> raw = pad_tile(tile, tw, th);
+    // LZW's predictor is applied by libtiff, which encodes it
+    if (predictor && (compression == Compression::deflate || compression == Compression::zstd))
+        apply_predictor(raw, tile, tw, th);
     switch (compression) {
         case Compression::none:
         case Compression::lzw: return raw;
