@@ -347,3 +347,32 @@ TEST_CASE("merge command: writes a GeoTIFF gdalinfo reads with size geotransform
     CHECK(tt::run_command(tt::tessera_binary() + " merge " + missing + " -o " + out + " -q", &log) != 0);
     CHECK(log.find("missing.tif") != std::string::npos);
 }
+
+TEST_CASE("merge command: --format cog with GDAL-style creation options") {
+    tt::TempDir dir;
+    auto paths = overlapping(dir);
+    std::string out = (dir / "merged.tif").string();
+    std::string log;
+    REQUIRE(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " " + paths[2] + " -o " + out +
+                                " --format cog --co COMPRESS=ZSTD --co predictor=yes --co BLOCKSIZE=16 -q 2>&1",
+                            &log) == 0);
+    Graph g(standard_registry());
+    NodeId back = g.add("gdal_load", {}, {{"path", out}});
+    NodeId n = merged(g, {paths[0], paths[2]});
+    CHECK(tt::max_abs_diff(tt::render(g, back), tt::render(g, n)) == 0);
+    if (tt::run_command("command -v gdalinfo >/dev/null") == 0) {
+        std::string info;
+        REQUIRE(tt::run_command("gdalinfo " + out, &info) == 0);
+        CAPTURE(info);
+        CHECK(info.find("LAYOUT=COG") == std::string::npos);  // GDAL says LAYOUT=COG only for its ghost header
+        CHECK(info.find("COMPRESSION=ZSTD") != std::string::npos);
+        CHECK(info.find("PREDICTOR=2") != std::string::npos);
+        CHECK(info.find("Block=16x16") != std::string::npos);
+        CHECK(info.find("Overviews") == std::string::npos);  // 15x15 fits one 16x16 tile
+    }
+    // options are checked before anything runs, naming the option
+    CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --co TILED=YES 2>&1", &log) != 0);
+    CHECK(log.find("unknown creation option 'TILED'") != std::string::npos);
+    CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --co QUALITY=0 2>&1", &log) != 0);
+    CHECK(log.find("QUALITY=0: use a whole number from 1 to 100") != std::string::npos);
+}
