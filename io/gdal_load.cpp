@@ -234,7 +234,23 @@ public:
                 any = any || has;
             }
             if (!any) g.nodata.clear();
+            for (std::size_t i = 0; i < bands_.size(); ++i)
+                if (GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands_[i])) == GCI_AlphaBand)
+                    g.alpha_band = int(i);
             info_.geo = std::move(g);
+        }
+        // "mask": GDAL's mask of the dataset (a .msk file, an internal mask,
+        // the alpha band or the nodata) as one more band, the alpha band
+        if (p.boolean("mask", false)) {
+            if (!info_.geo)
+                throw ParamError("mask", "'" + path_ + "' has no georeference; masks mark valid pixels for merge, "
+                                         "which places rasters by their georeference");
+            if (int(bands_.size()) + 1 > kMaxBands) throw ParamError("mask", "too many bands with the mask");
+            mask_ = true;
+            info_.bands += 1;
+            info_.geo->alpha_band = info_.bands - 1;
+            if (!info_.geo->nodata.empty()) info_.geo->nodata.push_back(std::nullopt);
+            info_.interpretation = Interpretation::multiband;
         }
         type_ = type;
         count_ = count;
@@ -285,6 +301,13 @@ public:
                                          out.rect.w, out.rect.h, gdal_type(info_.format), int(bands_.size()),
                                          const_cast<int*>(bands_.data()), GSpacing(out.pixel_bytes()),
                                          GSpacing(out.stride), sample, &extra);
+        if (e == CE_None && mask_) {  // the mask, 0 or 255, into the last band
+            GDALRasterBandH m = GDALGetMaskBand(GDALGetRasterBand(ds, bands_[0]));
+            e = m ? GDALRasterIOEx(m, GF_Read, out.rect.x, out.rect.y, out.rect.w, out.rect.h,
+                                   out.data + std::size_t(info_.bands - 1) * sample, out.rect.w, out.rect.h,
+                                   gdal_type(info_.format), GSpacing(out.pixel_bytes()), GSpacing(out.stride), &extra)
+                  : CE_Failure;
+        }
         if (e != CE_None) {
             pool.discard(ds);
             throw IoError(path_, "cannot read pixels (" + errors.last() +
@@ -302,15 +325,17 @@ private:
         promise_ = true;
         count_ = writer.bands;
         for (int b = 1; b <= writer.bands; ++b) bands_.push_back(b);
-        if (p.has("bands"))
-            throw ParamError("bands", "cannot pick bands of a file this pipeline writes itself; pick them before "
-                                      "the save, or read the file in a pipeline of its own");
+        for (const char* key : {"bands", "mask"})
+            if (p.has(key))
+                throw ParamError(key, "cannot be used on a file this pipeline writes itself; apply it before the "
+                                      "save, or read the file in a pipeline of its own");
         type_ = gdal_type(writer.format);
         serialise_ = false;
     }
 
     std::string path_;
     bool promise_ = false;
+    bool mask_ = false;  // the last band is GDAL's mask
     std::vector<int> bands_;
     GDALDataType type_ = GDT_Byte;
     int count_ = 0;
@@ -327,7 +352,8 @@ OpSpec gdal_load_op_spec() {
             0,
             1,
             {{"path", ParamType::string, true, "", "what GDAL opens: a file (relative to the pipeline's folder), /vsi... path or subdataset string", true},
-             {"bands", ParamType::integers, false, "all", "bands to read, from 1, in this order (all of one data type)"}},
+             {"bands", ParamType::integers, false, "all", "bands to read, from 1, in this order (all of one data type)"},
+             {"mask", ParamType::boolean, false, "false", "add GDAL's mask of the dataset (.msk, internal mask, alpha or nodata) as a last band, the alpha band merge honours"}},
             false,
             &make_op<GdalLoadOp>,
             true};

@@ -395,7 +395,13 @@ private:
         if (L > 0) TIFFSetField(tif_, TIFFTAG_SUBFILETYPE, uint32_t(FILETYPE_REDUCEDIMAGE));
         bool colour = in.bands >= 3 && in.interpretation != Interpretation::multiband;
         uint16_t photometric = colour ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
-        if ((colour && in.bands == 4) || (!colour && in.bands == 2)) {
+        if (in.geo && in.geo->alpha_band >= 0 && in.geo->alpha_band == in.bands - 1 && in.bands > (colour ? 3 : 1)) {
+            // a georeferenced alpha band (e.g. a mask from gdal_load): the
+            // last extra sample, so GDAL reads it back as alpha
+            std::vector<uint16_t> extra(std::size_t(in.bands - (colour ? 3 : 1)), EXTRASAMPLE_UNSPECIFIED);
+            extra.back() = EXTRASAMPLE_UNASSALPHA;
+            TIFFSetField(tif_, TIFFTAG_EXTRASAMPLES, uint16_t(extra.size()), extra.data());
+        } else if ((colour && in.bands == 4) || (!colour && in.bands == 2)) {
             uint16_t extra = EXTRASAMPLE_UNASSALPHA;
             TIFFSetField(tif_, TIFFTAG_EXTRASAMPLES, uint16_t(1), &extra);
         }
