@@ -17,7 +17,14 @@
 // the output window's, pixels are copied from the truncated offset;
 // otherwise output pixel i takes input pixel int((i + 0.5) * size / n + off
 // + 1e-10), clamped to the input. So inputs at another resolution are
-// resampled (nearest; bilinear and cubic are not implemented yet).
+// resampled, nearest by default. With "resampling" bilinear or cubic (Keys,
+// a = -0.5) they are convolved as GDAL's RasterIO does: output pixel i sits
+// at c = off + (i + 0.5) * inc on the input; taps floor(c - R*s + 0.5) to
+// int(c + R*s + 0.5) (exclusive), s = max(1, inc), R = 1 or 2, clipped to
+// the input, weights kernel((tap - c + 0.5) / s) normalised to sum 1; taps
+// that are not valid get no weight (nodata where none is valid); integers
+// are rounded to the input's format (floor(v + 0.5), clamped), as GDAL hands
+// them to rasterio, before the method applies.
 //
 // The values. The output starts as nodata: "nodata", else the first input's
 // (band 1), else 0. An input sample is valid unless it equals its band's
@@ -58,6 +65,24 @@ namespace tessera {
 namespace {
 
 enum class Method { first, last, min, max, sum, count };
+enum class Resampling { nearest, bilinear, cubic };
+
+// GDAL's resampling kernels, of the distance in (scaled) input pixels.
+double kernel(Resampling r, double x) {
+    x = std::fabs(x);
+    if (r == Resampling::bilinear) return x < 1 ? 1 - x : 0;
+    // Keys' cubic with a = -0.5
+    if (x < 1) return (1.5 * x - 2.5) * x * x + 1;
+    if (x < 2) return ((-0.5 * x + 2.5) * x - 4) * x + 2;
+    return 0;
+}
+int kernel_radius(Resampling r) { return r == Resampling::cubic ? 2 : 1; }
+
+// The taps of one output column (or row) in a convolution.
+struct Taps {
+    int start = 0;
+    std::vector<double> w;
+};
 
 std::optional<Method> parse_method(const std::string& s) {
     if (s == "first") return Method::first;
@@ -119,6 +144,27 @@ struct Source {
     std::vector<std::optional<double>> nodata;  // per band
     int alpha = -1;  // the alpha band: where it is 0 the whole pixel is invalid
 
+    Resampling resampling = Resampling::nearest;  // only where !direct
+
+    // The convolution taps of output column x (or row y), GDAL's rule.
+    Taps taps(int i, double off, double inc, int size) const {
+        const double c = off + (i + 0.5) * inc;
+        const double scale = std::max(1.0, inc), radius = kernel_radius(resampling) * scale;
+        int a = int(std::floor(c - radius + 0.5)), b = int(c + radius + 0.5);
+        a = std::max(a, 0);
+        b = std::min(b, size);
+        Taps t;
+        t.start = a;
+        double sum = 0;
+        for (int k = a; k < b; ++k) sum += t.w.emplace_back(kernel(resampling, (k - c + 0.5) / scale));
+        if (sum != 0)
+            for (double& w : t.w) w /= sum;
+        return t;
+    }
+    bool convolves() const { return !direct && resampling != Resampling::nearest; }
+    Taps col_taps(int x) const { return taps(x - wx, x_off, x_inc, src_w); }
+    Taps row_taps(int y) const { return taps(y - wy, y_off, y_inc, src_h); }
+
     int col(int x) const {
         const int i = x - wx;
         if (direct) return std::clamp(ix + i, 0, src_w - 1);
@@ -133,6 +179,12 @@ struct Source {
     }
     // The input rect the output pixels `part` (inside window) read.
     Rect source_rect(const Rect& part) const {
+        if (convolves()) {
+            Taps l = col_taps(part.x), r = col_taps(part.right() - 1), t = row_taps(part.y),
+                 b = row_taps(part.bottom() - 1);
+            const int x0 = l.start, x1 = r.start + int(r.w.size()), y0 = t.start, y1 = b.start + int(b.w.size());
+            return Rect{x0, y0, std::max(1, x1 - x0), std::max(1, y1 - y0)}.intersect({0, 0, src_w, src_h});
+        }
         int c0 = col(part.x), c1 = col(part.right() - 1), r0 = row(part.y), r1 = row(part.bottom() - 1);
         return {c0, r0, c1 - c0 + 1, r1 - r0 + 1};
     }
@@ -146,9 +198,13 @@ public:
         if (!method) throw ParamError("method", "unknown method '" + m + "'; use first, last, min, max, sum or count");
         method_ = *method;
         std::string rs = p.string("resampling", "nearest");
-        if (rs == "bilinear" || rs == "cubic")
-            throw ParamError("resampling", rs + " is not implemented yet; use nearest");
-        if (rs != "nearest") throw ParamError("resampling", "unknown resampling '" + rs + "'; use nearest");
+        Resampling resampling = Resampling::nearest;
+        if (rs == "bilinear")
+            resampling = Resampling::bilinear;
+        else if (rs == "cubic")
+            resampling = Resampling::cubic;
+        else if (rs != "nearest")
+            throw ParamError("resampling", "unknown resampling '" + rs + "'; use nearest, bilinear or cubic");
 
         // every input georeferenced, north up, in the first one's CRS
         for (std::size_t i = 0; i < in.size(); ++i) {
@@ -290,6 +346,7 @@ public:
             src.nodata = in[i].geo->nodata;
             src.nodata.resize(std::size_t(in[i].bands));
             src.alpha = in[i].geo->alpha_band;
+            src.resampling = resampling;
             sources_.push_back(std::move(src));
             windows.push_back(win);
         }
@@ -320,7 +377,13 @@ public:
             // the pulled tile of this source (demand order = hits order)
             if (next >= in.size() || in[next].input != s.input) continue;
             const ConstTile& src = in[next++].tile;
-            dispatch_format(info_.format, [&](auto t) { apply<decltype(t)>(out, s.window.intersect(out.rect), s, src); });
+            dispatch_format(info_.format, [&](auto t) {
+                using T = decltype(t);
+                if (s.convolves())
+                    apply<T, true>(out, s.window.intersect(out.rect), s, src);
+                else
+                    apply<T, false>(out, s.window.intersect(out.rect), s, src);
+            });
         }
     }
 
@@ -337,29 +400,101 @@ private:
         }
     }
 
-    template <class T>
+    // Source pixel (x, y)'s samples as doubles into v, and whether each is
+    // valid (its band's nodata, the pixel's alpha).
+    void read_pixel(const Source& s, const ConstTile& src, int x, int y, double* v, char* valid) const {
+        const int nb = info_.bands;
+        dispatch_format(s.format, [&](auto st) {
+            using S = decltype(st);
+            const S* p = reinterpret_cast<const S*>(src.at(x, y));
+            for (int b = 0; b < nb; ++b) v[b] = double(p[b]);
+        });
+        const bool alpha_ok = s.alpha < 0 || v[s.alpha] != 0;
+        for (int b = 0; b < nb; ++b) {
+            const auto& nd = s.nodata[b];
+            valid[b] = alpha_ok && !(nd && gdal_is_nodata(v[b], *nd, s.format));
+        }
+    }
+
+    // Output row y of `part` from a convolving source, separably as GDAL
+    // does where samples may be invalid: each tap row's valid samples are
+    // averaged by their column weights, then the valid row means by their
+    // row weights; a sample with no valid tap (or a weight sum <= 0) is
+    // invalid. The result passes through float (GDAL's output line, but for
+    // f64) and is rounded to the input's format.
+    void convolve_row(const Source& s, const ConstTile& src, const Rect& part, int y, const std::vector<Taps>& cols,
+                      double* v, char* valid) const {
+        const int nb = info_.bands;
+        const bool narrow = s.format != Format::f64;
+        const Taps rows = s.row_taps(y);
+        std::vector<double> hsum(std::size_t{0} + nb), hw(std::size_t{0} + nb), vsum(std::size_t{0} + nb),
+            vw(std::size_t{0} + nb), px(std::size_t{0} + nb);
+        std::vector<char> ok(std::size_t{0} + nb);
+        for (int k = 0; k < part.w; ++k) {
+            const Taps& c = cols[std::size_t(k)];
+            std::fill(vsum.begin(), vsum.end(), 0.0);
+            std::fill(vw.begin(), vw.end(), 0.0);
+            for (std::size_t j = 0; j < rows.w.size(); ++j) {
+                std::fill(hsum.begin(), hsum.end(), 0.0);
+                std::fill(hw.begin(), hw.end(), 0.0);
+                for (std::size_t i = 0; i < c.w.size(); ++i) {
+                    read_pixel(s, src, c.start + int(i), rows.start + int(j), px.data(), ok.data());
+                    for (int b = 0; b < nb; ++b)
+                        if (ok[b]) hsum[b] += c.w[i] * px[b], hw[b] += c.w[i];
+                }
+                for (int b = 0; b < nb; ++b) {
+                    if (!(hw[b] > 0)) continue;
+                    vsum[b] += rows.w[j] * (hsum[b] / hw[b]);
+                    vw[b] += rows.w[j];
+                }
+            }
+            for (int b = 0; b < nb; ++b) {
+                const std::size_t at = std::size_t(k) * nb + b;
+                valid[at] = vw[b] > 0;
+                double x = valid[at] ? vsum[b] / vw[b] : 0;
+                if (narrow) x = double(float(x));  // GDAL's output line is float
+                if (!format_is_float(s.format))
+                    x = std::clamp(std::floor(x + 0.5), format_min(s.format), format_max(s.format));
+                else if (s.format == Format::f32)
+                    x = double(float(x));
+                v[at] = x;
+            }
+        }
+    }
+
+    template <class T, bool Convolve>
     void apply(const Tile& out, const Rect& part, const Source& s, const ConstTile& src) const {
         if (part.empty()) return;
         const int nb = info_.bands;
-        std::vector<int> cols(std::size_t(part.w));
-        for (int k = 0; k < part.w; ++k) cols[k] = s.col(part.x + k) - src.rect.x;
+        std::vector<int> cols;
+        std::vector<Taps> col_taps;
+        for (int k = 0; k < part.w; ++k)
+            if constexpr (Convolve)
+                col_taps.push_back(s.col_taps(part.x + k));
+            else
+                cols.push_back(s.col(part.x + k));
         std::vector<double> v(std::size_t(part.w) * nb);
         std::vector<char> valid(v.size());
         for (int y = part.y; y < part.bottom(); ++y) {
-            // the input row, as doubles, and which samples are valid
-            const std::byte* srow = src.at(src.rect.x, s.row(y));
-            dispatch_format(s.format, [&](auto st) {
-                using S = decltype(st);
-                const S* p = reinterpret_cast<const S*>(srow);
-                for (int k = 0; k < part.w; ++k)
-                    for (int b = 0; b < nb; ++b) v[std::size_t(k) * nb + b] = double(p[std::size_t(cols[k]) * nb + b]);
-            });
-            for (int k = 0; k < part.w; ++k) {
-                const bool alpha_ok = s.alpha < 0 || v[std::size_t(k) * nb + s.alpha] != 0;
-                for (int b = 0; b < nb; ++b) {
-                    const auto& nd = s.nodata[b];
-                    const std::size_t j = std::size_t(k) * nb + b;
-                    valid[j] = alpha_ok && !(nd && gdal_is_nodata(v[j], *nd, s.format));
+            // the input samples of this row, as doubles, and which are valid
+            if constexpr (Convolve) {
+                convolve_row(s, src, part, y, col_taps, v.data(), valid.data());
+            } else {
+                const int sy = s.row(y);
+                dispatch_format(s.format, [&](auto st) {
+                    using S = decltype(st);
+                    const S* p = reinterpret_cast<const S*>(src.at(src.rect.x, sy));
+                    for (int k = 0; k < part.w; ++k)
+                        for (int b = 0; b < nb; ++b)
+                            v[std::size_t(k) * nb + b] = double(p[std::size_t(cols[k] - src.rect.x) * nb + b]);
+                });
+                for (int k = 0; k < part.w; ++k) {
+                    const bool alpha_ok = s.alpha < 0 || v[std::size_t(k) * nb + s.alpha] != 0;
+                    for (int b = 0; b < nb; ++b) {
+                        const auto& nd = s.nodata[b];
+                        const std::size_t j = std::size_t(k) * nb + b;
+                        valid[j] = alpha_ok && !(nd && gdal_is_nodata(v[j], *nd, s.format));
+                    }
                 }
             }
             T* o = out.row<T>(y) + std::size_t(part.x - out.rect.x) * nb;
@@ -406,7 +541,7 @@ OpSpec merge_op_spec() {
              {"bounds", ParamType::numbers, false, "union of inputs", "output bounds [west, south, east, north]"},
              {"tap", ParamType::boolean, false, "false", "align the bounds to multiples of the resolution (gdal -tap)"},
              {"dtype", ParamType::string, false, "input 0's", "output format: uint8, uint16, int16, uint32, int32, float32, float64"},
-             {"resampling", ParamType::string, false, "nearest", "how inputs at another resolution are read: nearest"}},
+             {"resampling", ParamType::string, false, "nearest", "how inputs at another resolution are read: nearest, bilinear or cubic (GDAL's kernels)"}},
             false,
             &make_op<MergeOp>};
 }

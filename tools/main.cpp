@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
     merge->add_option("--bounds", mo.bounds, "output bounds: W S E N")->expected(4);
     merge->add_flag("--tap", mo.tap, "align the bounds to multiples of the resolution");
     merge->add_option("--dtype", mo.dtype, "output type: uint8, uint16, int16, uint32, int32, float32, float64");
-    merge->add_option("--resampling", mo.resampling, "nearest (bilinear and cubic: not yet)");
+    merge->add_option("--resampling", mo.resampling, "nearest, bilinear or cubic (for inputs at another resolution)");
     merge->add_option("--format", mo.format, "gtiff (tiled GeoTIFF) or cog (Cloud Optimized GeoTIFF, with overviews)")
         ->check(CLI::IsMember({"gtiff", "cog"}));
     merge->add_option("--tile-size", mo.tile_size, "tile size, a multiple of 16 (default 256; cog 512)")
