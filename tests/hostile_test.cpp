@@ -70,3 +70,69 @@ TEST_CASE("hostile: a PNG named .jpg is read by what it is") {
     NodeId n = g.add("load", {}, {{"path", p.string()}});
     CHECK(tt::max_abs_diff(tt::render(g, n, 16, 2), im) == 0);
 }
+
+TEST_CASE("on_error background: a truncated tile is filled with background and reported - the rest is intact") {
+    tt::TempDir tmp;
+    // three tiles side by side; the middle one loses the second half of its bytes
+    std::vector<vips::VImage> tiles;
+    std::ofstream csv(tmp / "positions.csv");
+    csv << "file,x,y\n";
+    for (int i = 0; i < 3; ++i) {
+        tiles.push_back(tt::pattern(200, 300, 3, VIPS_FORMAT_UCHAR, i + 1));
+        std::string name = "t" + std::to_string(i) + ".jpg";
+        tiles.back().jpegsave((tmp / name).c_str(), vips::VImage::option()->set("Q", 95));
+        csv << name << "," << i * 200 << ",0\n";
+    }
+    csv.close();
+    const std::string cut = (tmp / "t1.jpg").string();
+    {
+        std::ifstream in(cut, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        std::ofstream(cut, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+    }
+    const std::string cmd = tt::tessera_binary() + " stitch " + (tmp / "positions.csv").string() +
+                            " --canvas 600 300 --tile-size 64 -q -o ";
+    std::string log;
+    // the default fails, naming the file, and writes nothing
+    CHECK(tt::run_command(cmd + (tmp / "fail.tif").string() + " 2>&1", &log) != 0);
+    CHECK(log.find("t1.jpg") != std::string::npos);
+    CHECK_FALSE(fs::exists(tmp / "fail.tif"));
+
+    std::string first_bytes;
+    for (int threads : {1, 2}) {
+        const fs::path out = tmp / ("bg" + std::to_string(threads) + ".tif");
+        REQUIRE(tt::run_command(cmd + out.string() + " --on-error background --threads " + std::to_string(threads) +
+                                    " 2>&1",
+                                &log) == 0);
+        CAPTURE(log);
+        CHECK(log.find("filled with background: node") != std::string::npos);
+        CHECK(log.find("t1.jpg") != std::string::npos);
+        CHECK(log.find("of 1 file(s) were filled with background") != std::string::npos);
+        vips::VImage got = vips::VImage::new_from_file(out.c_str());
+        // the intact tiles are there, pixel for pixel as decoded
+        for (int i : {0, 2}) {
+            vips::VImage want = vips::VImage::new_from_file((tmp / ("t" + std::to_string(i) + ".jpg")).c_str());
+            CHECK(got.extract_area(i * 200, 0, 200, 300).subtract(want).abs().max() == 0);
+        }
+        // the truncated one: its top rows decoded, then background at the bottom
+        vips::VImage mid = got.extract_area(200, 0, 200, 300);
+        CHECK(mid.extract_area(0, 290, 200, 10).max() == 0);
+        CHECK(mid.extract_area(0, 0, 200, 10).max() > 0);
+        std::ifstream in(out, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        if (first_bytes.empty())
+            first_bytes = bytes;
+        else
+            CHECK(bytes == first_bytes);  // threads do not change what is filled
+    }
+
+    // the pipeline setting, and its round trip
+    Graph g = parse_pipeline(R"({"version": 1, "execution": {"on_error": "background"}, "nodes": []})",
+                             standard_registry(), "p.json");
+    CHECK(g.execution.on_error == Execution::OnError::background);
+    CHECK(to_json(g).find("\"on_error\": \"background\"") != std::string::npos);
+    std::string e = tt::error_of([] {
+        parse_pipeline(R"({"version": 1, "execution": {"on_error": "ignore"}, "nodes": []})", standard_registry(), "p.json");
+    });
+    CHECK(e.find("execution.on_error") != std::string::npos);
+}

@@ -1,6 +1,7 @@
 // tessera: the command line. Each subcommand wires the modules together;
 // nothing here computes pixels.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -17,6 +18,9 @@ namespace {
 using namespace tessera;
 
 std::atomic<bool> g_cancel{false};
+// --on-error of run, stitch and merge: "fail", "background", or empty (the
+// pipeline's own setting)
+std::string g_on_error;
 volatile std::sig_atomic_t g_signal = 0;
 
 extern "C" void on_signal(int sig) {
@@ -65,6 +69,8 @@ void print_stats(const RunStats& s) {
 int run_graph(Graph& g, int threads, bool stats, bool quiet, int memory_mb = -1) {
     if (threads >= 0) g.execution.threads = threads;
     if (memory_mb >= 0) g.execution.memory_mb = std::size_t(memory_mb);
+    if (!g_on_error.empty())
+        g.execution.on_error = g_on_error == "background" ? Execution::OnError::background : Execution::OnError::fail;
     Evaluator ev(g);
     ProgressLine line(!quiet);
     RunOptions opt;
@@ -72,6 +78,17 @@ int run_graph(Graph& g, int threads, bool stats, bool quiet, int memory_mb = -1)
     opt.progress = [&](const Progress& p) { return line(p); };
     RunStats s = ev.run_sinks(opt);
     line.end();
+    // what --on-error=background filled, one line each, then a count
+    for (const Filled& f : s.filled)
+        std::fprintf(stderr, "tessera: filled with background: node '%s', pixels %d,%d %dx%d: %s\n", f.node.c_str(),
+                     f.rect.x, f.rect.y, f.rect.w, f.rect.h, f.message.c_str());
+    if (!s.filled.empty()) {
+        std::vector<std::string> files;
+        for (const Filled& f : s.filled)
+            if (std::find(files.begin(), files.end(), f.file) == files.end()) files.push_back(f.file);
+        std::fprintf(stderr, "tessera: %zu tile part(s) of %zu file(s) were filled with background; the output is complete otherwise\n",
+                     s.filled.size(), files.size());
+    }
     if (stats) print_stats(s);
     return 0;
 }
@@ -136,6 +153,9 @@ int main(int argc, char** argv) {
     run->add_option("--memory-mb", memory_mb, "budget for the tiles in flight (fewer tiles at once, or an error before starting if one does not fit)")
         ->check(CLI::Range(0, 1 << 30));
     run->add_flag("-q,--quiet", quiet, "no progress line");
+    const auto on_error_help = "a file that cannot be read: fail the run (default), or fill its part with background, "
+                               "finish, and list each part filled";
+    run->add_option("--on-error", g_on_error, on_error_help)->check(CLI::IsMember({"fail", "background"}));
 
     auto* ops = app.add_subcommand("ops", "list every op with its parameters, types and defaults");
     ops->add_flag("--json", as_json, "machine-readable output");
@@ -167,6 +187,7 @@ int main(int argc, char** argv) {
     stitch->add_option("--threads", threads, "worker threads (0: every core)");
     stitch->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
     stitch->add_flag("-q,--quiet", quiet, "no progress line");
+    stitch->add_option("--on-error", g_on_error, on_error_help)->check(CLI::IsMember({"fail", "background"}));
 
     MergeOptions mo;
     double merge_nodata = 0;
@@ -193,6 +214,7 @@ int main(int argc, char** argv) {
     merge->add_option("--threads", threads, "worker threads (0: every core)");
     merge->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
     merge->add_flag("-q,--quiet", quiet, "no progress line");
+    merge->add_option("--on-error", g_on_error, on_error_help)->check(CLI::IsMember({"fail", "background"}));
 
     CLI11_PARSE(app, argc, argv);
 

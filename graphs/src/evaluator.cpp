@@ -102,6 +102,8 @@ struct Evaluator::Impl {
     std::unique_ptr<TileCache> cache;
     const std::atomic<bool>* cancel = nullptr;
     std::atomic<bool> stop{false};
+    std::mutex filled_mu;
+    std::vector<Filled> filled;  // this run's background fills
 
     explicit Impl(const Graph& graph) : g(graph) {
         cached.resize(g.size());
@@ -200,6 +202,25 @@ struct Evaluator::Impl {
 
     bool cancelled() const { return stop.load(std::memory_order_relaxed) || (cancel && cancel->load()); }
 
+    // A node's compute, under the run's error policy: with on_error =
+    // background a source (no inputs) that cannot read its file fills its
+    // part with 0 and the part is recorded; anything else propagates.
+    void compute(NodeId n, const Tile& dst, std::span<const Pulled> pulled) {
+        const Node& node = g.node(n);
+        if (g.execution.on_error != Execution::OnError::background || !node.inputs.empty()) {
+            node.op->compute(dst, pulled);
+            return;
+        }
+        try {
+            node.op->compute(dst, pulled);
+        } catch (const IoError& e) {
+            const double zero = 0;
+            fill_pixels(dst, &zero, 1);
+            std::lock_guard lock(filled_mu);
+            filled.push_back({node.id, e.path(), dst.rect, e.what()});
+        }
+    }
+
     // Fills dst (dst.rect in n's frame) with n's pixels: demand, pull the
     // unplaced needs into scratch, compute, then pull the placed needs
     // straight into dst. Recursion depth is the graph's depth, never its
@@ -221,7 +242,7 @@ struct Evaluator::Impl {
                 if (!d.rect.empty()) pull(node.inputs[d.input], scratch.back().tile());
                 pulled.push_back({d.input, scratch.back().view()});
             }
-            node.op->compute(dst, pulled);
+            compute(n, dst, pulled);
             pulled.clear();
             scratch.clear();  // free before going deeper: placed pulls reuse dst
             for (const Need& d : need) {
@@ -275,6 +296,10 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
     auto t0 = std::chrono::steady_clock::now();
     RunStats stats;
     stats.tokens = tokens;
+    {
+        std::lock_guard lock(m.filled_mu);
+        m.filled.clear();
+    }
     // the tiles, in the order the sink asks for
     std::vector<Rect> tiles(total);
     {
@@ -362,6 +387,15 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
         throw;
     }
     stats.tiles = done;
+    {
+        // a stable report: by node, then top to bottom, left to right
+        std::lock_guard lock(m.filled_mu);
+        stats.filled = std::move(m.filled);
+        m.filled.clear();
+        std::sort(stats.filled.begin(), stats.filled.end(), [](const Filled& a, const Filled& b) {
+            return std::tie(a.node, a.rect.y, a.rect.x) < std::tie(b.node, b.rect.y, b.rect.x);
+        });
+    }
     stats.peak_pixel_bytes = m.account.peak();
     stats.peak_process_pixel_bytes = process_pixel_memory().peak();
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -391,6 +425,7 @@ RunStats Evaluator::run_sinks(const RunOptions& options) {
         all.cache_misses += r.cache_misses;
         all.tokens = r.tokens;
         all.seconds += r.seconds;
+        all.filled.insert(all.filled.end(), r.filled.begin(), r.filled.end());
     }
     return all;
 }

@@ -131,8 +131,16 @@ Execution parse_execution(const json& j) {
             e.memory_mb = std::size_t(int_setting(v, "memory_mb", 0, 1 << 30));
         } else if (key == "cache_mb") {
             e.cache_mb = std::size_t(int_setting(v, "cache_mb", 0, 1 << 30));
+        } else if (key == "on_error") {
+            if (v == "fail")
+                e.on_error = Execution::OnError::fail;
+            else if (v == "background")
+                e.on_error = Execution::OnError::background;
+            else
+                throw GraphError("", "", "execution.on_error", "use \"fail\" or \"background\"");
         } else {
-            throw GraphError("", "", "execution." + key, "unknown setting; use tile, threads, memory_mb or cache_mb");
+            throw GraphError("", "", "execution." + key,
+                             "unknown setting; use tile, threads, memory_mb, cache_mb or on_error");
         }
     }
     return e;
@@ -379,6 +387,7 @@ std::string to_json(const Graph& g, int indent) {
     const Execution& e = g.execution;
     doc["execution"] = {{"tile", {e.tile_w, e.tile_h}}, {"threads", e.threads}, {"memory_mb", e.memory_mb},
                         {"cache_mb", e.cache_mb}};
+    if (e.on_error == Execution::OnError::background) doc["execution"]["on_error"] = "background";
     json nodes = json::array();
     for (NodeId n = 0; n < g.size(); ++n) {
         const Node& nd = g.node(n);

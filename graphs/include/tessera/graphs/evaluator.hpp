@@ -10,6 +10,9 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "tessera/core/buffer.hpp"
 #include "tessera/graphs/graph.hpp"
@@ -24,6 +27,15 @@ struct Progress {
     double seconds = 0;
 };
 
+// A part of a tile filled with background because its source failed
+// (Execution::on_error = background).
+struct Filled {
+    std::string node;  // the source node's id
+    std::string file;  // the file it could not read (empty if not a file error)
+    Rect rect;         // in that node's frame
+    std::string message;
+};
+
 struct RunStats {
     std::size_t tiles = 0;
     std::size_t peak_pixel_bytes = 0;  // peak pixel memory of this run's tiles, cache and sink
@@ -34,6 +46,7 @@ struct RunStats {
     std::size_t cache_misses = 0;
     std::size_t tokens = 0;  // tiles in flight allowed
     double seconds = 0;
+    std::vector<Filled> filled;  // in the order they happened
 };
 
 struct RunOptions {

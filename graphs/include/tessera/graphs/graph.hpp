@@ -29,6 +29,11 @@ struct Execution {
     int threads = 0;             // 0: every core
     std::size_t memory_mb = 0;   // 0: no budget; else accounted pixel memory must fit
     std::size_t cache_mb = 256;  // budget of the per-node tile caches
+    // What a source that cannot deliver its pixels (a truncated or damaged
+    // file: an IoError) does to the run: fail it (the default), or fill the
+    // tile's part from that source with background (0) and carry on; each
+    // such part is listed in RunStats::filled (like libvips's fail_on).
+    enum class OnError { fail, background } on_error = OnError::fail;
     friend bool operator==(const Execution&, const Execution&) = default;
 };
 
