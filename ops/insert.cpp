@@ -34,6 +34,16 @@ public:
             if (xy[0] < -kMaxDimension || xy[0] > kMaxDimension || xy[1] < -kMaxDimension || xy[1] > kMaxDimension)
                 throw ParamError("at", "position " + std::to_string(i - 1) + " is out of range");
             placed.push_back({int(xy[0]), int(xy[1]), in[i].width, in[i].height});
+            // wholly off the base it would never show: almost always wrong
+            // coordinates (swapped x/y, another unit), so say so now
+            if (placed.back().intersect(base.rect()).empty())
+                throw ParamError("at", "position " + std::to_string(i - 1) + " [" + std::to_string(xy[0]) + ", " +
+                                           std::to_string(xy[1]) + "] puts image " + std::to_string(i) + " (" +
+                                           std::to_string(in[i].width) + "x" + std::to_string(in[i].height) +
+                                           ") wholly outside the " + std::to_string(base.width) + "x" +
+                                           std::to_string(base.height) +
+                                           " base, where it would not show; check the position (its top-left pixel) "
+                                           "or the base's size");
         }
         info_ = base;
         index_ = SpatialIndex(base.rect(), placed);

@@ -99,4 +99,10 @@ TEST_CASE("insert: bad parameters name their key") {
     CHECK_THROWS_WITH_AS(g.add("insert", {base, base}, {{"at", std::vector<IntPair>{{1, 20000000}}}}),
                          doctest::Contains("key 'at'"), GraphError);
     CHECK_THROWS_WITH_AS(g.add("insert", {base, base}, {}), doctest::Contains("key 'at'"), GraphError);
+    // wholly outside the base (swapped or scaled coordinates): an error;
+    // partly outside is clipped as libvips does
+    CHECK_THROWS_WITH_AS(g.add("insert", {base, base, base}, {{"at", std::vector<IntPair>{{0, 0}, {-50, 10}}}}),
+                         doctest::Contains("key 'at': position 1 [-50, 10] puts image 2 (50x50) wholly outside the 50x50 base"),
+                         GraphError);
+    CHECK_NOTHROW(g.add("insert", {base, base}, {{"at", std::vector<IntPair>{{-49, 49}}}}));
 }

@@ -248,4 +248,11 @@ TEST_CASE("stitch: bad positions files are errors naming the file and line") {
     CHECK(tessera_cmd("stitch " + (tmp / "b.csv").string() + " --canvas 10 10 -o " + (tmp / "o.tif").string(), &log) == 1);
     CHECK(log.find("line 2") != std::string::npos);
     CHECK_FALSE(fs::exists(tmp / "o.tif"));
+    // a tile wholly off the canvas names its file and line
+    tt::pattern(20, 20).pngsave((tmp / "t.png").c_str());
+    std::ofstream(tmp / "c.csv") << "file,x,y\nt.png,0,0\nt.png,500,3\n";
+    CHECK(tessera_cmd("stitch " + (tmp / "c.csv").string() + " --canvas 100 100 -o " + (tmp / "o.tif").string(), &log) == 1);
+    CHECK(log.find("c.csv line 3: '") != std::string::npos);
+    CHECK(log.find("t.png' (20x20) at 500,3 lies wholly outside the 100x100 canvas") != std::string::npos);
+    CHECK_FALSE(fs::exists(tmp / "o.tif"));
 }

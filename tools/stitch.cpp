@@ -42,6 +42,7 @@ Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
     struct Row {
         std::string file;
         IntPair at;
+        int line = 0;
     };
     std::vector<Row> rows;
     for (int n = 2; std::getline(in, line); ++n) {
@@ -55,7 +56,8 @@ Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
         if (std::getline(ss, extra, ',') || trim(f).empty() || trim(y).empty())
             throw Error(where + ": expected three fields file,x,y");
         rows.push_back({(dir / trim(f)).lexically_normal().string(),
-                        {parse_coord(trim(x), where), parse_coord(trim(y), where)}});
+                        {parse_coord(trim(x), where), parse_coord(trim(y), where)},
+                        n});
     }
     if (rows.empty()) throw IoError(o.positions, "lists no tiles");
 
@@ -68,6 +70,13 @@ Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
     for (std::size_t i = 0; i < rows.size(); ++i) {
         tiles.push_back(g.add("load", {}, {{"path", rows[i].file}}, "tile" + std::to_string(i)));
         at.push_back(rows[i].at);
+        const ImageInfo& t = g.info(tiles.back());
+        if (Rect{int(rows[i].at[0]), int(rows[i].at[1]), t.width, t.height}.intersect({0, 0, o.canvas_w, o.canvas_h}).empty())
+            throw Error(o.positions + " line " + std::to_string(rows[i].line) + ": '" + rows[i].file + "' (" +
+                        std::to_string(t.width) + "x" + std::to_string(t.height) + ") at " +
+                        std::to_string(rows[i].at[0]) + "," + std::to_string(rows[i].at[1]) +
+                        " lies wholly outside the " + std::to_string(o.canvas_w) + "x" + std::to_string(o.canvas_h) +
+                        " canvas; check its position or --canvas");
     }
     const ImageInfo& first = g.info(tiles[0]);
     std::vector<NodeId> inputs{g.add("black", {},
