@@ -136,3 +136,63 @@ TEST_CASE("on_error background: a truncated tile is filled with background and r
     });
     CHECK(e.find("execution.on_error") != std::string::npos);
 }
+
+TEST_CASE("a full disk gives a clear error and leaves the previous output and no temporary behind") {
+    tt::TempDir tmp;
+    std::ofstream csv(tmp / "positions.csv");
+    csv << "file,x,y\n";
+    for (int i = 0; i < 4; ++i) {
+        tt::pattern(300, 300, 3, VIPS_FORMAT_UCHAR, i).pngsave((tmp / ("t" + std::to_string(i) + ".png")).c_str());
+        csv << "t" << i << ".png," << i * 300 << ",0\n";
+    }
+    csv.close();
+    // two ways to fill a disk: a 256 KiB tmpfs where the machine lets us
+    // mount one (root), and always a file-size limit (write() then fails
+    // with EFBIG, SIGXFSZ ignored), which hits the same error paths
+    const fs::path small = tmp / "small";
+    fs::create_directories(small);
+    const bool mounted = tt::run_command("mount -t tmpfs -o size=256k tmpfs " + small.string() + " 2>/dev/null") == 0;
+    struct Unmount {
+        bool on;
+        fs::path p;
+        ~Unmount() {
+            if (on) tt::run_command("umount " + p.string());
+        }
+    } unmount{mounted, small};
+    if (!mounted) MESSAGE("cannot mount a tmpfs here (not root?): only the file-size limit is tried");
+
+    const std::string stitch = tt::tessera_binary() + " stitch " + (tmp / "positions.csv").string() +
+                               " --canvas 1200 300 --compression none -q";
+    struct Case {
+        std::string prefix;  // how the command is run
+        fs::path dir;        // where the output goes
+    };
+    std::vector<Case> cases{{"ulimit -f 200; trap '' XFSZ; ", tmp.path}};
+    if (mounted) cases.push_back({"", small});
+    for (const Case& c : cases) {
+        for (const std::string ext : {".tif", ".png"}) {
+            const fs::path out = c.dir / ("out" + ext);
+            std::ofstream(out) << "the previous output";
+            std::string cmd = stitch + " -o " + out.string();
+            if (ext == ".png") {  // the libvips writer, through a pipeline
+                std::ofstream(tmp / "p.json")
+                    << R"({"version": 1, "nodes": [{"id": "a", "op": "black", "width": 3000, "height": 3000, "bands": 3, "value": [7]},
+                          {"id": "s", "op": "save", "inputs": ["a"], "path": ")" + out.string() + R"(", "format": "v"}]})";
+                cmd = tt::tessera_binary() + " run -q " + (tmp / "p.json").string();
+            }
+            std::string log;
+            CAPTURE(c.prefix);
+            CAPTURE(ext);
+            CHECK(tt::run_command("sh -c \"" + c.prefix + cmd + "\" 2>&1", &log) == 1);
+            CAPTURE(log);
+            CHECK(log.find(out.filename().string()) != std::string::npos);
+            CHECK((log.find("full") != std::string::npos || log.find("space") != std::string::npos ||
+                   log.find("too large") != std::string::npos));
+            std::ifstream in(out);
+            std::string kept((std::istreambuf_iterator<char>(in)), {});
+            CHECK(kept == "the previous output");
+            for (const auto& e : fs::directory_iterator(c.dir))
+                CHECK_MESSAGE(e.path().filename().string().find(".tmp") == std::string::npos, e.path().string());
+        }
+    }
+}
