@@ -8,5 +8,6 @@ namespace tessera {
 OpSpec load_op_spec();
 OpSpec save_op_spec();
 OpSpec gdal_load_op_spec();
+OpSpec reproject_op_spec();
 
 }  // namespace tessera

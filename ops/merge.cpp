@@ -225,7 +225,7 @@ public:
             if (in[i].geo->crs_wkt != in[0].geo->crs_wkt)
                 throw ParamError("inputs", which + " is in CRS " + crs_name(in[i].geo->crs_wkt) + " and input 0 in " +
                                                crs_name(in[0].geo->crs_wkt) +
-                                               "; reproject it to input 0's CRS first (gdalwarp -t_srs)");
+                                               "; reproject it to input 0's CRS first (a reproject node, or gdalwarp -t_srs)");
         }
         const GeoRef& g0 = *in[0].geo;
 
