@@ -269,13 +269,29 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
     for (std::size_t i = 0; i < raw.size(); ++i)
         if (registry.find(raw[i].op)->sink)
             if (auto p = path_param(raw[i], *registry.find(raw[i].op), base_dir)) written.emplace(*p, i);
+    // A sink fed by the source itself (read a.tif, process, save a.tif) is
+    // an update in place, not a hand-over: writers replace the target only
+    // when they finish, so the source reads the old file and is not linked.
+    auto feeds = [&](std::size_t from, std::size_t sink) {
+        std::vector<std::size_t> stack{sink};
+        std::vector<bool> seen(raw.size(), false);
+        while (!stack.empty()) {
+            std::size_t n = stack.back();
+            stack.pop_back();
+            if (n == from) return true;
+            if (seen[n]) continue;
+            seen[n] = true;
+            for (std::size_t in : raw[n].input_index) stack.push_back(in);
+        }
+        return false;
+    };
     for (std::size_t i = 0; i < raw.size(); ++i) {
         RawNode& r = raw[i];
         const OpSpec* spec = registry.find(r.op);
         if (spec->sink || !r.inputs.empty() || spec->max_inputs == 0) continue;
         if (auto p = path_param(r, *spec, base_dir)) {
             auto it = written.find(*p);
-            if (it == written.end()) continue;
+            if (it == written.end() || feeds(i, it->second)) continue;
             r.inputs.push_back(raw[it->second].id);
             r.input_index.push_back(it->second);
         }
