@@ -103,7 +103,7 @@ TEST_CASE("registration: match finds the true offset for shifts across the searc
     }
 }
 
-TEST_CASE("registration: match refuses a flat window, a match on the search border and a poor one") {
+TEST_CASE("registration: match refuses a flat window - a match on the search border - a poor one") {
     Buffer slide = texture(400, 300, 5);
     reg::GreyImage w = cut(slide, {100, 100, 64, 64}, {0, 0});
     // border: the true placement is 12 px off but the region allows 8
