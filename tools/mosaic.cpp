@@ -1,0 +1,181 @@
+#include "tessera/mosaic.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "tessera/core/error.hpp"
+#include "tessera/graphs/evaluator.hpp"
+
+namespace tessera {
+
+namespace reg = registration;
+
+namespace {
+
+// What one tile contributes to the pairs: a rect to read, and where the
+// pixels go (pair k, as its window or its region).
+struct Read {
+    Rect rect;
+    std::size_t pair;
+    bool window;
+};
+
+// The two sides of a pair while they are being read; whichever tile is
+// read second runs the match, then the pixels go.
+struct Slot {
+    reg::GreyImage window, region;
+    std::atomic<int> have{0};
+    reg::Match match;
+};
+
+}  // namespace
+
+RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& o,
+                                  const OpRegistry& registry) {
+    auto t0 = std::chrono::steady_clock::now();
+    RegisterReport out;
+    Graph g(registry);
+    std::vector<NodeId> loads = add_tile_loads(g, tiles);  // headers only
+    std::vector<Rect> nominal;
+    std::vector<Point> nominal_at;
+    for (std::size_t i = 0; i < tiles.size(); ++i) {
+        const ImageInfo& info = g.info(loads[i]);
+        nominal.push_back({int(tiles[i].at[0]), int(tiles[i].at[1]), info.width, info.height});
+        nominal_at.push_back(nominal.back().origin());
+    }
+    // All pairs are counted for the report; the plan keeps the affordable ones.
+    reg::PlanOptions every = o.plan;
+    every.deep_share = 1;
+    out.candidates = reg::plan_pairs(nominal, every).size();
+    std::vector<reg::PairPlan> pairs = reg::plan_pairs(nominal, o.plan);
+    if (pairs.empty())
+        throw Error(o.source + ": no two tiles overlap enough to register (an overlap needs " +
+                    std::to_string(2 * o.plan.search + o.plan.min_window) +
+                    " px each way with search radius " + std::to_string(o.plan.search) +
+                    "); check the positions and tile sizes, lower --search, or use --no-register");
+    out.registered = pairs.size();
+
+    // Each tile's reads, top to bottom: the streaming JPEG decoder then
+    // serves them in one pass (and skips the rows between them).
+    std::vector<std::vector<Read>> reads(tiles.size());
+    for (std::size_t k = 0; k < pairs.size(); ++k) {
+        reads[std::size_t(pairs[k].a)].push_back({pairs[k].window, k, true});
+        reads[std::size_t(pairs[k].b)].push_back({pairs[k].region, k, false});
+    }
+    const double shallow = o.plan.shallow_depth;
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < tiles.size(); ++i) {
+        auto& r = reads[i];
+        if (r.empty()) continue;
+        std::sort(r.begin(), r.end(), [](const Read& p, const Read& q) {
+            return std::pair(p.rect.y, p.rect.x) < std::pair(q.rect.y, q.rect.x);
+        });
+        for (const Read& rd : r) {
+            out.pixels_read += std::uint64_t(rd.rect.area());
+        }
+        int bottom = 0;
+        for (const Read& rd : r) bottom = std::max(bottom, rd.rect.bottom());
+        if (bottom > shallow * nominal[i].h) ++out.deep_reads;
+        order.push_back(i);
+    }
+    // Row by row over the canvas, so that a pair's two sides are read close
+    // in time and few slots hold pixels at once.
+    std::sort(order.begin(), order.end(), [&](std::size_t p, std::size_t q) {
+        return std::pair(nominal[p].y, nominal[p].x) < std::pair(nominal[q].y, nominal[q].x);
+    });
+
+    std::vector<Slot> slots(pairs.size());
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;
+    std::mutex error_mu;
+    auto worker = [&] {
+        Evaluator ev(g);
+        for (std::size_t n; !failed && (n = next++) < order.size();) {
+            const std::size_t t = order[n];
+            const Op& op = *g.node(loads[t]).op;
+            try {
+                Rect all;
+                for (const Read& rd : reads[t]) all = all.unite(rd.rect);
+                op.expect(all);  // a decoder may crop its decode to these columns
+                for (const Read& rd : reads[t]) {
+                    Buffer b = ev.render(loads[t], rd.rect);
+                    Slot& s = slots[rd.pair];
+                    (rd.window ? s.window : s.region) = reg::to_grey(b.view());
+                    if (s.have.fetch_add(1, std::memory_order_acq_rel) == 1) {
+                        s.match = reg::match(s.window, s.region, o.min_score);
+                        s.window = {};
+                        s.region = {};
+                    }
+                }
+                op.release();
+            } catch (...) {
+                op.release();
+                std::lock_guard lock(error_mu);
+                if (!error) error = std::current_exception();
+                failed = true;
+            }
+        }
+    };
+    int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    threads = int(std::min<std::size_t>(std::size_t(threads), order.size()));
+    {
+        std::vector<std::jthread> pool;
+        for (int k = 1; k < threads; ++k) pool.emplace_back(worker);
+        worker();
+    }
+    if (error) std::rethrow_exception(error);
+
+    std::vector<reg::Link> links;
+    std::vector<std::size_t> link_pair;
+    for (std::size_t k = 0; k < pairs.size(); ++k) {
+        const reg::Match& m = slots[k].match;
+        if (m.found) {
+            links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score});
+            link_pair.push_back(k);
+        } else if (out.problems.size() < 5) {
+            out.problems.push_back(tiles[std::size_t(pairs[k].a)].file + " and " + tiles[std::size_t(pairs[k].b)].file +
+                                   ": " + m.why);
+        }
+    }
+    out.matched = links.size();
+    if (links.empty())
+        throw Error(o.source + ": no overlapping pair could be aligned (" +
+                    (out.problems.empty() ? std::string("no pairs") : out.problems[0]) +
+                    "); check that the tiles overlap and the positions are within --search of the truth, or use "
+                    "--no-register");
+    reg::Solution sol = reg::solve_positions(nominal_at, links, o.max_residual);
+    out.rejected = std::size_t(sol.rejected);
+    for (std::size_t k = 0; k < links.size(); ++k)
+        if (!sol.used[k] && out.problems.size() < 5)
+            out.problems.push_back(tiles[std::size_t(links[k].a)].file + " and " + tiles[std::size_t(links[k].b)].file +
+                                   ": disagrees with the other pairs by " + std::to_string(sol.residual[k]).substr(0, 5) +
+                                   " px (an outlier)");
+    std::vector<bool> linked(tiles.size(), false);
+    for (std::size_t k = 0; k < links.size(); ++k)
+        if (sol.used[k]) linked[std::size_t(links[k].a)] = linked[std::size_t(links[k].b)] = true;
+    out.unlinked = std::size_t(std::count(linked.begin(), linked.end(), false));
+    for (const Point& p : sol.positions) out.positions.push_back({p.x, p.y});
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+}
+
+Graph mosaic_graph(const MosaicOptions& o, const std::vector<Placement>& rows, const OpRegistry& registry) {
+    Graph g(registry);
+    g.execution.tile_w = g.execution.tile_h = o.tile_size;
+    std::vector<NodeId> tiles = add_tile_loads(g, rows);
+    std::vector<IntPair> at;
+    for (const Placement& r : rows) at.push_back(r.at);
+    std::vector<NodeId> inputs{add_canvas(g, o, g.info(tiles[0]))};
+    inputs.insert(inputs.end(), tiles.begin(), tiles.end());
+    NodeId mosaic = g.add("mosaic", inputs,
+                          {{"at", at}, {"blend", o.blend}, {"blend_width", std::int64_t(o.blend_width)}}, "mosaic");
+    add_stitch_save(g, mosaic, o);
+    return g;
+}
+
+}  // namespace tessera
