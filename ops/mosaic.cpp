@@ -1,29 +1,32 @@
-// mosaic: a base image with N overlapping images at given positions, blended
-// where they overlap (a feathered seam instead of insert's hard edge).
+// mosaic: a base image with N overlapping images at given positions, later
+// ones on top as in insert, but with feathered edges instead of hard ones.
 //
 // Inputs: base, then the N images; "at" gives one [x, y] per image, as in
 // insert. The output is the base's size; parts outside it are clipped.
 //
-// "blend": "feather" (default) weighs each image by a raised cosine of its
-// pixel's distance to that image's nearest edge, rising from ~0 at the edge
-// to 1 at "blend_width" pixels in, and a pixel covered by several images is
-// their weighted mean. A pixel covered by one image is that image's, exactly;
-// one covered by none is the base's. So each image fades in over
-// blend_width pixels from its edge and the overlaps show no step: a tile
-// brighter than its neighbour changes by at most (difference x pi/2 /
-// blend_width) per pixel across the seam. The weights depend on the pixel's
-// position alone, so neither tile size nor thread count changes a bit.
-// "blend": "none" is insert: later images on top, hard edges.
+// "blend": "feather" (default) gives each image an opacity that rises as a
+// raised cosine from ~0 at its edges to 1 at "blend_width" pixels in (the
+// product of the column and row ramps), and lays the images over each other
+// in input order with those opacities ("over" compositing), normalised by
+// the total opacity so that where one image alone covers a pixel the result
+// is that image's pixel, exactly, and nothing fades to the base. So a later
+// image fades in over blend_width pixels inside its edge and is opaque
+// beyond, as in insert: a tile brighter than its neighbour changes by at
+// most (difference x pi / 2 / blend_width) per pixel across the seam.
+// "blend": "none" is insert: hard edges (the limit of a zero width).
 //
 // Positions are integers: registration (tools/mosaic.cpp, ops/registration)
 // finds whole-pixel offsets, and resampling every tile to place it at a
 // fraction of a pixel would soften the whole mosaic for at most half a
-// pixel of accuracy.
+// pixel of accuracy. The opacities depend on a pixel's position alone, so
+// neither tile size nor thread count changes a bit.
 //
-// Demand is insert's (placed needs, nothing hidden asked for) wherever the
-// images meeting a tile do not overlap inside it, which is most of a scan.
-// Only the images that overlap another one inside a tile are pulled for
-// compute(); the others in that tile are still placed.
+// Demand stays close to insert's: an image is asked for only where it is not
+// hidden under the opaque cores (the image less blend_width on each side)
+// of later ones, and where the images left in a tile do not overlap there,
+// it is insert's demand exactly (placed needs). Only images that overlap
+// another visible one inside a tile are pulled for compute().
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -42,50 +45,62 @@ public:
         info_ = in[0];
         std::string blend = p.string("blend", "feather");
         if (blend != "feather" && blend != "none")
-            throw ParamError("blend", "is '" + blend + "'; use feather (a weighted seam) or none (insert: later on top)");
+            throw ParamError("blend", "is '" + blend + "'; use feather (a soft seam) or none (insert: hard edges)");
         feather_ = blend == "feather";
-        int width = p.integer_in("blend_width", 1, 100000, 64);
-        // ramp_[e]: the weight of a pixel e whole pixels from its image's
+        width_ = p.integer_in("blend_width", 1, 100000, 64);
+        // ramp_[e]: the opacity of a pixel e whole pixels from its image's
         // edge (its centre is e + 0.5 in); 1 from blend_width on.
-        ramp_.resize(std::size_t(width));
-        for (int e = 0; e < width; ++e)
-            ramp_[std::size_t(e)] = float(0.5 - 0.5 * std::cos(std::numbers::pi * (e + 0.5) / width));
+        ramp_.resize(std::size_t(width_));
+        for (int e = 0; e < width_; ++e)
+            ramp_[std::size_t(e)] = float(0.5 - 0.5 * std::cos(std::numbers::pi * (e + 0.5) / width_));
     }
 
     void demand(const Rect& r, Demand& need) const override {
         std::vector<int> hits;
         stack_.index().query(r, hits);
-        std::vector<bool> blended = overlapping(r, hits);
-        bool any = false;
-        for (bool b : blended) any = any || b;
-        if (!feather_ || !any) {
+        if (!feather_) {
             stack_.demand_insert(r, hits, need);
             return;
         }
-        // A blend tile. Pulled: the base (unless the images cover r), then
-        // every image that overlaps another one in r, for compute(). Placed,
-        // after compute(): images alone in r, over their own part, where
-        // compute() put only base.
-        if (!stack_.covered_by(r, hits, 0)) need.push_back({0, r, std::nullopt});
         const auto& rects = stack_.rects();
-        for (std::size_t k = 0; k < hits.size(); ++k) {
-            const Rect& at = rects[hits[k]];
-            Rect part = at.intersect(r);
-            if (blended[k])
-                need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), std::nullopt});
-        }
-        for (std::size_t k = 0; k < hits.size(); ++k) {
-            const Rect& at = rects[hits[k]];
-            Rect part = at.intersect(r);
-            if (!blended[k]) need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
-        }
+        // The visible images: parts not hidden under the cores of later ones.
+        std::vector<std::size_t> live;
+        for (std::size_t k = 0; k < hits.size(); ++k)
+            if (!stack_.covered_by(rects[hits[k]].intersect(r), hits, k + 1, width_)) live.push_back(k);
+        // Those that overlap another visible one inside r are blended.
+        std::vector<bool> blended(live.size(), false);
+        bool any = false;
+        for (std::size_t a = 0; a < live.size(); ++a)
+            for (std::size_t b = a + 1; b < live.size(); ++b)
+                if (rects[hits[live[a]]].intersect(rects[hits[live[b]]]).overlaps(r)) any = blended[a] = blended[b] = true;
+        const bool base = !stack_.covered_by(r, hits, 0);
+        // Placed needs land after compute(), in order: with nothing to blend
+        // the base goes first and every visible image over it, as in insert;
+        // in a blend tile, compute() does the base and the blended images,
+        // and the images alone in r are placed over their own parts.
+        if (base) need.push_back({0, r, any ? std::nullopt : std::optional<Point>(r.origin())});
+        if (any)
+            for (std::size_t a = 0; a < live.size(); ++a)
+                if (blended[a]) {
+                    const Rect& at = rects[hits[live[a]]];
+                    need.push_back({hits[live[a]] + 1, at.intersect(r).translate(-at.x, -at.y), std::nullopt});
+                }
+        for (std::size_t a = 0; a < live.size(); ++a)
+            if (!blended[a]) {
+                const Rect& at = rects[hits[live[a]]];
+                Rect part = at.intersect(r);
+                need.push_back({hits[live[a]] + 1, part.translate(-at.x, -at.y), part.origin()});
+            }
     }
 
     // Case analysis (compute only sees blend tiles; the rest is placed):
     //  1. pixels no image covers: the base, copied from its pulled part;
     //  2. pixels one pulled image covers: that image's value, unchanged;
-    //  3. pixels two or more cover: sum(w_k * v_k) / sum(w_k) over them, in
-    //     input order, rounded to nearest for integer formats.
+    //  3. pixels several cover: from the last image down, each takes weight
+    //     opacity x (what the later ones left uncovered), and the pixel is
+    //     sum(w_k v_k) / sum(w_k), rounded to nearest for integer formats.
+    //     Images hidden under a later core were not pulled: their weight
+    //     would be 0.
     // Images alone in the tile are placed afterwards over their own parts.
     void compute(const Tile& out, std::span<const Pulled> in) const override {
         dispatch_format(out.format, [&](auto zero) {
@@ -98,34 +113,24 @@ public:
     }
 
 private:
-    // For each hit, whether it overlaps another hit inside r.
-    std::vector<bool> overlapping(const Rect& r, const std::vector<int>& hits) const {
-        const auto& rects = stack_.rects();
-        std::vector<bool> out(hits.size(), false);
-        for (std::size_t a = 0; a < hits.size(); ++a)
-            for (std::size_t b = a + 1; b < hits.size(); ++b)
-                if (rects[hits[a]].intersect(rects[hits[b]]).overlaps(r)) out[a] = out[b] = true;
-        return out;
-    }
-
-    // The weight of pixel column (or row) v of an image spanning [lo, hi).
-    float weight(int v, int lo, int hi) const {
+    // The opacity of pixel column (or row) v of an image spanning [lo, hi).
+    float opacity(int v, int lo, int hi) const {
         int e = std::min(v - lo, hi - 1 - v);
         return std::size_t(e) < ramp_.size() ? ramp_[std::size_t(e)] : 1.0f;
     }
 
+    // A pulled image: where it lies (output frame), its pixels, and the
+    // opacities of its part's columns.
+    struct Src {
+        Rect at;    // the whole image
+        Rect part;  // its pulled part
+        ConstTile tile;
+        std::vector<float> ax;
+    };
+
     template <class T, class Acc>
     void blend(const Tile& out, std::span<const Pulled> in) const {
-        const Rect& r = out.rect;
-        const int bands = out.bands;
         const auto& rects = stack_.rects();
-        // The pulled images as (placed rect in the output frame, pixels).
-        struct Src {
-            Rect at;     // the whole image, output frame
-            Rect part;   // its pulled part, output frame
-            ConstTile tile;
-            std::vector<float> wx;  // weights of the part's columns
-        };
         std::vector<Src> srcs;
         for (const Pulled& p : in) {
             if (p.input == 0) {  // case 1: the base under everything
@@ -134,43 +139,91 @@ private:
             }
             const Rect& at = rects[std::size_t(p.input - 1)];
             Src s{at, p.tile.rect.translate(at.x, at.y), p.tile, {}};
-            s.wx.resize(std::size_t(s.part.w));
-            for (int x = 0; x < s.part.w; ++x) s.wx[std::size_t(x)] = weight(s.part.x + x, at.x, at.right());
+            s.ax.resize(std::size_t(s.part.w));
+            for (int x = 0; x < s.part.w; ++x) s.ax[std::size_t(x)] = opacity(s.part.x + x, at.x, at.right());
             srcs.push_back(std::move(s));
         }
-        std::vector<Acc> acc(std::size_t(r.w) * bands);
-        std::vector<Acc> wsum(std::size_t(r.w));
-        std::vector<int> count(std::size_t(r.w));
-        std::vector<const T*> only(std::size_t(r.w));
+        // One kernel per band count that scans use, so the band loop unrolls.
+        switch (out.bands) {
+            case 1: return blend_rows<T, Acc, 1>(out, srcs);
+            case 3: return blend_rows<T, Acc, 3>(out, srcs);
+            case 4: return blend_rows<T, Acc, 4>(out, srcs);
+            default: return blend_rows<T, Acc, 0>(out, srcs);
+        }
+    }
+
+    // Row by row, cases 2 and 3 alike: for one image the quotient rounds
+    // back to its value exactly (the sums are exact enough); f64 alone is
+    // not, and is copied instead. Loops run over contiguous pixels or
+    // samples so that they vectorise.
+    template <class T, class Acc, int kBands>
+    void blend_rows(const Tile& out, const std::vector<Src>& srcs) const {
+        const Rect& r = out.rect;
+        const int bands = kBands ? kBands : out.bands;
+        const std::size_t n = std::size_t(r.w);
+        std::vector<Acc> acc(n * bands), wsum(n), left(n), w(n), ws(n * bands);
+        std::vector<std::pair<int, int>> spans;  // the row's covered columns, merged
+        std::vector<int> count;
         for (int y = r.y; y < r.bottom(); ++y) {
-            std::fill(acc.begin(), acc.end(), Acc(0));
-            std::fill(wsum.begin(), wsum.end(), Acc(0));
-            std::fill(count.begin(), count.end(), 0);
-            for (const Src& s : srcs) {
+            spans.clear();
+            for (const Src& s : srcs)
+                if (y >= s.part.y && y < s.part.bottom()) spans.push_back({s.part.x - r.x, s.part.right() - r.x});
+            if (spans.empty()) continue;
+            std::sort(spans.begin(), spans.end());
+            std::size_t m = 0;
+            for (std::size_t k = 1; k < spans.size(); ++k) {
+                if (spans[k].first <= spans[m].second)
+                    spans[m].second = std::max(spans[m].second, spans[k].second);
+                else
+                    spans[++m] = spans[k];
+            }
+            spans.resize(m + 1);
+            for (auto [x0, x1] : spans) {
+                std::fill(acc.begin() + std::ptrdiff_t(x0) * bands, acc.begin() + std::ptrdiff_t(x1) * bands, Acc(0));
+                std::fill(wsum.begin() + x0, wsum.begin() + x1, Acc(0));
+                std::fill(left.begin() + x0, left.begin() + x1, Acc(1));
+            }
+            // the last image first: it takes its opacity, earlier ones what is left
+            for (std::size_t k = srcs.size(); k-- > 0;) {
+                const Src& s = srcs[k];
                 if (y < s.part.y || y >= s.part.bottom()) continue;
-                const Acc wy = weight(y, s.at.y, s.at.bottom());
+                const Acc ay = opacity(y, s.at.y, s.at.bottom());
                 const T* src = s.tile.template row<T>(y - s.at.y);
-                const int x0 = s.part.x - r.x;
-                for (int x = 0; x < s.part.w; ++x) {
-                    const std::size_t o = std::size_t(x0 + x);
-                    const Acc w = Acc(s.wx[std::size_t(x)]) * wy;
-                    const T* v = src + std::size_t(x) * bands;
-                    wsum[o] += w;
-                    ++count[o];
-                    only[o] = v;
-                    for (int b = 0; b < bands; ++b) acc[o * bands + b] += w * Acc(v[b]);
+                const float* ax = s.ax.data();
+                const std::size_t o = std::size_t(s.part.x - r.x);
+                const int pw = s.part.w;
+                for (int x = 0; x < pw; ++x) {
+                    const Acc a = Acc(ax[x]) * ay;
+                    w[std::size_t(x)] = a * left[o + x];
+                    wsum[o + x] += w[std::size_t(x)];
+                    left[o + x] *= Acc(1) - a;
                 }
+                for (int x = 0; x < pw; ++x)
+                    for (int b = 0; b < bands; ++b) ws[std::size_t(x) * bands + b] = w[std::size_t(x)];
+                Acc* a = acc.data() + o * bands;
+                for (int i = 0; i < pw * bands; ++i) a[i] += ws[std::size_t(i)] * Acc(src[i]);
             }
             T* dst = out.row<T>(y);
-            for (int x = 0; x < r.w; ++x) {
-                const std::size_t o = std::size_t(x);
-                if (count[o] == 0) continue;  // case 1: the base stays
-                T* d = dst + o * bands;
-                if (count[o] == 1) {  // case 2
-                    for (int b = 0; b < bands; ++b) d[b] = only[o][b];
-                    continue;
+            for (auto [x0, x1] : spans) {
+                for (int x = x0; x < x1; ++x) w[std::size_t(x)] = Acc(1) / wsum[std::size_t(x)];
+                for (int x = x0; x < x1; ++x)
+                    for (int b = 0; b < bands; ++b)
+                        dst[x * bands + b] = to_sample<T>(acc[std::size_t(x) * bands + b] * w[std::size_t(x)]);
+            }
+            if constexpr (std::is_same_v<T, double>) {
+                // case 2 for doubles: w * v / w may miss v by an ulp; copy it
+                count.assign(n, 0);
+                for (const Src& s : srcs)
+                    if (y >= s.part.y && y < s.part.bottom())
+                        for (int x = s.part.x; x < s.part.right(); ++x) ++count[std::size_t(x - r.x)];
+                for (const Src& s : srcs) {
+                    if (y < s.part.y || y >= s.part.bottom()) continue;
+                    const T* src = s.tile.template row<T>(y - s.at.y);
+                    for (int x = s.part.x; x < s.part.right(); ++x)
+                        if (count[std::size_t(x - r.x)] == 1)
+                            for (int b = 0; b < bands; ++b)
+                                dst[std::size_t(x - r.x) * bands + b] = src[std::size_t(x - s.part.x) * bands + b];
                 }
-                for (int b = 0; b < bands; ++b) d[b] = to_sample<T>(acc[o * bands + b] / wsum[o]);  // case 3
             }
         }
     }
@@ -180,14 +233,21 @@ private:
         if constexpr (std::is_floating_point_v<T>) {
             return T(v);
         } else {
-            // a weighted mean lies between its samples: only rounding is left
-            Acc lo = Acc(std::numeric_limits<T>::lowest()), hi = Acc(std::numeric_limits<T>::max());
-            return T(std::clamp(std::round(v), lo, hi));
+            // A weighted mean lies between its samples: only rounding (half
+            // away from zero) is left; the clamp only guards the last ulp.
+            // (Written out, since std::round is a library call per sample.)
+            const Acc lo = Acc(std::numeric_limits<T>::lowest()), hi = Acc(std::numeric_limits<T>::max());
+            v = std::min(std::max(v, lo), hi);
+            if constexpr (std::is_unsigned_v<T>)
+                return T(v + Acc(0.5));
+            else
+                return T(v >= 0 ? v + Acc(0.5) : v - Acc(0.5));
         }
     }
 
     Stack stack_;
     bool feather_ = true;
+    int width_ = 64;
     std::vector<float> ramp_;
 };
 
@@ -195,13 +255,14 @@ private:
 
 OpSpec mosaic_op_spec() {
     return {"mosaic",
-            "images at [x, y] positions on a base, feathered where they overlap (blend none: insert)",
+            "images at [x, y] positions on a base, later on top, with feathered edges (blend none: insert)",
             1,
             -1,
             {{"at", ParamType::points, true, "", "one [x, y] per image: its top-left on the base"},
              {"blend", ParamType::string, false, "feather",
-              "feather (weighted mean in overlaps, weights rising from each image's edge) or none (later on top)"},
-             {"blend_width", ParamType::integer, false, "64", "pixels over which an image's weight rises from its edge"}},
+              "feather (each image fades in from its edges over blend_width) or none (hard edges, as insert)"},
+             {"blend_width", ParamType::integer, false, "64",
+              "pixels over which an image's opacity rises from its edge to 1"}},
             false,
             &make_op<MosaicOp>};
 }

@@ -61,11 +61,13 @@ void Stack::demand_insert(const Rect& r, const std::vector<int>& hits, Demand& n
 
 // part minus each of the images in turn, kept as a short list of disjoint
 // rects; covered when nothing is left.
-bool Stack::covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from) const {
+bool Stack::covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from, int inset) const {
     const auto& rects = index_.rects();
     std::vector<Rect> left{part}, next;
     for (std::size_t j = from; j < hits.size() && !left.empty(); ++j) {
-        const Rect& c = rects[hits[j]];
+        const Rect& h = rects[hits[j]];
+        const Rect c{h.x + inset, h.y + inset, h.w - 2 * inset, h.h - 2 * inset};
+        if (c.empty()) continue;
         next.clear();
         for (const Rect& r : left) {
             Rect i = r.intersect(c);

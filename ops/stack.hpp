@@ -32,8 +32,9 @@ public:
     // Same, with the images overlapping r already looked up (index().query).
     void demand_insert(const Rect& r, const std::vector<int>& hits, Demand& need) const;
 
-    // Whether the images hits[from..] together cover all of `part`.
-    bool covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from) const;
+    // Whether the images hits[from..], each shrunk by `inset` on every side,
+    // together cover all of `part`.
+    bool covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from, int inset = 0) const;
 
 private:
     SpatialIndex index_;

@@ -72,6 +72,21 @@ TEST_CASE("mosaic: demand is insert's where images do not overlap - pulls only o
     op->demand({55, 55, 20, 20}, need);
     for (const Need& n : need) CHECK(n.place.has_value());
 
+    // under the opaque core of a later image (the image less blend_width on
+    // each side) earlier ones are hidden and not asked for
+    auto narrow = build({{"at", std::vector<IntPair>{{0, 0}, {10, 10}}}, {"blend_width", std::int64_t(4)}},
+                        {tt::header(100, 100), tt::header(40, 40), tt::header(30, 30)});
+    need.clear();
+    narrow->demand({16, 16, 8, 8}, need);
+    REQUIRE(need.size() == 1);
+    CHECK(need[0].input == 2);
+    CHECK(need[0].place.has_value());
+    need.clear();
+    narrow->demand({8, 8, 8, 8}, need);  // across image 2's edge: both, blended
+    REQUIRE(need.size() == 2);
+    CHECK_FALSE(need[0].place.has_value());
+    CHECK_FALSE(need[1].place.has_value());
+
     // blend none: always insert's (placed) demand
     auto none = build({{"at", std::vector<IntPair>{{10, 10}, {40, 40}}}, {"blend", std::string("none")}},
                       {tt::header(100, 100), tt::header(40, 40), tt::header(40, 40)});
