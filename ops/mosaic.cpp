@@ -163,6 +163,7 @@ private:
         const std::size_t n = std::size_t(r.w);
         std::vector<Acc> acc(n * bands), wsum(n), left(n), w(n), ws(n * bands);
         std::vector<std::pair<int, int>> spans;  // the row's covered columns, merged
+        std::vector<std::pair<int, int>> dead, pieces;
         std::vector<int> count;
         for (int y = r.y; y < r.bottom(); ++y) {
             spans.clear();
@@ -183,25 +184,38 @@ private:
                 std::fill(wsum.begin() + x0, wsum.begin() + x1, Acc(0));
                 std::fill(left.begin() + x0, left.begin() + x1, Acc(1));
             }
-            // the last image first: it takes its opacity, earlier ones what is left
+            // The last image first: it takes its opacity, earlier ones what
+            // is left. Where an image is opaque (its core) nothing is left,
+            // and earlier images skip those columns ("dead"): their weight
+            // there is exactly 0, so the sums are the same bits, and only the
+            // edge bands cost more than a copy.
+            dead.clear();
             for (std::size_t k = srcs.size(); k-- > 0;) {
                 const Src& s = srcs[k];
                 if (y < s.part.y || y >= s.part.bottom()) continue;
                 const Acc ay = opacity(y, s.at.y, s.at.bottom());
                 const T* src = s.tile.template row<T>(y - s.at.y);
-                const float* ax = s.ax.data();
-                const std::size_t o = std::size_t(s.part.x - r.x);
-                const int pw = s.part.w;
-                for (int x = 0; x < pw; ++x) {
-                    const Acc a = Acc(ax[x]) * ay;
-                    w[std::size_t(x)] = a * left[o + x];
-                    wsum[o + x] += w[std::size_t(x)];
-                    left[o + x] *= Acc(1) - a;
+                const int o = s.part.x - r.x;  // the part's first column in the tile
+                live_pieces(o, o + s.part.w, dead, pieces);
+                for (auto [p0, p1] : pieces) {
+                    const float* ax = s.ax.data() + (p0 - o);
+                    const T* sp = src + std::size_t(p0 - o) * bands;
+                    const int pw = p1 - p0;
+                    for (int x = 0; x < pw; ++x) {
+                        const Acc a = Acc(ax[x]) * ay;
+                        w[std::size_t(x)] = a * left[std::size_t(p0 + x)];
+                        wsum[std::size_t(p0 + x)] += w[std::size_t(x)];
+                        left[std::size_t(p0 + x)] *= Acc(1) - a;
+                    }
+                    for (int x = 0; x < pw; ++x)
+                        for (int b = 0; b < bands; ++b) ws[std::size_t(x) * bands + b] = w[std::size_t(x)];
+                    Acc* a = acc.data() + std::size_t(p0) * bands;
+                    for (int i = 0; i < pw * bands; ++i) a[i] += ws[std::size_t(i)] * Acc(sp[i]);
                 }
-                for (int x = 0; x < pw; ++x)
-                    for (int b = 0; b < bands; ++b) ws[std::size_t(x) * bands + b] = w[std::size_t(x)];
-                Acc* a = acc.data() + o * bands;
-                for (int i = 0; i < pw * bands; ++i) a[i] += ws[std::size_t(i)] * Acc(src[i]);
+                if (y >= s.at.y + width_ && y < s.at.bottom() - width_) {  // this row is in the core's rows
+                    int c0 = std::max(o, s.at.x + width_ - r.x), c1 = std::min(o + s.part.w, s.at.right() - width_ - r.x);
+                    if (c0 < c1) add_interval(dead, c0, c1);
+                }
             }
             T* dst = out.row<T>(y);
             for (auto [x0, x1] : spans) {
@@ -226,6 +240,39 @@ private:
                 }
             }
         }
+    }
+
+    // Adds [c0, c1) to a sorted list of disjoint intervals, merging.
+    static void add_interval(std::vector<std::pair<int, int>>& list, int c0, int c1) {
+        std::vector<std::pair<int, int>> out;
+        bool placed = false;
+        for (auto [a, b] : list) {
+            if (b < c0) {
+                out.push_back({a, b});
+            } else if (c1 < a) {
+                if (!placed) out.push_back({c0, c1}), placed = true;
+                out.push_back({a, b});
+            } else {
+                c0 = std::min(c0, a), c1 = std::max(c1, b);
+            }
+        }
+        if (!placed) out.push_back({c0, c1});
+        std::sort(out.begin(), out.end());
+        list = std::move(out);
+    }
+
+    // [x0, x1) less the sorted disjoint intervals `dead`, as pieces.
+    static void live_pieces(int x0, int x1, const std::vector<std::pair<int, int>>& dead,
+                            std::vector<std::pair<int, int>>& pieces) {
+        pieces.clear();
+        for (auto [a, b] : dead) {
+            if (b <= x0) continue;
+            if (a >= x1) break;
+            if (a > x0) pieces.push_back({x0, a});
+            x0 = std::max(x0, b);
+            if (x0 >= x1) return;
+        }
+        if (x0 < x1) pieces.push_back({x0, x1});
     }
 
     template <class T, class Acc>
