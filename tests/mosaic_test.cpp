@@ -173,6 +173,12 @@ TEST_CASE("mosaic command: --no-register keeps the given positions and --emit-js
     CHECK(positions_of(solved) == positions_of(s.nominal));
     CHECK(json.find("\"op\": \"mosaic\"") != std::string::npos);
     CHECK(json.find("\"blend\": \"feather\"") != std::string::npos);
+    // without registration and blending it is the stitch, bit for bit
+    fs::path a = tmp / "mosaic.tif", b = tmp / "stitch.tif";
+    REQUIRE(tessera_cmd("mosaic " + s.nominal.string() + " --canvas " + size_of(s) + " -o " + a.string() +
+                        " --no-register --blend none -q") == 0);
+    REQUIRE(tessera_cmd("stitch " + s.nominal.string() + " --canvas " + size_of(s) + " -o " + b.string() + " -q") == 0);
+    CHECK(tt::max_abs_diff(tt::from_vips(VImage::new_from_file(a.c_str())), VImage::new_from_file(b.c_str())) == 0);
 }
 
 TEST_CASE("mosaic command: bad inputs fail with one line naming the file and what to do") {
@@ -192,6 +198,18 @@ TEST_CASE("mosaic command: bad inputs fail with one line naming the file and wha
     CHECK(out.find("apart.csv") != std::string::npos);
     CHECK(out.find("no two tiles overlap") != std::string::npos);
     CHECK(out.find("--no-register") != std::string::npos);
+
+    // a tile of other bands: refused when the graph is built, before any registration
+    tt::save(VImage::black(400, 300).cast(VIPS_FORMAT_UCHAR), tmp / "grey.png");
+    {
+        std::ofstream f(tmp / "mixed.csv");
+        f << "file,x,y\ntiles/t0_0.jpg,0,0\ngrey.png,300,0\n";
+    }
+    CHECK(tessera_cmd("mosaic " + (tmp / "mixed.csv").string() + " --canvas 800 400 -o " + (tmp / "o.tif").string() +
+                          " --search 20 2>&1",
+                      &out) == 1);
+    CHECK(out.find("cast or convert") != std::string::npos);
+    CHECK(out.find("registration:") == std::string::npos);  // (it reports itself when it runs)
 
     // an unreadable tile: a truncated JPEG is named when its windows are read
     {

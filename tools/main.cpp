@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
     add_stitch_options(mosaic, mso);
     mosaic->add_flag("--register,!--no-register", ro_register, "refine the positions by registration (default) or take them as they are");
     mosaic->add_option("--search", ro.plan.search, "largest error of a position relative to a neighbour's, pixels per axis")
-        ->check(CLI::Range(0, 4096));
+        ->check(CLI::Range(1, 4096));
     mosaic->add_option("--blend", mso.blend, "feather (weighted overlaps) or none (later tiles on top, as stitch)")
         ->check(CLI::IsMember({"feather", "none"}));
     mosaic->add_option("--blend-width", mso.blend_width, "pixels over which a tile fades in from its edge")
@@ -242,9 +242,13 @@ int main(int argc, char** argv) {
             mso.canvas_w = canvas[0];
             mso.canvas_h = canvas[1];
             std::vector<Placement> tiles = read_positions_csv(mso.positions);
+            // the whole job is checked (tiles, canvas, output options) before
+            // registration spends any time on pixels
+            mosaic_graph(mso, tiles, standard_registry());
             if (ro_register) {
                 ro.threads = std::max(threads, 0);
                 ro.source = mso.positions;
+                ro.cancel = &g_cancel;
                 RegisterReport rep = register_positions(tiles, ro, standard_registry());
                 for (std::size_t i = 0; i < tiles.size(); ++i) tiles[i].at = rep.positions[i];
                 if (!quiet || stats)

@@ -99,6 +99,7 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
             const std::size_t t = order[n];
             const Op& op = *g.node(loads[t]).op;
             try {
+                if (o.cancel && o.cancel->load()) throw Cancelled();
                 Rect all;
                 for (const Read& rd : reads[t]) all = all.unite(rd.rect);
                 op.expect(all);  // a decoder may crop its decode to these columns

@@ -12,6 +12,7 @@
 // the overlaps, not the image size.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@ struct RegisterOptions {
     double max_residual = 1.5;       // pixels; worse pairs are dropped as outliers
     int threads = 0;                 // 0: every core
     std::string source = "positions";  // named in errors (the CSV's path)
+    // Set from any thread (e.g. a signal handler) to stop: Cancelled is thrown.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 struct RegisterReport {
