@@ -96,10 +96,26 @@ TEST_CASE("mosaic command: registered from nominal positions - equal to insert o
                             " --search 20 --blend none --positions-out " + solved.string() + " 2>&1",
                         &log) != 0);  // the subcommand is missing: a usage error
     REQUIRE(tessera_cmd("mosaic " + s.nominal.string() + " --canvas " + size_of(s) + " -o " + out.string() +
-                            " --search 20 --blend none --positions-out " + solved.string() + " 2>&1",
+                            " --search 20 --blend none --positions-out " + solved.string() + " --pairs-out " +
+                            (tmp / "pairs.csv").string() + " 2>&1",
                         &log) == 0);
     CAPTURE(log);
     CHECK(log.find("registration: ") != std::string::npos);
+    {
+        // every registered pair with its confidence
+        std::ifstream pairs(tmp / "pairs.csv");
+        std::string line;
+        std::getline(pairs, line);
+        CHECK(line == "a,b,dx,dy,score,found,used,residual,why");
+        int n = 0;
+        while (std::getline(pairs, line)) {
+            ++n;
+            CAPTURE(line);
+            CHECK(line.rfind("tiles/t", 0) == 0);
+            CHECK(line.find(",1,1,0.00,") != std::string::npos);  // found, used, no residual
+        }
+        CHECK(n >= 4 * 3 - 1);  // at least a spanning set of the 12 tiles
+    }
     std::vector<IntPair> got = positions_of(solved);
     REQUIRE(got.size() == s.true_at.size());
     for (std::size_t k = 0; k < got.size(); ++k) {

@@ -177,7 +177,7 @@ int main(int argc, char** argv) {
 
     MosaicOptions mso;
     RegisterOptions ro;
-    std::string positions_out;
+    std::string positions_out, pairs_out;
     auto* mosaic = app.add_subcommand(
         "mosaic", "like stitch, with positions refined by registering neighbouring tiles and feathered overlaps");
     add_stitch_options(mosaic, mso);
@@ -189,6 +189,9 @@ int main(int argc, char** argv) {
     mosaic->add_option("--blend-width", mso.blend_width, "pixels over which a tile fades in from its edge")
         ->check(CLI::Range(1, 100000));
     mosaic->add_option("--positions-out", positions_out, "write the positions used (solved) as a CSV file,x,y");
+    mosaic->add_option("--pairs-out", pairs_out,
+                       "write every registered pair as a CSV: the two files, measured offset, score (confidence), "
+                       "found, used, residual, why not");
     mosaic->add_option("--deep-share", ro.plan.deep_share,
                        "share of the tiles read down to their overlap below (top-down JPEG decode makes those reads "
                        "cost most of a decode); 1: register every overlapping pair")
@@ -260,6 +263,7 @@ int main(int argc, char** argv) {
                                  rep.unlinked, rep.seconds, rep.pixels_read / 1e6);
                 if (stats)
                     for (const std::string& p : rep.problems) std::fprintf(stderr, "  not used: %s\n", p.c_str());
+                if (!pairs_out.empty()) write_pairs_csv(pairs_out, tiles, rep);
             }
             if (!positions_out.empty()) write_positions_csv(positions_out, tiles);
             Graph g = mosaic_graph(mso, tiles, standard_registry());

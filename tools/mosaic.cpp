@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -132,37 +135,62 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     if (error) std::rethrow_exception(error);
 
     std::vector<reg::Link> links;
-    std::vector<std::size_t> link_pair;
     for (std::size_t k = 0; k < pairs.size(); ++k) {
         const reg::Match& m = slots[k].match;
-        if (m.found) {
-            links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score});
-            link_pair.push_back(k);
-        } else if (out.problems.size() < 5) {
-            out.problems.push_back(tiles[std::size_t(pairs[k].a)].file + " and " + tiles[std::size_t(pairs[k].b)].file +
-                                   ": " + m.why);
-        }
+        PairResult p{std::size_t(pairs[k].a), std::size_t(pairs[k].b), m.offset, m.score, m.found, false, 0, m.why};
+        out.pairs.push_back(p);
+        if (m.found) links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score});
     }
     out.matched = links.size();
-    if (links.empty())
-        throw Error(o.source + ": no overlapping pair could be aligned (" +
-                    (out.problems.empty() ? std::string("no pairs") : out.problems[0]) +
+    auto name = [&](const PairResult& p) { return tiles[p.a].file + " and " + tiles[p.b].file + ": "; };
+    if (links.empty()) {
+        const PairResult& p = out.pairs.front();
+        throw Error(o.source + ": no overlapping pair could be aligned (" + name(p) + p.why +
                     "); check that the tiles overlap and the positions are within --search of the truth, or use "
                     "--no-register");
+    }
     reg::Solution sol = reg::solve_positions(nominal_at, links, o.max_residual);
     out.rejected = std::size_t(sol.rejected);
-    for (std::size_t k = 0; k < links.size(); ++k)
-        if (!sol.used[k] && out.problems.size() < 5)
-            out.problems.push_back(tiles[std::size_t(links[k].a)].file + " and " + tiles[std::size_t(links[k].b)].file +
-                                   ": disagrees with the other pairs by " + std::to_string(sol.residual[k]).substr(0, 5) +
-                                   " px (an outlier)");
+    for (std::size_t k = 0, l = 0; k < out.pairs.size(); ++k) {
+        PairResult& p = out.pairs[k];
+        if (!p.found) continue;
+        p.used = sol.used[l];
+        p.residual = sol.residual[l];
+        if (!p.used) p.why = "disagrees with the other pairs by " + std::to_string(p.residual).substr(0, 5) + " px (an outlier)";
+        ++l;
+    }
+    for (const PairResult& p : out.pairs)
+        if (!p.used && out.problems.size() < 5) out.problems.push_back(name(p) + p.why);
     std::vector<bool> linked(tiles.size(), false);
-    for (std::size_t k = 0; k < links.size(); ++k)
-        if (sol.used[k]) linked[std::size_t(links[k].a)] = linked[std::size_t(links[k].b)] = true;
+    for (const PairResult& p : out.pairs)
+        if (p.used) linked[p.a] = linked[p.b] = true;
     out.unlinked = std::size_t(std::count(linked.begin(), linked.end(), false));
     for (const Point& p : sol.positions) out.positions.push_back({p.x, p.y});
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
+}
+
+void write_pairs_csv(const std::string& path, const std::vector<Placement>& tiles, const RegisterReport& r) {
+    namespace fs = std::filesystem;
+    fs::path dir = fs::absolute(fs::path(path)).parent_path();
+    auto rel = [&](std::size_t t) { return fs::path(tiles[t].file).lexically_relative(dir).generic_string(); };
+    std::string tmp = path + ".part";
+    {
+        std::ofstream out(tmp);
+        out << "a,b,dx,dy,score,found,used,residual,why\n";
+        for (const PairResult& p : r.pairs) {
+            std::string why = p.why;
+            std::replace(why.begin(), why.end(), ',', ';');
+            char nums[64];
+            std::snprintf(nums, sizeof nums, "%.4f,%d,%d,%.2f", p.score, int(p.found), int(p.used), p.residual);
+            out << rel(p.a) << "," << rel(p.b) << "," << p.offset.x << "," << p.offset.y << "," << nums << "," << why
+                << "\n";
+        }
+        if (!out.flush()) throw IoError(path, "cannot write the pairs CSV; check the folder and free space");
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) throw IoError(path, "cannot write the pairs CSV: " + ec.message());
 }
 
 Graph mosaic_graph(const MosaicOptions& o, const std::vector<Placement>& rows, const OpRegistry& registry) {

@@ -32,8 +32,20 @@ struct RegisterOptions {
     const std::atomic<bool>* cancel = nullptr;
 };
 
+// One registered pair, as measured and as the solve used it.
+struct PairResult {
+    std::size_t a = 0, b = 0;   // tiles (input order)
+    Point offset;               // measured position of b minus position of a (when found)
+    double score = 0;           // normalised cross-correlation at that offset: the pair's confidence
+    bool found = false;         // a usable match (score, not on the search border, not flat)
+    bool used = false;          // kept by the solve (not an outlier)
+    double residual = 0;        // |solved offset - measured offset|, px (when found)
+    std::string why;            // when not found or not used
+};
+
 struct RegisterReport {
     std::vector<IntPair> positions;  // solved, one per tile, in input order
+    std::vector<PairResult> pairs;   // every registered pair
     std::size_t candidates = 0;      // overlapping pairs with room for a window
     std::size_t registered = 0;      // pairs whose windows were read and matched
     std::size_t matched = 0;         // of those, found with a good score
@@ -51,6 +63,10 @@ struct RegisterReport {
 // unreadable tile (names the file), no pair aligned.
 RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& options,
                                   const OpRegistry& registry);
+
+// The pairs as a CSV: a,b (file names as given), dx,dy, score, found, used,
+// residual, why.
+void write_pairs_csv(const std::string& path, const std::vector<Placement>& tiles, const RegisterReport& report);
 
 struct MosaicOptions : StitchOptions {
     std::string blend = "feather";  // feather or none (insert)
