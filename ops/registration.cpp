@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <type_traits>
 
 #include "tessera/core/format.hpp"
@@ -242,8 +243,32 @@ struct UnionFind {
 
 }  // namespace
 
-std::vector<PairPlan> plan_pairs(const std::vector<Rect>& nominal, const PlanOptions& o) {
+std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int b, const PlanOptions& o, int attempt) {
     const int R = std::max(o.search, 0);
+    const Rect& A = nominal[std::size_t(a)];
+    const Rect& B = nominal[std::size_t(b)];
+    Rect ov = A.intersect(B);
+    // shrunk by the radius: a window in here stays inside B under any error up to R
+    Rect in{ov.x + R, ov.y + R, ov.w - 2 * R, ov.h - 2 * R};
+    if (in.w < o.min_window || in.h < o.min_window) return std::nullopt;
+    const int w = std::min(in.w, o.window_w), h = std::min(in.h, o.window_h);
+    // The places to try, best first: top centre (the cheapest rows), then
+    // the middle and the bottom of the overlap, then its left and right
+    // ends; each distinct from those before it.
+    const int cx = in.x + (in.w - w) / 2, my = in.y + (in.h - h) / 2;
+    const Point at[] = {{cx, in.y}, {cx, my}, {cx, in.bottom() - h}, {in.x, my}, {in.right() - w, my}};
+    std::vector<Point> distinct;
+    for (Point p : at)
+        if (std::find(distinct.begin(), distinct.end(), p) == distinct.end()) distinct.push_back(p);
+    if (attempt < 0 || std::size_t(attempt) >= distinct.size()) return std::nullopt;
+    Rect win{distinct[std::size_t(attempt)].x, distinct[std::size_t(attempt)].y, w, h};
+    Rect reg{win.x - R, win.y - R, w + 2 * R, h + 2 * R};
+    PairPlan p{a, b, win.translate(-A.x, -A.y), reg.translate(-B.x, -B.y), false};
+    p.deep = p.window.bottom() > o.shallow_depth * A.h || p.region.bottom() > o.shallow_depth * B.h;
+    return p;
+}
+
+std::vector<PairPlan> plan_pairs(const std::vector<Rect>& nominal, const PlanOptions& o) {
     // Candidates: every overlapping pair with room for a window. A grid
     // cell index would do this in O(n); the pairs are few and n is
     // thousands, so sorting by x and sweeping is enough.
@@ -255,18 +280,7 @@ std::vector<PairPlan> plan_pairs(const std::vector<Rect>& nominal, const PlanOpt
         const Rect& A0 = nominal[std::size_t(by_x[s])];
         for (std::size_t t = s + 1; t < by_x.size() && nominal[std::size_t(by_x[t])].x < A0.right(); ++t) {
             int a = std::min(by_x[s], by_x[t]), b = std::max(by_x[s], by_x[t]);
-            const Rect& A = nominal[std::size_t(a)];
-            const Rect& B = nominal[std::size_t(b)];
-            Rect ov = A.intersect(B);
-            // shrunk by the radius: a window in here stays inside B under any error up to R
-            Rect in{ov.x + R, ov.y + R, ov.w - 2 * R, ov.h - 2 * R};
-            if (in.w < o.min_window || in.h < o.min_window) continue;
-            int w = std::min(in.w, o.window_w), h = std::min(in.h, o.window_h);
-            Rect win{in.x + (in.w - w) / 2, in.y, w, h};
-            Rect reg{win.x - R, win.y - R, w + 2 * R, h + 2 * R};
-            PairPlan p{a, b, win.translate(-A.x, -A.y), reg.translate(-B.x, -B.y), false};
-            p.deep = p.window.bottom() > o.shallow_depth * A.h || p.region.bottom() > o.shallow_depth * B.h;
-            all.push_back(p);
+            if (auto p = plan_window(nominal, a, b, o, 0)) all.push_back(*p);
         }
     }
     std::sort(all.begin(), all.end(), [](const PairPlan& p, const PairPlan& q) {

@@ -30,7 +30,7 @@ struct Scan {
     int canvas_w = 0, canvas_h = 0;
     std::vector<IntPair> true_at;
 };
-Scan make_scan(const fs::path& dir, const std::string& ext, int cols = 4, int rows = 3) {
+Scan make_scan(const fs::path& dir, const std::string& ext, int cols = 4, int rows = 3, Rect blank = {}) {
     fs::create_directories(dir / "tiles");
     const int tw = 400, th = 300, sx = 300, sy = 210, margin = 20;
     Scan s{dir / "nominal.csv", dir / "truth.csv", 2 * margin + sx * (cols - 1) + tw, 2 * margin + sy * (rows - 1) + th, {}};
@@ -41,6 +41,9 @@ Scan make_scan(const fs::path& dir, const std::string& ext, int cols = 4, int ro
     VImage shade = xy[0] * (40.0 / s.canvas_w) + xy[1] * (30.0 / s.canvas_h);
     VImage r = cells * 1.5 + fine * 50 + 120 - shade, g = cells + fine * 40 + 100 + shade, b = fine * 60 + 150;
     VImage slide = r.bandjoin(g).bandjoin(b).cast(VIPS_FORMAT_UCHAR).copy_memory();
+    if (!blank.empty())  // a patch of bare glass
+        slide = slide.insert((VImage::black(blank.w, blank.h, VImage::option()->set("bands", 3)) + 200).cast(VIPS_FORMAT_UCHAR),
+                             blank.x, blank.y);
     const int n = cols * rows;
     std::vector<int> jx(static_cast<std::size_t>(n)), jy(static_cast<std::size_t>(n));
     for (int k = 0; k < n; ++k) {
@@ -163,6 +166,26 @@ TEST_CASE("mosaic: register_positions on lossless tiles is exact - reads only wi
     // and the thread count changes nothing
     o.threads = 1;
     CHECK(register_positions(read_positions_csv(s.nominal.string()), o, standard_registry()).positions == all.positions);
+}
+
+TEST_CASE("mosaic: a pair whose window falls on bare glass tries other places along its overlap") {
+    // glass over the top of the overlap of the first two tiles, where their
+    // window goes (canvas x 340..400, y 40..168 with search 20)
+    tt::TempDir tmp;
+    Scan s = make_scan(tmp.path, ".png", 4, 3, {300, 0, 140, 200});
+    RegisterOptions o;
+    o.plan.search = 20;
+    o.retries = 0;
+    RegisterReport first = register_positions(read_positions_csv(s.nominal.string()), o, standard_registry());
+    CHECK(first.matched == first.registered - 1);
+    bool flat = false;
+    for (const PairResult& p : first.pairs) flat = flat || p.why.find("flat") != std::string::npos;
+    CHECK(flat);
+    o.retries = 2;
+    RegisterReport rep = register_positions(read_positions_csv(s.nominal.string()), o, standard_registry());
+    CHECK(rep.retried == 1);
+    CHECK(rep.matched == rep.registered);
+    CHECK(rep.positions == s.true_at);
 }
 
 TEST_CASE("mosaic command: feather blends the overlaps of registered tiles without a visible seam") {

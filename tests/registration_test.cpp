@@ -2,6 +2,7 @@
 // global solve (ops/registration), no files involved.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -148,6 +149,21 @@ TEST_CASE("registration: plan_pairs keeps windows inside both images under any e
         Rect w = p.window.translate(A.x - B.x, A.y - B.y);
         CHECK(p.region == Rect{w.x - 10, w.y - 10, w.w + 20, w.h + 20});
     }
+    // the other places along an overlap: distinct, inside, then none
+    std::vector<Rect> seen;
+    for (int attempt = 0;; ++attempt) {
+        auto p = reg::plan_window(nominal, 0, 1, o, attempt);
+        if (!p) {
+            CHECK(attempt == 3);  // top, middle, bottom (the window is as wide as the overlap)
+            break;
+        }
+        CHECK(std::find(seen.begin(), seen.end(), p->window) == seen.end());
+        CHECK(nominal[0].translate(-nominal[0].x, -nominal[0].y).contains(p->window));
+        CHECK(nominal[1].translate(-nominal[1].x, -nominal[1].y).contains(p->region));
+        seen.push_back(p->window);
+    }
+    CHECK(seen[0] == reg::plan_pairs(nominal, o)[0].window);
+
     // a larger radius leaves no room in the 50-row overlaps, then none at all
     o.search = 25;
     CHECK(reg::plan_pairs(nominal, o).size() == 9);

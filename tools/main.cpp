@@ -257,10 +257,10 @@ int main(int argc, char** argv) {
                 if (!quiet || stats)
                     std::fprintf(stderr,
                                  "registration: %zu of %zu overlapping pairs registered (%zu tiles read deep), %zu "
-                                 "aligned, %zu dropped as outliers, %zu tiles left at their given position; %.2f s, "
-                                 "%.1f Mpx read\n",
-                                 rep.registered, rep.candidates, rep.deep_reads, rep.matched, rep.rejected,
-                                 rep.unlinked, rep.seconds, rep.pixels_read / 1e6);
+                                 "aligned (%zu windows tried again elsewhere), %zu dropped as outliers, %zu tiles left "
+                                 "at their given position; %.2f s, %.1f Mpx read\n",
+                                 rep.registered, rep.candidates, rep.deep_reads, rep.matched, rep.retried,
+                                 rep.rejected, rep.unlinked, rep.seconds, rep.pixels_read / 1e6);
                 if (stats)
                     for (const std::string& p : rep.problems) std::fprintf(stderr, "  not used: %s\n", p.c_str());
                 if (!pairs_out.empty()) write_pairs_csv(pairs_out, tiles, rep);

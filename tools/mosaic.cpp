@@ -35,54 +35,32 @@ struct Slot {
     reg::Match match;
 };
 
-}  // namespace
-
-RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& o,
-                                  const OpRegistry& registry) {
-    auto t0 = std::chrono::steady_clock::now();
-    RegisterReport out;
-    Graph g(registry);
-    std::vector<NodeId> loads = add_tile_loads(g, tiles);  // headers only
-    std::vector<Rect> nominal;
-    std::vector<Point> nominal_at;
-    for (std::size_t i = 0; i < tiles.size(); ++i) {
-        const ImageInfo& info = g.info(loads[i]);
-        nominal.push_back({int(tiles[i].at[0]), int(tiles[i].at[1]), info.width, info.height});
-        nominal_at.push_back(nominal.back().origin());
-    }
-    // All pairs are counted for the report; the plan keeps the affordable ones.
-    reg::PlanOptions every = o.plan;
-    every.deep_share = 1;
-    out.candidates = reg::plan_pairs(nominal, every).size();
-    std::vector<reg::PairPlan> pairs = reg::plan_pairs(nominal, o.plan);
-    if (pairs.empty())
-        throw Error(o.source + ": no two tiles overlap enough to register (an overlap needs " +
-                    std::to_string(2 * o.plan.search + o.plan.min_window) +
-                    " px each way with search radius " + std::to_string(o.plan.search) +
-                    "); check the positions and tile sizes, lower --search, or use --no-register");
-    out.registered = pairs.size();
-
+// Reads the windows and regions of `pairs` (tiles in parallel, each tile's
+// reads top to bottom in one decode, tiles in canvas order) and matches each
+// pair as soon as its second side is in. Adds to the report's read counts.
+std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>& loads, const std::vector<Rect>& nominal,
+                                       const std::vector<reg::PairPlan>& pairs, const RegisterOptions& o,
+                                       RegisterReport& report) {
     // Each tile's reads, top to bottom: the streaming JPEG decoder then
     // serves them in one pass (and skips the rows between them).
-    std::vector<std::vector<Read>> reads(tiles.size());
+    std::vector<std::vector<Read>> reads(loads.size());
     for (std::size_t k = 0; k < pairs.size(); ++k) {
         reads[std::size_t(pairs[k].a)].push_back({pairs[k].window, k, true});
         reads[std::size_t(pairs[k].b)].push_back({pairs[k].region, k, false});
     }
-    const double shallow = o.plan.shallow_depth;
     std::vector<std::size_t> order;
-    for (std::size_t i = 0; i < tiles.size(); ++i) {
+    for (std::size_t i = 0; i < loads.size(); ++i) {
         auto& r = reads[i];
         if (r.empty()) continue;
         std::sort(r.begin(), r.end(), [](const Read& p, const Read& q) {
             return std::pair(p.rect.y, p.rect.x) < std::pair(q.rect.y, q.rect.x);
         });
-        for (const Read& rd : r) {
-            out.pixels_read += std::uint64_t(rd.rect.area());
-        }
         int bottom = 0;
-        for (const Read& rd : r) bottom = std::max(bottom, rd.rect.bottom());
-        if (bottom > shallow * nominal[i].h) ++out.deep_reads;
+        for (const Read& rd : r) {
+            report.pixels_read += std::uint64_t(rd.rect.area());
+            bottom = std::max(bottom, rd.rect.bottom());
+        }
+        if (bottom > o.plan.shallow_depth * nominal[i].h) ++report.deep_reads;
         order.push_back(i);
     }
     // Row by row over the canvas, so that a pair's two sides are read close
@@ -133,10 +111,68 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
         worker();
     }
     if (error) std::rethrow_exception(error);
+    std::vector<reg::Match> out;
+    for (Slot& s : slots) out.push_back(std::move(s.match));
+    return out;
+}
+
+}  // namespace
+
+RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& o,
+                                  const OpRegistry& registry) {
+    auto t0 = std::chrono::steady_clock::now();
+    RegisterReport out;
+    Graph g(registry);
+    std::vector<NodeId> loads = add_tile_loads(g, tiles);  // headers only
+    std::vector<Rect> nominal;
+    std::vector<Point> nominal_at;
+    for (std::size_t i = 0; i < tiles.size(); ++i) {
+        const ImageInfo& info = g.info(loads[i]);
+        nominal.push_back({int(tiles[i].at[0]), int(tiles[i].at[1]), info.width, info.height});
+        nominal_at.push_back(nominal.back().origin());
+    }
+    // All pairs are counted for the report; the plan keeps the affordable ones.
+    reg::PlanOptions every = o.plan;
+    every.deep_share = 1;
+    out.candidates = reg::plan_pairs(nominal, every).size();
+    std::vector<reg::PairPlan> pairs = reg::plan_pairs(nominal, o.plan);
+    if (pairs.empty())
+        throw Error(o.source + ": no two tiles overlap enough to register (an overlap needs " +
+                    std::to_string(2 * o.plan.search + o.plan.min_window) +
+                    " px each way with search radius " + std::to_string(o.plan.search) +
+                    "); check the positions and tile sizes, lower --search, or use --no-register");
+    out.registered = pairs.size();
+
+    std::vector<reg::Match> matches = read_and_match(g, loads, nominal, pairs, o, out);
+    // Pairs whose window found nothing (a blank patch of slide, a false peak)
+    // try other places along their overlap, in a second and third pass that
+    // reads only those.
+    std::vector<int> attempt(pairs.size(), 0);
+    for (int round = 1; round <= o.retries; ++round) {
+        std::vector<reg::PairPlan> again;
+        std::vector<std::size_t> which;
+        for (std::size_t k = 0; k < pairs.size(); ++k) {
+            if (matches[k].found) continue;
+            // the next place along the overlap, if there is one
+            if (auto p = reg::plan_window(nominal, pairs[k].a, pairs[k].b, o.plan, attempt[k] + 1)) {
+                attempt[k] += 1;
+                again.push_back(*p);
+                which.push_back(k);
+            }
+        }
+        if (again.empty()) break;
+        std::vector<reg::Match> m = read_and_match(g, loads, nominal, again, o, out);
+        for (std::size_t j = 0; j < again.size(); ++j)
+            if (m[j].found) matches[which[j]] = m[j];
+        out.retried += again.size();
+    }
+    for (std::size_t k = 0; k < pairs.size(); ++k)
+        if (!matches[k].found && attempt[k] > 0)
+            matches[k].why += " (and at " + std::to_string(attempt[k]) + " other places in the overlap)";
 
     std::vector<reg::Link> links;
     for (std::size_t k = 0; k < pairs.size(); ++k) {
-        const reg::Match& m = slots[k].match;
+        const reg::Match& m = matches[k];
         PairResult p{std::size_t(pairs[k].a), std::size_t(pairs[k].b), m.offset, m.score, m.found, false, 0, m.why};
         out.pairs.push_back(p);
         if (m.found) links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score});

@@ -26,6 +26,7 @@ struct RegisterOptions {
     registration::PlanOptions plan;  // search radius, window size, deep pairs
     double min_score = 0.5;          // a pair whose best correlation is lower is not used
     double max_residual = 1.5;       // pixels; worse pairs are dropped as outliers
+    int retries = 2;                 // other places along the overlap a failed pair tries
     int threads = 0;                 // 0: every core
     std::string source = "positions";  // named in errors (the CSV's path)
     // Set from any thread (e.g. a signal handler) to stop: Cancelled is thrown.
@@ -49,6 +50,7 @@ struct RegisterReport {
     std::size_t candidates = 0;      // overlapping pairs with room for a window
     std::size_t registered = 0;      // pairs whose windows were read and matched
     std::size_t matched = 0;         // of those, found with a good score
+    std::size_t retried = 0;         // windows tried again elsewhere in their overlap
     std::size_t rejected = 0;        // of those, dropped as outliers by the solve
     std::size_t deep_reads = 0;      // tiles read below their shallow part
     std::size_t unlinked = 0;        // tiles no used pair reaches (left at nominal)

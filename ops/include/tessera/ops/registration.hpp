@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,13 @@ struct PlanOptions {
 // the search radius. The window is centred along the overlap and at its
 // top (rows cost more than columns to a top-down decoder).
 std::vector<PairPlan> plan_pairs(const std::vector<Rect>& nominal, const PlanOptions& options);
+
+// The window of images a and b at the attempt-th place along their overlap
+// (0: top centre, as plan_pairs puts it; then the middle, the bottom, the
+// left and right ends, each distinct), for a pair whose first window was
+// flat or failed; none when the overlap has no such place.
+std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int b, const PlanOptions& options,
+                                    int attempt);
 
 // A measured offset between two images (position of b minus position of a).
 struct Link {
