@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
     mosaic->add_flag("--register,!--no-register", ro_register, "refine the positions by registration (default) or take them as they are");
     mosaic->add_option("--search", ro.plan.search, "largest error of a position relative to a neighbour's, pixels per axis")
         ->check(CLI::Range(1, 4096));
-    mosaic->add_option("--blend", mso.blend, "feather (weighted overlaps) or none (later tiles on top, as stitch)")
+    mosaic->add_option("--blend", mso.blend, "feather (each tile fades in over --blend-width from its edges, later ones on top) or none (hard edges, as stitch)")
         ->check(CLI::IsMember({"feather", "none"}));
     mosaic->add_option("--blend-width", mso.blend_width, "pixels over which a tile fades in from its edge")
         ->check(CLI::Range(1, 100000));
