@@ -13,5 +13,6 @@ OpSpec embed_op_spec();
 OpSpec cast_op_spec();
 OpSpec shrink_op_spec();
 OpSpec merge_op_spec();
+OpSpec mosaic_op_spec();
 
 }  // namespace tessera

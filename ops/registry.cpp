@@ -12,6 +12,7 @@ void register_ops(OpRegistry& r) {
     r.add(cast_op_spec());
     r.add(shrink_op_spec());
     r.add(merge_op_spec());
+    r.add(mosaic_op_spec());
 }
 
 }  // namespace tessera

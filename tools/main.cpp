@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tessera/merge.hpp"
+#include "tessera/mosaic.hpp"
 #include "tessera/stitch.hpp"
 #include "tessera/tessera.hpp"
 
@@ -142,6 +143,7 @@ int main(int argc, char** argv) {
 
     std::string pipeline, file, out;
     int threads = -1, tile = 0, collapse = 16, memory_mb = -1;
+    bool ro_register = true;
     bool stats = false, quiet = false, as_json = false;
 
     auto* run = app.add_subcommand("run", "run a JSON pipeline: compute and write every save node");
@@ -168,26 +170,53 @@ int main(int argc, char** argv) {
     dot->add_option("-o,--output", out, "write to this file instead of stdout");
     dot->add_option("--collapse", collapse, "fold a node's inputs into one box beyond this many (0: never)");
 
-    StitchOptions so;
-    bool emit_json = false;
+    // stitch and mosaic share the CSV, the canvas and the output options
     std::vector<int> canvas;
+    bool emit_json = false;
+    auto add_stitch_options = [&](CLI::App* cmd, StitchOptions& o) {
+        cmd->add_option("POSITIONS", o.positions, "CSV with header file,x,y; paths relative to its folder; later rows on top")
+            ->required();
+        cmd->add_option("--canvas", canvas, "canvas width and height")->expected(2)->required();
+        cmd->add_option("-o,--output", o.output, "output .tif")->required();
+        cmd->add_option("--tile-size", o.tile_size, "TIFF tile size (a multiple of 16)")->check(CLI::Range(16, 8192));
+        cmd->add_option("--compression", o.compression, "none, deflate, lzw, zstd or jpeg")
+            ->check(CLI::IsMember({"none", "deflate", "lzw", "zstd", "jpeg"}));
+        cmd->add_option("--quality", o.quality, "JPEG quality")->check(CLI::Range(1, 100));
+        cmd->add_flag("--pyramid", o.pyramid, "write every 2x smaller level down to one tile");
+        cmd->add_option("--bigtiff", o.bigtiff, "auto, yes or no")->check(CLI::IsMember({"auto", "yes", "no"}));
+        cmd->add_option("--background", o.background, "canvas value: one, or one per band");
+        cmd->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
+        cmd->add_option("--threads", threads, "worker threads (0: every core)");
+        cmd->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
+        cmd->add_flag("-q,--quiet", quiet, "no progress line");
+        cmd->add_option("--on-error", g_on_error, on_error_help)->check(CLI::IsMember({"fail", "background"}));
+    };
+
+    StitchOptions so;
     auto* stitch = app.add_subcommand("stitch", "place scanned tiles on a canvas at their positions and write a tiled (pyramid) TIFF");
-    stitch->add_option("POSITIONS", so.positions, "CSV with header file,x,y; paths relative to its folder; later rows on top")
-        ->required();
-    stitch->add_option("--canvas", canvas, "canvas width and height")->expected(2)->required();
-    stitch->add_option("-o,--output", so.output, "output .tif")->required();
-    stitch->add_option("--tile-size", so.tile_size, "TIFF tile size (a multiple of 16)")->check(CLI::Range(16, 8192));
-    stitch->add_option("--compression", so.compression, "none, deflate, lzw, zstd or jpeg")
-        ->check(CLI::IsMember({"none", "deflate", "lzw", "zstd", "jpeg"}));
-    stitch->add_option("--quality", so.quality, "JPEG quality")->check(CLI::Range(1, 100));
-    stitch->add_flag("--pyramid", so.pyramid, "write every 2x smaller level down to one tile");
-    stitch->add_option("--bigtiff", so.bigtiff, "auto, yes or no")->check(CLI::IsMember({"auto", "yes", "no"}));
-    stitch->add_option("--background", so.background, "canvas value: one, or one per band");
-    stitch->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
-    stitch->add_option("--threads", threads, "worker threads (0: every core)");
-    stitch->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
-    stitch->add_flag("-q,--quiet", quiet, "no progress line");
-    stitch->add_option("--on-error", g_on_error, on_error_help)->check(CLI::IsMember({"fail", "background"}));
+    add_stitch_options(stitch, so);
+
+    MosaicOptions mso;
+    RegisterOptions ro;
+    std::string positions_out, pairs_out;
+    auto* mosaic = app.add_subcommand(
+        "mosaic", "like stitch, with positions refined by registering neighbouring tiles and feathered overlaps");
+    add_stitch_options(mosaic, mso);
+    mosaic->add_flag("--register,!--no-register", ro_register, "refine the positions by registration (default) or take them as they are");
+    mosaic->add_option("--search", ro.plan.search, "largest error of a position relative to a neighbour's, pixels per axis")
+        ->check(CLI::Range(1, 4096));
+    mosaic->add_option("--blend", mso.blend, "feather (each tile fades in over --blend-width from its edges, later ones on top) or none (hard edges, as stitch)")
+        ->check(CLI::IsMember({"feather", "none"}));
+    mosaic->add_option("--blend-width", mso.blend_width, "pixels over which a tile fades in from its edge")
+        ->check(CLI::Range(1, 100000));
+    mosaic->add_option("--positions-out", positions_out, "write the positions used (solved) as a CSV file,x,y");
+    mosaic->add_option("--pairs-out", pairs_out,
+                       "write every registered pair as a CSV: the two files, measured offset, score (confidence), "
+                       "found, used, residual, why not");
+    mosaic->add_option("--deep-share", ro.plan.deep_share,
+                       "share of the tiles read down to their overlap below (top-down JPEG decode makes those reads "
+                       "cost most of a decode); 1: register every overlapping pair")
+        ->check(CLI::Range(0.0, 1.0));
 
     MergeOptions mo;
     double merge_nodata = 0;
@@ -232,6 +261,38 @@ int main(int argc, char** argv) {
             so.canvas_w = canvas[0];
             so.canvas_h = canvas[1];
             Graph g = stitch_graph(so, standard_registry());
+            if (emit_json) {
+                std::cout << to_json(g);
+                return 0;
+            }
+            return run_graph(g, threads, stats, quiet);
+        }
+        if (*mosaic) {
+            mso.canvas_w = canvas[0];
+            mso.canvas_h = canvas[1];
+            std::vector<Placement> tiles = read_positions_csv(mso.positions);
+            // the whole job is checked (tiles, canvas, output options) before
+            // registration spends any time on pixels
+            mosaic_graph(mso, tiles, standard_registry());
+            if (ro_register) {
+                ro.threads = std::max(threads, 0);
+                ro.source = mso.positions;
+                ro.cancel = &g_cancel;
+                RegisterReport rep = register_positions(tiles, ro, standard_registry());
+                for (std::size_t i = 0; i < tiles.size(); ++i) tiles[i].at = rep.positions[i];
+                if (!quiet || stats)
+                    std::fprintf(stderr,
+                                 "registration: %zu of %zu overlapping pairs registered (%zu tiles read deep), %zu "
+                                 "aligned (%zu windows tried again elsewhere), %zu dropped as outliers, %zu tiles left "
+                                 "at their given position; %.2f s, %.1f Mpx read\n",
+                                 rep.registered, rep.candidates, rep.deep_reads, rep.matched, rep.retried,
+                                 rep.rejected, rep.unlinked, rep.seconds, rep.pixels_read / 1e6);
+                if (stats)
+                    for (const std::string& p : rep.problems) std::fprintf(stderr, "  not used: %s\n", p.c_str());
+                if (!pairs_out.empty()) write_pairs_csv(pairs_out, tiles, rep);
+            }
+            if (!positions_out.empty()) write_positions_csv(positions_out, tiles);
+            Graph g = mosaic_graph(mso, tiles, standard_registry());
             if (emit_json) {
                 std::cout << to_json(g);
                 return 0;

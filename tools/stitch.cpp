@@ -30,21 +30,14 @@ std::int64_t parse_coord(const std::string& s, const std::string& where) {
 
 }  // namespace
 
-Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
+std::vector<Placement> read_positions_csv(const std::string& path) {
     namespace fs = std::filesystem;
-    std::ifstream in(o.positions);
-    if (!in) throw IoError(o.positions, "cannot open the positions CSV; check the path");
-    fs::path dir = fs::absolute(fs::path(o.positions)).parent_path();
+    std::ifstream in(path);
+    if (!in) throw IoError(path, "cannot open the positions CSV; check the path");
+    fs::path dir = fs::absolute(fs::path(path)).parent_path();
     std::string line;
-    if (!std::getline(in, line) || trim(line) != "file,x,y")
-        throw IoError(o.positions, "line 1 must be the header file,x,y");
-
-    struct Row {
-        std::string file;
-        IntPair at;
-        int line = 0;
-    };
-    std::vector<Row> rows;
+    if (!std::getline(in, line) || trim(line) != "file,x,y") throw IoError(path, "line 1 must be the header file,x,y");
+    std::vector<Placement> rows;
     for (int n = 2; std::getline(in, line); ++n) {
         if (trim(line).empty()) continue;
         std::stringstream ss(line);
@@ -52,25 +45,76 @@ Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
         std::getline(ss, f, ',');
         std::getline(ss, x, ',');
         std::getline(ss, y, ',');
-        std::string where = o.positions + " line " + std::to_string(n);
+        std::string where = path + " line " + std::to_string(n);
         if (std::getline(ss, extra, ',') || trim(f).empty() || trim(y).empty())
             throw Error(where + ": expected three fields file,x,y");
         rows.push_back({(dir / trim(f)).lexically_normal().string(),
                         {parse_coord(trim(x), where), parse_coord(trim(y), where)},
                         n});
     }
-    if (rows.empty()) throw IoError(o.positions, "lists no tiles");
+    if (rows.empty()) throw IoError(path, "lists no tiles");
+    return rows;
+}
 
+void write_positions_csv(const std::string& path, const std::vector<Placement>& rows) {
+    namespace fs = std::filesystem;
+    fs::path dir = fs::absolute(fs::path(path)).parent_path();
+    std::string tmp = path + ".part";
+    {
+        std::ofstream out(tmp);
+        out << "file,x,y\n";
+        for (const Placement& r : rows)
+            out << fs::path(r.file).lexically_relative(dir).generic_string() << "," << r.at[0] << "," << r.at[1] << "\n";
+        if (!out.flush()) throw IoError(path, "cannot write the positions CSV; check the folder and free space");
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) throw IoError(path, "cannot write the positions CSV: " + ec.message());
+}
+
+std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows) {
+    std::vector<NodeId> tiles;
+    for (std::size_t i = 0; i < rows.size(); ++i)
+        tiles.push_back(g.add("load", {}, {{"path", rows[i].file}}, "tile" + std::to_string(i)));
+    return tiles;
+}
+
+NodeId add_canvas(Graph& g, const StitchOptions& o, const ImageInfo& like) {
+    return g.add("black", {},
+                 {{"width", std::int64_t(o.canvas_w)},
+                  {"height", std::int64_t(o.canvas_h)},
+                  {"bands", std::int64_t(like.bands)},
+                  {"format", std::string(format_name(like.format))},
+                  {"value", o.background}},
+                 "canvas");
+}
+
+NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
+    namespace fs = std::filesystem;
+    return g.add("save", {image},
+                 {{"path", fs::absolute(o.output).lexically_normal().string()},
+                  {"format", std::string("tiff")},
+                  {"tile", true},
+                  {"tile_width", std::int64_t(o.tile_size)},
+                  {"tile_height", std::int64_t(o.tile_size)},
+                  {"compression", o.compression},
+                  {"quality", std::int64_t(o.quality)},
+                  {"pyramid", o.pyramid},
+                  {"bigtiff", o.bigtiff}},
+                 "save");
+}
+
+Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
+    std::vector<Placement> rows = read_positions_csv(o.positions);
     Graph g(registry);
     g.execution.tile_w = g.execution.tile_h = o.tile_size;
     // Loads first (the canvas takes the first tile's bands and format), then
     // the canvas, one insert for every tile, and the save.
-    std::vector<NodeId> tiles;
+    std::vector<NodeId> tiles = add_tile_loads(g, rows);
     std::vector<IntPair> at;
     for (std::size_t i = 0; i < rows.size(); ++i) {
-        tiles.push_back(g.add("load", {}, {{"path", rows[i].file}}, "tile" + std::to_string(i)));
         at.push_back(rows[i].at);
-        const ImageInfo& t = g.info(tiles.back());
+        const ImageInfo& t = g.info(tiles[i]);
         if (Rect{int(rows[i].at[0]), int(rows[i].at[1]), t.width, t.height}.intersect({0, 0, o.canvas_w, o.canvas_h}).empty())
             throw Error(o.positions + " line " + std::to_string(rows[i].line) + ": '" + rows[i].file + "' (" +
                         std::to_string(t.width) + "x" + std::to_string(t.height) + ") at " +
@@ -78,27 +122,10 @@ Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
                         " lies wholly outside the " + std::to_string(o.canvas_w) + "x" + std::to_string(o.canvas_h) +
                         " canvas; check its position or --canvas");
     }
-    const ImageInfo& first = g.info(tiles[0]);
-    std::vector<NodeId> inputs{g.add("black", {},
-                                     {{"width", std::int64_t(o.canvas_w)},
-                                      {"height", std::int64_t(o.canvas_h)},
-                                      {"bands", std::int64_t(first.bands)},
-                                      {"format", std::string(format_name(first.format))},
-                                      {"value", o.background}},
-                                     "canvas")};
+    std::vector<NodeId> inputs{add_canvas(g, o, g.info(tiles[0]))};
     inputs.insert(inputs.end(), tiles.begin(), tiles.end());
     NodeId mosaic = g.add("insert", inputs, {{"at", at}}, "mosaic");
-    g.add("save", {mosaic},
-          {{"path", fs::absolute(o.output).lexically_normal().string()},
-           {"format", std::string("tiff")},
-           {"tile", true},
-           {"tile_width", std::int64_t(o.tile_size)},
-           {"tile_height", std::int64_t(o.tile_size)},
-           {"compression", o.compression},
-           {"quality", std::int64_t(o.quality)},
-           {"pyramid", o.pyramid},
-           {"bigtiff", o.bigtiff}},
-          "save");
+    add_stitch_save(g, mosaic, o);
     return g;
 }
 

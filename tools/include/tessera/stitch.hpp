@@ -26,4 +26,25 @@ struct StitchOptions {
 // pixels). Errors name the CSV and line, or the node and key.
 Graph stitch_graph(const StitchOptions& options, const OpRegistry& registry);
 
+// One row of a positions CSV: the tile's path (a relative one resolved
+// against the CSV's folder) and its top-left on the canvas.
+struct Placement {
+    std::string file;
+    IntPair at;
+    int line = 0;  // in the CSV it was read from (0: not read from one)
+};
+// The rows of a positions CSV (header file,x,y), in order. Errors name the
+// CSV and line.
+std::vector<Placement> read_positions_csv(const std::string& path);
+// Writes a positions CSV with paths relative to its own folder, so that it
+// can be stitched from wherever it is.
+void write_positions_csv(const std::string& path, const std::vector<Placement>& rows);
+
+// The parts of the stitch graph other jobs on the same CSVs reuse: a load
+// node per tile ("tile0", ...), the canvas under them (first tile's bands
+// and format), and the tiled (pyramid) TIFF save of `image`.
+std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows);
+NodeId add_canvas(Graph& g, const StitchOptions& options, const ImageInfo& like);
+NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& options);
+
 }  // namespace tessera

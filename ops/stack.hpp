@@ -1,0 +1,43 @@
+// Images stacked on a base at integer positions, later ones on top: the
+// geometry insert and mosaic share (mosaic with blend "none" is insert, and
+// even a feathered mosaic is insert wherever its images do not overlap).
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "tessera/core/image_info.hpp"
+#include "tessera/core/op.hpp"
+#include "tessera/core/params.hpp"
+#include "tessera/core/spatial_index.hpp"
+
+namespace tessera {
+
+class Stack {
+public:
+    Stack() = default;
+    // Inputs are the base, then the images; `at` gives one [x, y] per image.
+    // Checks counts, bands and formats, and the range of the positions
+    // (ParamError naming "at" or "inputs" and the fix).
+    Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in);
+
+    const SpatialIndex& index() const { return index_; }
+    // The placed images (output frame), index k is input k + 1.
+    const std::vector<Rect>& rects() const { return index_.rects(); }
+
+    // insert's demand for r: placed needs only, later images on top, nothing
+    // asked for that later images hide.
+    void demand_insert(const Rect& r, Demand& need) const;
+    // Same, with the images overlapping r already looked up (index().query).
+    void demand_insert(const Rect& r, const std::vector<int>& hits, Demand& need) const;
+
+    // Whether the images hits[from..], each shrunk by `inset` on every side,
+    // together cover all of `part`.
+    bool covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from, int inset = 0) const;
+
+private:
+    SpatialIndex index_;
+};
+
+}  // namespace tessera

@@ -1,0 +1,194 @@
+// mosaic: geometry, demand (insert's where nothing overlaps), blend none is
+// insert bit for bit, feathered seams, pixels across tile seams, bad
+// parameters.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "support.hpp"
+
+using namespace tessera;
+using vips::VImage;
+
+namespace {
+
+std::unique_ptr<Op> build(const Params& p, const std::vector<ImageInfo>& in) { return tt::build_op("mosaic", p, in); }
+
+// base + overlapping images (some off the canvas edge) in one graph; returns
+// the insert node and the mosaic node built over the same inputs.
+struct Scene {
+    Graph g{standard_registry()};
+    NodeId insert = 0, mosaic = 0;
+};
+void build_scene(Scene& s, const tt::TempDir& dir, const std::string& blend, int bands = 3,
+                 VipsBandFormat format = VIPS_FORMAT_UCHAR) {
+    std::vector<NodeId> in{tt::load_image(s.g, dir, tt::pattern(230, 170, bands, format, 9), "base.v")};
+    std::vector<IntPair> at = {{-10, 5}, {60, 30}, {100, 60}, {150, -20}, {20, 100}};
+    for (std::size_t k = 0; k < at.size(); ++k)
+        in.push_back(tt::load_image(s.g, dir, tt::pattern(90 + 7 * int(k), 80 - 5 * int(k), bands, format, int(k)),
+                                    "t" + std::to_string(k) + ".v"));
+    s.insert = s.g.add("insert", in, {{"at", at}});
+    s.mosaic = s.g.add("mosaic", in, {{"at", at}, {"blend", blend}, {"blend_width", std::int64_t(12)}});
+}
+
+}  // namespace
+
+TEST_CASE("mosaic: geometry is the base's") {
+    ImageInfo base = tt::header(200, 150, 3);
+    auto op = build({{"at", std::vector<IntPair>{{10, 20}, {30, 25}}}}, {base, tt::header(50, 40, 3), tt::header(30, 30, 3)});
+    CHECK(op->info() == base);
+}
+
+TEST_CASE("mosaic: demand is insert's where images do not overlap - pulls only overlapping images") {
+    // image 1 (40x40) at (10, 10); image 2 (40x40) at (40, 40): they overlap in [40, 50)^2
+    auto op = build({{"at", std::vector<IntPair>{{10, 10}, {40, 40}}}},
+                    {tt::header(100, 100), tt::header(40, 40), tt::header(40, 40)});
+    Demand need;
+    op->demand({12, 12, 8, 8}, need);  // inside image 1 only: placed, as insert
+    REQUIRE(need.size() == 1);
+    CHECK(need[0].input == 1);
+    CHECK(need[0].place.has_value());
+
+    need.clear();
+    op->demand({60, 0, 30, 30}, need);  // base only
+    REQUIRE(need.size() == 1);
+    CHECK(need[0].input == 0);
+    CHECK(need[0].place.has_value());
+
+    need.clear();
+    op->demand({30, 30, 30, 30}, need);  // both images overlap here, and some base shows
+    REQUIRE(need.size() == 3);
+    CHECK(need[0].input == 0);
+    CHECK_FALSE(need[0].place.has_value());
+    CHECK(need[1].input == 1);
+    CHECK(need[1].rect == Rect{20, 20, 20, 20});
+    CHECK_FALSE(need[1].place.has_value());
+    CHECK(need[2].input == 2);
+    CHECK(need[2].rect == Rect{0, 0, 20, 20});
+
+    // far from everything: a tile meeting image 2 and nothing else is placed
+    need.clear();
+    op->demand({55, 55, 20, 20}, need);
+    for (const Need& n : need) CHECK(n.place.has_value());
+
+    // under the opaque core of a later image (the image less blend_width on
+    // each side) earlier ones are hidden and not asked for
+    auto narrow = build({{"at", std::vector<IntPair>{{0, 0}, {10, 10}}}, {"blend_width", std::int64_t(4)}},
+                        {tt::header(100, 100), tt::header(40, 40), tt::header(30, 30)});
+    need.clear();
+    narrow->demand({16, 16, 8, 8}, need);
+    REQUIRE(need.size() == 1);
+    CHECK(need[0].input == 2);
+    CHECK(need[0].place.has_value());
+    need.clear();
+    narrow->demand({8, 8, 8, 8}, need);  // across image 2's edge: both, blended
+    REQUIRE(need.size() == 2);
+    CHECK_FALSE(need[0].place.has_value());
+    CHECK_FALSE(need[1].place.has_value());
+
+    // blend none: always insert's (placed) demand
+    auto none = build({{"at", std::vector<IntPair>{{10, 10}, {40, 40}}}, {"blend", std::string("none")}},
+                      {tt::header(100, 100), tt::header(40, 40), tt::header(40, 40)});
+    need.clear();
+    none->demand({30, 30, 30, 30}, need);
+    for (const Need& n : need) CHECK(n.place.has_value());
+}
+
+TEST_CASE("mosaic: blend none equals insert bit for bit - every tile size and thread count") {
+    tt::TempDir dir;
+    Scene s;
+    build_scene(s, dir, "none");
+    Buffer want = tt::render(s.g, s.insert, 64, 1);
+    tt::check_pixels(s.g, s.mosaic, tt::to_vips(want));
+}
+
+TEST_CASE("mosaic: feather is the same across tile seams - where one image covers a pixel it is that image's") {
+    tt::TempDir dir;
+    for (auto [bands, format] : {std::pair{3, VIPS_FORMAT_UCHAR}, std::pair{1, VIPS_FORMAT_USHORT},
+                                 std::pair{2, VIPS_FORMAT_FLOAT}, std::pair{1, VIPS_FORMAT_DOUBLE}}) {
+        CAPTURE(bands);
+        CAPTURE(int(format));
+        tt::TempDir sub;
+        Scene s;
+        build_scene(s, sub, "feather", bands, format);
+        Buffer ins = tt::render(s.g, s.insert, 230, 1);
+        Buffer feathered = tt::render(s.g, s.mosaic, 230, 1);  // one tile: no seams
+        tt::check_pixels(s.g, s.mosaic, tt::to_vips(feathered));
+        // pixels covered by at most one image: exactly insert's
+        std::vector<Rect> rects = {{-10, 5, 90, 80}, {60, 30, 97, 75}, {100, 60, 104, 70}, {150, -20, 111, 65},
+                                   {20, 100, 118, 60}};
+        int same = 0, blended = 0;
+        dispatch_format(ins.view().format, [&](auto z) {
+            using T = decltype(z);
+            for (int y = 0; y < 170; ++y)
+                for (int x = 0; x < 230; ++x) {
+                    int n = 0;
+                    for (const Rect& r : rects) n += r.contains(Point{x, y});
+                    const T* a = ins.view().row<T>(y) + std::size_t(x) * bands;
+                    const T* b = feathered.view().row<T>(y) + std::size_t(x) * bands;
+                    bool eq = std::equal(a, a + bands, b);
+                    if (n <= 1) {
+                        same += eq;
+                        CHECK(eq);
+                    } else {
+                        blended += !eq;
+                    }
+                }
+        });
+        CHECK(same > 10000);
+        CHECK(blended > 1000);  // the overlaps really are blended
+    }
+}
+
+TEST_CASE("mosaic: feather leaves no seam between tiles of different brightness") {
+    // two constant tiles, 100 and 140, overlapping by 60 columns; the blend
+    // width is 24: across the overlap the value changes by at most
+    // 40 * pi / 2 / 24 (+1 for rounding) from one column to the next, and
+    // never leaves [100, 140]
+    tt::TempDir dir;
+    Graph g(standard_registry());
+    NodeId base = tt::load_image(g, dir, VImage::black(200, 60).cast(VIPS_FORMAT_UCHAR), "base.v");
+    NodeId a = tt::load_image(g, dir, (VImage::black(120, 60) + 100).cast(VIPS_FORMAT_UCHAR), "a.v");
+    NodeId b = tt::load_image(g, dir, (VImage::black(140, 60) + 140).cast(VIPS_FORMAT_UCHAR), "b.v");
+    std::vector<IntPair> at = {{0, 0}, {60, 0}};
+    NodeId m = g.add("mosaic", {base, a, b}, {{"at", at}, {"blend_width", std::int64_t(24)}});
+    NodeId ins = g.add("insert", {base, a, b}, {{"at", at}});
+    for (int tile : {16, 64}) {
+        Buffer out = tt::render(g, m, tile, 2);
+        const std::uint8_t* row = out.view().row<std::uint8_t>(30);
+        int worst = 0;
+        for (int x = 1; x < 200; ++x) {
+            worst = std::max(worst, std::abs(int(row[x]) - int(row[x - 1])));
+            CHECK(row[x] >= 100);
+            CHECK(row[x] <= 140);
+        }
+        CHECK(worst <= int(std::ceil(40 * M_PI / 2 / 24)) + 1);
+        CHECK(row[0] == 100);
+        CHECK(row[199] == 140);
+        // insert's seam is the whole step at once
+        Buffer hard = tt::render(g, ins, tile, 2);
+        CHECK(int(hard.view().row<std::uint8_t>(30)[60]) - int(hard.view().row<std::uint8_t>(30)[59]) == 40);
+    }
+}
+
+TEST_CASE("mosaic: bad parameters name the key and the fix") {
+    std::vector<ImageInfo> in = {tt::header(100, 100, 3), tt::header(40, 40, 3)};
+    auto key_of = [](const std::function<void()>& f) -> std::string {
+        try {
+            f();
+        } catch (const ParamError& e) {
+            return e.key() + ": " + e.what();
+        }
+        return "(no error)";
+    };
+    std::string e = key_of([&] { build({{"at", std::vector<IntPair>{{0, 0}}}, {"blend", std::string("soft")}}, in); });
+    CHECK(e.rfind("blend: ", 0) == 0);
+    CHECK(e.find("use feather") != std::string::npos);
+    e = key_of([&] { build({{"at", std::vector<IntPair>{{0, 0}}}, {"blend_width", std::int64_t(0)}}, in); });
+    CHECK(e.rfind("blend_width: ", 0) == 0);
+    CHECK(tt::error_of([&] { build({{"at", std::vector<IntPair>{{0, 0}, {1, 1}}}}, in); }).find("one [x, y] per image") !=
+          std::string::npos);
+    CHECK(tt::error_of([&] { build({{"at", std::vector<IntPair>{{0, 0}}}}, {tt::header(100, 100, 3), tt::header(40, 40, 1)}); })
+              .find("cast or convert") != std::string::npos);
+}

@@ -1,0 +1,85 @@
+// The scanned mosaic with registration and blending: stage positions are
+// refined by registering neighbouring tiles, then every tile is placed by
+// one mosaic node (feathered overlaps) and saved as a tiled (pyramid) TIFF.
+// `tessera mosaic` is read_positions_csv, register_positions (unless
+// --no-register), mosaic_graph and a run; C++ users can call them the same
+// way.
+//
+// Registration is a step of its own, before the final graph is built: ops
+// never compute while a graph is built, and registration needs pixels. It
+// builds a load node per tile and pulls only the windows the pair plan
+// names (ops/registration.hpp) through the evaluator, so its cost follows
+// the overlaps, not the image size. (With a top-down JPEG a window also
+// costs entropy-decoding the rows above it, about 40% of a full decode for
+// a window at the bottom: hence windows at the top of overlaps, and only a
+// share of the tiles read deep.)
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tessera/ops/registration.hpp"
+#include "tessera/stitch.hpp"
+
+namespace tessera {
+
+struct RegisterOptions {
+    registration::PlanOptions plan;  // search radius, window size, deep pairs
+    double min_score = 0.5;          // a pair whose best correlation is lower is not used
+    double max_residual = 1.5;       // pixels; worse pairs are dropped as outliers
+    int retries = 2;                 // other places along the overlap a failed pair tries
+    int threads = 0;                 // 0: every core
+    std::string source = "positions";  // named in errors (the CSV's path)
+    // Set from any thread (e.g. a signal handler) to stop: Cancelled is thrown.
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+// One registered pair, as measured and as the solve used it.
+struct PairResult {
+    std::size_t a = 0, b = 0;   // tiles (input order)
+    Point offset;               // measured position of b minus position of a (when found)
+    double score = 0;           // normalised cross-correlation at that offset: the pair's confidence
+    bool found = false;         // a usable match (score, not on the search border, not flat)
+    bool used = false;          // kept by the solve (not an outlier)
+    double residual = 0;        // |solved offset - measured offset|, px (when found)
+    std::string why;            // when not found or not used
+};
+
+struct RegisterReport {
+    std::vector<IntPair> positions;  // solved, one per tile, in input order
+    std::vector<PairResult> pairs;   // every registered pair
+    std::size_t candidates = 0;      // overlapping pairs with room for a window
+    std::size_t registered = 0;      // pairs whose windows were read and matched
+    std::size_t matched = 0;         // of those, found with a good score
+    std::size_t retried = 0;         // windows tried again elsewhere in their overlap
+    std::size_t rejected = 0;        // of those, dropped as outliers by the solve
+    std::size_t deep_reads = 0;      // tiles read below their shallow part
+    std::size_t unlinked = 0;        // tiles no used pair reaches (left at nominal)
+    std::uint64_t pixels_read = 0;
+    double seconds = 0;
+    std::vector<std::string> problems;  // the first few pairs not used, and why
+};
+
+// Reads the windows of every planned pair (in parallel, tiles in the order
+// of their nominal top-left), matches each pair, and solves all positions.
+// Errors: no pair to register at all (name the source and what to do), an
+// unreadable tile (names the file), no pair aligned.
+RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& options,
+                                  const OpRegistry& registry);
+
+// The pairs as a CSV: a,b (file names as given), dx,dy, score, found, used,
+// residual, why.
+void write_pairs_csv(const std::string& path, const std::vector<Placement>& tiles, const RegisterReport& report);
+
+struct MosaicOptions : StitchOptions {
+    std::string blend = "feather";  // feather or none (insert)
+    int blend_width = 64;
+};
+
+// The stitch graph with a mosaic node in place of insert: headers only,
+// no pixels read.
+Graph mosaic_graph(const MosaicOptions& options, const std::vector<Placement>& tiles, const OpRegistry& registry);
+
+}  // namespace tessera
