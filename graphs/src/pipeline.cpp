@@ -359,7 +359,8 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
                 cache = v.get<bool>();
                 continue;
             }
-            auto ps = std::find_if(spec->params.begin(), spec->params.end(), [&](const ParamSpec& p) { return p.name == key; });
+            // init-capture: clang 14 (the fuzz build) cannot capture a structured binding
+            auto ps = std::find_if(spec->params.begin(), spec->params.end(), [&key = key](const ParamSpec& p) { return p.name == key; });
             if (ps == spec->params.end()) {
                 std::string names;
                 for (const auto& p : spec->params) names += (names.empty() ? "" : ", ") + p.name;
