@@ -17,6 +17,7 @@
 #include <gdal.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <list>
 #include <mutex>
@@ -222,6 +223,17 @@ public:
         // says nothing about where the pixels are).
         double t[6];
         if (GDALGetGeoTransform(ds, t) == CE_None) {
+            // A GeoTIFF's tags can hold NaN, infinities or a zero pixel size
+            // (the hostile corpus of issue 5): GDAL hands them on, and merge
+            // would only say its output is "nan x -inf pixels". Refuse them
+            // here, naming the file.
+            const bool finite = std::all_of(t, t + 6, [](double v) { return std::isfinite(v); });
+            if (!finite || t[1] * t[5] - t[2] * t[4] == 0)
+                throw IoError(path_, "has a broken geotransform (origin " + std::to_string(t[0]) + ", " +
+                                         std::to_string(t[3]) + ", pixel size " + std::to_string(t[1]) + " x " +
+                                         std::to_string(t[5]) + ", rotation " + std::to_string(t[2]) + ", " +
+                                         std::to_string(t[4]) + "): it must be finite with a non-zero pixel size; "
+                                         "fix the georeference (gdal_edit.py -a_ullr or -unsetgt)");
             GeoRef g;
             for (int i = 0; i < 6; ++i) g.transform[i] = t[i];
             const char* wkt = GDALGetProjectionRef(ds);
