@@ -49,7 +49,7 @@ inline void init() {
     IoLimits limits;
     limits.max_open_files = 4;
     limits.save_memory_mb = 16;
-    limits.max_decode_mb = 64;  // a decompression bomb must be refused at build, not tried
+    limits.max_decode_mb = 16;  // a decompression bomb must be refused at build, not tried
     set_io_limits(limits);
     (void)scratch_dir();
 }
