@@ -108,6 +108,14 @@ TEST_CASE("corpus: TIFFs with absurd tile sizes or dimensions fail naming the fi
         e = load_and_render(image(name), "gdal_load");
         CHECK(has(e, image(name).string()));
     }
+    // GDAL would allocate the 2147483632^2 tile on the first read (an
+    // exabyte: ASan aborts, else a failed allocation); gdal_load refuses
+    // blocks over max_decode_mb when the graph is built.
+    Graph g(standard_registry());
+    std::string e = tt::error_of([&] { g.add("gdal_load", {}, {{"path", image("tile-huge.tif").string()}}, "t"); });
+    CHECK(has(e, "node 't' (op gdal_load)"));
+    CHECK(has(e, "blocks (tiles or strips) of 2147483632x2147483632 pixels"));
+    CHECK(has(e, "max_decode_mb"));
 }
 
 TEST_CASE("corpus: GeoTIFFs with a broken geotransform fail naming the file") {
