@@ -95,6 +95,16 @@ inline void render_bounded(Graph& g, NodeId n) {
         top_left = g.add("extract_area", {n},
                          {{"left", 0}, {"top", 0}, {"width", std::min(info.width, kWindow)},
                           {"height", std::min(info.height, kWindow)}});
+    // Sources keep per-file state (a JPEG's decoder and its window) until
+    // released; a failed render does not release them, and every exec reads
+    // a new path: without this, memory grows exec by exec up to the
+    // decoders' budget (1 GB).
+    struct Release {
+        Graph& g;
+        ~Release() {
+            for (NodeId i = 0; i < g.size(); ++i) g.node(i).op->release();
+        }
+    } release{g};
     Evaluator ev(g);
     NullSink sink;
     ev.run(top_left, sink);
@@ -102,7 +112,6 @@ inline void render_bounded(Graph& g, NodeId n) {
         const int w = std::min(info.width, kWindow), h = std::min(info.height, kWindow);
         ev.render(n, Rect{info.width - w, info.height - h, w, h});
     }
-    for (NodeId i = 0; i < g.size(); ++i) g.node(i).op->release();
 }
 
 }  // namespace tessera_fuzz
