@@ -17,6 +17,7 @@
 #include <gdal.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <list>
 #include <mutex>
@@ -203,6 +204,24 @@ public:
                                      ", which Tessera has no format for (it takes Byte, UInt16, Int16, UInt32, Int32, "
                                      "Float32, Float64); convert it first, e.g. gdal_translate -ot Float64");
 
+        // GDAL reads whole blocks (tiles, strips): a header claiming tiles of
+        // 2147483632 pixels a side makes it allocate exabytes on the first
+        // read (found with the hostile corpus under ASan), and a merely huge
+        // block (a 3 GB strip) is a decompression bomb. Blocks of all bands
+        // (pixel-interleaved files hold them together) must fit the libvips
+        // loaders' whole-decode limit.
+        int bx = 0, by = 0;
+        GDALGetBlockSize(GDALGetRasterBand(ds, bands_[0]), &bx, &by);
+        const std::uint64_t block_bytes = std::uint64_t(std::max(bx, 0)) * std::uint64_t(std::max(by, 0)) *
+                                          std::uint64_t(GDALGetDataTypeSizeBytes(type)) * std::uint64_t(count);
+        const std::uint64_t limit = std::uint64_t(io_limits().max_decode_mb) << 20;
+        if (block_bytes > limit)
+            throw IoError(path_, "has blocks (tiles or strips) of " + std::to_string(bx) + "x" + std::to_string(by) +
+                                     " pixels, " + std::to_string(block_bytes >> 20) + " MB each with its " +
+                                     std::to_string(count) + " band(s), over the limit of " +
+                                     std::to_string(limit >> 20) + " MB; if the file is genuine, retile it "
+                                     "(gdal_translate -co TILED=YES) or raise IoLimits::max_decode_mb");
+
         info_.width = GDALGetRasterXSize(ds);
         info_.height = GDALGetRasterYSize(ds);
         if (info_.width < 1 || info_.height < 1 || info_.width > kMaxDimension || info_.height > kMaxDimension)
@@ -222,6 +241,17 @@ public:
         // says nothing about where the pixels are).
         double t[6];
         if (GDALGetGeoTransform(ds, t) == CE_None) {
+            // A GeoTIFF's tags can hold NaN, infinities or a zero pixel size
+            // (the hostile corpus of issue 5): GDAL hands them on, and merge
+            // would only say its output is "nan x -inf pixels". Refuse them
+            // here, naming the file.
+            const bool finite = std::all_of(t, t + 6, [](double v) { return std::isfinite(v); });
+            if (!finite || t[1] * t[5] - t[2] * t[4] == 0)
+                throw IoError(path_, "has a broken geotransform (origin " + std::to_string(t[0]) + ", " +
+                                         std::to_string(t[3]) + ", pixel size " + std::to_string(t[1]) + " x " +
+                                         std::to_string(t[5]) + ", rotation " + std::to_string(t[2]) + ", " +
+                                         std::to_string(t[4]) + "): it must be finite with a non-zero pixel size; "
+                                         "fix the georeference (gdal_edit.py -a_ullr or -unsetgt)");
             GeoRef g;
             for (int i = 0; i < 6; ++i) g.transform[i] = t[i];
             const char* wkt = GDALGetProjectionRef(ds);

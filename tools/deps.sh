@@ -4,7 +4,8 @@
 TESSERA_PACKAGES="build-essential cmake ninja-build pkg-config
   libvips-dev libvips-tools libgdal-dev gdal-bin python3-gdal
   libboost-graph-dev libtbb-dev doctest-dev nlohmann-json3-dev libcli11-dev
-  libtiff-tools libtiff-dev libjpeg-dev libdeflate-dev libzstd-dev openslide-tools time python3-rasterio"
+  libtiff-tools libtiff-dev libjpeg-dev libdeflate-dev libzstd-dev openslide-tools time python3-rasterio
+  ${TESSERA_EXTRA_PACKAGES:-}"
 missing=""
 for p in $TESSERA_PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

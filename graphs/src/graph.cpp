@@ -88,7 +88,8 @@ NodeId Graph::add(const std::string& op, const std::vector<NodeId>& inputs, cons
     // Check keys and types against the spec before the op sees them.
     Params canon;
     for (const auto& [key, value] : params.values()) {
-        auto it = std::find_if(spec->params.begin(), spec->params.end(), [&](const ParamSpec& p) { return p.name == key; });
+        // init-capture: clang 14 (the fuzz build) cannot capture a structured binding
+        auto it = std::find_if(spec->params.begin(), spec->params.end(), [&key = key](const ParamSpec& p) { return p.name == key; });
         if (it == spec->params.end())
             throw GraphError(id, op, key, "unknown parameter; " + op + " takes " + param_list(*spec));
         try {

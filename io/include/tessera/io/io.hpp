@@ -39,7 +39,8 @@ struct IoLimits {
     // A file whose format libvips decodes whole (PNG, WebP, GIF, ...) is
     // refused when the graph is built if it would take more than this: a
     // header claiming 65535x65535x4 must not take the machine down. Tiled
-    // TIFFs and plain JPEGs are read in parts and are not limited.
+    // TIFFs and plain JPEGs are read in parts and are not limited. gdal_load
+    // refuses a raster whose blocks (tiles, strips; all bands) exceed it.
     std::size_t max_decode_mb = 4096;
 };
 // Throws Error for a value out of range (max_open_files < 1).
