@@ -59,8 +59,15 @@ Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
     }
     if (rows.empty()) throw IoError(o.positions, "lists no tiles");
 
+    const bool dz = fs::path(o.output).extension() == ".dzi";
+    if (dz && (o.compression != "none" || o.bigtiff != "auto"))
+        throw IoError(o.output, "compression and bigtiff apply to TIFF outputs; a .dzi takes suffix, quality, overlap "
+                                "and layout");
+    if (!dz && (o.overlap >= 0 || o.suffix != "jpeg" || o.layout != "dz"))
+        throw IoError(o.output, "overlap, suffix and layout apply to Deep Zoom outputs; name the output NAME.dzi");
+    const int tile = o.tile_size > 0 ? o.tile_size : !dz ? 256 : o.layout == "google" ? 256 : 254;
     Graph g(registry);
-    g.execution.tile_w = g.execution.tile_h = o.tile_size;
+    g.execution.tile_w = g.execution.tile_h = tile;
     // Loads first (the canvas takes the first tile's bands and format), then
     // the canvas, one insert for every tile, and the save.
     std::vector<NodeId> tiles;
@@ -79,17 +86,23 @@ Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
                                      "canvas")};
     inputs.insert(inputs.end(), tiles.begin(), tiles.end());
     NodeId mosaic = g.add("insert", inputs, {{"at", at}}, "mosaic");
-    g.add("save", {mosaic},
-          {{"path", fs::absolute(o.output).lexically_normal().string()},
-           {"format", std::string("tiff")},
-           {"tile", true},
-           {"tile_width", std::int64_t(o.tile_size)},
-           {"tile_height", std::int64_t(o.tile_size)},
-           {"compression", o.compression},
-           {"quality", std::int64_t(o.quality)},
-           {"pyramid", o.pyramid},
-           {"bigtiff", o.bigtiff}},
-          "save");
+    Params save{{"path", fs::absolute(o.output).lexically_normal().string()}, {"quality", std::int64_t(o.quality)}};
+    if (dz) {
+        // a Deep Zoom (or google) pyramid, options as vips dzsave's
+        save.set("tile_size", std::int64_t(tile));
+        if (o.overlap >= 0) save.set("overlap", std::int64_t(o.overlap));
+        save.set("suffix", o.suffix);
+        save.set("layout", o.layout);
+    } else {
+        save.set("format", std::string("tiff"));
+        save.set("tile", true);
+        save.set("tile_width", std::int64_t(tile));
+        save.set("tile_height", std::int64_t(tile));
+        save.set("compression", o.compression);
+        save.set("pyramid", o.pyramid);
+        save.set("bigtiff", o.bigtiff);
+    }
+    g.add("save", {mosaic}, save, "save");
     return g;
 }
 
