@@ -11,9 +11,9 @@
 //    level filled with the background (255);
 //  - a level pixel is the mean of the 2x2 pixels above it, (sum + 2) >> 2,
 //    with an odd level's last column and row repeated: libvips's "region
-//    shrink" mean. Our bits are libvips's: PNG tiles are identical, and as
-//    tiles are encoded by libvips's own savers with the options dzsave uses
-//    (Q, strip), JPEG tiles are byte-identical too.
+//    shrink" mean. Our bits are libvips's: PNG tiles are identical (encoded
+//    by libvips's own saver), and JPEG tiles too (libjpeg with jpegsave's
+//    settings: quality, strip, subsampling below 90).
 //
 // Order and memory. Level 0 is asked for on a tile_size grid in vertical
 // bands, like the pyramid TIFF writer (tiff_pyramid.cpp), so that what the
@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "tessera/core/error.hpp"
+#include "tile_codec.hpp"
 #include "vips_common.hpp"
 
 namespace tessera::io {
@@ -82,10 +83,20 @@ struct Level {
 
 std::uint64_t key(int bx, int by) { return (std::uint64_t(std::uint32_t(by)) << 32) | std::uint32_t(bx); }
 
-// One tile's pixels, encoded by libvips's saver for the suffix, as dzsave
-// does (metadata stripped).
+// One tile's pixels, encoded as dzsave does (metadata stripped). JPEG
+// through libjpeg straight (tile_codec.cpp), with libvips's settings: the
+// bytes are the same, and a libvips save per tile costs its thread pool's
+// hand-offs (a hundred futex calls a tile, doubling the run time); PNG and
+// WebP through libvips's savers.
 std::vector<std::uint8_t> encode_tile(const std::uint8_t* px, int w, int h, int bands, const std::string& suffix,
                                       int quality, const std::string& path) {
+    if (suffix == "jpeg") {
+        try {
+            return encode_jpeg_file(px, w, h, bands, quality);
+        } catch (const Error& e) {
+            throw IoError(path, e.what());
+        }
+    }
     ImagePtr im(vips_image_new_from_memory(px, std::size_t(w) * h * bands, w, h, bands, VIPS_FORMAT_UCHAR));
     if (!im) throw_vips_error(path, "cannot wrap a tile for encoding");
     const char* saver = suffix == "png" ? "pngsave_buffer" : suffix == "webp" ? "webpsave_buffer" : "jpegsave_buffer";
@@ -185,9 +196,11 @@ public:
         }
     }
 
-    // Parallel: encode and write waiting tiles.
+    // Parallel: encode and write waiting tiles: two, or more while the
+    // queue is long (a finished band row of blocks brings a burst).
     std::shared_ptr<void> prepare(const ConstTile&) override {
         run_jobs(2);
+        while (queued() > kQueueTarget) run_jobs(1);
         return nullptr;
     }
 
@@ -370,15 +383,38 @@ private:
     }
 
     // Drops block (bx, by) of level d once it was shrunk and every tile it
-    // touches is cut.
+    // touches is cut. Once it was shrunk and its own tile is cut, its
+    // neighbours' tiles need only its edges (overlap wide): it is cut down
+    // to what they still need (mostly its bottom rows, while the next row
+    // of blocks arrives), which keeps about one row of whole blocks a band.
     void try_drop(std::size_t d, int bx, int by) {
         Level& l = levels_[d];
         if ((l.at(bx, by) & (kArrived | kShrunk)) != (kArrived | kShrunk)) return;
+        auto it = l.blocks.find(key(bx, by));
+        if (it == l.blocks.end()) return;
         const int r = reach();
+        const Rect whole = it->second.rect();
+        Rect need{0, 0, 0, 0};
         for (int ty = std::max(0, by - r); ty <= std::min(l.tiles_y - 1, by + r); ++ty)
-            for (int tx = std::max(0, bx - r); tx <= std::min(l.tiles_x - 1, bx + r); ++tx)
-                if (!(l.at(tx, ty) & kCut)) return;
-        l.blocks.erase(key(bx, by));
+            for (int tx = std::max(0, bx - r); tx <= std::min(l.tiles_x - 1, bx + r); ++tx) {
+                if (l.at(tx, ty) & kCut) continue;
+                if (tx == bx && ty == by) return;  // its own tile needs all of it
+                Rect part = tile_rect(l, tx, ty).intersect(whole);
+                need = need.unite(part);
+            }
+        if (need.empty()) {
+            l.blocks.erase(it);
+        } else if (std::int64_t(need.area()) * 2 <= std::int64_t(whole.area())) {
+            Buffer edge(account_, need, info_.bands, info_.format);
+            copy_pixels(it->second.view(), edge.tile());
+            it->second = std::move(edge);
+        }
+    }
+
+    static constexpr std::size_t kQueueTarget = 16;
+    std::size_t queued() {
+        std::lock_guard lock(mu_);
+        return queue_.size();
     }
 
     struct Job {

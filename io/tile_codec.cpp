@@ -91,9 +91,10 @@ void setup_jpeg(jpeg_compress_struct& c, int bands, int quality) {
     c.dct_method = JDCT_ISLOW;
 }
 
-// Runs libjpeg compression of rows (or only the tables when rows is null).
+// Runs libjpeg compression of rows (or only the tables when rows is null):
+// an abbreviated stream (TIFF tiles), or with `whole` a complete one.
 bool run_jpeg(const std::uint8_t* rows, int w, int h, int bands, int quality, std::vector<std::uint8_t>& out,
-              std::string& error) {
+              std::string& error, bool whole = false) {
     jpeg_compress_struct c;
     JpegError err;
     VectorDest dest;
@@ -116,8 +117,12 @@ bool run_jpeg(const std::uint8_t* rows, int w, int h, int bands, int quality, st
     if (!rows) {
         jpeg_write_tables(&c);
     } else {
-        jpeg_suppress_tables(&c, TRUE);  // tables live in the JPEGTables tag
-        jpeg_start_compress(&c, FALSE);
+        if (whole) {
+            c.write_JFIF_header = FALSE;  // as libvips's jpegsave with strip
+        } else {
+            jpeg_suppress_tables(&c, TRUE);  // tables live in the JPEGTables tag
+        }
+        jpeg_start_compress(&c, whole ? TRUE : FALSE);
         while (c.next_scanline < c.image_height) {
             JSAMPROW row = const_cast<JSAMPROW>(rows + std::size_t(c.next_scanline) * w * bands);
             jpeg_write_scanlines(&c, &row, 1);
@@ -134,6 +139,13 @@ std::vector<std::uint8_t> TileCodec::jpeg_tables(int bands) const {
     std::vector<std::uint8_t> out;
     std::string error;
     if (!run_jpeg(nullptr, 8, 8, bands, quality, out, error)) throw Error("JPEG tables: " + error);
+    return out;
+}
+
+std::vector<std::uint8_t> encode_jpeg_file(const std::uint8_t* pixels, int w, int h, int bands, int quality) {
+    std::vector<std::uint8_t> out;
+    std::string error;
+    if (!run_jpeg(pixels, w, h, bands, quality, out, error, true)) throw Error("JPEG encode: " + error);
     return out;
 }
 

@@ -101,6 +101,25 @@ TEST_CASE("dzsave: files levels tile sizes and bytes equal vips dzsave - png and
     }
 }
 
+TEST_CASE("dzsave: jpeg tiles at quality 95 (no chroma subsampling) and 40 are vips dzsave's bytes") {
+    tt::TempDir tmp;
+    for (int q : {95, 40}) {
+        CAPTURE(q);
+        vips::VImage im = tt::pattern(700, 500, 3, VIPS_FORMAT_UCHAR, q);
+        const std::string name = "q" + std::to_string(q);
+        fs::create_directories(tmp / "vips");
+        im.dzsave((tmp / "vips" / name).c_str(),
+                  vips::VImage::option()->set("suffix", (".jpeg[Q=" + std::to_string(q) + "]").c_str()));
+        save_ours(tmp, im, (tmp / (name + ".dzi")).string(), {{"quality", std::int64_t(q)}});
+        auto ours = files_under(tmp / (name + "_files"));
+        REQUIRE(ours == files_under(tmp / "vips" / (name + "_files")));
+        for (const std::string& f : ours) {
+            CAPTURE(f);
+            CHECK(slurp(tmp / (name + "_files") / f) == slurp(tmp / "vips" / (name + "_files") / f));
+        }
+    }
+}
+
 TEST_CASE("dzsave: the google layout equals vips dzsave --layout google - z/y/x whole tiles and blank.png") {
     tt::TempDir tmp;
     vips::VImage im = tt::pattern(1001, 603, 3, VIPS_FORMAT_UCHAR, 5);
