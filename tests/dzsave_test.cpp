@@ -193,8 +193,19 @@ TEST_CASE("dzsave: a cancelled or failed save leaves the old pyramid untouched a
     tessera::NodeId in = tt::load_image(g, tmp, tt::pattern(1800, 1400, 3, VIPS_FORMAT_UCHAR, 2), "other.v");
     g.add("save", {in}, {{"path", target}, {"suffix", std::string("png")}});
     tessera::RunOptions opt;
-    opt.progress = [](const tessera::Progress& p) { return p.tiles_done < 5; };
+    tessera::Progress seen;
+    opt.progress = [&](const tessera::Progress& p) {
+        seen = p;
+        return p.tiles_done < 5;
+    };
     CHECK_THROWS_AS(tessera::Evaluator(g).run_sinks(opt), tessera::Cancelled);
+    // what the callback saw: 8x6 tiles of 254, the first five whole ones
+    // (columns 0 2 4 6 1 of the first row, the lanes interleaved), and the
+    // pixel memory held then
+    CHECK(seen.tiles_done == 5);
+    CHECK(seen.tiles_total == 48);
+    CHECK(seen.pixels_done == 5 * 254 * 254);
+    CHECK(seen.pixel_bytes > 0);
     CHECK(slurp(tmp / "slide.dzi") == dzi);
     CHECK(files_under(tmp / "slide_files") == files);
     CHECK(slurp(tmp / "slide_files" / "11" / "3_2.png") == tile);
