@@ -116,7 +116,7 @@ TEST_CASE("viewer: tessera view in headless Chromium requests tiles and shows th
     rc = tt::run_command("timeout 90 " + chromium +
                              " --headless --no-sandbox --disable-gpu --disable-background-networking"
                              " --no-first-run --user-data-dir='" + profile.string() + "' --window-size=800,600"
-                             " --virtual-time-budget=4000 --screenshot='" + shot.string() + "' http://127.0.0.1:" +
+                             " --virtual-time-budget=2000 --screenshot='" + shot.string() + "' http://127.0.0.1:" +
                              std::to_string(port) + "/slide.html",
                          &out);
     CAPTURE(out);
