@@ -3,7 +3,9 @@
 // that include gdal.h are gdal_common.cpp and gdal_load.cpp.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tessera/core/image_info.hpp"
 
@@ -34,5 +36,31 @@ public:
 // cannot say (rare CRS details) is approximated by GDAL, never left in a
 // stray file beside a temporary name.
 void write_georeference(const std::string& file, const GeoRef& geo, const std::string& target);
+
+// One TIFF tag as it sits in a file: its type code and the raw bytes of its
+// values (count values of that type, in this machine's byte order).
+struct TiffTag {
+    std::uint16_t tag = 0;
+    std::uint16_t type = 0;
+    std::uint32_t count = 0;
+    std::vector<std::uint8_t> data;
+};
+
+// The GeoTIFF tags (ModelPixelScale, ModelTiepoint or ModelTransformation,
+// GeoKeyDirectory, GeoDoubleParams, GeoAsciiParams) and GDAL_NODATA that
+// GDAL writes for `geo`, so that a writer of our own can put them in its
+// first directory: GDAL turns the CRS into GeoKeys, we never do. They are
+// taken from a 1x1 GeoTIFF GDAL makes in /vsimem/. `target` names the
+// output in errors.
+std::vector<TiffTag> geotiff_tags(const GeoRef& geo, const std::string& target);
+
+// GDAL virtual file systems (/vsimem/, /vsizip/, ...): paths only GDAL can
+// open or write.
+bool is_vsi_path(const std::string& path);
+
+// Copies the local file `from` to the GDAL path `to` (e.g. /vsimem/a.tif)
+// through VSI, replacing what was there: the "rename" of writers whose
+// target lives in a GDAL virtual file system. IoError naming `to`.
+void copy_to_vsi(const std::string& from, const std::string& to);
 
 }  // namespace tessera::io

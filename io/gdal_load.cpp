@@ -154,12 +154,16 @@ std::mutex& path_mutex(const std::string& path) {
 
 class GdalLoadOp final : public Op {
 public:
-    GdalLoadOp(const Params& p, std::span<const ImageInfo>) {
+    GdalLoadOp(const Params& p, std::span<const ImageInfo> in) {
         path_ = p.string("path");
         if (path_.empty()) throw ParamError("path", "is empty; give the raster to read (a file, /vsimem/..., a subdataset)");
         io::gdal_init();
         // handles left idle from an earlier graph may predate a rewrite
         DatasetPool::instance().close_idle(path_);
+        if (!in.empty()) {
+            promised(p, in[0]);
+            return;
+        }
         io::GdalErrorScope errors;
         GDALDatasetH ds = open_dataset(path_, errors);
         struct Close {
@@ -230,7 +234,23 @@ public:
                 any = any || has;
             }
             if (!any) g.nodata.clear();
+            for (std::size_t i = 0; i < bands_.size(); ++i)
+                if (GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands_[i])) == GCI_AlphaBand)
+                    g.alpha_band = int(i);
             info_.geo = std::move(g);
+        }
+        // "mask": GDAL's mask of the dataset (a .msk file, an internal mask,
+        // the alpha band or the nodata) as one more band, the alpha band
+        if (p.boolean("mask", false)) {
+            if (!info_.geo)
+                throw ParamError("mask", "'" + path_ + "' has no georeference; masks mark valid pixels for merge, "
+                                         "which places rasters by their georeference");
+            if (int(bands_.size()) + 1 > kMaxBands) throw ParamError("mask", "too many bands with the mask");
+            mask_ = true;
+            info_.bands += 1;
+            info_.geo->alpha_band = info_.bands - 1;
+            if (!info_.geo->nodata.empty()) info_.geo->nodata.push_back(std::nullopt);
+            info_.interpretation = Interpretation::multiband;
         }
         type_ = type;
         count_ = count;
@@ -242,7 +262,9 @@ public:
         serialise_ = driver && std::string(GDALGetDriverShortName(driver)) == "VRT";
     }
 
-    void demand(const Rect&, Demand&) const override {}  // a source: no inputs
+    // A source: its optional input (the writer of the file) is only an
+    // ordering, never pulled.
+    void demand(const Rect&, Demand&) const override {}
 
     void release() const override { DatasetPool::instance().close_idle(path_); }
 
@@ -260,12 +282,14 @@ public:
                 pool.opened_nothing();
                 throw;
             }
-            if (GDALGetRasterXSize(ds) != info_.width || GDALGetRasterYSize(ds) != info_.height ||
-                GDALGetRasterCount(ds) != count_ ||
+            const bool bands_ok = GDALGetRasterCount(ds) == count_ && GDALGetRasterCount(ds) >= bands_.back();
+            if (GDALGetRasterXSize(ds) != info_.width || GDALGetRasterYSize(ds) != info_.height || !bands_ok ||
                 GDALGetRasterDataType(GDALGetRasterBand(ds, bands_[0])) != type_) {
                 pool.discard(ds);
-                throw IoError(path_, "changed since the pipeline was built (size, bands or data type differ); "
-                                     "build the pipeline again");
+                throw IoError(path_, promise_ ? "does not hold what the node that writes it was given (size, bands "
+                                                "or data type differ); read it in a pipeline of its own"
+                                              : "changed since the pipeline was built (size, bands or data type "
+                                                "differ); build the pipeline again");
             }
         }
         GDALRasterIOExtraArg extra;
@@ -277,6 +301,13 @@ public:
                                          out.rect.w, out.rect.h, gdal_type(info_.format), int(bands_.size()),
                                          const_cast<int*>(bands_.data()), GSpacing(out.pixel_bytes()),
                                          GSpacing(out.stride), sample, &extra);
+        if (e == CE_None && mask_) {  // the mask, 0 or 255, into the last band
+            GDALRasterBandH m = GDALGetMaskBand(GDALGetRasterBand(ds, bands_[0]));
+            e = m ? GDALRasterIOEx(m, GF_Read, out.rect.x, out.rect.y, out.rect.w, out.rect.h,
+                                   out.data + std::size_t(info_.bands - 1) * sample, out.rect.w, out.rect.h,
+                                   gdal_type(info_.format), GSpacing(out.pixel_bytes()), GSpacing(out.stride), &extra)
+                  : CE_Failure;
+        }
         if (e != CE_None) {
             pool.discard(ds);
             throw IoError(path_, "cannot read pixels (" + errors.last() +
@@ -286,7 +317,25 @@ public:
     }
 
 private:
+    // The file does not exist yet: the node that writes it (`writer`, a sink
+    // earlier in the pipeline) promises its header, checked when the file is
+    // first opened.
+    void promised(const Params& p, const ImageInfo& writer) {
+        info_ = writer;
+        promise_ = true;
+        count_ = writer.bands;
+        for (int b = 1; b <= writer.bands; ++b) bands_.push_back(b);
+        for (const char* key : {"bands", "mask"})
+            if (p.has(key))
+                throw ParamError(key, "cannot be used on a file this pipeline writes itself; apply it before the "
+                                      "save, or read the file in a pipeline of its own");
+        type_ = gdal_type(writer.format);
+        serialise_ = false;
+    }
+
     std::string path_;
+    bool promise_ = false;
+    bool mask_ = false;  // the last band is GDAL's mask
     std::vector<int> bands_;
     GDALDataType type_ = GDT_Byte;
     int count_ = 0;
@@ -298,13 +347,16 @@ private:
 OpSpec gdal_load_op_spec() {
     return {"gdal_load",
             "a raster GDAL opens (GeoTIFF, COG, VRT, JPEG 2000, /vsimem/, /vsizip/, subdatasets), with its "
-            "georeference; read lazily",
+            "georeference; read lazily. An input, if given, is the node that writes this path earlier in the "
+            "run (pipelines link it by path): the raster is read after it has finished",
             0,
-            0,
+            1,
             {{"path", ParamType::string, true, "", "what GDAL opens: a file (relative to the pipeline's folder), /vsi... path or subdataset string", true},
-             {"bands", ParamType::integers, false, "all", "bands to read, from 1, in this order (all of one data type)"}},
+             {"bands", ParamType::integers, false, "all", "bands to read, from 1, in this order (all of one data type)"},
+             {"mask", ParamType::boolean, false, "false", "add GDAL's mask of the dataset (.msk, internal mask, alpha or nodata) as a last band, the alpha band merge honours"}},
             false,
-            &make_op<GdalLoadOp>};
+            &make_op<GdalLoadOp>,
+            true};
 }
 
 }  // namespace tessera

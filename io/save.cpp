@@ -44,9 +44,9 @@ namespace {
 using namespace vipsio;
 namespace fs = std::filesystem;
 
-enum class FileFormat { png, jpeg, tiff, webp, vips, dz };
+enum class FileFormat { png, jpeg, tiff, webp, vips, cog, dz };
 
-const char* kSupported = "png, jpeg (jpg), tiff (tif), webp, v or dz (dzi)";
+const char* kSupported = "png, jpeg (jpg), tiff (tif), cog, webp, v or dz (dzi)";
 
 std::optional<FileFormat> parse_file_format(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
@@ -55,6 +55,7 @@ std::optional<FileFormat> parse_file_format(std::string s) {
     if (s == "tiff" || s == "tif") return FileFormat::tiff;
     if (s == "webp") return FileFormat::webp;
     if (s == "v" || s == "vips") return FileFormat::vips;
+    if (s == "cog") return FileFormat::cog;
     if (s == "dz" || s == "dzi") return FileFormat::dz;
     return std::nullopt;
 }
@@ -65,7 +66,8 @@ const char* saver_name(FileFormat f) {
         case FileFormat::jpeg: return "jpegsave";
         case FileFormat::tiff: return "tiffsave";
         case FileFormat::webp: return "webpsave";
-        case FileFormat::vips: return "vipssave";
+        case FileFormat::vips:
+        case FileFormat::cog: return "vipssave";  // cog never reaches libvips
         case FileFormat::dz: return "dzsave";
     }
     return "vipssave";
@@ -78,6 +80,7 @@ const char* format_label(FileFormat f) {
         case FileFormat::tiff: return "tiff";
         case FileFormat::webp: return "webp";
         case FileFormat::vips: return "v";
+        case FileFormat::cog: return "cog";
         case FileFormat::dz: return "dz";
     }
     return "v";
@@ -134,6 +137,7 @@ void encode(VipsImage* in, const std::string& file, const SaveSettings& s) {
             set_if_present(op.get(), "pyramid", s.pyramid);
             break;
         case FileFormat::vips:
+        case FileFormat::cog:
         case FileFormat::dz: break;
     }
     run_uncached(op.get(), s.path, "could not be written");
@@ -146,7 +150,9 @@ std::string temp_path(const std::string& target, const char* suffix) {
     fs::path p(target);
     std::string name = "." + p.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
                        std::to_string(counter.fetch_add(1)) + suffix;
-    return (p.parent_path() / name).string();
+    // a GDAL target (/vsimem/...) has no local folder: the system's temporary one
+    fs::path dir = io::is_vsi_path(target) ? fs::temp_directory_path() : p.parent_path();
+    return (dir / name).string();
 }
 
 void remove_quietly(std::string& file) {
@@ -218,11 +224,16 @@ public:
             encode(src.get(), tmp_, s_);
             src.reset();
             if (s_.format == FileFormat::tiff && info_.geo) io::write_georeference(tmp_, *info_.geo, s_.path);
-            std::error_code ec;
-            fs::rename(tmp_, s_.path, ec);
-            if (ec)
-                throw IoError(s_.path, "cannot be replaced (" + ec.message() +
-                                           "); check the permissions of the file and its folder");
+            if (io::is_vsi_path(s_.path)) {
+                io::copy_to_vsi(tmp_, s_.path);
+                remove_quietly(tmp_);
+            } else {
+                std::error_code ec;
+                fs::rename(tmp_, s_.path, ec);
+                if (ec)
+                    throw IoError(s_.path, "cannot be replaced (" + ec.message() +
+                                               "); check the permissions of the file and its folder");
+            }
             tmp_.clear();
         } catch (...) {
             abort();
@@ -347,6 +358,11 @@ public:
                                              ".tif/.tiff, .webp, .v or .dzi, or set \"format\" (" + kSupported + ")");
             s_.format = *ff;
         }
+        // "cog" is a TIFF with its own layout: tiled, with overviews unless
+        // told otherwise, 512-pixel tiles and deflate (GDAL's COG defaults,
+        // but for LZW, which libtiff would encode on one thread here)
+        const bool cog = s_.format == FileFormat::cog;
+        if (cog) s_.format = FileFormat::tiff;
         const bool tiff = s_.format == FileFormat::tiff;
         const char* fmt = format_label(s_.format);
 
@@ -357,16 +373,17 @@ public:
                 throw ParamError(key, std::string("applies to tiff output only, not to ") + fmt +
                                           "; remove it or save to a .tif file");
         };
-        std::string comp = p.string("compression", "none");
+        std::string comp = p.string("compression", cog ? "deflate" : "none");
         auto cit = std::find_if(std::begin(kCompressions), std::end(kCompressions),
                                 [&](const Compression& c) { return comp == c.name; });
         if (cit == std::end(kCompressions))
             throw ParamError("compression", "unknown compression '" + comp + "'; use none, deflate, lzw, jpeg or zstd");
         tiff_only("compression", comp != "none");
         s_.compression = cit->value;
-        s_.tile = p.boolean("tile", false);
+        s_.tile = p.boolean("tile", cog);
         tiff_only("tile", s_.tile);
-        s_.pyramid = p.boolean("pyramid", false);
+        if (cog && !s_.tile) throw ParamError("tile", "a COG is always tiled; remove \"tile\": false");
+        s_.pyramid = p.boolean("pyramid", cog);
         tiff_only("pyramid", s_.pyramid);
         std::string big = p.string("bigtiff", "auto");
         if (big != "auto" && big != "yes" && big != "no")
@@ -376,8 +393,8 @@ public:
         s_.bigtiff = big == "yes" ||
                      (big == "auto" && info_.bytes() >= (std::uint64_t(4) << 30) - (std::uint64_t(64) << 20));
         for (auto [key, dim] : {std::pair{"tile_width", &s_.tile_width}, std::pair{"tile_height", &s_.tile_height}}) {
-            *dim = p.integer_in(key, 16, 8192, 256);
-            tiff_only(key, *dim != 256);
+            *dim = p.integer_in(key, 16, 8192, cog ? 512 : 256);
+            tiff_only(key, p.has(key) && *dim != 256);
             if (*dim % 16 != 0)
                 throw ParamError(key, std::to_string(*dim) + " is not a multiple of 16, which TIFF tiles must be; "
                                                              "use e.g. " + std::to_string((*dim + 15) / 16 * 16));
@@ -399,6 +416,12 @@ public:
             t.codec.compression = io::parse_compression(comp);
             t.codec.quality = s_.quality;
             t.pyramid = s_.pyramid;
+            t.cog = cog;
+            t.codec.predictor = p.boolean("predictor", false);
+            if (t.codec.predictor && t.codec.compression != io::Compression::deflate &&
+                t.codec.compression != io::Compression::zstd && t.codec.compression != io::Compression::lzw)
+                throw ParamError("predictor", std::string("applies to deflate, zstd and lzw compression, not ") +
+                                                  io::compression_name(t.codec.compression) + "; remove it");
             t.band_width = p.integer_in("band_width", 32, kMaxDimension, 16384);
             t.bigtiff = big == "yes" ? io::TiffOptions::BigTiff::yes
                         : big == "no" ? io::TiffOptions::BigTiff::no
@@ -452,7 +475,13 @@ public:
         if (s_.format == FileFormat::jpeg) size_up_to(65535);
         if (s_.format == FileFormat::webp) size_up_to(16383);
 
-        // The target's folder must exist and take new files.
+        tiff_only("predictor", p.boolean("predictor", false));
+        if (p.boolean("predictor", false) && !s_.tiled)
+            throw ParamError("predictor", "is written by the tiled TIFF writer only; add \"tile\": true");
+
+        // The target's folder must exist and take new files (GDAL's virtual
+        // file systems, /vsimem/ and the like, are GDAL's to check).
+        if (io::is_vsi_path(s_.path)) return;
         fs::path target(s_.path);
         fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
         std::error_code ec;
@@ -485,7 +514,8 @@ OpSpec save_op_spec() {
     return {"save", "writes its input to an image file (png, jpeg, tiff, webp, v) via libvips, or a Deep Zoom pyramid (.dzi); replaces the target only when complete",
             1, 1,
             {{"path", ParamType::string, true, "", "the file to write; its extension picks the format", true},
-             {"format", ParamType::string, false, "from the extension", "png, jpeg, tiff, webp, v or dz"},
+             {"format", ParamType::string, false, "from the extension",
+              "png, jpeg, tiff, webp, v, cog (a Cloud Optimized GeoTIFF: tiled 512, deflate, overviews) or dz (a Deep Zoom pyramid)"},
              {"quality", ParamType::integer, false, "75", "1-100, for jpeg, webp, dz tiles and tiff with jpeg compression"},
              {"compression", ParamType::string, false, "none", "tiff: none, deflate, lzw, jpeg or zstd"},
              {"tile", ParamType::boolean, false, "false", "tiff: write tiles rather than strips"},
@@ -493,6 +523,7 @@ OpSpec save_op_spec() {
              {"tile_height", ParamType::integer, false, "256", "tiff tile height (a multiple of 16)"},
              {"bigtiff", ParamType::string, false, "auto", "tiff: auto, yes or no (auto: BigTIFF when 4 GB may not hold it)"},
              {"pyramid", ParamType::boolean, false, "false", "tiff: add every 2x smaller level down to one tile, in the same pass (implies tile)"},
+             {"predictor", ParamType::boolean, false, "false", "tiled tiff: horizontal differencing before deflate, zstd or lzw"},
              {"band_width", ParamType::integer, false, "16384", "tiled tiff and dz: work in vertical bands about this wide (memory grows with it; pixels never change)"},
              {"tile_size", ParamType::integer, false, "254 (google: 256)", "dz: tile step in pixels, as vips dzsave"},
              {"overlap", ParamType::integer, false, "1 (google: 0)", "dz: pixels each tile reaches beyond its step on every side"},

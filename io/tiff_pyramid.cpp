@@ -17,22 +17,29 @@
 // on. Levels whose tiles span more than one band (the small ones at the top)
 // are kept whole in memory instead and finished at the end.
 //
-// Georeference. An image with a GeoRef is written as a GeoTIFF: when the
-// file is complete, GDAL reopens it in update mode and adds the geotransform,
-// the CRS (GeoKeys) and the nodata (GDAL_NODATA), then it is renamed.
+// Georeference. An image with a GeoRef is written as a GeoTIFF: GDAL turns
+// the geotransform, CRS and nodata into GeoTIFF tags (gdal_common.hpp), which
+// go into level 0's directory like any other tag.
 //
-// libtiff writes one directory (IFD) at a time, so the lower levels' tile
-// bytes wait in an unlinked temporary file beside the output (a third of the
-// data at most) and are copied in, raw, after level 0's directory.
+// Layout. libtiff writes one directory (IFD) at a time, so the lower levels'
+// tile bytes wait in an unlinked temporary file beside the output (a third
+// of the data at most) and are copied in, raw, after level 0's directory.
+// A COG wants the opposite: every directory first, then the levels' data from
+// the smallest to level 0. There level 0's bytes wait in the temporary file
+// too, and finish() writes the directories with their tile arrays deferred
+// (libtiff's TIFFDeferStrileArrayWriting), then each level's tiles in
+// row-major order, then the arrays.
 #include "tiff_pyramid.hpp"
 
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <tiffio.h>
 #include <unistd.h>
@@ -52,11 +59,31 @@ extern "C" void tiff_error_handler(const char* module, const char* fmt, va_list 
     std::vsnprintf(buf, sizeof buf, fmt, ap);
     t_tiff_error = (module ? std::string(module) + ": " : std::string()) + buf;
 }
+// The GeoTIFF tags and GDAL_NODATA, so that libtiff lets us set them. GDAL
+// registers the same ones (with the same types) when it is initialised;
+// whichever comes first defines them.
+TIFFFieldInfo kGeoFields[] = {
+    {33550, -1, -1, TIFF_DOUBLE, FIELD_CUSTOM, 1, 1, const_cast<char*>("ModelPixelScaleTag")},
+    {33922, -1, -1, TIFF_DOUBLE, FIELD_CUSTOM, 1, 1, const_cast<char*>("ModelTiepointTag")},
+    {34264, -1, -1, TIFF_DOUBLE, FIELD_CUSTOM, 1, 1, const_cast<char*>("ModelTransformationTag")},
+    {34735, -1, -1, TIFF_SHORT, FIELD_CUSTOM, 1, 1, const_cast<char*>("GeoKeyDirectoryTag")},
+    {34736, -1, -1, TIFF_DOUBLE, FIELD_CUSTOM, 1, 1, const_cast<char*>("GeoDoubleParamsTag")},
+    {34737, -1, -1, TIFF_ASCII, FIELD_CUSTOM, 1, 0, const_cast<char*>("GeoAsciiParamsTag")},
+    {42113, -1, -1, TIFF_ASCII, FIELD_CUSTOM, 1, 0, const_cast<char*>("GDALNoDataValue")},
+};
+TIFFExtendProc g_parent_extender = nullptr;
+extern "C" void geo_tag_extender(TIFF* tif) {
+    if (g_parent_extender) g_parent_extender(tif);
+    for (TIFFFieldInfo& f : kGeoFields)
+        if (!TIFFFindField(tif, f.field_tag, TIFF_ANY)) TIFFMergeFieldInfo(tif, &f, 1);
+}
+
 void install_tiff_handlers() {
     static std::once_flag once;
     std::call_once(once, [] {
         TIFFSetErrorHandler(tiff_error_handler);
         TIFFSetWarningHandler(nullptr);
+        g_parent_extender = TIFFSetTagExtender(geo_tag_extender);
     });
 }
 
@@ -66,7 +93,9 @@ std::string temp_name_beside(const std::string& path, const char* what) {
     fs::path p(path);
     std::string name = "." + p.filename().string() + ".tessera-" + std::to_string(getpid()) + "-" +
                        std::to_string(counter++) + what;
-    return (p.parent_path() / name).string();
+    // a GDAL target (/vsimem/...) has no local folder: the system's temporary one
+    fs::path dir = is_vsi_path(path) ? fs::temp_directory_path() : p.parent_path();
+    return (dir / name).string();
 }
 
 struct TileRecord {
@@ -140,15 +169,19 @@ public:
             opt_.codec.compression == Compression::none)
             throw IoError(path_, "the image needs more than 4 GB uncompressed; use bigtiff (auto or yes)");
 
+        big_ = big;
+        if (info.geo) geo_tags_ = geotiff_tags(*info.geo, path_);
+        nodata_ = info.geo && !info.geo->nodata.empty() ? info.geo->nodata[0] : std::nullopt;
         tmp_ = temp_name_beside(path_, ".tmp");
-        tif_ = TIFFOpen(tmp_.c_str(), big ? "w8" : "w");
-        if (!tif_) fail("cannot create the output file (" + t_tiff_error + "); check the folder exists and is writable");
-        if (levels_.size() > 1) {
+        // a COG's directories come first, when every tile's size is known
+        if (!opt_.cog) open_tiff();
+        if (levels_.size() > 1 || opt_.cog) {
             std::string lp = temp_name_beside(path_, ".levels");
             levels_file_ = std::fopen(lp.c_str(), "w+b");
             if (!levels_file_) fail("cannot create a temporary file beside the output: " + std::string(std::strerror(errno)));
             ::unlink(lp.c_str());  // gone from the folder; freed when closed
         }
+        if (opt_.cog) levels_[0].tiles.resize(std::size_t(levels_[0].tiles_x) * levels_[0].tiles_y);
         for (std::size_t L = 1; L < levels_.size(); ++L) {
             Level& l = levels_[L];
             Rect r = L <= local_ ? Rect{0, 0, (band_tiles() >> L) * T, TH} : Rect{0, 0, l.width, l.height};
@@ -156,8 +189,7 @@ public:
             clear(l.pixels);
             l.tiles.resize(std::size_t(l.tiles_x) * l.tiles_y);
         }
-        if (opt_.codec.compression == Compression::jpeg) jpeg_tables_ = opt_.codec.jpeg_tables(info.bands);
-        set_tags(0);
+        if (!opt_.cog) set_tags(0);
         (void)tile_w;
         (void)tile_h;
     }
@@ -174,7 +206,7 @@ public:
                                             : pad_tile(tile, opt_.tile_w, opt_.tile_h);
         if (levels_.size() > 1) {
             p->half = Buffer(account_, half_of(tile.rect, levels_[1]), tile.bands, tile.format);
-            shrink2x2(tile, p->half.tile());
+            shrink2x2(tile, p->half.tile(), nodata_);
         }
         run_one_job();
         return p;
@@ -185,7 +217,11 @@ public:
     void consume(const ConstTile& tile, std::shared_ptr<void> prepared) override {
         int tx = tile.rect.x / opt_.tile_w, ty = tile.rect.y / opt_.tile_h;
         auto* p = static_cast<Prepared*>(prepared.get());
-        write_tile(uint32_t(ty * levels_[0].tiles_x + tx), p->bytes);
+        const auto index = uint32_t(ty * levels_[0].tiles_x + tx);
+        if (opt_.cog)
+            levels_[0].tiles[index] = store(p->bytes);
+        else
+            write_tile(index, p->bytes);
         if (levels_.size() > 1) {
             place_half(1, p->half.view(), tx, ty);
             p->half.reset();
@@ -194,7 +230,7 @@ public:
     }
 
     void finish() override {
-        if (!tif_) return;
+        if (tmp_.empty()) return;  // not started, or aborted
         // the whole levels at the top, each from the one below
         for (std::size_t L = local_ + 1; L < levels_.size(); ++L) {
             Level& l = levels_[L];
@@ -204,7 +240,8 @@ public:
                         Rect{0, 0, l.width, l.height});
                     ConstTile t = l.pixels.view().sub(r);
                     queue_tile(L, tx, ty, t);
-                    if (L + 1 < levels_.size()) shrink2x2(t, levels_[L + 1].pixels.tile().sub(half_of(r, levels_[L + 1])));
+                    if (L + 1 < levels_.size())
+                        shrink2x2(t, levels_[L + 1].pixels.tile().sub(half_of(r, levels_[L + 1])), nodata_);
                 }
         }
         for (std::shared_ptr<Job> job;;) {  // what the workers did not get to
@@ -218,36 +255,28 @@ public:
         }
         store_done_jobs();
         if (!waiting_.empty()) fail("internal: a pyramid tile was never compressed");
-        if (!TIFFWriteDirectory(tif_)) fail("cannot write the TIFF directory (" + t_tiff_error + ")");
-        // lower levels, from the temporary file, raw
         if (levels_file_ && std::fflush(levels_file_) != 0)
             fail("cannot write the temporary level file: " + std::string(std::strerror(errno)) + "; is the disk full?");
-        std::vector<std::uint8_t> bytes;
-        for (std::size_t L = 1; L < levels_.size(); ++L) {
-            set_tags(int(L));
-            const Level& l = levels_[L];
-            for (std::size_t i = 0; i < l.tiles.size(); ++i) {
-                bytes.resize(l.tiles[i].size);
-                if (pread(fileno(levels_file_), bytes.data(), bytes.size(), off_t(l.tiles[i].offset)) !=
-                    ssize_t(bytes.size()))
-                    fail("cannot read back the temporary level file: " + std::string(std::strerror(errno)));
-                write_tile(uint32_t(i), bytes);
-            }
-            if (!TIFFWriteDirectory(tif_)) fail("cannot write the TIFF directory (" + t_tiff_error + ")");
-        }
+        if (opt_.cog)
+            write_cog();
+        else
+            write_levels_after_first();
         TIFF* t = tif_;
         tif_ = nullptr;
         TIFFClose(t);
         close_levels();
         for (Level& l : levels_) l.pixels.reset();
-        // a georeferenced image becomes a GeoTIFF: GDAL adds the GeoKeys and
-        // nodata to the complete file, before it is renamed into place
-        if (info_.geo) write_georeference(tmp_, *info_.geo, path_);
-        std::error_code ec;
-        std::filesystem::rename(tmp_, path_, ec);
-        if (ec) {
+        if (is_vsi_path(path_)) {  // a GDAL target (/vsimem/...): copied in, then the local file goes
+            copy_to_vsi(tmp_, path_);
+            std::error_code ec;
             std::filesystem::remove(tmp_, ec);
-            throw IoError(path_, "cannot move the finished file into place: " + ec.message());
+        } else {
+            std::error_code ec;
+            std::filesystem::rename(tmp_, path_, ec);
+            if (ec) {
+                std::filesystem::remove(tmp_, ec);
+                throw IoError(path_, "cannot move the finished file into place: " + ec.message());
+            }
         }
         tmp_.clear();
     }
@@ -275,6 +304,61 @@ public:
 
 private:
     [[noreturn]] void fail(const std::string& msg) { throw IoError(path_, msg); }
+
+    void open_tiff() {
+        tif_ = TIFFOpen(tmp_.c_str(), big_ ? "w8" : "w");
+        if (!tif_) fail("cannot create the output file (" + t_tiff_error + "); check the folder exists and is writable");
+        if (opt_.codec.compression == Compression::jpeg) jpeg_tables_ = opt_.codec.jpeg_tables(info_.bands);
+    }
+
+    // Appends bytes to the temporary file; where they are.
+    TileRecord store(const std::vector<std::uint8_t>& bytes) {
+        TileRecord rec{levels_end_, bytes.size()};
+        if (std::fwrite(bytes.data(), 1, bytes.size(), levels_file_) != bytes.size())
+            fail("cannot write the temporary level file: " + std::string(std::strerror(errno)) + "; is the disk full?");
+        levels_end_ += bytes.size();
+        return rec;
+    }
+
+    // Writes level L's tiles, row-major, from the temporary file.
+    void copy_level(std::size_t L) {
+        std::vector<std::uint8_t> bytes;
+        const Level& l = levels_[L];
+        for (std::size_t i = 0; i < l.tiles.size(); ++i) {
+            bytes.resize(l.tiles[i].size);
+            if (pread(fileno(levels_file_), bytes.data(), bytes.size(), off_t(l.tiles[i].offset)) !=
+                ssize_t(bytes.size()))
+                fail("cannot read back the temporary level file: " + std::string(std::strerror(errno)));
+            write_tile(uint32_t(i), bytes);
+        }
+    }
+
+    // Level 0 was written tile by tile; its directory, then the others.
+    void write_levels_after_first() {
+        if (!TIFFWriteDirectory(tif_)) fail("cannot write the TIFF directory (" + t_tiff_error + ")");
+        for (std::size_t L = 1; L < levels_.size(); ++L) {
+            set_tags(int(L));
+            copy_level(L);
+            if (!TIFFWriteDirectory(tif_)) fail("cannot write the TIFF directory (" + t_tiff_error + ")");
+        }
+    }
+
+    // The COG layout: directories (tile arrays deferred), then the data from
+    // the smallest level up, then the arrays.
+    void write_cog() {
+        open_tiff();
+        for (std::size_t L = 0; L < levels_.size(); ++L) {
+            set_tags(int(L));
+            if (!TIFFDeferStrileArrayWriting(tif_) || !TIFFWriteCheck(tif_, 1, "tessera") ||
+                !TIFFWriteDirectory(tif_))
+                fail("cannot write the TIFF directory (" + t_tiff_error + ")");
+        }
+        for (std::size_t L = levels_.size(); L-- > 0;) {
+            if (!TIFFSetDirectory(tif_, tdir_t(L))) fail("cannot go back to a TIFF directory (" + t_tiff_error + ")");
+            copy_level(L);
+            if (!TIFFForceStrileArrayWriting(tif_)) fail("cannot write the tile offsets (" + t_tiff_error + ")");
+        }
+    }
 
     // Level-0 tiles per band: a power of two, at least 2.
     int band_tiles() const {
@@ -311,7 +395,13 @@ private:
         if (L > 0) TIFFSetField(tif_, TIFFTAG_SUBFILETYPE, uint32_t(FILETYPE_REDUCEDIMAGE));
         bool colour = in.bands >= 3 && in.interpretation != Interpretation::multiband;
         uint16_t photometric = colour ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
-        if ((colour && in.bands == 4) || (!colour && in.bands == 2)) {
+        if (in.geo && in.geo->alpha_band >= 0 && in.geo->alpha_band == in.bands - 1 && in.bands > (colour ? 3 : 1)) {
+            // a georeferenced alpha band (e.g. a mask from gdal_load): the
+            // last extra sample, so GDAL reads it back as alpha
+            std::vector<uint16_t> extra(std::size_t(in.bands - (colour ? 3 : 1)), EXTRASAMPLE_UNSPECIFIED);
+            extra.back() = EXTRASAMPLE_UNASSALPHA;
+            TIFFSetField(tif_, TIFFTAG_EXTRASAMPLES, uint16_t(extra.size()), extra.data());
+        } else if ((colour && in.bands == 4) || (!colour && in.bands == 2)) {
             uint16_t extra = EXTRASAMPLE_UNASSALPHA;
             TIFFSetField(tif_, TIFFTAG_EXTRASAMPLES, uint16_t(1), &extra);
         }
@@ -332,6 +422,19 @@ private:
                 break;
         }
         TIFFSetField(tif_, TIFFTAG_PHOTOMETRIC, photometric);
+        if (opt_.codec.predictor && (opt_.codec.compression == Compression::deflate ||
+                                     opt_.codec.compression == Compression::zstd ||
+                                     opt_.codec.compression == Compression::lzw))
+            TIFFSetField(tif_, TIFFTAG_PREDICTOR, uint16_t(PREDICTOR_HORIZONTAL));
+        if (L == 0)
+            for (const TiffTag& t : geo_tags_) {
+                if (t.type == TIFF_ASCII) {
+                    std::string text(t.data.begin(), t.data.end());
+                    TIFFSetField(tif_, t.tag, text.c_str());  // stops at the terminating NUL
+                } else {
+                    TIFFSetField(tif_, t.tag, uint32_t(t.count), t.data.data());
+                }
+            }
     }
 
     void write_tile(uint32_t index, std::vector<std::uint8_t>& bytes) {
@@ -377,7 +480,7 @@ private:
             queue_tile(L, tx, sy, t);
             if (L + 1 < levels_.size()) {
                 Buffer half(account_, half_of(r, levels_[L + 1]), t.bands, t.format);
-                shrink2x2(t, half.tile());
+                shrink2x2(t, half.tile(), nodata_);
                 place_half(L + 1, half.view(), tx, sy);
             }
         }
@@ -409,10 +512,49 @@ private:
                 }
         }
     }
-    static void shrink2x2(const ConstTile& src, const Tile& dst) {
+    // The same where some samples are nodata: the mean of the valid ones of
+    // each 2x2 block (rounded to nearest for integers), nodata if none is.
+    template <class T>
+    static void shrink2x2_valid(const ConstTile& src, const Tile& dst, double nodata) {
+        const int bands = src.bands;
+        const bool nan = std::isnan(nodata);
+        const T nd = nan ? T(0) : T(nodata);
+        auto valid = [&](T v) {
+            if constexpr (std::is_floating_point_v<T>)
+                return nan ? !std::isnan(v) : v != nd;
+            else
+                return v != nd;
+        };
+        for (int y = dst.rect.y; y < dst.rect.bottom(); ++y) {
+            const T* a = src.row<T>(2 * y) + std::size_t(2 * dst.rect.x - src.rect.x) * bands;
+            const T* b = src.row<T>(2 * y + 1) + std::size_t(2 * dst.rect.x - src.rect.x) * bands;
+            T* o = dst.row<T>(y);
+            for (int x = 0; x < dst.rect.w; ++x, a += 2 * bands, b += 2 * bands, o += bands)
+                for (int k = 0; k < bands; ++k) {
+                    const T v[4] = {a[k], a[bands + k], b[k], b[bands + k]};
+                    double sum = 0;
+                    int n = 0;
+                    for (T s : v)
+                        if (valid(s)) sum += double(s), ++n;
+                    if (n == 0)
+                        o[k] = nan ? T(nodata) : nd;
+                    else if constexpr (std::is_floating_point_v<T>)
+                        o[k] = T(sum / n);
+                    else
+                        o[k] = T(std::floor(sum / n + 0.5));
+                }
+        }
+    }
+    static void shrink2x2(const ConstTile& src, const Tile& dst, const std::optional<double>& nodata) {
         if (dst.rect.empty()) return;
         dispatch_format(src.format, [&](auto t) {
             using T = decltype(t);
+            // a nodata no sample can hold (e.g. -9999 for u16) marks nothing
+            if (nodata && (std::isnan(*nodata) ? std::is_floating_point_v<T>
+                                               : (*nodata >= double(std::numeric_limits<T>::lowest()) &&
+                                                  *nodata <= double(std::numeric_limits<T>::max()) &&
+                                                  double(T(*nodata)) == *nodata)))
+                return shrink2x2_valid<T>(src, dst, *nodata);
             switch (src.bands) {
                 case 1: return shrink2x2_rows<T, 1>(src, dst, 1);
                 case 3: return shrink2x2_rows<T, 3>(src, dst, 3);
@@ -462,13 +604,7 @@ private:
     void store_done_jobs() {
         while (!waiting_.empty() && waiting_.front()->done.load(std::memory_order_acquire)) {
             Job& j = *waiting_.front();
-            TileRecord& rec = levels_[j.level].tiles[j.index];
-            rec.offset = levels_end_;
-            rec.size = j.bytes.size();
-            if (std::fwrite(j.bytes.data(), 1, j.bytes.size(), levels_file_) != j.bytes.size())
-                fail("cannot write the temporary level file: " + std::string(std::strerror(errno)) +
-                     "; is the disk full?");
-            levels_end_ += j.bytes.size();
+            levels_[j.level].tiles[j.index] = store(j.bytes);
             if (account_) account_->release(j.pixels.size());
             waiting_.pop_front();
         }
@@ -493,6 +629,9 @@ private:
     std::vector<Level> levels_;
     std::size_t local_ = 0;  // levels 1..local_ are kept a band strip at a time
     std::vector<std::uint8_t> jpeg_tables_;
+    std::vector<TiffTag> geo_tags_;
+    std::optional<double> nodata_;  // band 1's, as GeoTIFF keeps one
+    bool big_ = false;
     std::string tmp_;
     TIFF* tif_ = nullptr;
     std::FILE* levels_file_ = nullptr;

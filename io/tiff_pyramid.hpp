@@ -19,6 +19,12 @@ struct TiffOptions {
     // live at once (decode windows, pyramid strips) is one band wide. Only
     // the schedule changes, never the pixels.
     int band_width = 16384;
+    // Cloud Optimized GeoTIFF layout (GDAL's COG, checked by its validator):
+    // every directory at the head of the file, then the tile data from the
+    // smallest level to level 0, each level's tiles in row-major order. Tile
+    // bytes wait in a temporary file until the end, so the pipeline is still
+    // computed once.
+    bool cog = false;
 };
 
 // Throws ParamError (naming the key) for options this image cannot be
@@ -27,7 +33,10 @@ void check_tiff_options(const ImageInfo& info, const TiffOptions& options);
 
 // A sink writing a tiled TIFF; with options.pyramid every level (each a 2x2
 // box shrink of the one above, sizes rounded down as libvips does, down to
-// one tile) in the same pass over the pipeline.
+// one tile) in the same pass over the pipeline. Where the image has a nodata
+// value the shrink averages only the valid samples (nodata where none is),
+// as GDAL's AVERAGE overviews do. A path under /vsi (e.g. /vsimem/) is
+// written in a local temporary file and copied there through GDAL at the end.
 std::unique_ptr<Sink> make_tiff_sink(const std::string& path, const TiffOptions& options);
 
 }  // namespace tessera::io

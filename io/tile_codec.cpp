@@ -4,7 +4,8 @@
 #include <cstdio>
 #include <cstring>
 #include <jpeglib.h>
-#include <zlib.h>
+#include <libdeflate.h>
+#include <memory>
 #include <zstd.h>
 
 #include "tessera/core/error.hpp"
@@ -142,6 +143,31 @@ std::vector<std::uint8_t> TileCodec::jpeg_tables(int bands) const {
     return out;
 }
 
+namespace {
+
+// Predictor 2 in place over whole padded rows, right to left so each sample
+// is differenced against its original left neighbour. Floats are differenced
+// as unsigned integers of their width, as libtiff does.
+template <class U>
+void horizontal_difference(std::uint8_t* data, int tw, int th, int bands) {
+    const std::size_t row = std::size_t(tw) * bands;
+    for (int y = 0; y < th; ++y) {
+        U* r = reinterpret_cast<U*>(data) + std::size_t(y) * row;
+        for (std::size_t i = row; i-- > std::size_t(bands);) r[i] = U(r[i] - r[i - bands]);
+    }
+}
+
+void apply_predictor(std::vector<std::uint8_t>& raw, const ConstTile& tile, int tw, int th) {
+    switch (format_size(tile.format)) {
+        case 1: return horizontal_difference<std::uint8_t>(raw.data(), tw, th, tile.bands);
+        case 2: return horizontal_difference<std::uint16_t>(raw.data(), tw, th, tile.bands);
+        case 4: return horizontal_difference<std::uint32_t>(raw.data(), tw, th, tile.bands);
+        default: return horizontal_difference<std::uint64_t>(raw.data(), tw, th, tile.bands);
+    }
+}
+
+}  // namespace
+
 std::vector<std::uint8_t> encode_jpeg_file(const std::uint8_t* pixels, int w, int h, int bands, int quality) {
     std::vector<std::uint8_t> out;
     std::string error;
@@ -151,13 +177,23 @@ std::vector<std::uint8_t> encode_jpeg_file(const std::uint8_t* pixels, int w, in
 
 std::vector<std::uint8_t> TileCodec::encode(const ConstTile& tile, int tw, int th) const {
     std::vector<std::uint8_t> raw = pad_tile(tile, tw, th);
+    // LZW's predictor is applied by libtiff, which encodes it
+    if (predictor && (compression == Compression::deflate || compression == Compression::zstd))
+        apply_predictor(raw, tile, tw, th);
     switch (compression) {
         case Compression::none:
         case Compression::lzw: return raw;
         case Compression::deflate: {
-            uLongf n = compressBound(uLong(raw.size()));
-            std::vector<std::uint8_t> out(n);
-            if (compress2(out.data(), &n, raw.data(), uLong(raw.size()), 6) != Z_OK) throw Error("deflate failed");
+            // libdeflate (whole-buffer, as a tile is) writes the zlib stream
+            // TIFF's Adobe deflate wants 3-5x faster than zlib at level 6.
+            struct Free {
+                void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+            };
+            thread_local std::unique_ptr<libdeflate_compressor, Free> c(libdeflate_alloc_compressor(6));
+            if (!c) throw Error("deflate: cannot allocate a compressor");
+            std::vector<std::uint8_t> out(libdeflate_zlib_compress_bound(c.get(), raw.size()));
+            std::size_t n = libdeflate_zlib_compress(c.get(), raw.data(), raw.size(), out.data(), out.size());
+            if (n == 0) throw Error("deflate failed");
             out.resize(n);
             return out;
         }

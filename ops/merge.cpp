@@ -21,7 +21,9 @@
 //
 // The values. The output starts as nodata: "nodata", else the first input's
 // (band 1), else 0. An input sample is valid unless it equals its band's
-// nodata (GDAL's nodata mask). An output sample counts as empty while it
+// nodata (GDAL's nodata mask), or its pixel's alpha is 0 where the input has
+// an alpha band (GDAL's alpha mask; gdal_load "mask" turns any GDAL mask into
+// one). The alpha band itself is merged like the others. An output sample counts as empty while it
 // equals the output nodata (integers: equal; floats: numpy.isclose; NaN:
 // isnan), exactly like rasterio, which recomputes that mask before each
 // input. Inputs are applied in order, per sample, with valid new value v
@@ -115,6 +117,7 @@ struct Source {
     int src_w = 0, src_h = 0;
     Format format = Format::u8;
     std::vector<std::optional<double>> nodata;  // per band
+    int alpha = -1;  // the alpha band: where it is 0 the whole pixel is invalid
 
     int col(int x) const {
         const int i = x - wx;
@@ -251,6 +254,7 @@ public:
         g.transform = {w, rx, 0, n, 0, -ry};
         g.crs_wkt = g0.crs_wkt;
         if (nodata) g.nodata.assign(std::size_t(info_.bands), nodata);
+        g.alpha_band = g0.alpha_band;
         info_.geo = std::move(g);
 
         // each input's window on the output, and how its pixels map there
@@ -285,6 +289,7 @@ public:
             src.format = in[i].format;
             src.nodata = in[i].geo->nodata;
             src.nodata.resize(std::size_t(in[i].bands));
+            src.alpha = in[i].geo->alpha_band;
             sources_.push_back(std::move(src));
             windows.push_back(win);
         }
@@ -349,12 +354,14 @@ private:
                 for (int k = 0; k < part.w; ++k)
                     for (int b = 0; b < nb; ++b) v[std::size_t(k) * nb + b] = double(p[std::size_t(cols[k]) * nb + b]);
             });
-            for (int k = 0; k < part.w; ++k)
+            for (int k = 0; k < part.w; ++k) {
+                const bool alpha_ok = s.alpha < 0 || v[std::size_t(k) * nb + s.alpha] != 0;
                 for (int b = 0; b < nb; ++b) {
                     const auto& nd = s.nodata[b];
                     const std::size_t j = std::size_t(k) * nb + b;
-                    valid[j] = !(nd && gdal_is_nodata(v[j], *nd, s.format));
+                    valid[j] = alpha_ok && !(nd && gdal_is_nodata(v[j], *nd, s.format));
                 }
+            }
             T* o = out.row<T>(y) + std::size_t(part.x - out.rect.x) * nb;
             for (std::size_t j = 0; j < v.size(); ++j) {
                 if (!valid[j]) continue;  // an invalid input sample never changes anything

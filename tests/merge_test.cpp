@@ -347,3 +347,84 @@ TEST_CASE("merge command: writes a GeoTIFF gdalinfo reads with size geotransform
     CHECK(tt::run_command(tt::tessera_binary() + " merge " + missing + " -o " + out + " -q", &log) != 0);
     CHECK(log.find("missing.tif") != std::string::npos);
 }
+
+TEST_CASE("merge command: --format cog with GDAL-style creation options") {
+    tt::TempDir dir;
+    auto paths = overlapping(dir);
+    std::string out = (dir / "merged.tif").string();
+    std::string log;
+    REQUIRE(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " " + paths[2] + " -o " + out +
+                                " --format cog --co COMPRESS=ZSTD --co predictor=yes --co BLOCKSIZE=16 -q 2>&1",
+                            &log) == 0);
+    Graph g(standard_registry());
+    NodeId back = g.add("gdal_load", {}, {{"path", out}});
+    NodeId n = merged(g, {paths[0], paths[2]});
+    CHECK(tt::max_abs_diff(tt::render(g, back), tt::render(g, n)) == 0);
+    if (tt::run_command("command -v gdalinfo >/dev/null") == 0) {
+        std::string info;
+        REQUIRE(tt::run_command("gdalinfo " + out, &info) == 0);
+        CAPTURE(info);
+        CHECK(info.find("LAYOUT=COG") == std::string::npos);  // GDAL says LAYOUT=COG only for its ghost header
+        CHECK(info.find("COMPRESSION=ZSTD") != std::string::npos);
+        CHECK(info.find("PREDICTOR=2") != std::string::npos);
+        CHECK(info.find("Block=16x16") != std::string::npos);
+        CHECK(info.find("Overviews") == std::string::npos);  // 15x15 fits one 16x16 tile
+    }
+    // options are checked before anything runs, naming the option
+    CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --co TILED=YES 2>&1", &log) != 0);
+    CHECK(log.find("unknown creation option 'TILED'") != std::string::npos);
+    CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --co QUALITY=0 2>&1", &log) != 0);
+    CHECK(log.find("QUALITY=0: use a whole number from 1 to 100") != std::string::npos);
+}
+
+TEST_CASE("merge: an alpha band or a GDAL mask marks the pixels an input does not cover") {
+    if (tt::run_command("command -v gdal_translate >/dev/null") != 0) {
+        MESSAGE("gdal_translate not installed: alpha and mask test skipped");
+        return;
+    }
+    tt::TempDir dir;
+    geo::Raster r;
+    r.width = 8;
+    r.height = 4;
+    r.bands = 2;
+    r.srs = "EPSG:32632";
+    r.transform = {500000, 10, 0, 4000000, 0, -10};
+    // band 2 is 0 on the left half: an alpha (or a mask) that hides it
+    r.value = [](int x, int, int b) { return b == 0 ? 10 : x < 4 ? 0 : 255; };
+    auto a_vrt = geo::write_vrt(dir.path, "a", r);
+    r.value = [](int, int, int b) { return b == 0 ? 20 : 255; };
+    auto b_vrt = geo::write_vrt(dir.path, "b", r);
+    const std::string a_alpha = (dir / "a_alpha.tif").string(), b_alpha = (dir / "b_alpha.tif").string();
+    const std::string a_mask = (dir / "a_mask.tif").string(), b_plain = (dir / "b_plain.tif").string();
+    REQUIRE(tt::run_command("gdal_translate -q -colorinterp_2 alpha " + a_vrt + " " + a_alpha) == 0);
+    REQUIRE(tt::run_command("gdal_translate -q -colorinterp_2 alpha " + b_vrt + " " + b_alpha) == 0);
+    REQUIRE(tt::run_command("gdal_translate -q -b 1 -mask 2 --config GDAL_TIFF_INTERNAL_MASK YES " + a_vrt + " " + a_mask) == 0);
+    REQUIRE(tt::run_command("gdal_translate -q -b 1 " + b_vrt + " " + b_plain) == 0);
+
+    Graph g(standard_registry());
+    NodeId a = g.add("gdal_load", {}, {{"path", a_alpha}}), b = g.add("gdal_load", {}, {{"path", b_alpha}});
+    CHECK(g.info(a).geo->alpha_band == 1);
+    Buffer first = tt::render(g, g.add("merge", {a, b}));
+    CHECK(geo::rows(first, 0) == Rows(4, {20, 20, 20, 20, 10, 10, 10, 10}));
+    CHECK(geo::rows(first, 1) == Rows(4, std::vector<double>(8, 255)));
+
+    // an internal mask, read as an alpha band with "mask"
+    NodeId m = g.add("gdal_load", {}, {{"path", a_mask}, {"mask", true}});
+    NodeId p = g.add("gdal_load", {}, {{"path", b_plain}, {"mask", true}});
+    CHECK(g.info(m).bands == 2);
+    CHECK(g.info(m).geo->alpha_band == 1);
+    Buffer masked = tt::render(g, g.add("merge", {m, p}));
+    CHECK(geo::rows(masked, 0) == Rows(4, {20, 20, 20, 20, 10, 10, 10, 10}));
+    // without "mask" the masked pixels count as data
+    NodeId m0 = g.add("gdal_load", {}, {{"path", a_mask}}), p0 = g.add("gdal_load", {}, {{"path", b_plain}});
+    CHECK(geo::rows(tt::render(g, g.add("merge", {m0, p0})), 0) == Rows(4, std::vector<double>(8, 10)));
+
+    // the merged alpha survives a GeoTIFF round trip as GDAL's alpha band
+    const std::string out = (dir / "out.tif").string();
+    Graph w(standard_registry());
+    NodeId wa = w.add("gdal_load", {}, {{"path", a_alpha}}), wb = w.add("gdal_load", {}, {{"path", b_alpha}});
+    w.add("save", {w.add("merge", {wa, wb})}, {{"path", out}, {"tile", true}, {"tile_width", std::int64_t(16)}, {"tile_height", std::int64_t(16)}});
+    Evaluator(w).run_sinks();
+    Graph back(standard_registry());
+    CHECK(back.info(back.add("gdal_load", {}, {{"path", out}})).geo->alpha_band == 1);
+}

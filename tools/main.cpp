@@ -360,10 +360,14 @@ int main(int argc, char** argv) {
     merge->add_flag("--tap", mo.tap, "align the bounds to multiples of the resolution");
     merge->add_option("--dtype", mo.dtype, "output type: uint8, uint16, int16, uint32, int32, float32, float64");
     merge->add_option("--resampling", mo.resampling, "nearest (bilinear and cubic: not yet)");
-    merge->add_option("--format", mo.format, "gtiff (cog: not yet)");
-    merge->add_option("--tile-size", mo.tile_size, "GeoTIFF tile size (a multiple of 16)")->check(CLI::Range(16, 8192));
-    merge->add_option("--compression", mo.compression, "none, deflate, lzw or zstd")
-        ->check(CLI::IsMember({"none", "deflate", "lzw", "zstd"}));
+    merge->add_option("--format", mo.format, "gtiff (tiled GeoTIFF) or cog (Cloud Optimized GeoTIFF, with overviews)")
+        ->check(CLI::IsMember({"gtiff", "cog"}));
+    merge->add_option("--tile-size", mo.tile_size, "tile size, a multiple of 16 (default 256; cog 512)")
+        ->check(CLI::Range(16, 8192));
+    merge->add_option("--compression", mo.compression, "none, deflate, lzw, zstd or jpeg")
+        ->check(CLI::IsMember({"none", "deflate", "lzw", "zstd", "jpeg"}));
+    merge->add_option("--co", mo.creation_options,
+                      "creation option KEY=VALUE, as GDAL's: BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, OVERVIEWS, BIGTIFF");
     merge->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
     merge->add_option("--threads", threads, "worker threads (0: every core)");
     merge->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");

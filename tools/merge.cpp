@@ -1,16 +1,87 @@
 #include "tessera/merge.hpp"
 
+#include <cctype>
 #include <filesystem>
 
 #include "tessera/core/error.hpp"
 
 namespace tessera {
 
+namespace {
+
+std::string upper(std::string s) {
+    for (char& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// One GDAL-style KEY=VALUE creation option, as save parameters.
+void apply_creation_option(const std::string& kv, bool cog, Params& save) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+        throw Error("merge: creation option '" + kv + "' is not KEY=VALUE (e.g. --co COMPRESS=ZSTD)");
+    const std::string key = upper(kv.substr(0, eq)), value = kv.substr(eq + 1), v = upper(value);
+    auto bad = [&](const std::string& want) {
+        return Error("merge: creation option " + key + "=" + value + ": use " + want);
+    };
+    auto integer = [&](int lo, int hi) {
+        try {
+            std::size_t used = 0;
+            int n = std::stoi(value, &used);
+            if (used == value.size() && n >= lo && n <= hi) return n;
+        } catch (const std::exception&) {
+        }
+        throw bad("a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
+    };
+    if (key == "BLOCKSIZE") {
+        const int n = integer(16, 8192);
+        save.set("tile_width", std::int64_t(n));
+        save.set("tile_height", std::int64_t(n));
+    } else if (key == "COMPRESS") {
+        if (v != "NONE" && v != "DEFLATE" && v != "LZW" && v != "ZSTD" && v != "JPEG")
+            throw bad("NONE, DEFLATE, LZW, ZSTD or JPEG");
+        std::string c = value;
+        for (char& ch : c) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        save.set("compression", c);
+    } else if (key == "PREDICTOR") {
+        if (v == "YES" || v == "2" || v == "STANDARD")
+            save.set("predictor", true);
+        else if (v == "NO" || v == "1" || v == "NONE")
+            save.set("predictor", false);
+        else
+            throw bad("YES (horizontal differencing) or NO");
+    } else if (key == "QUALITY") {
+        save.set("quality", std::int64_t(integer(1, 100)));
+    } else if (key == "OVERVIEWS") {
+        if (v != "AUTO" && v != "NONE") throw bad("AUTO or NONE");
+        save.set("pyramid", v == "AUTO");
+    } else if (key == "BIGTIFF") {
+        if (v == "YES") save.set("bigtiff", std::string("yes"));
+        else if (v == "NO") save.set("bigtiff", std::string("no"));
+        else if (v == "IF_NEEDED" || v == "IF_SAFER") save.set("bigtiff", std::string("auto"));
+        else throw bad("YES, NO or IF_NEEDED");
+    } else {
+        throw Error("merge: unknown creation option '" + key + "'; merge takes BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, " +
+                    "OVERVIEWS and BIGTIFF" + (cog ? "" : " (the others of GDAL's drivers do not apply)"));
+    }
+}
+
+}  // namespace
+
 Graph merge_graph(const MergeOptions& o, const OpRegistry& registry) {
     namespace fs = std::filesystem;
     if (o.inputs.empty()) throw Error("merge: give at least one input raster");
-    if (o.format != "gtiff")
-        throw Error("merge: --format " + o.format + " is not available yet; use gtiff (a tiled, compressed GeoTIFF)");
+    if (o.format != "gtiff" && o.format != "cog")
+        throw Error("merge: --format " + o.format + " is not a format merge writes; use gtiff or cog");
+    const bool cog = o.format == "cog";
+    Params save{{"path", fs::absolute(o.output).lexically_normal().string()},
+                {"format", std::string(cog ? "cog" : "tiff")},
+                {"tile", true},
+                {"compression", o.compression}};
+    if (o.tile_size > 0) {
+        save.set("tile_width", std::int64_t(o.tile_size));
+        save.set("tile_height", std::int64_t(o.tile_size));
+    }
+    for (const std::string& kv : o.creation_options) apply_creation_option(kv, cog, save);
     Graph g(registry);
     g.execution.tile_w = g.execution.tile_h = o.tile_size;
     std::vector<NodeId> loads;
@@ -28,14 +99,7 @@ Graph merge_graph(const MergeOptions& o, const OpRegistry& registry) {
     if (!o.bounds.empty()) mp.set("bounds", o.bounds);
     if (!o.dtype.empty()) mp.set("dtype", o.dtype);
     NodeId merged = g.add("merge", loads, mp, "merge");
-    g.add("save", {merged},
-          {{"path", fs::absolute(o.output).lexically_normal().string()},
-           {"format", std::string("tiff")},
-           {"tile", true},
-           {"tile_width", std::int64_t(o.tile_size)},
-           {"tile_height", std::int64_t(o.tile_size)},
-           {"compression", o.compression}},
-          "save");
+    g.add("save", {merged}, save, "save");
     return g;
 }
 

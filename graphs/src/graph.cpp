@@ -79,7 +79,7 @@ NodeId Graph::add(const std::string& op, const std::vector<NodeId>& inputs, cons
     infos.reserve(inputs.size());
     for (NodeId in : inputs) {
         if (in >= m.nodes.size()) throw GraphError(id, op, "inputs", "refers to a node that does not exist");
-        if (m.nodes[in].spec->sink)
+        if (m.nodes[in].spec->sink && !spec->inputs_may_be_sinks)
             throw GraphError(id, op, "inputs", "input '" + m.nodes[in].id + "' is a sink (" + m.nodes[in].op_name +
                                                    ") and has no output to read");
         infos.push_back(m.nodes[in].op->info());

@@ -1,10 +1,13 @@
 #include "tessera/graphs/pipeline.hpp"
 
+#include <algorithm>
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/depth_first_search.hpp>
 #include <filesystem>
+#include <cctype>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <queue>
 #include <sstream>
 #include <unordered_map>
@@ -156,6 +159,34 @@ struct CycleFinder : boost::default_dfs_visitor {
 
 }  // namespace
 
+namespace {
+
+// A relative file path is relative to the pipeline's folder. GDAL's own
+// names are left as they are: /vsi... paths are absolute anyway, and
+// connection or subdataset strings (DRIVER:..., e.g.
+// SENTINEL2_L1C:/data/MTD_MSIL1C.xml:10m:EPSG_32632) start with a driver
+// prefix that is no folder.
+std::string resolve_path(const std::string& value, const std::string& base_dir) {
+    if (base_dir.empty() || value.empty()) return value;
+    const auto colon = value.find(':');
+    if (colon != std::string::npos && colon > 1 &&
+        std::all_of(value.begin(), value.begin() + std::ptrdiff_t(colon),
+                    [](unsigned char c) { return std::isalnum(c) || c == '_'; }))
+        return value;
+    std::filesystem::path p(value);
+    return p.is_relative() ? (std::filesystem::path(base_dir) / p).lexically_normal().string() : value;
+}
+
+// The resolved value of a node's "path"-like parameter, if it has one.
+std::optional<std::string> path_param(const RawNode& r, const OpSpec& spec, const std::string& base_dir) {
+    for (const ParamSpec& ps : spec.params)
+        if (ps.is_path && r.body->contains(ps.name) && (*r.body)[ps.name].is_string())
+            return resolve_path((*r.body)[ps.name].get<std::string>(), base_dir);
+    return std::nullopt;
+}
+
+}  // namespace
+
 Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const std::string& source,
                      const std::string& base_dir) {
     json doc;
@@ -221,6 +252,26 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
             if (it == index.end()) throw err(r.id, r.op, "inputs", "unknown input id '" + in + "'");
             r.input_index.push_back(it->second);
         }
+
+    // A source that reads what a sink of this pipeline writes (save to
+    // /vsimem/a.tif, then gdal_load /vsimem/a.tif) reads it after that sink
+    // has finished: the sink becomes its input, which such an op (one that
+    // takes an optional input) uses for the header and as the ordering.
+    std::unordered_map<std::string, std::size_t> written;
+    for (std::size_t i = 0; i < raw.size(); ++i)
+        if (registry.find(raw[i].op)->sink)
+            if (auto p = path_param(raw[i], *registry.find(raw[i].op), base_dir)) written.emplace(*p, i);
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        RawNode& r = raw[i];
+        const OpSpec* spec = registry.find(r.op);
+        if (spec->sink || !r.inputs.empty() || spec->max_inputs == 0) continue;
+        if (auto p = path_param(r, *spec, base_dir)) {
+            auto it = written.find(*p);
+            if (it == written.end()) continue;
+            r.inputs.push_back(raw[it->second].id);
+            r.input_index.push_back(it->second);
+        }
+    }
 
     // 2. Cycles: a depth-first search over the declared edges; a back edge
     // closes a cycle, reported by the ids along it.
@@ -293,10 +344,7 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
             }
             try {
                 ParamValue pv = to_param(*ps, v);
-                if (ps->is_path && !base_dir.empty()) {
-                    std::filesystem::path p(std::get<std::string>(pv));
-                    if (p.is_relative()) pv = (std::filesystem::path(base_dir) / p).lexically_normal().string();
-                }
+                if (ps->is_path) pv = resolve_path(std::get<std::string>(pv), base_dir);
                 params.set(key, std::move(pv));
             } catch (const std::string& msg) {
                 throw err(r.id, r.op, key, msg);

@@ -1,5 +1,5 @@
 // The georeferenced merge as a graph: one gdal_load per input, one merge
-// node (rasterio.merge semantics) and a tiled GeoTIFF save.
+// node (rasterio.merge semantics) and a tiled GeoTIFF or COG save.
 // `tessera merge` is this plus a run; C++ users can call it the same way.
 #pragma once
 
@@ -21,9 +21,14 @@ struct MergeOptions {
     bool tap = false;
     std::string dtype;  // empty: input 0's
     std::string resampling = "nearest";
-    std::string format = "gtiff";  // gtiff (cog: not yet)
-    int tile_size = 256;
+    std::string format = "gtiff";  // gtiff (tiled) or cog
+    int tile_size = 0;              // 0: 256 for gtiff, 512 for cog
     std::string compression = "deflate";
+    // GDAL-style creation options, KEY=VALUE: BLOCKSIZE, COMPRESS (NONE,
+    // DEFLATE, LZW, ZSTD, JPEG), PREDICTOR (YES/NO/2), QUALITY, OVERVIEWS
+    // (AUTO/NONE; gtiff: NONE unless AUTO), BIGTIFF (YES/NO/IF_NEEDED).
+    // They win over tile_size and compression.
+    std::vector<std::string> creation_options;
 };
 
 // Reads every input's header (no pixels) and builds the graph. Errors name

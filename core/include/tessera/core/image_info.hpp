@@ -19,6 +19,9 @@ struct GeoRef {
     std::array<double, 6> transform{0, 1, 0, 0, 0, 1};
     std::string crs_wkt;                          // empty: unknown CRS
     std::vector<std::optional<double>> nodata;    // one per band (empty: none)
+    // The band (from 0) that is an alpha band: a pixel is valid where it is
+    // nonzero (GDAL's GMF_ALPHA). -1: none.
+    int alpha_band = -1;
     friend bool operator==(const GeoRef&, const GeoRef&) = default;
 
     // The georeference of the sub-image whose pixel (0,0) is pixel (dx, dy)

@@ -127,6 +127,10 @@ struct OpSpec {
     // Builds the op; throws ParamError (key + message) on a bad value, or
     // Error for input headers it cannot take.
     std::unique_ptr<Op> (*create)(const Params& params, std::span<const ImageInfo> inputs) = nullptr;
+    // Its inputs may be sinks: it reads what they wrote, once they have
+    // finished (their header is what it will find), never their pixels
+    // (gdal_load of a file saved earlier in the same run).
+    bool inputs_may_be_sinks = false;
 };
 
 // Ops by their JSON name. Modules register theirs with one line each.
