@@ -1,5 +1,5 @@
 // save: writes its input to an image file with libvips (PNG, JPEG, TIFF,
-// WebP, or the libvips .v format).
+// WebP, or the libvips .v format), or a Deep Zoom / Google tile pyramid.
 //
 // The op itself moves no pixels: its output is its input (one placed need
 // per rect). The work is in its Sink, which the evaluator feeds the tiles in
@@ -16,7 +16,7 @@
 // A georeferenced image saved as TIFF becomes a GeoTIFF (gdal_common.hpp).
 // This suits small and medium outputs. Tiled TIFFs (and pyramids) go to the
 // streaming writer in tiff_pyramid.cpp instead, which never holds more than a
-// strip per level.
+// strip per level, and .dzi outputs to the tile-pyramid writer in dzsave.cpp.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -31,6 +31,7 @@
 #include <system_error>
 #include <vector>
 
+#include "dzsave.hpp"
 #include "gdal_common.hpp"
 #include "io_list.hpp"
 #include "tessera/io/io.hpp"
@@ -43,9 +44,9 @@ namespace {
 using namespace vipsio;
 namespace fs = std::filesystem;
 
-enum class FileFormat { png, jpeg, tiff, webp, vips, cog };
+enum class FileFormat { png, jpeg, tiff, webp, vips, cog, dz };
 
-const char* kSupported = "png, jpeg (jpg), tiff (tif), cog, webp or v";
+const char* kSupported = "png, jpeg (jpg), tiff (tif), cog, webp, v or dz (dzi)";
 
 std::optional<FileFormat> parse_file_format(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
@@ -55,6 +56,7 @@ std::optional<FileFormat> parse_file_format(std::string s) {
     if (s == "webp") return FileFormat::webp;
     if (s == "v" || s == "vips") return FileFormat::vips;
     if (s == "cog") return FileFormat::cog;
+    if (s == "dz" || s == "dzi") return FileFormat::dz;
     return std::nullopt;
 }
 
@@ -66,6 +68,7 @@ const char* saver_name(FileFormat f) {
         case FileFormat::webp: return "webpsave";
         case FileFormat::vips:
         case FileFormat::cog: return "vipssave";  // cog never reaches libvips
+        case FileFormat::dz: return "dzsave";
     }
     return "vipssave";
 }
@@ -78,6 +81,7 @@ const char* format_label(FileFormat f) {
         case FileFormat::webp: return "webp";
         case FileFormat::vips: return "v";
         case FileFormat::cog: return "cog";
+        case FileFormat::dz: return "dz";
     }
     return "v";
 }
@@ -105,6 +109,8 @@ struct SaveSettings {
     bool pyramid = false;
     // tiled TIFF: the streaming writer's settings
     std::optional<io::TiffOptions> tiled;
+    // .dzi: the tile-pyramid writer's settings
+    std::optional<io::DzOptions> dz;
 };
 
 // Encodes `in` to `file` with the settings' saver, outside libvips' operation
@@ -131,7 +137,8 @@ void encode(VipsImage* in, const std::string& file, const SaveSettings& s) {
             set_if_present(op.get(), "pyramid", s.pyramid);
             break;
         case FileFormat::vips:
-        case FileFormat::cog: break;
+        case FileFormat::cog:
+        case FileFormat::dz: break;
     }
     run_uncached(op.get(), s.path, "could not be written");
     vips_object_unref_outputs(VIPS_OBJECT(op.get()));
@@ -348,7 +355,7 @@ public:
             if (!ff)
                 throw ParamError("path", (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
                                              ", which names no format Tessera writes; use ." + "png, .jpg/.jpeg, "
-                                             ".tif/.tiff, .webp or .v, or set \"format\" (" + kSupported + ")");
+                                             ".tif/.tiff, .webp, .v or .dzi, or set \"format\" (" + kSupported + ")");
             s_.format = *ff;
         }
         // "cog" is a TIFF with its own layout: tiled, with overviews unless
@@ -396,9 +403,10 @@ public:
         s_.quality = p.integer_in("quality", 1, 100, 75);
         // For tiff it is kept for compression jpeg and unused otherwise, so
         // a pipeline may switch compressions without editing it.
-        const bool has_quality = s_.format == FileFormat::jpeg || s_.format == FileFormat::webp || tiff;
+        const bool has_quality =
+            s_.format == FileFormat::jpeg || s_.format == FileFormat::webp || tiff || s_.format == FileFormat::dz;
         if (!has_quality && s_.quality != 75)
-            throw ParamError("quality", std::string("applies to jpeg, webp and tiff (compression jpeg), not to ") +
+            throw ParamError("quality", std::string("applies to jpeg, webp, dz and tiff (compression jpeg), not to ") +
                                             fmt + "; remove it");
 
         if (tiff && (s_.tile || s_.pyramid)) {
@@ -420,6 +428,31 @@ public:
                                       : io::TiffOptions::BigTiff::automatic;
             io::check_tiff_options(info_, t);
             s_.tiled = t;
+        }
+
+        // Tile pyramids (.dzi); these keys are errors for other formats.
+        const bool dz = s_.format == FileFormat::dz;
+        auto dz_only = [&](const std::string& key) {
+            if (p.has(key) && !dz)
+                throw ParamError(key, std::string("applies to dz (.dzi) output only, not to ") + fmt +
+                                          "; remove it or save to a .dzi");
+        };
+        for (const char* k : {"tile_size", "overlap", "suffix", "layout"}) dz_only(k);
+        if (dz) {
+            io::DzOptions d;
+            std::string layout = p.string("layout", "dz");
+            if (layout != "dz" && layout != "google")
+                throw ParamError("layout", "unknown layout '" + layout + "'; use dz or google");
+            d.layout = layout == "dz" ? io::DzOptions::Layout::dz : io::DzOptions::Layout::google;
+            const bool google = d.layout == io::DzOptions::Layout::google;
+            d.tile_size = p.integer_in("tile_size", 1, 8192, google ? 256 : 254);
+            d.overlap = p.integer_in("overlap", 0, 8192, google ? 0 : 1);
+            d.suffix = p.string("suffix", "jpeg");
+            if (d.suffix == "jpg") d.suffix = "jpeg";
+            d.quality = s_.quality;
+            d.band_width = p.integer_in("band_width", 32, kMaxDimension, 16384);
+            io::check_dz_options(info_, d);
+            s_.dz = d;
         }
 
         // What the format can hold.
@@ -467,6 +500,7 @@ public:
 
     std::unique_ptr<Sink> make_sink() const override {
         if (s_.tiled) return io::make_tiff_sink(s_.path, *s_.tiled);
+        if (s_.dz) return io::make_dz_sink(s_.path, *s_.dz);
         return std::make_unique<VipsSaveSink>(s_);
     }
 
@@ -477,12 +511,12 @@ private:
 }  // namespace
 
 OpSpec save_op_spec() {
-    return {"save", "writes its input to an image file (png, jpeg, tiff, webp, v) via libvips; replaces the target only when complete",
+    return {"save", "writes its input to an image file (png, jpeg, tiff, webp, v) via libvips, or a Deep Zoom pyramid (.dzi); replaces the target only when complete",
             1, 1,
             {{"path", ParamType::string, true, "", "the file to write; its extension picks the format", true},
              {"format", ParamType::string, false, "from the extension",
-              "png, jpeg, tiff, webp, v, or cog (a Cloud Optimized GeoTIFF: tiled 512, deflate, overviews)"},
-             {"quality", ParamType::integer, false, "75", "1-100, for jpeg, webp and tiff with jpeg compression"},
+              "png, jpeg, tiff, webp, v, cog (a Cloud Optimized GeoTIFF: tiled 512, deflate, overviews) or dz (a Deep Zoom pyramid)"},
+             {"quality", ParamType::integer, false, "75", "1-100, for jpeg, webp, dz tiles and tiff with jpeg compression"},
              {"compression", ParamType::string, false, "none", "tiff: none, deflate, lzw, jpeg or zstd"},
              {"tile", ParamType::boolean, false, "false", "tiff: write tiles rather than strips"},
              {"tile_width", ParamType::integer, false, "256", "tiff tile width (a multiple of 16)"},
@@ -490,7 +524,11 @@ OpSpec save_op_spec() {
              {"bigtiff", ParamType::string, false, "auto", "tiff: auto, yes or no (auto: BigTIFF when 4 GB may not hold it)"},
              {"pyramid", ParamType::boolean, false, "false", "tiff: add every 2x smaller level down to one tile, in the same pass (implies tile)"},
              {"predictor", ParamType::boolean, false, "false", "tiled tiff: horizontal differencing before deflate, zstd or lzw"},
-             {"band_width", ParamType::integer, false, "16384", "tiled tiff: work in vertical bands about this wide (memory grows with it; pixels never change)"}},
+             {"band_width", ParamType::integer, false, "16384", "tiled tiff and dz: work in vertical bands about this wide (memory grows with it; pixels never change)"},
+             {"tile_size", ParamType::integer, false, "254 (google: 256)", "dz: tile step in pixels, as vips dzsave"},
+             {"overlap", ParamType::integer, false, "1 (google: 0)", "dz: pixels each tile reaches beyond its step on every side"},
+             {"suffix", ParamType::string, false, "jpeg", "dz: tile format, jpeg, png or webp"},
+             {"layout", ParamType::string, false, "dz", "dz: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW) or google (NAME/Z/Y/X)"}},
             true, &make_op<SaveOp>};
 }
 

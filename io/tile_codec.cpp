@@ -92,9 +92,10 @@ void setup_jpeg(jpeg_compress_struct& c, int bands, int quality) {
     c.dct_method = JDCT_ISLOW;
 }
 
-// Runs libjpeg compression of rows (or only the tables when rows is null).
+// Runs libjpeg compression of rows (or only the tables when rows is null):
+// an abbreviated stream (TIFF tiles), or with `whole` a complete one.
 bool run_jpeg(const std::uint8_t* rows, int w, int h, int bands, int quality, std::vector<std::uint8_t>& out,
-              std::string& error) {
+              std::string& error, bool whole = false) {
     jpeg_compress_struct c;
     JpegError err;
     VectorDest dest;
@@ -117,8 +118,12 @@ bool run_jpeg(const std::uint8_t* rows, int w, int h, int bands, int quality, st
     if (!rows) {
         jpeg_write_tables(&c);
     } else {
-        jpeg_suppress_tables(&c, TRUE);  // tables live in the JPEGTables tag
-        jpeg_start_compress(&c, FALSE);
+        if (whole) {
+            c.write_JFIF_header = FALSE;  // as libvips's jpegsave with strip
+        } else {
+            jpeg_suppress_tables(&c, TRUE);  // tables live in the JPEGTables tag
+        }
+        jpeg_start_compress(&c, whole ? TRUE : FALSE);
         while (c.next_scanline < c.image_height) {
             JSAMPROW row = const_cast<JSAMPROW>(rows + std::size_t(c.next_scanline) * w * bands);
             jpeg_write_scanlines(&c, &row, 1);
@@ -162,6 +167,13 @@ void apply_predictor(std::vector<std::uint8_t>& raw, const ConstTile& tile, int 
 }
 
 }  // namespace
+
+std::vector<std::uint8_t> encode_jpeg_file(const std::uint8_t* pixels, int w, int h, int bands, int quality) {
+    std::vector<std::uint8_t> out;
+    std::string error;
+    if (!run_jpeg(pixels, w, h, bands, quality, out, error, true)) throw Error("JPEG encode: " + error);
+    return out;
+}
 
 std::vector<std::uint8_t> TileCodec::encode(const ConstTile& tile, int tw, int th) const {
     std::vector<std::uint8_t> raw = pad_tile(tile, tw, th);

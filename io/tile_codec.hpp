@@ -37,6 +37,11 @@ struct TileCodec {
 // JPEG chroma subsampling factor used at this quality (2 below 90, else 1).
 inline int jpeg_chroma_subsampling(int quality) { return quality < 90 ? 2 : 1; }
 
+// A complete JPEG file of w x h pixels (1 or 3 bands of u8, packed rows),
+// byte for byte what libvips's jpegsave writes with strip: no JFIF or other
+// markers, chroma subsampled below quality 90. Thread-safe.
+std::vector<std::uint8_t> encode_jpeg_file(const std::uint8_t* pixels, int w, int h, int bands, int quality);
+
 // Pads `tile` into a whole tw x th tile (zeros outside), in a fresh vector.
 std::vector<std::uint8_t> pad_tile(const ConstTile& tile, int tw, int th);
 

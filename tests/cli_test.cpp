@@ -142,7 +142,7 @@ TEST_CASE("cli: ops / info / dot and help") {
     CHECK(out.find("digraph") != std::string::npos);
     CHECK(out.find("mosaic") != std::string::npos);
 
-    for (const char* sub : {"run", "ops", "info", "dot"}) {
+    for (const char* sub : {"run", "ops", "info", "dot", "stitch", "merge", "view"}) {
         CHECK(run_tessera(std::string(sub) + " --help", &out) == 0);
         CHECK(out.find("Usage") != std::string::npos);
     }
@@ -209,4 +209,111 @@ TEST_CASE("cli: a memory budget too small for one tile fails before starting and
     CHECK(err.find("memory_mb 1") != std::string::npos);
     CHECK(err.find("tile size") != std::string::npos);
     CHECK_FALSE(fs::exists(ex / "stitched.tif"));
+}
+
+TEST_CASE("cli: stitch -o slide.dzi equals vips dzsave of the libvips insert loop") {
+    tt::TempDir tmp;
+    fs::path ex = copy_example(tmp);
+    std::string out;
+    REQUIRE(run_tessera("stitch -q " + (ex / "positions.csv").string() + " --canvas 1000 700 --suffix png -o " +
+                            (tmp / "slide.dzi").string(),
+                        &out) == 0);
+    fs::create_directories(tmp / "vips");
+    vips_stitch(ex).dzsave((tmp / "vips" / "slide").c_str(), vips::VImage::option()->set("suffix", ".png"));
+    CHECK(slurp(tmp / "slide.dzi") == slurp(tmp / "vips" / "slide.dzi"));
+    int n = 0;
+    for (auto& e : fs::recursive_directory_iterator(tmp / "vips" / "slide_files")) {
+        if (!e.is_regular_file() || e.path().filename() == "vips-properties.xml") continue;
+        fs::path ours = tmp / "slide_files" / fs::relative(e.path(), tmp / "vips" / "slide_files");
+        CAPTURE(ours);
+        CHECK(slurp(ours) == slurp(e.path()));
+        ++n;
+    }
+    CHECK(n == 12 + 4 + 9);  // 4x3 tiles at level 10, 2x2 at 9, one tile each for 8 to 0
+    // options of the other output kind are errors, not silently dropped
+    CHECK(run_tessera("stitch -q " + (ex / "positions.csv").string() + " --canvas 1000 700 --overlap 2 -o " +
+                          (tmp / "x.tif").string(),
+                      &out) == 1);
+    CHECK(out.find("name the output NAME.dzi") != std::string::npos);
+    CHECK(run_tessera("stitch -q " + (ex / "positions.csv").string() + " --canvas 1000 700 --compression deflate -o " +
+                          (tmp / "x.dzi").string(),
+                      &out) == 1);
+    CHECK(out.find("apply to TIFF outputs") != std::string::npos);
+    // the viewer page, and what view says about a file that is not a .dzi
+    REQUIRE(run_tessera("view " + (tmp / "slide.dzi").string(), &out) == 0);
+    CHECK(slurp(tmp / "slide.html").find("Url: \"slide_files/\"") != std::string::npos);
+    CHECK(fs::exists(tmp / "openseadragon" / "images"));
+    CHECK(run_tessera("view " + (ex / "positions.csv").string(), &out) == 1);
+    CHECK(out.find("is not a Deep Zoom descriptor") != std::string::npos);
+    CHECK(run_tessera("view " + (tmp / "none.dzi").string(), &out) == 1);
+    CHECK(out.find("none.dzi") != std::string::npos);
+}
+
+TEST_CASE("cli: --progress json prints one object per line and nothing is shown off a terminal by default") {
+    tt::TempDir tmp;
+    fs::path ex = copy_example(tmp);
+    std::string out;
+    REQUIRE(tt::run_command(tt::tessera_binary() + " run --tile-size 64 --progress json " + (ex / "stitch.json").string() +
+                                " 2>/dev/null",
+                            &out) == 0);
+    std::stringstream ss(out);
+    int lines = 0;
+    std::string last;
+    for (std::string line; std::getline(ss, line);) {
+        CHECK(line.front() == '{');
+        CHECK(line.back() == '}');
+        for (const char* k : {"\"tiles_done\"", "\"tiles_total\"", "\"mpx_per_s\"", "\"eta_seconds\"", "\"pixel_memory_bytes\""})
+            CHECK(line.find(k) != std::string::npos);
+        last = line;
+        ++lines;
+    }
+    CHECK(lines >= 2);  // one per sink at least (the TIFF and the thumbnail)
+    // the last object is a finished sink: done == total
+    auto field = [&](const std::string& k) { return std::stol(last.substr(last.find("\"" + k + "\": ") + k.size() + 4)); };
+    CHECK(field("tiles_done") == field("tiles_total"));
+    CHECK(field("tiles_total") > 0);
+    // stdout and stderr not a terminal, no --progress: nothing but the result
+    REQUIRE(run_tessera("run " + (ex / "stitch.json").string(), &out) == 0);
+    CHECK(out.empty());
+}
+
+TEST_CASE("cli: dot folds a 2000-input fan-in and --svg draws it with graphviz") {
+    tt::TempDir tmp;
+    std::string p = R"({"version": 1, "nodes": [
+        {"id": "canvas", "op": "black", "width": 4000, "height": 4000, "bands": 1})";
+    std::string ins = "\"canvas\"", at;
+    for (int i = 0; i < 2000; ++i) {
+        p += ",\n {\"id\": \"t" + std::to_string(i) + "\", \"op\": \"black\", \"width\": 10, \"height\": 10, \"bands\": 1}";
+        ins += ", \"t" + std::to_string(i) + "\"";
+        at += std::string(i ? ", " : "") + "[" + std::to_string(i % 400 * 10) + ", " + std::to_string(i / 400 * 10) + "]";
+    }
+    p += ",\n {\"id\": \"mosaic\", \"op\": \"insert\", \"inputs\": [" + ins + "], \"at\": [" + at + "]}";
+    p += ",\n {\"id\": \"out\", \"op\": \"save\", \"inputs\": [\"mosaic\"], \"path\": \"out.dzi\"}]}";
+    write(tmp / "big.json", p);
+    std::string dot;
+    REQUIRE(run_tessera("dot " + (tmp / "big.json").string(), &dot) == 0);
+    // the first two inputs (canvas, t0), a summary of the 1998 between, the
+    // last (t1999), mosaic, save: a handful of boxes instead of 2003
+    std::size_t edges = 0;
+    for (std::size_t at = 0; (at = dot.find("->", at)) != std::string::npos; at += 2) ++edges;
+    CHECK(edges < 10);
+    CHECK(dot.find("1998 more inputs") != std::string::npos);
+    CHECK(dot.find("\"t1999\\n") != std::string::npos);
+    CHECK(dot.find("\"t1\\n") == std::string::npos);
+    std::string out;
+    if (tt::run_command("command -v dot", &out) != 0) {
+        MESSAGE("graphviz is not installed: --svg not drawn (tools/deps.sh installs it)");
+    } else {
+        REQUIRE(run_tessera("dot " + (tmp / "big.json").string() + " --svg " + (tmp / "big.svg").string(), &out) == 0);
+        std::string svg = slurp(tmp / "big.svg");
+        CHECK(svg.find("<svg") != std::string::npos);
+        CHECK(svg.find("1998 more inputs") != std::string::npos);
+        CHECK(svg.size() < 20000);  // readable: a few boxes, not 2000
+    }
+    // without graphviz on PATH: a clear error, no file
+    CHECK(tt::run_command("PATH=/nonexistent " + tt::tessera_binary() + " dot " + (tmp / "big.json").string() +
+                              " --svg " + (tmp / "nodot.svg").string(),
+                          &out) == 1);
+    CHECK(out.find("graphviz") != std::string::npos);
+    CHECK_FALSE(fs::exists(tmp / "nodot.svg"));
 }

@@ -5,11 +5,16 @@ TESSERA_PACKAGES="build-essential cmake ninja-build pkg-config
   libvips-dev libvips-tools libgdal-dev gdal-bin python3-gdal
   libboost-graph-dev libtbb-dev doctest-dev nlohmann-json3-dev libcli11-dev
   libtiff-tools libtiff-dev libjpeg-dev libdeflate-dev libzstd-dev openslide-tools time python3-rasterio
-  ${TESSERA_EXTRA_PACKAGES:-}"
+  chromium graphviz ${TESSERA_EXTRA_PACKAGES:-}"
+# chromium: the browser test of `tessera view`; graphviz: `tessera dot --svg`.
 missing=""
 for p in $TESSERA_PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# npm fetches OpenSeadragon for `tessera view` at build time; any npm will
+# do (e.g. the one NodeSource's nodejs brings, which Debian's npm package
+# would conflict with), so the package is only asked for without one.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -n "$missing" ]; then
     echo "installing:$missing"
     SUDO=""

@@ -5,8 +5,13 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
+#include <sstream>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tessera/merge.hpp"
@@ -29,18 +34,28 @@ extern "C" void on_signal(int sig) {
     g_cancel.store(true);
 }
 
-// A one-line progress display on a terminal; nothing otherwise.
-class ProgressLine {
+// Progress of a run: a one-line bar on stderr when it is a terminal
+// ("auto", the default; "bar" forces it), one JSON object per line on stdout
+// for other programs ("json"), or nothing ("none", -q).
+class ProgressReporter {
 public:
-    explicit ProgressLine(bool enabled) : enabled_(enabled && isatty(STDERR_FILENO)) {}
-    ~ProgressLine() { end(); }
+    explicit ProgressReporter(const std::string& mode)
+        : json_(mode == "json"), bar_(mode == "bar" || (mode == "auto" && isatty(STDERR_FILENO))) {}
+    ~ProgressReporter() { end(); }
     bool operator()(const Progress& p) {
-        if (!enabled_) return true;
+        if (!json_ && !bar_) return true;
         if (p.seconds - last_ < 0.25 && p.tiles_done != p.tiles_total) return true;
         last_ = p.seconds;
         double frac = p.tiles_total ? double(p.tiles_done) / p.tiles_total : 1.0;
         double mpx = p.seconds > 0 ? p.pixels_done / p.seconds / 1e6 : 0.0;
         double eta = frac > 0 ? p.seconds * (1 - frac) / frac : 0.0;
+        if (json_) {
+            std::printf("{\"tiles_done\": %zu, \"tiles_total\": %zu, \"fraction\": %.4f, \"pixels_done\": %zu, "
+                        "\"mpx_per_s\": %.2f, \"seconds\": %.2f, \"eta_seconds\": %.1f, \"pixel_memory_bytes\": %zu}\n",
+                        p.tiles_done, p.tiles_total, frac, p.pixels_done, mpx, p.seconds, eta, p.pixel_bytes);
+            std::fflush(stdout);
+            return true;
+        }
         std::fprintf(stderr, "\r%5.1f%%  %zu/%zu tiles  %.1f Mpx/s  ETA %d:%02d  pixel memory %.1f MB   ", 100 * frac,
                      p.tiles_done, p.tiles_total, mpx, int(eta) / 60, int(eta) % 60, p.pixel_bytes / 1048576.0);
         shown_ = true;
@@ -52,10 +67,14 @@ public:
     }
 
 private:
-    bool enabled_;
+    bool json_, bar_;
     bool shown_ = false;
     double last_ = -1;
 };
+
+const char* kProgressHelp =
+    "auto (a bar on stderr when it is a terminal), bar, none, or json: one object per line on stdout "
+    "{tiles_done, tiles_total, fraction, pixels_done, mpx_per_s, seconds, eta_seconds, pixel_memory_bytes}";
 
 void print_stats(const RunStats& s) {
     std::fprintf(stderr,
@@ -66,14 +85,14 @@ void print_stats(const RunStats& s) {
     std::fprintf(stderr, "%s\n", io_stats().c_str());
 }
 
-// Runs every sink of g with a progress line; Ctrl-C cancels.
-int run_graph(Graph& g, int threads, bool stats, bool quiet, int memory_mb = -1) {
+// Runs every sink of g with progress; Ctrl-C cancels.
+int run_graph(Graph& g, int threads, bool stats, const std::string& progress, int memory_mb = -1) {
     if (threads >= 0) g.execution.threads = threads;
     if (memory_mb >= 0) g.execution.memory_mb = std::size_t(memory_mb);
     if (!g_on_error.empty())
         g.execution.on_error = g_on_error == "background" ? Execution::OnError::background : Execution::OnError::fail;
     Evaluator ev(g);
-    ProgressLine line(!quiet);
+    ProgressReporter line(progress);
     RunOptions opt;
     opt.cancel = &g_cancel;
     opt.progress = [&](const Progress& p) { return line(p); };
@@ -94,10 +113,10 @@ int run_graph(Graph& g, int threads, bool stats, bool quiet, int memory_mb = -1)
     return 0;
 }
 
-int cmd_run(const std::string& path, int threads, int tile, bool stats, bool quiet, int memory_mb) {
+int cmd_run(const std::string& path, int threads, int tile, bool stats, const std::string& progress, int memory_mb) {
     Graph g = load_pipeline(path, standard_registry());
     if (tile > 0) g.execution.tile_w = g.execution.tile_h = tile;
-    return run_graph(g, threads, stats, quiet, memory_mb);
+    return run_graph(g, threads, stats, progress, memory_mb);
 }
 
 int cmd_ops(bool as_json) {
@@ -123,9 +142,52 @@ int cmd_ops(bool as_json) {
     return 0;
 }
 
-int cmd_dot(const std::string& path, const std::string& out, int collapse) {
+// True if `prog` is an executable on PATH.
+bool on_path(const std::string& prog) {
+    const char* path = std::getenv("PATH");
+    std::stringstream ss(path ? path : "");
+    for (std::string dir; std::getline(ss, dir, ':');)
+        if (!dir.empty() && ::access((std::filesystem::path(dir) / prog).c_str(), X_OK) == 0) return true;
+    return false;
+}
+
+// Renders DOT text to an SVG file with graphviz's `dot`, under a temporary
+// name beside the target, renamed when dot succeeded.
+void render_svg(const std::string& dot, const std::string& svg) {
+    if (!on_path("dot"))
+        throw IoError(svg, "cannot be drawn: graphviz's `dot` is not installed (Debian: apt-get install graphviz); "
+                           "`tessera dot` without --svg prints the DOT text");
+    namespace fs = std::filesystem;
+    fs::path target(svg);
+    fs::path tmp = (target.parent_path().empty() ? fs::path(".") : target.parent_path()) /
+                   ("." + target.filename().string() + ".tmp-" + std::to_string(getpid()));
+    std::string cmd = "dot -Tsvg -o '" + tmp.string() + "'";
+    if (tmp.string().find('\'') != std::string::npos)
+        throw IoError(svg, "a path with a single quote cannot be passed to dot; rename it");
+    std::FILE* pipe = ::popen(cmd.c_str(), "w");
+    if (!pipe) throw IoError(svg, "cannot start graphviz's dot");
+    std::fwrite(dot.data(), 1, dot.size(), pipe);
+    int status = ::pclose(pipe);
+    std::error_code ec;
+    if (status != 0 || !fs::exists(tmp)) {
+        fs::remove(tmp, ec);
+        throw IoError(svg, "graphviz's dot failed (exit status " + std::to_string(WEXITSTATUS(status)) +
+                               "); check that the folder exists and is writable");
+    }
+    fs::rename(tmp, target, ec);
+    if (ec) {
+        fs::remove(tmp, ec);
+        throw IoError(svg, "cannot move the finished SVG into place: " + ec.message());
+    }
+}
+
+int cmd_dot(const std::string& path, const std::string& out, const std::string& svg, int collapse) {
     Graph g = load_pipeline(path, standard_registry());
     std::string dot = g.to_dot(std::size_t(collapse));
+    if (!svg.empty()) {
+        render_svg(dot, svg);
+        if (out.empty()) return 0;
+    }
     if (out.empty() || out == "-") {
         std::cout << dot;
         return 0;
@@ -135,13 +197,117 @@ int cmd_dot(const std::string& path, const std::string& out, int collapse) {
     return 0;
 }
 
+// Where the OpenSeadragon the build vendored is: $TESSERA_OPENSEADRAGON_DIR,
+// else the build tree, else the install tree beside the binary.
+std::filesystem::path find_openseadragon() {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> candidates;
+    if (const char* env = std::getenv("TESSERA_OPENSEADRAGON_DIR")) candidates.emplace_back(env);
+    candidates.emplace_back(TESSERA_OPENSEADRAGON_BUILD_DIR);
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) candidates.push_back(exe.parent_path().parent_path() / TESSERA_OPENSEADRAGON_INSTALL_DIR);
+    for (const fs::path& c : candidates)
+        if (fs::exists(c / "openseadragon.min.js", ec)) return c;
+    std::string why;
+    std::ifstream missing(fs::path(TESSERA_OPENSEADRAGON_BUILD_DIR) / "MISSING.txt");
+    std::getline(missing, why);
+    throw Error("tessera view needs OpenSeadragon, which this build does not have" +
+                (why.empty() ? std::string() : " (" + why + ")") +
+                "; or set TESSERA_OPENSEADRAGON_DIR to a folder holding openseadragon.min.js and images/");
+}
+
+std::string html_escape(const std::string& s) {
+    std::string o;
+    for (char c : s) {
+        switch (c) {
+            case '&': o += "&amp;"; break;
+            case '<': o += "&lt;"; break;
+            case '>': o += "&gt;"; break;
+            case '"': o += "&quot;"; break;
+            default: o += c;
+        }
+    }
+    return o;
+}
+
+// `tessera view NAME.dzi`: NAME.html beside it (or at `out`), showing the
+// pyramid with OpenSeadragon, which is copied beside the page. The .dzi's
+// fields are written into the page, so it also works opened as a file
+// (browsers refuse to fetch a .dzi from file://; tile images load anyway).
+int cmd_view(const std::string& dzi, std::string out) {
+    namespace fs = std::filesystem;
+    std::ifstream in(dzi);
+    if (!in) throw IoError(dzi, "cannot be read; give the .dzi a Deep Zoom save wrote");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string xml = ss.str();
+    auto attr = [&](const std::string& name) {
+        std::smatch m;
+        if (!std::regex_search(xml, m, std::regex("\\b" + name + "\\s*=\\s*\"([^\"]*)\"")))
+            throw IoError(dzi, "is not a Deep Zoom descriptor: it has no " + name + " attribute");
+        return m[1].str();
+    };
+    const std::string format = attr("Format"), overlap = attr("Overlap"), tile = attr("TileSize"),
+                      width = attr("Width"), height = attr("Height");
+    for (const std::string* v : {&overlap, &tile, &width, &height})
+        if (v->empty() || v->find_first_not_of("0123456789") != std::string::npos)
+            throw IoError(dzi, "has a size or tile field that is not a whole number ('" + *v + "')");
+    if (format.find_first_not_of("abcdefghijklmnopqrstuvwxyz") != std::string::npos)
+        throw IoError(dzi, "names the tile format '" + format + "', which is not jpeg, png or webp");
+    fs::path src(dzi);
+    fs::path files = src.parent_path() / (src.stem().string() + "_files");
+    if (!fs::is_directory(files)) throw IoError(dzi, "has no tile folder '" + files.string() + "' beside it");
+    if (out.empty()) out = (src.parent_path() / (src.stem().string() + ".html")).string();
+    fs::path page(out);
+    fs::path page_dir = page.parent_path().empty() ? fs::path(".") : page.parent_path();
+    const fs::path osd = find_openseadragon();
+    std::string url = fs::relative(fs::absolute(files), fs::absolute(page_dir)).generic_string() + "/";
+
+    std::string html =
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
+        html_escape(src.stem().string()) +
+        "</title>\n<style>html, body { margin: 0; height: 100%; background: #202020; } "
+        "#view { width: 100%; height: 100%; }</style>\n"
+        "<script src=\"openseadragon/openseadragon.min.js\"></script>\n</head>\n<body>\n"
+        "<div id=\"view\"></div>\n<script>\n"
+        "// written by tessera view from " + html_escape(src.filename().string()) + "\n"
+        "OpenSeadragon({\n  id: \"view\",\n  prefixUrl: \"openseadragon/images/\",\n  showNavigator: true,\n"
+        "  tileSources: {Image: {xmlns: \"http://schemas.microsoft.com/deepzoom/2008\", Url: \"" + html_escape(url) +
+        "\",\n    Format: \"" + format + "\", Overlap: \"" + overlap + "\", TileSize: \"" + tile +
+        "\",\n    Size: {Width: \"" + width + "\", Height: \"" + height + "\"}}}\n});\n</script>\n</body>\n</html>\n";
+
+    // OpenSeadragon beside the page, then the page (under a temporary name,
+    // renamed when complete)
+    std::error_code ec;
+    fs::create_directories(page_dir / "openseadragon", ec);
+    fs::copy(osd, page_dir / "openseadragon",
+             fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+    if (ec) throw IoError(out, "cannot copy OpenSeadragon beside it: " + ec.message());
+    fs::path tmp = page_dir / ("." + page.filename().string() + ".tmp-" + std::to_string(getpid()));
+    {
+        std::ofstream f(tmp, std::ios::binary);
+        if (!(f << html) || !(f.flush())) {
+            fs::remove(tmp, ec);
+            throw IoError(out, "cannot be written; check the folder exists and is writable");
+        }
+    }
+    fs::rename(tmp, page, ec);
+    if (ec) {
+        fs::remove(tmp, ec);
+        throw IoError(out, "cannot move the finished page into place: " + ec.message());
+    }
+    std::fprintf(stderr, "wrote %s (open it in a browser, or serve the folder: python3 -m http.server)\n", out.c_str());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"tessera: a lazy, tiled image-pipeline engine"};
     app.require_subcommand(1);
 
-    std::string pipeline, file, out;
+    std::string pipeline, file, out, svg, progress = "auto";
     int threads = -1, tile = 0, collapse = 16, memory_mb = -1;
     bool ro_register = true;
     bool stats = false, quiet = false, as_json = false;
@@ -154,7 +320,8 @@ int main(int argc, char** argv) {
     run->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
     run->add_option("--memory-mb", memory_mb, "budget for the tiles in flight (fewer tiles at once, or an error before starting if one does not fit)")
         ->check(CLI::Range(0, 1 << 30));
-    run->add_flag("-q,--quiet", quiet, "no progress line");
+    run->add_flag("-q,--quiet", quiet, "no progress line (--progress none)");
+    run->add_option("--progress", progress, kProgressHelp)->check(CLI::IsMember({"auto", "bar", "json", "none"}));
     const auto on_error_help = "a file that cannot be read: fail the run (default), or fill its part with background, "
                                "finish, and list each part filled";
     run->add_option("--on-error", g_on_error, on_error_help)->check(CLI::IsMember({"fail", "background"}));
@@ -168,6 +335,7 @@ int main(int argc, char** argv) {
     auto* dot = app.add_subcommand("dot", "print a pipeline's graph in Graphviz DOT");
     dot->add_option("PIPELINE", pipeline, "pipeline .json file")->required();
     dot->add_option("-o,--output", out, "write to this file instead of stdout");
+    dot->add_option("--svg", svg, "draw the graph into this SVG file with graphviz's dot (must be installed)");
     dot->add_option("--collapse", collapse, "fold a node's inputs into one box beyond this many (0: never)");
 
     // stitch and mosaic share the CSV, the canvas and the output options
@@ -177,23 +345,34 @@ int main(int argc, char** argv) {
         cmd->add_option("POSITIONS", o.positions, "CSV with header file,x,y; paths relative to its folder; later rows on top")
             ->required();
         cmd->add_option("--canvas", canvas, "canvas width and height")->expected(2)->required();
-        cmd->add_option("-o,--output", o.output, "output .tif")->required();
-        cmd->add_option("--tile-size", o.tile_size, "TIFF tile size (a multiple of 16)")->check(CLI::Range(16, 8192));
+        cmd->add_option("-o,--output", o.output, "output .tif, or .dzi for a Deep Zoom pyramid (NAME.dzi + NAME_files/)")
+            ->required();
+        cmd->add_option("--tile-size", o.tile_size,
+                        "tile size (TIFF: a multiple of 16, default 256; .dzi: default 254, google 256)")
+            ->check(CLI::Range(16, 8192));
         cmd->add_option("--compression", o.compression, "none, deflate, lzw, zstd or jpeg")
             ->check(CLI::IsMember({"none", "deflate", "lzw", "zstd", "jpeg"}));
-        cmd->add_option("--quality", o.quality, "JPEG quality")->check(CLI::Range(1, 100));
+        cmd->add_option("--quality", o.quality, "JPEG (and .dzi webp) quality")->check(CLI::Range(1, 100));
+        cmd->add_option("--overlap", o.overlap, ".dzi: pixels each tile reaches beyond its step (default 1, google 0)")
+            ->check(CLI::Range(0, 4096));
+        cmd->add_option("--suffix", o.suffix, ".dzi: tile format, jpeg, png or webp")
+            ->check(CLI::IsMember({"jpeg", "jpg", "png", "webp"}));
+        cmd->add_option("--layout", o.layout, ".dzi: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW) or google (NAME/Z/Y/X)")
+            ->check(CLI::IsMember({"dz", "google"}));
         cmd->add_flag("--pyramid", o.pyramid, "write every 2x smaller level down to one tile");
         cmd->add_option("--bigtiff", o.bigtiff, "auto, yes or no")->check(CLI::IsMember({"auto", "yes", "no"}));
         cmd->add_option("--background", o.background, "canvas value: one, or one per band");
         cmd->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
         cmd->add_option("--threads", threads, "worker threads (0: every core)");
         cmd->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
-        cmd->add_flag("-q,--quiet", quiet, "no progress line");
+        cmd->add_flag("-q,--quiet", quiet, "no progress line (--progress none)");
+        cmd->add_option("--progress", progress, kProgressHelp)->check(CLI::IsMember({"auto", "bar", "json", "none"}));
         cmd->add_option("--on-error", g_on_error, on_error_help)->check(CLI::IsMember({"fail", "background"}));
     };
 
     StitchOptions so;
-    auto* stitch = app.add_subcommand("stitch", "place scanned tiles on a canvas at their positions and write a tiled (pyramid) TIFF");
+    auto* stitch = app.add_subcommand(
+        "stitch", "place scanned tiles on a canvas at their positions and write a tiled (pyramid) TIFF or a Deep Zoom pyramid (.dzi)");
     add_stitch_options(stitch, so);
 
     MosaicOptions mso;
@@ -242,21 +421,29 @@ int main(int argc, char** argv) {
     merge->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
     merge->add_option("--threads", threads, "worker threads (0: every core)");
     merge->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
-    merge->add_flag("-q,--quiet", quiet, "no progress line");
+    merge->add_flag("-q,--quiet", quiet, "no progress line (--progress none)");
+    merge->add_option("--progress", progress, kProgressHelp)->check(CLI::IsMember({"auto", "bar", "json", "none"}));
     merge->add_option("--on-error", g_on_error, on_error_help)->check(CLI::IsMember({"fail", "background"}));
 
+    std::string view_dzi, view_out;
+    auto* view = app.add_subcommand("view", "write NAME.html beside NAME.dzi: the pyramid in OpenSeadragon (copied beside it; no CDN)");
+    view->add_option("DZI", view_dzi, "a .dzi written by tessera (or vips dzsave)")->required();
+    view->add_option("-o,--output", view_out, "the page to write (default: NAME.html beside the .dzi)");
+
     CLI11_PARSE(app, argc, argv);
+    if (quiet) progress = "none";
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     try {
-        if (*run) return cmd_run(pipeline, threads, tile, stats, quiet, memory_mb);
+        if (*run) return cmd_run(pipeline, threads, tile, stats, progress, memory_mb);
         if (*ops) return cmd_ops(as_json);
         if (*info) {
             std::cout << describe_image(file);
             return 0;
         }
-        if (*dot) return cmd_dot(pipeline, out, collapse);
+        if (*dot) return cmd_dot(pipeline, out, svg, collapse);
+        if (*view) return cmd_view(view_dzi, view_out);
         if (*stitch) {
             so.canvas_w = canvas[0];
             so.canvas_h = canvas[1];
@@ -265,7 +452,7 @@ int main(int argc, char** argv) {
                 std::cout << to_json(g);
                 return 0;
             }
-            return run_graph(g, threads, stats, quiet);
+            return run_graph(g, threads, stats, progress);
         }
         if (*mosaic) {
             mso.canvas_w = canvas[0];
@@ -297,7 +484,7 @@ int main(int argc, char** argv) {
                 std::cout << to_json(g);
                 return 0;
             }
-            return run_graph(g, threads, stats, quiet);
+            return run_graph(g, threads, stats, progress);
         }
         if (*merge) {
             if (nodata_opt->count() > 0) mo.nodata = merge_nodata;
@@ -306,7 +493,7 @@ int main(int argc, char** argv) {
                 std::cout << to_json(g);
                 return 0;
             }
-            return run_graph(g, threads, stats, quiet);
+            return run_graph(g, threads, stats, progress);
         }
     } catch (const Cancelled&) {
         std::fprintf(stderr, "\ntessera: cancelled; no output was written\n");

@@ -83,7 +83,8 @@ Graph merge_graph(const MergeOptions& o, const OpRegistry& registry) {
     }
     for (const std::string& kv : o.creation_options) apply_creation_option(kv, cog, save);
     Graph g(registry);
-    g.execution.tile_w = g.execution.tile_h = o.tile_size;
+    // the pull unit follows the output's tiles (the TIFF writer asks for its own)
+    g.execution.tile_w = g.execution.tile_h = o.tile_size > 0 ? o.tile_size : cog ? 512 : 256;
     std::vector<NodeId> loads;
     for (std::size_t i = 0; i < o.inputs.size(); ++i) {
         // local files absolute (so --emit-json runs from anywhere); GDAL

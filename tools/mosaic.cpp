@@ -231,7 +231,7 @@ void write_pairs_csv(const std::string& path, const std::vector<Placement>& tile
 
 Graph mosaic_graph(const MosaicOptions& o, const std::vector<Placement>& rows, const OpRegistry& registry) {
     Graph g(registry);
-    g.execution.tile_w = g.execution.tile_h = o.tile_size;
+    g.execution.tile_w = g.execution.tile_h = stitch_tile_size(o);
     std::vector<NodeId> tiles = add_tile_loads(g, rows);
     std::vector<IntPair> at;
     for (const Placement& r : rows) at.push_back(r.at);

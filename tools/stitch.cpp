@@ -89,25 +89,45 @@ NodeId add_canvas(Graph& g, const StitchOptions& o, const ImageInfo& like) {
                  "canvas");
 }
 
+int stitch_tile_size(const StitchOptions& o) {
+    namespace fs = std::filesystem;
+    const bool dz = fs::path(o.output).extension() == ".dzi";
+    return o.tile_size > 0 ? o.tile_size : !dz ? 256 : o.layout == "google" ? 256 : 254;
+}
+
 NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
     namespace fs = std::filesystem;
-    return g.add("save", {image},
-                 {{"path", fs::absolute(o.output).lexically_normal().string()},
-                  {"format", std::string("tiff")},
-                  {"tile", true},
-                  {"tile_width", std::int64_t(o.tile_size)},
-                  {"tile_height", std::int64_t(o.tile_size)},
-                  {"compression", o.compression},
-                  {"quality", std::int64_t(o.quality)},
-                  {"pyramid", o.pyramid},
-                  {"bigtiff", o.bigtiff}},
-                 "save");
+    const bool dz = fs::path(o.output).extension() == ".dzi";
+    if (dz && (o.compression != "none" || o.bigtiff != "auto"))
+        throw IoError(o.output, "compression and bigtiff apply to TIFF outputs; a .dzi takes suffix, quality, overlap "
+                                "and layout");
+    if (!dz && (o.overlap >= 0 || o.suffix != "jpeg" || o.layout != "dz"))
+        throw IoError(o.output, "overlap, suffix and layout apply to Deep Zoom outputs; name the output NAME.dzi");
+    const int tile = stitch_tile_size(o);
+    Params save{{"path", fs::absolute(o.output).lexically_normal().string()}, {"quality", std::int64_t(o.quality)}};
+    if (dz) {
+        // a Deep Zoom (or google) pyramid, options as vips dzsave's
+        save.set("tile_size", std::int64_t(tile));
+        if (o.overlap >= 0) save.set("overlap", std::int64_t(o.overlap));
+        save.set("suffix", o.suffix);
+        save.set("layout", o.layout);
+    } else {
+        save.set("format", std::string("tiff"));
+        save.set("tile", true);
+        save.set("tile_width", std::int64_t(tile));
+        save.set("tile_height", std::int64_t(tile));
+        save.set("compression", o.compression);
+        save.set("pyramid", o.pyramid);
+        save.set("bigtiff", o.bigtiff);
+    }
+    return g.add("save", {image}, save, "save");
 }
 
 Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
     std::vector<Placement> rows = read_positions_csv(o.positions);
+    const int tile = stitch_tile_size(o);
     Graph g(registry);
-    g.execution.tile_w = g.execution.tile_h = o.tile_size;
+    g.execution.tile_w = g.execution.tile_h = tile;
     // Loads first (the canvas takes the first tile's bands and format), then
     // the canvas, one insert for every tile, and the save.
     std::vector<NodeId> tiles = add_tile_loads(g, rows);

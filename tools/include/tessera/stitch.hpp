@@ -1,5 +1,6 @@
 // The scanned-mosaic stitch as a graph: a canvas, every tile of a
-// positions CSV placed by one insert node, and a tiled (pyramid) TIFF save.
+// positions CSV placed by one insert node, and a tiled (pyramid) TIFF save,
+// or a Deep Zoom pyramid when the output ends in .dzi.
 // `tessera stitch` is this plus a run; C++ users can call it the same way.
 #pragma once
 
@@ -13,13 +14,17 @@ namespace tessera {
 struct StitchOptions {
     std::string positions;  // CSV with header file,x,y; paths relative to its folder
     int canvas_w = 0, canvas_h = 0;
-    std::string output;
-    int tile_size = 256;
-    std::string compression = "none";
+    std::string output;  // .tif/.tiff: tiled TIFF; .dzi: Deep Zoom (or google) pyramid
+    int tile_size = 0;   // 0: the output's default (TIFF 256, dz 254, google 256)
+    std::string compression = "none";  // TIFF
     int quality = 75;
     bool pyramid = false;
     std::string bigtiff = "auto";
     std::vector<double> background{0};
+    // .dzi outputs (as vips dzsave); -1: the layout's default (dz 1, google 0)
+    int overlap = -1;
+    std::string suffix = "jpeg";  // jpeg, png or webp
+    std::string layout = "dz";    // dz or google
 };
 
 // Reads the CSV and builds the graph (headers of every tile are read, no
@@ -39,6 +44,10 @@ std::vector<Placement> read_positions_csv(const std::string& path);
 // Writes a positions CSV with paths relative to its own folder, so that it
 // can be stitched from wherever it is.
 void write_positions_csv(const std::string& path, const std::vector<Placement>& rows);
+
+// The tile size of the output: the option, else the output's default
+// (TIFF 256, Deep Zoom 254, google 256).
+int stitch_tile_size(const StitchOptions& o);
 
 // The parts of the stitch graph other jobs on the same CSVs reuse: a load
 // node per tile ("tile0", ...), the canvas under them (first tile's bands

@@ -1,0 +1,255 @@
+// The Deep Zoom / Google pyramid writer (save to .dzi), against `vips dzsave`
+// (libvips's own writer, through its C++ API) on the same image: the same
+// files, levels and tile sizes, and the same bytes (PNG and JPEG tiles are
+// encoded by the same libvips savers from the same pixels).
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "support.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// Every file under root, relative, except libvips's metadata dump
+// (vips-properties.xml, which Tessera does not write).
+std::set<std::string> files_under(const fs::path& root) {
+    std::set<std::string> out;
+    for (auto& e : fs::recursive_directory_iterator(root))
+        if (e.is_regular_file() && e.path().filename() != "vips-properties.xml")
+            out.insert(fs::relative(e.path(), root).generic_string());
+    return out;
+}
+
+// Saves `im` (loaded as a node) with our writer; returns the run's stats.
+tt::RunStats save_ours(const tt::TempDir& dir, const vips::VImage& im, const std::string& target, tessera::Params p,
+                       int threads = 2) {
+    tessera::Graph g(tessera::standard_registry());
+    tessera::NodeId in = tt::load_image(g, dir, im, "src.v");
+    p.set("path", target);
+    g.execution.threads = threads;
+    g.add("save", {in}, p);
+    return tessera::Evaluator(g).run_sinks();
+}
+
+struct Case {
+    int w, h, tile, overlap;
+    int bands;
+    int band_width;
+};
+
+}  // namespace
+
+TEST_CASE("dzsave: files levels tile sizes and bytes equal vips dzsave - png and jpeg - odd sizes and narrow bands") {
+    // odd and even sizes, a 1-pixel-wide level, overlaps 0 to 3, bands
+    // narrower than the image (so tiles wait on the next band's pixels)
+    for (Case c : {Case{1001, 603, 254, 1, 3, 16384}, Case{777, 1203, 100, 3, 3, 450}, Case{300, 1, 64, 0, 1, 100},
+                   Case{515, 257, 128, 2, 1, 256}}) {
+        CAPTURE(c.w);
+        CAPTURE(c.h);
+        CAPTURE(c.tile);
+        CAPTURE(c.overlap);
+        for (std::string suffix : {"png", "jpeg"}) {
+            CAPTURE(suffix);
+            tt::TempDir tmp;
+            vips::VImage im = tt::pattern(c.w, c.h, c.bands, VIPS_FORMAT_UCHAR, c.w);
+            fs::create_directories(tmp / "vips");
+            im.dzsave((tmp / "vips" / "slide").c_str(), vips::VImage::option()
+                                                            ->set("suffix", ("." + suffix).c_str())
+                                                            ->set("tile_size", c.tile)
+                                                            ->set("overlap", c.overlap));
+            save_ours(tmp, im, (tmp / "slide.dzi").string(),
+                      {{"suffix", suffix},
+                       {"tile_size", std::int64_t(c.tile)},
+                       {"overlap", std::int64_t(c.overlap)},
+                       {"band_width", std::int64_t(c.band_width)}});
+            CHECK(slurp(tmp / "slide.dzi") == slurp(tmp / "vips" / "slide.dzi"));
+            auto ours = files_under(tmp / "slide_files"), theirs = files_under(tmp / "vips" / "slide_files");
+            REQUIRE(ours == theirs);
+            int levels = 0;
+            for (int m = std::max(c.w, c.h); m > 1; m = (m + 1) / 2) ++levels;
+            CHECK(fs::exists(tmp / "slide_files" / std::to_string(levels) / ("0_0." + suffix)));
+            CHECK_FALSE(fs::exists(tmp / "slide_files" / std::to_string(levels + 1)));
+            int differ = 0;
+            for (const std::string& f : ours) {
+                if (slurp(tmp / "slide_files" / f) == slurp(tmp / "vips" / "slide_files" / f)) continue;
+                ++differ;
+                // the same tile size at least, and close pixels
+                vips::VImage a = vips::VImage::new_from_file((tmp / "slide_files" / f).c_str());
+                vips::VImage b = vips::VImage::new_from_file((tmp / "vips" / "slide_files" / f).c_str());
+                CHECK(a.width() == b.width());
+                CHECK(a.height() == b.height());
+                CAPTURE(f);
+                CHECK((a - b).abs().max() <= 2);
+            }
+            CHECK(differ == 0);  // not even the encoders' bytes differ
+            // only the outputs are left: no temporary folder
+            int entries = 0;
+            for (auto& e : fs::directory_iterator(tmp.path)) entries += e.path().filename().string()[0] == '.';
+            CHECK(entries == 0);
+        }
+    }
+}
+
+TEST_CASE("dzsave: jpeg tiles at quality 95 (no chroma subsampling) and 40 are vips dzsave's bytes") {
+    tt::TempDir tmp;
+    for (int q : {95, 40}) {
+        CAPTURE(q);
+        vips::VImage im = tt::pattern(700, 500, 3, VIPS_FORMAT_UCHAR, q);
+        const std::string name = "q" + std::to_string(q);
+        fs::create_directories(tmp / "vips");
+        im.dzsave((tmp / "vips" / name).c_str(),
+                  vips::VImage::option()->set("suffix", (".jpeg[Q=" + std::to_string(q) + "]").c_str()));
+        save_ours(tmp, im, (tmp / (name + ".dzi")).string(), {{"quality", std::int64_t(q)}});
+        auto ours = files_under(tmp / (name + "_files"));
+        REQUIRE(ours == files_under(tmp / "vips" / (name + "_files")));
+        for (const std::string& f : ours) {
+            CAPTURE(f);
+            CHECK(slurp(tmp / (name + "_files") / f) == slurp(tmp / "vips" / (name + "_files") / f));
+        }
+    }
+}
+
+TEST_CASE("dzsave: the google layout equals vips dzsave --layout google - z/y/x whole tiles and blank.png") {
+    tt::TempDir tmp;
+    vips::VImage im = tt::pattern(1001, 603, 3, VIPS_FORMAT_UCHAR, 5);
+    fs::create_directories(tmp / "vips");
+    im.dzsave((tmp / "vips" / "slide").c_str(),
+              vips::VImage::option()->set("suffix", ".png")->set("layout", VIPS_FOREIGN_DZ_LAYOUT_GOOGLE));
+    save_ours(tmp, im, (tmp / "slide.dzi").string(),
+              {{"suffix", std::string("png")}, {"layout", std::string("google")}, {"band_width", std::int64_t(600)}});
+    CHECK_FALSE(fs::exists(tmp / "slide.dzi"));  // google has no descriptor
+    auto ours = files_under(tmp / "slide"), theirs = files_under(tmp / "vips" / "slide");
+    REQUIRE(ours == theirs);
+    CHECK(ours.count("blank.png") == 1);
+    CHECK(ours.count("2/2/3.png") == 1);  // 1001x603 in 256 tiles: z 0..2, 4x3 at z 2
+    CHECK(ours.count("3/0/0.png") == 0);
+    for (const std::string& f : ours) {
+        CAPTURE(f);
+        CHECK(slurp(tmp / "slide" / f) == slurp(tmp / "vips" / "slide" / f));
+    }
+    vips::VImage corner = vips::VImage::new_from_file((tmp / "slide" / "0" / "0" / "0.png").c_str());
+    CHECK(corner.width() == 256);
+    CHECK(corner.getpoint(255, 255)[0] == 255);  // the padding is libvips's white
+}
+
+TEST_CASE("dzsave: threads and band width never change the bytes and memory stays a band wide") {
+    tt::TempDir tmp;
+    // a source that costs nothing to make, so the sink's own memory shows
+    auto run = [&](const std::string& out, int threads, int band, tessera::RunStats* stats) {
+        tessera::Graph g(tessera::standard_registry());
+        auto c = g.add("black", {}, {{"width", std::int64_t(8000)}, {"height", std::int64_t(1500)},
+                                     {"bands", std::int64_t(3)}, {"value", std::vector<double>{40, 90, 160}}});
+        auto s = g.add("black", {}, {{"width", std::int64_t(3001)}, {"height", std::int64_t(701)},
+                                     {"bands", std::int64_t(3)}, {"value", std::vector<double>{250, 10, 10}}});
+        auto m = g.add("insert", {c, s}, {{"at", std::vector<tessera::IntPair>{{2999, 399}}}});
+        g.add("save", {m}, {{"path", (tmp / out).string()}, {"band_width", std::int64_t(band)}});
+        g.execution.threads = threads;
+        *stats = tessera::Evaluator(g).run_sinks();
+    };
+    tessera::RunStats narrow, wide;
+    run("a.dzi", 1, 1024, &narrow);
+    run("b.dzi", 3, 100000, &wide);
+    auto fa = files_under(tmp / "a_files");
+    REQUIRE(fa == files_under(tmp / "b_files"));
+    for (const std::string& f : fa) {
+        CAPTURE(f);
+        CHECK(slurp(tmp / "a_files" / f) == slurp(tmp / "b_files" / f));
+    }
+    // A whole 8000-pixel band row of blocks per level (wide) against a
+    // 1016-pixel band plus the column of blocks waiting at each band edge.
+    MESSAGE("peak pixel memory: band 1024 " << narrow.peak_pixel_bytes / 1048576.0 << " MB, one band "
+                                            << wide.peak_pixel_bytes / 1048576.0 << " MB");
+    CHECK(narrow.peak_pixel_bytes < wide.peak_pixel_bytes);
+    CHECK(narrow.peak_pixel_bytes < std::size_t(12) << 20);  // the image is 34 MB
+    vips::VImage t = vips::VImage::new_from_file((tmp / "a_files" / "13" / "15_2.jpeg").c_str());
+    // tile (15, 2) of level 13 starts at (3809, 507): inside the red insert
+    auto px = t.getpoint(20, 20);
+    CHECK(std::abs(px[0] - 250) <= 3);
+    CHECK(std::abs(px[2] - 10) <= 3);
+}
+
+TEST_CASE("dzsave: a cancelled or failed save leaves the old pyramid untouched and no temporary folder") {
+    tt::TempDir tmp;
+    vips::VImage im = tt::pattern(2000, 1500, 3, VIPS_FORMAT_UCHAR, 1);
+    const std::string target = (tmp / "slide.dzi").string();
+    save_ours(tmp, im, target, {{"suffix", std::string("png")}});
+    const std::string dzi = slurp(tmp / "slide.dzi");
+    const auto files = files_under(tmp / "slide_files");
+    const std::string tile = slurp(tmp / "slide_files" / "11" / "3_2.png");
+
+    // cancelled by the progress callback after a few tiles
+    tessera::Graph g(tessera::standard_registry());
+    tessera::NodeId in = tt::load_image(g, tmp, tt::pattern(1800, 1400, 3, VIPS_FORMAT_UCHAR, 2), "other.v");
+    g.add("save", {in}, {{"path", target}, {"suffix", std::string("png")}});
+    tessera::RunOptions opt;
+    tessera::Progress seen;
+    opt.progress = [&](const tessera::Progress& p) {
+        seen = p;
+        return p.tiles_done < 5;
+    };
+    CHECK_THROWS_AS(tessera::Evaluator(g).run_sinks(opt), tessera::Cancelled);
+    // what the callback saw: 8x6 tiles of 254, the first five whole ones
+    // (columns 0 2 4 6 1 of the first row, the lanes interleaved), and the
+    // pixel memory held then
+    CHECK(seen.tiles_done == 5);
+    CHECK(seen.tiles_total == 48);
+    CHECK(seen.pixels_done == 5 * 254 * 254);
+    CHECK(seen.pixel_bytes > 0);
+    CHECK(slurp(tmp / "slide.dzi") == dzi);
+    CHECK(files_under(tmp / "slide_files") == files);
+    CHECK(slurp(tmp / "slide_files" / "11" / "3_2.png") == tile);
+    for (auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().filename().string()[0] != '.');
+
+    // a second complete save replaces it, old tiles and all
+    save_ours(tmp, tt::pattern(600, 400, 3, VIPS_FORMAT_UCHAR, 3), target, {{"suffix", std::string("png")}});
+    CHECK_FALSE(fs::exists(tmp / "slide_files" / "11"));
+    CHECK(fs::exists(tmp / "slide_files" / "10" / "2_1.png"));
+    for (auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().filename().string()[0] != '.');
+}
+
+TEST_CASE("dzsave: bad options name the key and say what to do") {
+    tt::TempDir tmp;
+    auto err = [&](const vips::VImage& im, const std::string& path, tessera::Params p) {
+        return tt::error_of([&] {
+            tessera::Graph g(tessera::standard_registry());
+            auto in = tt::load_image(g, tmp, im, "e.v");
+            p.set("path", (tmp / path).string());
+            g.add("save", {in}, p);
+        });
+    };
+    vips::VImage rgb = tt::pattern(50, 40);
+    std::string e = err(tt::pattern(50, 40, 3, VIPS_FORMAT_USHORT), "a.dzi", {});
+    CHECK(e.find("key 'format'") != std::string::npos);
+    CHECK(e.find("cast it to u8") != std::string::npos);
+    e = err(tt::pattern(50, 40, 4), "a.dzi", {});
+    CHECK(e.find("key 'suffix'") != std::string::npos);
+    CHECK(e.find("use suffix png") != std::string::npos);
+    CHECK(err(tt::pattern(50, 40, 4), "a.dzi", {{"suffix", std::string("png")}}) == "(no error)");
+    e = err(rgb, "a.dzi", {{"layout", std::string("google")}, {"overlap", std::int64_t(1)}});
+    CHECK(e.find("key 'overlap'") != std::string::npos);
+    e = err(rgb, "a.dzi", {{"layout", std::string("zoomify")}});
+    CHECK(e.find("key 'layout'") != std::string::npos);
+    CHECK(e.find("use dz or google") != std::string::npos);
+    e = err(rgb, "a.dzi", {{"suffix", std::string("gif")}});
+    CHECK(e.find("key 'suffix'") != std::string::npos);
+    e = err(rgb, "a.dzi", {{"overlap", std::int64_t(200)}, {"tile_size", std::int64_t(254)}});
+    CHECK(e.find("key 'overlap'") != std::string::npos);
+    e = err(rgb, "a.tif", {{"overlap", std::int64_t(1)}});
+    CHECK(e.find("key 'overlap'") != std::string::npos);
+    CHECK(e.find("save to a .dzi") != std::string::npos);
+    e = err(rgb, "a.png", {{"suffix", std::string("png")}});
+    CHECK(e.find("key 'suffix'") != std::string::npos);
+    // the format can also be named outright
+    CHECK(err(rgb, "pyramid", {{"format", std::string("dz")}}) == "(no error)");
+}
