@@ -57,6 +57,7 @@
 
 #include "tessera/core/error.hpp"
 #include "tile_codec.hpp"
+#include "tiff_pyramid.hpp"
 #include "vips_common.hpp"
 
 namespace tessera::io {
@@ -65,10 +66,6 @@ namespace {
 
 using namespace vipsio;
 namespace fs = std::filesystem;
-
-// Lanes a band row is split into (see tiff_pyramid.cpp); fixed, so the
-// order never depends on the thread count.
-constexpr int kLanes = 4;
 
 enum : std::uint8_t { kArrived = 1, kShrunk = 2, kCut = 4 };
 
@@ -135,19 +132,7 @@ public:
     // Vertical bands of a power-of-two number of tiles, top to bottom, the
     // lanes of a band row interleaved (as the pyramid TIFF writer).
     std::vector<std::uint32_t> tile_order(int cols, int rows) const override {
-        const int band = band_tiles();
-        std::vector<std::uint32_t> order;
-        order.reserve(std::size_t(cols) * rows);
-        for (int b0 = 0; b0 < cols; b0 += band) {
-            const int n = std::min(band, cols - b0);
-            const int k = std::clamp(kLanes, 1, n);
-            const int step = (n + k - 1) / k;
-            for (int ty = 0; ty < rows; ++ty)
-                for (int i = 0; i < step; ++i)
-                    for (int j = 0; j < k; ++j)
-                        if (j * step + i < n) order.push_back(std::uint32_t(ty * cols + b0 + j * step + i));
-        }
-        return order;
+        return band_tile_order(cols, rows, band_tiles());
     }
 
     void start(const ImageInfo& info, int tile_w, int tile_h) override {

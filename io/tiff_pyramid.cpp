@@ -103,9 +103,6 @@ struct TileRecord {
     std::uint64_t size = 0;
 };
 
-// Lanes a band row is split into; fixed, so the file's bytes never depend on
-// the thread count.
-constexpr int kLanes = 4;
 
 struct Level {
     int width = 0, height = 0;
@@ -126,20 +123,7 @@ public:
     std::optional<Point> tile_size() const override { return Point{opt_.tile_w, opt_.tile_h}; }
 
     std::vector<std::uint32_t> tile_order(int cols, int rows) const override {
-        const int band = band_tiles();
-        const int lanes = kLanes;
-        std::vector<std::uint32_t> order;
-        order.reserve(std::size_t(cols) * rows);
-        for (int b0 = 0; b0 < cols; b0 += band) {
-            const int n = std::min(band, cols - b0);
-            const int k = std::clamp(lanes, 1, n);
-            const int step = (n + k - 1) / k;  // lane j covers columns [j*step, (j+1)*step)
-            for (int ty = 0; ty < rows; ++ty)
-                for (int i = 0; i < step; ++i)
-                    for (int j = 0; j < k; ++j)
-                        if (j * step + i < n) order.push_back(std::uint32_t(ty * cols + b0 + j * step + i));
-        }
-        return order;
+        return band_tile_order(cols, rows, band_tiles());
     }
 
     void start(const ImageInfo& info, int tile_w, int tile_h) override {
@@ -642,6 +626,22 @@ private:
 };
 
 }  // namespace
+
+std::vector<std::uint32_t> band_tile_order(int cols, int rows, int band) {
+    constexpr int kLanes = 4;
+    std::vector<std::uint32_t> order;
+    order.reserve(std::size_t(cols) * rows);
+    for (int b0 = 0; b0 < cols; b0 += band) {
+        const int n = std::min(band, cols - b0);
+        const int k = std::clamp(kLanes, 1, n);
+        const int step = (n + k - 1) / k;  // lane j covers columns [j*step, (j+1)*step)
+        for (int ty = 0; ty < rows; ++ty)
+            for (int i = 0; i < step; ++i)
+                for (int j = 0; j < k; ++j)
+                    if (j * step + i < n) order.push_back(std::uint32_t(ty * cols + b0 + j * step + i));
+    }
+    return order;
+}
 
 void check_tiff_options(const ImageInfo& info, const TiffOptions& o) {
     if (o.tile_w % 16 || o.tile_h % 16 || o.tile_w < 16 || o.tile_h < 16 || o.tile_w > 8192 || o.tile_h > 8192)

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tessera/core/op.hpp"
 #include "tile_codec.hpp"
@@ -26,6 +28,13 @@ struct TiffOptions {
     // computed once.
     bool cog = false;
 };
+
+// The order a banded writer asks for a cols x rows tile grid in: vertical
+// bands of `band` tiles, top to bottom, each band row split into 4 lanes
+// whose tiles are interleaved (tiles computed at once are far apart and
+// rarely wait on the same input). Fixed lanes: the order, hence a file's
+// bytes, never depends on the thread count.
+std::vector<std::uint32_t> band_tile_order(int cols, int rows, int band);
 
 // Throws ParamError (naming the key) for options this image cannot be
 // written with; called when the graph is built.
