@@ -26,37 +26,15 @@
 #include <vector>
 
 #include "gdal_common.hpp"
+#include "gdal_types.hpp"
 #include "io_list.hpp"
 #include "tessera/io/io.hpp"
 
 namespace tessera {
 namespace {
 
-std::optional<Format> format_of(GDALDataType t) {
-    switch (t) {
-        case GDT_Byte: return Format::u8;
-        case GDT_UInt16: return Format::u16;
-        case GDT_Int16: return Format::i16;
-        case GDT_UInt32: return Format::u32;
-        case GDT_Int32: return Format::i32;
-        case GDT_Float32: return Format::f32;
-        case GDT_Float64: return Format::f64;
-        default: return std::nullopt;
-    }
-}
-
-GDALDataType gdal_type(Format f) {
-    switch (f) {
-        case Format::u8: return GDT_Byte;
-        case Format::u16: return GDT_UInt16;
-        case Format::i16: return GDT_Int16;
-        case Format::u32: return GDT_UInt32;
-        case Format::i32: return GDT_Int32;
-        case Format::f32: return GDT_Float32;
-        case Format::f64: return GDT_Float64;
-    }
-    return GDT_Byte;
-}
+using io::format_of;
+using io::gdal_type;
 
 GDALDatasetH open_dataset(const std::string& path, io::GdalErrorScope& errors) {
     GDALDatasetH ds = GDALOpenEx(path.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY, nullptr, nullptr, nullptr);

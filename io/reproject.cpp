@@ -40,24 +40,14 @@
 #include <vector>
 
 #include "gdal_common.hpp"
+#include "gdal_types.hpp"
 #include "io_list.hpp"
 #include "tessera/core/error.hpp"
 
 namespace tessera {
 namespace {
 
-GDALDataType gdal_type(Format f) {
-    switch (f) {
-        case Format::u8: return GDT_Byte;
-        case Format::u16: return GDT_UInt16;
-        case Format::i16: return GDT_Int16;
-        case Format::u32: return GDT_UInt32;
-        case Format::i32: return GDT_Int32;
-        case Format::f32: return GDT_Float32;
-        case Format::f64: return GDT_Float64;
-    }
-    return GDT_Byte;
-}
+using io::gdal_type;
 
 struct TransformerFree {
     void operator()(void* t) const {
