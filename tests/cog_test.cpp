@@ -34,10 +34,7 @@ geo::Raster utm_raster(int w, int h) {
     return r;
 }
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
-}
+using tt::slurp;
 
 // Runs GDAL's COG validator; empty when it is not installed.
 std::optional<std::string> validate(const std::string& file) {

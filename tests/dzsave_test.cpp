@@ -14,12 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using tt::slurp;
 
 // Every file under root, relative, except libvips's metadata dump
 // (vips-properties.xml, which Tessera does not write).

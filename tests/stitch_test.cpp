@@ -20,12 +20,7 @@ int tessera_cmd(const std::string& args, std::string* out = nullptr) {
 
 bool have(const char* tool) { return tt::run_command(std::string("command -v ") + tool + " >/dev/null") == 0; }
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using tt::slurp;
 
 // A small scanned mosaic: cols x rows JPEG tiles cut from one picture at
 // jittered, overlapping positions, plus positions.csv.

@@ -200,6 +200,13 @@ std::string error_of(const std::function<void()>& f) {
     return "(no error)";
 }
 
+std::string slurp(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
 int run_command(const std::string& cmd, std::string* output) {
     std::string full = cmd + " 2>&1";
     FILE* p = popen(full.c_str(), "r");

@@ -58,6 +58,9 @@ std::string error_of(const std::function<void()>& f);
 // vips insert per row of the positions CSV (file,x,y; files relative to it).
 vips::VImage vips_insert_loop(const std::filesystem::path& csv, int w, int h);
 
+// The bytes of a file ("" if it cannot be read).
+std::string slurp(const std::filesystem::path& p);
+
 // Runs a shell command; returns its exit status, captures stdout+stderr.
 int run_command(const std::string& cmd, std::string* output = nullptr);
 

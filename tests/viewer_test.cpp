@@ -21,12 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+using tt::slurp;
 
 std::string find_chromium() {
     for (const char* name : {"chromium", "chromium-browser", "google-chrome"}) {
