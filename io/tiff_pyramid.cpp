@@ -40,6 +40,9 @@
 #include <deque>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <span>
+#include <tuple>
 #include <mutex>
 #include <tiffio.h>
 #include <unistd.h>
@@ -107,12 +110,25 @@ struct TileRecord {
 struct Level {
     int width = 0, height = 0;
     int tiles_x = 0, tiles_y = 0;
-    // band-local levels (1..local): one band-wide tile row of pixels, and how
-    // many tiles of the level above have landed in it; whole levels (above
-    // local): the whole level
-    Buffer pixels;
+    Buffer pixels;                  // whole levels (above the band-local ones): the whole level
+    std::vector<TileRecord> tiles;  // where each tile's bytes wait in the level file
+};
+
+// A band-local level's tile row within one band, filling up with the shrunk
+// blocks of the level above: complete when `placed` reaches `needed`.
+struct Strip {
+    Buffer pixels;  // in the level's frame
     int placed = 0;
-    std::vector<TileRecord> tiles;  // levels >= 1: where each tile's bytes wait
+};
+
+// What a producer rank sends the writer in a sharded run (one message
+// each): a compressed tile, or a block of pixels for a level the writer
+// finishes, or the end of its part.
+struct RecordHead {
+    enum Kind : std::uint32_t { tile = 1, pixels = 2, end = 3 };
+    std::uint32_t kind = 0, level = 0;
+    std::int32_t a = 0, b = 0;          // tile: index; pixels: the tile (a, b) of level - 1 it came from
+    std::int32_t x = 0, y = 0, w = 0, h = 0;  // pixels: where, in the level's frame
 };
 
 class TiffSink final : public Sink {
@@ -124,6 +140,25 @@ public:
 
     std::vector<std::uint32_t> tile_order(int cols, int rows) const override {
         return band_tile_order(cols, rows, band_tiles());
+    }
+
+    // A share is a run of whole units: one band's rows [k R, (k + 1) R),
+    // contiguous in the band order. Every strip of levels 1..log2(R) then
+    // lies inside one unit, so a rank finishes those levels of its share
+    // itself; the writer finishes the levels above from the blocks the ranks
+    // send. R is the tallest that still gives every rank several units to
+    // balance with. The bytes do not depend on it: every tile is the same
+    // and the writer lays each level out in its own order.
+    std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const override {
+        const int band = band_tiles(), unit = unit_rows(cols, rows, ranks);
+        std::vector<std::size_t> starts;
+        std::size_t pos = 0;
+        for (int b0 = 0; b0 < cols; b0 += band) {
+            const int n = std::min(band, cols - b0);
+            for (int ty = 0; ty < rows; ty += unit) starts.push_back(pos + std::size_t(ty) * n);
+            pos += std::size_t(n) * rows;
+        }
+        return starts;
     }
 
     void start(const ImageInfo& info, int tile_w, int tile_h) override {
@@ -154,23 +189,33 @@ public:
             throw IoError(path_, "the image needs more than 4 GB uncompressed; use bigtiff (auto or yes)");
 
         big_ = big;
-        if (info.geo) geo_tags_ = geotiff_tags(*info.geo, path_);
         nodata_ = info.geo && !info.geo->nodata.empty() ? info.geo->nodata[0] : std::nullopt;
+        // sharded: this rank finishes the band-local levels 1..own_ of its
+        // share; the writer finishes the rest
+        own_ = local_;
+        if (share_) {
+            int unit = unit_rows(levels_[0].tiles_x, levels_[0].tiles_y, share_->courier->ranks());
+            for (own_ = 0; (2 << own_) <= unit && own_ < local_;) ++own_;
+            order_ = band_tile_order(levels_[0].tiles_x, levels_[0].tiles_y, band_tiles());
+        }
+        if (producer()) return;  // no file: everything goes to the writer
+        if (info.geo) geo_tags_ = geotiff_tags(*info.geo, path_);
         tmp_ = temp_name_beside(path_, ".tmp");
         // a COG's directories come first, when every tile's size is known
         if (!opt_.cog) open_tiff();
-        if (levels_.size() > 1 || opt_.cog) {
+        if (levels_.size() > 1 || opt_.cog || share_) {
             std::string lp = temp_name_beside(path_, ".levels");
             levels_file_ = std::fopen(lp.c_str(), "w+b");
             if (!levels_file_) fail("cannot create a temporary file beside the output: " + std::string(std::strerror(errno)));
             ::unlink(lp.c_str());  // gone from the folder; freed when closed
         }
-        if (opt_.cog) levels_[0].tiles.resize(std::size_t(levels_[0].tiles_x) * levels_[0].tiles_y);
+        if (opt_.cog || share_) levels_[0].tiles.resize(std::size_t(levels_[0].tiles_x) * levels_[0].tiles_y);
         for (std::size_t L = 1; L < levels_.size(); ++L) {
             Level& l = levels_[L];
-            Rect r = L <= local_ ? Rect{0, 0, (band_tiles() >> L) * T, TH} : Rect{0, 0, l.width, l.height};
-            l.pixels = Buffer(account_, r, info.bands, info.format);
-            clear(l.pixels);
+            if (L > local_) {
+                l.pixels = Buffer(account_, Rect{0, 0, l.width, l.height}, info.bands, info.format);
+                clear(l.pixels);
+            }
             l.tiles.resize(std::size_t(l.tiles_x) * l.tiles_y);
         }
         if (!opt_.cog) set_tags(0);
@@ -202,19 +247,31 @@ public:
         int tx = tile.rect.x / opt_.tile_w, ty = tile.rect.y / opt_.tile_h;
         auto* p = static_cast<Prepared*>(prepared.get());
         const auto index = uint32_t(ty * levels_[0].tiles_x + tx);
-        if (opt_.cog)
-            levels_[0].tiles[index] = store(p->bytes);
-        else
-            write_tile(index, p->bytes);
+        put_tile(0, index, p->bytes, false);
         if (levels_.size() > 1) {
-            place_half(1, p->half.view(), tx, ty);
+            hand_up(1, p->half.view(), tx, ty);
             p->half.reset();
         }
         store_done_jobs();
+        if (writer()) receive_parts(false);  // keeps the producers' sends moving
     }
 
     void finish() override {
+        if (producer()) {
+            encode_queued();
+            store_done_jobs();
+            send(RecordHead{RecordHead::end}, {});
+            share_->courier->flush();
+            strips_.clear();
+            return;
+        }
         if (tmp_.empty()) return;  // not started, or aborted
+        if (writer()) {
+            encode_queued();
+            store_done_jobs();
+            while (ends_ < share_->courier->ranks() - 1) receive_parts(true);
+        }
+        if (!strips_.empty()) fail("internal: a pyramid strip was never completed");
         // the whole levels at the top, each from the one below
         for (std::size_t L = local_ + 1; L < levels_.size(); ++L) {
             Level& l = levels_[L];
@@ -228,15 +285,7 @@ public:
                         shrink2x2(t, levels_[L + 1].pixels.tile().sub(half_of(r, levels_[L + 1])), nodata_);
                 }
         }
-        for (std::shared_ptr<Job> job;;) {  // what the workers did not get to
-            {
-                std::lock_guard lock(jobs_mu_);
-                if (queue_.empty()) break;
-                job = std::move(queue_.front());
-                queue_.pop_front();
-            }
-            encode_job(*job);
-        }
+        encode_queued();
         store_done_jobs();
         if (!waiting_.empty()) fail("internal: a pyramid tile was never compressed");
         if (levels_file_ && std::fflush(levels_file_) != 0)
@@ -274,6 +323,7 @@ public:
             if (account_) account_->release(j->pixels.size());
         waiting_.clear();
         for (Level& l : levels_) l.pixels.reset();
+        strips_.clear();
         if (tif_) {
             TIFFClose(tif_);
             tif_ = nullptr;
@@ -306,19 +356,22 @@ private:
 
     // Writes level L's tiles, row-major, from the temporary file.
     void copy_level(std::size_t L) {
-        std::vector<std::uint8_t> bytes;
-        const Level& l = levels_[L];
-        for (std::size_t i = 0; i < l.tiles.size(); ++i) {
-            bytes.resize(l.tiles[i].size);
-            if (pread(fileno(levels_file_), bytes.data(), bytes.size(), off_t(l.tiles[i].offset)) !=
-                ssize_t(bytes.size()))
-                fail("cannot read back the temporary level file: " + std::string(std::strerror(errno)));
-            write_tile(uint32_t(i), bytes);
-        }
+        for (std::size_t i = 0; i < levels_[L].tiles.size(); ++i) copy_tile(L, uint32_t(i));
+    }
+    void copy_tile(std::size_t L, uint32_t i) {
+        const TileRecord& t = levels_[L].tiles[i];
+        copy_bytes_.resize(t.size);
+        if (pread(fileno(levels_file_), copy_bytes_.data(), t.size, off_t(t.offset)) != ssize_t(t.size))
+            fail("cannot read back the temporary level file: " + std::string(std::strerror(errno)));
+        write_tile(i, copy_bytes_);
     }
 
-    // Level 0 was written tile by tile; its directory, then the others.
+    // Level 0 was written tile by tile (a sharded writer's own share; the
+    // other ranks' tiles wait in the level file and follow, in the same
+    // order); its directory, then the others.
     void write_levels_after_first() {
+        if (share_)
+            for (std::size_t k = share_->last; k < order_.size(); ++k) copy_tile(0, order_[k]);
         if (!TIFFWriteDirectory(tif_)) fail("cannot write the TIFF directory (" + t_tiff_error + ")");
         for (std::size_t L = 1; L < levels_.size(); ++L) {
             set_tags(int(L));
@@ -428,9 +481,22 @@ private:
         if (n < 0) fail("cannot write a tile (" + t_tiff_error + "); is the disk full?");
     }
 
-    // `half` is the shrunk block of tile (tx, ty) of level L-1: it goes into
-    // level L. For a band-local level, when every tile of the band's two
-    // rows above has landed, the strip is complete and is flushed.
+    // `half` is the shrunk block of tile (tx, ty) of level L-1, for level
+    // L: placed here, unless this is a producer rank and level L is not its
+    // own (then the writer places it).
+    void hand_up(std::size_t L, const ConstTile& half, int tx, int ty) {
+        if (!producer() || L <= own_) return place_half(L, half, tx, ty);
+        RecordHead h{RecordHead::pixels, std::uint32_t(L), tx, ty, half.rect.x, half.rect.y, half.rect.w, half.rect.h};
+        std::vector<std::byte> px(std::size_t(half.rect.area()) * info_.pixel_bytes());
+        copy_pixels(half, Tile{half.rect, half.bands, half.format, px.data(),
+                               std::size_t(half.rect.w) * info_.pixel_bytes()});
+        send(h, px);
+    }
+
+    // Places the block in level L. For a band-local level, when every tile
+    // of the band's two rows above has landed, the strip is complete and is
+    // flushed. One strip per level is live at a time in one process; a
+    // sharded writer may fill several at once, from different ranks.
     void place_half(std::size_t L, const ConstTile& half, int tx, int ty) {
         Level& l = levels_[L];
         if (L > local_) {  // a whole level: just keep the pixels
@@ -442,19 +508,27 @@ private:
         const int band = tx / cols;
         const int strip_y = ty / 2;
         if (strip_y >= l.tiles_y) return;  // rows the rounded-down level does not have
-        Tile strip = l.pixels.tile().moved(band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h);
-        copy_pixels(half, strip);
+        auto [it, fresh] = strips_.try_emplace({L, band, strip_y});
+        Strip& strip = it->second;
+        if (fresh) {
+            strip.pixels = Buffer(account_, Rect{band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h,
+                                                 (cols / 2) * opt_.tile_w, opt_.tile_h},
+                                  info_.bands, info_.format);
+            clear(strip.pixels);
+        }
+        copy_pixels(half, strip.pixels.tile());
         const int band_cols = std::min(cols, above.tiles_x - band * cols);
         const int band_rows = std::min(2, above.tiles_y - 2 * strip_y);
-        if (++l.placed == band_cols * band_rows) {
-            l.placed = 0;
-            flush_strip(L, band, strip_y, strip);
+        if (++strip.placed == band_cols * band_rows) {
+            Buffer done = std::move(strip.pixels);
+            strips_.erase(it);
+            flush_strip(L, band, strip_y, done.view());
         }
     }
 
     // A complete strip of band-local level L: queue its tiles for
-    // compression, shrink them into the level below, clear it.
-    void flush_strip(std::size_t L, int band, int sy, const Tile& strip) {
+    // compression, shrink them into the level below.
+    void flush_strip(std::size_t L, int band, int sy, const ConstTile& strip) {
         Level& l = levels_[L];
         const int T = opt_.tile_w, TH = opt_.tile_h;
         const int cols = band_tiles() >> L;
@@ -465,10 +539,77 @@ private:
             if (L + 1 < levels_.size()) {
                 Buffer half(account_, half_of(r, levels_[L + 1]), t.bands, t.format);
                 shrink2x2(t, half.tile(), nodata_);
-                place_half(L + 1, half.view(), tx, sy);
+                hand_up(L + 1, half.view(), tx, sy);
             }
         }
-        clear(l.pixels);
+    }
+
+    // --- Sharded runs ---
+    bool producer() const { return share_ && !share_->writer(); }
+    bool writer() const { return share_ && share_->writer(); }
+
+    // Units of R = 2^k level-0 tile rows (see share_starts): the tallest,
+    // up to a band's height, that gives every rank at least 8 units.
+    int unit_rows(int cols, int rows, int ranks) const {
+        const int band = band_tiles();
+        const long bands = (cols + band - 1) / band;
+        int unit = band;
+        while (unit > 1 && bands * ((rows + unit - 1) / unit) < 8L * ranks) unit /= 2;
+        return unit;
+    }
+
+    void send(const RecordHead& h, std::span<const std::byte> payload) {
+        std::vector<std::byte> m(sizeof h + payload.size());
+        std::memcpy(m.data(), &h, sizeof h);
+        if (!payload.empty()) std::memcpy(m.data() + sizeof h, payload.data(), payload.size());
+        share_->courier->send(std::move(m));
+    }
+
+    // Writer: takes in what the producers sent (wait: at least one message).
+    void receive_parts(bool wait) {
+        std::vector<std::byte> m;
+        while (share_->courier->receive(m, wait)) {
+            wait = false;
+            RecordHead h;
+            if (m.size() < sizeof h) fail("internal: a short message from another rank");
+            std::memcpy(&h, m.data(), sizeof h);
+            const std::span<const std::byte> payload(m.data() + sizeof h, m.size() - sizeof h);
+            switch (h.kind) {
+                case RecordHead::tile: {
+                    std::vector<std::uint8_t> bytes(payload.size());
+                    std::memcpy(bytes.data(), payload.data(), payload.size());
+                    put_tile(h.level, std::uint32_t(h.a), bytes, true);
+                    break;
+                }
+                case RecordHead::pixels: {
+                    const Rect r{h.x, h.y, h.w, h.h};
+                    if (payload.size() != std::size_t(r.area()) * info_.pixel_bytes())
+                        fail("internal: a pixel block from another rank has the wrong size");
+                    place_half(h.level,
+                               ConstTile(r, info_.bands, info_.format, payload.data(),
+                                         std::size_t(r.w) * info_.pixel_bytes()),
+                               h.a, h.b);
+                    break;
+                }
+                case RecordHead::end: ++ends_; break;
+                default: fail("internal: an unknown message from another rank");
+            }
+        }
+    }
+
+    // A compressed tile of level L, for the file: written now (level 0 of
+    // this process's own tiles, in order, when the layout is not a COG),
+    // kept in the level file (the rest), or sent to the writer (producers).
+    void put_tile(std::size_t L, std::uint32_t index, std::vector<std::uint8_t>& bytes, bool remote) {
+        if (producer()) {
+            send(RecordHead{RecordHead::tile, std::uint32_t(L), std::int32_t(index)},
+                 std::as_bytes(std::span(bytes)));
+            return;
+        }
+        if (L == 0 && !opt_.cog && !remote)
+            write_tile(index, bytes);
+        else
+            levels_[L].tiles[index] = store(bytes);
     }
 
     // dst (next level's frame) = 2x2 box average of src (this level's frame),
@@ -574,6 +715,18 @@ private:
         }
         encode_job(*job);
     }
+    // What the workers did not get to, on this thread.
+    void encode_queued() {
+        for (std::shared_ptr<Job> job;;) {
+            {
+                std::lock_guard lock(jobs_mu_);
+                if (queue_.empty()) return;
+                job = std::move(queue_.front());
+                queue_.pop_front();
+            }
+            encode_job(*job);
+        }
+    }
     void encode_job(Job& job) {
         if (opt_.codec.encodes_raw()) {
             ConstTile t({0, 0, opt_.tile_w, opt_.tile_h}, info_.bands, info_.format,
@@ -588,7 +741,7 @@ private:
     void store_done_jobs() {
         while (!waiting_.empty() && waiting_.front()->done.load(std::memory_order_acquire)) {
             Job& j = *waiting_.front();
-            levels_[j.level].tiles[j.index] = store(j.bytes);
+            put_tile(j.level, std::uint32_t(j.index), j.bytes, false);
             if (account_) account_->release(j.pixels.size());
             waiting_.pop_front();
         }
@@ -612,6 +765,11 @@ private:
     ImageInfo info_;
     std::vector<Level> levels_;
     std::size_t local_ = 0;  // levels 1..local_ are kept a band strip at a time
+    std::size_t own_ = 0;    // of those, the ones this process finishes (all, unless sharded)
+    std::map<std::tuple<std::size_t, int, int>, Strip> strips_;  // (level, band, strip row) -> strip
+    std::vector<std::uint32_t> order_;                           // sharded: the level-0 tile order
+    int ends_ = 0;                                               // writer: producers finished
+    std::vector<std::uint8_t> copy_bytes_;
     std::vector<std::uint8_t> jpeg_tables_;
     std::vector<TiffTag> geo_tags_;
     std::optional<double> nodata_;  // band 1's, as GeoTIFF keeps one

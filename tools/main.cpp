@@ -28,6 +28,14 @@ std::atomic<bool> g_cancel{false};
 // pipeline's own setting)
 std::string g_on_error;
 volatile std::sig_atomic_t g_signal = 0;
+// Under mpirun/srun with several ranks: the job this process is part of.
+std::unique_ptr<Cluster> g_cluster;
+
+// "rank 2 of 3: " under a launcher, else nothing: which process says it.
+std::string rank_prefix() {
+    return g_cluster ? "rank " + std::to_string(g_cluster->rank()) + " of " + std::to_string(g_cluster->ranks()) + ": "
+                     : std::string();
+}
 
 extern "C" void on_signal(int sig) {
     g_signal = sig;
@@ -76,6 +84,16 @@ const char* kProgressHelp =
     "auto (a bar on stderr when it is a terminal), bar, none, or json: one object per line on stdout "
     "{tiles_done, tiles_total, fraction, pixels_done, mpx_per_s, seconds, eta_seconds, pixel_memory_bytes}";
 
+// Every rank's part of a sharded run (rank 0 has them).
+void print_ranks(const RunStats& s) {
+    for (const RankStats& r : s.ranks)
+        std::fprintf(stderr,
+                     "tessera: rank %d: %zu tiles, busy %.2f s (thread time), share done at %.2f s, run %.2f s, "
+                     "%.1f MB sent (%.1f KB per tile)\n",
+                     r.rank, r.tiles, r.busy_seconds, r.share_seconds, r.seconds, r.bytes_sent / 1048576.0,
+                     r.tiles ? r.bytes_sent / 1024.0 / double(r.tiles) : 0.0);
+}
+
 void print_stats(const RunStats& s) {
     std::fprintf(stderr,
                  "tiles: %zu  seconds: %.2f  peak pixel memory: %.1f MB (evaluator and sink %.1f MB)  tiles in flight: "
@@ -92,15 +110,18 @@ int run_graph(Graph& g, int threads, bool stats, const std::string& progress, in
     if (!g_on_error.empty())
         g.execution.on_error = g_on_error == "background" ? Execution::OnError::background : Execution::OnError::fail;
     Evaluator ev(g);
-    ProgressReporter line(progress);
+    // one progress line for the job: rank 0's
+    ProgressReporter line(g_cluster && g_cluster->rank() != 0 ? "none" : progress);
     RunOptions opt;
     opt.cancel = &g_cancel;
+    opt.cluster = g_cluster.get();
     opt.progress = [&](const Progress& p) { return line(p); };
     RunStats s = ev.run_sinks(opt);
     line.end();
     // what --on-error=background filled, one line each, then a count
     for (const Filled& f : s.filled)
-        std::fprintf(stderr, "tessera: filled with background: node '%s', pixels %d,%d %dx%d: %s\n", f.node.c_str(),
+        std::fprintf(stderr, "tessera: %sfilled with background: node '%s', pixels %d,%d %dx%d: %s\n",
+                     rank_prefix().c_str(), f.node.c_str(),
                      f.rect.x, f.rect.y, f.rect.w, f.rect.h, f.message.c_str());
     if (!s.filled.empty()) {
         std::vector<std::string> files;
@@ -109,6 +130,7 @@ int run_graph(Graph& g, int threads, bool stats, const std::string& progress, in
         std::fprintf(stderr, "tessera: %zu tile part(s) of %zu file(s) were filled with background; the output is complete otherwise\n",
                      s.filled.size(), files.size());
     }
+    print_ranks(s);
     if (stats) print_stats(s);
     return 0;
 }
@@ -436,6 +458,21 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     try {
+        g_cluster = join_cluster(&argc, &argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "tessera: error: %s\n", e.what());
+        return 1;
+    }
+    // A failed rank ends the whole job (the launcher stops the others, whose
+    // cancel then cleans up); a cancelled one ends without MPI_Finalize,
+    // which would wait for ranks that are gone.
+    auto fail = [&](int code) {
+        std::fflush(stderr);
+        if (g_cluster && code == 1) g_cluster->abort(code);
+        if (g_cluster) std::_Exit(code);
+        return code;
+    };
+    try {
         if (*run) return cmd_run(pipeline, threads, tile, stats, progress, memory_mb);
         if (*ops) return cmd_ops(as_json);
         if (*info) {
@@ -496,11 +533,15 @@ int main(int argc, char** argv) {
             return run_graph(g, threads, stats, progress);
         }
     } catch (const Cancelled&) {
-        std::fprintf(stderr, "\ntessera: cancelled; no output was written\n");
-        return g_signal == SIGTERM ? 143 : 130;
+        if (g_cluster)
+            std::fprintf(stderr, "\ntessera: %sstopped (%s): another rank failed or the job was cancelled; no output "
+                         "was written\n", rank_prefix().c_str(), g_signal == SIGTERM ? "SIGTERM" : "interrupted");
+        else
+            std::fprintf(stderr, "\ntessera: cancelled; no output was written\n");
+        return fail(g_signal == SIGTERM ? 143 : 130);
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "tessera: error: %s\n", e.what());
-        return 1;
+        std::fprintf(stderr, "tessera: %serror: %s\n", rank_prefix().c_str(), e.what());
+        return fail(1);
     }
     return 0;
 }

@@ -1,6 +1,8 @@
 #include "tessera/graphs/evaluator.hpp"
 
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <tuple>
 #include <algorithm>
 #include <list>
@@ -175,6 +177,59 @@ struct Evaluator::Impl {
         return out;
     }
 
+    // What each tile costs to compute, for balancing shares across ranks:
+    // its own pixels plus every pixel its sources are asked for (decoding
+    // dominates; a tile over four overlapping inputs costs about four
+    // times an empty one). A walk of demand alone, like plan().
+    std::vector<std::uint64_t> tile_costs(NodeId root, const std::vector<Rect>& tiles) const {
+        std::vector<std::uint64_t> cost(tiles.size());
+        std::vector<std::pair<NodeId, Rect>> stack, seen;
+        Demand need;
+        for (std::size_t i = 0; i < tiles.size(); ++i) {
+            seen.clear();
+            std::uint64_t c = std::uint64_t(tiles[i].area());
+            stack.push_back({root, tiles[i]});
+            while (!stack.empty()) {
+                auto [n, r] = stack.back();
+                stack.pop_back();
+                if (std::find(seen.begin(), seen.end(), std::pair{n, r}) != seen.end()) continue;
+                seen.push_back({n, r});
+                if (g.node(n).inputs.empty()) c += std::uint64_t(r.area());
+                need.clear();
+                g.node(n).op->demand(r, need);
+                for (const Need& d : need)
+                    if (!d.rect.empty()) stack.push_back({g.node(n).inputs[d.input], d.rect});
+            }
+            cost[i] = c;
+        }
+        return cost;
+    }
+
+    // Rank `rank`'s share of positions: whole units [starts[k], starts[k+1])
+    // (the last ends at costs.size()), cut where the running cost is
+    // nearest to rank/ranks of the total. The same on every rank.
+    static std::pair<std::size_t, std::size_t> share_of(const std::vector<std::size_t>& starts,
+                                                        const std::vector<std::uint64_t>& costs, int rank,
+                                                        int ranks) {
+        std::vector<std::uint64_t> prefix{0};  // cost before unit k
+        for (std::size_t k = 0; k < starts.size(); ++k) {
+            const std::size_t end = k + 1 < starts.size() ? starts[k + 1] : costs.size();
+            std::uint64_t c = 0;
+            for (std::size_t i = starts[k]; i < end; ++i) c += costs[i];
+            prefix.push_back(prefix.back() + c);
+        }
+        auto cut = [&](int r) -> std::size_t {  // position where rank r's share begins
+            if (r <= 0) return 0;
+            if (r >= ranks) return costs.size();
+            const long double target = (long double)prefix.back() * r / ranks;
+            std::size_t best = 0;
+            for (std::size_t k = 1; k < prefix.size(); ++k)
+                if (std::abs((long double)prefix[k] - target) < std::abs((long double)prefix[best] - target)) best = k;
+            return best < starts.size() ? starts[best] : costs.size();
+        };
+        return {cut(rank), std::max(cut(rank), cut(rank + 1))};
+    }
+
     // Tiles in flight for a run of `node` into `sink`: enough to keep every
     // thread busy while the serial writer catches up, and no more, because
     // each holds a tile of pixels (plus the scratch of its unplaced needs).
@@ -315,73 +370,102 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
             tiles[k] = Rect{int(i % cols) * tw, int(i / cols) * th, tw, th}.intersect(info.rect());
         }
     }
+    // A sharded run computes one share of those positions (see RunOptions).
+    Cluster* cluster = options.cluster && options.cluster->ranks() > 1 ? options.cluster : nullptr;
+    std::unique_ptr<Courier> courier;
+    std::size_t first = 0, last = total;
+    bool skip = false;  // a sink that cannot be split: rank 0 does it all
+    if (cluster) {
+        courier = cluster->courier(options.cancel);
+        const std::vector<std::size_t> starts = sink.share_starts(int(cols), int(rows), cluster->ranks());
+        if (starts.empty()) {
+            skip = cluster->rank() != 0;
+        } else {
+            if (starts.front() != 0 || !std::is_sorted(starts.begin(), starts.end()) || starts.back() > total)
+                throw Error("internal: the sink's share starts are not ascending positions from 0");
+            std::tie(first, last) = Impl::share_of(starts, m.tile_costs(node, tiles), cluster->rank(), cluster->ranks());
+            sink.use_share(Share{first, last, courier.get()});
+        }
+        if (skip) first = last = 0;
+        tiles = std::vector<Rect>(tiles.begin() + std::ptrdiff_t(first), tiles.begin() + std::ptrdiff_t(last));
+    }
+    const std::size_t mine = tiles.size();
     const Impl::Plan plan = m.plan(node, tiles);
+    std::atomic<std::uint64_t> busy_ns{0};
+    double share_seconds = 0;
     const auto& releases = plan.releases;
     std::size_t next_release = 0, next_expect = 0;
     std::size_t next = 0, done = 0, pixels = 0;
     bool user_cancel = false;
 
     try {
-        sink.use_account(&m.account);
-        sink.start(info, tw, th);
-        // More threads than cores is allowed (it must not change the bits,
-        // and tests check that); TBB needs the global limit raised for it.
-        tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
-                                  std::max<std::size_t>(threads, tbb::info::default_concurrency()));
-        tbb::task_arena arena(threads);
-        arena.execute([&] {
-            tbb::parallel_pipeline(
-                tokens,
-                // serial: hand out the tiles in the order the sink asked for
-                tbb::make_filter<void, std::size_t>(tbb::filter_mode::serial_in_order,
-                                                    [&](tbb::flow_control& fc) -> std::size_t {
-                                                        if (next >= total || m.cancelled()) {
-                                                            fc.stop();
-                                                            return 0;
-                                                        }
-                                                        // sources hear what the coming tiles will ask of them
-                                                        for (; next_expect < plan.expects.size() &&
-                                                               std::get<0>(plan.expects[next_expect]) == next;
-                                                             ++next_expect) {
-                                                            const auto& [at, n, region] = plan.expects[next_expect];
-                                                            g.node(n).op->expect(region);
-                                                        }
-                                                        return next++;
-                                                    }) &
-                    // parallel: compute the tile
-                    tbb::make_filter<std::size_t, Computed>(
-                        tbb::filter_mode::parallel,
-                        [&](std::size_t i) {
-                            const Rect& r = tiles[i];
-                            auto b = std::make_shared<Buffer>(&m.account, r, info.bands, info.format);
-                            m.pull(node, b->tile());
-                            auto prepared = sink.prepare(b->view());
-                            return Computed{std::move(b), std::move(prepared)};
-                        }) &
-                    // serial, in order: the sink writes
-                    tbb::make_filter<Computed, void>(
-                        tbb::filter_mode::serial_in_order, [&](Computed c) {
-                            if (m.cancelled()) return;
-                            const auto& b = c.buffer;
-                            sink.consume(b->view(), std::move(c.prepared));
-                            // tiles arrive here in order: whatever no later tile needs can go
-                            for (; next_release < releases.size() && releases[next_release].first == done;
-                                 ++next_release)
-                                g.node(releases[next_release].second).op->release();
-                            ++done;
-                            pixels += std::size_t(b->rect().area());
-                            if (options.progress) {
-                                Progress p{done, total, pixels, m.account.current(),
-                                           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
-                                if (!options.progress(p)) {
-                                    user_cancel = true;
-                                    m.stop = true;
+        if (!skip) {  // (skip: rank 0 computes and writes this output alone)
+            sink.use_account(&m.account);
+            sink.start(info, tw, th);
+            // More threads than cores is allowed (it must not change the bits,
+            // and tests check that); TBB needs the global limit raised for it.
+            tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
+                                      std::max<std::size_t>(threads, tbb::info::default_concurrency()));
+            tbb::task_arena arena(threads);
+            arena.execute([&] {
+                tbb::parallel_pipeline(
+                    tokens,
+                    // serial: hand out the tiles in the order the sink asked for
+                    tbb::make_filter<void, std::size_t>(tbb::filter_mode::serial_in_order,
+                                                        [&](tbb::flow_control& fc) -> std::size_t {
+                                                            if (next >= mine || m.cancelled()) {
+                                                                fc.stop();
+                                                                return 0;
+                                                            }
+                                                            // sources hear what the coming tiles will ask of them
+                                                            for (; next_expect < plan.expects.size() &&
+                                                                   std::get<0>(plan.expects[next_expect]) == next;
+                                                                 ++next_expect) {
+                                                                const auto& [at, n, region] = plan.expects[next_expect];
+                                                                g.node(n).op->expect(region);
+                                                            }
+                                                            return next++;
+                                                        }) &
+                        // parallel: compute the tile
+                        tbb::make_filter<std::size_t, Computed>(
+                            tbb::filter_mode::parallel,
+                            [&](std::size_t i) {
+                                const auto t = std::chrono::steady_clock::now();
+                                const Rect& r = tiles[i];
+                                auto b = std::make_shared<Buffer>(&m.account, r, info.bands, info.format);
+                                m.pull(node, b->tile());
+                                auto prepared = sink.prepare(b->view());
+                                busy_ns += std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                             std::chrono::steady_clock::now() - t)
+                                                             .count());
+                                return Computed{std::move(b), std::move(prepared)};
+                            }) &
+                        // serial, in order: the sink writes
+                        tbb::make_filter<Computed, void>(
+                            tbb::filter_mode::serial_in_order, [&](Computed c) {
+                                if (m.cancelled()) return;
+                                const auto& b = c.buffer;
+                                sink.consume(b->view(), std::move(c.prepared));
+                                // tiles arrive here in order: whatever no later tile needs can go
+                                for (; next_release < releases.size() && releases[next_release].first == done;
+                                     ++next_release)
+                                    g.node(releases[next_release].second).op->release();
+                                ++done;
+                                pixels += std::size_t(b->rect().area());
+                                if (options.progress) {
+                                    Progress p{done, mine, pixels, m.account.current(),
+                                               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
+                                    if (!options.progress(p)) {
+                                        user_cancel = true;
+                                        m.stop = true;
+                                    }
                                 }
-                            }
-                        }));
-        });
-        if (m.cancelled() || user_cancel) throw Cancelled();
-        sink.finish();
+                            }));
+            });
+            if (m.cancelled() || user_cancel) throw Cancelled();
+            share_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            sink.finish();
+        }
     } catch (...) {
         sink.abort();
         throw;
@@ -397,6 +481,25 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
         });
     }
     stats.peak_pixel_bytes = m.account.peak();
+    if (cluster) {
+        // every rank's part, to rank 0; then nobody goes on (to a next sink
+        // that may read this output) before the writer has finished
+        RankStats mine_stats{cluster->rank(),
+                             done,
+                             double(busy_ns.load()) * 1e-9,
+                             share_seconds,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                             courier->bytes_sent()};
+        std::vector<std::byte> bytes(sizeof mine_stats);
+        std::memcpy(bytes.data(), &mine_stats, sizeof mine_stats);
+        for (const auto& b : cluster->gather(std::move(bytes))) {
+            RankStats r;
+            if (b.size() != sizeof r) throw Error("internal: a rank's statistics have the wrong size");
+            std::memcpy(&r, b.data(), sizeof r);
+            stats.ranks.push_back(r);
+        }
+        cluster->barrier();
+    }
     stats.peak_process_pixel_bytes = process_pixel_memory().peak();
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (m.cache) {
@@ -426,6 +529,7 @@ RunStats Evaluator::run_sinks(const RunOptions& options) {
         all.tokens = r.tokens;
         all.seconds += r.seconds;
         all.filled.insert(all.filled.end(), r.filled.begin(), r.filled.end());
+        all.ranks.insert(all.ranks.end(), r.ranks.begin(), r.ranks.end());
     }
     return all;
 }

@@ -9,6 +9,7 @@
 
 #include "tessera/core/error.hpp"
 #include "tessera/core/op.hpp"
+#include "tessera/graphs/cluster.hpp"
 #include "tessera/graphs/evaluator.hpp"
 #include "tessera/graphs/graph.hpp"
 #include "tessera/graphs/pipeline.hpp"

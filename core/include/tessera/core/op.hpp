@@ -17,6 +17,7 @@
 #include "tessera/core/image_info.hpp"
 #include "tessera/core/params.hpp"
 #include "tessera/core/rect.hpp"
+#include "tessera/core/shard.hpp"
 
 namespace tessera {
 
@@ -112,8 +113,19 @@ public:
     // charged to, so reported peaks include them; set before start().
     void use_account(MemoryAccount* account) { account_ = account; }
 
+    // Sharded runs (shard.hpp). The positions in tile_order() at which a
+    // share may begin, 0 first, for a run over `ranks` processes; empty:
+    // this sink cannot be split, and rank 0 computes and writes it alone.
+    // The output's bytes must not depend on the shares.
+    virtual std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const { return {}; }
+    // Set before start() in a sharded run: only the share's tiles reach
+    // consume(). A producer's finish() sends what is left and returns; the
+    // writer's finish() waits for every producer's part, then writes.
+    void use_share(const Share& share) { share_ = share; }
+
 protected:
     MemoryAccount* account_ = nullptr;
+    std::optional<Share> share_;
 };
 
 // A spec for `tessera ops` and for validating pipelines before any op is built.

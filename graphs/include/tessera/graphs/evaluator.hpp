@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tessera/core/buffer.hpp"
+#include "tessera/core/shard.hpp"
 #include "tessera/graphs/graph.hpp"
 
 namespace tessera {
@@ -36,6 +37,16 @@ struct Filled {
     std::string message;
 };
 
+// One rank's part of a sharded run (Evaluator::run with a cluster).
+struct RankStats {
+    int rank = 0;
+    std::size_t tiles = 0;       // output tiles this rank computed
+    double busy_seconds = 0;     // thread time computing and compressing them
+    double share_seconds = 0;    // wall time until its last tile was handed on
+    double seconds = 0;          // wall time of its whole run (the writer's includes the writing)
+    std::uint64_t bytes_sent = 0;  // to the writer
+};
+
 struct RunStats {
     std::size_t tiles = 0;
     std::size_t peak_pixel_bytes = 0;  // peak pixel memory of this run's tiles, cache and sink
@@ -47,6 +58,9 @@ struct RunStats {
     std::size_t tokens = 0;  // tiles in flight allowed
     double seconds = 0;
     std::vector<Filled> filled;  // in the order they happened
+    // Sharded runs, on rank 0: every rank's part, in rank order (one entry
+    // per rank per sink run).
+    std::vector<RankStats> ranks;
 };
 
 struct RunOptions {
@@ -54,6 +68,11 @@ struct RunOptions {
     std::function<bool(const Progress&)> progress;
     // Set from any thread (e.g. a signal handler) to cancel.
     const std::atomic<bool>* cancel = nullptr;
+    // Set (and with more than one rank) to run sharded: every rank calls
+    // run() on the same graph; each computes a share of the tiles, balanced
+    // by the inputs each tile reads, and rank 0 writes the output. A sink
+    // that cannot be split (no share_starts) is computed by rank 0 alone.
+    Cluster* cluster = nullptr;
 };
 
 class Evaluator {
@@ -62,7 +81,8 @@ public:
     explicit Evaluator(const Graph& g);
     ~Evaluator();
 
-    // Computes every tile of `node` and hands them to sink in row-major order.
+    // Computes every tile of `node` and hands them to sink in the order it
+    // asks for (sharded: this rank's share of them).
     // On failure or cancellation the sink is aborted and the error rethrown.
     RunStats run(NodeId node, Sink& sink, const RunOptions& options = {});
     // Runs every sink node of the graph (save ops), one after the other.

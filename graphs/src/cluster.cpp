@@ -1,0 +1,239 @@
+// The MPI Cluster and Courier (shard.hpp). Only this file includes mpi.h.
+//
+// MPI is used from one thread at a time (MPI_THREAD_SERIALIZED): the
+// evaluator's serial stage and the run's own thread, never its workers.
+// Waiting is done by polling (MPI_Test/MPI_Iprobe and a short sleep) rather
+// than in a blocking call, so that a cancel (Ctrl-C, or the launcher's
+// SIGTERM after another rank failed) is noticed and the sink can clean up.
+#include "tessera/graphs/cluster.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <string>
+#include <thread>
+
+#include "tessera/core/error.hpp"
+
+#ifdef TESSERA_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace tessera {
+
+namespace {
+
+// The job's size as the launcher announces it; 0 when this process was not
+// started by an MPI launcher, -1 when started by one that does not say.
+int launcher_size() {
+    for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+        if (const char* s = std::getenv(v)) return std::atoi(s);
+    if (std::getenv("PMIX_RANK") || std::getenv("PMI_RANK")) return -1;
+    return 0;
+}
+
+}  // namespace
+
+#ifdef TESSERA_HAVE_MPI
+
+namespace {
+
+void check(int rc, const char* what) {
+    if (rc != MPI_SUCCESS) {
+        char msg[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(rc, msg, &len);
+        throw Error(std::string("MPI: ") + what + " failed: " + std::string(msg, std::size_t(len)));
+    }
+}
+
+// Polls `done` until it returns true, sleeping a little more each time (up
+// to 1 ms); throws Cancelled when the run is cancelled meanwhile.
+template <class F>
+void poll_until(F done, const std::atomic<bool>* cancel) {
+    for (int sleep_us = 20; !done();) {
+        if (cancel && cancel->load()) throw Cancelled();
+        std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
+        sleep_us = std::min(sleep_us * 2, 1000);
+    }
+}
+
+class MpiCourier final : public Courier {
+public:
+    MpiCourier(int rank, int ranks, int tag, const std::atomic<bool>* cancel)
+        : rank_(rank), ranks_(ranks), tag_(tag), cancel_(cancel) {}
+    ~MpiCourier() override {
+        // a run that failed may leave sends in flight: they cannot be
+        // waited for (the writer may be gone), so they are cancelled
+        for (Pending& p : pending_) {
+            MPI_Cancel(&p.request);
+            MPI_Request_free(&p.request);
+        }
+    }
+
+    int rank() const override { return rank_; }
+    int ranks() const override { return ranks_; }
+
+    void send(std::vector<std::byte> message) override {
+        reap();
+        // at most this much in flight: enough to keep the writer fed while
+        // this rank computes, small beside a rank's pixel memory
+        while (in_flight_ > (64u << 20) || pending_.size() >= 1024) wait_oldest();
+        pending_.push_back(Pending{std::move(message), MPI_REQUEST_NULL});
+        Pending& p = pending_.back();
+        check(MPI_Isend(p.bytes.data(), int(p.bytes.size()), MPI_BYTE, 0, tag_, MPI_COMM_WORLD, &p.request),
+              "sending to rank 0");
+        in_flight_ += p.bytes.size();
+        sent_ += p.bytes.size();
+    }
+
+    void flush() override {
+        while (!pending_.empty()) wait_oldest();
+    }
+
+    bool receive(std::vector<std::byte>& message, bool wait) override {
+        MPI_Status status;
+        int flag = 0;
+        auto probe = [&] {
+            check(MPI_Iprobe(MPI_ANY_SOURCE, tag_, MPI_COMM_WORLD, &flag, &status), "waiting for another rank");
+            return flag != 0;
+        };
+        if (wait)
+            poll_until(probe, cancel_);
+        else if (!probe())
+            return false;
+        int count = 0;
+        check(MPI_Get_count(&status, MPI_BYTE, &count), "sizing a message");
+        message.resize(std::size_t(count));
+        check(MPI_Recv(message.data(), count, MPI_BYTE, status.MPI_SOURCE, tag_, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+              "receiving from another rank");
+        return true;
+    }
+
+    std::vector<std::byte> broadcast(std::vector<std::byte> bytes) override {
+        unsigned long long n = bytes.size();
+        check(MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD), "broadcast");
+        bytes.resize(std::size_t(n));
+        check(MPI_Bcast(bytes.data(), int(n), MPI_BYTE, 0, MPI_COMM_WORLD), "broadcast");
+        return bytes;
+    }
+
+    std::uint64_t bytes_sent() const override { return sent_; }
+
+private:
+    struct Pending {
+        std::vector<std::byte> bytes;
+        MPI_Request request;
+    };
+    // drops the sends that have completed, oldest first
+    void reap() {
+        while (!pending_.empty()) {
+            int done = 0;
+            check(MPI_Test(&pending_.front().request, &done, MPI_STATUS_IGNORE), "sending to rank 0");
+            if (!done) return;
+            in_flight_ -= pending_.front().bytes.size();
+            pending_.pop_front();
+        }
+    }
+    void wait_oldest() {
+        poll_until(
+            [&] {
+                int done = 0;
+                check(MPI_Test(&pending_.front().request, &done, MPI_STATUS_IGNORE), "sending to rank 0");
+                return done != 0;
+            },
+            cancel_);
+        in_flight_ -= pending_.front().bytes.size();
+        pending_.pop_front();
+    }
+
+    int rank_, ranks_, tag_;
+    const std::atomic<bool>* cancel_;
+    std::deque<Pending> pending_;
+    std::size_t in_flight_ = 0;
+    std::uint64_t sent_ = 0;
+};
+
+class MpiCluster final : public Cluster {
+public:
+    MpiCluster() {
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+        MPI_Comm_size(MPI_COMM_WORLD, &ranks_);
+        // errors come back as codes (and become exceptions naming the
+        // call), rather than MPI ending the process on its own
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    }
+    ~MpiCluster() override { MPI_Finalize(); }
+
+    int rank() const override { return rank_; }
+    int ranks() const override { return ranks_; }
+
+    std::unique_ptr<Courier> courier(const std::atomic<bool>* cancel) override {
+        // one tag per run: a run's messages never match another's
+        const int tag = 1 + int(runs_++ % 30000);
+        return std::make_unique<MpiCourier>(rank_, ranks_, tag, cancel);
+    }
+
+    std::vector<std::vector<std::byte>> gather(std::vector<std::byte> bytes) override {
+        int n = int(bytes.size());
+        std::vector<int> sizes(rank_ == 0 ? std::size_t(ranks_) : 0);
+        check(MPI_Gather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "gather");
+        std::vector<int> offsets(sizes.size());
+        int total = 0;
+        for (std::size_t r = 0; r < sizes.size(); ++r) offsets[r] = total, total += sizes[r];
+        std::vector<std::byte> all(static_cast<std::size_t>(total));
+        check(MPI_Gatherv(bytes.data(), n, MPI_BYTE, all.data(), sizes.data(), offsets.data(), MPI_BYTE, 0,
+                          MPI_COMM_WORLD),
+              "gather");
+        std::vector<std::vector<std::byte>> out;
+        for (std::size_t r = 0; r < sizes.size(); ++r)
+            out.emplace_back(all.begin() + offsets[r], all.begin() + offsets[r] + sizes[r]);
+        return out;
+    }
+
+    void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "barrier"); }
+
+    [[noreturn]] void abort(int exit_code) override {
+        MPI_Abort(MPI_COMM_WORLD, exit_code);
+        std::_Exit(exit_code);  // MPI_Abort does not return; should it, end anyway
+    }
+
+private:
+    int rank_ = 0, ranks_ = 1;
+    unsigned runs_ = 0;
+};
+
+}  // namespace
+
+bool mpi_available() { return true; }
+
+std::unique_ptr<Cluster> join_cluster(int* argc, char*** argv) {
+    if (launcher_size() == 0 || launcher_size() == 1) return nullptr;
+    int provided = 0;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
+        throw Error("MPI: MPI_Init_thread failed; is this process started by mpirun or srun of the same MPI?");
+    if (provided < MPI_THREAD_SERIALIZED) {
+        MPI_Finalize();
+        throw Error("MPI: this MPI library cannot be called from more than one thread (MPI_THREAD_SERIALIZED)");
+    }
+    auto c = std::make_unique<MpiCluster>();
+    if (c->ranks() == 1) return nullptr;  // finalised by the destructor
+    return c;
+}
+
+#else  // built without MPI
+
+bool mpi_available() { return false; }
+
+std::unique_ptr<Cluster> join_cluster(int*, char***) {
+    const int n = launcher_size();
+    if (n > 1 || n < 0)
+        throw Error("this process was started by an MPI launcher (mpirun/srun), but tessera was built without MPI: "
+                    "every rank would write the same output; rebuild with -DTESSERA_MPI=ON (needs libopenmpi-dev) "
+                    "or run it without the launcher");
+    return nullptr;
+}
+
+#endif
+
+}  // namespace tessera
