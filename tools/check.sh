@@ -18,7 +18,7 @@ mode=${1:-}
 . tools/deps.sh
 case "$mode" in
 "")
-    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_MPI=ON
     cmake --build build
     ctest --test-dir build --output-on-failure -j2 --timeout 300
     ;;
@@ -27,7 +27,7 @@ case "$mode" in
     # allocations that LeakSanitizer would list at exit.
     export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTESSERA_BUILD_EXAMPLES=ON \
+    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTESSERA_BUILD_EXAMPLES=ON -DTESSERA_MPI=ON \
         "-DCMAKE_CXX_FLAGS=-O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
     cmake --build build-asan
     ctest --test-dir build-asan --output-on-failure -j2 --timeout 600 -E install-and-find-package

@@ -4,7 +4,7 @@
 set -e
 cd "$(dirname "$0")/.."
 . tools/deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_MPI=ON
 cmake --build build
 # Run the example on a copy, so the outputs land in the build tree.
 rm -rf build/example && cp -r examples/stitch build/example
