@@ -88,9 +88,11 @@ const char* kProgressHelp =
 void print_ranks(const RunStats& s) {
     for (const RankStats& r : s.ranks)
         std::fprintf(stderr,
-                     "tessera: rank %d: %zu tiles, busy %.2f s (thread time), share done at %.2f s, run %.2f s, "
-                     "%.1f MB sent (%.1f KB per tile)\n",
-                     r.rank, r.tiles, r.busy_seconds, r.share_seconds, r.seconds, r.bytes_sent / 1048576.0,
+                     "tessera: rank %d: %zu tiles, busy %.2f s (thread time), share done at %.2f s, run %.2f s "
+                     "(%.2f s in the sink's serial steps, %.2f s of it waiting on other ranks), %.1f MB sent (%.1f KB per "
+                     "tile)\n",
+                     r.rank, r.tiles, r.busy_seconds, r.share_seconds, r.seconds, r.sink_seconds, r.wait_seconds,
+                     r.bytes_sent / 1048576.0,
                      r.tiles ? r.bytes_sent / 1024.0 / double(r.tiles) : 0.0);
 }
 

@@ -50,7 +50,14 @@ void check(int rc, const char* what) {
 // Polls `done` until it returns true, sleeping a little more each time (up
 // to 1 ms); throws Cancelled when the run is cancelled meanwhile.
 template <class F>
-void poll_until(F done, const std::atomic<bool>* cancel) {
+void poll_until(F done, const std::atomic<bool>* cancel, double& waited) {
+    if (done()) return;
+    const auto t0 = std::chrono::steady_clock::now();
+    struct Count {  // on every way out, the exception included
+        std::chrono::steady_clock::time_point t0;
+        double& waited;
+        ~Count() { waited += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+    } count{t0, waited};
     for (int sleep_us = 20; !done();) {
         if (cancel && cancel->load()) throw Cancelled();
         std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
@@ -99,7 +106,7 @@ public:
             return flag != 0;
         };
         if (wait)
-            poll_until(probe, cancel_);
+            poll_until(probe, cancel_, waited_);
         else if (!probe())
             return false;
         int count = 0;
@@ -119,6 +126,7 @@ public:
     }
 
     std::uint64_t bytes_sent() const override { return sent_; }
+    double seconds_waited() const override { return waited_; }
 
 private:
     struct Pending {
@@ -142,7 +150,7 @@ private:
                 check(MPI_Test(&pending_.front().request, &done, MPI_STATUS_IGNORE), "sending to rank 0");
                 return done != 0;
             },
-            cancel_);
+            cancel_, waited_);
         in_flight_ -= pending_.front().bytes.size();
         pending_.pop_front();
     }
@@ -152,6 +160,7 @@ private:
     std::deque<Pending> pending_;
     std::size_t in_flight_ = 0;
     std::uint64_t sent_ = 0;
+    double waited_ = 0;
 };
 
 class MpiCluster final : public Cluster {

@@ -392,7 +392,7 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
     const std::size_t mine = tiles.size();
     const Impl::Plan plan = m.plan(node, tiles);
     std::atomic<std::uint64_t> busy_ns{0};
-    double share_seconds = 0;
+    double share_seconds = 0, sink_seconds = 0;
     const auto& releases = plan.releases;
     std::size_t next_release = 0, next_expect = 0;
     std::size_t next = 0, done = 0, pixels = 0;
@@ -445,7 +445,9 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
                             tbb::filter_mode::serial_in_order, [&](Computed c) {
                                 if (m.cancelled()) return;
                                 const auto& b = c.buffer;
-                                sink.consume(b->view(), std::move(c.prepared));
+                                const auto ts = std::chrono::steady_clock::now();
+                            sink.consume(b->view(), std::move(c.prepared));
+                            sink_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
                                 // tiles arrive here in order: whatever no later tile needs can go
                                 for (; next_release < releases.size() && releases[next_release].first == done;
                                      ++next_release)
@@ -464,7 +466,9 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
             });
             if (m.cancelled() || user_cancel) throw Cancelled();
             share_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const auto tf = std::chrono::steady_clock::now();
             sink.finish();
+            sink_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - tf).count();
         }
     } catch (...) {
         sink.abort();
@@ -489,6 +493,8 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
                              double(busy_ns.load()) * 1e-9,
                              share_seconds,
                              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                             sink_seconds,
+                             courier->seconds_waited(),
                              courier->bytes_sent()};
         std::vector<std::byte> bytes(sizeof mine_stats);
         std::memcpy(bytes.data(), &mine_stats, sizeof mine_stats);

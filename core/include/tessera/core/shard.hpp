@@ -40,8 +40,10 @@ public:
     virtual bool receive(std::vector<std::byte>& message, bool wait) = 0;
     // Collective (every rank calls it): every rank gets rank 0's bytes.
     virtual std::vector<std::byte> broadcast(std::vector<std::byte> bytes) = 0;
-    // Bytes this rank has sent so far.
+    // Bytes this rank has sent so far, and the seconds it spent waiting in
+    // send(), flush() and receive() (for a writer, on the producers).
     virtual std::uint64_t bytes_sent() const = 0;
+    virtual double seconds_waited() const = 0;
 };
 
 // The process group. Collective calls must be made by every rank in the
