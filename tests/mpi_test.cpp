@@ -120,6 +120,23 @@ TEST_CASE("mpi: pyramid TIFF in several bands on 2 and 3 ranks - both sinks of a
     }
 }
 
+TEST_CASE("mpi: an image smaller than the ranks' shares - idle ranks still end cleanly") {
+    if (!can_run_mpi()) return;
+    tt::TempDir tmp;
+    tt::save(tt::pattern(40, 30, 1, VIPS_FORMAT_UCHAR, 1), tmp / "in.png");
+    const std::string args = "run -q --threads 1 " + (tmp / "p.json").string();
+    std::ofstream(tmp / "p.json") << R"({"version": 1, "nodes": [
+      {"id": "in", "op": "load", "path": "in.png"},
+      {"id": "out", "op": "save", "inputs": ["in"], "path": "out.tif",
+       "tile_width": 16, "tile_height": 16, "pyramid": true, "compression": "lzw"}]})";
+    REQUIRE(tessera_cmd(args) == 0);
+    const std::string one = tt::slurp(tmp / "out.tif");
+    std::string log;
+    REQUIRE(tt::run_command(mpirun(4, args), &log) == 0);
+    CHECK(tt::slurp(tmp / "out.tif") == one);
+    CHECK_MESSAGE(log.find(" 0 tiles") != std::string::npos, log);  // 6 tiles, 2 units: some rank has none
+}
+
 TEST_CASE("mpi: merge to a COG on 3 ranks writes the single-process file byte for byte") {
     if (!can_run_mpi()) return;
     tt::TempDir tmp;
