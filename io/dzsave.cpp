@@ -295,16 +295,22 @@ public:
     }
 
     void abort() noexcept override {
-        {
-            std::lock_guard lock(mu_);
-            for (Job& j : queue_)
-                if (account_) account_->release(j.pixels.size());
-            queue_.clear();
-        }
+        drop_jobs();
         for (Level& l : levels_) l.blocks.clear();
         if (!tmp_.empty()) {
             std::error_code ec;
-            if (owns_tmp_) fs::remove_all(tmp_, ec);  // a producer's files go with rank 0's folder
+            if (owns_tmp_) {  // a producer's files go with rank 0's folder
+                fs::path doomed = tmp_;
+                if (share_) {
+                    // renamed first, so that a producer still running cannot
+                    // add files to it while it is being removed
+                    doomed += ".gone";
+                    fs::rename(tmp_, doomed, ec);
+                    if (ec) doomed = tmp_;
+                }
+                fs::remove_all(doomed, ec);
+                if (ec) fs::remove_all(doomed, ec);  // once more, for a file that came in meanwhile
+            }
             tmp_.clear();
         }
         ends_ = 0;
@@ -606,10 +612,13 @@ private:
         return h;
     }
 
-    // Rank 0: takes in what the producers sent (wait: at least one message).
+    // Rank 0: takes in what the producers sent (wait: at least one message),
+    // while few cut tiles wait for encoding: the rest waits at the producers
+    // (Courier::send holds them back), so that rank 0's memory stays bounded
+    // however fast they send.
     void receive_parts(bool wait) {
         std::vector<std::byte> m;
-        while (share_->courier->receive(m, wait)) {
+        while (queued() < kReceiveRoom && share_->courier->receive(m, wait)) {
             wait = false;
             const PartHead h = head_of(m);
             if (h.kind == PartHead::end) {
@@ -641,6 +650,7 @@ private:
     void finish_tiles() {
         const unsigned n = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
         receiving_ = writer();
+        workers_ = n;
         std::vector<std::thread> pool;
         std::vector<std::exception_ptr> errors(n + 1);
         for (unsigned i = 0; i < n; ++i)
@@ -649,18 +659,31 @@ private:
                     for (;;) {
                         run_jobs(-1);
                         std::unique_lock lock(mu_);
-                        if (queue_.empty() && !receiving_) return;
+                        if (queue_.empty() && !receiving_) break;
                         cv_.wait(lock, [this] { return !queue_.empty() || !receiving_; });
                     }
                 } catch (...) {
                     errors[i] = std::current_exception();
                 }
+                {
+                    std::lock_guard lock(mu_);
+                    --workers_;
+                }
+                room_.notify_all();
             });
         if (writer()) {
             try {
-                while (ends_ < share_->courier->ranks() - 1) receive_parts(true);
+                while (ends_ < share_->courier->ranks() - 1) {
+                    {
+                        std::unique_lock lock(mu_);
+                        room_.wait(lock, [this] { return queue_.size() < kReceiveRoom || workers_ == 0; });
+                        if (workers_ == 0) break;  // their error is thrown below
+                    }
+                    receive_parts(true);
+                }
             } catch (...) {
                 errors[n] = std::current_exception();
+                drop_jobs();  // failed or cancelled: no need to encode the rest
             }
             {
                 std::lock_guard lock(mu_);
@@ -674,6 +697,13 @@ private:
     }
 
     static constexpr std::size_t kQueueTarget = 16;
+    static constexpr std::size_t kReceiveRoom = 2 * kQueueTarget;
+    void drop_jobs() noexcept {
+        std::lock_guard lock(mu_);
+        for (Job& j : queue_)
+            if (account_) account_->release(j.pixels.size());
+        queue_.clear();
+    }
     std::size_t queued() {
         std::lock_guard lock(mu_);
         return queue_.size();
@@ -694,6 +724,7 @@ private:
                 job = std::move(queue_.front());
                 queue_.pop_front();
             }
+            room_.notify_one();
             struct Release {
                 MemoryAccount* a;
                 std::size_t n;
@@ -756,7 +787,9 @@ private:
     fs::path dir_, tmp_;
     std::string stem_, root_;
     std::mutex mu_;
-    std::condition_variable cv_;  // finish(): a job was queued, or rank 0 has every part
+    std::condition_variable cv_;    // finish(): a job was queued, or rank 0 has every part
+    std::condition_variable room_;  // finish(): a job was taken, or a worker ended
+    unsigned workers_ = 0;          // finish(): workers running (under mu_)
     std::deque<Job> queue_;
     bool receiving_ = false;  // under mu_
     // sharded runs
