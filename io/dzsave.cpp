@@ -39,18 +39,49 @@
 // and NAME.dzi into place, and only then deletes the old NAME_files. A run
 // that fails or is cancelled removes the temporary folder and leaves the old
 // output as it was.
+//
+// Sharded runs (shard.hpp). A share is a run of whole units of the tile
+// order, a unit being one band's rows [k R, (k + 1) R) (as the pyramid TIFF
+// writer's), and every rank writes the tiles it can make from its share
+// straight into the one temporary folder: rank 0 makes it and tells the
+// others its name (Courier::broadcast), so no tile is ever copied between
+// ranks as a file. What a rank can make follows from the pyramid being a
+// quadtree of blocks: a block of level d is made of the 2^d x 2^d level-0
+// blocks under it (an odd level's repeated edge comes from the same group),
+// so its builder is the rank whose share holds all of those, and rank 0
+// when they are split between ranks (a share boundary crosses it, or it is
+// above the size of a unit). A tile is cut by the builder of every block it
+// touches when that is one rank, else by rank 0. So a producer sends only
+// what rank 0 needs for those: a whole block whose parent rank 0 builds,
+// and the overlap strips (or whole blocks) of its blocks that tiles cut by
+// rank 0 touch. Sending the source blocks rather than a producer's half of
+// the shrink keeps odd tile sizes exact (a shrunk pixel may straddle two
+// blocks). Rank 0 needs every rank's share to know which tiles are its own:
+// each producer sends its share as its first message, before the broadcast.
+// Rank 0 takes in pieces between its own tiles and, in finish(), until every
+// producer's end, which a producer sends after its last file is closed;
+// only then does rank 0 write the .dzi and move the folder into place, so a
+// failed run (whose ranks are all ended, rank 0 removing the folder) leaves
+// no partial output. Memory stays as bounded as one process's: a producer
+// holds what a single run over its share would, and rank 0, besides its own
+// share, the received blocks that wait for a neighbour from another rank
+// (about one row or column of blocks a level per share boundary). The
+// bytes are those of the single-process run: every tile is cut from the
+// same pixels and encoded alone.
 #include "dzsave.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <exception>
 #include <filesystem>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -122,6 +153,19 @@ void write_file(const fs::path& file, const void* data, std::size_t n, const std
     if (!ok) throw IoError(target, "cannot write '" + file.string() + "'; is the disk full?");
 }
 
+// What a producer rank sends rank 0 in a sharded run, one message each: its
+// share (first), a piece of a block rank 0 needs, or the end of its part.
+struct PartHead {
+    enum Kind : std::uint32_t { share = 1, piece = 2, end = 3 };
+    std::uint32_t kind = 0, level = 0;
+    std::int32_t bx = 0, by = 0;                  // piece: the block
+    std::int32_t x = 0, y = 0, w = 0, h = 0;      // piece: its pixels, in the level's frame
+    std::int32_t ux = 0, uy = 0, uw = 0, uh = 0;  // piece: the union of the block's pieces
+    std::uint32_t last = 0;                       // piece: the block's last one
+    std::int32_t rank = 0;                        // share: the sender
+    std::uint64_t first = 0, stop = 0;            // share: positions [first, stop) of the tile order
+};
+
 class DzSink final : public Sink {
 public:
     DzSink(std::string path, DzOptions o) : path_(std::move(path)), opt_(std::move(o)) {}
@@ -133,6 +177,12 @@ public:
     // lanes of a band row interleaved (as the pyramid TIFF writer).
     std::vector<std::uint32_t> tile_order(int cols, int rows) const override {
         return band_tile_order(cols, rows, band_tiles());
+    }
+
+    // Units of whole band rows, as the pyramid TIFF writer's: any cut gives
+    // the same bytes (see the header), taller units only send less.
+    std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const override {
+        return band_share_starts(cols, rows, band_tiles(), band_unit_rows(cols, rows, band_tiles(), ranks));
     }
 
     void start(const ImageInfo& info, int tile_w, int tile_h) override {
@@ -161,6 +211,24 @@ public:
         dir_ = target.parent_path().empty() ? fs::path(".") : target.parent_path();
         stem_ = target.stem().string();
         root_ = opt_.layout == DzOptions::Layout::dz ? stem_ + "_files" : stem_;
+        me_ = 0;
+        builder_.clear();
+        owns_tmp_ = !producer();
+        if (!share_) return make_tmp();
+        // sharded: rank 0 makes the folder; a failure is thrown after the
+        // broadcast, so that the producers are not left waiting in it
+        std::exception_ptr failed;
+        if (!producer()) try {
+                make_tmp();
+            } catch (...) {
+                failed = std::current_exception();
+                abort();
+            }
+        join_share(failed);
+    }
+
+    // The temporary folder with every level's folder in it.
+    void make_tmp() {
         static std::atomic<unsigned> counter{0};
         tmp_ = dir_ / ("." + stem_ + ".tessera-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".tmp");
         std::error_code ec;
@@ -196,31 +264,22 @@ public:
         Buffer b(account_, tile.rect, tile.bands, tile.format);
         copy_pixels(tile, b.tile());
         arrive(0, tile.rect.x / T, tile.rect.y / T, std::move(b));
+        if (writer()) receive_parts(false);  // keeps the producers' sends moving
     }
 
     void finish() override {
         if (tmp_.empty()) throw Error("dzsave: finish() without start()");
-        // the tiles the workers did not get to, on a few threads
-        {
-            unsigned n = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
-            std::vector<std::thread> pool;
-            std::vector<std::exception_ptr> errors(n);
-            for (unsigned i = 0; i < n; ++i)
-                pool.emplace_back([this, i, &errors] {
-                    try {
-                        run_jobs(-1);
-                    } catch (...) {
-                        errors[i] = std::current_exception();
-                    }
-                });
-            for (auto& t : pool) t.join();
-            for (auto& e : errors)
-                if (e) std::rethrow_exception(e);
-        }
+        finish_tiles();
         for (const Level& l : levels_)
             for (std::uint8_t s : l.state)
                 if (!(s & kCut)) throw Error("dzsave: internal: a tile of level " + std::to_string(l.number) + " was never cut");
         for (Level& l : levels_) l.blocks.clear();
+        if (producer()) {  // every file of this rank is closed: rank 0 may move the folder
+            send(PartHead{PartHead::end}, {});
+            share_->courier->flush();
+            tmp_.clear();
+            return;
+        }
 
         if (opt_.layout == DzOptions::Layout::dz) {
             write_dzi(tmp_ / (stem_ + ".dzi"));
@@ -236,18 +295,25 @@ public:
     }
 
     void abort() noexcept override {
-        {
-            std::lock_guard lock(mu_);
-            for (Job& j : queue_)
-                if (account_) account_->release(j.pixels.size());
-            queue_.clear();
-        }
+        drop_jobs();
         for (Level& l : levels_) l.blocks.clear();
         if (!tmp_.empty()) {
             std::error_code ec;
-            fs::remove_all(tmp_, ec);
+            if (owns_tmp_) {  // a producer's files go with rank 0's folder
+                fs::path doomed = tmp_;
+                if (share_) {
+                    // renamed first, so that a producer still running cannot
+                    // add files to it while it is being removed
+                    doomed += ".gone";
+                    fs::rename(tmp_, doomed, ec);
+                    if (ec) doomed = tmp_;
+                }
+                fs::remove_all(doomed, ec);
+                if (ec) fs::remove_all(doomed, ec);  // once more, for a file that came in meanwhile
+            }
             tmp_.clear();
         }
+        ends_ = 0;
     }
 
 private:
@@ -271,14 +337,20 @@ private:
     // shrink it (with its 2x2 group) into the level below, drop what is
     // done with.
     void arrive(std::size_t d, int bx, int by, Buffer block) {
+        levels_[d].blocks.emplace(key(bx, by), std::move(block));
+        arrived(d, bx, by);
+    }
+    void arrived(std::size_t d, int bx, int by) {
         Level& l = levels_[d];
-        l.blocks.emplace(key(bx, by), std::move(block));
         l.at(bx, by) |= kArrived;
-        if (d + 1 == levels_.size()) l.at(bx, by) |= kShrunk;  // nothing below
+        // nothing below, or another rank's block below
+        const bool shrink_here = d + 1 < levels_.size() && builder(d + 1, bx / 2, by / 2) == me_;
+        if (!shrink_here) l.at(bx, by) |= kShrunk;
+        if (producer()) send_pieces(d, bx, by);
         const int r = reach();
         for (int ty = std::max(0, by - r); ty <= std::min(l.tiles_y - 1, by + r); ++ty)
             for (int tx = std::max(0, bx - r); tx <= std::min(l.tiles_x - 1, bx + r); ++tx) try_cut(d, tx, ty);
-        if (d + 1 < levels_.size()) try_shrink(d, bx / 2, by / 2);
+        if (shrink_here) try_shrink(d, bx / 2, by / 2);
         try_drop(d, bx, by);
     }
 
@@ -318,6 +390,7 @@ private:
             std::lock_guard lock(mu_);
             queue_.push_back(std::move(job));
         }
+        cv_.notify_one();
         for (int by = by0; by <= by1; ++by)
             for (int bx = bx0; bx <= bx1; ++bx) try_drop(d, bx, by);
     }
@@ -396,7 +469,241 @@ private:
         }
     }
 
+    // --- Sharded runs ---
+    bool producer() const { return share_ && !share_->writer(); }
+    bool writer() const { return share_ && share_->writer(); }
+    static constexpr int kOther = -2;  // a producer's mark for a level-0 tile of another rank
+
+    // The rank that builds block (bx, by) of level d (see the header); a
+    // producer knows only whether it is itself.
+    int builder(std::size_t d, int bx, int by) const {
+        return builder_.empty() ? 0 : builder_[d][std::size_t(by) * levels_[d].tiles_x + bx];
+    }
+    // The rank that cuts tile (tx, ty) of level d.
+    int cutter(std::size_t d, int tx, int ty) const {
+        const int T = opt_.tile_size;
+        const Rect r = tile_rect(levels_[d], tx, ty);
+        const int bx0 = r.x / T, bx1 = (r.right() - 1) / T, by0 = r.y / T, by1 = (r.bottom() - 1) / T;
+        const int v = builder(d, bx0, by0);
+        for (int by = by0; by <= by1; ++by)
+            for (int bx = bx0; bx <= bx1; ++bx)
+                if (builder(d, bx, by) != v) return 0;
+        return v;
+    }
+
+    // start() of a sharded run: the shares to rank 0, the folder's name to
+    // the producers, then who builds and cuts what.
+    void join_share(std::exception_ptr failed) {
+        Courier& c = *share_->courier;
+        me_ = c.rank();
+        const int cols = levels_[0].tiles_x, rows = levels_[0].tiles_y;
+        const std::vector<std::uint32_t> order = band_tile_order(cols, rows, band_tiles());
+        std::vector<int> owner(order.size(), producer() ? kOther : 0);
+        auto own = [&](int rank, std::uint64_t first, std::uint64_t stop) {
+            if (first > stop || stop > order.size()) throw Error("dzsave: internal: a share outside the tile order");
+            for (std::uint64_t k = first; k < stop; ++k) owner[order[k]] = rank;
+        };
+        own(me_, share_->first, share_->last);
+        if (producer()) {
+            PartHead h;
+            h.kind = PartHead::share;
+            h.rank = me_;
+            h.first = share_->first;
+            h.stop = share_->last;
+            send(h, {});
+        } else {
+            std::vector<std::byte> m;
+            for (int k = 1; k < c.ranks(); ++k) {
+                c.receive(m, true);
+                const PartHead h = head_of(m);
+                if (h.kind != PartHead::share || h.rank <= 0 || h.rank >= c.ranks())
+                    throw Error("dzsave: internal: a rank's first message is not its share");
+                own(h.rank, h.first, h.stop);
+            }
+        }
+        const std::string name = producer() || failed ? std::string() : tmp_.filename().string();
+        std::vector<std::byte> bytes(name.size());
+        std::memcpy(bytes.data(), name.data(), name.size());
+        bytes = c.broadcast(std::move(bytes));
+        if (failed) std::rethrow_exception(failed);
+        if (bytes.empty()) throw IoError(path_, "rank 0 could not make the temporary folder beside it (see its error)");
+        if (producer()) tmp_ = dir_ / std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        // a block is its 2x2 group's builder when they agree, else rank 0's
+        builder_.assign(levels_.size(), {});
+        builder_[0] = std::move(owner);
+        for (std::size_t d = 1; d < levels_.size(); ++d) {
+            const Level &l = levels_[d], &up = levels_[d - 1];
+            builder_[d].assign(std::size_t(l.tiles_x) * l.tiles_y, 0);
+            for (int py = 0; py < l.tiles_y; ++py)
+                for (int px = 0; px < l.tiles_x; ++px) {
+                    int v = builder(d - 1, 2 * px, 2 * py);
+                    for (int cy = 2 * py; cy <= std::min(2 * py + 1, up.tiles_y - 1); ++cy)
+                        for (int cx = 2 * px; cx <= std::min(2 * px + 1, up.tiles_x - 1); ++cx)
+                            if (builder(d - 1, cx, cy) != v) v = 0;
+                    builder_[d][std::size_t(py) * l.tiles_x + px] = v;
+                }
+        }
+        // another rank's tiles count as cut here
+        for (std::size_t d = 0; d < levels_.size(); ++d)
+            for (int ty = 0; ty < levels_[d].tiles_y; ++ty)
+                for (int tx = 0; tx < levels_[d].tiles_x; ++tx)
+                    if (cutter(d, tx, ty) != me_) levels_[d].at(tx, ty) |= kCut;
+    }
+
+    // Producer: block (bx, by) of level d was made here; sends rank 0 what
+    // it needs of it: all of it when rank 0 shrinks it, else the parts of
+    // the tiles rank 0 cuts (overlap strips, or all of it for its own tile).
+    void send_pieces(std::size_t d, int bx, int by) {
+        const Level& l = levels_[d];
+        const Buffer& b = l.blocks.at(key(bx, by));
+        const Rect whole = b.rect();
+        std::vector<Rect> parts;
+        if (d + 1 < levels_.size() && builder(d + 1, bx / 2, by / 2) != me_) {
+            parts.push_back(whole);
+        } else {
+            const int r = reach();
+            for (int ty = std::max(0, by - r); ty <= std::min(l.tiles_y - 1, by + r); ++ty)
+                for (int tx = std::max(0, bx - r); tx <= std::min(l.tiles_x - 1, bx + r); ++tx)
+                    if (cutter(d, tx, ty) != me_) {
+                        const Rect p = tile_rect(l, tx, ty).intersect(whole);
+                        if (!p.empty()) parts.push_back(p);
+                    }
+            // a corner inside a strip goes with the strip
+            std::vector<Rect> kept;
+            for (std::size_t i = 0; i < parts.size(); ++i) {
+                bool inside = false;
+                for (std::size_t j = 0; j < parts.size() && !inside; ++j)
+                    inside = j != i && parts[j].contains(parts[i]) && (parts[j] != parts[i] || j < i);
+                if (!inside) kept.push_back(parts[i]);
+            }
+            parts = std::move(kept);
+        }
+        if (parts.empty()) return;
+        Rect u{0, 0, 0, 0};
+        for (const Rect& p : parts) u = u.unite(p);
+        const int bands = info_.bands;
+        std::vector<std::byte> px;
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+            const Rect& p = parts[i];
+            PartHead h;
+            h.kind = PartHead::piece;
+            h.level = std::uint32_t(d);
+            h.bx = bx;
+            h.by = by;
+            h.x = p.x, h.y = p.y, h.w = p.w, h.h = p.h;
+            h.ux = u.x, h.uy = u.y, h.uw = u.w, h.uh = u.h;
+            h.last = i + 1 == parts.size();
+            px.resize(std::size_t(p.area()) * bands);
+            copy_pixels(b.view(), Tile{p, bands, Format::u8, px.data(), std::size_t(p.w) * bands});
+            send(h, px);
+        }
+    }
+
+    void send(const PartHead& h, std::span<const std::byte> payload) {
+        std::vector<std::byte> m(sizeof h + payload.size());
+        std::memcpy(m.data(), &h, sizeof h);
+        if (!payload.empty()) std::memcpy(m.data() + sizeof h, payload.data(), payload.size());
+        share_->courier->send(std::move(m));
+    }
+    static PartHead head_of(const std::vector<std::byte>& m) {
+        PartHead h;
+        if (m.size() < sizeof h) throw Error("dzsave: internal: a short message from another rank");
+        std::memcpy(&h, m.data(), sizeof h);
+        return h;
+    }
+
+    // Rank 0: takes in what the producers sent (wait: at least one message),
+    // while few cut tiles wait for encoding: the rest waits at the producers
+    // (Courier::send holds them back), so that rank 0's memory stays bounded
+    // however fast they send.
+    void receive_parts(bool wait) {
+        std::vector<std::byte> m;
+        while (queued() < kReceiveRoom && share_->courier->receive(m, wait)) {
+            wait = false;
+            const PartHead h = head_of(m);
+            if (h.kind == PartHead::end) {
+                ++ends_;
+            } else if (h.kind == PartHead::piece) {
+                take_piece(h, std::span<const std::byte>(m.data() + sizeof h, m.size() - sizeof h));
+            } else {
+                throw Error("dzsave: internal: an unexpected message from another rank");
+            }
+        }
+    }
+    void take_piece(const PartHead& h, std::span<const std::byte> payload) {
+        const int T = opt_.tile_size, bands = info_.bands;
+        const Rect r{h.x, h.y, h.w, h.h}, u{h.ux, h.uy, h.uw, h.uh};
+        if (h.level >= levels_.size()) throw Error("dzsave: internal: a piece of a level that does not exist");
+        Level& l = levels_[h.level];
+        const Rect block = Rect{h.bx * T, h.by * T, T, T}.intersect(Rect{0, 0, l.width, l.height});
+        if (h.bx < 0 || h.by < 0 || h.bx >= l.tiles_x || h.by >= l.tiles_y || r.empty() || !u.contains(r) ||
+            !block.contains(u) || (l.at(h.bx, h.by) & kArrived) || payload.size() != std::size_t(r.area()) * bands)
+            throw Error("dzsave: internal: a malformed piece of a block from another rank");
+        auto [it, fresh] = l.blocks.try_emplace(key(h.bx, h.by));
+        if (fresh) it->second = Buffer(account_, u, bands, Format::u8);
+        copy_pixels(ConstTile(r, bands, Format::u8, payload.data(), std::size_t(r.w) * bands), it->second.tile());
+        if (h.last) arrived(h.level, h.bx, h.by);
+    }
+
+    // The tiles the workers did not get to, on a few threads; rank 0 takes
+    // in the producers' parts meanwhile, until each has ended.
+    void finish_tiles() {
+        const unsigned n = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+        receiving_ = writer();
+        workers_ = n;
+        std::vector<std::thread> pool;
+        std::vector<std::exception_ptr> errors(n + 1);
+        for (unsigned i = 0; i < n; ++i)
+            pool.emplace_back([this, i, &errors] {
+                try {
+                    for (;;) {
+                        run_jobs(-1);
+                        std::unique_lock lock(mu_);
+                        if (queue_.empty() && !receiving_) break;
+                        cv_.wait(lock, [this] { return !queue_.empty() || !receiving_; });
+                    }
+                } catch (...) {
+                    errors[i] = std::current_exception();
+                }
+                {
+                    std::lock_guard lock(mu_);
+                    --workers_;
+                }
+                room_.notify_all();
+            });
+        if (writer()) {
+            try {
+                while (ends_ < share_->courier->ranks() - 1) {
+                    {
+                        std::unique_lock lock(mu_);
+                        room_.wait(lock, [this] { return queue_.size() < kReceiveRoom || workers_ == 0; });
+                        if (workers_ == 0) break;  // their error is thrown below
+                    }
+                    receive_parts(true);
+                }
+            } catch (...) {
+                errors[n] = std::current_exception();
+                drop_jobs();  // failed or cancelled: no need to encode the rest
+            }
+            {
+                std::lock_guard lock(mu_);
+                receiving_ = false;
+            }
+            cv_.notify_all();
+        }
+        for (auto& t : pool) t.join();
+        for (auto& e : errors)
+            if (e) std::rethrow_exception(e);
+    }
+
     static constexpr std::size_t kQueueTarget = 16;
+    static constexpr std::size_t kReceiveRoom = 2 * kQueueTarget;
+    void drop_jobs() noexcept {
+        std::lock_guard lock(mu_);
+        for (Job& j : queue_)
+            if (account_) account_->release(j.pixels.size());
+        queue_.clear();
+    }
     std::size_t queued() {
         std::lock_guard lock(mu_);
         return queue_.size();
@@ -417,6 +724,7 @@ private:
                 job = std::move(queue_.front());
                 queue_.pop_front();
             }
+            room_.notify_one();
             struct Release {
                 MemoryAccount* a;
                 std::size_t n;
@@ -479,7 +787,16 @@ private:
     fs::path dir_, tmp_;
     std::string stem_, root_;
     std::mutex mu_;
+    std::condition_variable cv_;    // finish(): a job was queued, or rank 0 has every part
+    std::condition_variable room_;  // finish(): a job was taken, or a worker ended
+    unsigned workers_ = 0;          // finish(): workers running (under mu_)
     std::deque<Job> queue_;
+    bool receiving_ = false;  // under mu_
+    // sharded runs
+    int me_ = 0;                             // this rank (0 when not sharded)
+    std::vector<std::vector<int>> builder_;  // per level, per block: its builder (empty: not sharded)
+    bool owns_tmp_ = true;                   // rank 0 (or the only process) removes the folder
+    int ends_ = 0;                           // rank 0: producers finished
 };
 
 }  // namespace

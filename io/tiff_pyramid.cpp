@@ -150,15 +150,7 @@ public:
     // balance with. The bytes do not depend on it: every tile is the same
     // and the writer lays each level out in its own order.
     std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const override {
-        const int band = band_tiles(), unit = unit_rows(cols, rows, ranks);
-        std::vector<std::size_t> starts;
-        std::size_t pos = 0;
-        for (int b0 = 0; b0 < cols; b0 += band) {
-            const int n = std::min(band, cols - b0);
-            for (int ty = 0; ty < rows; ty += unit) starts.push_back(pos + std::size_t(ty) * n);
-            pos += std::size_t(n) * rows;
-        }
-        return starts;
+        return band_share_starts(cols, rows, band_tiles(), unit_rows(cols, rows, ranks));
     }
 
     void start(const ImageInfo& info, int tile_w, int tile_h) override {
@@ -551,11 +543,7 @@ private:
     // Units of R = 2^k level-0 tile rows (see share_starts): the tallest,
     // up to a band's height, that gives every rank at least 8 units.
     int unit_rows(int cols, int rows, int ranks) const {
-        const int band = band_tiles();
-        const long bands = (cols + band - 1) / band;
-        int unit = band;
-        while (unit > 1 && bands * ((rows + unit - 1) / unit) < 8L * ranks) unit /= 2;
-        return unit;
+        return band_unit_rows(cols, rows, band_tiles(), ranks);
     }
 
     void send(const RecordHead& h, std::span<const std::byte> payload) {
@@ -799,6 +787,24 @@ std::vector<std::uint32_t> band_tile_order(int cols, int rows, int band) {
                     if (j * step + i < n) order.push_back(std::uint32_t(ty * cols + b0 + j * step + i));
     }
     return order;
+}
+
+int band_unit_rows(int cols, int rows, int band, int ranks) {
+    const long bands = (cols + band - 1) / band;
+    int unit = band;
+    while (unit > 1 && bands * ((rows + unit - 1) / unit) < 8L * ranks) unit /= 2;
+    return unit;
+}
+
+std::vector<std::size_t> band_share_starts(int cols, int rows, int band, int unit) {
+    std::vector<std::size_t> starts;
+    std::size_t pos = 0;
+    for (int b0 = 0; b0 < cols; b0 += band) {
+        const int n = std::min(band, cols - b0);
+        for (int ty = 0; ty < rows; ty += unit) starts.push_back(pos + std::size_t(ty) * n);
+        pos += std::size_t(n) * rows;
+    }
+    return starts;
 }
 
 void check_tiff_options(const ImageInfo& info, const TiffOptions& o) {

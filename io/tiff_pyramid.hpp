@@ -36,6 +36,14 @@ struct TiffOptions {
 // bytes, never depends on the thread count.
 std::vector<std::uint32_t> band_tile_order(int cols, int rows, int band);
 
+// Sharded runs of a banded writer: a unit is one band's tile rows
+// [k R, (k + 1) R), contiguous in band_tile_order. band_unit_rows is R: the
+// tallest power of two up to `band` that still gives every one of `ranks`
+// at least 8 units to balance with. band_share_starts lists the units'
+// first positions in the order (Sink::share_starts).
+int band_unit_rows(int cols, int rows, int band, int ranks);
+std::vector<std::size_t> band_share_starts(int cols, int rows, int band, int unit);
+
 // Throws ParamError (naming the key) for options this image cannot be
 // written with; called when the graph is built.
 void check_tiff_options(const ImageInfo& info, const TiffOptions& options);
