@@ -49,6 +49,7 @@
 
 #include "gdal_common.hpp"
 #include "tessera/core/error.hpp"
+#include "tessera/core/temporaries.hpp"
 
 namespace tessera::io {
 
@@ -193,6 +194,7 @@ public:
         if (producer()) return;  // no file: everything goes to the writer
         if (info.geo) geo_tags_ = geotiff_tags(*info.geo, path_);
         tmp_ = temp_name_beside(path_, ".tmp");
+        tmp_slot_ = track_temporary(tmp_);
         // a COG's directories come first, when every tile's size is known
         if (!opt_.cog) open_tiff();
         if (levels_.size() > 1 || opt_.cog || share_) {
@@ -304,6 +306,8 @@ public:
             }
         }
         tmp_.clear();
+        untrack_temporary(tmp_slot_);
+        tmp_slot_ = -1;
     }
 
     void abort() noexcept override {
@@ -326,6 +330,8 @@ public:
             std::filesystem::remove(tmp_, ec);
             tmp_.clear();
         }
+        untrack_temporary(tmp_slot_);
+        tmp_slot_ = -1;
     }
 
 private:
@@ -763,6 +769,7 @@ private:
     std::optional<double> nodata_;  // band 1's, as GeoTIFF keeps one
     bool big_ = false;
     std::string tmp_;
+    int tmp_slot_ = -1;  // tmp_ in the signal handler's list (temporaries.hpp)
     TIFF* tif_ = nullptr;
     std::FILE* levels_file_ = nullptr;
     std::uint64_t levels_end_ = 0;

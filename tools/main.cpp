@@ -12,8 +12,10 @@
 #include <regex>
 #include <sstream>
 #include <sys/wait.h>
+#include <cstring>
 #include <unistd.h>
 
+#include "tessera/core/temporaries.hpp"
 #include "tessera/merge.hpp"
 #include "tessera/mosaic.hpp"
 #include "tessera/stitch.hpp"
@@ -37,9 +39,20 @@ std::string rank_prefix() {
                      : std::string();
 }
 
+// Under a launcher, what a rank says when a signal stops it (the launcher
+// may kill it before the run unwinds); made before any signal can come.
+char g_signal_note[256];
+std::size_t g_signal_note_len = 0;
+
 extern "C" void on_signal(int sig) {
     g_signal = sig;
     g_cancel.store(true);
+    // the run cleans up as it stops; should the process be killed first
+    // (mpirun's SIGKILL follows its SIGTERM within milliseconds), the
+    // temporary files are gone already
+    remove_temporaries_now();
+    // and say so now, while it can (write() is async-signal-safe)
+    if (g_signal_note_len) (void)!write(STDERR_FILENO, g_signal_note, g_signal_note_len);
 }
 
 // Progress of a run: a one-line bar on stderr when it is a terminal
@@ -461,16 +474,25 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     try {
         g_cluster = join_cluster(&argc, &argv);
+        if (g_cluster) {
+            g_cluster->watch(&g_cancel);
+            const std::string note = "\ntessera: " + rank_prefix() +
+                                     "stopped by a signal (the launcher ends the job: another rank failed or was "
+                                     "killed, or it was cancelled); temporary files removed, no output written\n";
+            g_signal_note_len = std::min(note.size(), sizeof g_signal_note);
+            std::memcpy(g_signal_note, note.data(), g_signal_note_len);
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "tessera: error: %s\n", e.what());
         return 1;
     }
-    // A failed rank ends the whole job (the launcher stops the others, whose
-    // cancel then cleans up); a cancelled one ends without MPI_Finalize,
-    // which would wait for ranks that are gone.
-    auto fail = [&](int code) {
+    // A failed rank tells the others, which stop, clean up and answer, and
+    // then ends the job; a rank stopped by a signal ends without
+    // MPI_Finalize, which would wait for ranks that are gone.
+    auto fail = [&](int code, const std::string& message = {}) {
         std::fflush(stderr);
-        if (g_cluster && code == 1) g_cluster->abort(code);
+        if (g_cluster && code == 1) g_cluster->fail(code, message);
+        if (g_cluster && !g_cluster->failure().empty()) g_cluster->acknowledge();
         if (g_cluster) std::_Exit(code);
         return code;
     };
@@ -535,15 +557,17 @@ int main(int argc, char** argv) {
             return run_graph(g, threads, stats, progress);
         }
     } catch (const Cancelled&) {
-        if (g_cluster)
-            std::fprintf(stderr, "\ntessera: %sstopped (%s): another rank failed or the job was cancelled; no output "
-                         "was written\n", rank_prefix().c_str(), g_signal == SIGTERM ? "SIGTERM" : "interrupted");
+        if (g_cluster && !g_cluster->failure().empty())
+            std::fprintf(stderr, "tessera: %sstopped, no output was written: %s\n", rank_prefix().c_str(),
+                         g_cluster->failure().c_str());
+        else if (g_cluster)
+            ;  // the signal handler has said it
         else
             std::fprintf(stderr, "\ntessera: cancelled; no output was written\n");
         return fail(g_signal == SIGTERM ? 143 : 130);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "tessera: %serror: %s\n", rank_prefix().c_str(), e.what());
-        return fail(1);
+        return fail(1, rank_prefix() + "failed: " + e.what());
     }
     return 0;
 }

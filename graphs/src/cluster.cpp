@@ -1,7 +1,8 @@
 // The MPI Cluster and Courier (shard.hpp). Only this file includes mpi.h.
 //
-// MPI is used from one thread at a time (MPI_THREAD_SERIALIZED): the
-// evaluator's serial stage and the run's own thread, never its workers.
+// The run uses MPI from one thread at a time: the evaluator's serial stage
+// and the run's own thread, never its workers; a watch thread listens for
+// other ranks' failures beside it (so MPI_THREAD_MULTIPLE).
 // Waiting is done by polling (MPI_Test/MPI_Iprobe and a short sleep) rather
 // than in a blocking call, so that a cancel (Ctrl-C, or the launcher's
 // SIGTERM after another rank failed) is noticed and the sink can clean up.
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <deque>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -63,6 +65,18 @@ void poll_until(F done, const std::atomic<bool>* cancel, double& waited) {
         std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
         sleep_us = std::min(sleep_us * 2, 1000);
     }
+}
+
+// Waits for a non-blocking call to complete (collectives too: a blocking
+// one would never return when another rank has failed).
+void wait_for(MPI_Request& request, const char* what, const std::atomic<bool>* cancel, double& waited) {
+    poll_until(
+        [&] {
+            int done = 0;
+            check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
+            return done != 0;
+        },
+        cancel, waited);
 }
 
 class MpiCourier final : public Courier {
@@ -119,9 +133,12 @@ public:
 
     std::vector<std::byte> broadcast(std::vector<std::byte> bytes) override {
         unsigned long long n = bytes.size();
-        check(MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD), "broadcast");
+        MPI_Request r;
+        check(MPI_Ibcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD, &r), "broadcast");
+        wait_for(r, "broadcast", cancel_, waited_);
         bytes.resize(std::size_t(n));
-        check(MPI_Bcast(bytes.data(), int(n), MPI_BYTE, 0, MPI_COMM_WORLD), "broadcast");
+        check(MPI_Ibcast(bytes.data(), int(n), MPI_BYTE, 0, MPI_COMM_WORLD, &r), "broadcast");
+        wait_for(r, "broadcast", cancel_, waited_);
         return bytes;
     }
 
@@ -144,13 +161,7 @@ private:
         }
     }
     void wait_oldest() {
-        poll_until(
-            [&] {
-                int done = 0;
-                check(MPI_Test(&pending_.front().request, &done, MPI_STATUS_IGNORE), "sending to rank 0");
-                return done != 0;
-            },
-            cancel_, waited_);
+        wait_for(pending_.front().request, "sending to rank 0", cancel_, waited_);
         in_flight_ -= pending_.front().bytes.size();
         pending_.pop_front();
     }
@@ -172,7 +183,10 @@ public:
         // call), rather than MPI ending the process on its own
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     }
-    ~MpiCluster() override { MPI_Finalize(); }
+    ~MpiCluster() override {
+        stop_watch();
+        MPI_Finalize();
+    }
 
     int rank() const override { return rank_; }
     int ranks() const override { return ranks_; }
@@ -183,33 +197,137 @@ public:
         return std::make_unique<MpiCourier>(rank_, ranks_, tag, cancel);
     }
 
-    std::vector<std::vector<std::byte>> gather(std::vector<std::byte> bytes) override {
+    std::vector<std::vector<std::byte>> gather(std::vector<std::byte> bytes, const std::atomic<bool>* cancel) override {
         int n = int(bytes.size());
         std::vector<int> sizes(rank_ == 0 ? std::size_t(ranks_) : 0);
-        check(MPI_Gather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD), "gather");
+        double waited = 0;
+        MPI_Request r;
+        check(MPI_Igather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, 0, MPI_COMM_WORLD, &r), "gather");
+        wait_for(r, "gather", cancel, waited);
         std::vector<int> offsets(sizes.size());
         int total = 0;
         for (std::size_t r = 0; r < sizes.size(); ++r) offsets[r] = total, total += sizes[r];
         std::vector<std::byte> all(static_cast<std::size_t>(total));
-        check(MPI_Gatherv(bytes.data(), n, MPI_BYTE, all.data(), sizes.data(), offsets.data(), MPI_BYTE, 0,
-                          MPI_COMM_WORLD),
+        check(MPI_Igatherv(bytes.data(), n, MPI_BYTE, all.data(), sizes.data(), offsets.data(), MPI_BYTE, 0,
+                           MPI_COMM_WORLD, &r),
               "gather");
+        wait_for(r, "gather", cancel, waited);
         std::vector<std::vector<std::byte>> out;
         for (std::size_t r = 0; r < sizes.size(); ++r)
             out.emplace_back(all.begin() + offsets[r], all.begin() + offsets[r] + sizes[r]);
         return out;
     }
 
-    void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "barrier"); }
+    void barrier(const std::atomic<bool>* cancel) override {
+        double waited = 0;
+        MPI_Request r;
+        check(MPI_Ibarrier(MPI_COMM_WORLD, &r), "barrier");
+        wait_for(r, "barrier", cancel, waited);
+    }
 
-    [[noreturn]] void abort(int exit_code) override {
+    void watch(std::atomic<bool>* cancel) override {
+        stop_watch();
+        watching_ = true;
+        // a thread of its own (MPI_THREAD_MULTIPLE): the run's threads may be
+        // deep in computing a tile for a while, and must hear it anyway
+        watcher_ = std::thread([this, cancel] {
+            while (watching_.load()) {
+                int flag = 0;
+                MPI_Status st;
+                if (MPI_Iprobe(MPI_ANY_SOURCE, kFailTag, MPI_COMM_WORLD, &flag, &st) == MPI_SUCCESS && flag) {
+                    int n = 0;
+                    MPI_Get_count(&st, MPI_CHAR, &n);
+                    std::string text(std::size_t(n), '\0');
+                    MPI_Recv(text.data(), n, MPI_CHAR, st.MPI_SOURCE, kFailTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                    {
+                        std::lock_guard lock(failure_mu_);
+                        failure_ = text;
+                        failed_rank_ = st.MPI_SOURCE;
+                    }
+                    cancel->store(true);
+                    return;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+        });
+    }
+
+    std::string failure() const override {
+        std::lock_guard lock(failure_mu_);
+        return failure_;
+    }
+
+    [[noreturn]] void fail(int exit_code, const std::string& message) override {
+        stop_watch();
+        std::vector<MPI_Request> sent;
+        for (int r = 0; r < ranks_; ++r) {
+            if (r == rank_) continue;
+            sent.emplace_back();
+            MPI_Isend(message.data(), int(message.size()), MPI_CHAR, r, kFailTag, MPI_COMM_WORLD, &sent.back());
+        }
+        // every other rank acknowledges once it has cleaned up (or also
+        // failed, and is waiting for acknowledgments itself)
+        int heard = 0;
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (heard < ranks_ - 1 && std::chrono::steady_clock::now() < until) {
+            int flag = 0;
+            MPI_Status st;
+            MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
+            if (flag && (st.MPI_TAG == kAckTag || st.MPI_TAG == kFailTag)) {
+                int n = 0;
+                MPI_Get_count(&st, MPI_BYTE, &n);
+                std::vector<char> sink(std::size_t(std::max(n, 1)));
+                MPI_Recv(sink.data(), n, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                ++heard;
+            } else if (flag) {
+                // a message of the run (e.g. a producer's tile): dropped
+                int n = 0;
+                MPI_Get_count(&st, MPI_BYTE, &n);
+                std::vector<char> sink(std::size_t(std::max(n, 1)));
+                MPI_Recv(sink.data(), n, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+        }
         MPI_Abort(MPI_COMM_WORLD, exit_code);
         std::_Exit(exit_code);  // MPI_Abort does not return; should it, end anyway
     }
 
+    [[noreturn]] void acknowledge() override {
+        int to = 0;
+        {
+            std::lock_guard lock(failure_mu_);
+            to = failed_rank_;
+        }
+        MPI_Request r;
+        char ok = 1;
+        MPI_Isend(&ok, 1, MPI_BYTE, to, kAckTag, MPI_COMM_WORLD, &r);
+        // the failed rank ends the job once every rank has answered; if it
+        // never does (it died), end after a while
+        for (int i = 0; i < 600; ++i) {
+            int done = 0;
+            MPI_Test(&r, &done, MPI_STATUS_IGNORE);
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        std::_Exit(1);
+    }
+
 private:
+    // tags above the runs' (1..30000)
+    static constexpr int kFailTag = 32001, kAckTag = 32002;
+
+    void stop_watch() {
+        watching_ = false;
+        if (watcher_.joinable()) watcher_.join();
+    }
+
     int rank_ = 0, ranks_ = 1;
     unsigned runs_ = 0;
+    std::thread watcher_;
+    std::atomic<bool> watching_{false};
+    mutable std::mutex failure_mu_;
+    std::string failure_;
+    int failed_rank_ = 0;
 };
 
 }  // namespace
@@ -219,11 +337,12 @@ bool mpi_available() { return true; }
 std::unique_ptr<Cluster> join_cluster(int* argc, char*** argv) {
     if (launcher_size() == 0 || launcher_size() == 1) return nullptr;
     int provided = 0;
-    if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
         throw Error("MPI: MPI_Init_thread failed; is this process started by mpirun or srun of the same MPI?");
-    if (provided < MPI_THREAD_SERIALIZED) {
+    if (provided < MPI_THREAD_MULTIPLE) {
         MPI_Finalize();
-        throw Error("MPI: this MPI library cannot be called from more than one thread (MPI_THREAD_SERIALIZED)");
+        throw Error("MPI: this MPI library cannot be called from several threads at once (MPI_THREAD_MULTIPLE), "
+                    "which the failure watch needs");
     }
     auto c = std::make_unique<MpiCluster>();
     if (c->ranks() == 1) return nullptr;  // finalised by the destructor

@@ -498,13 +498,13 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
                              courier->bytes_sent()};
         std::vector<std::byte> bytes(sizeof mine_stats);
         std::memcpy(bytes.data(), &mine_stats, sizeof mine_stats);
-        for (const auto& b : cluster->gather(std::move(bytes))) {
+        for (const auto& b : cluster->gather(std::move(bytes), options.cancel)) {
             RankStats r;
             if (b.size() != sizeof r) throw Error("internal: a rank's statistics have the wrong size");
             std::memcpy(&r, b.data(), sizeof r);
             stats.ranks.push_back(r);
         }
-        cluster->barrier();
+        cluster->barrier(options.cancel);
     }
     stats.peak_process_pixel_bytes = process_pixel_memory().peak();
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -57,13 +57,27 @@ public:
     // it waits.
     virtual std::unique_ptr<Courier> courier(const std::atomic<bool>* cancel) = 0;
     // Collective: rank 0 gets every rank's bytes, in rank order; the others
-    // get an empty list.
-    virtual std::vector<std::vector<std::byte>> gather(std::vector<std::byte> bytes) = 0;
+    // get an empty list. Like every wait here, throws Cancelled if `cancel`
+    // is set meanwhile (a rank that failed never arrives).
+    virtual std::vector<std::vector<std::byte>> gather(std::vector<std::byte> bytes,
+                                                       const std::atomic<bool>* cancel) = 0;
     // Collective: returns when every rank has called it.
-    virtual void barrier() = 0;
-    // Ends every rank of the job now (after this rank has cleaned up): the
-    // launcher stops the others, whose cancel handlers then clean up theirs.
-    [[noreturn]] virtual void abort(int exit_code) = 0;
+    virtual void barrier(const std::atomic<bool>* cancel) = 0;
+    // Failure. A launcher's own teardown gives a rank milliseconds between
+    // SIGTERM and SIGKILL (OpenMPI's mpirun), too little to clean up, so a
+    // rank that fails tells the others first:
+    //  - watch(cancel): from now on, a failure reported by another rank sets
+    //    *cancel (the run then stops and its sink removes what it wrote);
+    //    failure() is then that rank's message;
+    //  - fail(): this rank failed (and has cleaned up): tells every other
+    //    rank, waits (a few seconds at most) until each has acknowledged,
+    //    then ends the whole job;
+    //  - acknowledge(): this rank has cleaned up after another's failure;
+    //    waits for the job to be ended.
+    virtual void watch(std::atomic<bool>* cancel) = 0;
+    virtual std::string failure() const = 0;
+    [[noreturn]] virtual void fail(int exit_code, const std::string& message) = 0;
+    [[noreturn]] virtual void acknowledge() = 0;
 };
 
 // This process's part of a sharded run of one sink.
