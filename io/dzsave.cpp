@@ -523,7 +523,7 @@ private:
         }
         const std::string name = producer() || failed ? std::string() : tmp_.filename().string();
         std::vector<std::byte> bytes(name.size());
-        std::memcpy(bytes.data(), name.data(), name.size());
+        if (!name.empty()) std::memcpy(bytes.data(), name.data(), name.size());
         bytes = c.broadcast(std::move(bytes));
         if (failed) std::rethrow_exception(failed);
         if (bytes.empty()) throw IoError(path_, "rank 0 could not make the temporary folder beside it (see its error)");

@@ -571,7 +571,7 @@ private:
             switch (h.kind) {
                 case RecordHead::tile: {
                     std::vector<std::uint8_t> bytes(payload.size());
-                    std::memcpy(bytes.data(), payload.data(), payload.size());
+                    if (!payload.empty()) std::memcpy(bytes.data(), payload.data(), payload.size());
                     put_tile(h.level, std::uint32_t(h.a), bytes, true);
                     break;
                 }

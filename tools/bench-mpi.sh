@@ -5,20 +5,22 @@
 # byte-identical to the single-process one.
 #   stitch: the kit's mid dataset (120 JPEG tiles 3200x2200 -> 24000x20000),
 #           JPEG Q85 pyramid TIFF, 256-pixel tiles
+#   dzi:    the same mid stitch as a Deep Zoom pyramid (JPEG Q75 tiles of 254,
+#           overlap 1: about 10000 files, which every rank writes itself)
 #   merge:  the merge benchmark's 2x2 subset (4 uint16 5000^2 GeoTIFFs ->
 #           9500^2), deflate GeoTIFF and COG
 # Prints wall time and peak RSS (largest process, /usr/bin/time) per run,
 # the medians and their ratio, and each rank's line from the last sharded
 # run (tiles, busy time, time in the sink, bytes sent per tile).
 #
-# usage: tools/bench-mpi.sh [RUNS=5] [JOBS="stitch merge cog"]
+# usage: tools/bench-mpi.sh [RUNS=5] [JOBS="stitch dzi merge cog"]
 # env:   DATA (default /tmp/tessera-bench), MERGE_DATA (default
 #        /tmp/tessera-merge-bench), BENCH_KIT (default ../shared/bench),
 #        TESSERA (the binary). Not part of the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
-jobs=${2:-"stitch merge cog"}
+jobs=${2:-"stitch dzi merge cog"}
 kit=${BENCH_KIT:-../shared/bench}
 data=${DATA:-/tmp/tessera-bench}
 merge_data=${MERGE_DATA:-/tmp/tessera-merge-bench}
@@ -33,10 +35,14 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 
 args_for() {
     case $1 in
-    stitch)
+    stitch | dzi)
         [ -f "$data/mid/positions.csv" ] || DATA=$data "$kit/stitch-bench.sh" mid 0 >/dev/null 2>&1 || true
         [ -f "$data/mid/positions.csv" ] || { echo "no mid dataset in $data (run the kit's make_scans)" >&2; exit 2; }
-        echo "stitch $data/mid/positions.csv --canvas 24000 20000 --tile-size 256 --compression jpeg --quality 85 --pyramid"
+        if [ "$1" = stitch ]; then
+            echo "stitch $data/mid/positions.csv --canvas 24000 20000 --tile-size 256 --compression jpeg --quality 85 --pyramid"
+        else
+            echo "stitch $data/mid/positions.csv --canvas 24000 20000"
+        fi
         ;;
     merge | cog)
         [ -f "$merge_data/in/r_1_1.tif" ] || /usr/bin/python3 tools/bench/make_rasters.py "$merge_data/in" 4 5000 500 >/dev/null
@@ -49,18 +55,26 @@ args_for() {
 
 for job in $jobs; do
     args=$(args_for "$job")
+    ext=tif
+    [ "$job" = dzi ] && ext=dzi
     echo "== $job: $args"
-    "$tessera" $args -q --threads 2 -o "$out/one.tif"
-    mpirun --oversubscribe -np 2 "$tessera" $args -q --threads 1 -o "$out/two.tif" 2>"$out/ranks.txt"
-    cmp "$out/one.tif" "$out/two.tif" || { echo "$job: the sharded output differs from one process's"; exit 1; }
-    echo "outputs byte-identical ($(stat -c %s "$out/one.tif") bytes)"
+    "$tessera" $args -q --threads 2 -o "$out/one.$ext"
+    mpirun --oversubscribe -np 2 "$tessera" $args -q --threads 1 -o "$out/two.$ext" 2>"$out/ranks.txt"
+    if [ "$job" = dzi ]; then
+        cmp "$out/one.dzi" "$out/two.dzi" && diff -r -q "$out/one_files" "$out/two_files" ||
+            { echo "$job: the sharded output differs from one process's"; exit 1; }
+        echo "outputs byte-identical ($(find "$out/one_files" -type f | wc -l) files)"
+    else
+        cmp "$out/one.tif" "$out/two.tif" || { echo "$job: the sharded output differs from one process's"; exit 1; }
+        echo "outputs byte-identical ($(stat -c %s "$out/one.tif") bytes)"
+    fi
     : >"$out/t1"
     : >"$out/t2"
     for i in $(seq 1 "$runs"); do
-        /usr/bin/time -f "%e %M" -o "$out/time" "$tessera" $args -q --threads 2 -o "$out/one.tif"
+        /usr/bin/time -f "%e %M" -o "$out/time" "$tessera" $args -q --threads 2 -o "$out/one.$ext"
         read -r s1 m1 <"$out/time"
         /usr/bin/time -f "%e %M" -o "$out/time" mpirun --oversubscribe -np 2 "$tessera" $args -q --threads 1 \
-            -o "$out/two.tif" 2>"$out/ranks.txt"
+            -o "$out/two.$ext" 2>"$out/ranks.txt"
         read -r s2 m2 <"$out/time"
         echo "run $i: 1 process x 2 threads $s1 s ${m1} KB | 2 ranks x 1 thread $s2 s ${m2} KB"
         echo "$s1" >>"$out/t1"
