@@ -153,6 +153,17 @@ public:
     std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const override {
         return band_share_starts(cols, rows, band_tiles(), unit_rows(cols, rows, ranks));
     }
+    // The writer shrinks and compresses the levels above the ranks' own:
+    // each a quarter of the one above, a third of level 0 in all from
+    // level 1 on.
+    std::uint64_t writer_cost(int cols, int rows, int ranks) const override {
+        if (!opt_.pyramid) return 0;
+        const int unit = unit_rows(cols, rows, ranks);
+        int own = 0;
+        while ((2 << own) <= unit) ++own;
+        const double level0 = double(cols) * opt_.tile_w * double(rows) * opt_.tile_h;
+        return std::uint64_t(level0 / std::pow(4.0, own + 1) * 4 / 3);
+    }
 
     void start(const ImageInfo& info, int tile_w, int tile_h) override {
         info_ = info;
@@ -263,7 +274,16 @@ public:
         if (writer()) {
             encode_queued();
             store_done_jobs();
-            while (ends_ < share_->courier->ranks() - 1) receive_parts(true);
+            // until every producer has finished: take in what arrives, and
+            // meanwhile compress the tiles of the levels this rank finishes
+            while (ends_ < share_->courier->ranks() - 1) {
+                if (receive_parts(false)) continue;
+                if (run_one_job()) {
+                    store_done_jobs();
+                    continue;
+                }
+                receive_parts(true);
+            }
         }
         if (!strips_.empty()) fail("internal: a pyramid strip was never completed");
         // the whole levels at the top, each from the one below
@@ -559,11 +579,14 @@ private:
         share_->courier->send(std::move(m));
     }
 
-    // Writer: takes in what the producers sent (wait: at least one message).
-    void receive_parts(bool wait) {
+    // Writer: takes in what the producers sent (wait: at least one message);
+    // whether anything came.
+    bool receive_parts(bool wait) {
         std::vector<std::byte> m;
+        bool any = false;
         while (share_->courier->receive(m, wait)) {
             wait = false;
+            any = true;
             RecordHead h;
             if (m.size() < sizeof h) fail("internal: a short message from another rank");
             std::memcpy(&h, m.data(), sizeof h);
@@ -589,6 +612,7 @@ private:
                 default: fail("internal: an unknown message from another rank");
             }
         }
+        return any;
     }
 
     // A compressed tile of level L, for the file: written now (level 0 of
@@ -699,15 +723,16 @@ private:
         std::vector<std::uint8_t> bytes;   // compressed
         std::atomic<bool> done{false};
     };
-    void run_one_job() {
+    bool run_one_job() {
         std::shared_ptr<Job> job;
         {
             std::lock_guard lock(jobs_mu_);
-            if (queue_.empty()) return;
+            if (queue_.empty()) return false;
             job = std::move(queue_.front());
             queue_.pop_front();
         }
         encode_job(*job);
+        return true;
     }
     // What the workers did not get to, on this thread.
     void encode_queued() {

@@ -207,10 +207,11 @@ struct Evaluator::Impl {
 
     // Rank `rank`'s share of positions: whole units [starts[k], starts[k+1])
     // (the last ends at costs.size()), cut where the running cost is
-    // nearest to rank/ranks of the total. The same on every rank.
+    // nearest to rank/ranks of the total, rank 0's `writer` extra counted
+    // in front. The same on every rank.
     static std::pair<std::size_t, std::size_t> share_of(const std::vector<std::size_t>& starts,
                                                         const std::vector<std::uint64_t>& costs, int rank,
-                                                        int ranks) {
+                                                        int ranks, std::uint64_t writer) {
         std::vector<std::uint64_t> prefix{0};  // cost before unit k
         for (std::size_t k = 0; k < starts.size(); ++k) {
             const std::size_t end = k + 1 < starts.size() ? starts[k + 1] : costs.size();
@@ -221,7 +222,8 @@ struct Evaluator::Impl {
         auto cut = [&](int r) -> std::size_t {  // position where rank r's share begins
             if (r <= 0) return 0;
             if (r >= ranks) return costs.size();
-            const long double target = (long double)prefix.back() * r / ranks;
+            const long double target =
+                (long double)(prefix.back() + writer) * r / ranks - (long double)writer;
             std::size_t best = 0;
             for (std::size_t k = 1; k < prefix.size(); ++k)
                 if (std::abs((long double)prefix[k] - target) < std::abs((long double)prefix[best] - target)) best = k;
@@ -383,7 +385,9 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
         } else {
             if (starts.front() != 0 || !std::is_sorted(starts.begin(), starts.end()) || starts.back() > total)
                 throw Error("internal: the sink's share starts are not ascending positions from 0");
-            std::tie(first, last) = Impl::share_of(starts, m.tile_costs(node, tiles), cluster->rank(), cluster->ranks());
+            std::tie(first, last) =
+                Impl::share_of(starts, m.tile_costs(node, tiles), cluster->rank(), cluster->ranks(),
+                               sink.writer_cost(int(cols), int(rows), cluster->ranks()));
             sink.use_share(Share{first, last, courier.get()});
         }
         if (skip) first = last = 0;

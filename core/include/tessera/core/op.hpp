@@ -118,6 +118,10 @@ public:
     // this sink cannot be split, and rank 0 computes and writes it alone.
     // The output's bytes must not depend on the shares.
     virtual std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const { return {}; }
+    // The work rank 0 does in such a run besides its share (e.g. finishing
+    // pyramid levels from the others' blocks), in the evaluator's cost unit
+    // (about one per pixel produced): rank 0's share is that much smaller.
+    virtual std::uint64_t writer_cost(int cols, int rows, int ranks) const { return 0; }
     // Set before start() in a sharded run: only the share's tiles reach
     // consume(). A producer's finish() sends what is left and returns; the
     // writer's finish() waits for every producer's part, then writes.
