@@ -122,11 +122,19 @@ public:
 
     // Copies out.rect into out; returns true if the decode had to restart.
     bool read(const Tile& out) {
+        // Cases:
+        //  - nothing open, rows above the window (let go already), or
+        //    columns the open decode does not make: start over from the top.
+        //    The new decode makes the hint's columns, or whole rows when the
+        //    request lies outside the hint (the advice was wrong), so that it
+        //    always makes this request's columns;
+        //  - rows below the window: decode on down to them;
+        //  - rows in the window: copy them.
         const Rect& r = out.rect;
         bool rewound = false;
-        bool outside = open_ && (r.x < crop_x_ || r.right() > crop_x_ + crop_w_);
-        if (outside) hint_.reset();  // the advice was wrong: decode whole rows from now on
-        if (!open_ || r.y < lo_ || outside) {  // rows already let go: start over
+        const bool outside = open_ && (r.x < crop_x_ || r.right() > crop_x_ + crop_w_);
+        if (!open_ || r.y < lo_ || outside) {
+            if (hint_ && (r.x < hint_->x || r.right() > hint_->right())) hint_.reset();
             rewound = open_;
             close();
             start();
@@ -272,8 +280,8 @@ private:
 
 struct Registry {
     std::mutex mu;
-    std::list<std::pair<std::string, std::shared_ptr<Decoder>>> lru;
-    std::unordered_map<std::string, decltype(lru)::iterator> map;
+    std::list<std::pair<JpegDecoders::Source, std::shared_ptr<Decoder>>> lru;
+    std::unordered_map<JpegDecoders::Source, decltype(lru)::iterator> map;
     std::size_t budget = std::size_t(1) << 30;
     std::atomic<std::size_t> rewinds{0};
     std::size_t max_live = 0;  // most decoders open at once
@@ -329,26 +337,31 @@ JpegDecoders& JpegDecoders::instance() {
 }
 
 namespace {
-// The file's decoder, made if there is none; now the most recently used.
-std::shared_ptr<Decoder> decoder_for(const std::string& path, const ImageInfo& info) {
+// The source's decoder, made if there is none; now the most recently used.
+std::shared_ptr<Decoder> decoder_for(JpegDecoders::Source source, const std::string& path, const ImageInfo& info) {
     Registry& r = reg();
     std::lock_guard lock(r.mu);
-    auto it = r.map.find(path);
+    auto it = r.map.find(source);
     if (it != r.map.end()) {
         r.lru.splice(r.lru.begin(), r.lru, it->second);
         return it->second->second;
     }
     auto dec = std::make_shared<Decoder>(path, info, &r.account);
-    r.lru.emplace_front(path, dec);
-    r.map.emplace(path, r.lru.begin());
+    r.lru.emplace_front(source, dec);
+    r.map.emplace(source, r.lru.begin());
     r.max_live = std::max(r.max_live, r.lru.size());
     return dec;
 }
 }  // namespace
 
-void JpegDecoders::read(const std::string& path, const ImageInfo& info, const Tile& out) {
+JpegDecoders::Source JpegDecoders::new_source() {
+    static std::atomic<Source> next{1};
+    return next.fetch_add(1);
+}
+
+void JpegDecoders::read(Source source, const std::string& path, const ImageInfo& info, const Tile& out) {
     Registry& r = reg();
-    std::shared_ptr<Decoder> dec = decoder_for(path, info);
+    std::shared_ptr<Decoder> dec = decoder_for(source, path, info);
     {
         std::lock_guard lock(dec->mu);
         if (dec->read(out)) ++r.rewinds;
@@ -361,16 +374,16 @@ void JpegDecoders::read(const std::string& path, const ImageInfo& info, const Ti
     }
 }
 
-void JpegDecoders::expect(const std::string& path, const ImageInfo& info, const Rect& region) {
-    std::shared_ptr<Decoder> dec = decoder_for(path, info);
+void JpegDecoders::expect(Source source, const std::string& path, const ImageInfo& info, const Rect& region) {
+    std::shared_ptr<Decoder> dec = decoder_for(source, path, info);
     std::lock_guard lock(dec->mu);
     dec->set_hint(region);  // used when the decoder next starts
 }
 
-void JpegDecoders::release(const std::string& path) {
+void JpegDecoders::release(Source source) {
     Registry& r = reg();
     std::lock_guard lock(r.mu);
-    auto it = r.map.find(path);
+    auto it = r.map.find(source);
     if (it == r.map.end()) return;
     r.lru.erase(it->second);
     r.map.erase(it);

@@ -3,7 +3,7 @@
 // JPEG decodes top to bottom. The evaluator walks output tiles in row-major
 // order, so each input is asked for its rows in increasing order, one band
 // (a tile row's worth) at a time, by several tiles side by side. A decoder
-// per file keeps its libjpeg state between requests and a window holding
+// per source (load op) keeps its libjpeg state between requests and a window holding
 // the current band of rows: each row is decoded once, rows nobody asks for
 // are skipped (jpeg_skip_scanlines), and the decoder is dropped when the
 // evaluator says no later tile needs the file (release), or by an LRU under
@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "tessera/core/buffer.hpp"
@@ -26,16 +27,23 @@ namespace tessera::io {
 // 12-bit, not a JPEG), which the caller leaves to libvips.
 bool probe_streamable_jpeg(const std::string& path, ImageInfo& info);
 
+// Decoders belong to sources (load ops), not to files: Op::expect and
+// Op::release speak for one op, and a file placed many times (one load op
+// per placement) is read by each placement in its own order and columns.
+// Each load op takes a source id once and names it in every call.
 class JpegDecoders {
 public:
+    using Source = std::uint64_t;
     static JpegDecoders& instance();
+    // A fresh id for a new source (never reused in the process).
+    static Source new_source();
     // Copies out.rect (image frame) of the decoded file into out.
-    void read(const std::string& path, const ImageInfo& info, const Tile& out);
-    // The next decode of this file will be asked for `region` only: it may
-    // decode just those columns.
-    void expect(const std::string& path, const ImageInfo& info, const Rect& region);
+    void read(Source source, const std::string& path, const ImageInfo& info, const Tile& out);
+    // The next decode for this source will be asked for `region` only: it
+    // may decode just those columns.
+    void expect(Source source, const std::string& path, const ImageInfo& info, const Rect& region);
     // No later request is expected: drop the decoder and its window.
-    void release(const std::string& path);
+    void release(Source source);
     void set_budget(std::size_t bytes);
     std::size_t rewinds() const;
     std::string stats() const;  // one line for --stats

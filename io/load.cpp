@@ -39,6 +39,10 @@ public:
         }
     }
 
+    ~LoadOp() override {
+        if (jpeg_) io::JpegDecoders::instance().release(source_);  // its window goes with it
+    }
+
     // Formats libvips must decode whole to serve a rect: refuse a header
     // that claims more memory than the limit (a decompression bomb, or a
     // file better converted to a tiled TIFF).
@@ -56,11 +60,11 @@ public:
     }
 
     void expect(const Rect& region) const override {
-        if (jpeg_) io::JpegDecoders::instance().expect(path_, info_, region);
+        if (jpeg_) io::JpegDecoders::instance().expect(source_, path_, info_, region);
     }
 
     void release() const override {
-        if (jpeg_) io::JpegDecoders::instance().release(path_);
+        if (jpeg_) io::JpegDecoders::instance().release(source_);
     }
 
     void demand(const Rect&, Demand&) const override {}  // a source: no inputs
@@ -72,7 +76,7 @@ public:
     void compute(const Tile& out, std::span<const Pulled>) const override {
         if (out.rect.empty()) return;
         if (jpeg_) {
-            io::JpegDecoders::instance().read(path_, info_, out);
+            io::JpegDecoders::instance().read(source_, path_, info_, out);
             return;
         }
         SharedImage image = OpenImageCache::instance().get(path_, page_, stamp_, info_);
@@ -97,6 +101,9 @@ private:
     int page_ = 0;
     FileStamp stamp_;
     bool jpeg_ = false;
+    // this op's decoder (a file placed twice is two loads, each read in its
+    // own order)
+    io::JpegDecoders::Source source_ = io::JpegDecoders::new_source();
 };
 
 // "key: value" lines about an opened image.

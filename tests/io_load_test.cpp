@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -251,4 +252,38 @@ TEST_CASE("load: a file rewritten between runs is read afresh") {
     Graph g(standard_registry());
     NodeId n = add_load(g, path);
     CHECK(tt::max_abs_diff(tt::render(g, n, 32, 1), second) == 0);
+}
+
+TEST_CASE("load: a JPEG read outside what expect() announced - and one file loaded twice - decodes as libvips does") {
+    // The streaming decoder crops its decode to the columns expect() named.
+    // A restart (rows above the window) must still make the columns asked
+    // for when the advice has changed meanwhile, and two load ops of one
+    // file each keep their own decoder and advice.
+    tt::TempDir dir;
+    const std::string path = tt::save(tt::pattern(640, 400, 3), dir / "in.jpg");
+    const VImage want = VImage::new_from_file(path.c_str());
+    Graph g(standard_registry());
+    const Op& a = *g.node(add_load(g, path)).op;
+    const Op& b = *g.node(add_load(g, path)).op;
+    auto same_as_libvips = [&](const Op& op, const Rect& r) {
+        Buffer got(nullptr, r, 3, Format::u8);
+        op.compute(got.tile(), {});
+        Buffer ref = tt::from_vips(want.extract_area(r.x, r.y, r.w, r.h));
+        return std::memcmp(got.tile().data, ref.tile().data, std::size_t(r.w) * r.h * 3) == 0;
+    };
+    a.expect(Rect{0, 0, 160, 400});
+    CHECK(same_as_libvips(a, Rect{0, 200, 64, 32}));
+    // new advice: the right-hand columns; the next request is in the old
+    // columns and above the window, so the decode restarts
+    a.expect(Rect{400, 0, 240, 400});
+    CHECK(same_as_libvips(a, Rect{16, 8, 64, 32}));
+    CHECK(same_as_libvips(a, Rect{450, 40, 64, 32}));
+    // b interleaves with a on other rows and columns: neither disturbs the other
+    b.expect(Rect{400, 0, 240, 400});
+    CHECK(same_as_libvips(b, Rect{500, 300, 100, 50}));
+    CHECK(same_as_libvips(a, Rect{420, 100, 64, 32}));
+    CHECK(same_as_libvips(b, Rect{520, 360, 100, 40}));
+    a.release();
+    b.release();
+    CHECK(same_as_libvips(a, Rect{0, 0, 640, 400}));
 }

@@ -207,6 +207,48 @@ TEST_CASE("stitch: level 0 equals libvips's insert loop - --emit-json runs to th
     CHECK(slurp(out) == first);
 }
 
+TEST_CASE("stitch: one file placed many times equals libvips's insert loop - in bands and on any thread count") {
+    // Each placement is a load of its own: its reads (rows, columns, the
+    // columns announced for the band) must not disturb another placement
+    // of the same file. Bands narrower than the canvas make every file be
+    // read again from the top, with other columns, band after band.
+    tt::TempDir tmp;
+    fs::create_directories(tmp / "tiles");
+    for (int k = 0; k < 3; ++k)
+        tt::pattern(200, 150, 3, VIPS_FORMAT_UCHAR, 20 + k)
+            .copy(vips::VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB))
+            .jpegsave((tmp / "tiles" / ("f" + std::to_string(k) + ".jpg")).c_str());
+    const int w = 150 * 9 + 200 + 8, h = 112 * 5 + 150 + 8;
+    std::string loads, inputs = "\"canvas\"", at;
+    {
+        std::ofstream csv(tmp / "positions.csv");
+        csv << "file,x,y\n";
+        std::mt19937 rng(5);
+        for (int j = 0, n = 0; j < 6; ++j)
+            for (int i = 0; i < 10; ++i, ++n) {
+                const std::string file = "tiles/f" + std::to_string((i + 2 * j) % 3) + ".jpg";
+                const int x = i * 150 + int(rng() % 9), y = j * 112 + int(rng() % 9);
+                csv << file << "," << x << "," << y << "\n";
+                loads += R"({"id": "p)" + std::to_string(n) + R"(", "op": "load", "path": ")" + file + "\"},\n";
+                inputs += ", \"p" + std::to_string(n) + "\"";
+                at += std::string(n ? ", " : "") + "[" + std::to_string(x) + ", " + std::to_string(y) + "]";
+            }
+    }
+    std::ofstream(tmp / "p.json") << R"({"version": 1, "nodes": [
+      {"id": "canvas", "op": "black", "width": )" << w << R"(, "height": )" << h << R"(, "bands": 3},
+      )" << loads << R"({"id": "mosaic", "op": "insert", "inputs": [)" << inputs << R"(], "at": [)" << at << R"(]},
+      {"id": "out", "op": "save", "inputs": ["mosaic"], "path": "out.tif", "tile_width": 64, "tile_height": 64,
+       "pyramid": true, "band_width": 512, "compression": "deflate"}]})";
+    const std::string out = (tmp / "out.tif").string();
+    REQUIRE(tessera_cmd("run -q --threads 1 " + (tmp / "p.json").string()) == 0);
+    const vips::VImage want = tt::vips_insert_loop(tmp / "positions.csv", w, h);
+    CHECK(tt::max_abs_diff(tt::from_vips(page(out, 0)), want) == 0);
+    const std::string first = slurp(out);
+    REQUIRE(tessera_cmd("run -q --threads 2 " + (tmp / "p.json").string()) == 0);
+    CHECK(tt::max_abs_diff(tt::from_vips(page(out, 0)), want) == 0);
+    CHECK(slurp(out) == first);
+}
+
 TEST_CASE("stitch: hundreds of inputs under ulimit -n 64 - no temporary file left on failure") {
     tt::TempDir tmp;
     Mosaic m = make_mosaic(tmp / "scan", 20, 15, 64, 48, 75);  // 300 tiles
