@@ -35,7 +35,7 @@
 // average, so the queue stays short); finish() does what is left.
 //
 // Files. Everything goes into a temporary folder beside the target
-// (".NAME.tessera-PID-N.tmp"); finish() moves NAME_files (or google's NAME)
+// (temp_beside.hpp; the next run removes one a killed run left); finish() moves NAME_files (or google's NAME)
 // and NAME.dzi into place, and only then deletes the old NAME_files. A run
 // that fails or is cancelled removes the temporary folder and leaves the old
 // output as it was.
@@ -88,6 +88,7 @@
 
 #include "tessera/core/error.hpp"
 #include "tile_codec.hpp"
+#include "temp_beside.hpp"
 #include "tiff_pyramid.hpp"
 #include "vips_common.hpp"
 
@@ -229,8 +230,9 @@ public:
 
     // The temporary folder with every level's folder in it.
     void make_tmp() {
-        static std::atomic<unsigned> counter{0};
-        tmp_ = dir_ / ("." + stem_ + ".tessera-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".tmp");
+        // a run killed before it could remove its folder left it: gone now
+        remove_stale_temporaries(path_);
+        tmp_ = temp_beside(path_, ".tmp");
         std::error_code ec;
         if (!fs::create_directory(tmp_, ec) || ec) {
             tmp_.clear();

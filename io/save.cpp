@@ -10,7 +10,7 @@
 //    libvips' rawload (memory-mapped);
 //  - write() copies each tile in;
 //  - finish() encodes the whole image with libvips under a temporary name in
-//    the target's folder (".NAME.tmp-PID-N") and renames it onto the target,
+//    the target's folder (".NAME.tessera-HOST-PID-N", see temp_beside.hpp) and renames it onto the target,
 //    so the target is either the old file or the complete new one;
 //  - abort() removes the temporary files and leaves the target untouched.
 // A georeferenced image saved as TIFF becomes a GeoTIFF (gdal_common.hpp).
@@ -36,6 +36,7 @@
 #include "io_list.hpp"
 #include "tessera/io/io.hpp"
 #include "tiff_pyramid.hpp"
+#include "temp_beside.hpp"
 #include "vips_common.hpp"
 
 namespace tessera {
@@ -142,17 +143,6 @@ void encode(VipsImage* in, const std::string& file, const SaveSettings& s) {
     }
     run_uncached(op.get(), s.path, "could not be written");
     vips_object_unref_outputs(VIPS_OBJECT(op.get()));
-}
-
-// ".NAME.tmp-PID-N" beside the target (vipssave insists on a ".v" suffix).
-std::string temp_path(const std::string& target, const char* suffix) {
-    static std::atomic<unsigned> counter{0};
-    fs::path p(target);
-    std::string name = "." + p.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                       std::to_string(counter.fetch_add(1)) + suffix;
-    // a GDAL target (/vsimem/...) has no local folder: the system's temporary one
-    fs::path dir = io::is_vsi_path(target) ? fs::temp_directory_path() : p.parent_path();
-    return (dir / name).string();
 }
 
 void remove_quietly(std::string& file) {
@@ -262,7 +252,8 @@ private:
         started_ = true;
         info_ = info;
         written_ = 0;
-        tmp_ = temp_path(s_.path, s_.format == FileFormat::vips ? ".v" : "");
+        io::remove_stale_temporaries(s_.path);
+        tmp_ = io::temp_beside(s_.path, s_.format == FileFormat::vips ? ".v" : "");
         const double mb = double(info.bytes()) / (1 << 20);
         if (info.bytes() <= save_memory_limit_bytes()) {
             // In memory: libvips allocates (and later frees) the pixels.

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "gdal_common.hpp"
+#include "temp_beside.hpp"
 #include "tessera/core/error.hpp"
 #include "tessera/core/temporaries.hpp"
 
@@ -89,17 +90,6 @@ void install_tiff_handlers() {
         TIFFSetWarningHandler(nullptr);
         g_parent_extender = TIFFSetTagExtender(geo_tag_extender);
     });
-}
-
-std::string temp_name_beside(const std::string& path, const char* what) {
-    static std::atomic<unsigned> counter{0};
-    namespace fs = std::filesystem;
-    fs::path p(path);
-    std::string name = "." + p.filename().string() + ".tessera-" + std::to_string(getpid()) + "-" +
-                       std::to_string(counter++) + what;
-    // a GDAL target (/vsimem/...) has no local folder: the system's temporary one
-    fs::path dir = is_vsi_path(path) ? fs::temp_directory_path() : p.parent_path();
-    return (dir / name).string();
 }
 
 struct TileRecord {
@@ -204,12 +194,13 @@ public:
         }
         if (producer()) return;  // no file: everything goes to the writer
         if (info.geo) geo_tags_ = geotiff_tags(*info.geo, path_);
-        tmp_ = temp_name_beside(path_, ".tmp");
+        remove_stale_temporaries(path_);
+        tmp_ = temp_beside(path_, ".tmp");
         tmp_slot_ = track_temporary(tmp_);
         // a COG's directories come first, when every tile's size is known
         if (!opt_.cog) open_tiff();
         if (levels_.size() > 1 || opt_.cog || share_) {
-            std::string lp = temp_name_beside(path_, ".levels");
+            std::string lp = temp_beside(path_, ".levels");
             levels_file_ = std::fopen(lp.c_str(), "w+b");
             if (!levels_file_) fail("cannot create a temporary file beside the output: " + std::string(std::strerror(errno)));
             ::unlink(lp.c_str());  // gone from the folder; freed when closed

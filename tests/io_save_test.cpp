@@ -3,6 +3,8 @@
 // write-to-temporary-then-rename, and parameter errors.
 #include <doctest/doctest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -210,6 +212,55 @@ TEST_CASE("save: the target is replaced only when complete - abort leaves it and
     CHECK(read_bytes(target) != before);
     CHECK(VImage::new_from_file(target.c_str()).width() == 64);
     CHECK(listing(dir.path) == std::vector<std::string>{"broken.jpg", "out.png", "src.png"});
+}
+
+TEST_CASE("save: what a killed run left beside the target goes with the next run to it - and nothing else") {
+    // a process id nobody has: a child that has ended and been reaped
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    REQUIRE(child > 0);
+    REQUIRE(::waitpid(child, nullptr, 0) == child);
+    char host[256] = {};
+    REQUIRE(::gethostname(host, sizeof host - 1) == 0);
+    const std::string dead = std::to_string(child), alive = std::to_string(::getppid());
+
+    tt::TempDir dir;
+    const std::string src = tt::save(tt::pattern(300, 200, 3), dir / "src.png");
+    for (const std::string target : {"out.png", "out.tif", "out.dzi"}) {
+        CAPTURE(target);
+        const fs::path d = dir / target.substr(4);
+        fs::create_directories(d);
+        const std::string mine = "." + target + ".tessera-" + std::string(host) + "-";
+        // left by a killed run: a file, and a Deep Zoom folder with a tile in it
+        std::ofstream(d / (mine + dead + "-0.tmp")) << "partial";
+        fs::create_directories(d / (mine + dead + "-1.tmp") / "out_files" / "0");
+        std::ofstream(d / (mine + dead + "-1.tmp") / "out_files" / "0" / "0_0.jpeg") << "partial";
+        // not to be touched: a live process's, another host's (its ids mean
+        // nothing here), another target's, and a look-alike without an id
+        const std::vector<std::string> kept = {
+            mine + alive + "-0.tmp",
+            "." + target + ".tessera-" + std::string(host) + "x-" + dead + "-0.tmp",
+            ".other.png.tessera-" + std::string(host) + "-" + dead + "-0.tmp",
+            mine + "notapid-0.tmp"};
+        for (const std::string& k : kept) std::ofstream(d / k) << "keep";
+
+        Graph g(standard_registry());
+        NodeId n = g.add("load", {}, {{"path", src}});
+        Params p{{"path", (d / target).string()}};
+        if (target == "out.tif") {
+            p.set("tile", true);
+            p.set("pyramid", true);
+        }
+        g.add("save", {n}, p);
+        g.execution.tile_w = g.execution.tile_h = 64;
+        Evaluator(g).run_sinks();
+
+        std::vector<std::string> want = kept;
+        want.push_back(target);
+        if (target == "out.dzi") want.push_back("out_files");
+        std::sort(want.begin(), want.end());
+        CHECK(listing(d) == want);
+    }
 }
 
 TEST_CASE("save: a failure in finish leaves the old target and no temporary file") {

@@ -41,7 +41,7 @@ std::string rank_prefix() {
 
 // Under a launcher, what a rank says when a signal stops it (the launcher
 // may kill it before the run unwinds); made before any signal can come.
-char g_signal_note[256];
+char g_signal_note[512];
 std::size_t g_signal_note_len = 0;
 
 extern "C" void on_signal(int sig) {
@@ -478,7 +478,8 @@ int main(int argc, char** argv) {
             g_cluster->watch(&g_cancel);
             const std::string note = "\ntessera: " + rank_prefix() +
                                      "stopped by a signal (the launcher ends the job: another rank failed or was "
-                                     "killed, or it was cancelled); temporary files removed, no output written\n";
+                                     "killed, or it was cancelled); no output written; temporary files removed (a Deep Zoom "
+                                     "folder goes with the next run to the same target)\n";
             g_signal_note_len = std::min(note.size(), sizeof g_signal_note);
             std::memcpy(g_signal_note, note.data(), g_signal_note_len);
         }
