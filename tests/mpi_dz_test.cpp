@@ -60,7 +60,7 @@ void check_sharded(const Case& c) {
                                 json.string();
         std::string out;
         INFO(cmd);
-        REQUIRE(tt::run_command(cmd, &out) == 0);
+        REQUIRE_MESSAGE(tt::run_command(cmd, &out) == 0, out);
         if (std::string(run) == "three") log = out;
     }
     MESSAGE(log);  // what each rank computed and sent
@@ -125,7 +125,7 @@ TEST_CASE("mpi dz: stitch -o slide.dzi under mpirun equals one process") {
         std::string out;
         INFO(cmd);
         INFO(out);
-        REQUIRE(tt::run_command(cmd, &out) == 0);
+        REQUIRE_MESSAGE(tt::run_command(cmd, &out) == 0, out);
     }
     const auto one = files_under(tmp / "one"), three = files_under(tmp / "three");
     CHECK(one.size() > 1);

@@ -80,7 +80,7 @@ TEST_CASE("mpi: stitch on 3 ranks writes the single-process pyramid TIFF byte fo
     const std::string one = tt::slurp(tmp / "one.tif");
     REQUIRE(one.size() > 10000);
     std::string log;
-    REQUIRE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &log) == 0);
+    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &log) == 0, log);
     CHECK(tt::slurp(tmp / "three.tif") == one);
     // every rank computed a share and reported it; the writer sent nothing
     CHECK(log.find("rank 0: ") != std::string::npos);
@@ -88,6 +88,41 @@ TEST_CASE("mpi: stitch on 3 ranks writes the single-process pyramid TIFF byte fo
     CHECK(log.find("rank 0: 0 tiles") == std::string::npos);
     CHECK(log.find("rank 2: 0 tiles") == std::string::npos);
     CHECK(strays(tmp.path, {"scan", "one.tif", "three.tif"}).empty());
+}
+
+TEST_CASE("mpi: mosaic (registered and feathered) on 3 ranks writes the single-process file byte for byte") {
+    // every rank registers the tiles itself before it builds the graph: the
+    // solved positions must not depend on the rank or its thread count
+    if (!can_run_mpi()) return;
+    tt::TempDir tmp;
+    int w = 0, h = 0;
+    make_scans(tmp / "scan", 5, 4, 256, 256, w, h);  // 64 px overlaps
+    // the CSV gives the nominal grid (the scans are up to 8 px off it), so
+    // registration has positions to correct
+    const fs::path nominal = tmp / "scan" / "nominal.csv";
+    {
+        std::ofstream out(nominal);
+        out << "file,x,y\n";
+        for (int j = 0; j < 4; ++j)
+            for (int i = 0; i < 5; ++i)
+                out << "tiles/t" << j << "_" << i << ".jpg," << i * 192 << "," << j * 192 << "\n";
+    }
+    const std::string args = "mosaic " + nominal.string() + " --canvas " + std::to_string(w) + " " + std::to_string(h) +
+                             " --search 12 --tile-size 32 --pyramid --compression deflate -q";
+    std::string said;
+    REQUIRE_MESSAGE(tessera_cmd(args + " --threads 2 -o " + (tmp / "one.tif").string() + " --positions-out " +
+                                    (tmp / "one.csv").string(),
+                                &said) == 0,
+                    said);
+    const std::string one = tt::slurp(tmp / "one.tif");
+    REQUIRE(one.size() > 10000);
+    std::string log;
+    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &log) == 0, log);
+    CHECK_MESSAGE(tt::slurp(tmp / "three.tif") == one, log);
+    CHECK(log.find("rank 2: 0 tiles") == std::string::npos);
+    // registration moved some tile off its CSV position, or the blend would
+    // not be exercised on solved positions
+    CHECK(tt::slurp(tmp / "one.csv") != tt::slurp(nominal));
 }
 
 TEST_CASE("mpi: pyramid TIFF in several bands on 2 and 3 ranks - both sinks of a pipeline") {
@@ -112,7 +147,7 @@ TEST_CASE("mpi: pyramid TIFF in several bands on 2 and 3 ranks - both sinks of a
     for (int n : {2, 3}) {
         const std::string tag = std::to_string(n);
         std::string log;
-        REQUIRE(tt::run_command(mpirun(n, "run -q --threads 1 " + pipeline(tag)), &log) == 0);
+        REQUIRE_MESSAGE(tt::run_command(mpirun(n, "run -q --threads 1 " + pipeline(tag)), &log) == 0, log);
         CHECK_MESSAGE(tt::slurp(tmp / ("out-" + tag + ".tif")) == tif, n << " ranks");
         CHECK_MESSAGE(tt::slurp(tmp / ("out-" + tag + ".png")) == png, n << " ranks");
     }
@@ -130,7 +165,7 @@ TEST_CASE("mpi: an image smaller than the ranks' shares - idle ranks still end c
     REQUIRE(tessera_cmd(args) == 0);
     const std::string one = tt::slurp(tmp / "out.tif");
     std::string log;
-    REQUIRE(tt::run_command(mpirun(4, args), &log) == 0);
+    REQUIRE_MESSAGE(tt::run_command(mpirun(4, args), &log) == 0, log);
     CHECK(tt::slurp(tmp / "out.tif") == one);
     CHECK_MESSAGE(log.find(" 0 tiles") != std::string::npos, log);  // 6 tiles, 2 units: some rank has none
 }
@@ -161,14 +196,14 @@ TEST_CASE("mpi: merge to a COG on 3 ranks writes the single-process file byte fo
     const std::string one = tt::slurp(tmp / "one.tif");
     REQUIRE(!one.empty());
     std::string log;
-    REQUIRE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &log) == 0);
+    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &log) == 0, log);
     CHECK(tt::slurp(tmp / "three.tif") == one);
     // and as a plain tiled GeoTIFF
     args = "merge";
     for (const auto& i : inputs) args += " " + i;
     args += " --tile-size 64 -q";
     REQUIRE(tessera_cmd(args + " -o " + (tmp / "one-gtiff.tif").string()) == 0);
-    REQUIRE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three-gtiff.tif").string())) == 0);
+    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three-gtiff.tif").string()), &log) == 0, log);
     CHECK(tt::slurp(tmp / "three-gtiff.tif") == tt::slurp(tmp / "one-gtiff.tif"));
 }
 
