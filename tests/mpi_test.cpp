@@ -264,3 +264,28 @@ TEST_CASE("mpi: a rank killed mid-run ends the job - no output and no temporary 
     CHECK(!fs::exists(out));
     CHECK_MESSAGE(strays(tmp.path, {"in.v", "p.json", "log", "rc", "kill.sh"}).empty(), log);
 }
+
+TEST_CASE("mpi: srun without --mpi=pmix (plain copies of the job) is refused - with or without MPI in the build") {
+    // srun sets SLURM_STEP_NUM_TASKS for each task of a step; without an MPI
+    // plugin no PMI variable says the tasks belong together
+    tt::TempDir tmp;
+    tt::save(tt::pattern(40, 30, 1, VIPS_FORMAT_UCHAR, 1), tmp / "in.png");
+    const std::string out = (tmp / "out.tif").string();
+    std::string said;
+    const int rc = tt::run_command("env -u PMIX_RANK -u PMI_RANK -u PMI_SIZE -u OMPI_COMM_WORLD_SIZE "
+                                   "SLURM_STEP_NUM_TASKS=4 SLURM_PROCID=1 " +
+                                       tt::tessera_binary() + " stitch " + (tmp / "in.png").string() +
+                                       " --canvas 40 30 -o " + out,
+                                   &said);
+    CHECK(rc == 1);
+    CHECK_MESSAGE(said.find("one of 4 tasks srun started without MPI") != std::string::npos, said);
+    CHECK_MESSAGE(said.find("--mpi=pmix") != std::string::npos, said);
+    CHECK(!fs::exists(out));
+    // one task (srun -n 1, or a batch script's shell, which has no step
+    // count) runs as one process
+    std::ofstream(tmp / "p.json") << R"({"version": 1, "nodes": [
+      {"id": "in", "op": "load", "path": "in.png"},
+      {"id": "out", "op": "save", "inputs": ["in"], "path": "out.tif"}]})";
+    CHECK(tt::run_command("SLURM_STEP_NUM_TASKS=1 " + tt::tessera_binary() + " run -q " + (tmp / "p.json").string()) == 0);
+    CHECK(fs::exists(out));
+}

@@ -34,6 +34,21 @@ int launcher_size() {
     return 0;
 }
 
+// srun without an MPI plugin (no --mpi=pmix, the site's MpiDefault=none)
+// starts N plain copies: each would run the whole job and write the same
+// file, and all would end "successfully". srun says how many tasks the step
+// has (a batch script's own shell is not a step task: it has no such
+// variable).
+void refuse_plain_srun() {
+    if (launcher_size() != 0) return;
+    const char* n = std::getenv("SLURM_STEP_NUM_TASKS");
+    if (!n || std::atoi(n) <= 1) return;
+    throw Error("this process is one of " + std::string(n) +
+                " tasks srun started without MPI: each would run the whole job and write the same output; "
+                "run `srun --mpi=pmix ...` (Debian's OpenMPI speaks PMIx; --mpi=pmi2 does not work with it), "
+                "set MpiDefault=pmix in slurm.conf, or start one task (srun -n 1)");
+}
+
 }  // namespace
 
 #ifdef TESSERA_HAVE_MPI
@@ -335,6 +350,7 @@ private:
 bool mpi_available() { return true; }
 
 std::unique_ptr<Cluster> join_cluster(int* argc, char*** argv) {
+    refuse_plain_srun();
     if (launcher_size() == 0 || launcher_size() == 1) return nullptr;
     int provided = 0;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
@@ -354,6 +370,7 @@ std::unique_ptr<Cluster> join_cluster(int* argc, char*** argv) {
 bool mpi_available() { return false; }
 
 std::unique_ptr<Cluster> join_cluster(int*, char***) {
+    refuse_plain_srun();
     const int n = launcher_size();
     if (n > 1 || n < 0)
         throw Error("this process was started by an MPI launcher (mpirun/srun), but tessera was built without MPI: "

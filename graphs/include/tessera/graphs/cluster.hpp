@@ -17,7 +17,10 @@ bool mpi_available();
 // Initialises MPI when the environment says a launcher started this process
 // (OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK or PMI_SIZE) and the job has more
 // than one rank; the Cluster finalises MPI when destroyed. Null otherwise.
-// Throws Error if the environment asks for MPI and this build has none.
+// Throws Error if the environment asks for MPI and this build has none, or
+// if srun started several tasks without MPI (SLURM_STEP_NUM_TASKS > 1 and
+// no PMI variables: `srun` without `--mpi=pmix`), which would each run the
+// whole job.
 std::unique_ptr<Cluster> join_cluster(int* argc, char*** argv);
 
 }  // namespace tessera
