@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "geo_fixture.hpp"
 #include "support.hpp"
@@ -288,4 +289,37 @@ TEST_CASE("mpi: srun without --mpi=pmix (plain copies of the job) is refused - w
       {"id": "out", "op": "save", "inputs": ["in"], "path": "out.tif"}]})";
     CHECK(tt::run_command("SLURM_STEP_NUM_TASKS=1 " + tt::tessera_binary() + " run -q " + (tmp / "p.json").string()) == 0);
     CHECK(fs::exists(out));
+}
+
+TEST_CASE("mpi: --on-error background on 3 ranks - the same file, and rank 0 reports every rank's fills once") {
+    if (!can_run_mpi()) return;
+    tt::TempDir tmp;
+    int w = 0, h = 0;
+    const fs::path csv = make_scans(tmp / "scan", 6, 5, 240, 180, w, h);
+    // damaged tiles at the top (rank 0's share) and the bottom (the last rank's)
+    for (const char* name : {"t0_0.jpg", "t4_5.jpg"}) {
+        const fs::path victim = tmp / "scan" / "tiles" / name;
+        const std::string bytes = tt::slurp(victim);
+        std::ofstream(victim, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+    }
+    const std::string args = "stitch " + csv.string() + " --canvas " + std::to_string(w) + " " + std::to_string(h) +
+                             " --tile-size 32 --pyramid --compression deflate --on-error background -q";
+    // the report's lines, in order
+    auto lines_with = [](const std::string& log, const std::string& what) {
+        std::vector<std::string> out;
+        std::istringstream in(log);
+        for (std::string line; std::getline(in, line);)
+            if (line.find(what) != std::string::npos) out.push_back(line);
+        return out;
+    };
+    std::string one_log, three_log;
+    REQUIRE_MESSAGE(tessera_cmd(args + " -o " + (tmp / "one.tif").string(), &one_log) == 0, one_log);
+    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &three_log) == 0,
+                    three_log);
+    CHECK(tt::slurp(tmp / "three.tif") == tt::slurp(tmp / "one.tif"));
+    const auto fills = lines_with(one_log, "filled with background: node");
+    CHECK(fills.size() >= 2);
+    CHECK(lines_with(three_log, "filled with background: node") == fills);
+    CHECK(lines_with(three_log, "were filled with background") == lines_with(one_log, "were filled with background"));
+    CHECK(lines_with(three_log, "were filled with background").size() == 1);
 }

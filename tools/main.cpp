@@ -133,10 +133,11 @@ int run_graph(Graph& g, int threads, bool stats, const std::string& progress, in
     opt.progress = [&](const Progress& p) { return line(p); };
     RunStats s = ev.run_sinks(opt);
     line.end();
-    // what --on-error=background filled, one line each, then a count
+    // what --on-error=background filled, one line each, then a count (in a
+    // sharded run rank 0 has every rank's and says it for the job)
+    if (g_cluster && g_cluster->rank() != 0) s.filled.clear();
     for (const Filled& f : s.filled)
-        std::fprintf(stderr, "tessera: %sfilled with background: node '%s', pixels %d,%d %dx%d: %s\n",
-                     rank_prefix().c_str(), f.node.c_str(),
+        std::fprintf(stderr, "tessera: filled with background: node '%s', pixels %d,%d %dx%d: %s\n", f.node.c_str(),
                      f.rect.x, f.rect.y, f.rect.w, f.rect.h, f.message.c_str());
     if (!s.filled.empty()) {
         std::vector<std::string> files;

@@ -19,6 +19,61 @@ namespace tessera {
 
 namespace {
 
+// A stable report of background fills: by node, then top to bottom, left
+// to right.
+void sort_filled(std::vector<Filled>& f) {
+    std::sort(f.begin(), f.end(), [](const Filled& a, const Filled& b) {
+        return std::tie(a.node, a.rect.y, a.rect.x, a.rect.w, a.rect.h) <
+               std::tie(b.node, b.rect.y, b.rect.x, b.rect.w, b.rect.h);
+    });
+}
+
+// Background fills as bytes, for the gather of a sharded run's statistics
+// (the ranks run the same build: native byte order and sizes).
+template <class T>
+void put(std::vector<std::byte>& out, const T& v) {
+    const auto* p = reinterpret_cast<const std::byte*>(&v);
+    out.insert(out.end(), p, p + sizeof v);
+}
+void put(std::vector<std::byte>& out, const std::string& s) {
+    put(out, std::uint32_t(s.size()));
+    const auto* p = reinterpret_cast<const std::byte*>(s.data());
+    out.insert(out.end(), p, p + s.size());
+}
+void append_filled(std::vector<std::byte>& out, const std::vector<Filled>& filled) {
+    put(out, std::uint32_t(filled.size()));
+    for (const Filled& f : filled) {
+        put(out, f.node);
+        put(out, f.file);
+        put(out, f.rect);
+        put(out, f.message);
+    }
+}
+void read_filled(const std::vector<std::byte>& in, std::size_t at, std::vector<Filled>& filled) {
+    auto take = [&](void* dst, std::size_t n) {
+        if (in.size() - at < n) throw Error("internal: a rank's background fills are cut short");
+        if (n) std::memcpy(dst, in.data() + at, n);
+        at += n;
+    };
+    auto str = [&] {
+        std::uint32_t n = 0;
+        take(&n, sizeof n);
+        std::string s(n, '\0');
+        take(s.data(), n);
+        return s;
+    };
+    std::uint32_t count = 0;
+    take(&count, sizeof count);
+    for (std::uint32_t k = 0; k < count; ++k) {
+        Filled f;
+        f.node = str();
+        f.file = str();
+        take(&f.rect, sizeof f.rect);
+        f.message = str();
+        filled.push_back(std::move(f));
+    }
+}
+
 // One LRU of tiles for all cached nodes, under one byte budget. Entries are
 // keyed by (node, rect): a hit needs the same rect asked again, which is what
 // fan-out (two consumers of one node pulling the same tile) produces.
@@ -484,9 +539,7 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
         std::lock_guard lock(m.filled_mu);
         stats.filled = std::move(m.filled);
         m.filled.clear();
-        std::sort(stats.filled.begin(), stats.filled.end(), [](const Filled& a, const Filled& b) {
-            return std::tie(a.node, a.rect.y, a.rect.x) < std::tie(b.node, b.rect.y, b.rect.x);
-        });
+        sort_filled(stats.filled);
     }
     stats.peak_pixel_bytes = m.account.peak();
     if (cluster) {
@@ -500,14 +553,19 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
                              sink_seconds,
                              courier->seconds_waited(),
                              courier->bytes_sent()};
+        // (and what it filled with background, so that rank 0 reports the
+        // whole job's)
         std::vector<std::byte> bytes(sizeof mine_stats);
         std::memcpy(bytes.data(), &mine_stats, sizeof mine_stats);
+        if (cluster->rank() != 0) append_filled(bytes, stats.filled);
         for (const auto& b : cluster->gather(std::move(bytes), options.cancel)) {
             RankStats r;
-            if (b.size() != sizeof r) throw Error("internal: a rank's statistics have the wrong size");
+            if (b.size() < sizeof r) throw Error("internal: a rank's statistics have the wrong size");
             std::memcpy(&r, b.data(), sizeof r);
             stats.ranks.push_back(r);
+            if (r.rank != 0) read_filled(b, sizeof r, stats.filled);
         }
+        if (cluster->rank() == 0) sort_filled(stats.filled);
         cluster->barrier(options.cancel);
     }
     stats.peak_process_pixel_bytes = process_pixel_memory().peak();

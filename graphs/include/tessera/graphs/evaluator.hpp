@@ -59,7 +59,9 @@ struct RunStats {
     std::size_t cache_misses = 0;
     std::size_t tokens = 0;  // tiles in flight allowed
     double seconds = 0;
-    std::vector<Filled> filled;  // in the order they happened
+    // what --on-error=background filled, by node then position; in a
+    // sharded run rank 0 has every rank's, the others their own
+    std::vector<Filled> filled;
     // Sharded runs, on rank 0: every rank's part, in rank order (one entry
     // per rank per sink run).
     std::vector<RankStats> ranks;
