@@ -92,8 +92,9 @@ TEST_CASE("mpi: stitch on 3 ranks writes the single-process pyramid TIFF byte fo
 }
 
 TEST_CASE("mpi: mosaic (registered and feathered) on 3 ranks writes the single-process file byte for byte") {
-    // every rank registers the tiles itself before it builds the graph: the
-    // solved positions must not depend on the rank or its thread count
+    // the ranks register a slice of the pairs each and share the matches,
+    // then every rank solves and builds the graph: the solved positions must
+    // not depend on the rank count or the threads
     if (!can_run_mpi()) return;
     tt::TempDir tmp;
     int w = 0, h = 0;
@@ -109,18 +110,29 @@ TEST_CASE("mpi: mosaic (registered and feathered) on 3 ranks writes the single-p
                 out << "tiles/t" << j << "_" << i << ".jpg," << i * 192 << "," << j * 192 << "\n";
     }
     const std::string args = "mosaic " + nominal.string() + " --canvas " + std::to_string(w) + " " + std::to_string(h) +
-                             " --search 12 --tile-size 32 --pyramid --compression deflate -q";
+                             " --search 12 --tile-size 32 --pyramid --compression deflate";
     std::string said;
     REQUIRE_MESSAGE(tessera_cmd(args + " --threads 2 -o " + (tmp / "one.tif").string() + " --positions-out " +
-                                    (tmp / "one.csv").string(),
+                                    (tmp / "one.csv").string() + " --pairs-out " + (tmp / "pairs1.csv").string(),
                                 &said) == 0,
                     said);
     const std::string one = tt::slurp(tmp / "one.tif");
     REQUIRE(one.size() > 10000);
     std::string log;
-    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &log) == 0, log);
+    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string() +
+                                                  " --positions-out " + (tmp / "three.csv").string() + " --pairs-out " +
+                                                  (tmp / "pairs3.csv").string()),
+                                    &log) == 0,
+                    log);
     CHECK_MESSAGE(tt::slurp(tmp / "three.tif") == one, log);
     CHECK(log.find("rank 2: 0 tiles") == std::string::npos);
+    // the ranks split the pairs; rank 0 alone reports them and writes the CSVs
+    CHECK(tt::slurp(tmp / "three.csv") == tt::slurp(tmp / "one.csv"));
+    CHECK(tt::slurp(tmp / "pairs3.csv") == tt::slurp(tmp / "pairs1.csv"));
+    CHECK(tt::slurp(tmp / "pairs1.csv").size() > 100);
+    const std::size_t said_at = log.find("registration: ");
+    CHECK_MESSAGE(said_at != std::string::npos, log);
+    CHECK_MESSAGE(log.find("registration: ", said_at + 1) == std::string::npos, log);
     // registration moved some tile off its CSV position, or the blend would
     // not be exercised on solved positions
     CHECK(tt::slurp(tmp / "one.csv") != tt::slurp(nominal));
@@ -291,7 +303,7 @@ TEST_CASE("mpi: srun without --mpi=pmix (plain copies of the job) is refused - w
     CHECK(fs::exists(out));
 }
 
-TEST_CASE("mpi: --on-error background on 3 ranks - the same file, and rank 0 reports every rank's fills once") {
+TEST_CASE("mpi: --on-error background on 3 ranks - the same file - rank 0 reports every rank's fills once") {
     if (!can_run_mpi()) return;
     tt::TempDir tmp;
     int w = 0, h = 0;

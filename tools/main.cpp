@@ -518,6 +518,9 @@ int main(int argc, char** argv) {
             return run_graph(g, threads, stats, progress);
         }
         if (*mosaic) {
+            // in a sharded run every rank registers (its share of the pairs)
+            // and builds the graph; rank 0 alone reports and writes the CSVs
+            const bool lead = !g_cluster || g_cluster->rank() == 0;
             mso.canvas_w = canvas[0];
             mso.canvas_h = canvas[1];
             std::vector<Placement> tiles = read_positions_csv(mso.positions);
@@ -528,20 +531,21 @@ int main(int argc, char** argv) {
                 ro.threads = std::max(threads, 0);
                 ro.source = mso.positions;
                 ro.cancel = &g_cancel;
+                ro.cluster = g_cluster.get();
                 RegisterReport rep = register_positions(tiles, ro, standard_registry());
                 for (std::size_t i = 0; i < tiles.size(); ++i) tiles[i].at = rep.positions[i];
-                if (!quiet || stats)
+                if (lead && (!quiet || stats))
                     std::fprintf(stderr,
                                  "registration: %zu of %zu overlapping pairs registered (%zu tiles read deep), %zu "
                                  "aligned (%zu windows tried again elsewhere), %zu dropped as outliers, %zu tiles left "
                                  "at their given position; %.2f s, %.1f Mpx read\n",
                                  rep.registered, rep.candidates, rep.deep_reads, rep.matched, rep.retried,
                                  rep.rejected, rep.unlinked, rep.seconds, rep.pixels_read / 1e6);
-                if (stats)
+                if (lead && stats)
                     for (const std::string& p : rep.problems) std::fprintf(stderr, "  not used: %s\n", p.c_str());
-                if (!pairs_out.empty()) write_pairs_csv(pairs_out, tiles, rep);
+                if (lead && !pairs_out.empty()) write_pairs_csv(pairs_out, tiles, rep);
             }
-            if (!positions_out.empty()) write_positions_csv(positions_out, tiles);
+            if (lead && !positions_out.empty()) write_positions_csv(positions_out, tiles);
             Graph g = mosaic_graph(mso, tiles, standard_registry());
             if (emit_json) {
                 std::cout << to_json(g);

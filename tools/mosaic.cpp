@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "tessera/core/error.hpp"
+#include "tessera/core/shard.hpp"
 #include "tessera/graphs/evaluator.hpp"
 
 namespace tessera {
@@ -35,34 +37,45 @@ struct Slot {
     reg::Match match;
 };
 
-// Reads the windows and regions of `pairs` (tiles in parallel, each tile's
-// reads top to bottom in one decode, tiles in canvas order) and matches each
-// pair as soon as its second side is in. Adds to the report's read counts.
-std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>& loads, const std::vector<Rect>& nominal,
-                                       const std::vector<reg::PairPlan>& pairs, const RegisterOptions& o,
-                                       RegisterReport& report) {
-    // Each tile's reads, top to bottom: the streaming JPEG decoder then
-    // serves them in one pass (and skips the rows between them).
-    std::vector<std::vector<Read>> reads(loads.size());
+// Each tile's reads for `pairs`, top to bottom: the streaming JPEG decoder
+// then serves them in one pass (and skips the rows between them).
+std::vector<std::vector<Read>> plan_reads(const std::vector<reg::PairPlan>& pairs, std::size_t tiles) {
+    std::vector<std::vector<Read>> reads(tiles);
     for (std::size_t k = 0; k < pairs.size(); ++k) {
         reads[std::size_t(pairs[k].a)].push_back({pairs[k].window, k, true});
         reads[std::size_t(pairs[k].b)].push_back({pairs[k].region, k, false});
     }
-    std::vector<std::size_t> order;
-    for (std::size_t i = 0; i < loads.size(); ++i) {
-        auto& r = reads[i];
-        if (r.empty()) continue;
+    for (auto& r : reads)
         std::sort(r.begin(), r.end(), [](const Read& p, const Read& q) {
             return std::pair(p.rect.y, p.rect.x) < std::pair(q.rect.y, q.rect.x);
         });
+    return reads;
+}
+
+// Adds what reading `pairs` costs to the report: pixels, and tiles read
+// deeper than the shallow part.
+void count_reads(const std::vector<reg::PairPlan>& pairs, const std::vector<Rect>& nominal, const RegisterOptions& o,
+                 RegisterReport& report) {
+    const auto reads = plan_reads(pairs, nominal.size());
+    for (std::size_t i = 0; i < reads.size(); ++i) {
         int bottom = 0;
-        for (const Read& rd : r) {
+        for (const Read& rd : reads[i]) {
             report.pixels_read += std::uint64_t(rd.rect.area());
             bottom = std::max(bottom, rd.rect.bottom());
         }
-        if (bottom > o.plan.shallow_depth * nominal[i].h) ++report.deep_reads;
-        order.push_back(i);
+        if (!reads[i].empty() && bottom > o.plan.shallow_depth * nominal[i].h) ++report.deep_reads;
     }
+}
+
+// Reads the windows and regions of `pairs` (tiles in parallel, each tile's
+// reads top to bottom in one decode, tiles in canvas order) and matches each
+// pair as soon as its second side is in.
+std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>& loads, const std::vector<Rect>& nominal,
+                                       const std::vector<reg::PairPlan>& pairs, const RegisterOptions& o) {
+    const std::vector<std::vector<Read>> reads = plan_reads(pairs, loads.size());
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < loads.size(); ++i)
+        if (!reads[i].empty()) order.push_back(i);
     // Row by row over the canvas, so that a pair's two sides are read close
     // in time and few slots hold pixels at once.
     std::sort(order.begin(), order.end(), [&](std::size_t p, std::size_t q) {
@@ -116,6 +129,72 @@ std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>
     return out;
 }
 
+// Matches as bytes, for the ranks of a sharded run (one build: native sizes).
+void put_bytes(std::vector<std::byte>& out, const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::byte*>(p);
+    out.insert(out.end(), b, b + n);
+}
+std::vector<std::byte> encode(const std::vector<reg::Match>& matches) {
+    std::vector<std::byte> out;
+    for (const reg::Match& m : matches) {
+        const std::uint8_t found = m.found;
+        const std::int32_t xy[2] = {m.offset.x, m.offset.y};
+        const std::uint32_t why = std::uint32_t(m.why.size());
+        put_bytes(out, &found, sizeof found);
+        put_bytes(out, xy, sizeof xy);
+        put_bytes(out, &m.score, sizeof m.score);
+        put_bytes(out, &why, sizeof why);
+        put_bytes(out, m.why.data(), m.why.size());
+    }
+    return out;
+}
+std::vector<reg::Match> decode(const std::vector<std::byte>& in) {
+    std::vector<reg::Match> out;
+    std::size_t at = 0;
+    auto take = [&](void* dst, std::size_t n) {
+        if (in.size() - at < n) throw Error("internal: registration results from the other ranks are cut short");
+        if (n) std::memcpy(dst, in.data() + at, n);
+        at += n;
+    };
+    while (at < in.size()) {
+        reg::Match m;
+        std::uint8_t found = 0;
+        std::int32_t xy[2] = {0, 0};
+        std::uint32_t why = 0;
+        take(&found, sizeof found);
+        take(xy, sizeof xy);
+        take(&m.score, sizeof m.score);
+        take(&why, sizeof why);
+        m.why.resize(why);
+        take(m.why.data(), why);
+        m.found = found != 0;
+        m.offset = {xy[0], xy[1]};
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+// Matches `pairs` and counts their reads. In a sharded run each rank reads
+// and matches a contiguous slice of the pairs (the plan lists them in canvas
+// order, so a rank reads few tiles another rank also reads), and every rank
+// then gets every match: a match depends only on the pair's pixels, so the
+// solve, and the output, are those of one process.
+std::vector<reg::Match> match_pairs(const Graph& g, const std::vector<NodeId>& loads, const std::vector<Rect>& nominal,
+                                    const std::vector<reg::PairPlan>& pairs, const RegisterOptions& o,
+                                    RegisterReport& report) {
+    count_reads(pairs, nominal, o, report);
+    if (!o.cluster || o.cluster->ranks() < 2) return read_and_match(g, loads, nominal, pairs, o);
+    const std::size_t n = pairs.size(), r = std::size_t(o.cluster->rank()), ranks = std::size_t(o.cluster->ranks());
+    const std::vector<reg::PairPlan> mine(pairs.begin() + std::ptrdiff_t(n * r / ranks),
+                                          pairs.begin() + std::ptrdiff_t(n * (r + 1) / ranks));
+    std::vector<std::byte> all;  // rank 0: every rank's matches, in rank order
+    for (const auto& part : o.cluster->gather(encode(read_and_match(g, loads, nominal, mine, o)), o.cancel))
+        all.insert(all.end(), part.begin(), part.end());
+    std::vector<reg::Match> matches = decode(o.cluster->courier(o.cancel)->broadcast(std::move(all)));
+    if (matches.size() != n) throw Error("internal: registration results from the other ranks do not add up");
+    return matches;
+}
+
 }  // namespace
 
 RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& o,
@@ -143,7 +222,7 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
                     "); check the positions and tile sizes, lower --search, or use --no-register");
     out.registered = pairs.size();
 
-    std::vector<reg::Match> matches = read_and_match(g, loads, nominal, pairs, o, out);
+    std::vector<reg::Match> matches = match_pairs(g, loads, nominal, pairs, o, out);
     // Pairs whose window found nothing (a blank patch of slide, a false peak)
     // try other places along their overlap, in a second and third pass that
     // reads only those.
@@ -161,7 +240,7 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
             }
         }
         if (again.empty()) break;
-        std::vector<reg::Match> m = read_and_match(g, loads, nominal, again, o, out);
+        std::vector<reg::Match> m = match_pairs(g, loads, nominal, again, o, out);
         for (std::size_t j = 0; j < again.size(); ++j)
             if (m[j].found) matches[which[j]] = m[j];
         out.retried += again.size();

@@ -25,6 +25,8 @@
 
 namespace tessera {
 
+class Cluster;  // tessera/core/shard.hpp
+
 struct RegisterOptions {
     registration::PlanOptions plan;  // search radius, window size, deep pairs
     double min_score = 0.5;          // a pair whose best correlation is lower is not used
@@ -34,6 +36,10 @@ struct RegisterOptions {
     std::string source = "positions";  // named in errors (the CSV's path)
     // Set from any thread (e.g. a signal handler) to stop: Cancelled is thrown.
     const std::atomic<bool>* cancel = nullptr;
+    // A sharded run (every rank calls register_positions with the same
+    // tiles and options): the ranks split the pairs' reads and matching and
+    // all get the same report. Not owned.
+    Cluster* cluster = nullptr;
 };
 
 // One registered pair, as measured and as the solve used it.
