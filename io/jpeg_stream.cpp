@@ -288,9 +288,11 @@ struct Registry {
     MemoryAccount account{&process_pixel_memory()};
 };
 
+// Never destroyed: a load op releases its decoder when it is destroyed,
+// which may be after static destruction began (a graph in a static).
 Registry& reg() {
-    static Registry r;
-    return r;
+    static Registry* r = new Registry;
+    return *r;
 }
 
 }  // namespace
