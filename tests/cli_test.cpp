@@ -55,6 +55,13 @@ TEST_CASE("cli: threads and tile size never change the output") {
     REQUIRE(run_tessera("run -q " + p + " --threads 2 --tile-size 256") == 0);
     CHECK(slurp(ex / "thumbnail.png") == a);  // byte for byte
     CHECK(tt::max_abs_diff(tt::from_vips(vips::VImage::new_from_file((ex / "stitched.tif").c_str())), ta) == 0);
+    // an empty or negative count is an error, not "every core" (an unset
+    // $SLURM_CPUS_PER_TASK would otherwise take a shared node's cores)
+    for (const char* bad : {"''", "-2", "many"}) {
+        std::string said;
+        CHECK(run_tessera("run -q " + p + " --threads " + bad, &said) != 0);
+        CHECK_MESSAGE(said.find("--threads: ") != std::string::npos, said);
+    }
 }
 
 TEST_CASE("cli: the C++ example gives the same image and its JSON runs to the same file") {

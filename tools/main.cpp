@@ -347,12 +347,25 @@ int main(int argc, char** argv) {
 
     std::string pipeline, file, out, svg, progress = "auto";
     int threads = -1, tile = 0, collapse = 16, memory_mb = -1;
+    // An empty value would otherwise be taken as 0 (every core): under a
+    // scheduler, `--threads "$SLURM_CPUS_PER_TASK"` with the variable unset
+    // then quietly takes every core of a shared node.
+    const CLI::Validator thread_count(
+        [](std::string& s) -> std::string {
+            int v = -1;
+            if (s.empty()) return "is empty; give a number of threads (0: every core)";
+            if (!CLI::detail::lexical_cast(s, v) || v < 0 || v > 4096)
+                return "'" + s + "' is not a number of threads from 0 (every core) to 4096";
+            return {};
+        },
+        "0..4096");
     bool ro_register = true;
     bool stats = false, quiet = false, as_json = false;
 
     auto* run = app.add_subcommand("run", "run a JSON pipeline: compute and write every save node");
     run->add_option("PIPELINE", pipeline, "pipeline .json file")->required();
-    run->add_option("--threads", threads, "worker threads (0: every core; default: the pipeline's setting)");
+    run->add_option("--threads", threads, "worker threads (0: every core; default: the pipeline's setting)")
+        ->check(thread_count);
     run->add_option("--tile-size", tile, "tile width and height in pixels (default: the pipeline's setting)")
         ->check(CLI::Range(16, 8192));
     run->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
@@ -401,7 +414,7 @@ int main(int argc, char** argv) {
         cmd->add_option("--bigtiff", o.bigtiff, "auto, yes or no")->check(CLI::IsMember({"auto", "yes", "no"}));
         cmd->add_option("--background", o.background, "canvas value: one, or one per band");
         cmd->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
-        cmd->add_option("--threads", threads, "worker threads (0: every core)");
+        cmd->add_option("--threads", threads, "worker threads (0: every core)")->check(thread_count);
         cmd->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
         cmd->add_flag("-q,--quiet", quiet, "no progress line (--progress none)");
         cmd->add_option("--progress", progress, kProgressHelp)->check(CLI::IsMember({"auto", "bar", "json", "none"}));
@@ -457,7 +470,7 @@ int main(int argc, char** argv) {
     merge->add_option("--co", mo.creation_options,
                       "creation option KEY=VALUE, as GDAL's: BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, OVERVIEWS, BIGTIFF");
     merge->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
-    merge->add_option("--threads", threads, "worker threads (0: every core)");
+    merge->add_option("--threads", threads, "worker threads (0: every core)")->check(thread_count);
     merge->add_flag("--stats", stats, "print tiles, time and peak pixel memory when done");
     merge->add_flag("-q,--quiet", quiet, "no progress line (--progress none)");
     merge->add_option("--progress", progress, kProgressHelp)->check(CLI::IsMember({"auto", "bar", "json", "none"}));
