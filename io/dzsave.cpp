@@ -35,10 +35,10 @@
 // average, so the queue stays short); finish() does what is left.
 //
 // Files. Everything goes into a temporary folder beside the target
-// (temp_beside.hpp; the next run removes one a killed run left); finish() moves NAME_files (or google's NAME)
-// and NAME.dzi into place, and only then deletes the old NAME_files. A run
-// that fails or is cancelled removes the temporary folder and leaves the old
-// output as it was.
+// (temp_beside.hpp; the next run removes one a killed run left); finish()
+// moves NAME_files (or google's NAME) and NAME.dzi into place, and only then
+// deletes the old NAME_files. A run that fails or is cancelled removes the
+// temporary folder and leaves the old output as it was.
 //
 // Sharded runs (shard.hpp). A share is a run of whole units of the tile
 // order, a unit being one band's rows [k R, (k + 1) R) (as the pyramid TIFF

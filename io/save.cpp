@@ -10,8 +10,9 @@
 //    libvips' rawload (memory-mapped);
 //  - write() copies each tile in;
 //  - finish() encodes the whole image with libvips under a temporary name in
-//    the target's folder (".NAME.tessera-HOST-PID-N", see temp_beside.hpp) and renames it onto the target,
-//    so the target is either the old file or the complete new one;
+//    the target's folder (".NAME.tessera-HOST-PID-N", see temp_beside.hpp)
+//    and renames it onto the target, so the target is either the old file or
+//    the complete new one;
 //  - abort() removes the temporary files and leaves the target untouched.
 // A georeferenced image saved as TIFF becomes a GeoTIFF (gdal_common.hpp).
 // This suits small and medium outputs. Tiled TIFFs (and pyramids) go to the
