@@ -39,6 +39,10 @@ std::string rank_prefix() {
                      : std::string();
 }
 
+// The process that reports for the whole job (progress, registration, what
+// was filled) and writes its side files: rank 0, or the only one.
+bool speaks_for_job() { return !g_cluster || g_cluster->rank() == 0; }
+
 // Under a launcher, what a rank says when a signal stops it (the launcher
 // may kill it before the run unwinds); made before any signal can come.
 char g_signal_note[512];
@@ -126,7 +130,7 @@ int run_graph(Graph& g, int threads, bool stats, const std::string& progress, in
         g.execution.on_error = g_on_error == "background" ? Execution::OnError::background : Execution::OnError::fail;
     Evaluator ev(g);
     // one progress line for the job: rank 0's
-    ProgressReporter line(g_cluster && g_cluster->rank() != 0 ? "none" : progress);
+    ProgressReporter line(speaks_for_job() ? progress : "none");
     RunOptions opt;
     opt.cancel = &g_cancel;
     opt.cluster = g_cluster.get();
@@ -135,7 +139,7 @@ int run_graph(Graph& g, int threads, bool stats, const std::string& progress, in
     line.end();
     // what --on-error=background filled, one line each, then a count (in a
     // sharded run rank 0 has every rank's and says it for the job)
-    if (g_cluster && g_cluster->rank() != 0) s.filled.clear();
+    if (!speaks_for_job()) s.filled.clear();
     for (const Filled& f : s.filled)
         std::fprintf(stderr, "tessera: filled with background: node '%s', pixels %d,%d %dx%d: %s\n", f.node.c_str(),
                      f.rect.x, f.rect.y, f.rect.w, f.rect.h, f.message.c_str());
@@ -533,7 +537,7 @@ int main(int argc, char** argv) {
         if (*mosaic) {
             // in a sharded run every rank registers (its share of the pairs)
             // and builds the graph; rank 0 alone reports and writes the CSVs
-            const bool lead = !g_cluster || g_cluster->rank() == 0;
+            const bool lead = speaks_for_job();
             mso.canvas_w = canvas[0];
             mso.canvas_h = canvas[1];
             std::vector<Placement> tiles = read_positions_csv(mso.positions);

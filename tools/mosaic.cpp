@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -129,46 +128,25 @@ std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>
     return out;
 }
 
-// Matches as bytes, for the ranks of a sharded run (one build: native sizes).
-void put_bytes(std::vector<std::byte>& out, const void* p, std::size_t n) {
-    const auto* b = static_cast<const std::byte*>(p);
-    out.insert(out.end(), b, b + n);
-}
+// Matches as a message between ranks, and back.
 std::vector<std::byte> encode(const std::vector<reg::Match>& matches) {
-    std::vector<std::byte> out;
+    MessageWriter out;
     for (const reg::Match& m : matches) {
-        const std::uint8_t found = m.found;
-        const std::int32_t xy[2] = {m.offset.x, m.offset.y};
-        const std::uint32_t why = std::uint32_t(m.why.size());
-        put_bytes(out, &found, sizeof found);
-        put_bytes(out, xy, sizeof xy);
-        put_bytes(out, &m.score, sizeof m.score);
-        put_bytes(out, &why, sizeof why);
-        put_bytes(out, m.why.data(), m.why.size());
+        out.put(std::uint8_t(m.found));
+        out.put(m.offset);
+        out.put(m.score);
+        out.put(m.why);
     }
-    return out;
+    return std::move(out.bytes());
 }
-std::vector<reg::Match> decode(const std::vector<std::byte>& in) {
+std::vector<reg::Match> decode(const std::vector<std::byte>& bytes) {
     std::vector<reg::Match> out;
-    std::size_t at = 0;
-    auto take = [&](void* dst, std::size_t n) {
-        if (in.size() - at < n) throw Error("internal: registration results from the other ranks are cut short");
-        if (n) std::memcpy(dst, in.data() + at, n);
-        at += n;
-    };
-    while (at < in.size()) {
+    for (MessageReader in(bytes, 0, "registration results"); !in.done();) {
         reg::Match m;
-        std::uint8_t found = 0;
-        std::int32_t xy[2] = {0, 0};
-        std::uint32_t why = 0;
-        take(&found, sizeof found);
-        take(xy, sizeof xy);
-        take(&m.score, sizeof m.score);
-        take(&why, sizeof why);
-        m.why.resize(why);
-        take(m.why.data(), why);
-        m.found = found != 0;
-        m.offset = {xy[0], xy[1]};
+        m.found = in.get<std::uint8_t>() != 0;
+        m.offset = in.get<Point>();
+        m.score = in.get<double>();
+        m.why = in.get_string();
         out.push_back(std::move(m));
     }
     return out;

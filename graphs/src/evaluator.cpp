@@ -28,48 +28,23 @@ void sort_filled(std::vector<Filled>& f) {
     });
 }
 
-// Background fills as bytes, for the gather of a sharded run's statistics
-// (the ranks run the same build: native byte order and sizes).
-template <class T>
-void put(std::vector<std::byte>& out, const T& v) {
-    const auto* p = reinterpret_cast<const std::byte*>(&v);
-    out.insert(out.end(), p, p + sizeof v);
-}
-void put(std::vector<std::byte>& out, const std::string& s) {
-    put(out, std::uint32_t(s.size()));
-    const auto* p = reinterpret_cast<const std::byte*>(s.data());
-    out.insert(out.end(), p, p + s.size());
-}
-void append_filled(std::vector<std::byte>& out, const std::vector<Filled>& filled) {
-    put(out, std::uint32_t(filled.size()));
+// Background fills into a rank's statistics message, and back.
+void append_filled(MessageWriter& out, const std::vector<Filled>& filled) {
+    out.put(std::uint32_t(filled.size()));
     for (const Filled& f : filled) {
-        put(out, f.node);
-        put(out, f.file);
-        put(out, f.rect);
-        put(out, f.message);
+        out.put(f.node);
+        out.put(f.file);
+        out.put(f.rect);
+        out.put(f.message);
     }
 }
-void read_filled(const std::vector<std::byte>& in, std::size_t at, std::vector<Filled>& filled) {
-    auto take = [&](void* dst, std::size_t n) {
-        if (in.size() - at < n) throw Error("internal: a rank's background fills are cut short");
-        if (n) std::memcpy(dst, in.data() + at, n);
-        at += n;
-    };
-    auto str = [&] {
-        std::uint32_t n = 0;
-        take(&n, sizeof n);
-        std::string s(n, '\0');
-        take(s.data(), n);
-        return s;
-    };
-    std::uint32_t count = 0;
-    take(&count, sizeof count);
-    for (std::uint32_t k = 0; k < count; ++k) {
+void read_filled(MessageReader in, std::vector<Filled>& filled) {
+    for (std::uint32_t k = 0, n = in.get<std::uint32_t>(); k < n; ++k) {
         Filled f;
-        f.node = str();
-        f.file = str();
-        take(&f.rect, sizeof f.rect);
-        f.message = str();
+        f.node = in.get_string();
+        f.file = in.get_string();
+        f.rect = in.get<Rect>();
+        f.message = in.get_string();
         filled.push_back(std::move(f));
     }
 }
@@ -555,15 +530,14 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
                              courier->bytes_sent()};
         // (and what it filled with background, so that rank 0 reports the
         // whole job's)
-        std::vector<std::byte> bytes(sizeof mine_stats);
-        std::memcpy(bytes.data(), &mine_stats, sizeof mine_stats);
-        if (cluster->rank() != 0) append_filled(bytes, stats.filled);
-        for (const auto& b : cluster->gather(std::move(bytes), options.cancel)) {
-            RankStats r;
-            if (b.size() < sizeof r) throw Error("internal: a rank's statistics have the wrong size");
-            std::memcpy(&r, b.data(), sizeof r);
+        MessageWriter mine;
+        mine.put(mine_stats);
+        if (cluster->rank() != 0) append_filled(mine, stats.filled);
+        for (const auto& b : cluster->gather(std::move(mine.bytes()), options.cancel)) {
+            MessageReader in(b, 0, "rank statistics");
+            const RankStats r = in.get<RankStats>();
             stats.ranks.push_back(r);
-            if (r.rank != 0) read_filled(b, sizeof r, stats.filled);
+            if (r.rank != 0) read_filled(std::move(in), stats.filled);
         }
         if (cluster->rank() == 0) sort_filled(stats.filled);
         cluster->barrier(options.cancel);

@@ -10,9 +10,13 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#include "tessera/core/error.hpp"
 
 namespace tessera {
 
@@ -78,6 +82,58 @@ public:
     virtual std::string failure() const = 0;
     [[noreturn]] virtual void fail(int exit_code, const std::string& message) = 0;
     [[noreturn]] virtual void acknowledge() = 0;
+};
+
+// Small messages between ranks built from plain values and strings (the
+// ranks run one build: native sizes and byte order, no conversion).
+class MessageWriter {
+public:
+    template <class T>
+    void put(const T& v) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        const auto* p = reinterpret_cast<const std::byte*>(&v);
+        bytes_.insert(bytes_.end(), p, p + sizeof v);
+    }
+    void put(const std::string& s) {
+        put(std::uint32_t(s.size()));
+        const auto* p = reinterpret_cast<const std::byte*>(s.data());
+        bytes_.insert(bytes_.end(), p, p + s.size());
+    }
+    std::vector<std::byte>& bytes() { return bytes_; }
+
+private:
+    std::vector<std::byte> bytes_;
+};
+
+// Reads what a MessageWriter put, from `at` on; a message cut short is an
+// Error naming `what`.
+class MessageReader {
+public:
+    MessageReader(const std::vector<std::byte>& bytes, std::size_t at, std::string what)
+        : bytes_(bytes), at_(at), what_(std::move(what)) {}
+    template <class T>
+    T get() {
+        static_assert(std::is_trivially_copyable_v<T>);
+        T v{};
+        take(&v, sizeof v);
+        return v;
+    }
+    std::string get_string() {
+        std::string s(get<std::uint32_t>(), '\0');
+        take(s.data(), s.size());
+        return s;
+    }
+    bool done() const { return at_ == bytes_.size(); }
+
+private:
+    void take(void* dst, std::size_t n) {
+        if (bytes_.size() - at_ < n) throw Error("internal: " + what_ + " from another rank are cut short");
+        if (n) std::memcpy(dst, bytes_.data() + at_, n);
+        at_ += n;
+    }
+    const std::vector<std::byte>& bytes_;
+    std::size_t at_;
+    std::string what_;
 };
 
 // This process's part of a sharded run of one sink.
