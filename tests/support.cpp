@@ -221,6 +221,20 @@ int run_command(const std::string& cmd, std::string* output) {
 }
 
 std::string tessera_binary() { return TESSERA_BINARY; }
+
+std::filesystem::path shared_dir() { return TESSERA_SHARED_DIR; }
+
+void make_acquisition(const std::filesystem::path& dir, const std::string& args) {
+#ifdef TESSERA_MAKE_ACQUISITION
+    std::string out;
+    if (run_command(std::string(TESSERA_MAKE_ACQUISITION) + " '" + dir.string() + "' " + args, &out) != 0)
+        throw std::runtime_error("make_acquisition " + args + " failed: " + out);
+#else
+    (void)dir;
+    throw std::runtime_error("make_acquisition was not built: ../shared/bench/make_acquisition.cpp is missing (" +
+                             args + ")");
+#endif
+}
 std::filesystem::path source_dir() { return TESSERA_SOURCE_DIR; }
 
 }  // namespace tt

@@ -68,4 +68,12 @@ int run_command(const std::string& cmd, std::string* output = nullptr);
 std::string tessera_binary();
 std::filesystem::path source_dir();
 
+// ../shared beside the checkout (real data in data/real, the bench kit).
+std::filesystem::path shared_dir();
+
+// Runs ../shared/bench/make_acquisition into `dir` with KEY=VALUE args
+// (e.g. "cols=4 rows=3 tile=256x192 overlap=6 bits=16"); throws with its
+// output if it fails or was not built.
+void make_acquisition(const std::filesystem::path& dir, const std::string& args);
+
 }  // namespace tt

@@ -4,7 +4,7 @@
 TESSERA_PACKAGES="build-essential cmake ninja-build pkg-config
   libvips-dev libvips-tools libgdal-dev gdal-bin python3-gdal
   libboost-graph-dev libtbb-dev doctest-dev nlohmann-json3-dev libcli11-dev
-  libtiff-tools libtiff-dev libjpeg-dev libdeflate-dev libzstd-dev openslide-tools time python3-rasterio
+  libtiff-tools libtiff-dev libjpeg-dev libdeflate-dev libzstd-dev libkissfft-dev openslide-tools time python3-rasterio
   chromium graphviz libopenmpi-dev openmpi-bin ${TESSERA_EXTRA_PACKAGES:-}"
 # chromium: the browser test of `tessera view`; graphviz: `tessera dot --svg`;
 # OpenMPI: sharded runs under mpirun/srun (the build turns them on with
