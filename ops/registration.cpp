@@ -1,10 +1,15 @@
 // Registration math: see tessera/ops/registration.hpp.
 #include "tessera/ops/registration.hpp"
 
+#include <kiss_fft.h>
+#include <kiss_fftr.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <type_traits>
@@ -15,75 +20,51 @@ namespace tessera::registration {
 
 // ---------------------------------------------------------------- pixels
 
-GreyImage to_grey(const ConstTile& tile) {
+Plane to_plane(const ConstTile& tile, int band) {
     const Rect& r = tile.rect;
-    GreyImage out{r, std::vector<std::int16_t>(std::size_t(r.area()))};
+    Plane out{r, std::vector<float>(std::size_t(std::max<std::int64_t>(r.area(), 0)))};
     if (r.empty()) return out;
     const int bands = tile.bands;
+    const int b0 = band < 0 ? 0 : std::min(band, bands - 1), nb = band < 0 ? bands : 1;
     dispatch_format(tile.format, [&](auto zero) {
         using T = decltype(zero);
-        if constexpr (std::is_integral_v<T> && sizeof(T) <= 2) {
-            // Small integers: the sum of the bands is exact in an int32, and
-            // a sum is as good as a mean to a correlation.
-            std::vector<std::int32_t> sum(out.px.size());
-            for (int y = 0; y < r.h; ++y) {
-                const T* src = tile.row<T>(r.y + y);
-                std::int32_t* dst = sum.data() + std::size_t(y) * r.w;
-                if (bands == 3) {
-                    for (int x = 0; x < r.w; ++x) dst[x] = std::int32_t(src[3 * x]) + src[3 * x + 1] + src[3 * x + 2];
-                } else {
-                    for (int x = 0; x < r.w; ++x) {
-                        std::int32_t s = 0;
-                        for (int b = 0; b < bands; ++b) s += src[std::size_t(x) * bands + b];
-                        dst[x] = s;
-                    }
-                }
-            }
-            auto [lo, hi] = std::minmax_element(sum.begin(), sum.end());
-            const std::int32_t base = *lo, range = *hi - *lo;
-            if (range <= 1023) {  // fits as it is (3 x 8 bits does)
-                for (std::size_t i = 0; i < sum.size(); ++i) out.px[i] = std::int16_t(sum[i] - base);
+        for (int y = 0; y < r.h; ++y) {
+            const T* src = tile.row<T>(r.y + y) + b0;
+            float* dst = out.px.data() + std::size_t(y) * std::size_t(r.w);
+            if (nb == 1) {
+                for (int x = 0; x < r.w; ++x) dst[x] = float(src[std::size_t(x) * bands]);
             } else {
-                const float scale = 1023.0f / float(range);
-                for (std::size_t i = 0; i < sum.size(); ++i)
-                    out.px[i] = std::int16_t(float(sum[i] - base) * scale + 0.5f);
-            }
-        } else {
-            std::vector<double> mean(out.px.size());
-            for (int y = 0; y < r.h; ++y) {
-                const T* src = tile.row<T>(r.y + y);
-                double* dst = mean.data() + std::size_t(y) * r.w;
+                const double inv = 1.0 / nb;
                 for (int x = 0; x < r.w; ++x) {
                     double s = 0;
-                    for (int b = 0; b < bands; ++b) s += double(src[std::size_t(x) * bands + b]);
-                    dst[x] = s / bands;
+                    for (int k = 0; k < nb; ++k) s += double(src[std::size_t(x) * bands + k]);
+                    dst[x] = float(s * inv);
                 }
             }
-            auto [lo, hi] = std::minmax_element(mean.begin(), mean.end());
-            const double base = *lo, range = *hi - *lo;
-            if (!(range > 0) || !std::isfinite(range)) return;  // flat (or not finite): all zero, match() says so
-            const double scale = 1023.0 / range;
-            for (std::size_t i = 0; i < mean.size(); ++i) out.px[i] = std::int16_t((mean[i] - base) * scale + 0.5);
         }
     });
+    // Not finite (a float image's NaN or inf) would poison every sum: such
+    // samples count as 0.
+    for (float& v : out.px)
+        if (!std::isfinite(v)) v = 0;
     return out;
 }
 
-GreyImage shrink(const GreyImage& im, int f) {
+Plane shrink(const Plane& im, int f) {
     if (f == 1) return im;
     const int w = im.rect.w / f, h = im.rect.h / f;
-    GreyImage out{{im.rect.x / f, im.rect.y / f, w, h}, std::vector<std::int16_t>(std::size_t(w) * std::max(h, 0))};
-    const int n = f * f;
-    std::vector<std::int32_t> acc(std::size_t(std::max(w, 0)));
+    Plane out{{im.rect.x / f, im.rect.y / f, w, h}, std::vector<float>(std::size_t(std::max(w, 0)) * std::max(h, 0))};
+    const float n = float(f * f);
+    std::vector<float> acc(std::size_t(std::max(w, 0)));
     for (int y = 0; y < h; ++y) {
-        std::fill(acc.begin(), acc.end(), 0);
+        std::fill(acc.begin(), acc.end(), 0.0f);
         for (int v = 0; v < f; ++v) {
-            const std::int16_t* row = im.row(y * f + v);
+            const float* row = im.row(y * f + v);
             for (int x = 0; x < w; ++x)
                 for (int u = 0; u < f; ++u) acc[std::size_t(x)] += row[x * f + u];
         }
-        std::int16_t* dst = out.px.data() + std::size_t(y) * w;
-        for (int x = 0; x < w; ++x) dst[x] = std::int16_t((acc[std::size_t(x)] + n / 2) / n);
+        float* dst = out.px.data() + std::size_t(y) * w;
+        for (int x = 0; x < w; ++x) dst[x] = acc[std::size_t(x)] / n;
     }
     return out;
 }
@@ -92,139 +73,429 @@ GreyImage shrink(const GreyImage& im, int f) {
 
 namespace {
 
-// Normalised cross-correlation of a window with every placement in a
-// region, from integer sums: the window's sums once, the region's through
-// integral images, one dot product per placement.
-class Correlator {
-public:
-    Correlator(const GreyImage& win, const GreyImage& reg) : win_(win), reg_(reg) {
-        n_ = double(win.rect.area());
-        for (std::int16_t v : win.px) {
-            sw_ += v;
-            sww_ += std::int64_t(v) * v;
+// The score of reading t: crop b shifted by t (b's pixel q shows what a's
+// pixel q + t shows), as normalised cross-correlation over the two crops'
+// common part, and that part's size. Sums in double: 16-bit data squared
+// and summed over a strip overflow float's precision.
+struct Score {
+    double ncc = -2;
+    std::int64_t area = 0;
+};
+
+Score ncc(const Plane& a, const Plane& b, Point t) {
+    const int x0 = std::max(0, t.x), x1 = std::min(a.rect.w, b.rect.w + t.x);
+    const int y0 = std::max(0, t.y), y1 = std::min(a.rect.h, b.rect.h + t.y);
+    Score s;
+    if (x1 <= x0 || y1 <= y0) return s;
+    s.area = std::int64_t(x1 - x0) * (y1 - y0);
+    double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+    for (int y = y0; y < y1; ++y) {
+        const float* pa = a.row(y) + x0;
+        const float* pb = b.row(y - t.y) + (x0 - t.x);
+        // a row's sums in float lanes of doubles' worth: rows are short
+        // enough (a few thousand samples) that a row sum in double is exact
+        // enough and the loop vectorises
+        double ra = 0, rb = 0, raa = 0, rbb = 0, rab = 0;
+        for (int x = 0; x < x1 - x0; ++x) {
+            const double u = pa[x], v = pb[x];
+            ra += u, rb += v, raa += u * u, rbb += v * v, rab += u * v;
         }
-        const int W = reg.rect.w, H = reg.rect.h;
-        sum_.assign(std::size_t(W + 1) * (H + 1), 0);
-        sq_.assign(sum_.size(), 0);
-        for (int y = 0; y < H; ++y) {
-            std::int64_t rs = 0, rq = 0;
-            const std::int16_t* row = reg.row(y);
-            for (int x = 0; x < W; ++x) {
-                rs += row[x];
-                rq += std::int64_t(row[x]) * row[x];
-                at(sum_, x + 1, y + 1) = at(sum_, x + 1, y) + rs;
-                at(sq_, x + 1, y + 1) = at(sq_, x + 1, y) + rq;
-            }
-        }
+        sa += ra, sb += rb, saa += raa, sbb += rbb, sab += rab;
     }
+    const double n = double(s.area);
+    const double va = n * saa - sa * sa, vb = n * sbb - sb * sb;
+    if (!(va > 0) || !(vb > 0)) {
+        s.ncc = -1;
+        return s;
+    }
+    s.ncc = (n * sab - sa * sb) / std::sqrt(va * vb);
+    return s;
+}
 
-    bool flat() const { return n_ * double(sww_) - double(sw_) * double(sw_) <= 0; }
-    int max_x() const { return reg_.rect.w - win_.rect.w; }
-    int max_y() const { return reg_.rect.h - win_.rect.h; }
+bool flat(const Plane& p) {
+    if (p.px.empty()) return true;
+    auto [lo, hi] = std::minmax_element(p.px.begin(), p.px.end());
+    return !(*hi > *lo);
+}
 
-    // NCC of the window placed at (ox, oy) in the region (region pixels).
-    double ncc(int ox, int oy) const {
-        const int w = win_.rect.w, h = win_.rect.h;
-        std::int64_t dot = 0;
-        for (int v = 0; v < h; ++v) {
-            const std::int16_t* a = win_.row(v);
-            const std::int16_t* b = reg_.row(oy + v) + ox;
-            std::int32_t s = 0;  // 1023^2 x (w <= 2048) fits
-            for (int u = 0; u < w; ++u) s += std::int32_t(a[u]) * std::int32_t(b[u]);
-            dot += s;
-        }
-        auto box = [&](const std::vector<std::int64_t>& t) {
-            return at(t, ox + w, oy + h) - at(t, ox, oy + h) - at(t, ox + w, oy) + at(t, ox, oy);
-        };
-        const double sr = double(box(sum_)), srr = double(box(sq_));
-        const double vw = n_ * double(sww_) - double(sw_) * double(sw_);
-        const double vr = n_ * srr - sr * sr;
-        if (vr <= 0) return -1;
-        return (n_ * double(dot) - double(sw_) * sr) / std::sqrt(vw * vr);
+// A 2-D real FFT of a size (rows x cols, cols even) and its inverse, as
+// real FFTs of the rows and complex FFTs of the columns (Debian's KissFFT
+// 131 crashes in its own n-dimensional real transform).
+class Fft {
+public:
+    int rows, cols;
+    Fft(int r, int c)
+        : rows(r), cols(c), rf_(kiss_fftr_alloc(c, 0, nullptr, nullptr), &std::free),
+          ri_(kiss_fftr_alloc(c, 1, nullptr, nullptr), &std::free),
+          cf_(kiss_fft_alloc(r, 0, nullptr, nullptr), &std::free),
+          ci_(kiss_fft_alloc(r, 1, nullptr, nullptr), &std::free) {}
+    std::size_t spectrum() const { return std::size_t(rows) * half(); }
+
+    // time (rows x cols) -> freq (rows x (cols / 2 + 1))
+    void forward(const float* time, kiss_fft_cpx* freq) const {
+        for (int y = 0; y < rows; ++y) kiss_fftr(rf_.get(), time + std::size_t(y) * cols, freq + std::size_t(y) * half());
+        columns(cf_.get(), freq);
+    }
+    // freq -> time, unnormalised (scaled by rows x cols); freq is destroyed
+    void inverse(kiss_fft_cpx* freq, float* time) const {
+        columns(ci_.get(), freq);
+        for (int y = 0; y < rows; ++y) kiss_fftri(ri_.get(), freq + std::size_t(y) * half(), time + std::size_t(y) * cols);
     }
 
 private:
-    std::int64_t& at(std::vector<std::int64_t>& t, int x, int y) const {
-        return t[std::size_t(y) * (reg_.rect.w + 1) + x];
-    }
-    std::int64_t at(const std::vector<std::int64_t>& t, int x, int y) const {
-        return t[std::size_t(y) * (reg_.rect.w + 1) + x];
-    }
-    const GreyImage& win_;
-    const GreyImage& reg_;
-    double n_ = 0;
-    std::int64_t sw_ = 0, sww_ = 0;
-    std::vector<std::int64_t> sum_, sq_;
-};
-
-struct Best {
-    Point at{0, 0};
-    double score = -2;
-};
-
-// The best placement over [x0, x1] x [y0, y1] (clipped to the valid ones);
-// ties go to the first in row-major order, so the answer is deterministic.
-Best search(const Correlator& c, int x0, int x1, int y0, int y1) {
-    x0 = std::max(x0, 0), y0 = std::max(y0, 0);
-    x1 = std::min(x1, c.max_x()), y1 = std::min(y1, c.max_y());
-    Best best;
-    for (int y = y0; y <= y1; ++y)
-        for (int x = x0; x <= x1; ++x) {
-            double s = c.ncc(x, y);
-            if (s > best.score) best = {{x, y}, s};
+    std::size_t half() const { return std::size_t(cols / 2 + 1); }
+    void columns(kiss_fft_cfg cfg, kiss_fft_cpx* freq) const {
+        std::vector<kiss_fft_cpx> in(static_cast<std::size_t>(rows)), out(static_cast<std::size_t>(rows));
+        for (std::size_t x = 0; x < half(); ++x) {
+            for (int y = 0; y < rows; ++y) in[std::size_t(y)] = freq[std::size_t(y) * half() + x];
+            kiss_fft(cfg, in.data(), out.data());
+            for (int y = 0; y < rows; ++y) freq[std::size_t(y) * half() + x] = out[std::size_t(y)];
         }
-    return best;
+    }
+    std::unique_ptr<kiss_fftr_state, decltype(&std::free)> rf_, ri_;
+    std::unique_ptr<kiss_fft_state, decltype(&std::free)> cf_, ci_;
+};
+
+int fast_even(int n) { return kiss_fftr_next_fast_size_real(std::max(n, 2)); }
+int fast(int n) { return kiss_fft_next_fast_size(std::max(n, 2)); }
+
+// The crop less its mean, zero-padded to fft's size. No window tapers
+// its borders: the part two strips have in common lies at a tile's edge in
+// both, and a taper would fade out the very pixels a thin overlap has.
+// (The wrap-around edges this leaves make false peaks; every peak is
+// checked by correlation over the actual common part.)
+std::vector<float> prepare(const Plane& p, const Fft& fft) {
+    std::vector<float> out(std::size_t(fft.rows) * std::size_t(fft.cols), 0.0f);
+    double mean = 0;
+    for (float v : p.px) mean += v;
+    mean /= double(std::max<std::size_t>(p.px.size(), 1));
+    for (int y = 0; y < p.rect.h; ++y) {
+        const float* src = p.row(y);
+        float* dst = out.data() + std::size_t(y) * std::size_t(fft.cols);
+        for (int x = 0; x < p.rect.w; ++x) dst[x] = float(src[x] - mean);
+    }
+    return out;
+}
+
+// The phase correlation of a and b (same level): a peak at (px, py) means b
+// is a shifted by (px, py) modulo the transform's size.
+std::vector<float> phase_correlation(const Plane& a, const Plane& b, const Fft& fft) {
+    std::vector<float> ta = prepare(a, fft), tb = prepare(b, fft);
+    std::vector<kiss_fft_cpx> fa(fft.spectrum()), fb(fft.spectrum());
+    fft.forward(ta.data(), fa.data());
+    fft.forward(tb.data(), fb.data());
+    float peak = 0;
+    for (std::size_t i = 0; i < fa.size(); ++i) {
+        // a * conj(b), whitened: only the phase is left
+        const float re = fa[i].r * fb[i].r + fa[i].i * fb[i].i;
+        const float im = fa[i].i * fb[i].r - fa[i].r * fb[i].i;
+        const float mag = std::sqrt(re * re + im * im);
+        peak = std::max(peak, mag);
+        fa[i].r = re, fa[i].i = im;
+        fb[i].r = mag;
+    }
+    const float eps = peak * 1e-6f + std::numeric_limits<float>::min();
+    for (std::size_t i = 0; i < fa.size(); ++i) {
+        const float m = fb[i].r + eps;
+        fa[i].r /= m, fa[i].i /= m;
+    }
+    fft.inverse(fa.data(), ta.data());
+    return ta;
+}
+
+// The k highest local maxima (3x3, wrapping) of a correlation surface.
+std::vector<Point> peaks(const std::vector<float>& c, int rows, int cols, std::size_t k) {
+    std::vector<std::pair<float, Point>> all;
+    auto at = [&](int x, int y) { return c[std::size_t((y + rows) % rows) * std::size_t(cols) + std::size_t((x + cols) % cols)]; };
+    for (int y = 0; y < rows; ++y)
+        for (int x = 0; x < cols; ++x) {
+            const float v = at(x, y);
+            bool top = true;
+            for (int dy = -1; dy <= 1 && top; ++dy)
+                for (int dx = -1; dx <= 1; ++dx)
+                    if ((dx || dy) && at(x + dx, y + dy) > v) {
+                        top = false;
+                        break;
+                    }
+            if (top) all.push_back({v, {x, y}});
+        }
+    // highest first; ties in scan order, so the answer is deterministic
+    std::stable_sort(all.begin(), all.end(), [](const auto& p, const auto& q) { return p.first > q.first; });
+    std::vector<Point> out;
+    for (std::size_t i = 0; i < all.size() && i < k; ++i) out.push_back(all[i].second);
+    return out;
+}
+
+struct Candidate {
+    Point t;  // at the level it was scored
+    Score s;
+};
+
+// The plane less its local mean (a box of 2r + 1, clipped at the borders):
+// what illumination adds is smooth (vignetting, a dark offset, a tile's
+// gain, a slope across the slide) and every strip cut at a tile's edge
+// shares it, so without this two strips that show different things would
+// still correlate through their common shading.
+Plane highpass(const Plane& p, int r) {
+    const int w = p.rect.w, h = p.rect.h;
+    std::vector<double> rows(std::size_t(w) * h);
+    std::vector<double> acc(std::size_t(w + 1));
+    for (int y = 0; y < h; ++y) {  // horizontal box means
+        const float* src = p.row(y);
+        acc[0] = 0;
+        for (int x = 0; x < w; ++x) acc[std::size_t(x + 1)] = acc[std::size_t(x)] + src[x];
+        for (int x = 0; x < w; ++x) {
+            const int x0 = std::max(0, x - r), x1 = std::min(w, x + r + 1);
+            rows[std::size_t(y) * w + x] = (acc[std::size_t(x1)] - acc[std::size_t(x0)]) / (x1 - x0);
+        }
+    }
+    Plane out{p.rect, std::vector<float>(p.px.size())};
+    std::vector<double> col(std::size_t(h + 1));
+    for (int x = 0; x < w; ++x) {  // then vertical
+        col[0] = 0;
+        for (int y = 0; y < h; ++y) col[std::size_t(y + 1)] = col[std::size_t(y)] + rows[std::size_t(y) * w + x];
+        for (int y = 0; y < h; ++y) {
+            const int y0 = std::max(0, y - r), y1 = std::min(h, y + r + 1);
+            const double mean = (col[std::size_t(y1)] - col[std::size_t(y0)]) / (y1 - y0);
+            out.px[std::size_t(y) * w + x] = float(p.row(y)[x] - mean);
+        }
+    }
+    return out;
+}
+
+// Solves the n x n system m x = r (row-major, n <= 8) by Gaussian
+// elimination with partial pivoting; false when it is singular.
+bool solve_small(std::vector<double> m, std::vector<double> r, int n, std::vector<double>& x) {
+    for (int c = 0; c < n; ++c) {
+        int piv = c;
+        for (int i = c + 1; i < n; ++i)
+            if (std::abs(m[std::size_t(i * n + c)]) > std::abs(m[std::size_t(piv * n + c)])) piv = i;
+        if (!(std::abs(m[std::size_t(piv * n + c)]) > 1e-12)) return false;
+        if (piv != c) {
+            for (int k = 0; k < n; ++k) std::swap(m[std::size_t(c * n + k)], m[std::size_t(piv * n + k)]);
+            std::swap(r[std::size_t(c)], r[std::size_t(piv)]);
+        }
+        for (int i = c + 1; i < n; ++i) {
+            const double f = m[std::size_t(i * n + c)] / m[std::size_t(c * n + c)];
+            for (int k = c; k < n; ++k) m[std::size_t(i * n + k)] -= f * m[std::size_t(c * n + k)];
+            r[std::size_t(i)] -= f * r[std::size_t(c)];
+        }
+    }
+    x.assign(std::size_t(n), 0);
+    for (int i = n - 1; i >= 0; --i) {
+        double v = r[std::size_t(i)];
+        for (int k = i + 1; k < n; ++k) v -= m[std::size_t(i * n + k)] * x[std::size_t(k)];
+        x[std::size_t(i)] = v / m[std::size_t(i * n + i)];
+    }
+    return true;
+}
+
+// The fraction of a pixel by which b's best whole-pixel reading t is off,
+// from the strips' gradients (Lucas-Kanade, symmetric, with the light
+// modelled): with f = a and g = b shifted by t over their common part (each
+// less its mean, over its deviation), f(p) = (1 + k + kx u + ky v) g(p - d)
+// + c(u, v) for the true d, a gain k that may change linearly across the
+// part and an offset c that may change as a quadratic (u, v: the pixel's
+// centred, scaled position). Vignetting is why: it makes the two tiles'
+// light ramp in opposite directions over their overlap, which moves the
+// correlation's peak (by a tenth of a pixel and more at 8 % overlap). To
+// first order f - g = -d . (grad f + grad g) / 2 + k g + kx u g + ky v g +
+// c + cx u + cy v + cxx u^2 + cyy v^2, solved by least squares. Both images' gradients
+// enter alike, so neither one's sampling biases the answer toward whole
+// pixels as a parabola through correlation scores does.
+std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
+    // interior of the common part: central differences need a neighbour
+    const int x0 = std::max(0, t.x) + 1, x1 = std::min(a.rect.w, b.rect.w + t.x) - 1;
+    const int y0 = std::max(0, t.y) + 1, y1 = std::min(a.rect.h, b.rect.h + t.y) - 1;
+    if (x1 - x0 < 2 || y1 - y0 < 2) return std::nullopt;
+    auto fa = [&](int x, int y) { return double(a.row(y)[x]); };
+    auto fb = [&](int x, int y) { return double(b.row(y - t.y)[x - t.x]); };
+    double sa = 0, sb = 0, saa = 0, sbb = 0;
+    const double n = double(x1 - x0) * double(y1 - y0);
+    for (int y = y0; y < y1; ++y)
+        for (int x = x0; x < x1; ++x) {
+            const double u = fa(x, y), v = fb(x, y);
+            sa += u, sb += v, saa += u * u, sbb += v * v;
+        }
+    const double ma = sa / n, mb = sb / n;
+    const double da = std::sqrt(std::max(saa / n - ma * ma, 0.0)), db = std::sqrt(std::max(sbb / n - mb * mb, 0.0));
+    if (!(da > 0) || !(db > 0)) return std::nullopt;
+    const double ia = 1 / da, ib = 1 / db;
+    const double cx = 0.5 * (x0 + x1 - 1), cy = 0.5 * (y0 + y1 - 1);
+    const double sx = 2.0 / std::max(x1 - x0, 1), sy = 2.0 / std::max(y1 - y0, 1);
+    constexpr int N = 10;  // dx, dy, k, kx, ky, and the offset's c, cx, cy, cxx, cyy
+    std::vector<double> m(N * N, 0), r(N, 0);
+    for (int y = y0; y < y1; ++y)
+        for (int x = x0; x < x1; ++x) {
+            const double f = (fa(x, y) - ma) * ia, g = (fb(x, y) - mb) * ib;
+            const double gx = 0.25 * ((fa(x + 1, y) - fa(x - 1, y)) * ia + (fb(x + 1, y) - fb(x - 1, y)) * ib);
+            const double gy = 0.25 * ((fa(x, y + 1) - fa(x, y - 1)) * ia + (fb(x, y + 1) - fb(x, y - 1)) * ib);
+            const double u = (x - cx) * sx, v = (y - cy) * sy;
+            const double j[N] = {-gx, -gy, g, u * g, v * g, 1, u, v, u * u, v * v};
+            const double e = f - g;
+            for (int p = 0; p < N; ++p) {
+                for (int q = 0; q < N; ++q) m[std::size_t(p * N + q)] += j[p] * j[q];
+                r[std::size_t(p)] += j[p] * e;
+            }
+        }
+    std::vector<double> sol;
+    if (!solve_small(m, r, N, sol)) return std::nullopt;
+    return Vec2{sol[0], sol[1]};
 }
 
 }  // namespace
 
-Match match(const GreyImage& window, const GreyImage& region, double min_score) {
+Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
     Match m;
-    const Rect& wr = window.rect;
-    const Rect& rr = region.rect;
-    if (wr.empty() || rr.w < wr.w || rr.h < wr.h) {
-        m.why = "the region is smaller than the window";
+    if (a.rect.empty() || b.rect.empty()) {
+        m.why = "a strip is empty";
         return m;
     }
-    // Coarsest level: shrink by powers of two while the search is more than
-    // a few pixels wide there and the window keeps some detail.
-    const int range = std::max(rr.w - wr.w, rr.h - wr.h);
+    if (flat(a) || flat(b)) {
+        m.why = "a strip is flat (no texture to align)";
+        return m;
+    }
+    // Readings t are in crop pixels: b's pixel q shows what a's q + t
+    // shows. The nominal offset is t0, and
+    //   offset (b's position - a's) = t + crop_a origin - crop_b origin.
+    const Point t0{plan.nominal.x + plan.crop_b.x - plan.crop_a.x, plan.nominal.y + plan.crop_b.y - plan.crop_a.y};
+    const Point E = plan.error;
+    // Candidates must keep a common part worth scoring: an eighth of the
+    // smaller crop along each axis, and at least 3 pixels (an overlap of
+    // 8 px with a stage error of 5 px leaves 3).
+    const int min_w = std::max(3, std::min(a.rect.w, b.rect.w) / 8);
+    const int min_h = std::max(3, std::min(a.rect.h, b.rect.h) / 8);
+    auto common_ok = [&](Point t, int f) {
+        const int w = std::min(a.rect.w, b.rect.w + t.x * f) - std::max(0, t.x * f);
+        const int h = std::min(a.rect.h, b.rect.h + t.y * f) - std::max(0, t.y * f);
+        return w >= min_w && h >= min_h;
+    };
+    auto in_bound = [&](Point t) { return std::abs(t.x - t0.x) <= E.x && std::abs(t.y - t0.y) <= E.y; };
+
+    // Level f: shrunk until the transform is small (cost) while the
+    // thinner side keeps some 24 samples (detail).
     int f = 1;
-    while (f < 16 && range / (2 * f) > 6 && wr.w / (2 * f) >= 16 && wr.h / (2 * f) >= 16) f *= 2;
-    // Halved again and again: level k is shrunk by 2^k, and the region's
-    // block grid starts at its own origin, so a placement (cx, cy) at level k
-    // is (2 cx, 2 cy) at level k - 1.
-    std::vector<GreyImage> wl, rl;  // levels 1.. (level 0 is the input)
-    for (int level = 2; level <= f; level *= 2) {
-        wl.push_back(shrink(wl.empty() ? window : wl.back(), 2));
-        rl.push_back(shrink(rl.empty() ? region : rl.back(), 2));
+    const std::int64_t area = std::max(a.rect.area(), b.rect.area());
+    const int thin = std::min({a.rect.w, a.rect.h, b.rect.w, b.rect.h});
+    while (f < 16 && area / (std::int64_t(f) * f) > 16384 && thin / (2 * f) >= 24) f *= 2;
+    std::vector<Plane> la{a}, lb{b};  // la[k]: shrunk by 2^k
+    for (int g = 2; g <= f; g *= 2) {
+        la.push_back(shrink(la.back(), 2));
+        lb.push_back(shrink(lb.back(), 2));
     }
-    Best best;
-    for (int k = int(wl.size()); k >= 0; --k) {
-        Correlator c(k ? wl[std::size_t(k - 1)] : window, k ? rl[std::size_t(k - 1)] : region);
-        if (c.flat()) {
-            m.why = "the window is flat (no texture to align)";
-            return m;
-        }
-        if (k == int(wl.size())) {
-            best = search(c, 0, c.max_x(), 0, c.max_y());
-        } else {
-            Point p{best.at.x * 2, best.at.y * 2};
-            best = search(c, p.x - 2, p.x + 2, p.y - 2, p.y + 2);
-        }
-    }
-    m.offset = {wr.x - rr.x - best.at.x, wr.y - rr.y - best.at.y};
-    m.score = best.score;
-    if (best.at.x == 0 || best.at.y == 0 || best.at.x == rr.w - wr.w || best.at.y == rr.h - wr.h) {
-        m.why = "the best match lies on the edge of the search area; the error may be larger: raise the search radius";
+    const Plane &A = la.back(), &B = lb.back();
+    // Zero-padded by the error bound, so that a reading and its wrapped
+    // twin are told apart by the bound.
+    const int ex = E.x / f + 2, ey = E.y / f + 2;
+    const Fft fft(fast(std::max(A.rect.h, B.rect.h) + ey), fast_even(std::max(A.rect.w, B.rect.w) + ex));
+    const std::vector<float> pcm = phase_correlation(A, B, fft);
+
+    // Every peak's readings inside the bound (and the nominal reading
+    // itself), scored at level f.
+    std::vector<Candidate> cands;
+    auto consider = [&](Point t) {
+        const Point full{t.x * f, t.y * f};
+        if (std::abs(full.x - t0.x) > E.x + f || std::abs(full.y - t0.y) > E.y + f) return;
+        if (!common_ok(t, f)) return;
+        for (const Candidate& c : cands)
+            if (c.t == t) return;
+        cands.push_back({t, ncc(A, B, t)});
+    };
+    // t0 at level f, rounded toward the nearest block
+    auto div_round = [](int v, int d) { return int(std::floor(double(v) / d + 0.5)); };
+    consider({div_round(t0.x, f), div_round(t0.y, f)});
+    for (Point p : peaks(pcm, fft.rows, fft.cols, 8))
+        for (int wx = 0; wx < 2; ++wx)
+            for (int wy = 0; wy < 2; ++wy) consider({p.x - wx * fft.cols, p.y - wy * fft.rows});
+    if (cands.empty()) {
+        m.why = "no reading within the stage error keeps enough of the strips in common";
         return m;
     }
-    if (best.score < min_score) {
-        m.why = "poor correlation (" + std::to_string(best.score).substr(0, 5) + ")";
+    std::stable_sort(cands.begin(), cands.end(), [](const Candidate& p, const Candidate& q) { return p.s.ncc > q.s.ncc; });
+    if (cands.size() > 3) cands.resize(3);
+
+    // The best three, refined level by level (x2, then the best of the 3x3
+    // around it), and at full resolution climbed to a local maximum inside
+    // the bound (a peak of a thin strip's phase correlation may be a pixel
+    // or two off its score's maximum).
+    Candidate best{{0, 0}, {}};
+    for (Candidate c : cands) {
+        for (int k = int(la.size()) - 2; k >= -1; --k) {
+            const Plane &pa = la[std::size_t(std::max(k, 0))], &pb = lb[std::size_t(std::max(k, 0))];
+            const int g = 1 << std::max(k, 0);
+            Point centre = k >= 0 ? Point{c.t.x * 2, c.t.y * 2} : c.t;
+            Candidate here{centre, {}};
+            for (int step = 0; step <= (k < 0 ? E.x + E.y : 0); ++step) {
+                const Point from = here.t;
+                for (int dy = -1; dy <= 1; ++dy)
+                    for (int dx = -1; dx <= 1; ++dx) {
+                        Point t{from.x + dx, from.y + dy};
+                        if (k < 0 && !in_bound(t)) continue;
+                        if (!common_ok(t, g)) continue;
+                        Score s = ncc(pa, pb, t);
+                        if (s.ncc > here.s.ncc) here = {t, s};
+                    }
+                if (here.t == from) break;  // a local maximum
+            }
+            c = here;
+            if (k < 0) break;
+        }
+        if (c.s.ncc > best.s.ncc) best = c;
+    }
+    if (best.s.ncc <= -2) {
+        m.why = "no reading within the stage error keeps enough of the strips in common";
+        return m;
+    }
+    const Point t = best.t;
+    // The confidence: the correlation of the strips' detail at that offset
+    // (the position comes from the strips as they are: the local mean,
+    // clipped at a crop's border, would bias it there).
+    m.score = ncc(highpass(a, 4), highpass(b, 4), t).ncc;
+    // To a fraction: a parabola through the scores either side, per axis,
+    // where the gradients (below) give no answer.
+    auto vertex = [&](Point lo, Point hi) {
+        if (!common_ok(lo, 1) || !common_ok(hi, 1)) return 0.0;
+        const double sl = ncc(a, b, lo).ncc, sh = ncc(a, b, hi).ncc, s0 = best.s.ncc;
+        // (s0 is the raw strips' score, as sl and sh)
+        const double d = sl - 2 * s0 + sh;
+        if (!(d < 0)) return 0.0;
+        return std::clamp(0.5 * (sl - sh) / d, -0.5, 0.5);
+    };
+    double fx = vertex({t.x - 1, t.y}, {t.x + 1, t.y});
+    double fy = vertex({t.x, t.y - 1}, {t.x, t.y + 1});
+    // The gradients' answer where they give one: when it lies more than
+    // half a pixel away, the whole-pixel reading moves there (the scores'
+    // maximum of a noisy thin strip may be a pixel off) and it is asked
+    // again, twice at most.
+    Point at = t, used = t;  // where the gradients are asked; where fx, fy apply
+    for (int round = 0; round < 3; ++round) {
+        const std::optional<Vec2> d = gradient_fraction(a, b, at);
+        if (!d) break;
+        fx = std::clamp(d->x, -0.5, 0.5), fy = std::clamp(d->y, -0.5, 0.5);
+        used = at;
+        const Point next{at.x + (d->x > 0.5 ? 1 : d->x < -0.5 ? -1 : 0), at.y + (d->y > 0.5 ? 1 : d->y < -0.5 ? -1 : 0)};
+        if (next == at || !in_bound(next) || !common_ok(next, 1) || round == 2) break;
+        at = next;
+    }
+    m.offset = {used.x + fx + plan.crop_a.x - plan.crop_b.x, used.y + fy + plan.crop_a.y - plan.crop_b.y};
+    if (std::abs(t.x - t0.x) >= E.x || std::abs(t.y - t0.y) >= E.y) {
+        m.why = "the best match lies on the edge of the stage error; the error may be larger: raise --stage-error";
         return m;
     }
     m.found = true;
     return m;
+}
+
+double learned_threshold(std::vector<double> null_scores, double floor, double quantile, std::size_t min_samples) {
+    if (null_scores.size() < min_samples) return floor;
+    std::sort(null_scores.begin(), null_scores.end());
+    // linear interpolation between order statistics
+    const double pos = quantile * double(null_scores.size() - 1);
+    const std::size_t i = std::size_t(pos);
+    const double frac = pos - double(i);
+    double q = null_scores[i];
+    if (i + 1 < null_scores.size()) q += frac * (null_scores[i + 1] - null_scores[i]);
+    return std::max(floor, q);
 }
 
 // ---------------------------------------------------------------- plan
@@ -241,48 +512,118 @@ struct UnionFind {
     void join(int a, int b) { parent[std::size_t(find(a))] = find(b); }
 };
 
+// Side by side (the overlap is a column strip: across is x) or stacked.
+bool side_by_side(const Rect& ov) { return ov.w <= ov.h; }
+
 }  // namespace
 
 std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int b, const PlanOptions& o, int attempt) {
-    const int R = std::max(o.search, 0);
     const Rect& A = nominal[std::size_t(a)];
     const Rect& B = nominal[std::size_t(b)];
-    Rect ov = A.intersect(B);
-    // shrunk by the radius: a window in here stays inside B under any error up to R
-    Rect in{ov.x + R, ov.y + R, ov.w - 2 * R, ov.h - 2 * R};
-    if (in.w < o.min_window || in.h < o.min_window) return std::nullopt;
-    const int w = std::min(in.w, o.window_w), h = std::min(in.h, o.window_h);
-    // The places to try, best first: top centre (the cheapest rows), then
-    // the middle and the bottom of the overlap, then its left and right
-    // ends; each distinct from those before it.
-    const int cx = in.x + (in.w - w) / 2, my = in.y + (in.h - h) / 2;
-    const Point at[] = {{cx, in.y}, {cx, my}, {cx, in.bottom() - h}, {in.x, my}, {in.right() - w, my}};
-    std::vector<Point> distinct;
-    for (Point p : at)
-        if (std::find(distinct.begin(), distinct.end(), p) == distinct.end()) distinct.push_back(p);
-    if (attempt < 0 || std::size_t(attempt) >= distinct.size()) return std::nullopt;
-    Rect win{distinct[std::size_t(attempt)].x, distinct[std::size_t(attempt)].y, w, h};
-    Rect reg{win.x - R, win.y - R, w + 2 * R, h + 2 * R};
-    PairPlan p{a, b, win.translate(-A.x, -A.y), reg.translate(-B.x, -B.y), false};
-    p.deep = p.window.bottom() > o.shallow_depth * A.h || p.region.bottom() > o.shallow_depth * B.h;
+    const Rect ov = A.intersect(B);
+    if (ov.empty()) return std::nullopt;
+    const bool sbs = side_by_side(ov);
+    const int across = sbs ? ov.w : ov.h, along = sbs ? ov.h : ov.w;
+    if (across < o.min_overlap || along < o.min_along) return std::nullopt;
+    const int ex = std::max(o.error_x, 0), ey = std::max(o.error_y, 0);
+    // The window: across, the middle of the overlap (at most max_across);
+    // along, as long as the area budget allows for the strip grown by the
+    // error.
+    const int wa = std::min(across, std::max(o.max_across, 1));
+    const int grown = wa + 2 * (sbs ? ex : ey);
+    int wl = int(std::clamp<std::int64_t>(o.max_area / std::max(grown, 1), o.min_along, o.max_along));
+    wl = std::min(wl, along);
+    // The places along the overlap, best first: side by side, the top
+    // (the cheapest rows), then the middle and the bottom; stacked, the
+    // middle, then the left and right ends; each distinct.
+    std::vector<int> at;
+    const int lo = 0, mid = (along - wl) / 2, hi = along - wl;
+    for (int p : sbs ? std::vector<int>{lo, mid, hi} : std::vector<int>{mid, lo, hi})
+        if (std::find(at.begin(), at.end(), p) == at.end()) at.push_back(p);
+    if (attempt < 0 || std::size_t(attempt) >= at.size()) return std::nullopt;
+    const int s = at[std::size_t(attempt)];
+    const int ac = (across - wa) / 2;
+    const Rect win = sbs ? Rect{ov.x + ac, ov.y + s, wa, wl} : Rect{ov.x + s, ov.y + ac, wl, wa};
+    const Rect g{win.x - ex, win.y - ey, win.w + 2 * ex, win.h + 2 * ey};
+    PairPlan p;
+    p.a = a, p.b = b;
+    p.crop_a = g.intersect(A).translate(-A.x, -A.y);
+    p.crop_b = g.intersect(B).translate(-B.x, -B.y);
+    p.nominal = {B.x - A.x, B.y - A.y};
+    p.error = {ex, ey};
+    p.deep = p.crop_a.bottom() > o.shallow_depth * A.h || p.crop_b.bottom() > o.shallow_depth * B.h;
     return p;
 }
 
-std::vector<PairPlan> plan_pairs(const std::vector<Rect>& nominal, const PlanOptions& o) {
-    // Candidates: every overlapping pair with room for a window. A grid
-    // cell index would do this in O(n); the pairs are few and n is
-    // thousands, so sorting by x and sweeping is enough.
+std::optional<PairPlan> plan_null(const std::vector<Rect>& nominal, const PairPlan& pair, int variant) {
+    if (variant < 0 || variant > 2) return std::nullopt;
+    const Rect& A = nominal[std::size_t(pair.a)];
+    const Rect& B = nominal[std::size_t(pair.b)];
+    const bool sbs = side_by_side(A.intersect(B));
+    // a crop mirrored through its image's centre on the axis across the
+    // overlap: the image's far side
+    auto mirror = [&](Rect c, const Rect& im) {
+        if (sbs)
+            c.x = im.w - c.right();
+        else
+            c.y = im.h - c.bottom();
+        return c;
+    };
+    PairPlan p = pair;
+    if (variant != 1) p.crop_b = mirror(pair.crop_b, B);
+    if (variant != 0) p.crop_a = mirror(pair.crop_a, A);
+    // the same reading means the same: the crops' nominal shift
+    // (nominal + crop_b - crop_a) is kept
+    p.nominal.x += (pair.crop_b.x - p.crop_b.x) - (pair.crop_a.x - p.crop_a.x);
+    p.nominal.y += (pair.crop_b.y - p.crop_b.y) - (pair.crop_a.y - p.crop_a.y);
+    // Each crop must miss the other image's crop by more than the error,
+    // wherever the images truly are.
+    const Rect ca = p.crop_a.translate(A.x, A.y);
+    const Rect cb = p.crop_b.translate(B.x, B.y);
+    const Rect grown{cb.x - 2 * pair.error.x, cb.y - 2 * pair.error.y, cb.w + 4 * pair.error.x, cb.h + 4 * pair.error.y};
+    if (grown.overlaps(ca) || (p.crop_a == pair.crop_a && p.crop_b == pair.crop_b)) return std::nullopt;
+    // and both must still be one size, so that they read like the pair
+    if (p.crop_a.w != pair.crop_a.w || p.crop_b.h != pair.crop_b.h) return std::nullopt;
+    return p;
+}
+
+namespace {
+
+// Every overlapping pair (a < b), by a sweep over x.
+template <class F>
+void each_overlap(const std::vector<Rect>& nominal, F&& f) {
     std::vector<int> by_x(nominal.size());
     std::iota(by_x.begin(), by_x.end(), 0);
     std::sort(by_x.begin(), by_x.end(), [&](int p, int q) { return nominal[std::size_t(p)].x < nominal[std::size_t(q)].x; });
-    std::vector<PairPlan> all;
     for (std::size_t s = 0; s < by_x.size(); ++s) {
         const Rect& A0 = nominal[std::size_t(by_x[s])];
-        for (std::size_t t = s + 1; t < by_x.size() && nominal[std::size_t(by_x[t])].x < A0.right(); ++t) {
-            int a = std::min(by_x[s], by_x[t]), b = std::max(by_x[s], by_x[t]);
-            if (auto p = plan_window(nominal, a, b, o, 0)) all.push_back(*p);
-        }
+        for (std::size_t t = s + 1; t < by_x.size() && nominal[std::size_t(by_x[t])].x < A0.right(); ++t)
+            if (A0.overlaps(nominal[std::size_t(by_x[t])])) f(std::min(by_x[s], by_x[t]), std::max(by_x[s], by_x[t]));
     }
+}
+
+}  // namespace
+
+std::vector<std::pair<int, int>> too_thin(const std::vector<Rect>& nominal, const PlanOptions& o) {
+    std::vector<std::pair<int, int>> out;
+    each_overlap(nominal, [&](int a, int b) {
+        const Rect ov = nominal[std::size_t(a)].intersect(nominal[std::size_t(b)]);
+        const bool sbs = side_by_side(ov);
+        const int across = sbs ? ov.w : ov.h, along = sbs ? ov.h : ov.w;
+        if (along >= o.min_along && across < o.min_overlap) out.push_back({a, b});
+    });
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::vector<PairPlan> plan_pairs(const std::vector<Rect>& nominal, const PlanOptions& o) {
+    // Candidates: every overlapping pair with room for a strip. A grid
+    // cell index would do this in O(n); the pairs are few and n is
+    // thousands, so sorting by x and sweeping is enough.
+    std::vector<PairPlan> all;
+    each_overlap(nominal, [&](int a, int b) {
+        if (auto p = plan_window(nominal, a, b, o, 0)) all.push_back(*p);
+    });
     std::sort(all.begin(), all.end(), [](const PairPlan& p, const PairPlan& q) {
         return std::pair(p.a, p.b) < std::pair(q.a, q.b);
     });
@@ -296,8 +637,8 @@ std::vector<PairPlan> plan_pairs(const std::vector<Rect>& nominal, const PlanOpt
     // groups they join.
     auto deep_sides = [&](const PairPlan& p) {
         std::vector<int> s;
-        if (p.window.bottom() > o.shallow_depth * nominal[std::size_t(p.a)].h) s.push_back(p.a);
-        if (p.region.bottom() > o.shallow_depth * nominal[std::size_t(p.b)].h) s.push_back(p.b);
+        if (p.crop_a.bottom() > o.shallow_depth * nominal[std::size_t(p.a)].h) s.push_back(p.a);
+        if (p.crop_b.bottom() > o.shallow_depth * nominal[std::size_t(p.b)].h) s.push_back(p.b);
         return s;
     };
     std::map<std::pair<int, int>, std::vector<std::size_t>> groups;
@@ -391,7 +732,7 @@ std::vector<double> solve_axis(std::size_t n, const std::vector<Link>& links, co
     precondition();
     p = z;
     double rz = dot(r, z);
-    const double stop = 1e-20 * std::max(dot(r, r), 1e-300);
+    const double stop = 1e-24 * std::max(dot(r, r), 1e-300);
     for (std::size_t it = 0; it < 10 * n + 10 && dot(r, r) > stop; ++it) {
         apply(p, q);
         double pq = dot(p, q);
@@ -420,9 +761,75 @@ std::vector<double> solve_axis(std::size_t n, const std::vector<Link>& links, co
     return x;
 }
 
+// Least squares fit of v ~ m0 X + m1 Y + m2 over the points (3x3 normal
+// equations, solved by Cramer's rule); false when they are (nearly) on a line.
+bool fit_affine(const std::vector<Vec2>& at, const std::vector<double>& v, double m[3]) {
+    double s[3][3] = {}, r[3] = {};
+    // centred, so that the equations are well conditioned whatever the
+    // canvas coordinates
+    Vec2 c;
+    for (const Vec2& p : at) c.x += p.x, c.y += p.y;
+    c.x /= double(at.size()), c.y /= double(at.size());
+    for (std::size_t i = 0; i < at.size(); ++i) {
+        const double u[3] = {at[i].x - c.x, at[i].y - c.y, 1};
+        for (int j = 0; j < 3; ++j) {
+            for (int k = 0; k < 3; ++k) s[j][k] += u[j] * u[k];
+            r[j] += u[j] * v[i];
+        }
+    }
+    auto det3 = [](const double a[3][3]) {
+        return a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0]) +
+               a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]);
+    };
+    const double d = det3(s);
+    const double scale = s[0][0] * s[1][1] * s[2][2];
+    if (!(std::abs(d) > 1e-9 * std::max(scale, 1e-300))) return false;
+    double sol[3];
+    for (int j = 0; j < 3; ++j) {
+        double t[3][3];
+        for (int a = 0; a < 3; ++a)
+            for (int b = 0; b < 3; ++b) t[a][b] = b == j ? r[a] : s[a][b];
+        sol[j] = det3(t) / d;
+    }
+    m[0] = sol[0], m[1] = sol[1], m[2] = sol[2] - sol[0] * c.x - sol[1] * c.y;
+    return true;
+}
+
 }  // namespace
 
-Solution solve_positions(const std::vector<Point>& nominal, const std::vector<Link>& links, double max_residual) {
+std::vector<bool> fits_stage(const std::vector<Vec2>& nominal, const std::vector<Link>& links,
+                             const std::vector<int>& kind, double spread, double slack) {
+    std::vector<bool> out(links.size(), true);
+    auto error = [&](const Link& l, int axis) {
+        const Vec2 &a = nominal[std::size_t(l.a)], &b = nominal[std::size_t(l.b)];
+        return axis ? l.offset.y - (b.y - a.y) : l.offset.x - (b.x - a.x);
+    };
+    std::vector<int> kinds(kind.begin(), kind.end());
+    std::sort(kinds.begin(), kinds.end());
+    kinds.erase(std::unique(kinds.begin(), kinds.end()), kinds.end());
+    for (int k : kinds)
+        for (int axis = 0; axis < 2; ++axis) {
+            std::vector<double> e;
+            for (std::size_t i = 0; i < links.size(); ++i)
+                if (kind[i] == k) e.push_back(error(links[i], axis));
+            if (e.size() < 4) continue;
+            // Tukey's fences, widened by the slack: the quartiles hold the
+            // stage's usual errors (two modes too, as backlash makes)
+            std::sort(e.begin(), e.end());
+            auto q = [&](double f) {
+                const double pos = f * double(e.size() - 1);
+                const std::size_t i = std::size_t(pos);
+                return i + 1 < e.size() ? e[i] + (pos - double(i)) * (e[i + 1] - e[i]) : e[i];
+            };
+            const double q1 = q(0.25), q3 = q(0.75), iqr = q3 - q1;
+            const double lo = q1 - spread * iqr - slack, hi = q3 + spread * iqr + slack;
+            for (std::size_t i = 0; i < links.size(); ++i)
+                if (kind[i] == k && (error(links[i], axis) < lo || error(links[i], axis) > hi)) out[i] = false;
+        }
+    return out;
+}
+
+Solution solve_positions(const std::vector<Vec2>& nominal, const std::vector<Link>& links, double max_residual) {
     const std::size_t n = nominal.size();
     Solution s;
     s.used.assign(links.size(), true);
@@ -435,11 +842,11 @@ Solution solve_positions(const std::vector<Point>& nominal, const std::vector<Li
         if (!(l.weight > 0)) s.used[k] = false;
     }
     std::vector<double> cx(n, 0), cy(n, 0);
+    std::vector<int> group(n);
     for (;;) {
         UnionFind uf(n);
         for (std::size_t k = 0; k < links.size(); ++k)
             if (s.used[k]) uf.join(links[k].a, links[k].b);
-        std::vector<int> group(n);
         std::vector<bool> anchor(n, false), seen(n, false);
         for (std::size_t i = 0; i < n; ++i) {
             group[i] = uf.find(int(i));
@@ -463,9 +870,58 @@ Solution solve_positions(const std::vector<Point>& nominal, const std::vector<Li
         s.used[worst] = false;
         ++s.rejected;
     }
-    s.positions.resize(n);
+    // Groups by size (ties: the one holding the lowest image first).
+    std::vector<int> linked(n, 0);
+    for (std::size_t k = 0; k < links.size(); ++k)
+        if (s.used[k]) linked[std::size_t(links[k].a)] = linked[std::size_t(links[k].b)] = 1;
+    std::map<int, std::size_t> size;
     for (std::size_t i = 0; i < n; ++i)
-        s.positions[i] = {nominal[i].x + int(std::lround(cx[i])), nominal[i].y + int(std::lround(cy[i]))};
+        if (linked[i]) ++size[group[i]];
+    int main = -1;
+    for (std::size_t i = 0; i < n; ++i)
+        if (linked[i] && (main < 0 || size[group[i]] > size[main])) main = group[i];
+
+    s.positions.resize(n);
+    s.placed.assign(n, Placed::stage_model);
+    for (std::size_t i = 0; i < n; ++i) s.positions[i] = {nominal[i].x + cx[i], nominal[i].y + cy[i]};
+    // The stage model from the largest group: an affine map of nominal to
+    // solved positions, or the identity (its mean correction is zero).
+    std::vector<Vec2> at;
+    std::vector<double> vx, vy;
+    for (std::size_t i = 0; i < n; ++i)
+        if (linked[i] && group[i] == main) {
+            at.push_back(nominal[i]);
+            vx.push_back(s.positions[i].x);
+            vy.push_back(s.positions[i].y);
+            s.placed[i] = Placed::registered;
+        }
+    double mx[3] = {1, 0, 0}, my[3] = {0, 1, 0};
+    if (at.size() >= 6 && !(fit_affine(at, vx, mx) && fit_affine(at, vy, my))) {
+        mx[0] = 1, mx[1] = 0, mx[2] = 0, my[0] = 0, my[1] = 1, my[2] = 0;
+    }
+    std::copy(mx, mx + 3, s.model);
+    std::copy(my, my + 3, s.model + 3);
+    auto model = [&](const Vec2& p) { return Vec2{mx[0] * p.x + mx[1] * p.y + mx[2], my[0] * p.x + my[1] * p.y + my[2]}; };
+    // Smaller groups: shifted as a whole to the model's mean place for them.
+    std::map<int, std::pair<Vec2, int>> shift;
+    for (std::size_t i = 0; i < n; ++i)
+        if (linked[i] && group[i] != main) {
+            const Vec2 want = model(nominal[i]);
+            auto& sh = shift[group[i]];
+            sh.first.x += want.x - s.positions[i].x;
+            sh.first.y += want.y - s.positions[i].y;
+            sh.second += 1;
+        }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!linked[i]) {
+            s.positions[i] = model(nominal[i]);
+        } else if (group[i] != main) {
+            const auto& sh = shift[group[i]];
+            s.positions[i].x += sh.first.x / sh.second;
+            s.positions[i].y += sh.first.y / sh.second;
+            s.placed[i] = Placed::group;
+        }
+    }
     return s;
 }
 

@@ -1,174 +1,246 @@
-// Registration math on synthetic pixels: matching, pair planning and the
-// global solve (ops/registration), no files involved.
+// Registration on pixels: phase correlation with sub-pixel refinement on
+// generated microscope acquisitions with their ground truth
+// (../shared/bench/make_acquisition), pair planning, the permutation
+// threshold and the global solve with its stage model.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <map>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "support.hpp"
+#include "tessera/mosaic.hpp"
 #include "tessera/ops/registration.hpp"
 
 using namespace tessera;
+namespace fs = std::filesystem;
 namespace reg = tessera::registration;
 
 namespace {
 
-// A smooth random texture (blurred noise at two scales), one band, w x h,
-// in a Buffer so that crops of it are ConstTiles like evaluator output.
-Buffer texture(int w, int h, unsigned seed = 1) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> u(0, 1);
-    std::vector<float> a(std::size_t(w) * h);
-    for (float& v : a) v = u(rng);
-    // a few box blurs of radius 2 (ish Gaussian), plus the fine noise
-    std::vector<float> b = a, t(a.size());
-    for (int pass = 0; pass < 3; ++pass) {
-        for (int y = 0; y < h; ++y)
-            for (int x = 0; x < w; ++x) {
-                float s = 0;
-                int n = 0;
-                for (int d = -2; d <= 2; ++d)
-                    if (x + d >= 0 && x + d < w) s += b[std::size_t(y) * w + x + d], ++n;
-                t[std::size_t(y) * w + x] = s / n;
-            }
-        for (int y = 0; y < h; ++y)
-            for (int x = 0; x < w; ++x) {
-                float s = 0;
-                int n = 0;
-                for (int d = -2; d <= 2; ++d)
-                    if (y + d >= 0 && y + d < h) s += t[std::size_t(y + d) * w + x], ++n;
-                b[std::size_t(y) * w + x] = s / n;
-            }
+// truth.csv of an acquisition: file -> true position.
+std::map<std::string, reg::Vec2> read_truth(const fs::path& csv) {
+    std::map<std::string, reg::Vec2> out;
+    std::ifstream in(csv);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+        std::stringstream ss(line);
+        std::string f, x, y;
+        std::getline(ss, f, ',');
+        std::getline(ss, x, ',');
+        std::getline(ss, y, ',');
+        out[(csv.parent_path() / f).lexically_normal().string()] = {std::stod(x), std::stod(y)};
     }
-    Buffer out(nullptr, {0, 0, w, h}, 1, Format::u8);
-    Tile o = out.tile();
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            float v = 40 + 300 * (b[std::size_t(y) * w + x] - 0.5f) + 30 * a[std::size_t(y) * w + x];
-            o.row<std::uint8_t>(y)[x] = std::uint8_t(std::clamp(v, 0.0f, 255.0f));
-        }
     return out;
 }
 
-// The pixels of `im` at r (image frame), as grey, with their rect moved to
-// `frame_origin` (the frame of the tile they are said to come from).
-reg::GreyImage cut(const Buffer& im, const Rect& r, Point tile_origin) {
-    reg::GreyImage g = reg::to_grey(im.view().sub(r));
-    g.rect = r.translate(-tile_origin.x, -tile_origin.y);
-    return g;
+// RMS and largest error of solved positions against the truth, up to the
+// common shift (as ../shared/bench/score_positions.py scores them).
+struct Error2 {
+    double rms = 0, max = 0;
+};
+Error2 score(const std::vector<Placement>& tiles, const RegisterReport& rep, const std::map<std::string, reg::Vec2>& truth) {
+    std::vector<reg::Vec2> d;
+    reg::Vec2 mean;
+    for (std::size_t i = 0; i < tiles.size(); ++i) {
+        const reg::Vec2 t = truth.at(tiles[i].file);
+        d.push_back({rep.positions[i][0] - t.x, rep.positions[i][1] - t.y});
+        mean.x += d.back().x / double(tiles.size());
+        mean.y += d.back().y / double(tiles.size());
+    }
+    Error2 e;
+    for (const reg::Vec2& v : d) {
+        const double r = std::hypot(v.x - mean.x, v.y - mean.y);
+        e.rms += r * r / double(d.size());
+        e.max = std::max(e.max, r);
+    }
+    e.rms = std::sqrt(e.rms);
+    return e;
 }
 
 }  // namespace
 
-TEST_CASE("registration: to_grey sums small integer bands exactly and scales others") {
-    Buffer b(nullptr, {5, 7, 2, 1}, 3, Format::u8);
-    std::uint8_t* p = b.tile().row<std::uint8_t>(7);
-    std::uint8_t px[] = {10, 20, 30, 200, 100, 50};
-    std::copy(px, px + 6, p);
-    reg::GreyImage g = reg::to_grey(b.view());
-    CHECK(g.rect == Rect{5, 7, 2, 1});
-    CHECK(g.px[0] == 0);           // 60 - 60
-    CHECK(g.px[1] == 350 - 60);    // 350 - 60: fits 0..1023 unscaled
-    Buffer f(nullptr, {0, 0, 3, 1}, 1, Format::f32);
-    float fv[] = {-1.0f, 0.0f, 1.0f};
-    std::copy(fv, fv + 3, f.tile().row<float>(0));
-    reg::GreyImage gf = reg::to_grey(f.view());
-    CHECK(gf.px[0] == 0);
-    CHECK(gf.px[1] == 512);
-    CHECK(gf.px[2] == 1023);
-}
-
-TEST_CASE("registration: match finds the true offset for shifts across the search radius") {
-    Buffer slide = texture(700, 500, 3);
-    const int R = 24;
-    // image a at (100, 100), b nominally at (300, 120) but really elsewhere
-    const Point a{100, 100};
-    const Rect win_slide{340, 150, 128, 96};  // a window inside both, slide frame
-    for (Point err : {Point{0, 0}, Point{7, -3}, Point{-23, 23}, Point{19, -21}, Point{-1, 1}}) {
-        CAPTURE(err.x);
-        CAPTURE(err.y);
-        const Point b_nominal{300, 120};
-        const Point b_true{b_nominal.x + err.x, b_nominal.y + err.y};
-        reg::GreyImage w = cut(slide, win_slide, a);
-        // the region: the window at the nominal offset, grown by R, read from b's true pixels
-        Rect reg_b = win_slide.translate(-b_nominal.x, -b_nominal.y);
-        reg_b = {reg_b.x - R, reg_b.y - R, reg_b.w + 2 * R, reg_b.h + 2 * R};
-        reg::GreyImage r = cut(slide, reg_b.translate(b_true.x, b_true.y), b_true);
-        r.rect = reg_b;
-        reg::Match m = reg::match(w, r);
-        CHECK(m.found);
-        CHECK(m.offset == Point{b_true.x - a.x, b_true.y - a.y});
-        CHECK(m.score > 0.9);
+TEST_CASE("registration: low-overlap acquisitions register to a tenth of a pixel at 3 - 6 and 10 % overlap") {
+    // tile sizes that give overlaps of 8 px and more at 3 %; 16-bit and
+    // 8-bit, fractional stage error and drift, vignetting, dark offset,
+    // gain and noise, snake order
+    struct Case {
+        const char* args;
+    } cases[] = {
+        {"cols=5 rows=4 tile=320x288 overlap=3 bits=16 error=2.5 seed=11"},
+        {"cols=5 rows=4 tile=256x192 overlap=6 bits=16 seed=3"},
+        {"cols=5 rows=4 tile=256x192 overlap=6 bits=8 seed=4"},
+        {"cols=4 rows=4 tile=256x256 overlap=10 bits=8 bands=3 seed=5"},
+        {"cols=4 rows=3 tile=300x240 overlap=10 bits=16 error=4 drift=0.8 seed=6"},
+    };
+    for (const Case& c : cases) {
+        const std::string args = c.args;
+        CAPTURE(args);
+        tt::TempDir tmp;
+        tt::make_acquisition(tmp.path, c.args);
+        const std::vector<Placement> tiles = read_positions_csv((tmp / "nominal.csv").string());
+        RegisterOptions o;
+        o.threads = 2;
+        RegisterReport rep = register_positions(tiles, o, standard_registry());
+        const Error2 e = score(tiles, rep, read_truth(tmp / "truth.csv"));
+        CAPTURE(e.rms);
+        CAPTURE(e.max);
+        CHECK(rep.by_pairs == tiles.size());
+        CHECK(e.rms <= 0.1);
+        CHECK(e.max <= 0.25);
+        // the threshold was learned from pairs that cannot overlap, and it
+        // lies between what they score and what the true pairs score
+        CHECK(rep.null_scored >= 8);
+        for (const PairResult& p : rep.pairs) CHECK(p.score > rep.threshold);
     }
 }
 
-TEST_CASE("registration: match refuses a flat window - a match on the search border - a poor one") {
-    Buffer slide = texture(400, 300, 5);
-    reg::GreyImage w = cut(slide, {100, 100, 64, 64}, {0, 0});
-    // border: the true placement is 12 px off but the region allows 8
-    reg::GreyImage r = cut(slide, {100 + 12 - 8, 100 - 8, 80, 80}, {0, 0});
-    reg::Match m = reg::match(w, r);
-    CHECK_FALSE(m.found);
-    CHECK(m.why.find("edge of the search") != std::string::npos);
-
-    reg::GreyImage flat = w;
-    std::fill(flat.px.begin(), flat.px.end(), 7);
-    m = reg::match(flat, cut(slide, {92, 92, 80, 80}, {0, 0}));
-    CHECK_FALSE(m.found);
-    CHECK(m.why.find("flat") != std::string::npos);
-
-    // unrelated texture
-    Buffer other = texture(400, 300, 99);
-    m = reg::match(w, cut(other, {92, 92, 80, 80}, {0, 0}), 0.5);
-    CHECK_FALSE(m.found);
+TEST_CASE("registration: the thread count and the band choice of a grey set change no position") {
+    tt::TempDir tmp;
+    tt::make_acquisition(tmp.path, "cols=4 rows=3 tile=256x192 overlap=8 bits=16 bands=3 seed=7");
+    const std::vector<Placement> tiles = read_positions_csv((tmp / "nominal.csv").string());
+    RegisterOptions o;
+    o.threads = 1;
+    RegisterReport one = register_positions(tiles, o, standard_registry());
+    o.threads = 2;
+    RegisterReport two = register_positions(tiles, o, standard_registry());
+    CHECK(one.positions == two.positions);
+    CHECK(one.threshold == two.threshold);
+    o.band = 1;
+    RegisterReport band = register_positions(tiles, o, standard_registry());
+    const Error2 e = score(tiles, band, read_truth(tmp / "truth.csv"));
+    CHECK(e.rms <= 0.1);
+    o.band = 3;
+    CHECK(tt::error_of([&] { register_positions(tiles, o, standard_registry()); }).find("register-band") !=
+          std::string::npos);
 }
 
-TEST_CASE("registration: plan_pairs keeps windows inside both images under any error up to the radius") {
-    // 4 x 3 grid of 300 x 200 images stepping 220 x 150
+TEST_CASE("registration: a tile that shows something else is not trusted and is placed by the stage model") {
+    // tile 6 of a 4 x 3 acquisition (row 2, column 3 in snake order)
+    // replaced by tile 1 (the top-left corner of the specimen): its strips
+    // show nothing its neighbours show
+    tt::TempDir tmp;
+    tt::make_acquisition(tmp.path, "cols=4 rows=3 tile=256x192 overlap=8 bits=16 seed=8");
+    fs::copy_file(tmp / "tiles/tile_0001.tif", tmp / "tiles/tile_0006.tif", fs::copy_options::overwrite_existing);
+    const std::vector<Placement> tiles = read_positions_csv((tmp / "nominal.csv").string());
+    RegisterOptions o;
+    RegisterReport rep = register_positions(tiles, o, standard_registry());
+    std::size_t six = 0;
+    while (!tiles[six].file.ends_with("tile_0006.tif")) ++six;
+    for (const PairResult& p : rep.pairs)
+        if (p.a == six || p.b == six) {
+            CHECK_FALSE(p.used);
+        } else {
+            CHECK(p.used);
+        }
+    CHECK(rep.placement[six] == TilePlacement::stage_model);
+    CHECK(rep.by_model == 1);
+    CHECK(rep.by_pairs == tiles.size() - 1);
+    // the model puts it within the stage's error of its true place, the
+    // others stay exact
+    const auto truth = read_truth(tmp / "truth.csv");
+    std::vector<Placement> rest;
+    RegisterReport rest_rep;
+    for (std::size_t i = 0; i < tiles.size(); ++i)
+        if (i != six) {
+            rest.push_back(tiles[i]);
+            rest_rep.positions.push_back(rep.positions[i]);
+        }
+    CHECK(score(rest, rest_rep, truth).max <= 0.25);
+}
+
+TEST_CASE("registration: overlaps thinner than 8 px are reported and the rest register") {
+    // 2 % of 256 x 192: 5 px side by side, 4 px stacked: nothing to register
+    tt::TempDir tmp;
+    tt::make_acquisition(tmp.path, "cols=3 rows=2 tile=256x192 overlap=2 bits=16 seed=9");
+    const std::vector<Placement> tiles = read_positions_csv((tmp / "nominal.csv").string());
+    RegisterOptions o;
+    const std::string err = tt::error_of([&] { register_positions(tiles, o, standard_registry()); });
+    CHECK(err.find("no two tiles overlap enough") != std::string::npos);
+    CHECK(err.find("7 neighbours overlap less") != std::string::npos);
+    // stacked 4 % (7 px) thin, side by side 4 % of 400 (16 px) registers
+    tt::TempDir tmp2;
+    tt::make_acquisition(tmp2.path, "cols=3 rows=2 tile=400x180 overlap=4 bits=16 seed=9");
+    const std::vector<Placement> t2 = read_positions_csv((tmp2 / "nominal.csv").string());
+    RegisterReport rep = register_positions(t2, o, standard_registry());
+    CHECK(rep.thin.size() == 3);
+    CHECK(rep.registered == 4);
+    CHECK(rep.by_pairs == 3);
+    CHECK(rep.by_group == 3);
+}
+
+TEST_CASE("registration: plan_pairs cuts the same canvas strip from both images - grown by the stage error") {
+    // 4 x 3 grid of 300 x 200 images stepping 220 x 150: overlaps of 80
+    // side by side, 50 stacked, 80 x 50 diagonal corners
     std::vector<Rect> nominal;
     for (int j = 0; j < 3; ++j)
         for (int i = 0; i < 4; ++i) nominal.push_back({i * 220, j * 150, 300, 200});
     reg::PlanOptions o;
-    o.search = 10;
-    o.window_w = 64;
-    o.window_h = 32;
-    o.min_window = 16;
+    o.error_x = 10;
+    o.error_y = 6;
+    o.max_area = 1 << 14;
     o.deep_share = 1;
     auto pairs = reg::plan_pairs(nominal, o);
-    // 3 x 3 side by side, 4 x 2 above/below, 2 x 3 x 2 diagonal (80 x 50 corners)
     CHECK(pairs.size() == 9 + 8 + 12);
     for (const auto& p : pairs) {
         const Rect& A = nominal[std::size_t(p.a)];
         const Rect& B = nominal[std::size_t(p.b)];
         CHECK(p.a < p.b);
-        CHECK(A.translate(-A.x, -A.y).contains(p.window));
-        CHECK(B.translate(-B.x, -B.y).contains(p.region));
-        // the region is the window at the nominal offset grown by the radius
-        Rect w = p.window.translate(A.x - B.x, A.y - B.y);
-        CHECK(p.region == Rect{w.x - 10, w.y - 10, w.w + 20, w.h + 20});
+        CHECK(A.translate(-A.x, -A.y).contains(p.crop_a));
+        CHECK(B.translate(-B.x, -B.y).contains(p.crop_b));
+        CHECK(p.nominal == Point{B.x - A.x, B.y - A.y});
+        CHECK(p.error == Point{10, 6});
+        // both crops are one canvas rect clipped to each image: their
+        // union lies in the grown overlap, their common part is the same
+        const Rect ca = p.crop_a.translate(A.x, A.y), cb = p.crop_b.translate(B.x, B.y);
+        const Rect ov = A.intersect(B);
+        CHECK(Rect{ov.x - 10, ov.y - 6, ov.w + 20, ov.h + 12}.contains(ca.unite(cb)));
+        CHECK(ca.intersect(cb) == ca.intersect(B));
+        CHECK(ca.intersect(cb) == cb.intersect(A));
+        // under the area budget (the strip grown across by the error)
+        CHECK(ca.area() <= (1 << 14) + 2 * 10 * 200);
     }
     // the other places along an overlap: distinct, inside, then none
     std::vector<Rect> seen;
     for (int attempt = 0;; ++attempt) {
         auto p = reg::plan_window(nominal, 0, 1, o, attempt);
         if (!p) {
-            CHECK(attempt == 3);  // top, middle, bottom (the window is as wide as the overlap)
+            CHECK(attempt == 3);  // top, middle, bottom
             break;
         }
-        CHECK(std::find(seen.begin(), seen.end(), p->window) == seen.end());
-        CHECK(nominal[0].translate(-nominal[0].x, -nominal[0].y).contains(p->window));
-        CHECK(nominal[1].translate(-nominal[1].x, -nominal[1].y).contains(p->region));
-        seen.push_back(p->window);
+        CHECK(std::find(seen.begin(), seen.end(), p->crop_a) == seen.end());
+        seen.push_back(p->crop_a);
     }
-    CHECK(seen[0] == reg::plan_pairs(nominal, o)[0].window);
+    CHECK(seen[0] == reg::plan_pairs(nominal, o)[0].crop_a);
+    CHECK(seen[0].y == 0);  // side by side: the top first
 
-    // a larger radius leaves no room in the 50-row overlaps, then none at all
-    o.search = 25;
+    // the permutation test's strip of b: the same size, on b's far side,
+    // and read at the same shift
+    auto n = reg::plan_null(nominal, pairs[0]);
+    REQUIRE(n);
+    CHECK(n->crop_a == pairs[0].crop_a);
+    CHECK(n->crop_b.w == pairs[0].crop_b.w);
+    CHECK(n->crop_b.right() == 300);
+    CHECK(n->nominal.x + n->crop_b.x == pairs[0].nominal.x + pairs[0].crop_b.x);
+    // a's far side instead, and both
+    auto n1 = reg::plan_null(nominal, pairs[0], 1), n2 = reg::plan_null(nominal, pairs[0], 2);
+    REQUIRE(n1);
+    REQUIRE(n2);
+    CHECK(n1->crop_b == pairs[0].crop_b);
+    CHECK(n1->crop_a.x == 0);
+    CHECK(n2->crop_a == n1->crop_a);
+    CHECK(n2->crop_b == n->crop_b);
+    CHECK_FALSE(reg::plan_null(nominal, pairs[0], 3));
+
+    // thin overlaps are reported, not planned
+    o.min_overlap = 60;
     CHECK(reg::plan_pairs(nominal, o).size() == 9);
-    o.search = 100;
-    CHECK(reg::plan_pairs(nominal, o).empty());
+    CHECK(reg::too_thin(nominal, o).size() == 8 + 12);
 }
 
 TEST_CASE("registration: plan_pairs reads a share of the images deep and still links every row") {
@@ -178,10 +250,9 @@ TEST_CASE("registration: plan_pairs reads a share of the images deep and still l
     for (int j = 0; j < 4; ++j)
         for (int i = 0; i < 12; ++i) nominal.push_back({i * 220, j * 150, 300, 200});
     reg::PlanOptions o;
-    o.search = 10;
-    o.window_w = 64;
-    o.window_h = 32;
-    o.min_window = 16;
+    o.error_x = o.error_y = 10;
+    o.max_area = 1 << 12;
+    o.min_along = 16;
     o.deep_share = 0.25;
     auto pairs = reg::plan_pairs(nominal, o);
     int shallow = 0;
@@ -205,13 +276,13 @@ TEST_CASE("registration: plan_pairs reads a share of the images deep and still l
     CHECK(reg::plan_pairs(nominal, o).size() == 11 * 4 + 12 * 3 + 11 * 3 * 2);
 }
 
-TEST_CASE("registration: solve_positions recovers jittered positions and drops an outlier") {
+TEST_CASE("registration: solve_positions recovers fractional positions - drops an outlier - models the stage") {
     // 5 x 4 grid, jitter summing to zero per axis (the gauge: mean correction 0)
-    std::vector<Point> nominal, truth;
+    std::vector<reg::Vec2> nominal, truth;
     std::mt19937 rng(4);
-    std::vector<int> jx, jy;
+    std::vector<double> jx, jy;
     for (int k = 0; k < 10; ++k) {
-        int a = int(rng() % 33) - 16, b = int(rng() % 33) - 16;
+        double a = double(int(rng() % 3301) - 1650) / 100, b = double(int(rng() % 3301) - 1650) / 100;
         jx.insert(jx.end(), {a, -a});
         jy.insert(jy.end(), {b, -b});
     }
@@ -219,7 +290,7 @@ TEST_CASE("registration: solve_positions recovers jittered positions and drops a
     std::shuffle(jy.begin(), jy.end(), rng);
     for (int j = 0; j < 4; ++j)
         for (int i = 0; i < 5; ++i) {
-            nominal.push_back({i * 200, j * 150});
+            nominal.push_back({i * 200.0, j * 150.0});
             truth.push_back({i * 200 + jx[std::size_t(j * 5 + i)], j * 150 + jy[std::size_t(j * 5 + i)]});
         }
     std::vector<reg::Link> links;
@@ -231,25 +302,62 @@ TEST_CASE("registration: solve_positions recovers jittered positions and drops a
             if (i + 1 < 5) link(j * 5 + i, j * 5 + i + 1);
             if (j + 1 < 4) link(j * 5 + i, (j + 1) * 5 + i);
         }
+    auto near = [](const std::vector<reg::Vec2>& a, const std::vector<reg::Vec2>& b, double tol) {
+        for (std::size_t i = 0; i < a.size(); ++i)
+            if (std::abs(a[i].x - b[i].x) > tol || std::abs(a[i].y - b[i].y) > tol) return false;
+        return true;
+    };
     reg::Solution s = reg::solve_positions(nominal, links);
-    CHECK(s.positions == truth);
+    CHECK(near(s.positions, truth, 1e-6));
     CHECK(s.rejected == 0);
 
     // a wrong pair (off by 9 px) is outvoted by the loops around it
     links[3].offset.x += 9;
     s = reg::solve_positions(nominal, links);
-    CHECK(s.positions == truth);
+    CHECK(near(s.positions, truth, 1e-6));
     CHECK(s.rejected == 1);
     CHECK_FALSE(s.used[3]);
 
-    // an image without links keeps its nominal position; a separate group
-    // of two is placed with its own mean correction at zero
-    std::vector<Point> nom2 = {{0, 0}, {100, 0}, {500, 500}, {900, 900}, {1000, 900}};
-    std::vector<reg::Link> l2 = {{0, 1, {104, 2}, 1}, {3, 4, {90, -6}, 1}};
-    s = reg::solve_positions(nom2, l2);
-    CHECK(s.positions[0] == Point{-2, -1});
-    CHECK(s.positions[1] == Point{102, 1});
-    CHECK(s.positions[2] == Point{500, 500});
-    CHECK(s.positions[3] == Point{905, 903});
-    CHECK(s.positions[4] == Point{995, 897});
+    // The stage model: a stage whose steps are 202 x 149 instead of 200 x
+    // 150, drifting 0.5 px down per column. The links of image 7 are gone;
+    // the model fitted to the rest puts it where that stage would.
+    std::vector<reg::Vec2> stage;
+    for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 5; ++i) stage.push_back({i * 202.0, j * 149.0 + 0.5 * i});
+    links.clear();
+    auto slink = [&](int a, int b) {
+        if (a == 7 || b == 7) return;
+        links.push_back({a, b, {stage[std::size_t(b)].x - stage[std::size_t(a)].x, stage[std::size_t(b)].y - stage[std::size_t(a)].y}, 1});
+    };
+    for (int j = 0; j < 4; ++j)
+        for (int i = 0; i < 5; ++i) {
+            if (i + 1 < 5) slink(j * 5 + i, j * 5 + i + 1);
+            if (j + 1 < 4) slink(j * 5 + i, (j + 1) * 5 + i);
+        }
+    // image 18 and 19 only linked to each other: a group of two
+    std::erase_if(links, [](const reg::Link& l) { return (l.a == 18) != (l.b == 18) && (l.a == 19 || l.b == 19 || l.a == 13 || l.a == 17); });
+    s = reg::solve_positions(nominal, links);
+    CHECK(s.placed[7] == reg::Placed::stage_model);
+    CHECK(s.placed[0] == reg::Placed::registered);
+    // up to the common shift: compare differences to image 0
+    auto rel = [&](std::size_t i) { return reg::Vec2{s.positions[i].x - s.positions[0].x, s.positions[i].y - s.positions[0].y}; };
+    CHECK(std::abs(rel(7).x - stage[7].x) < 1e-6);
+    CHECK(std::abs(rel(7).y - stage[7].y) < 1e-6);
+    if (s.placed[18] == reg::Placed::group) {
+        CHECK(std::abs(rel(18).x - stage[18].x) < 1e-6);
+        CHECK(std::abs(rel(19).y - stage[19].y) < 1e-6);
+    }
+
+    // no links at all: every image where the (identity) model puts it
+    s = reg::solve_positions(nominal, {});
+    CHECK(near(s.positions, nominal, 0));
+    CHECK(s.placed[3] == reg::Placed::stage_model);
+}
+
+TEST_CASE("registration: learned_threshold is the high quantile of the null scores - never below the floor") {
+    std::vector<double> null;
+    for (int k = 0; k < 100; ++k) null.push_back(k / 100.0);
+    CHECK(reg::learned_threshold(null, 0.1) == doctest::Approx(0.9801));
+    CHECK(reg::learned_threshold({0.01, 0.02, 0.03, 0.04}, 0.1) == 0.1);
+    CHECK(reg::learned_threshold({0.5, 0.6}, 0.1) == 0.1);  // too few to say anything
 }

@@ -433,12 +433,22 @@ int main(int argc, char** argv) {
     MosaicOptions mso;
     RegisterOptions ro;
     std::string positions_out, pairs_out;
+    bool integer_positions = false;
     auto* mosaic = app.add_subcommand(
         "mosaic", "like stitch, with positions refined by registering neighbouring tiles and feathered overlaps");
     add_stitch_options(mosaic, mso);
     mosaic->add_flag("--register,!--no-register", ro_register, "refine the positions by registration (default) or take them as they are");
-    mosaic->add_option("--search", ro.plan.search, "largest error of a position relative to a neighbour's, pixels per axis")
+    mosaic->add_option("--stage-error,--search", ro.stage_error,
+                       "largest error of a position relative to a neighbour's, pixels per axis (default: a tenth of "
+                       "the tile's width and height, at least 8)")
         ->check(CLI::Range(1, 4096));
+    mosaic->add_option("--register-band", ro.band, "the band registered (0-based; default: the mean of the bands); every band uses its positions")
+        ->check(CLI::Range(0, 1 << 16));
+    mosaic->add_option("--min-score", ro.min_score,
+                       "lowest trust threshold: a pair is used when its correlation is above this and above what "
+                       "tiles that cannot overlap score")
+        ->check(CLI::Range(-1.0, 1.0));
+    mosaic->add_flag("--integer-positions", integer_positions, "round the solved positions to whole pixels (no resampling)");
     mosaic->add_option("--blend", mso.blend, "feather (each tile fades in over --blend-width from its edges, later ones on top) or none (hard edges, as stitch)")
         ->check(CLI::IsMember({"feather", "none"}));
     mosaic->add_option("--blend-width", mso.blend_width, "pixels over which a tile fades in from its edge")
@@ -550,14 +560,22 @@ int main(int argc, char** argv) {
                 ro.cancel = &g_cancel;
                 ro.cluster = g_cluster.get();
                 RegisterReport rep = register_positions(tiles, ro, standard_registry());
-                for (std::size_t i = 0; i < tiles.size(); ++i) tiles[i].at = rep.positions[i];
+                for (std::size_t i = 0; i < tiles.size(); ++i)
+                    for (int k = 0; k < 2; ++k)
+                        tiles[i].at[std::size_t(k)] = integer_positions || true
+                                                          ? std::llround(rep.positions[i][std::size_t(k)])
+                                                          : rep.positions[i][std::size_t(k)];
                 if (lead && (!quiet || stats))
                     std::fprintf(stderr,
-                                 "registration: %zu of %zu overlapping pairs registered (%zu tiles read deep), %zu "
-                                 "aligned (%zu windows tried again elsewhere), %zu dropped as outliers, %zu tiles left "
-                                 "at their given position; %.2f s, %.1f Mpx read\n",
-                                 rep.registered, rep.candidates, rep.deep_reads, rep.matched, rep.retried,
-                                 rep.rejected, rep.unlinked, rep.seconds, rep.pixels_read / 1e6);
+                                 "registration: %zu of %zu overlapping pairs registered (%zu tiles read deep; %zu "
+                                 "neighbours overlap too thinly), %zu aligned (%zu strips tried again elsewhere), "
+                                 "%zu trusted (score above %.3f, learned from %zu pairs that cannot overlap), %zu "
+                                 "dropped as outliers; tiles placed: %zu by their pairs, %zu as smaller groups and "
+                                 "%zu by the stage model alone; stage error %dx%d px; %.2f s, %.1f Mpx read\n",
+                                 rep.registered, rep.candidates, rep.deep_reads, rep.thin.size(), rep.matched,
+                                 rep.retried, rep.trusted, rep.threshold, rep.null_scored, rep.rejected, rep.by_pairs,
+                                 rep.by_group, rep.by_model, rep.stage_error.x, rep.stage_error.y, rep.seconds,
+                                 rep.pixels_read / 1e6);
                 if (lead && stats)
                     for (const std::string& p : rep.problems) std::fprintf(stderr, "  not used: %s\n", p.c_str());
                 if (lead && !pairs_out.empty()) write_pairs_csv(pairs_out, tiles, rep);

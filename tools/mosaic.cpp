@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -21,17 +22,17 @@ namespace reg = registration;
 namespace {
 
 // What one tile contributes to the pairs: a rect to read, and where the
-// pixels go (pair k, as its window or its region).
+// pixels go (pair k, as its strip a or b).
 struct Read {
     Rect rect;
     std::size_t pair;
-    bool window;
+    bool side_a;
 };
 
 // The two sides of a pair while they are being read; whichever tile is
 // read second runs the match, then the pixels go.
 struct Slot {
-    reg::GreyImage window, region;
+    reg::Plane a, b;
     std::atomic<int> have{0};
     reg::Match match;
 };
@@ -41,8 +42,8 @@ struct Slot {
 std::vector<std::vector<Read>> plan_reads(const std::vector<reg::PairPlan>& pairs, std::size_t tiles) {
     std::vector<std::vector<Read>> reads(tiles);
     for (std::size_t k = 0; k < pairs.size(); ++k) {
-        reads[std::size_t(pairs[k].a)].push_back({pairs[k].window, k, true});
-        reads[std::size_t(pairs[k].b)].push_back({pairs[k].region, k, false});
+        reads[std::size_t(pairs[k].a)].push_back({pairs[k].crop_a, k, true});
+        reads[std::size_t(pairs[k].b)].push_back({pairs[k].crop_b, k, false});
     }
     for (auto& r : reads)
         std::sort(r.begin(), r.end(), [](const Read& p, const Read& q) {
@@ -66,9 +67,9 @@ void count_reads(const std::vector<reg::PairPlan>& pairs, const std::vector<Rect
     }
 }
 
-// Reads the windows and regions of `pairs` (tiles in parallel, each tile's
-// reads top to bottom in one decode, tiles in canvas order) and matches each
-// pair as soon as its second side is in.
+// Reads the strips of `pairs` (tiles in parallel, each tile's reads top to
+// bottom in one decode, tiles in canvas order) and matches each pair as soon
+// as its second side is in.
 std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>& loads, const std::vector<Rect>& nominal,
                                        const std::vector<reg::PairPlan>& pairs, const RegisterOptions& o) {
     const std::vector<std::vector<Read>> reads = plan_reads(pairs, loads.size());
@@ -99,11 +100,11 @@ std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>
                 for (const Read& rd : reads[t]) {
                     Buffer b = ev.render(loads[t], rd.rect);
                     Slot& s = slots[rd.pair];
-                    (rd.window ? s.window : s.region) = reg::to_grey(b.view());
+                    (rd.side_a ? s.a : s.b) = reg::to_plane(b.view(), o.band);
                     if (s.have.fetch_add(1, std::memory_order_acq_rel) == 1) {
-                        s.match = reg::match(s.window, s.region, o.min_score);
-                        s.window = {};
-                        s.region = {};
+                        s.match = reg::match(s.a, s.b, pairs[rd.pair]);
+                        s.a = {};
+                        s.b = {};
                     }
                 }
                 op.release();
@@ -133,7 +134,8 @@ std::vector<std::byte> encode(const std::vector<reg::Match>& matches) {
     MessageWriter out;
     for (const reg::Match& m : matches) {
         out.put(std::uint8_t(m.found));
-        out.put(m.offset);
+        out.put(m.offset.x);
+        out.put(m.offset.y);
         out.put(m.score);
         out.put(m.why);
     }
@@ -144,7 +146,8 @@ std::vector<reg::Match> decode(const std::vector<std::byte>& bytes) {
     for (MessageReader in(bytes, 0, "registration results"); !in.done();) {
         reg::Match m;
         m.found = in.get<std::uint8_t>() != 0;
-        m.offset = in.get<Point>();
+        m.offset.x = in.get<double>();
+        m.offset.y = in.get<double>();
         m.score = in.get<double>();
         m.why = in.get_string();
         out.push_back(std::move(m));
@@ -173,37 +176,77 @@ std::vector<reg::Match> match_pairs(const Graph& g, const std::vector<NodeId>& l
     return matches;
 }
 
+// The permutation test's pairs: up to o.null_pairs of the plan's pairs
+// with one or both strips moved to their image's far side, where they cannot
+// show what the other strip shows (reg::plan_null's three variants), spread
+// evenly over the plan, shallow ones first (they cost least).
+// Deterministic: the plan alone decides.
+std::vector<reg::PairPlan> plan_nulls(const std::vector<Rect>& nominal, const std::vector<reg::PairPlan>& pairs,
+                                      const RegisterOptions& o) {
+    std::vector<reg::PairPlan> shallow, deep;
+    for (int variant = 0; variant < 3; ++variant)
+        for (const reg::PairPlan& p : pairs)
+            if (auto q = reg::plan_null(nominal, p, variant)) {
+                q->deep = q->crop_a.bottom() > o.plan.shallow_depth * nominal[std::size_t(q->a)].h ||
+                          q->crop_b.bottom() > o.plan.shallow_depth * nominal[std::size_t(q->b)].h;
+                (q->deep ? deep : shallow).push_back(*q);
+            }
+    std::vector<reg::PairPlan> out;
+    const std::size_t want = std::size_t(std::max(o.null_pairs, 0));
+    for (const auto* list : {&shallow, &deep}) {
+        const std::size_t n = list->size(), m = std::min(n, want - out.size());
+        for (std::size_t t = 0; t < m; ++t) out.push_back((*list)[(2 * t + 1) * n / (2 * m)]);
+    }
+    return out;
+}
+
 }  // namespace
 
-RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& o,
+RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& o_in,
                                   const OpRegistry& registry) {
     auto t0 = std::chrono::steady_clock::now();
     RegisterReport out;
     Graph g(registry);
     std::vector<NodeId> loads = add_tile_loads(g, tiles);  // headers only
     std::vector<Rect> nominal;
-    std::vector<Point> nominal_at;
+    std::vector<reg::Vec2> nominal_at;
     for (std::size_t i = 0; i < tiles.size(); ++i) {
         const ImageInfo& info = g.info(loads[i]);
-        nominal.push_back({int(tiles[i].at[0]), int(tiles[i].at[1]), info.width, info.height});
-        nominal_at.push_back(nominal.back().origin());
+        // strips are cut at whole pixels; the offsets measured from them are
+        // relative to these rounded positions
+        nominal.push_back({int(std::lround(double(tiles[i].at[0]))), int(std::lround(double(tiles[i].at[1]))),
+                           info.width, info.height});
+        nominal_at.push_back({double(nominal.back().x), double(nominal.back().y)});
     }
+    RegisterOptions o = o_in;
+    if (o.band >= 0 && o.band >= g.info(loads[0]).bands)
+        throw Error(o.source + ": --register-band " + std::to_string(o.band) + " is out of range: the tiles have " +
+                    std::to_string(g.info(loads[0]).bands) + " bands (0-based: use 0 to " +
+                    std::to_string(g.info(loads[0]).bands - 1) + ")");
+    if (o.plan.error_x <= 0 || o.plan.error_y <= 0) {
+        const int ex = o.stage_error > 0 ? o.stage_error : std::max(8, nominal[0].w / 10);
+        const int ey = o.stage_error > 0 ? o.stage_error : std::max(8, nominal[0].h / 10);
+        if (o.plan.error_x <= 0) o.plan.error_x = ex;
+        if (o.plan.error_y <= 0) o.plan.error_y = ey;
+    }
+    out.stage_error = {o.plan.error_x, o.plan.error_y};
     // All pairs are counted for the report; the plan keeps the affordable ones.
     reg::PlanOptions every = o.plan;
     every.deep_share = 1;
     out.candidates = reg::plan_pairs(nominal, every).size();
+    for (auto [a, b] : reg::too_thin(nominal, o.plan)) out.thin.push_back({std::size_t(a), std::size_t(b)});
     std::vector<reg::PairPlan> pairs = reg::plan_pairs(nominal, o.plan);
     if (pairs.empty())
         throw Error(o.source + ": no two tiles overlap enough to register (an overlap needs " +
-                    std::to_string(2 * o.plan.search + o.plan.min_window) +
-                    " px each way with search radius " + std::to_string(o.plan.search) +
-                    "); check the positions and tile sizes, lower --search, or use --no-register");
+                    std::to_string(o.plan.min_overlap) + " px across and " + std::to_string(o.plan.min_along) +
+                    " px along; " + std::to_string(out.thin.size()) +
+                    " neighbours overlap less); check the positions and tile sizes, or use --no-register");
     out.registered = pairs.size();
 
     std::vector<reg::Match> matches = match_pairs(g, loads, nominal, pairs, o, out);
-    // Pairs whose window found nothing (a blank patch of slide, a false peak)
-    // try other places along their overlap, in a second and third pass that
-    // reads only those.
+    // Pairs whose strips found nothing (a blank patch of slide, a false
+    // peak) try other places along their overlap, in a second and third
+    // pass that reads only those.
     std::vector<int> attempt(pairs.size(), 0);
     for (int round = 1; round <= o.retries; ++round) {
         std::vector<reg::PairPlan> again;
@@ -227,38 +270,80 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
         if (!matches[k].found && attempt[k] > 0)
             matches[k].why += " (and at " + std::to_string(attempt[k]) + " other places in the overlap)";
 
+    // The trust threshold: what pairs that cannot overlap score.
+    std::vector<reg::PairPlan> nulls = plan_nulls(nominal, pairs, o);
+    std::vector<double> null_scores;
+    for (const reg::Match& m : match_pairs(g, loads, nominal, nulls, o, out)) {
+        // a best reading inside the bound (found, or on its edge) has a score
+        if (m.found || m.why.rfind("the best match lies on the edge", 0) == 0) null_scores.push_back(m.score);
+    }
+    out.null_scored = null_scores.size();
+    out.threshold = reg::learned_threshold(null_scores, o.min_score);
+
     std::vector<reg::Link> links;
+    std::vector<std::size_t> link_pair;
+    std::vector<int> kind;
     for (std::size_t k = 0; k < pairs.size(); ++k) {
         const reg::Match& m = matches[k];
-        PairResult p{std::size_t(pairs[k].a), std::size_t(pairs[k].b), m.offset, m.score, m.found, false, 0, m.why};
+        PairResult p;
+        p.a = std::size_t(pairs[k].a), p.b = std::size_t(pairs[k].b);
+        p.offset = m.offset, p.score = m.score, p.found = m.found, p.why = m.why;
+        p.trusted = m.found && m.score >= out.threshold;
+        if (m.found && !p.trusted)
+            p.why = "score " + std::to_string(m.score).substr(0, 5) + " is below the trust threshold " +
+                    std::to_string(out.threshold).substr(0, 5) + " (what tiles that cannot overlap score)";
         out.pairs.push_back(p);
-        if (m.found) links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score});
+        out.matched += m.found;
+        if (p.trusted) {
+            links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score});
+            link_pair.push_back(k);
+            const Rect ov = nominal[p.a].intersect(nominal[p.b]);
+            kind.push_back(ov.w <= ov.h ? 0 : 1);  // side by side, or stacked
+        }
     }
-    out.matched = links.size();
+    // A tile held by one trusted link alone: the solve cannot outvote a
+    // false match there, so that link must also agree with what the stage
+    // did for the other pairs of its kind.
+    const std::vector<bool> fits = reg::fits_stage(nominal_at, links, kind);
+    std::vector<int> degree(tiles.size(), 0);
+    for (const reg::Link& l : links) ++degree[std::size_t(l.a)], ++degree[std::size_t(l.b)];
+    for (std::size_t l = links.size(); l-- > 0;)
+        if (!fits[l] && (degree[std::size_t(links[l].a)] == 1 || degree[std::size_t(links[l].b)] == 1)) {
+            PairResult& p = out.pairs[link_pair[l]];
+            p.trusted = false;
+            p.why = "the only pair of a tile, and its offset is far from what the stage did for the other pairs "
+                    "(a false match)";
+            links.erase(links.begin() + std::ptrdiff_t(l));
+            link_pair.erase(link_pair.begin() + std::ptrdiff_t(l));
+        }
+    out.trusted = links.size();
     auto name = [&](const PairResult& p) { return tiles[p.a].file + " and " + tiles[p.b].file + ": "; };
     if (links.empty()) {
         const PairResult& p = out.pairs.front();
-        throw Error(o.source + ": no overlapping pair could be aligned (" + name(p) + p.why +
-                    "); check that the tiles overlap and the positions are within --search of the truth, or use "
-                    "--no-register");
+        throw Error(o.source + ": no overlapping pair could be aligned with confidence (" + name(p) + p.why +
+                    "); check that the tiles overlap and the positions are within --stage-error of the truth, or "
+                    "use --no-register");
     }
     reg::Solution sol = reg::solve_positions(nominal_at, links, o.max_residual);
     out.rejected = std::size_t(sol.rejected);
-    for (std::size_t k = 0, l = 0; k < out.pairs.size(); ++k) {
-        PairResult& p = out.pairs[k];
-        if (!p.found) continue;
+    for (std::size_t l = 0; l < links.size(); ++l) {
+        PairResult& p = out.pairs[link_pair[l]];
         p.used = sol.used[l];
         p.residual = sol.residual[l];
         if (!p.used) p.why = "disagrees with the other pairs by " + std::to_string(p.residual).substr(0, 5) + " px (an outlier)";
-        ++l;
     }
     for (const PairResult& p : out.pairs)
         if (!p.used && out.problems.size() < 5) out.problems.push_back(name(p) + p.why);
-    std::vector<bool> linked(tiles.size(), false);
-    for (const PairResult& p : out.pairs)
-        if (p.used) linked[p.a] = linked[p.b] = true;
-    out.unlinked = std::size_t(std::count(linked.begin(), linked.end(), false));
-    for (const Point& p : sol.positions) out.positions.push_back({p.x, p.y});
+    for (std::size_t i = 0; i < tiles.size(); ++i) {
+        // the solve's correction, added to the given (perhaps fractional)
+        // position rather than to the rounded one the strips were cut at
+        const double dx = sol.positions[i].x - nominal_at[i].x, dy = sol.positions[i].y - nominal_at[i].y;
+        out.positions.push_back({double(tiles[i].at[0]) + dx, double(tiles[i].at[1]) + dy});
+        out.placement.push_back(sol.placed[i]);
+        out.by_pairs += sol.placed[i] == TilePlacement::registered;
+        out.by_group += sol.placed[i] == TilePlacement::group;
+        out.by_model += sol.placed[i] == TilePlacement::stage_model;
+    }
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
 }
@@ -270,14 +355,14 @@ void write_pairs_csv(const std::string& path, const std::vector<Placement>& tile
     std::string tmp = path + ".part";
     {
         std::ofstream out(tmp);
-        out << "a,b,dx,dy,score,found,used,residual,why\n";
+        out << "a,b,dx,dy,score,found,trusted,used,residual,why\n";
         for (const PairResult& p : r.pairs) {
             std::string why = p.why;
             std::replace(why.begin(), why.end(), ',', ';');
-            char nums[64];
-            std::snprintf(nums, sizeof nums, "%.4f,%d,%d,%.2f", p.score, int(p.found), int(p.used), p.residual);
-            out << rel(p.a) << "," << rel(p.b) << "," << p.offset.x << "," << p.offset.y << "," << nums << "," << why
-                << "\n";
+            char nums[128];
+            std::snprintf(nums, sizeof nums, "%.3f,%.3f,%.4f,%d,%d,%d,%.3f", p.offset.x, p.offset.y, p.score,
+                          int(p.found), int(p.trusted), int(p.used), p.residual);
+            out << rel(p.a) << "," << rel(p.b) << "," << nums << "," << why << "\n";
         }
         if (!out.flush()) throw IoError(path, "cannot write the pairs CSV; check the folder and free space");
     }

@@ -15,6 +15,7 @@
 // share of the tiles read deep.)
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -28,12 +29,18 @@ namespace tessera {
 class Cluster;  // tessera/core/shard.hpp
 
 struct RegisterOptions {
-    registration::PlanOptions plan;  // search radius, window size, deep pairs
-    double min_score = 0.5;          // a pair whose best correlation is lower is not used
-    double max_residual = 1.5;       // pixels; worse pairs are dropped as outliers
-    int retries = 2;                 // other places along the overlap a failed pair tries
-    int threads = 0;                 // 0: every core
-    std::string source = "positions";  // named in errors (the CSV's path)
+    // Strips, stage error (error_x/error_y; 0: stage_error below), deep pairs.
+    registration::PlanOptions plan{.error_x = 0, .error_y = 0};
+    // The stage error, px per axis, when plan leaves it at 0; 0 here: a
+    // tenth of the first tile's width and height, at least 8 px.
+    int stage_error = 0;
+    double min_score = 0.15;     // floor under the learned trust threshold
+    double max_residual = 1.5;   // pixels; worse pairs are dropped as outliers
+    int retries = 2;             // other places along the overlap a failed pair tries
+    int band = -1;               // the band registered (0-based); -1: the mean of the bands
+    int null_pairs = 64;         // pairs that cannot overlap, scored to learn the threshold
+    int threads = 0;             // 0: every core
+    std::string source = "positions";  // named in errors (the positions file's path)
     // Set from any thread (e.g. a signal handler) to stop: Cancelled is thrown.
     const std::atomic<bool>* cancel = nullptr;
     // A sharded run (every rank calls register_positions with the same
@@ -45,24 +52,36 @@ struct RegisterOptions {
 // One registered pair, as measured and as the solve used it.
 struct PairResult {
     std::size_t a = 0, b = 0;   // tiles (input order)
-    Point offset;               // measured position of b minus position of a (when found)
+    registration::Vec2 offset;  // measured position of b minus position of a (when found)
     double score = 0;           // normalised cross-correlation at that offset: the pair's confidence
-    bool found = false;         // a usable match (score, not on the search border, not flat)
-    bool used = false;          // kept by the solve (not an outlier)
-    double residual = 0;        // |solved offset - measured offset|, px (when found)
-    std::string why;            // when not found or not used
+    bool found = false;         // a match inside the stage error (not flat, not on its edge)
+    bool trusted = false;       // found, with a score above the learned threshold
+    bool used = false;          // trusted and kept by the solve (not an outlier)
+    double residual = 0;        // |solved offset - measured offset|, px (when trusted)
+    std::string why;            // when not used
 };
 
+// How a tile was placed (registration::Placed): by the pairs of the largest
+// linked group, as a smaller group shifted onto the stage model, or by the
+// stage model alone (no trusted pair).
+using TilePlacement = registration::Placed;
+
 struct RegisterReport {
-    std::vector<IntPair> positions;  // solved, one per tile, in input order
-    std::vector<PairResult> pairs;   // every registered pair
-    std::size_t candidates = 0;      // overlapping pairs with room for a window
-    std::size_t registered = 0;      // pairs whose windows were read and matched
-    std::size_t matched = 0;         // of those, found with a good score
-    std::size_t retried = 0;         // windows tried again elsewhere in their overlap
-    std::size_t rejected = 0;        // of those, dropped as outliers by the solve
+    std::vector<std::array<double, 2>> positions;  // solved, one per tile, in input order
+    std::vector<TilePlacement> placement;          // one per tile
+    std::vector<PairResult> pairs;                 // every registered pair
+    std::vector<std::pair<std::size_t, std::size_t>> thin;  // overlapping neighbours too thin to register
+    std::size_t candidates = 0;      // overlapping pairs with room for a strip
+    std::size_t registered = 0;      // pairs whose strips were read and matched
+    std::size_t matched = 0;         // of those, found inside the stage error
+    std::size_t trusted = 0;         // of those, above the threshold
+    std::size_t retried = 0;         // strips tried again elsewhere in their overlap
+    std::size_t rejected = 0;        // trusted pairs dropped as outliers by the solve
     std::size_t deep_reads = 0;      // tiles read below their shallow part
-    std::size_t unlinked = 0;        // tiles no used pair reaches (left at nominal)
+    std::size_t by_pairs = 0, by_group = 0, by_model = 0;  // tiles placed each way
+    double threshold = 0;            // the trust threshold (learned, or the floor)
+    std::size_t null_scored = 0;     // pairs that cannot overlap, scored to learn it
+    Point stage_error{0, 0};               // the error bound used, px per axis
     std::uint64_t pixels_read = 0;
     double seconds = 0;
     std::vector<std::string> problems;  // the first few pairs not used, and why

@@ -1,12 +1,22 @@
 // Registration math for mosaics: where do overlapping images really sit?
 //
 // Pure functions on pixels already read (they know no files): which pairs of
-// neighbours to compare and where (plan_pairs), how far apart two images
-// are from one window each (match), and all positions at once from the
-// pair offsets (solve_positions). tools/mosaic.cpp reads the pixels the
-// plan names through the evaluator and calls these.
+// neighbours to compare and which strips of them (plan_pairs), how far apart
+// two images are from one strip each (match: phase correlation, candidate
+// peaks checked by normalised cross-correlation, sub-pixel refinement), a
+// trust threshold learned from pairs that cannot overlap
+// (learned_threshold), and all positions at once from the pair offsets, with
+// the images no trusted pair reaches placed by a model of the stage
+// (solve_positions). tools/mosaic.cpp reads the pixels the plan names through
+// the evaluator and calls these.
 //
-// Offsets and positions are whole pixels (see ops/mosaic.cpp for why).
+// The peers: MIST (NIST) phase-correlates pairs, checks each peak's
+// interpretations by cross-correlation and bounds the answer by a model of
+// the stage; ASHLAR phase-correlates the overlap strips to a tenth of a pixel
+// and accepts a pair by a threshold from a permutation test on pairs that
+// cannot overlap; Fiji's Grid/Collection checks several peaks and solves
+// globally. Here the strip is the nominal overlap grown by the stage error,
+// so that overlaps of a few pixels register, and offsets are fractional.
 #pragma once
 
 #include <cstdint>
@@ -19,59 +29,63 @@
 
 namespace tessera::registration {
 
-// One band of samples quantised to 0..1023, so that the correlation sums
-// are exact integers (and vectorise). `rect` is where the pixels lie in the
-// frame of the image they were cut from.
-struct GreyImage {
-    Rect rect;
-    std::vector<std::int16_t> px;  // rect.w x rect.h, row-major
-    const std::int16_t* row(int y) const { return px.data() + std::size_t(y) * std::size_t(rect.w); }
+// A position or an offset to a fraction of a pixel.
+struct Vec2 {
+    double x = 0;
+    double y = 0;
+    friend bool operator==(const Vec2&, const Vec2&) = default;
 };
 
-// The mean of the bands of `tile`, mapped linearly from the tile's own
-// min..max onto 0..1023. Normalised cross-correlation ignores gain and
-// offset, so each piece may have its own mapping.
-GreyImage to_grey(const ConstTile& tile);
+// One band of samples as float, at the samples' full dynamic range (16-bit
+// and float data are not squeezed). `rect` is where the pixels lie in the
+// frame of the image they were cut from.
+struct Plane {
+    Rect rect;
+    std::vector<float> px;  // rect.w x rect.h, row-major
+    const float* row(int y) const { return px.data() + std::size_t(y) * std::size_t(rect.w); }
+};
+
+// Band `band` of `tile` (0-based), or the mean of its bands for band < 0.
+Plane to_plane(const ConstTile& tile, int band = -1);
 
 // Box average over f x f blocks (a partial last row or column is dropped);
 // rect becomes the block grid of the same origin scaled by 1/f.
-GreyImage shrink(const GreyImage& im, int f);
+Plane shrink(const Plane& im, int f);
 
-struct Match {
-    bool found = false;
-    // The offset of image b from image a (position of b minus position of
-    // a) that best aligns the window with the region.
-    Point offset;
-    // Normalised cross-correlation at that offset, full resolution, -1..1.
-    double score = 0;
-    std::string why;  // when not found: what was wrong
-};
-
-// Finds where `window` (pixels of image a, rect in a's frame) lies inside
-// `region` (pixels of image b, rect in b's frame): every placement of the
-// window inside the region is a candidate. The search runs on box-shrunk
-// copies first (coarse enough that the search is a few pixels wide there),
-// then refines by factors of two down to full resolution, +-2 pixels at each
-// level. Not found: a flat window, a best match on the border of the search
-// area (the true one may lie beyond it), or a score below min_score.
-Match match(const GreyImage& window, const GreyImage& region, double min_score = 0.5);
-
-// A pair of neighbours to register: pixels `window` of image a and `region`
-// of image b (each in its own image's frame).
+// A pair of neighbours to register: strip `crop_a` of image a and
+// `crop_b` of image b (each in its own image's frame), both the same part
+// of the canvas at the nominal positions: the window of their overlap grown
+// by the stage error on every side, each clipped to its image.
 struct PairPlan {
     int a = 0, b = 0;
-    Rect window;  // in a's frame
-    Rect region;  // in b's frame: the window at the nominal offset, grown by the search radius
+    Rect crop_a;       // in a's frame
+    Rect crop_b;       // in b's frame
+    Point nominal;     // nominal offset: position of b minus position of a (whole pixels)
+    Point error;       // largest error of that offset, per axis
     bool deep = false;  // needs rows low in a or b (see plan_pairs)
 };
 
 struct PlanOptions {
-    int search = 40;       // largest error of a nominal offset, each axis, pixels
-    int window_w = 256;    // the window's size (at most; smaller if the overlap is)
-    int window_h = 128;
-    int min_window = 32;   // overlaps whose window would be smaller are not registered
+    // Largest error of a nominal offset between neighbours, per axis, px:
+    // the stage's error. The search covers it, and the strips are grown by
+    // it so that what the true overlap shows is inside both.
+    int error_x = 20;
+    int error_y = 20;
+    // Overlaps thinner than this (across) are not registered but reported
+    // (too_thin): a strip of a few pixels cannot be told from noise.
+    int min_overlap = 8;
+    // Overlaps shorter than this (along) are not neighbours worth a pair
+    // (e.g. the corners diagonal neighbours share at a low overlap).
+    int min_along = 48;
+    // The window of the overlap a pair compares: at most max_across pixels
+    // across (centred), and along as long as keeps the strip under
+    // max_area pixels (at least min_along, at most max_along), so that the
+    // cost of a pair stays bounded whatever the tile size.
+    int max_across = 256;
+    int max_along = 1024;
+    std::int64_t max_area = 1 << 17;
     // A top-down decoder (JPEG) must decode every row above the last one
-    // read, so a pair whose window lies low in an image costs most of a
+    // read, so a pair whose strip lies low in an image costs most of a
     // decode of it: a pair is "deep" when it needs rows below this share of
     // an image's height. Pairs that are not deep are all registered; of the
     // deep ones, those of deep_share of the images that could be read deep
@@ -83,41 +97,107 @@ struct PlanOptions {
     int min_links = 3;
 };
 
-// The pairs of images whose nominal rects overlap enough for a window of
-// at least min_window pixels that stays inside both under any error up to
-// the search radius. The window is centred along the overlap and at its
-// top (rows cost more than columns to a top-down decoder).
+// The pairs of images whose nominal rects overlap by at least min_overlap
+// across and min_along along. The window lies at the top of a side-by-side
+// overlap and in the middle of a stacked one (rows cost more than columns to
+// a top-down decoder).
 std::vector<PairPlan> plan_pairs(const std::vector<Rect>& nominal, const PlanOptions& options);
 
-// The window of images a and b at the attempt-th place along their overlap
-// (0: top centre, as plan_pairs puts it; then the middle, the bottom, the
-// left and right ends, each distinct), for a pair whose first window was
-// flat or failed; none when the overlap has no such place.
+// Overlapping neighbours (by min_along) whose overlap is thinner than
+// min_overlap: not registered, reported.
+std::vector<std::pair<int, int>> too_thin(const std::vector<Rect>& nominal, const PlanOptions& options);
+
+// The strips of images a and b at the attempt-th place along their overlap
+// (0: as plan_pairs puts it; then the other places along the overlap:
+// middle and bottom, or left and right), for a pair whose first strips were
+// flat or failed; none when the overlap has no further place.
 std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int b, const PlanOptions& options,
                                     int attempt);
+
+// A pair's strips for the permutation test, read exactly as the pair's
+// (same sizes, same nominal shift between them), but where they cannot show
+// the same thing: variant 0 moves b's crop to b's far side (mirrored through
+// its centre across the overlap), 1 moves a's, 2 both; none when the images
+// are too small for the moved crop to miss the other one.
+std::optional<PairPlan> plan_null(const std::vector<Rect>& nominal, const PairPlan& pair, int variant = 0);
+
+struct Match {
+    bool found = false;
+    // The offset of image b from image a (position of b minus position of
+    // a) that best aligns the strips, to a fraction of a pixel.
+    Vec2 offset;
+    // Normalised cross-correlation of the two strips' common part at the
+    // best whole-pixel offset, -1..1: the pair's confidence.
+    double score = 0;
+    std::string why;  // when not found: what was wrong
+};
+
+// Finds the offset of b from a within `plan.error` of `plan.nominal`, from
+// strip a (pixels of plan.crop_a) and strip b (plan.crop_b). Phase
+// correlation of the two strips (on box-shrunk copies when they are large)
+// gives candidate peaks; each peak's readings (a peak at p may mean p or p
+// less the transform's size, each axis) within the error bound are scored by
+// normalised cross-correlation over the strips' actual common part, the best
+// few refined down to whole pixels at full resolution, and the best one to
+// a fraction by a parabola through its neighbours' scores. Not found: a
+// flat strip, no reading inside the bound, or a best one on the bound's edge
+// (the error may be larger).
+Match match(const Plane& a, const Plane& b, const PairPlan& plan);
+
+// The score above which a pair is trusted, from the scores of pairs that
+// cannot overlap (plan_null): their `quantile` (a permutation test, as
+// ASHLAR's), and never below `floor`. With fewer than `min_samples` scores
+// the test says nothing: the floor alone.
+double learned_threshold(std::vector<double> null_scores, double floor = 0.15, double quantile = 0.99,
+                         std::size_t min_samples = 4);
 
 // A measured offset between two images (position of b minus position of a).
 struct Link {
     int a = 0, b = 0;
-    Point offset;
+    Vec2 offset;
     double weight = 1;
 };
 
+// Which links agree with the stage, as MIST models it: a link's error (its
+// offset less the nominal one) is compared with the errors of the other
+// links of its kind (`kind` per link: e.g. the grid step from a to b), per axis;
+// a link outside Tukey's fences (the quartiles widened by `spread` times
+// their distance, and by `slack` px) is off the stage's behaviour: a false
+// peak that happened to score well (a single link holds its tile, so the
+// solve could not outvote it). Fewer than 4 links of a kind: all of that
+// kind agree.
+std::vector<bool> fits_stage(const std::vector<Vec2>& nominal, const std::vector<Link>& links,
+                             const std::vector<int>& kind, double spread = 1.5, double slack = 2);
+
+// How an image's position was found.
+enum class Placed {
+    registered,   // in the largest group the used links join
+    group,        // in a smaller group: placed as a whole by the stage model
+    stage_model,  // no used link: where the stage model puts its nominal position
+};
+
 struct Solution {
-    std::vector<Point> positions;
-    std::vector<bool> used;         // per link: kept (not rejected as an outlier)
-    std::vector<double> residual;   // per link: |solved offset - measured offset|, pixels
+    std::vector<Vec2> positions;
+    std::vector<Placed> placed;      // per image
+    std::vector<bool> used;          // per link: kept (not rejected as an outlier)
+    std::vector<double> residual;    // per link: |solved offset - measured offset|, pixels
     int rejected = 0;
+    // The stage model fitted to the largest group: position = m * nominal + c.
+    double model[6] = {1, 0, 0, 0, 1, 0};  // x = m0 X + m1 Y + m2, y = m3 X + m4 Y + m5
 };
 
 // All positions at once: weighted least squares over the links' offsets
 // (x and y apart), then the link with the largest residual dropped while it
 // exceeds max_residual, and solved again. Links only fix positions up to a
-// common shift: each connected group of images is placed so that its mean
-// correction from the nominal positions is zero (the stage's errors are
-// taken to average out); an image with no link keeps its nominal position.
-// Positions are rounded to whole pixels.
-Solution solve_positions(const std::vector<Point>& nominal, const std::vector<Link>& links,
+// common shift: the largest group of linked images is placed so that its
+// mean correction from the nominal positions is zero (the stage's errors are
+// taken to average out). Then the stage is modelled from that group (an
+// affine map of nominal to solved positions: per-axis step, skew and a
+// drift with the position; the identity with fewer than 6 images, or when
+// they lie on a line), every smaller group is shifted to agree with the model
+// on average, and an image with no link is placed where the model puts it.
+// Positions are fractional.
+Solution solve_positions(const std::vector<Vec2>& nominal, const std::vector<Link>& links,
                          double max_residual = 1.5);
 
 }  // namespace tessera::registration
