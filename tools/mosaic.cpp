@@ -185,7 +185,8 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     std::vector<Point> nominal_at;
     for (std::size_t i = 0; i < tiles.size(); ++i) {
         const ImageInfo& info = g.info(loads[i]);
-        nominal.push_back({int(tiles[i].at[0]), int(tiles[i].at[1]), info.width, info.height});
+        const IntPair at = placed_at(tiles[i].at);
+        nominal.push_back({int(at[0]), int(at[1]), info.width, info.height});
         nominal_at.push_back(nominal.back().origin());
     }
     // All pairs are counted for the report; the plan keeps the affordable ones.
@@ -258,6 +259,7 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     for (const PairResult& p : out.pairs)
         if (p.used) linked[p.a] = linked[p.b] = true;
     out.unlinked = std::size_t(std::count(linked.begin(), linked.end(), false));
+    for (bool l : linked) out.placement.push_back(l ? TilePlacement::registered : TilePlacement::nominal);
     for (const Point& p : sol.positions) out.positions.push_back({p.x, p.y});
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
@@ -291,7 +293,7 @@ Graph mosaic_graph(const MosaicOptions& o, const std::vector<Placement>& rows, c
     g.execution.tile_w = g.execution.tile_h = stitch_tile_size(o);
     std::vector<NodeId> tiles = add_tile_loads(g, rows);
     std::vector<IntPair> at;
-    for (const Placement& r : rows) at.push_back(r.at);
+    for (const Placement& r : rows) at.push_back(placed_at(r.at));
     std::vector<NodeId> inputs{add_canvas(g, o, g.info(tiles[0]))};
     inputs.insert(inputs.end(), tiles.begin(), tiles.end());
     NodeId mosaic = g.add("mosaic", inputs,

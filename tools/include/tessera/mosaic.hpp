@@ -53,8 +53,16 @@ struct PairResult {
     std::string why;            // when not found or not used
 };
 
+// How a tile's solved position was found.
+enum class TilePlacement {
+    registered,   // some used pair reaches it
+    stage_model,  // no trusted pair: placed by the stage model fitted to the registered ones
+    nominal,      // no trusted pair: left at its given position
+};
+
 struct RegisterReport {
     std::vector<IntPair> positions;  // solved, one per tile, in input order
+    std::vector<TilePlacement> placement;  // one per tile, in input order
     std::vector<PairResult> pairs;   // every registered pair
     std::size_t candidates = 0;      // overlapping pairs with room for a window
     std::size_t registered = 0;      // pairs whose windows were read and matched
