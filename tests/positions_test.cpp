@@ -297,6 +297,10 @@ TEST_CASE("grid: the real electron-microscope set's bracketed names stitch from 
     // --grid needs the overlap; a .dzi overlap is whole pixels
     CHECK(tessera_cmd("stitch " + shell_quoted(pattern) + " --grid 2x3 -o " + (tmp / "x.tif").string() + " 2>&1", &log) != 0);
     CHECK(log.find("needs --overlap PCT") != std::string::npos);
+    CHECK(tessera_cmd("stitch " + (tmp / "missing.csv").string() + " --overlap 2.5 -o " + (tmp / "x.dzi").string() +
+                          " 2>&1",
+                      &log) != 0);
+    CHECK(log.find("a .dzi's overlap is whole pixels") != std::string::npos);
 }
 
 TEST_CASE("grid: make_acquisition's tiles in snake and column order give its nominal positions") {

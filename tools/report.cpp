@@ -80,10 +80,10 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
     int small = at[0].w;
     for (const Rect& t : at) small = std::min({small, t.w, t.h});
     const double lw = std::max(1.0, small / 60.0);  // pair lines; outlines half that
-    const double font = std::max(4.0, small / 8.0);
+    const double font = std::max(4.0, small / 14.0);  // 14 characters fit a tile
     const double pad = small / 4.0;
     const double legend_font = std::max(font, std::max(box.w, box.h) / 60.0);
-    const double legend_h = legend_font * 8;
+    const double legend_h = legend_font * 15;
     const double vx = box.x - pad, vy = box.y - pad, vw = box.w + 2 * pad, vh = box.h + 2 * pad + legend_h;
     const double display_w = 1600, display_h = std::max(200.0, display_w * vh / vw);
 
@@ -155,25 +155,25 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
     s += "<text x=\"" + num(lx) + "\" y=\"" + num(ly + f * 2.6) + "\">0.5</text><text x=\"" + num(lx + f * 5.3) +
          "\" y=\"" + num(ly + f * 2.6) + "\">0.75</text><text x=\"" + num(lx + f * 11) + "\" y=\"" +
          num(ly + f * 2.6) + "\">1</text>\n";
-    const double kx = lx + f * 15;
+    const double kx = lx, ky = ly + f * 4.5;
     auto key_line = [&](double y, const char* kind, const std::string& colour, const std::string& label) {
         s += "<line class=\"pair " + std::string(kind) + "\" style=\"stroke-width:" + num(f / 4) + "\"" +
              (colour.empty() ? "" : " stroke=\"" + colour + "\"") + " x1=\"" + num(kx) + "\" y1=\"" + num(y) +
              "\" x2=\"" + num(kx + f * 3) + "\" y2=\"" + num(y) + "\"/><text x=\"" + num(kx + f * 3.5) + "\" y=\"" +
              num(y + f * 0.35) + "\">" + label + "</text>\n";
     };
-    key_line(ly, "used", score_colour(0.9), "pair used (" + std::to_string(n_used) + ")");
-    key_line(ly + f * 1.5, "dropped", score_colour(0.9), "outlier, dropped by the solve (" + std::to_string(n_dropped) + ")");
-    key_line(ly + f * 3, "untrusted", "", "no trustworthy match (" + std::to_string(n_untrusted) + ")");
-    const double tx = kx + f * 22;
+    key_line(ky, "used", score_colour(0.9), "pair used (" + std::to_string(n_used) + ")");
+    key_line(ky + f * 1.5, "dropped", score_colour(0.9), "outlier, dropped by the solve (" + std::to_string(n_dropped) + ")");
+    key_line(ky + f * 3, "untrusted", "", "no trustworthy match (" + std::to_string(n_untrusted) + ")");
+    const double tx = lx, ty = ky + f * 4.5;
     auto key_tile = [&](double y, const char* kind, const std::string& label) {
         s += "<rect class=\"key " + std::string(kind) + "\" x=\"" + num(tx) + "\" y=\"" + num(y - f * 0.6) +
              "\" width=\"" + num(f * 2) + "\" height=\"" + num(f) + "\"/><text x=\"" + num(tx + f * 2.5) + "\" y=\"" +
              num(y + f * 0.35) + "\">" + label + "</text>\n";
     };
-    key_tile(ly, "registered", "tile placed by registration (" + std::to_string(n_registered) + ")");
-    key_tile(ly + f * 1.5, "stage_model", "no trusted pair: placed by the stage model (" + std::to_string(n_model) + ")");
-    key_tile(ly + f * 3, "nominal", "no trusted pair: left at its given place (" + std::to_string(n_nominal) + ")");
+    key_tile(ty, "registered", "tile placed by registration (" + std::to_string(n_registered) + ")");
+    key_tile(ty + f * 1.5, "stage_model", "no trusted pair: placed by the stage model (" + std::to_string(n_model) + ")");
+    key_tile(ty + f * 3, "nominal", "no trusted pair: left at its given place (" + std::to_string(n_nominal) + ")");
     s += "</g>\n</svg>\n";
     // the key swatches take the tiles' looks
     const std::string key_style = ".key{fill:none;stroke:#444;stroke-width:" + num(f / 10) +
