@@ -557,6 +557,8 @@ int main(int argc, char** argv) {
         // the tiles and where they go: a positions file or a grid
         auto read_tiles = [&](StitchOptions& o) {
             if (grid.empty()) {
+                if (grid_o.order != "row" || grid_o.first_index >= 0)
+                    throw Error("--order and --first-index describe a --grid; a positions file gives the positions");
                 if (overlap_arg >= 0) {
                     if (overlap_arg != std::floor(overlap_arg))
                         throw Error("--overlap " + std::to_string(overlap_arg) +

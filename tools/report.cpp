@@ -69,16 +69,29 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
     if (r.positions.size() != tiles.size())
         throw Error("write_registration_svg: the report has " + std::to_string(r.positions.size()) +
                     " positions for " + std::to_string(tiles.size()) + " tiles; pass the tiles it was made from");
+    if (tiles.empty()) throw Error("write_registration_svg: no tiles to draw");
     Graph g(standard_registry());
     std::vector<NodeId> loads = add_tile_loads(g, tiles);
-    std::vector<Rect> at;
-    Rect box;
+    // the solved places as they are (fractional ones too)
+    struct Box {
+        double x, y, w, h;
+    };
+    std::vector<Box> at;
+    Box box{0, 0, 0, 0};
+    double right = 0, bottom = 0;
     for (std::size_t i = 0; i < tiles.size(); ++i) {
-        at.push_back({int(r.positions[i][0]), int(r.positions[i][1]), g.info(loads[i]).width, g.info(loads[i]).height});
-        box = box.unite(at.back());
+        at.push_back({double(r.positions[i][0]), double(r.positions[i][1]), double(g.info(loads[i]).width),
+                      double(g.info(loads[i]).height)});
+        const Box& t = at.back();
+        box.x = i == 0 ? t.x : std::min(box.x, t.x);
+        box.y = i == 0 ? t.y : std::min(box.y, t.y);
+        right = i == 0 ? t.x + t.w : std::max(right, t.x + t.w);
+        bottom = i == 0 ? t.y + t.h : std::max(bottom, t.y + t.h);
     }
-    int small = at[0].w;
-    for (const Rect& t : at) small = std::min({small, t.w, t.h});
+    box.w = right - box.x;
+    box.h = bottom - box.y;
+    double small = at[0].w;
+    for (const Box& t : at) small = std::min({small, t.w, t.h});
     const double lw = std::max(1.0, small / 60.0);  // pair lines; outlines half that
     const double font = std::max(4.0, small / 14.0);  // 14 characters fit a tile
     const double pad = small / 4.0;
@@ -127,7 +140,7 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
              std::to_string(i) + ": " + xml_escape(tiles[i].file) + " (" + kPlacement[int(placement(i))] +
              ")</title></rect>\n";
     s += "</g>\n<g id=\"pairs\">\n";
-    auto centre = [&](std::size_t t) { return std::array<double, 2>{at[t].x + at[t].w / 2.0, at[t].y + at[t].h / 2.0}; };
+    auto centre = [&](std::size_t t) { return std::array<double, 2>{at[t].x + at[t].w / 2, at[t].y + at[t].h / 2}; };
     for (const PairResult& p : r.pairs) {
         const auto a = centre(p.a), b = centre(p.b);
         const char* kind = p.used ? "used" : p.found ? "dropped" : "untrusted";
@@ -147,7 +160,7 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
     s += "</g>\n";
 
     // The legend, under the tiles.
-    const double lx = box.x, ly = box.bottom() + pad + legend_font * 1.5, f = legend_font;
+    const double lx = box.x, ly = bottom + pad + legend_font * 1.5, f = legend_font;
     s += "<g id=\"legend\" font-size=\"" + num(f) + "\">\n";
     s += "<text x=\"" + num(lx) + "\" y=\"" + num(ly) + "\">pair score (normalised cross-correlation)</text>\n";
     s += "<rect x=\"" + num(lx) + "\" y=\"" + num(ly + f * 0.5) + "\" width=\"" + num(f * 12) + "\" height=\"" +
