@@ -237,7 +237,8 @@ TEST_CASE("grid: pattern letters - rows and columns from 0 or 1 - first index - 
     }
     CHECK(grid_file("t{i}_{iiii}[{c}]{rr}.tif", 7, 3, 12) == "t7_0007[12]03.tif");
     CHECK(grid_file("t_{iii}.tif", 12345, 0, 0) == "t_12345.tif");  // wider than its letters
-    CHECK(error_of([&] { grid_positions("t_{x}.png", o, standard_registry()); }).find("{x} is not a counter") != std::string::npos);
+    CHECK(grid_file("tile_x{xx}_y{yyy}.tif", 0, 3, 12) == "tile_x12_y003.tif");  // Fiji's letters
+    CHECK(error_of([&] { grid_positions("t_{q}.png", o, standard_registry()); }).find("{q} is not a counter") != std::string::npos);
     CHECK(error_of([&] { grid_positions("t_{ii.png", o, standard_registry()); }).find("is not closed") != std::string::npos);
     CHECK(error_of([&] { grid_positions("t_{rr}.png", o, standard_registry()); }).find("gives every tile the same name") !=
           std::string::npos);

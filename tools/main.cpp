@@ -413,7 +413,7 @@ int main(int argc, char** argv) {
                         "canvas width and height (default: the tiles' bounding box, shifted to start at 0,0)")
             ->expected(2);
         cmd->add_option("--grid", grid,
-                        "COLSxROWS: no positions file; POSITIONS is a file pattern ({i..}: acquisition index, {r..}/{c..}: "
+                        "COLSxROWS: no positions file; POSITIONS is a file pattern ({i..}: acquisition index, {r..}/{c..} or Fiji's {y..}/{x..}: "
                         "row/column, zero-padded to the letters' count), tiles on a grid at --overlap percent");
         cmd->add_option("--order", grid_o.order,
                         "--grid acquisition order: row, column, snake (row by row, every other row right to left) or "

@@ -232,11 +232,11 @@ PatternUse pattern_use(const std::string& pattern) {
         const auto close = pattern.find('}', k);
         if (close == std::string::npos) throw Error("file pattern '" + pattern + "': a '{' is not closed");
         const std::string f = pattern.substr(k + 1, close - k - 1);
-        if (f.empty() || f.find_first_not_of(f[0]) != std::string::npos || (f[0] != 'i' && f[0] != 'r' && f[0] != 'c'))
+        if (f.empty() || f.find_first_not_of(f[0]) != std::string::npos || std::string("ircxy").find(f[0]) == std::string::npos)
             throw Error("file pattern '" + pattern + "': {" + f +
                         "} is not a counter; use {iii} (acquisition index), {rrr} (row) or {ccc} (column), one letter "
-                        "per digit");
-        (f[0] == 'i' ? u.i : f[0] == 'r' ? u.r : u.c) = true;
+                        "per digit ({yyy} and {xxx}, Fiji's row and column, work too)");
+        (f[0] == 'i' ? u.i : f[0] == 'r' || f[0] == 'y' ? u.r : u.c) = true;
         k = close;
     }
     return u;
@@ -266,7 +266,7 @@ std::string grid_file(const std::string& pattern, int index, int row, int col) {
         }
         const std::size_t digits = close - k - 1;
         const char letter = pattern[k + 1];
-        std::string n = std::to_string(letter == 'i' ? index : letter == 'r' ? row : col);
+        std::string n = std::to_string(letter == 'i' ? index : letter == 'r' || letter == 'y' ? row : col);
         if (n.size() < digits) n.insert(0, digits - n.size(), '0');
         out += n;
         k = close;

@@ -12,7 +12,8 @@
 // - A grid with no positions file (Fiji's "Grid: row-by-row / snake by rows"
 //   and MIST's grid mode): COLSxROWS tiles at a nominal overlap, their files
 //   named by a pattern with {iii} (acquisition index) or {rrr} and {ccc}
-//   (row and column), zero-padded to the number of letters.
+//   (row and column; Fiji's {yyy} and {xxx} too), zero-padded to the number
+//   of letters.
 // Relative tile paths are resolved against the folder of the file naming
 // them (the pattern's: against the working directory, like any path).
 #pragma once
