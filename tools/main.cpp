@@ -608,8 +608,10 @@ int main(int argc, char** argv) {
             // without --canvas: the bounding box of the given positions for
             // the check, of the solved ones for the mosaic
             std::array<double, 2> shifted{0, 0};
+            std::vector<std::array<int, 2>> sizes;  // read once, for both fits
             auto fit_tiles = [&] {
-                const CanvasFit fit = fit_canvas(tiles, standard_registry());
+                if (sizes.empty()) sizes = tile_sizes(tiles, standard_registry());
+                const CanvasFit fit = fit_canvas(tiles, sizes);
                 shift_positions(tiles, fit.shift);
                 shifted = {shifted[0] + fit.shift[0], shifted[1] + fit.shift[1]};
                 mso.canvas_w = fit.width;

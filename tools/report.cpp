@@ -92,13 +92,16 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
     box.h = bottom - box.y;
     double small = at[0].w;
     for (const Box& t : at) small = std::min({small, t.w, t.h});
-    const double lw = std::max(1.0, small / 60.0);  // pair lines; outlines half that
     const double font = std::max(4.0, small / 14.0);  // 14 characters fit a tile
     const double pad = small / 4.0;
     const double legend_font = std::max(font, std::max(box.w, box.h) / 60.0);
     const double legend_h = legend_font * 15;
     const double vx = box.x - pad, vy = box.y - pad, vw = box.w + 2 * pad, vh = box.h + 2 * pad + legend_h;
     const double display_w = 1600, display_h = std::max(200.0, display_w * vh / vw);
+    // pair lines (outlines half as wide): thin beside a tile, but at least
+    // 1.5 px of the picture at its nominal size, so that 2000 tiles still
+    // show their pairs
+    const double lw = std::max({1.0, small / 60.0, 1.5 * vw / display_w});
 
     auto placement = [&](std::size_t i) {
         return i < r.placement.size() ? r.placement[i] : TilePlacement::registered;
@@ -170,7 +173,12 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
          num(ly + f * 2.6) + "\">1</text>\n";
     const double kx = lx, ky = ly + f * 4.5;
     auto key_line = [&](double y, const char* kind, const std::string& colour, const std::string& label) {
-        s += "<line class=\"pair " + std::string(kind) + "\" style=\"stroke-width:" + num(f / 4) + "\"" +
+        // the pairs' dashes at the legend's scale
+        const std::string dash = std::string(kind) == "dropped"     ? num(f * 0.6) + " " + num(f * 0.4)
+                                 : std::string(kind) == "untrusted" ? num(f * 0.02) + " " + num(f * 0.3)
+                                                                    : "none";
+        s += "<line class=\"pair " + std::string(kind) + "\" style=\"stroke-width:" + num(f / 4) +
+             ";stroke-dasharray:" + dash + "\"" +
              (colour.empty() ? "" : " stroke=\"" + colour + "\"") + " x1=\"" + num(kx) + "\" y1=\"" + num(y) +
              "\" x2=\"" + num(kx + f * 3) + "\" y2=\"" + num(y) + "\"/><text x=\"" + num(kx + f * 3.5) + "\" y=\"" +
              num(y + f * 0.35) + "\">" + label + "</text>\n";

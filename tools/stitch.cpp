@@ -24,12 +24,15 @@ CanvasFit fit_canvas(const std::vector<Placement>& rows, const std::vector<std::
     return {box.w, box.h, {-double(box.x), -double(box.y)}};
 }
 
-CanvasFit fit_canvas(const std::vector<Placement>& rows, const OpRegistry& registry) {
+std::vector<std::array<int, 2>> tile_sizes(const std::vector<Placement>& rows, const OpRegistry& registry) {
     Graph g(registry);
-    std::vector<NodeId> loads = add_tile_loads(g, rows);
     std::vector<std::array<int, 2>> sizes;
-    for (NodeId n : loads) sizes.push_back({g.info(n).width, g.info(n).height});
-    return fit_canvas(rows, sizes);
+    for (NodeId n : add_tile_loads(g, rows)) sizes.push_back({g.info(n).width, g.info(n).height});
+    return sizes;
+}
+
+CanvasFit fit_canvas(const std::vector<Placement>& rows, const OpRegistry& registry) {
+    return fit_canvas(rows, tile_sizes(rows, registry));
 }
 
 void shift_positions(std::vector<Placement>& rows, const std::array<double, 2>& shift) {

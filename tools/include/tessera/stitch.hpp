@@ -49,6 +49,8 @@ Graph stitch_graph(const StitchOptions& options, std::vector<Placement> rows, co
 
 // The canvas fitted to the tiles, reading their headers.
 CanvasFit fit_canvas(const std::vector<Placement>& rows, const OpRegistry& registry);
+// Every tile's width and height, from its header.
+std::vector<std::array<int, 2>> tile_sizes(const std::vector<Placement>& rows, const OpRegistry& registry);
 // The same from the tiles' sizes (width, height per row).
 CanvasFit fit_canvas(const std::vector<Placement>& rows, const std::vector<std::array<int, 2>>& sizes);
 // The whole pixel insert places a top-left at: floor(x + 0.5), the nearest
