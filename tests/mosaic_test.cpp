@@ -80,7 +80,7 @@ Scan make_scan(const fs::path& dir, const std::string& ext, int cols = 4, int ro
 
 std::vector<IntPair> positions_of(const fs::path& csv) {
     std::vector<IntPair> out;
-    for (const Placement& p : read_positions_csv(csv.string())) out.push_back(p.at);
+    for (const Placement& p : read_positions_csv(csv.string())) out.push_back(placed_at(p.at));
     return out;
 }
 

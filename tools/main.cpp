@@ -2,7 +2,9 @@
 // nothing here computes pixels.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include "tessera/core/temporaries.hpp"
 #include "tessera/merge.hpp"
 #include "tessera/mosaic.hpp"
+#include "tessera/report.hpp"
 #include "tessera/stitch.hpp"
 #include "tessera/tessera.hpp"
 
@@ -393,13 +396,36 @@ int main(int argc, char** argv) {
     dot->add_option("--svg", svg, "draw the graph into this SVG file with graphviz's dot (must be installed)");
     dot->add_option("--collapse", collapse, "fold a node's inputs into one box beyond this many (0: never)");
 
-    // stitch and mosaic share the CSV, the canvas and the output options
+    // stitch and mosaic share the positions (or grid), the canvas and the
+    // output options
     std::vector<int> canvas;
     bool emit_json = false;
+    std::string grid, positions_out;
+    GridOptions grid_o;
+    double overlap_arg = -1;  // --overlap: the grid's percentage, or the .dzi's pixels
     auto add_stitch_options = [&](CLI::App* cmd, StitchOptions& o) {
-        cmd->add_option("POSITIONS", o.positions, "CSV with header file,x,y; paths relative to its folder; later rows on top")
+        cmd->add_option("POSITIONS", o.positions,
+                        "CSV with header file,x,y or Fiji TileConfiguration.txt (x,y the tiles' top-left, fractional "
+                        "ones placed at the nearest whole pixel; paths relative to its folder; later rows on top); "
+                        "with --grid a file pattern, e.g. 'tile_{iiii}.tif' or 'r{rrr}_c{ccc}.jpg'")
             ->required();
-        cmd->add_option("--canvas", canvas, "canvas width and height")->expected(2)->required();
+        cmd->add_option("--canvas", canvas,
+                        "canvas width and height (default: the tiles' bounding box, shifted to start at 0,0)")
+            ->expected(2);
+        cmd->add_option("--grid", grid,
+                        "COLSxROWS: no positions file; POSITIONS is a file pattern ({i..}: acquisition index, {r..}/{c..} or Fiji's {y..}/{x..}: "
+                        "row/column, zero-padded to the letters' count), tiles on a grid at --overlap percent");
+        cmd->add_option("--order", grid_o.order,
+                        "--grid acquisition order: row, column, snake (row by row, every other row right to left) or "
+                        "column-snake")
+            ->check(CLI::IsMember({"row", "column", "snake", "column-snake"}));
+        cmd->add_option("--first-index", grid_o.first_index,
+                        "--grid: number of the first tile, row and column in the file names (default: 0 if that file "
+                        "exists, else 1)")
+            ->check(CLI::Range(0, 1000000000));
+        cmd->add_option("--positions-out", positions_out,
+                        "write the positions used (on the output canvas): NAME.txt as a Fiji TileConfiguration, else a "
+                        "CSV file,x,y");
         cmd->add_option("-o,--output", o.output, "output .tif, or .dzi for a Deep Zoom pyramid (NAME.dzi + NAME_files/)")
             ->required();
         cmd->add_option("--tile-size", o.tile_size,
@@ -408,8 +434,10 @@ int main(int argc, char** argv) {
         cmd->add_option("--compression", o.compression, "none, deflate, lzw, zstd or jpeg")
             ->check(CLI::IsMember({"none", "deflate", "lzw", "zstd", "jpeg"}));
         cmd->add_option("--quality", o.quality, "JPEG (and .dzi webp) quality")->check(CLI::Range(1, 100));
-        cmd->add_option("--overlap", o.overlap, ".dzi: pixels each tile reaches beyond its step (default 1, google 0)")
-            ->check(CLI::Range(0, 4096));
+        cmd->add_option("--overlap", overlap_arg,
+                        "with --grid: percent of a tile its neighbours share, as Fiji's and MIST's grids (required); "
+                        "else .dzi: pixels each tile reaches beyond its step (default 1, google 0)")
+            ->check(CLI::Range(0.0, 4096.0));
         cmd->add_option("--suffix", o.suffix, ".dzi: tile format, jpeg, png or webp")
             ->check(CLI::IsMember({"jpeg", "jpg", "png", "webp"}));
         cmd->add_option("--layout", o.layout, ".dzi: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW) or google (NAME/Z/Y/X)")
@@ -432,7 +460,7 @@ int main(int argc, char** argv) {
 
     MosaicOptions mso;
     RegisterOptions ro;
-    std::string positions_out, pairs_out;
+    std::string pairs_out, report_out;
     bool integer_positions = false;
     auto* mosaic = app.add_subcommand(
         "mosaic", "like stitch, with positions refined by registering neighbouring tiles and feathered overlaps");
@@ -453,7 +481,9 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"feather", "none"}));
     mosaic->add_option("--blend-width", mso.blend_width, "pixels over which a tile fades in from its edge")
         ->check(CLI::Range(1, 100000));
-    mosaic->add_option("--positions-out", positions_out, "write the positions used (solved) as a CSV file,x,y");
+    mosaic->add_option("--report", report_out,
+                       "draw the registration into NAME.svg: tiles at their solved places, pairs coloured by score, "
+                       "outliers, untrusted pairs and tiles no trusted pair placed marked");
     mosaic->add_option("--pairs-out", pairs_out,
                        "write every registered pair as a CSV: the two files, measured offset, score (confidence), "
                        "found, used, residual, why not");
@@ -534,10 +564,46 @@ int main(int argc, char** argv) {
         }
         if (*dot) return cmd_dot(pipeline, out, svg, collapse);
         if (*view) return cmd_view(view_dzi, view_out);
+        // the tiles and where they go: a positions file or a grid
+        auto read_tiles = [&](StitchOptions& o) {
+            if (grid.empty()) {
+                if (grid_o.order != "row" || grid_o.first_index >= 0)
+                    throw Error("--order and --first-index describe a --grid; a positions file gives the positions");
+                if (overlap_arg >= 0) {
+                    if (overlap_arg != std::floor(overlap_arg))
+                        throw Error("--overlap " + std::to_string(overlap_arg) +
+                                    ": a .dzi's overlap is whole pixels (a percentage needs --grid)");
+                    o.overlap = int(overlap_arg);
+                }
+                return read_positions(o.positions);
+            }
+            if (overlap_arg < 0)
+                throw Error("--grid " + grid + " needs --overlap PCT: the percent of a tile its neighbours share");
+            const auto [cols, rows] = parse_grid(grid);
+            grid_o.cols = cols;
+            grid_o.rows = rows;
+            grid_o.overlap = overlap_arg;
+            return grid_positions(o.positions, grid_o, standard_registry());
+        };
+        auto say_fit = [&](const CanvasFit& fit) {
+            if (!quiet && speaks_for_job())
+                std::fprintf(stderr, "canvas: %dx%d, the tiles' bounding box; positions shifted by %s,%s to start at 0,0\n",
+                             fit.width, fit.height, std::to_string(std::int64_t(fit.shift[0])).c_str(),
+                             std::to_string(std::int64_t(fit.shift[1])).c_str());
+        };
         if (*stitch) {
-            so.canvas_w = canvas[0];
-            so.canvas_h = canvas[1];
-            Graph g = stitch_graph(so, standard_registry());
+            if (!canvas.empty()) {
+                so.canvas_w = canvas[0];
+                so.canvas_h = canvas[1];
+            }
+            std::vector<Placement> rows = read_tiles(so);
+            CanvasFit fit;
+            Graph g = stitch_graph(so, rows, standard_registry(), &fit);
+            if (canvas.empty()) {
+                say_fit(fit);
+                shift_positions(rows, fit.shift);
+            }
+            if (!positions_out.empty() && speaks_for_job()) write_positions(positions_out, rows);
             if (emit_json) {
                 std::cout << to_json(g);
                 return 0;
@@ -548,9 +614,25 @@ int main(int argc, char** argv) {
             // in a sharded run every rank registers (its share of the pairs)
             // and builds the graph; rank 0 alone reports and writes the CSVs
             const bool lead = speaks_for_job();
-            mso.canvas_w = canvas[0];
-            mso.canvas_h = canvas[1];
-            std::vector<Placement> tiles = read_positions_csv(mso.positions);
+            std::vector<Placement> tiles = read_tiles(mso);
+            // without --canvas: the bounding box of the given positions for
+            // the check, of the solved ones for the mosaic
+            std::array<double, 2> shifted{0, 0};
+            std::vector<std::array<int, 2>> sizes;  // read once, for both fits
+            auto fit_tiles = [&] {
+                if (sizes.empty()) sizes = tile_sizes(tiles, standard_registry());
+                const CanvasFit fit = fit_canvas(tiles, sizes);
+                shift_positions(tiles, fit.shift);
+                shifted = {shifted[0] + fit.shift[0], shifted[1] + fit.shift[1]};
+                mso.canvas_w = fit.width;
+                mso.canvas_h = fit.height;
+            };
+            if (!canvas.empty()) {
+                mso.canvas_w = canvas[0];
+                mso.canvas_h = canvas[1];
+            } else {
+                fit_tiles();
+            }
             // the whole job is checked (tiles, canvas, output options) before
             // registration spends any time on pixels
             mosaic_graph(mso, tiles, standard_registry());
@@ -560,10 +642,11 @@ int main(int argc, char** argv) {
                 ro.cancel = &g_cancel;
                 ro.cluster = g_cluster.get();
                 RegisterReport rep = register_positions(tiles, ro, standard_registry());
+                if (lead && !report_out.empty()) write_registration_svg(report_out, tiles, rep);
                 for (std::size_t i = 0; i < tiles.size(); ++i)
                     for (int k = 0; k < 2; ++k)
-                        tiles[i].at[std::size_t(k)] = integer_positions || true
-                                                          ? std::llround(rep.positions[i][std::size_t(k)])
+                        tiles[i].at[std::size_t(k)] = integer_positions
+                                                          ? std::floor(rep.positions[i][std::size_t(k)] + 0.5)
                                                           : rep.positions[i][std::size_t(k)];
                 if (lead && (!quiet || stats))
                     std::fprintf(stderr,
@@ -580,7 +663,13 @@ int main(int argc, char** argv) {
                     for (const std::string& p : rep.problems) std::fprintf(stderr, "  not used: %s\n", p.c_str());
                 if (lead && !pairs_out.empty()) write_pairs_csv(pairs_out, tiles, rep);
             }
-            if (lead && !positions_out.empty()) write_positions_csv(positions_out, tiles);
+            if (!report_out.empty() && !ro_register)
+                throw Error("--report draws the registration; it needs --register");
+            if (canvas.empty()) {
+                fit_tiles();
+                say_fit({mso.canvas_w, mso.canvas_h, shifted});
+            }
+            if (lead && !positions_out.empty()) write_positions(positions_out, tiles);
             Graph g = mosaic_graph(mso, tiles, standard_registry());
             if (emit_json) {
                 std::cout << to_json(g);

@@ -214,8 +214,8 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
         const ImageInfo& info = g.info(loads[i]);
         // strips are cut at whole pixels; the offsets measured from them are
         // relative to these rounded positions
-        nominal.push_back({int(std::lround(double(tiles[i].at[0]))), int(std::lround(double(tiles[i].at[1]))),
-                           info.width, info.height});
+        const IntPair at = placed_at(tiles[i].at);
+        nominal.push_back({int(at[0]), int(at[1]), info.width, info.height});
         nominal_at.push_back({double(nominal.back().x), double(nominal.back().y)});
     }
     RegisterOptions o = o_in;
@@ -376,7 +376,7 @@ Graph mosaic_graph(const MosaicOptions& o, const std::vector<Placement>& rows, c
     g.execution.tile_w = g.execution.tile_h = stitch_tile_size(o);
     std::vector<NodeId> tiles = add_tile_loads(g, rows);
     std::vector<IntPair> at;
-    for (const Placement& r : rows) at.push_back(r.at);
+    for (const Placement& r : rows) at.push_back(placed_at(r.at));
     std::vector<NodeId> inputs{add_canvas(g, o, g.info(tiles[0]))};
     inputs.insert(inputs.end(), tiles.begin(), tiles.end());
     NodeId mosaic = g.add("mosaic", inputs,

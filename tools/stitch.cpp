@@ -1,81 +1,51 @@
 #include "tessera/stitch.hpp"
 
+#include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "tessera/core/error.hpp"
 
 namespace tessera {
 
-namespace {
-
-std::string trim(std::string s) {
-    auto b = s.find_first_not_of(" \t\r\n");
-    auto e = s.find_last_not_of(" \t\r\n");
-    return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+IntPair placed_at(const std::array<double, 2>& at) {
+    // floor(x + 0.5), not lround: lround rounds halves away from zero, which
+    // would make shifting every position by whole pixels (a fitted canvas)
+    // move some tiles by one pixel more than others
+    return {std::int64_t(std::floor(at[0] + 0.5)), std::int64_t(std::floor(at[1] + 0.5))};
 }
 
-std::int64_t parse_coord(const std::string& s, const std::string& where) {
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-        v = std::stoll(s, &used);
-    } catch (...) {
-        used = 0;
+CanvasFit fit_canvas(const std::vector<Placement>& rows, const std::vector<std::array<int, 2>>& sizes) {
+    if (rows.empty()) throw Error("no tiles to fit a canvas to");
+    Rect box;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const IntPair p = placed_at(rows[i].at);
+        box = box.unite(Rect{int(p[0]), int(p[1]), sizes[i][0], sizes[i][1]});
     }
-    if (used == 0 || used != s.size()) throw Error(where + ": '" + s + "' is not an integer coordinate");
-    return v;
+    return {box.w, box.h, {-double(box.x), -double(box.y)}};
 }
 
-}  // namespace
-
-std::vector<Placement> read_positions_csv(const std::string& path) {
-    namespace fs = std::filesystem;
-    std::ifstream in(path);
-    if (!in) throw IoError(path, "cannot open the positions CSV; check the path");
-    fs::path dir = fs::absolute(fs::path(path)).parent_path();
-    std::string line;
-    if (!std::getline(in, line) || trim(line) != "file,x,y") throw IoError(path, "line 1 must be the header file,x,y");
-    std::vector<Placement> rows;
-    for (int n = 2; std::getline(in, line); ++n) {
-        if (trim(line).empty()) continue;
-        std::stringstream ss(line);
-        std::string f, x, y, extra;
-        std::getline(ss, f, ',');
-        std::getline(ss, x, ',');
-        std::getline(ss, y, ',');
-        std::string where = path + " line " + std::to_string(n);
-        if (std::getline(ss, extra, ',') || trim(f).empty() || trim(y).empty())
-            throw Error(where + ": expected three fields file,x,y");
-        rows.push_back({(dir / trim(f)).lexically_normal().string(),
-                        {parse_coord(trim(x), where), parse_coord(trim(y), where)},
-                        n});
-    }
-    if (rows.empty()) throw IoError(path, "lists no tiles");
-    return rows;
+std::vector<std::array<int, 2>> tile_sizes(const std::vector<Placement>& rows, const OpRegistry& registry) {
+    Graph g(registry);
+    std::vector<std::array<int, 2>> sizes;
+    for (NodeId n : add_tile_loads(g, rows)) sizes.push_back({g.info(n).width, g.info(n).height});
+    return sizes;
 }
 
-void write_positions_csv(const std::string& path, const std::vector<Placement>& rows) {
-    namespace fs = std::filesystem;
-    fs::path dir = fs::absolute(fs::path(path)).parent_path();
-    std::string tmp = path + ".part";
-    {
-        std::ofstream out(tmp);
-        out << "file,x,y\n";
-        for (const Placement& r : rows)
-            out << fs::path(r.file).lexically_relative(dir).generic_string() << "," << r.at[0] << "," << r.at[1] << "\n";
-        if (!out.flush()) throw IoError(path, "cannot write the positions CSV; check the folder and free space");
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) throw IoError(path, "cannot write the positions CSV: " + ec.message());
+CanvasFit fit_canvas(const std::vector<Placement>& rows, const OpRegistry& registry) {
+    return fit_canvas(rows, tile_sizes(rows, registry));
+}
+
+void shift_positions(std::vector<Placement>& rows, const std::array<double, 2>& shift) {
+    for (Placement& r : rows) r.at = {r.at[0] + shift[0], r.at[1] + shift[1]};
 }
 
 std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows) {
     std::vector<NodeId> tiles;
     for (std::size_t i = 0; i < rows.size(); ++i)
-        tiles.push_back(g.add("load", {}, {{"path", rows[i].file}}, "tile" + std::to_string(i)));
+        tiles.push_back(g.add("load", {},
+                              rows[i].page > 0 ? Params{{"path", rows[i].file}, {"page", std::int64_t(rows[i].page)}}
+                                               : Params{{"path", rows[i].file}},
+                              "tile" + std::to_string(i)));
     return tiles;
 }
 
@@ -124,23 +94,38 @@ NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
 }
 
 Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
-    std::vector<Placement> rows = read_positions_csv(o.positions);
+    return stitch_graph(o, read_positions(o.positions), registry);
+}
+
+Graph stitch_graph(const StitchOptions& options, std::vector<Placement> rows, const OpRegistry& registry,
+                   CanvasFit* fitted) {
+    StitchOptions o = options;
     const int tile = stitch_tile_size(o);
     Graph g(registry);
     g.execution.tile_w = g.execution.tile_h = tile;
-    // Loads first (the canvas takes the first tile's bands and format), then
-    // the canvas, one insert for every tile, and the save.
+    // Loads first (the canvas takes the first tile's bands and format, and
+    // a fitted canvas their sizes), then the canvas, one insert for every
+    // tile, and the save.
     std::vector<NodeId> tiles = add_tile_loads(g, rows);
+    if (o.canvas_w == 0 && o.canvas_h == 0) {
+        std::vector<std::array<int, 2>> sizes;
+        for (NodeId n : tiles) sizes.push_back({g.info(n).width, g.info(n).height});
+        const CanvasFit fit = fit_canvas(rows, sizes);
+        shift_positions(rows, fit.shift);
+        o.canvas_w = fit.width;
+        o.canvas_h = fit.height;
+        if (fitted) *fitted = fit;
+    }
     std::vector<IntPair> at;
     for (std::size_t i = 0; i < rows.size(); ++i) {
-        at.push_back(rows[i].at);
+        at.push_back(placed_at(rows[i].at));
         const ImageInfo& t = g.info(tiles[i]);
-        if (Rect{int(rows[i].at[0]), int(rows[i].at[1]), t.width, t.height}.intersect({0, 0, o.canvas_w, o.canvas_h}).empty())
-            throw Error(o.positions + " line " + std::to_string(rows[i].line) + ": '" + rows[i].file + "' (" +
-                        std::to_string(t.width) + "x" + std::to_string(t.height) + ") at " +
-                        std::to_string(rows[i].at[0]) + "," + std::to_string(rows[i].at[1]) +
+        if (Rect{int(at[i][0]), int(at[i][1]), t.width, t.height}.intersect({0, 0, o.canvas_w, o.canvas_h}).empty())
+            throw Error(o.positions + (rows[i].line > 0 ? " line " + std::to_string(rows[i].line) : std::string()) +
+                        ": '" + rows[i].file + "' (" + std::to_string(t.width) + "x" + std::to_string(t.height) +
+                        ") at " + std::to_string(at[i][0]) + "," + std::to_string(at[i][1]) +
                         " lies wholly outside the " + std::to_string(o.canvas_w) + "x" + std::to_string(o.canvas_h) +
-                        " canvas; check its position or --canvas");
+                        " canvas; check its position or --canvas (or leave --canvas out to fit the tiles)");
     }
     std::vector<NodeId> inputs{add_canvas(g, o, g.info(tiles[0]))};
     inputs.insert(inputs.end(), tiles.begin(), tiles.end());

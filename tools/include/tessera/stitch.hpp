@@ -4,16 +4,18 @@
 // `tessera stitch` is this plus a run; C++ users can call it the same way.
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
 #include "tessera/graphs/graph.hpp"
+#include "tessera/positions.hpp"
 
 namespace tessera {
 
 struct StitchOptions {
-    std::string positions;  // CSV with header file,x,y; paths relative to its folder
-    int canvas_w = 0, canvas_h = 0;
+    std::string positions;  // CSV file,x,y or Fiji TileConfiguration; paths relative to its folder
+    int canvas_w = 0, canvas_h = 0;  // 0x0: the tiles' bounding box (fit_canvas)
     std::string output;  // .tif/.tiff: tiled TIFF; .dzi: Deep Zoom (or google) pyramid
     int tile_size = 0;   // 0: the output's default (TIFF 256, dz 254, google 256)
     std::string compression = "none";  // TIFF
@@ -27,23 +29,35 @@ struct StitchOptions {
     std::string layout = "dz";    // dz or google
 };
 
-// Reads the CSV and builds the graph (headers of every tile are read, no
-// pixels). Errors name the CSV and line, or the node and key.
-Graph stitch_graph(const StitchOptions& options, const OpRegistry& registry);
-
-// One row of a positions CSV: the tile's path (a relative one resolved
-// against the CSV's folder) and its top-left on the canvas.
-struct Placement {
-    std::string file;
-    IntPair at;
-    int line = 0;  // in the CSV it was read from (0: not read from one)
+// The canvas that holds the tiles when none is given: the bounding box of
+// the tiles as insert places them (top-left at the nearest whole pixel),
+// and the whole-pixel shift that moves its top-left to 0,0 (so negative
+// positions work too). Reads every tile's header.
+struct CanvasFit {
+    int width = 0, height = 0;
+    std::array<double, 2> shift{0, 0};  // added to every position
 };
-// The rows of a positions CSV (header file,x,y), in order. Errors name the
-// CSV and line.
-std::vector<Placement> read_positions_csv(const std::string& path);
-// Writes a positions CSV with paths relative to its own folder, so that it
-// can be stitched from wherever it is.
-void write_positions_csv(const std::string& path, const std::vector<Placement>& rows);
+// Reads the positions (CSV or TileConfiguration, read_positions) and builds
+// the graph (headers of every tile are read, no pixels); a canvas of 0x0 is
+// the tiles' bounding box (fit_canvas). Errors name the file and line, or
+// the node and key.
+Graph stitch_graph(const StitchOptions& options, const OpRegistry& registry);
+// The same for tiles already read (or a grid's); with a 0x0 canvas the rows
+// are shifted into the fitted canvas, and `fitted` (if given) says how.
+Graph stitch_graph(const StitchOptions& options, std::vector<Placement> rows, const OpRegistry& registry,
+                   CanvasFit* fitted = nullptr);
+
+// The canvas fitted to the tiles, reading their headers.
+CanvasFit fit_canvas(const std::vector<Placement>& rows, const OpRegistry& registry);
+// Every tile's width and height, from its header.
+std::vector<std::array<int, 2>> tile_sizes(const std::vector<Placement>& rows, const OpRegistry& registry);
+// The same from the tiles' sizes (width, height per row).
+CanvasFit fit_canvas(const std::vector<Placement>& rows, const std::vector<std::array<int, 2>>& sizes);
+// The whole pixel insert places a top-left at: floor(x + 0.5), the nearest
+// (insert is integer; the mosaic op's fractional placing is its own).
+IntPair placed_at(const std::array<double, 2>& at);
+// Adds `shift` to every position.
+void shift_positions(std::vector<Placement>& rows, const std::array<double, 2>& shift);
 
 // The tile size of the output: the option, else the output's default
 // (TIFF 256, Deep Zoom 254, google 256).
