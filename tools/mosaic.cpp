@@ -180,7 +180,7 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     auto t0 = std::chrono::steady_clock::now();
     RegisterReport out;
     Graph g(registry);
-    std::vector<NodeId> loads = add_tile_loads(g, tiles);  // headers only
+    std::vector<NodeId> loads = add_tile_loads(g, tiles, o.illumination);  // headers only; corrected tiles
     std::vector<Rect> nominal;
     std::vector<Point> nominal_at;
     for (std::size_t i = 0; i < tiles.size(); ++i) {
@@ -289,7 +289,7 @@ void write_pairs_csv(const std::string& path, const std::vector<Placement>& tile
 Graph mosaic_graph(const MosaicOptions& o, const std::vector<Placement>& rows, const OpRegistry& registry) {
     Graph g(registry);
     g.execution.tile_w = g.execution.tile_h = stitch_tile_size(o);
-    std::vector<NodeId> tiles = add_tile_loads(g, rows);
+    std::vector<NodeId> tiles = add_tile_loads(g, rows, o.illumination);
     std::vector<IntPair> at;
     for (const Placement& r : rows) at.push_back(r.at);
     std::vector<NodeId> inputs{add_canvas(g, o, g.info(tiles[0]))};

@@ -72,10 +72,36 @@ void write_positions_csv(const std::string& path, const std::vector<Placement>& 
     if (ec) throw IoError(path, "cannot write the positions CSV: " + ec.message());
 }
 
-std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows) {
+std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows, const Illumination& ill) {
     std::vector<NodeId> tiles;
     for (std::size_t i = 0; i < rows.size(); ++i)
         tiles.push_back(g.add("load", {}, {{"path", rows[i].file}}, "tile" + std::to_string(i)));
+    if (ill.flatfield.empty()) {
+        if (!ill.darkfield.empty()) throw IoError(ill.darkfield, "a dark-field needs a flat-field (--flatfield) too");
+        return tiles;
+    }
+    // The profiles once, read by every tile's correction (the tile cache
+    // keeps their tiles: they have many consumers).
+    auto profile = [&](const std::string& path, const std::string& id) {
+        const bool mem = path.rfind("/vsimem/", 0) == 0;
+        NodeId n = g.add(mem ? "gdal_load" : "load", {}, {{"path", path}}, id);
+        const ImageInfo& p = g.info(n);
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            const ImageInfo& t = g.info(tiles[i]);
+            if (p.width != t.width || p.height != t.height || p.bands != 1)
+                throw IoError(path, "is " + std::to_string(p.width) + "x" + std::to_string(p.height) + " with " +
+                                        std::to_string(p.bands) + " band(s), but the " + id + " must be one band of the " +
+                                        "tiles' size, and '" + rows[i].file + "' is " + std::to_string(t.width) + "x" +
+                                        std::to_string(t.height) + "; give the profile made for these tiles");
+        }
+        return n;
+    };
+    std::vector<NodeId> inputs{0, profile(ill.flatfield, "flatfield")};
+    if (!ill.darkfield.empty()) inputs.push_back(profile(ill.darkfield, "darkfield"));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        inputs[0] = tiles[i];
+        tiles[i] = g.add("flatfield", inputs, {}, "flat" + std::to_string(i));
+    }
     return tiles;
 }
 
@@ -130,7 +156,7 @@ Graph stitch_graph(const StitchOptions& o, const OpRegistry& registry) {
     g.execution.tile_w = g.execution.tile_h = tile;
     // Loads first (the canvas takes the first tile's bands and format), then
     // the canvas, one insert for every tile, and the save.
-    std::vector<NodeId> tiles = add_tile_loads(g, rows);
+    std::vector<NodeId> tiles = add_tile_loads(g, rows, o.illumination);
     std::vector<IntPair> at;
     for (std::size_t i = 0; i < rows.size(); ++i) {
         at.push_back(rows[i].at);

@@ -1,0 +1,54 @@
+// Flat-field estimation for an acquisition, from its own
+// tiles: the step before stitch_graph / mosaic_graph that `tessera stitch`
+// and `tessera mosaic` run with --estimate-flatfield.
+//
+// Like registration it needs pixels, so it runs before the final graph is
+// built: a graph with a load node per sampled tile (up to max_tiles, spread
+// evenly over the positions list), each tile pulled through the evaluator
+// in strips of rows and box-shrunk to the working grid as they arrive, so
+// what is held is one strip per thread plus the small samples, never the
+// tiles. The math is ops/illumination.hpp's.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tessera/ops/illumination.hpp"
+#include "tessera/stitch.hpp"
+
+namespace tessera {
+
+struct FlatfieldOptions {
+    std::size_t max_tiles = 200;  // tiles sampled, evenly spread
+    int working_size = 96;        // longer side of the working grid, cells
+    illumination::Options fit;    // polynomial degree
+    // A dark-field (path) to take off each tile before F is estimated from
+    // (I - D), as the correction will apply it; empty: none.
+    std::string darkfield;
+    int threads = 0;              // 0: every core
+    std::string source = "positions";  // named in errors (the CSV's path)
+    const std::atomic<bool>* cancel = nullptr;  // set to stop: Cancelled is thrown
+};
+
+struct FlatfieldEstimate {
+    Buffer flatfield;  // one band f32, the tiles' size, mean 1
+    std::size_t tiles = 0;      // sampled
+    double residual = 0;        // illumination::Profiles::flat_residual
+    int degree = 0;             // of the polynomial fitted
+    std::uint64_t pixels_read = 0;
+    double seconds = 0;
+};
+
+// Errors: tiles of different sizes (names both files), an unreadable tile
+// (names it), too few tiles or no contrast (names the source).
+FlatfieldEstimate estimate_flatfield(const std::vector<Placement>& tiles, const FlatfieldOptions& options,
+                                     const OpRegistry& registry);
+
+// Writes a profile as a one-band float TIFF through a save node (written
+// beside the target and renamed when complete; a /vsimem/ path holds it in
+// memory for gdal_load).
+void save_profile(const Buffer& profile, const std::string& path, const OpRegistry& registry);
+
+}  // namespace tessera
