@@ -257,3 +257,138 @@ TEST_CASE("flatfield: estimated from the tiles of an 8-bit acquisition and of 64
     CHECK(frms < 0.015);  // 1.1 % measured, against 1.9 % from 12
     CHECK(fmax < 0.05);
 }
+
+namespace {
+
+// The stitch of `csv` on the acquisition's canvas, as a libvips image.
+VImage stitch(const std::filesystem::path& csv, const std::filesystem::path& out, const Illumination& ill) {
+    auto [w, h] = canvas_of(csv.parent_path());
+    StitchOptions o;
+    o.positions = csv.string();
+    o.canvas_w = w;
+    o.canvas_h = h;
+    o.output = out.string();
+    o.illumination = ill;
+    Graph g = stitch_graph(o, standard_registry());
+    g.execution.threads = 2;
+    Evaluator(g).run_sinks();
+    return VImage::new_from_file(out.c_str());
+}
+
+// Illumination errors are smooth; the stitch and the specimen are compared
+// box-shrunk by 8, so that the sub-pixel remainder of the rounded positions
+// and the noise do not hide them.
+double misfit8(VImage stitched, VImage specimen, VImage covered) {
+    return misfit(stitched.cast(VIPS_FORMAT_DOUBLE).shrink(8, 8), specimen.shrink(8, 8),
+                  (covered.shrink(8, 8) == 255).ifthenelse(255, 0));
+}
+
+}  // namespace
+
+TEST_CASE("flatfield: the corrected stitch is closer to the specimen than the uncorrected one") {
+    tt::TempDir dir;
+    tt::make_acquisition(dir.path, "cols=4 rows=3 tile=256x192 overlap=6 bits=16 seed=7");
+    const auto csv = rounded_truth(dir.path);
+    auto [w, h] = canvas_of(dir.path);
+    VImage specimen = VImage::new_from_file((dir / "specimen.tif").c_str());
+    VImage covered = coverage(csv, w, h, 256, 192);
+    const double raw = misfit8(stitch(csv, dir / "raw.tif", {}), specimen, covered);
+    const double truth = misfit8(
+        stitch(csv, dir / "true.tif", {(dir / "flatfield.tif").string(), (dir / "darkfield.tif").string()}),
+        specimen, covered);
+    FlatfieldEstimate est = estimate_flatfield(read_positions_csv(csv.string()), {}, standard_registry());
+    save_profile(est.flatfield, (dir / "est.tif").string(), standard_registry());
+    const double estimated = misfit8(stitch(csv, dir / "est_stitch.tif", {(dir / "est.tif").string(), ""}), specimen, covered);
+    MESSAGE("RMS misfit to the specimen (relative, 1/8 scale): uncorrected ", raw, ", true F and D ", truth,
+            ", estimated F ", estimated);
+    // Measured 0.081, 0.026, 0.030: what is left with the true profiles is
+    // the tiles' exposure gain (+-4 %, not corrected here).
+    CHECK(truth < raw / 2.5);
+    CHECK(estimated < raw / 2.5);
+    CHECK(estimated < truth * 1.3);
+    // the saved profile is a one-band float TIFF of the tile size, the estimate's bits
+    VImage saved = VImage::new_from_file((dir / "est.tif").c_str());
+    CHECK(saved.width() == 256);
+    CHECK(saved.height() == 192);
+    CHECK(saved.bands() == 1);
+    CHECK(saved.format() == VIPS_FORMAT_FLOAT);
+    CHECK(tt::max_abs_diff(est.flatfield, saved) == 0);
+}
+
+TEST_CASE("flatfield: CLI round trip --estimate-flatfield --flatfield-out then --flatfield, and --emit-json") {
+    tt::TempDir dir;
+    tt::make_acquisition(dir.path, "cols=4 rows=3 tile=256x192 overlap=6 bits=16 seed=8");
+    const std::string csv = rounded_truth(dir.path).string();
+    auto [w, h] = canvas_of(dir.path);
+    const std::string common = " stitch " + csv + " --canvas " + std::to_string(w) + " " + std::to_string(h) + " -q";
+    std::string out;
+    const std::string bin = tt::tessera_binary();
+    REQUIRE(tt::run_command(bin + common + " -o " + (dir / "a.tif").string() + " --estimate-flatfield --flatfield-out " +
+                                (dir / "F.tif").string() + " --stats",
+                            &out) == 0);
+    CHECK(out.find("flat-field: estimated from 12 of 12 tiles") != std::string::npos);
+    VImage f = VImage::new_from_file((dir / "F.tif").c_str());
+    CHECK(f.width() == 256);
+    CHECK(f.bands() == 1);
+    CHECK(f.format() == VIPS_FORMAT_FLOAT);
+    auto [fmax, frms] = relative_error(samples(f), read_profile(dir / "flatfield.tif"));
+    CHECK(frms < 0.025);
+    // the saved profile reproduces the run that estimated it, bit for bit
+    REQUIRE(tt::run_command(bin + common + " -o " + (dir / "b.tif").string() + " --flatfield " + (dir / "F.tif").string(),
+                            &out) == 0);
+    VImage a = VImage::new_from_file((dir / "a.tif").c_str()), b = VImage::new_from_file((dir / "b.tif").c_str());
+    CHECK(a.format() == VIPS_FORMAT_USHORT);
+    CHECK((a - b).abs().max() == 0);
+    // without --flatfield-out the estimate is held in memory: the same pixels, no file left
+    REQUIRE(tt::run_command(bin + common + " -o " + (dir / "c.tif").string() + " --estimate-flatfield", &out) == 0);
+    CHECK((a - VImage::new_from_file((dir / "c.tif").c_str())).abs().max() == 0);
+    // and they differ from the uncorrected stitch
+    REQUIRE(tt::run_command(bin + common + " -o " + (dir / "raw.tif").string(), &out) == 0);
+    CHECK((a - VImage::new_from_file((dir / "raw.tif").c_str())).abs().max() > 1000);
+    // --emit-json prints a pipeline that loads the saved estimate and runs to the same pixels
+    REQUIRE(tt::run_command(bin + common + " -o " + (dir / "d.tif").string() + " --estimate-flatfield --flatfield-out " +
+                                (dir / "F2.tif").string() + " --emit-json > " + (dir / "p.json").string()) == 0);
+    const std::string json = tt::slurp(dir / "p.json");
+    CHECK(json.find("\"flatfield\"") != std::string::npos);
+    CHECK(json.find("F2.tif") != std::string::npos);
+    REQUIRE(tt::run_command(bin + " run -q " + (dir / "p.json").string(), &out) == 0);
+    CHECK((a - VImage::new_from_file((dir / "d.tif").c_str())).abs().max() == 0);
+    // which needs a file to load
+    CHECK(tt::run_command(bin + common + " -o " + (dir / "e.tif").string() + " --estimate-flatfield --emit-json", &out) == 1);
+    CHECK(out.find("needs --flatfield-out") != std::string::npos);
+    // mosaic takes the same options (registration off: 6 % overlap is below today's window)
+    const std::string m = " mosaic " + csv + " --canvas " + std::to_string(w) + " " + std::to_string(h) +
+                          " -q --no-register --blend none -o ";
+    REQUIRE(tt::run_command(bin + m + (dir / "m.tif").string() + " --flatfield " + (dir / "F.tif").string(), &out) == 0);
+    CHECK((a - VImage::new_from_file((dir / "m.tif").c_str())).abs().max() == 0);
+}
+
+TEST_CASE("flatfield: bad profiles give errors naming the file") {
+    tt::TempDir dir;
+    tt::make_acquisition(dir.path, "cols=2 rows=2 tile=64x48 overlap=10 bits=8 seed=9");
+    const std::string csv = (dir / "nominal.csv").string();
+    auto [w, h] = canvas_of(dir.path);
+    const std::string run = tt::tessera_binary() + " stitch " + csv + " --canvas " + std::to_string(w) + " " +
+                            std::to_string(h) + " -q -o " + (dir / "o.tif").string();
+    const std::string small = tt::save(VImage::black(63, 48).cast(VIPS_FORMAT_FLOAT) + 1, dir / "small.tif");
+    std::string out;
+    CHECK(tt::run_command(run + " --flatfield " + small, &out) == 1);
+    CHECK(out.find(small) != std::string::npos);
+    CHECK(out.find("is 63x48") != std::string::npos);
+    CHECK(out.find("64x48") != std::string::npos);
+    const std::string three = tt::save((VImage::black(64, 48, VImage::option()->set("bands", 3)) + 1).cast(VIPS_FORMAT_FLOAT), dir / "three.tif");
+    CHECK(tt::run_command(run + " --flatfield " + three, &out) == 1);
+    CHECK(out.find("with 3 band(s)") != std::string::npos);
+    const std::string missing = (dir / "nope.tif").string();
+    CHECK(tt::run_command(run + " --flatfield " + missing, &out) == 1);
+    CHECK(out.find(missing) != std::string::npos);
+    CHECK(tt::run_command(run + " --flatfield " + (dir / "flatfield.tif").string() + " --darkfield " + missing, &out) == 1);
+    CHECK(out.find(missing) != std::string::npos);
+    CHECK(tt::run_command(run + " --estimate-flatfield --darkfield " + small, &out) == 1);
+    CHECK(out.find(small) != std::string::npos);
+    CHECK(tt::run_command(run + " --estimate-flatfield --flatfield " + small, &out) == 1);
+    CHECK(out.find("one or the other") != std::string::npos);
+    CHECK(tt::run_command(run + " --darkfield " + (dir / "darkfield.tif").string(), &out) == 1);
+    CHECK(out.find("needs a flat-field") != std::string::npos);
+    CHECK(std::filesystem::exists(dir / "o.tif") == false);
+}
