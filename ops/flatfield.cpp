@@ -1,10 +1,13 @@
 // flatfield: flat-field (and dark-field) correction of an image,
-//     out = (I - D) / F   per band,
+//     out = (I - D) / (F gain)   per band,
 // the correction a microscope's vignetting and camera offset need before
 // tiles are stitched (BaSiC's profiles applied as ASHLAR's --ffp/--dfp do,
-// and as BaSiC's own "corrected = (raw - darkfield) / flatfield").
+// and as BaSiC's own "corrected = (raw - darkfield) / flatfield"); `gain`
+// (default 1) is the tile's own exposure, as measured from its overlaps
+// with its neighbours (tools/flatfield.cpp, estimate_gains).
 //
-// Inputs: [image, flat] or [image, flat, dark]. The flat and the dark are
+// Inputs: [image], [image, flat] or [image, flat, dark] (no flat: F = 1,
+// no dark: D = 0). The flat and the dark are
 // one-band images of the image's size, any format (in practice float: BaSiC
 // writes float TIFFs with the flat normalised to mean 1); the one band
 // corrects every band of the image. The output has the image's header:
@@ -55,8 +58,11 @@ void row_as_double(const ConstTile& t, int x0, int y, int w, double* out) {
 
 class FlatfieldOp final : public Op {
 public:
-    FlatfieldOp(const Params&, std::span<const ImageInfo> in) {
+    FlatfieldOp(const Params& p, std::span<const ImageInfo> in) {
         info_ = in[0];
+        gain_ = p.number("gain", 1.0);
+        if (!(std::isfinite(gain_) && gain_ > 0))
+            throw ParamError("gain", "must be a number above 0 (the tile's exposure relative to the others)");
         const char* names[] = {"image", "flat", "dark"};
         for (std::size_t k = 1; k < in.size(); ++k) {
             const std::string what = "input " + std::to_string(k) + " (the " + names[k] + ")";
@@ -69,31 +75,37 @@ public:
                             std::to_string(in[0].height) + "; a " + names[k] +
                             "-field must be the size of the tiles it corrects");
         }
+        flat_ = in.size() >= 2;
         dark_ = in.size() == 3;
     }
 
     // The same rect of every input, pulled for compute to combine.
     void demand(const Rect& r, Demand& need) const override {
         need.push_back({0, r, std::nullopt});
-        need.push_back({1, r, std::nullopt});
+        if (flat_) need.push_back({1, r, std::nullopt});
         if (dark_) need.push_back({2, r, std::nullopt});
     }
 
     // Case analysis, per pixel:
-    //  1. flat sample finite and > 0 and dark sample (if any) finite:
-    //     (I - D) / F in double, then rounded and clipped to the format
-    //     (floats: converted only);
+    //  1. flat sample (if any) finite and > 0 and dark sample (if any)
+    //     finite: (I - D) / (F gain) in double, then rounded and clipped to
+    //     the format (floats: converted only);
     //  2. otherwise: 0 in every band (no defined correction; see the file
     //     comment).
     // Pixel for pixel, so a tile's output depends only on that tile's inputs:
     // tile size and threads cannot change the bits.
     void compute(const Tile& out, std::span<const Pulled> in) const override {
         const int w = out.rect.w;
-        std::vector<double> flat(std::size_t(w), 0.0), dark(std::size_t(w), 0.0);
+        std::vector<double> flat(std::size_t(w), gain_), dark(std::size_t(w), 0.0);
         dispatch_format(out.format, [&](auto o) {
             using T = decltype(o);
             for (int y = out.rect.y; y < out.rect.bottom(); ++y) {
-                row_as_double(in[1].tile, out.rect.x, y, w, flat.data());
+                if (flat_) {
+                    row_as_double(in[1].tile, out.rect.x, y, w, flat.data());
+                    // the same product the reference forms; a bad F stays bad
+                    if (gain_ != 1.0)
+                        for (double& f : flat) f *= gain_;
+                }
                 if (dark_) row_as_double(in[2].tile, out.rect.x, y, w, dark.data());
                 const T* p = reinterpret_cast<const T*>(in[0].tile.at(out.rect.x, y));
                 T* q = out.row<T>(y);
@@ -107,6 +119,8 @@ public:
     }
 
 private:
+    double gain_ = 1.0;
+    bool flat_ = false;
     bool dark_ = false;
 };
 
@@ -114,9 +128,11 @@ private:
 
 OpSpec flatfield_op_spec() {
     return {"flatfield",
-            "flat-field correction (I - D) / F per band; inputs image, flat[, dark] (one-band, the image's size); "
-            "format kept (rounded, clipped); 0 where the flat is not > 0",
-            2, 3, {}, false, &make_op<FlatfieldOp>};
+            "flat-field correction (I - D) / (F gain) per band; inputs image[, flat[, dark]] (one-band, the image's "
+            "size); format kept (rounded, clipped); 0 where the flat is not > 0",
+            1, 3,
+            {{"gain", ParamType::number, false, "1", "the image's exposure relative to its neighbours': divided out too"}},
+            false, &make_op<FlatfieldOp>};
 }
 
 }  // namespace tessera

@@ -247,4 +247,97 @@ Profiles estimate(const Grid& g, const std::vector<std::vector<float>>& samples,
     return out;
 }
 
+namespace {
+
+struct Edge {
+    std::size_t a, b;
+    double r;  // log(mean_b / mean_a)
+};
+
+// min sum (x_b - x_a - r)^2 with mean x = 0 on each connected group:
+// conjugate gradients on L x = B^T r. L's null space is the groups'
+// indicator vectors and B^T r is orthogonal to it, so from x = 0 the
+// iterates stay orthogonal too: the minimum-norm (zero-mean) solution.
+std::vector<double> solve_log_gains(std::size_t n, const std::vector<Edge>& edges) {
+    std::vector<std::vector<std::size_t>> adj(n);
+    for (const Edge& e : edges) adj[e.a].push_back(e.b), adj[e.b].push_back(e.a);
+    auto apply = [&](const std::vector<double>& x, std::vector<double>& y) {
+        for (std::size_t i = 0; i < n; ++i) {
+            double s = double(adj[i].size()) * x[i];
+            for (std::size_t j : adj[i]) s -= x[j];
+            y[i] = s;
+        }
+    };
+    std::vector<double> x(n, 0.0), rres(n, 0.0), p, q(n);
+    for (const Edge& e : edges) rres[e.b] += e.r, rres[e.a] -= e.r;
+    p = rres;
+    double rr = 0;
+    for (double v : rres) rr += v * v;
+    const double stop = rr * 1e-24;
+    for (std::size_t it = 0; it < 4 * n + 100 && rr > stop && rr > 0; ++it) {
+        apply(p, q);
+        double pq = 0;
+        for (std::size_t i = 0; i < n; ++i) pq += p[i] * q[i];
+        if (!(pq > 0)) break;
+        const double alpha = rr / pq;
+        double rr2 = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            x[i] += alpha * p[i];
+            rres[i] -= alpha * q[i];
+            rr2 += rres[i] * rres[i];
+        }
+        const double beta = rr2 / rr;
+        rr = rr2;
+        for (std::size_t i = 0; i < n; ++i) p[i] = rres[i] + beta * p[i];
+    }
+    return x;
+}
+
+double rms_of(const std::vector<Edge>& edges, const std::vector<double>& x) {
+    if (edges.empty()) return 0;
+    double s = 0;
+    for (const Edge& e : edges) s += std::pow(e.r - (x[e.b] - x[e.a]), 2);
+    return std::sqrt(s / double(edges.size()));
+}
+
+}  // namespace
+
+Gains solve_gains(std::size_t tiles, const std::vector<Overlap>& overlaps) {
+    std::vector<Edge> edges;
+    Gains out;
+    for (const Overlap& o : overlaps) {
+        if (o.a < tiles && o.b < tiles && o.a != o.b && o.mean_a > 0 && o.mean_b > 0 && std::isfinite(o.mean_a) &&
+            std::isfinite(o.mean_b))
+            edges.push_back({o.a, o.b, std::log(o.mean_b / o.mean_a)});
+        else
+            ++out.dropped;
+    }
+    std::vector<double> x = solve_log_gains(tiles, edges);
+    // The worst overlap out while it disagrees by more than 4x the median
+    // (and 2 %), one at a time: least squares spreads an outlier over its
+    // neighbours, so only the worst is surely wrong. At most a quarter go.
+    for (std::size_t drops = 0; edges.size() > 2 && drops < edges.size() / 4 + 1; ++drops) {
+        std::vector<double> res;
+        for (const Edge& e : edges) res.push_back(std::abs(e.r - (x[e.b] - x[e.a])));
+        std::vector<double> sorted = res;
+        std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(sorted.size() / 2), sorted.end());
+        const double limit = std::max(4 * sorted[sorted.size() / 2], 0.02);
+        const std::size_t worst = std::size_t(std::max_element(res.begin(), res.end()) - res.begin());
+        if (res[worst] <= limit) break;
+        edges.erase(edges.begin() + std::ptrdiff_t(worst));
+        ++out.dropped;
+        x = solve_log_gains(tiles, edges);
+    }
+    out.used = edges.size();
+    out.rms_before = rms_of(edges, std::vector<double>(tiles, 0.0));
+    out.rms_after = rms_of(edges, x);
+    std::vector<bool> linked(tiles, false);
+    for (const Edge& e : edges) linked[e.a] = linked[e.b] = true;
+    for (std::size_t i = 0; i < tiles; ++i) {
+        out.gain.push_back(std::exp(x[i]));
+        if (!linked[i]) ++out.unlinked;
+    }
+    return out;
+}
+
 }  // namespace tessera::illumination

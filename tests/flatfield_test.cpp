@@ -53,8 +53,10 @@ VImage test_flat(int w, int h) {
 // The reference, computed here sample by sample as the spec says: (I - D) /
 // F in double, rounded half away from zero and clipped (integer formats), 0
 // where F is not finite and > 0.
-VImage reference(VImage im, VImage flat, VImage* dark, double lo, double hi, bool integer) {
-    const std::vector<double> I = samples(im), F = samples(flat);
+VImage reference(VImage im, VImage flat, VImage* dark, double lo, double hi, bool integer, double gain = 1) {
+    const std::vector<double> I = samples(im);
+    std::vector<double> F = samples(flat);
+    for (double& f : F) f *= gain;
     const std::vector<double> D = dark ? samples(*dark) : std::vector<double>(F.size(), 0.0);
     const int bands = im.bands();
     std::vector<double> out(I.size());
@@ -72,7 +74,8 @@ VImage reference(VImage im, VImage flat, VImage* dark, double lo, double hi, boo
     return from_samples(out, im.width(), im.height(), bands, im.format());
 }
 
-void check_against_reference(VipsBandFormat fmt, int bands, bool with_dark, double lo, double hi, bool integer) {
+void check_against_reference(VipsBandFormat fmt, int bands, bool with_dark, double lo, double hi, bool integer,
+                             double gain = 1) {
     tt::TempDir dir;
     const int w = 83, h = 61;
     VImage im = tt::pattern(w, h, bands, fmt, 3);
@@ -84,10 +87,10 @@ void check_against_reference(VipsBandFormat fmt, int bands, bool with_dark, doub
     NodeId f = tt::load_image(g, dir, flat, "flat.v");
     std::vector<NodeId> in{i, f};
     if (with_dark) in.push_back(tt::load_image(g, dir, dark, "dark.v"));
-    NodeId n = g.add("flatfield", in, {}, "ff");
+    NodeId n = g.add("flatfield", in, gain != 1 ? Params{{"gain", gain}} : Params{}, "ff");
     CHECK(g.info(n).format == g.info(i).format);
     CHECK(g.info(n).bands == bands);
-    VImage want = reference(im, flat, with_dark ? &dark : nullptr, lo, hi, integer);
+    VImage want = reference(im, flat, with_dark ? &dark : nullptr, lo, hi, integer, gain);
     tt::check_pixels(g, n, want);
 }
 
@@ -202,6 +205,23 @@ TEST_CASE("flatfield: 8-bit against an independent reference without and with da
 TEST_CASE("flatfield: 16-bit against an independent reference without and with dark") {
     check_against_reference(VIPS_FORMAT_USHORT, 1, false, 0, 65535, true);
     check_against_reference(VIPS_FORMAT_USHORT, 1, true, 0, 65535, true);
+    check_against_reference(VIPS_FORMAT_USHORT, 1, true, 0, 65535, true, 1.137);
+}
+
+TEST_CASE("flatfield: a gain alone divides the image and a bad gain is refused") {
+    tt::TempDir dir;
+    VImage im = tt::pattern(50, 40, 3, VIPS_FORMAT_UCHAR, 2);
+    Graph g(standard_registry());
+    NodeId i = tt::load_image(g, dir, im, "im.v");
+    NodeId n = g.add("flatfield", {i}, {{"gain", 0.8}}, "ff");
+    std::vector<double> I = samples(im);
+    for (double& v : I) v = std::min(255.0, std::round(v / 0.8));
+    tt::check_pixels(g, n, from_samples(I, 50, 40, 3, VIPS_FORMAT_UCHAR));
+    for (double bad : {0.0, -1.0, std::numeric_limits<double>::infinity()}) {
+        std::string e = tt::error_of([&] { g.add("flatfield", {i}, {{"gain", bad}}); });
+        CAPTURE(e);
+        CHECK(e.find("key 'gain': must be a") != std::string::npos);  // above 0 (ours), finite (Params')
+    }
 }
 
 TEST_CASE("flatfield: float images are unrounded") {
@@ -294,11 +314,11 @@ TEST_CASE("flatfield: the corrected stitch is closer to the specimen than the un
     VImage covered = coverage(csv, w, h, 256, 192);
     const double raw = misfit8(stitch(csv, dir / "raw.tif", {}), specimen, covered);
     const double truth = misfit8(
-        stitch(csv, dir / "true.tif", {(dir / "flatfield.tif").string(), (dir / "darkfield.tif").string()}),
+        stitch(csv, dir / "true.tif", {(dir / "flatfield.tif").string(), (dir / "darkfield.tif").string(), {}}),
         specimen, covered);
     FlatfieldEstimate est = estimate_flatfield(read_positions_csv(csv.string()), {}, standard_registry());
     save_profile(est.flatfield, (dir / "est.tif").string(), standard_registry());
-    const double estimated = misfit8(stitch(csv, dir / "est_stitch.tif", {(dir / "est.tif").string(), ""}), specimen, covered);
+    const double estimated = misfit8(stitch(csv, dir / "est_stitch.tif", {(dir / "est.tif").string(), "", {}}), specimen, covered);
     MESSAGE("RMS misfit to the specimen (relative, 1/8 scale): uncorrected ", raw, ", true F and D ", truth,
             ", estimated F ", estimated);
     // Measured 0.081, 0.026, 0.030: what is left with the true profiles is
@@ -315,7 +335,7 @@ TEST_CASE("flatfield: the corrected stitch is closer to the specimen than the un
     CHECK(tt::max_abs_diff(est.flatfield, saved) == 0);
 }
 
-TEST_CASE("flatfield: CLI round trip --estimate-flatfield --flatfield-out then --flatfield, and --emit-json") {
+TEST_CASE("flatfield: CLI round trip --estimate-flatfield --flatfield-out then --flatfield and --emit-json") {
     tt::TempDir dir;
     tt::make_acquisition(dir.path, "cols=4 rows=3 tile=256x192 overlap=6 bits=16 seed=8");
     const std::string csv = rounded_truth(dir.path).string();
@@ -391,4 +411,66 @@ TEST_CASE("flatfield: bad profiles give errors naming the file") {
     CHECK(tt::run_command(run + " --darkfield " + (dir / "darkfield.tif").string(), &out) == 1);
     CHECK(out.find("needs a flat-field") != std::string::npos);
     CHECK(std::filesystem::exists(dir / "o.tif") == false);
+}
+
+TEST_CASE("flatfield: gains solved from overlap means up to a common factor and an outlier dropped") {
+    // a 4 x 3 grid, right and down neighbours overlapping; known gains
+    const int cols = 4, rows = 3;
+    std::vector<double> truth;
+    for (int k = 0; k < cols * rows; ++k) truth.push_back(1 + 0.1 * std::sin(1.7 * k));
+    std::vector<illumination::Overlap> ov;
+    int seen = 0;
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+            const std::size_t a = std::size_t(r * cols + c);
+            const double x = 1000 + 37 * (seen++);  // what the specimen shows there
+            if (c + 1 < cols) ov.push_back({a, a + 1, truth[a] * x, truth[a + 1] * x});
+            if (r + 1 < rows) ov.push_back({a, a + std::size_t(cols), truth[a] * x * 1.01, truth[a + cols] * x * 1.01});
+        }
+    ov.push_back({0, 5, 1000, 3000});  // a misplaced tile's overlap
+    ov.push_back({2, 3, 0, 100});      // unusable
+    illumination::Gains g = illumination::solve_gains(std::size_t(cols * rows) + 1, ov);  // and one tile alone
+    REQUIRE(g.gain.size() == 13);
+    CHECK(g.dropped == 2);
+    CHECK(g.unlinked == 1);
+    CHECK(g.gain[12] == 1);
+    double lmean = 0;
+    for (int k = 0; k < 12; ++k) lmean += std::log(truth[std::size_t(k)]);
+    lmean /= 12;
+    for (int k = 0; k < 12; ++k) CHECK(g.gain[std::size_t(k)] == doctest::Approx(truth[std::size_t(k)] / std::exp(lmean)).epsilon(1e-9));
+    CHECK(g.rms_after < 1e-9);
+    CHECK(g.rms_before > 0.05);
+}
+
+TEST_CASE("flatfield: gain compensation recovers the tiles' exposures and removes the checkerboard") {
+    tt::TempDir dir;
+    tt::make_acquisition(dir.path, "cols=4 rows=3 tile=256x192 overlap=10 bits=16 gain=0.12 seed=11");
+    const auto csv = rounded_truth(dir.path);
+    auto [w, h] = canvas_of(dir.path);
+    const std::vector<Placement> tiles = read_positions_csv(csv.string());
+    Illumination ill{(dir / "flatfield.tif").string(), (dir / "darkfield.tif").string(), {}};
+    GainEstimate est = estimate_gains(tiles, ill, {}, standard_registry());
+    CHECK(est.overlaps == 29);  // 9 across, 8 down, 12 diagonal corners
+    REQUIRE(est.gains.gain.size() == 12);
+    CHECK(est.gains.unlinked == 0);
+    // against truth_gain.csv, up to the common factor
+    std::ifstream in(dir / "truth_gain.csv");
+    std::string line;
+    std::getline(in, line);
+    std::vector<double> ratio;
+    while (std::getline(in, line)) ratio.push_back(std::log(est.gains.gain[ratio.size()] / std::stod(line.substr(line.find(',') + 1))));
+    REQUIRE(ratio.size() == 12);
+    double m = 0, s = 0;
+    for (double r : ratio) m += r / 12;
+    for (double r : ratio) s += (r - m) * (r - m) / 12;
+    MESSAGE("gains: RMS error ", std::sqrt(s), " (relative); overlap mismatch ", est.gains.rms_before, " -> ",
+            est.gains.rms_after, "; ", est.seconds, " s");
+    CHECK(std::sqrt(s) < 0.004);
+    VImage specimen = VImage::new_from_file((dir / "specimen.tif").c_str());
+    VImage covered = coverage(csv, w, h, 256, 192);
+    const double flat = misfit8(stitch(csv, dir / "flat.tif", ill), specimen, covered);
+    ill.gains = est.gains.gain;
+    const double both = misfit8(stitch(csv, dir / "both.tif", ill), specimen, covered);
+    MESSAGE("RMS misfit to the specimen: true F and D ", flat, ", and the gains ", both);
+    CHECK(both < flat / 3);
 }

@@ -184,4 +184,78 @@ FlatfieldEstimate estimate_flatfield(const std::vector<Placement>& tiles, const 
     return out;
 }
 
+GainEstimate estimate_gains(const std::vector<Placement>& tiles, const Illumination& ill, const GainOptions& o,
+                            const OpRegistry& registry) {
+    auto t0 = std::chrono::steady_clock::now();
+    Illumination flat_only = ill;
+    flat_only.gains.clear();
+    Graph g(registry);
+    const std::vector<NodeId> src = add_tile_loads(g, tiles, flat_only);  // headers only
+    std::vector<Rect> placed;
+    for (std::size_t i = 0; i < tiles.size(); ++i) {
+        const ImageInfo& t = g.info(src[i]);
+        placed.push_back({int(tiles[i].at[0]), int(tiles[i].at[1]), t.width, t.height});
+    }
+    struct Pair {
+        std::size_t a, b;
+        Rect overlap;  // canvas frame
+    };
+    std::vector<Pair> pairs;
+    for (std::size_t a = 0; a < placed.size(); ++a)
+        for (std::size_t b = a + 1; b < placed.size(); ++b) {
+            const Rect ov = placed[a].intersect(placed[b]);
+            if (ov.w >= o.min_overlap && ov.h >= o.min_overlap) pairs.push_back({a, b, ov});
+        }
+    // The mean of one tile's pixels over `r` (canvas frame), read in strips.
+    auto mean_over = [&](Evaluator& ev, std::size_t t, const Rect& r) {
+        const Rect in = r.translate(-placed[t].x, -placed[t].y);
+        double sum = 0;
+        for (int y = in.y; y < in.bottom(); y += kStripRows) {
+            if (o.cancel && o.cancel->load()) throw Cancelled();
+            Buffer b = ev.render(src[t], {in.x, y, in.w, std::min(kStripRows, in.bottom() - y)});
+            const ConstTile v = b.view();
+            dispatch_format(v.format, [&](auto s) {
+                using S = decltype(s);
+                for (int yy = v.rect.y; yy < v.rect.bottom(); ++yy) {
+                    const S* p = v.row<S>(yy);
+                    for (std::size_t k = 0; k < std::size_t(v.rect.w) * v.bands; ++k) sum += double(p[k]);
+                }
+            });
+        }
+        return sum / (double(in.area()) * g.info(src[t]).bands);
+    };
+    std::vector<ill::Overlap> overlaps(pairs.size());
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;
+    std::mutex error_mu;
+    auto worker = [&] {
+        Evaluator ev(g);
+        for (std::size_t n; !failed && (n = next++) < pairs.size();) {
+            try {
+                const Pair& p = pairs[n];
+                overlaps[n] = {p.a, p.b, mean_over(ev, p.a, p.overlap), mean_over(ev, p.b, p.overlap)};
+            } catch (...) {
+                std::lock_guard lock(error_mu);
+                if (!error) error = std::current_exception();
+                failed = true;
+            }
+        }
+    };
+    int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+    threads = int(std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(threads), pairs.size())));
+    {
+        std::vector<std::jthread> pool;
+        for (int k = 1; k < threads; ++k) pool.emplace_back(worker);
+        worker();
+    }
+    if (error) std::rethrow_exception(error);
+    GainEstimate out;
+    out.gains = ill::solve_gains(tiles.size(), overlaps);
+    out.overlaps = pairs.size();
+    for (const Pair& p : pairs) out.pixels_read += 2 * std::uint64_t(p.overlap.area());
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+}
+
 }  // namespace tessera

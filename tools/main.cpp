@@ -319,6 +319,23 @@ void prepare_illumination(StitchOptions& o, const std::vector<Placement>& tiles,
     save_profile(est.flatfield, o.illumination.flatfield, standard_registry());
 }
 
+// --gain-compensation: each tile's exposure from its overlaps at the
+// positions the job places it at (after the flat-field), divided out.
+void prepare_gains(StitchOptions& o, const std::vector<Placement>& tiles, int threads, bool say) {
+    GainOptions go;
+    go.threads = std::max(threads, 0);
+    go.cancel = &g_cancel;
+    GainEstimate est = estimate_gains(tiles, o.illumination, go, standard_registry());
+    const auto& [lo, hi] = std::minmax_element(est.gains.gain.begin(), est.gains.gain.end());
+    if (say)
+        std::fprintf(stderr,
+                     "gains: %zu of %zu overlaps used, %zu tiles without one; gains %.3f..%.3f; overlap mismatch "
+                     "%.2f%% -> %.2f%% RMS; %.2f s\n",
+                     est.gains.used, est.overlaps, est.gains.unlinked, *lo, *hi, 100 * est.gains.rms_before,
+                     100 * est.gains.rms_after, est.seconds);
+    o.illumination.gains = est.gains.gain;
+}
+
 // `tessera view NAME.dzi`: NAME.html beside it (or at `out`), showing the
 // pyramid with OpenSeadragon, which is copied beside the page. The .dzi's
 // fields are written into the page, so it also works opened as a file
@@ -443,6 +460,7 @@ int main(int argc, char** argv) {
     std::vector<int> canvas;
     bool emit_json = false;
     FlatfieldRequest ffr;
+    bool gain_compensation = false;
     auto add_stitch_options = [&](CLI::App* cmd, StitchOptions& o) {
         cmd->add_option("POSITIONS", o.positions, "CSV with header file,x,y; paths relative to its folder; later rows on top")
             ->required();
@@ -476,6 +494,8 @@ int main(int argc, char** argv) {
         cmd->add_flag("--estimate-flatfield", ffr.estimate,
                       "estimate F from a sample of the tiles (up to 200, spread evenly) and correct with it (with --darkfield: as (I - D) / F)");
         cmd->add_option("--flatfield-out", ffr.flat_out, "write the estimated F as a one-band float TIFF (for --flatfield)");
+        cmd->add_flag("--gain-compensation", gain_compensation,
+                      "divide each tile by its exposure gain, solved from the means of its overlaps with its neighbours");
     };
 
     StitchOptions so;
@@ -587,6 +607,8 @@ int main(int argc, char** argv) {
             }
             prepare_illumination(so, read_positions_csv(so.positions), ffr, emit_json, threads,
                                  speaks_for_job() && (!quiet || stats));
+            if (gain_compensation)
+                prepare_gains(so, read_positions_csv(so.positions), threads, speaks_for_job() && (!quiet || stats));
             Graph g = stitch_graph(so, standard_registry());
             if (emit_json) {
                 std::cout << to_json(g);
@@ -629,6 +651,7 @@ int main(int argc, char** argv) {
                 if (lead && !pairs_out.empty()) write_pairs_csv(pairs_out, tiles, rep);
             }
             if (lead && !positions_out.empty()) write_positions_csv(positions_out, tiles);
+            if (gain_compensation) prepare_gains(mso, tiles, threads, lead && (!quiet || stats));
             Graph g = mosaic_graph(mso, tiles, standard_registry());
             if (emit_json) {
                 std::cout << to_json(g);

@@ -76,10 +76,12 @@ std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows,
     std::vector<NodeId> tiles;
     for (std::size_t i = 0; i < rows.size(); ++i)
         tiles.push_back(g.add("load", {}, {{"path", rows[i].file}}, "tile" + std::to_string(i)));
-    if (ill.flatfield.empty()) {
-        if (!ill.darkfield.empty()) throw IoError(ill.darkfield, "a dark-field needs a flat-field (--flatfield) too");
-        return tiles;
-    }
+    if (!ill.gains.empty() && ill.gains.size() != rows.size())
+        throw Error("internal: " + std::to_string(ill.gains.size()) + " gains for " + std::to_string(rows.size()) +
+                    " tiles");
+    if (ill.flatfield.empty() && !ill.darkfield.empty())
+        throw IoError(ill.darkfield, "a dark-field needs a flat-field (--flatfield) too");
+    if (ill.flatfield.empty() && ill.gains.empty()) return tiles;
     // The profiles once, read by every tile's correction (the tile cache
     // keeps their tiles: they have many consumers).
     auto profile = [&](const std::string& path, const std::string& id) {
@@ -96,11 +98,14 @@ std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows,
         }
         return n;
     };
-    std::vector<NodeId> inputs{0, profile(ill.flatfield, "flatfield")};
+    std::vector<NodeId> inputs{0};
+    if (!ill.flatfield.empty()) inputs.push_back(profile(ill.flatfield, "flatfield"));
     if (!ill.darkfield.empty()) inputs.push_back(profile(ill.darkfield, "darkfield"));
     for (std::size_t i = 0; i < rows.size(); ++i) {
         inputs[0] = tiles[i];
-        tiles[i] = g.add("flatfield", inputs, {}, "flat" + std::to_string(i));
+        Params p;
+        if (!ill.gains.empty()) p.set("gain", ill.gains[i]);
+        tiles[i] = g.add("flatfield", inputs, p, "flat" + std::to_string(i));
     }
     return tiles;
 }

@@ -46,6 +46,27 @@ struct FlatfieldEstimate {
 FlatfieldEstimate estimate_flatfield(const std::vector<Placement>& tiles, const FlatfieldOptions& options,
                                      const OpRegistry& registry);
 
+struct GainOptions {
+    int min_overlap = 4;  // px each way; narrower overlaps are not measured
+    int threads = 0;      // 0: every core
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+struct GainEstimate {
+    illumination::Gains gains;  // one per tile, and how well they fit
+    std::size_t overlaps = 0;   // measured
+    std::uint64_t pixels_read = 0;
+    double seconds = 0;
+};
+
+// Each tile's exposure gain from its overlaps with the others at the
+// positions given (nominal, or registered), the tiles corrected by
+// `illumination`'s flat-field first (its gains are ignored): both sides of
+// every overlap are read through the evaluator in strips and averaged
+// (illumination::solve_gains). Set the result as Illumination::gains.
+GainEstimate estimate_gains(const std::vector<Placement>& tiles, const Illumination& illumination,
+                            const GainOptions& options, const OpRegistry& registry);
+
 // Writes a profile as a one-band float TIFF through a save node (written
 // beside the target and renamed when complete; a /vsimem/ path holds it in
 // memory for gdal_load).

@@ -15,10 +15,13 @@ namespace tessera {
 // becomes flatfield(load(tile), F[, D]) (ops/flatfield.cpp). Paths of
 // one-band images of the tile size (BaSiC's or ASHLAR's profiles, or
 // tessera's --flatfield-out); a /vsimem/ path is read by gdal_load (an
-// estimate held in memory). Empty: no correction.
+// estimate held in memory). Empty: no correction. `gains`: one per tile,
+// each tile divided by its own (estimate_gains in tessera/flatfield.hpp);
+// empty: none.
 struct Illumination {
     std::string flatfield;
     std::string darkfield;  // needs flatfield
+    std::vector<double> gains;
 };
 
 struct StitchOptions {
@@ -63,10 +66,10 @@ int stitch_tile_size(const StitchOptions& o);
 // The parts of the stitch graph other jobs on the same CSVs reuse: a load
 // node per tile ("tile0", ...), the canvas under them (first tile's bands
 // and format), and the tiled (pyramid) TIFF save of `image`.
-// With a flat-field, the nodes returned are the corrected tiles ("flat0",
-// ...; the loads stay "tile0", ...), the profiles loaded once ("flatfield",
-// "darkfield"); a profile of another size than a tile is an error naming
-// both files.
+// With a flat-field or gains, the nodes returned are the corrected tiles
+// ("flat0", ...; the loads stay "tile0", ...), the profiles loaded once
+// ("flatfield", "darkfield"); a profile of another size than a tile is an
+// error naming both files.
 std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows,
                                    const Illumination& illumination = {});
 NodeId add_canvas(Graph& g, const StitchOptions& options, const ImageInfo& like);
