@@ -473,4 +473,14 @@ TEST_CASE("flatfield: gain compensation recovers the tiles' exposures and remove
     const double both = misfit8(stitch(csv, dir / "both.tif", ill), specimen, covered);
     MESSAGE("RMS misfit to the specimen: true F and D ", flat, ", and the gains ", both);
     CHECK(both < flat / 3);
+    // the CLI solves the same gains, and its pipeline carries them
+    const std::string cmd = tt::tessera_binary() + " stitch " + csv.string() + " --canvas " + std::to_string(w) + " " +
+                            std::to_string(h) + " --flatfield " + ill.flatfield + " --darkfield " + ill.darkfield +
+                            " --gain-compensation -o " + (dir / "cli.tif").string();
+    std::string out;
+    REQUIRE(tt::run_command(cmd + " --stats", &out) == 0);
+    CHECK(out.find("gains: 29 of 29 overlaps used, 0 tiles without one") != std::string::npos);
+    CHECK((VImage::new_from_file((dir / "cli.tif").c_str()) - VImage::new_from_file((dir / "both.tif").c_str())).abs().max() == 0);
+    REQUIRE(tt::run_command(cmd + " --emit-json", &out) == 0);
+    CHECK(out.find("\"gain\"") != std::string::npos);
 }
