@@ -84,7 +84,7 @@ std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows,
     if (ill.flatfield.empty() && ill.gains.empty()) return tiles;
     // The profiles once, read by every tile's correction (the tile cache
     // keeps their tiles: they have many consumers).
-    auto profile = [&](const std::string& path, const std::string& id) {
+    auto profile = [&](const std::string& path, const std::string& id, const std::string& what) {
         const bool mem = path.rfind("/vsimem/", 0) == 0;
         NodeId n = g.add(mem ? "gdal_load" : "load", {}, {{"path", path}}, id);
         const ImageInfo& p = g.info(n);
@@ -92,15 +92,15 @@ std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows,
             const ImageInfo& t = g.info(tiles[i]);
             if (p.width != t.width || p.height != t.height || p.bands != 1)
                 throw IoError(path, "is " + std::to_string(p.width) + "x" + std::to_string(p.height) + " with " +
-                                        std::to_string(p.bands) + " band(s), but the " + id + " must be one band of the " +
+                                        std::to_string(p.bands) + " band(s), but a " + what + " must be one band of the " +
                                         "tiles' size, and '" + rows[i].file + "' is " + std::to_string(t.width) + "x" +
                                         std::to_string(t.height) + "; give the profile made for these tiles");
         }
         return n;
     };
     std::vector<NodeId> inputs{0};
-    if (!ill.flatfield.empty()) inputs.push_back(profile(ill.flatfield, "flatfield"));
-    if (!ill.darkfield.empty()) inputs.push_back(profile(ill.darkfield, "darkfield"));
+    if (!ill.flatfield.empty()) inputs.push_back(profile(ill.flatfield, "flatfield", "flat-field"));
+    if (!ill.darkfield.empty()) inputs.push_back(profile(ill.darkfield, "darkfield", "dark-field"));
     for (std::size_t i = 0; i < rows.size(); ++i) {
         inputs[0] = tiles[i];
         Params p;
