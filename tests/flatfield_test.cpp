@@ -484,3 +484,32 @@ TEST_CASE("flatfield: gain compensation recovers the tiles' exposures and remove
     REQUIRE(tt::run_command(cmd + " --emit-json", &out) == 0);
     CHECK(out.find("\"gain\"") != std::string::npos);
 }
+
+TEST_CASE("flatfield: working grid and sample spread and strips shrink as the whole tile does") {
+    const illumination::Grid g = illumination::working_grid(256, 192, 96);
+    CHECK(g.w == 96);
+    CHECK(g.h == 72);
+    CHECK(illumination::working_grid(50, 40, 96).w == 50);  // never enlarged
+    CHECK(illumination::spread_sample(10, 4) == std::vector<std::size_t>{0, 3, 6, 9});
+    CHECK(illumination::spread_sample(3, 200) == std::vector<std::size_t>{0, 1, 2});
+    CHECK(illumination::spread_sample(7, 1) == std::vector<std::size_t>{3});
+    // a 2-band u16 tile of 100x70 on a 30x21 grid, fed in strips of 13 rows,
+    // against each cell's mean computed here from its pixel ranges
+    VImage im = tt::pattern(100, 70, 2, VIPS_FORMAT_USHORT, 4);
+    Buffer b = tt::from_vips(im);
+    const illumination::Grid q = illumination::working_grid(100, 70, 30);
+    REQUIRE(q.w == 30);
+    REQUIRE(q.h == 21);
+    illumination::Shrinker s(q);
+    for (int y = 0; y < 70; y += 13) s.add(b.view().sub({0, y, 100, std::min(13, 70 - y)}));
+    const std::vector<float> got = s.finish();
+    const std::vector<double> px = samples(im);
+    for (int j = 0; j < q.h; ++j)
+        for (int i = 0; i < q.w; ++i) {
+            double sum = 0, n = 0;
+            for (int y = j * 70 / 21; y < (j + 1) * 70 / 21; ++y)
+                for (int x = i * 100 / 30; x < (i + 1) * 100 / 30; ++x)
+                    for (int c = 0; c < 2; ++c) sum += px[(std::size_t(y) * 100 + std::size_t(x)) * 2 + std::size_t(c)], n += 1;
+            CHECK(got[std::size_t(j) * 30 + std::size_t(i)] == doctest::Approx(sum / n).epsilon(1e-6));
+        }
+}
