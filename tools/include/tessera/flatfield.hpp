@@ -1,6 +1,8 @@
-// Flat-field estimation for an acquisition, from its own
-// tiles: the step before stitch_graph / mosaic_graph that `tessera stitch`
-// and `tessera mosaic` run with --estimate-flatfield.
+// Flat-field estimation for an acquisition, from its own tiles, and per-tile
+// exposure gains from their overlaps: the steps before stitch_graph /
+// mosaic_graph that `tessera stitch` and `tessera mosaic` run with
+// --estimate-flatfield and --gain-compensation (the results go into
+// StitchOptions::illumination).
 //
 // Like registration it needs pixels, so it runs before the final graph is
 // built: a graph with a load node per sampled tile (up to max_tiles, spread
@@ -8,6 +10,11 @@
 // in strips of rows and box-shrunk to the working grid as they arrive, so
 // what is held is one strip per thread plus the small samples, never the
 // tiles. The math is ops/illumination.hpp's.
+//
+// Both read through load (and flatfield) nodes with Evaluator::render, as
+// registration does; neither calls Op::expect/release on the loads behind
+// a flatfield node (the op cannot forward them), so a JPEG tile's streaming
+// decoder is let go by the decoder LRU's budget rather than at once.
 #pragma once
 
 #include <atomic>
