@@ -14,5 +14,6 @@ OpSpec cast_op_spec();
 OpSpec shrink_op_spec();
 OpSpec merge_op_spec();
 OpSpec mosaic_op_spec();
+OpSpec flatfield_op_spec();
 
 }  // namespace tessera

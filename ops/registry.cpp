@@ -13,6 +13,7 @@ void register_ops(OpRegistry& r) {
     r.add(shrink_op_spec());
     r.add(merge_op_spec());
     r.add(mosaic_op_spec());
+    r.add(flatfield_op_spec());
 }
 
 }  // namespace tessera

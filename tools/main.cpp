@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tessera/core/temporaries.hpp"
+#include "tessera/flatfield.hpp"
 #include "tessera/merge.hpp"
 #include "tessera/mosaic.hpp"
 #include "tessera/report.hpp"
@@ -276,6 +277,68 @@ std::string html_escape(const std::string& s) {
     return o;
 }
 
+// --estimate-flatfield of stitch and mosaic: F from a sample of the tiles,
+// written to --flatfield-out (by the process that speaks for the job) and
+// set as the job's flat-field. Without --flatfield-out (or in a sharded
+// run, where every rank estimates the same F from the same tiles) the graph
+// reads it from GDAL's /vsimem/: held in memory, nothing left on disk,
+// written by the same atomic save. A pipeline printed by --emit-json must
+// find its profile in a file, hence needs --flatfield-out.
+struct FlatfieldRequest {
+    bool estimate = false;
+    std::string flat_out;
+};
+
+void prepare_illumination(StitchOptions& o, const std::vector<Placement>& tiles, const FlatfieldRequest& r,
+                          bool emit_json, int threads, bool say) {
+    if (!r.estimate) {
+        if (!r.flat_out.empty()) throw Error("--flatfield-out writes what --estimate-flatfield estimates: add it");
+        return;
+    }
+    if (!o.illumination.flatfield.empty())
+        throw Error("--estimate-flatfield estimates the profile --flatfield gives: use one or the other");
+    if (emit_json && r.flat_out.empty())
+        throw Error("--emit-json with --estimate-flatfield needs --flatfield-out F.tif, so that the printed pipeline "
+                    "can load the estimate");
+    FlatfieldOptions fo;
+    fo.darkfield = o.illumination.darkfield;
+    fo.threads = std::max(threads, 0);
+    fo.source = o.positions;
+    fo.cancel = &g_cancel;
+    FlatfieldEstimate est = estimate_flatfield(tiles, fo, standard_registry());
+    if (say)
+        std::fprintf(stderr,
+                     "flat-field: estimated from %zu of %zu tiles (degree %d, %.1f%% of the profile was content); "
+                     "%.2f s\n",
+                     est.tiles, tiles.size(), est.degree, 100 * est.residual, est.seconds);
+    const bool sharded = g_cluster && g_cluster->ranks() > 1;
+    namespace fs = std::filesystem;
+    if (!r.flat_out.empty() && speaks_for_job()) save_profile(est.flatfield, r.flat_out, standard_registry());
+    if (!r.flat_out.empty() && !sharded) {
+        o.illumination.flatfield = fs::absolute(r.flat_out).lexically_normal().string();
+        return;
+    }
+    o.illumination.flatfield = "/vsimem/tessera-flatfield-" + std::to_string(getpid()) + ".tif";
+    save_profile(est.flatfield, o.illumination.flatfield, standard_registry());
+}
+
+// --gain-compensation: each tile's exposure from its overlaps at the
+// positions the job places it at (after the flat-field), divided out.
+void prepare_gains(StitchOptions& o, const std::vector<Placement>& tiles, int threads, bool say) {
+    GainOptions go;
+    go.threads = std::max(threads, 0);
+    go.cancel = &g_cancel;
+    GainEstimate est = estimate_gains(tiles, o.illumination, go, standard_registry());
+    const auto& [lo, hi] = std::minmax_element(est.gains.gain.begin(), est.gains.gain.end());
+    if (say)
+        std::fprintf(stderr,
+                     "gains: %zu of %zu overlaps used, %zu tiles without one; gains %.3f..%.3f; overlap mismatch "
+                     "%.2f%% -> %.2f%% RMS; %.2f s\n",
+                     est.gains.used, est.overlaps, est.gains.unlinked, *lo, *hi, 100 * est.gains.rms_before,
+                     100 * est.gains.rms_after, est.seconds);
+    o.illumination.gains = est.gains.gain;
+}
+
 // `tessera view NAME.dzi`: NAME.html beside it (or at `out`), showing the
 // pyramid with OpenSeadragon, which is copied beside the page. The .dzi's
 // fields are written into the page, so it also works opened as a file
@@ -403,6 +466,8 @@ int main(int argc, char** argv) {
     std::string grid, positions_out;
     GridOptions grid_o;
     double overlap_arg = -1;  // --overlap: the grid's percentage, or the .dzi's pixels
+    FlatfieldRequest ffr;
+    bool gain_compensation = false;
     auto add_stitch_options = [&](CLI::App* cmd, StitchOptions& o) {
         cmd->add_option("POSITIONS", o.positions,
                         "CSV with header file,x,y or Fiji TileConfiguration.txt (x,y the tiles' top-left, fractional "
@@ -451,6 +516,14 @@ int main(int argc, char** argv) {
         cmd->add_flag("-q,--quiet", quiet, "no progress line (--progress none)");
         cmd->add_option("--progress", progress, kProgressHelp)->check(CLI::IsMember({"auto", "bar", "json", "none"}));
         cmd->add_option("--on-error", g_on_error, on_error_help)->check(CLI::IsMember({"fail", "background"}));
+        cmd->add_option("--flatfield", o.illumination.flatfield,
+                        "correct every tile as (I - D) / F: F a one-band image of the tile size (BaSiC's, ASHLAR's --ffp)");
+        cmd->add_option("--darkfield", o.illumination.darkfield, "the D of --flatfield (BaSiC's dark-field, ASHLAR's --dfp)");
+        cmd->add_flag("--estimate-flatfield", ffr.estimate,
+                      "estimate F from a sample of the tiles (up to 200, spread evenly) and correct with it (with --darkfield: as (I - D) / F)");
+        cmd->add_option("--flatfield-out", ffr.flat_out, "write the estimated F as a one-band float TIFF (for --flatfield)");
+        cmd->add_flag("--gain-compensation", gain_compensation,
+                      "divide each tile by its exposure gain, solved from the means of its overlaps with its neighbours");
     };
 
     StitchOptions so;
@@ -597,6 +670,13 @@ int main(int argc, char** argv) {
                 so.canvas_h = canvas[1];
             }
             std::vector<Placement> rows = read_tiles(so);
+            if (ffr.estimate) {  // the job checked before any pixel is read
+                StitchOptions check = so;
+                check.illumination = {};
+                stitch_graph(check, rows, standard_registry());
+            }
+            prepare_illumination(so, rows, ffr, emit_json, threads, speaks_for_job() && (!quiet || stats));
+            if (gain_compensation) prepare_gains(so, rows, threads, speaks_for_job() && (!quiet || stats));
             CanvasFit fit;
             Graph g = stitch_graph(so, rows, standard_registry(), &fit);
             if (canvas.empty()) {
@@ -635,7 +715,13 @@ int main(int argc, char** argv) {
             }
             // the whole job is checked (tiles, canvas, output options) before
             // registration spends any time on pixels
-            mosaic_graph(mso, tiles, standard_registry());
+            {
+                MosaicOptions check = mso;
+                if (ffr.estimate) check.illumination = {};  // checked by the estimate
+                mosaic_graph(check, tiles, standard_registry());
+            }
+            prepare_illumination(mso, tiles, ffr, emit_json, threads, lead && (!quiet || stats));
+            ro.illumination = mso.illumination;  // registration sees the corrected tiles
             if (ro_register) {
                 ro.threads = std::max(threads, 0);
                 ro.source = mso.positions;
@@ -665,6 +751,8 @@ int main(int argc, char** argv) {
             }
             if (!report_out.empty() && !ro_register)
                 throw Error("--report draws the registration; it needs --register");
+            // the gains at the positions used
+            if (gain_compensation) prepare_gains(mso, tiles, threads, lead && (!quiet || stats));
             if (canvas.empty()) {
                 fit_tiles();
                 say_fit({mso.canvas_w, mso.canvas_h, shifted});

@@ -91,7 +91,11 @@ std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>
         Evaluator ev(g);
         for (std::size_t n; !failed && (n = next++) < order.size();) {
             const std::size_t t = order[n];
-            const Op& op = *g.node(loads[t]).op;
+            // the advice goes to the file's load under any per-tile
+            // correction (flatfield keeps the tile's frame)
+            NodeId src = loads[t];
+            while (!g.node(src).inputs.empty()) src = g.node(src).inputs[0];
+            const Op& op = *g.node(src).op;
             try {
                 if (o.cancel && o.cancel->load()) throw Cancelled();
                 Rect all;
@@ -207,7 +211,7 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     auto t0 = std::chrono::steady_clock::now();
     RegisterReport out;
     Graph g(registry);
-    std::vector<NodeId> loads = add_tile_loads(g, tiles);  // headers only
+    std::vector<NodeId> loads = add_tile_loads(g, tiles, o_in.illumination);  // headers only; corrected tiles
     std::vector<Rect> nominal;
     std::vector<reg::Vec2> nominal_at;
     for (std::size_t i = 0; i < tiles.size(); ++i) {
@@ -374,7 +378,7 @@ void write_pairs_csv(const std::string& path, const std::vector<Placement>& tile
 Graph mosaic_graph(const MosaicOptions& o, const std::vector<Placement>& rows, const OpRegistry& registry) {
     Graph g(registry);
     g.execution.tile_w = g.execution.tile_h = stitch_tile_size(o);
-    std::vector<NodeId> tiles = add_tile_loads(g, rows);
+    std::vector<NodeId> tiles = add_tile_loads(g, rows, o.illumination);
     std::vector<IntPair> at;
     for (const Placement& r : rows) at.push_back(placed_at(r.at));
     std::vector<NodeId> inputs{add_canvas(g, o, g.info(tiles[0]))};

@@ -39,13 +39,44 @@ void shift_positions(std::vector<Placement>& rows, const std::array<double, 2>& 
     for (Placement& r : rows) r.at = {r.at[0] + shift[0], r.at[1] + shift[1]};
 }
 
-std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows) {
+std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows, const Illumination& ill) {
     std::vector<NodeId> tiles;
     for (std::size_t i = 0; i < rows.size(); ++i)
         tiles.push_back(g.add("load", {},
                               rows[i].page > 0 ? Params{{"path", rows[i].file}, {"page", std::int64_t(rows[i].page)}}
                                                : Params{{"path", rows[i].file}},
                               "tile" + std::to_string(i)));
+    if (!ill.gains.empty() && ill.gains.size() != rows.size())
+        throw Error("internal: " + std::to_string(ill.gains.size()) + " gains for " + std::to_string(rows.size()) +
+                    " tiles");
+    if (ill.flatfield.empty() && !ill.darkfield.empty())
+        throw IoError(ill.darkfield, "a dark-field needs a flat-field (--flatfield) too");
+    if (ill.flatfield.empty() && ill.gains.empty()) return tiles;
+    // The profiles once, read by every tile's correction (the tile cache
+    // keeps their tiles: they have many consumers).
+    auto profile = [&](const std::string& path, const std::string& id, const std::string& what) {
+        const bool mem = path.rfind("/vsimem/", 0) == 0;
+        NodeId n = g.add(mem ? "gdal_load" : "load", {}, {{"path", path}}, id);
+        const ImageInfo& p = g.info(n);
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            const ImageInfo& t = g.info(tiles[i]);
+            if (p.width != t.width || p.height != t.height || p.bands != 1)
+                throw IoError(path, "is " + std::to_string(p.width) + "x" + std::to_string(p.height) + " with " +
+                                        std::to_string(p.bands) + " band(s), but a " + what + " must be one band of the " +
+                                        "tiles' size, and '" + rows[i].file + "' is " + std::to_string(t.width) + "x" +
+                                        std::to_string(t.height) + "; give the profile made for these tiles");
+        }
+        return n;
+    };
+    std::vector<NodeId> inputs{0};
+    if (!ill.flatfield.empty()) inputs.push_back(profile(ill.flatfield, "flatfield", "flat-field"));
+    if (!ill.darkfield.empty()) inputs.push_back(profile(ill.darkfield, "darkfield", "dark-field"));
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        inputs[0] = tiles[i];
+        Params p;
+        if (!ill.gains.empty()) p.set("gain", ill.gains[i]);
+        tiles[i] = g.add("flatfield", inputs, p, "flat" + std::to_string(i));
+    }
     return tiles;
 }
 
@@ -106,7 +137,7 @@ Graph stitch_graph(const StitchOptions& options, std::vector<Placement> rows, co
     // Loads first (the canvas takes the first tile's bands and format, and
     // a fitted canvas their sizes), then the canvas, one insert for every
     // tile, and the save.
-    std::vector<NodeId> tiles = add_tile_loads(g, rows);
+    std::vector<NodeId> tiles = add_tile_loads(g, rows, o.illumination);
     if (o.canvas_w == 0 && o.canvas_h == 0) {
         std::vector<std::array<int, 2>> sizes;
         for (NodeId n : tiles) sizes.push_back({g.info(n).width, g.info(n).height});

@@ -47,6 +47,8 @@ struct RegisterOptions {
     // tiles and options): the ranks split the pairs' reads and matching and
     // all get the same report. Not owned.
     Cluster* cluster = nullptr;
+    // Tiles are registered as corrected (the stitch's Illumination).
+    Illumination illumination;
 };
 
 // One registered pair, as measured and as the solve used it.

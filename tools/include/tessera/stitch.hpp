@@ -13,6 +13,19 @@
 
 namespace tessera {
 
+// Flat-field correction of every tile before it is placed: each tile source
+// becomes flatfield(load(tile), F[, D]) (ops/flatfield.cpp). Paths of
+// one-band images of the tile size (BaSiC's or ASHLAR's profiles, or
+// tessera's --flatfield-out); a /vsimem/ path is read by gdal_load (an
+// estimate held in memory). Empty: no correction. `gains`: one per tile,
+// each tile divided by its own (estimate_gains in tessera/flatfield.hpp);
+// empty: none.
+struct Illumination {
+    std::string flatfield;
+    std::string darkfield;  // needs flatfield
+    std::vector<double> gains;
+};
+
 struct StitchOptions {
     std::string positions;  // CSV file,x,y or Fiji TileConfiguration; paths relative to its folder
     int canvas_w = 0, canvas_h = 0;  // 0x0: the tiles' bounding box (fit_canvas)
@@ -27,6 +40,7 @@ struct StitchOptions {
     int overlap = -1;
     std::string suffix = "jpeg";  // jpeg, png or webp
     std::string layout = "dz";    // dz or google
+    Illumination illumination;    // none by default
 };
 
 // The canvas that holds the tiles when none is given: the bounding box of
@@ -66,7 +80,12 @@ int stitch_tile_size(const StitchOptions& o);
 // The parts of the stitch graph other jobs on the same CSVs reuse: a load
 // node per tile ("tile0", ...), the canvas under them (first tile's bands
 // and format), and the tiled (pyramid) TIFF save of `image`.
-std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows);
+// With a flat-field or gains, the nodes returned are the corrected tiles
+// ("flat0", ...; the loads stay "tile0", ...), the profiles loaded once
+// ("flatfield", "darkfield"); a profile of another size than a tile is an
+// error naming both files.
+std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows,
+                                   const Illumination& illumination = {});
 NodeId add_canvas(Graph& g, const StitchOptions& options, const ImageInfo& like);
 NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& options);
 
