@@ -360,7 +360,10 @@ OpSpec gdal_load_op_spec() {
             0,
             1,
             {{"path", ParamType::string, true, "", "what GDAL opens: a file (relative to the pipeline's folder), /vsi... path or subdataset string", true},
-             {"bands", ParamType::integers, false, "all", "bands to read, from 1, in this order (all of one data type)"},
+             // bands and mask have no default_value: a node reading a file the
+             // pipeline writes refuses them when given (promised())
+             {.name = "bands", .type = ParamType::integers, .default_text = "all",
+              .doc = "bands to read, from 1, in this order (all of one data type)", .min = 1},
              {"mask", ParamType::boolean, false, "false", "add GDAL's mask of the dataset (.msk, internal mask, alpha or nodata) as a last band, the alpha band merge honours"}},
             false,
             &make_op<GdalLoadOp>,

@@ -116,11 +116,8 @@ public:
         dst_wkt_ = wkt;
         CPLFree(wkt);
 
-        std::string rs = p.string("resampling", "nearest");
-        if (rs == "nearest") alg_ = GRA_NearestNeighbour;
-        else if (rs == "bilinear") alg_ = GRA_Bilinear;
-        else if (rs == "cubic") alg_ = GRA_Cubic;
-        else throw ParamError("resampling", "unknown resampling '" + rs + "'; use nearest, bilinear or cubic");
+        const std::string rs = p.string("resampling");  // one of the spec's choices
+        alg_ = rs == "bilinear" ? GRA_Bilinear : rs == "cubic" ? GRA_Cubic : GRA_NearestNeighbour;
         radius_ = alg_ == GRA_Cubic ? 2 : 1;
 
         // the output grid, as gdalwarp chooses it
@@ -334,7 +331,8 @@ OpSpec reproject_op_spec() {
             {{"crs", ParamType::string, true, "", "the target CRS: EPSG:code, PROJ string or WKT"},
              {"res", ParamType::numbers, false, "gdalwarp's", "output resolution [r] or [rx, ry] in target units (-tr)"},
              {"bounds", ParamType::numbers, false, "the input's outline", "output bounds [west, south, east, north] in the target CRS (-te)"},
-             {"resampling", ParamType::string, false, "nearest", "nearest, bilinear or cubic"},
+             {.name = "resampling", .type = ParamType::string, .doc = "nearest, bilinear or cubic",
+              .default_value = std::string("nearest"), .choices = {"nearest", "bilinear", "cubic"}},
              {"nodata", ParamType::number, false, "the input's", "output nodata (outside the input)"}},
             false,
             &make_op<ReprojectOp>};

@@ -25,6 +25,8 @@ namespace {
 
 // The shortest text that reads back as d (10000000, not 1e+07).
 std::string number_text(double d) {
+    // whole numbers as integers: 10000000 rather than to_chars' 1e+07
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(std::int64_t(d));
     char buf[64];
     auto r = std::to_chars(buf, buf + sizeof buf, d);
     return std::string(buf, r.ptr);
