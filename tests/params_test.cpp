@@ -36,7 +36,7 @@ OpSpec see_spec(std::vector<ParamSpec> params) {
 
 }  // namespace
 
-TEST_CASE("params: an out-of-range value names node, op, key, the value and the range") {
+TEST_CASE("params: an out-of-range value names node and op and key and the value and the range") {
     Graph g(standard_registry());
     std::string e = tt::error_of([&] { g.add("black", {}, canvas(0, 10), "c"); });
     CHECK(has(e, "node 'c' (op black), key 'width': 0 is out of range; use a value in [1, 10000000]"));
@@ -54,7 +54,7 @@ TEST_CASE("params: an out-of-range value names node, op, key, the value and the 
     CHECK(ratio.violation(0.5).empty());  // inclusive
 }
 
-TEST_CASE("params: a value outside the choices names node, op, key, the value and the choices") {
+TEST_CASE("params: a value outside the choices names node and op and key and the value and the choices") {
     Graph g(standard_registry());
     NodeId b = g.add("black", {}, canvas(8, 8), "b");
     std::string e = tt::error_of([&] { g.add("embed", {b}, {{"x", std::int64_t(0)}, {"y", std::int64_t(0)},
@@ -68,7 +68,7 @@ TEST_CASE("params: a value outside the choices names node, op, key, the value an
     CHECK_FALSE(has(e, "georeference"));
 }
 
-TEST_CASE("params: a pipeline file's bad value names the file, node, key and what is allowed") {
+TEST_CASE("params: a pipeline file's bad value names the file and node and key and what is allowed") {
     tt::TempDir dir;
     const fs::path p = dir / "p.json";
     auto error_for = [&](const std::string& save_keys) {
@@ -151,7 +151,7 @@ TEST_CASE("params: tessera ops and ops --json show ranges and choices") {
     CHECK(has(compact, R"("choices":["nearest","bilinear","cubic"],"default":"nearest","default_value":"nearest")"));
 }
 
-TEST_CASE("params: a CLI option rejects the value its parameter rejects in JSON, with the same words") {
+TEST_CASE("params: a CLI option rejects the value its parameter rejects in JSON with the same words") {
     tt::TempDir tmp;
     fs::copy(tt::source_dir() / "examples" / "stitch", tmp / "ex", fs::copy_options::recursive);
     const std::string csv = (tmp / "ex" / "positions.csv").string();
