@@ -415,7 +415,9 @@ int main(int argc, char** argv) {
         // checked after parsing against save's tile_width or tile_size,
         // whichever the output uses
         cmd->add_option("--tile-size", o.tile_size,
-                        "tile size (TIFF: a multiple of 16, default 256; .dzi: default 254, google 256)");
+                        "tile size (TIFF: " + param_spec(reg, "save", "tile_width").allowed() +
+                            ", a multiple of 16, default 256; .dzi: " + param_spec(reg, "save", "tile_size").allowed() +
+                            ", default 254, google 256)");
         cmd->add_option("--compression", o.compression, "none, deflate, lzw, zstd or jpeg")
             ->check(spec("save", "compression"));
         cmd->add_option("--quality", o.quality, "JPEG (and .dzi webp) quality")->check(spec("save", "quality"));
