@@ -118,7 +118,7 @@ public:
         const int width = int(p.integer("width")), height = int(p.integer("height"));
         // As libvips: a background with no extend means "use it".
         extend_ = parse_extend(p.string("extend", p.has("background") ? "background" : "black"));
-        std::vector<double> background = p.numbers("background", {});
+        std::vector<double> background = p.numbers("background", {0.0});
         if (background.size() != 1 && int(background.size()) != src.bands)
             throw ParamError("background", "has " + std::to_string(background.size()) + " values for " +
                                                std::to_string(src.bands) +
@@ -281,13 +281,13 @@ OpSpec embed_op_spec() {
               .min = 1, .max = kMaxDimension},
              {.name = "height", .type = ParamType::integer, .required = true, .doc = "output height in pixels",
               .min = 1, .max = kMaxDimension},
-             // no default_value: it depends on whether background is given
+             // no default_values: extend's depends on whether background
+             // is given, so background's must not be filled in
              {.name = "extend", .type = ParamType::string, .default_text = "black (background if background is set)",
               .doc = "new pixels: black, white, background, copy (edge pixel), repeat (tile) or mirror",
               .choices = kExtendNames},
-             {.name = "background", .type = ParamType::numbers,
-              .doc = "colour for extend=background: one value for all bands or one per band",
-              .default_value = std::vector<double>{0.0}}},
+             {"background", ParamType::numbers, false, "[0]",
+              "colour for extend=background: one value for all bands or one per band"}},
             false, &make_op<EmbedOp>};
 }
 

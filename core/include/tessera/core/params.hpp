@@ -50,7 +50,8 @@ struct ParamSpec {
     bool is_path = false;
     // The default, of the declared type: the graph sets it when the key is
     // absent. None: the op decides (a default that depends on other
-    // parameters or the inputs), or the parameter is required.
+    // parameters or the inputs), the op must know whether the key was given
+    // (p.has(key) is then always true), or the parameter is required.
     std::optional<ParamValue> default_value = std::nullopt;
     // Inclusive bounds of an integer or number, or of every element of an
     // array of them.
