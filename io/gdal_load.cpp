@@ -131,6 +131,92 @@ std::mutex& path_mutex(const std::string& path) {
     return *m;
 }
 
+// The bands to read, from 1 ("bands", else all), all of one data type;
+// ParamError on "bands" naming the file's bands otherwise. (The spec has
+// checked that each is at least 1.)
+std::vector<int> select_bands(const Params& p, GDALDatasetH ds, const std::string& path, int count) {
+    std::vector<int> bands;
+    if (p.has("bands")) {
+        for (std::int64_t b : p.integers("bands")) {
+            if (b > count)
+                throw ParamError("bands", "band " + std::to_string(b) + " does not exist: '" + path + "' has bands 1 to " +
+                                              std::to_string(count) + " (bands count from 1)");
+            bands.push_back(int(b));
+        }
+        if (bands.empty()) throw ParamError("bands", "is empty; list the bands to read, from 1, or leave it out for all");
+    } else {
+        for (int b = 1; b <= count; ++b) bands.push_back(b);
+    }
+    if (int(bands.size()) > kMaxBands)
+        throw ParamError("bands", "more than " + std::to_string(kMaxBands) + " bands; select fewer");
+
+    GDALDataType type = GDALGetRasterDataType(GDALGetRasterBand(ds, bands[0]));
+    for (int b : bands) {
+        GDALDataType t = GDALGetRasterDataType(GDALGetRasterBand(ds, b));
+        if (t != type)
+            throw ParamError("bands", "band " + std::to_string(bands[0]) + " of '" + path + "' holds " +
+                                          GDALGetDataTypeName(type) + " and band " + std::to_string(b) + " " +
+                                          GDALGetDataTypeName(t) + "; select bands of one type with \"bands\"");
+    }
+    return bands;
+}
+
+// GDAL reads whole blocks (tiles, strips): a header claiming tiles of
+// 2147483632 pixels a side makes it allocate exabytes on the first read
+// (found with the hostile corpus under ASan), and a merely huge block (a 3 GB
+// strip) is a decompression bomb. Blocks of all `count` bands
+// (pixel-interleaved files hold them together) must fit the libvips loaders'
+// whole-decode limit; IoError naming the file otherwise.
+void check_block_size(GDALDatasetH ds, int band, GDALDataType type, int count, const std::string& path) {
+    int bx = 0, by = 0;
+    GDALGetBlockSize(GDALGetRasterBand(ds, band), &bx, &by);
+    const std::uint64_t block_bytes = std::uint64_t(std::max(bx, 0)) * std::uint64_t(std::max(by, 0)) *
+                                      std::uint64_t(GDALGetDataTypeSizeBytes(type)) * std::uint64_t(count);
+    const std::uint64_t limit = std::uint64_t(io_limits().max_decode_mb) << 20;
+    if (block_bytes > limit)
+        throw IoError(path, "has blocks (tiles or strips) of " + std::to_string(bx) + "x" + std::to_string(by) +
+                                 " pixels, " + std::to_string(block_bytes >> 20) + " MB each with its " +
+                                 std::to_string(count) + " band(s), over the limit of " +
+                                 std::to_string(limit >> 20) + " MB; if the file is genuine, retile it "
+                                 "(gdal_translate -co TILED=YES) or raise IoLimits::max_decode_mb");
+}
+
+// The dataset's georeference for the selected bands (nodata, alpha), or
+// none without a geotransform; IoError naming the file for a broken one.
+std::optional<GeoRef> read_georef(GDALDatasetH ds, const std::vector<int>& bands, const std::string& path) {
+    // only with a geotransform (GDAL's default one says nothing about
+    // where the pixels are)
+    double t[6];
+    if (GDALGetGeoTransform(ds, t) != CE_None) return std::nullopt;
+    // A GeoTIFF's tags can hold NaN, infinities or a zero pixel size
+    // (the hostile corpus of issue 5): GDAL hands them on, and merge
+    // would only say its output is "nan x -inf pixels". Refuse them
+    // here, naming the file.
+    const bool finite = std::all_of(t, t + 6, [](double v) { return std::isfinite(v); });
+    if (!finite || t[1] * t[5] - t[2] * t[4] == 0)
+        throw IoError(path, "has a broken geotransform (origin " + std::to_string(t[0]) + ", " +
+                                 std::to_string(t[3]) + ", pixel size " + std::to_string(t[1]) + " x " +
+                                 std::to_string(t[5]) + ", rotation " + std::to_string(t[2]) + ", " +
+                                 std::to_string(t[4]) + "): it must be finite with a non-zero pixel size; "
+                                 "fix the georeference (gdal_edit.py -a_ullr or -unsetgt)");
+    GeoRef g;
+    for (int i = 0; i < 6; ++i) g.transform[i] = t[i];
+    const char* wkt = GDALGetProjectionRef(ds);
+    g.crs_wkt = wkt ? wkt : "";
+    bool any = false;
+    for (int b : bands) {
+        int has = 0;
+        double v = GDALGetRasterNoDataValue(GDALGetRasterBand(ds, b), &has);
+        g.nodata.push_back(has ? std::optional<double>(v) : std::nullopt);
+        any = any || has;
+    }
+    if (!any) g.nodata.clear();
+    for (std::size_t i = 0; i < bands.size(); ++i)
+        if (GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands[i])) == GCI_AlphaBand)
+            g.alpha_band = int(i);
+    return g;
+}
+
 class GdalLoadOp final : public Op {
 public:
     GdalLoadOp(const Params& p, std::span<const ImageInfo> in) {
@@ -154,51 +240,15 @@ public:
         if (count == 0)
             throw IoError(path_, "has no raster bands; if it holds subdatasets, open one of them "
                                  "(gdalinfo lists them as SUBDATASET_n_NAME)");
-        if (p.has("bands")) {
-            for (std::int64_t b : p.integers("bands")) {
-                if (b < 1 || b > count)
-                    throw ParamError("bands", "band " + std::to_string(b) + " does not exist: '" + path_ + "' has bands 1 to " +
-                                                  std::to_string(count) + " (bands count from 1)");
-                bands_.push_back(int(b));
-            }
-            if (bands_.empty()) throw ParamError("bands", "is empty; list the bands to read, from 1, or leave it out for all");
-        } else {
-            for (int b = 1; b <= count; ++b) bands_.push_back(b);
-        }
-        if (int(bands_.size()) > kMaxBands)
-            throw ParamError("bands", "more than " + std::to_string(kMaxBands) + " bands; select fewer");
-
-        GDALDataType type = GDALGetRasterDataType(GDALGetRasterBand(ds, bands_[0]));
-        for (int b : bands_) {
-            GDALDataType t = GDALGetRasterDataType(GDALGetRasterBand(ds, b));
-            if (t != type)
-                throw ParamError("bands", "band " + std::to_string(bands_[0]) + " of '" + path_ + "' holds " +
-                                              GDALGetDataTypeName(type) + " and band " + std::to_string(b) + " " +
-                                              GDALGetDataTypeName(t) + "; select bands of one type with \"bands\"");
-        }
+        bands_ = select_bands(p, ds, path_, count);
+        const GDALDataType type = GDALGetRasterDataType(GDALGetRasterBand(ds, bands_[0]));
         auto f = format_of(type);
         if (!f)
             throw IoError(path_, std::string("holds GDAL data type ") + GDALGetDataTypeName(type) +
                                      ", which Tessera has no format for (it takes Byte, UInt16, Int16, UInt32, Int32, "
                                      "Float32, Float64); convert it first, e.g. gdal_translate -ot Float64");
 
-        // GDAL reads whole blocks (tiles, strips): a header claiming tiles of
-        // 2147483632 pixels a side makes it allocate exabytes on the first
-        // read (found with the hostile corpus under ASan), and a merely huge
-        // block (a 3 GB strip) is a decompression bomb. Blocks of all bands
-        // (pixel-interleaved files hold them together) must fit the libvips
-        // loaders' whole-decode limit.
-        int bx = 0, by = 0;
-        GDALGetBlockSize(GDALGetRasterBand(ds, bands_[0]), &bx, &by);
-        const std::uint64_t block_bytes = std::uint64_t(std::max(bx, 0)) * std::uint64_t(std::max(by, 0)) *
-                                          std::uint64_t(GDALGetDataTypeSizeBytes(type)) * std::uint64_t(count);
-        const std::uint64_t limit = std::uint64_t(io_limits().max_decode_mb) << 20;
-        if (block_bytes > limit)
-            throw IoError(path_, "has blocks (tiles or strips) of " + std::to_string(bx) + "x" + std::to_string(by) +
-                                     " pixels, " + std::to_string(block_bytes >> 20) + " MB each with its " +
-                                     std::to_string(count) + " band(s), over the limit of " +
-                                     std::to_string(limit >> 20) + " MB; if the file is genuine, retile it "
-                                     "(gdal_translate -co TILED=YES) or raise IoLimits::max_decode_mb");
+        check_block_size(ds, bands_[0], type, count, path_);
 
         info_.width = GDALGetRasterXSize(ds);
         info_.height = GDALGetRasterYSize(ds);
@@ -215,38 +265,7 @@ public:
                                    ? default_interpretation(info_.bands, info_.format)
                                    : Interpretation::multiband;
 
-        // The georeference: only with a geotransform (GDAL's default one
-        // says nothing about where the pixels are).
-        double t[6];
-        if (GDALGetGeoTransform(ds, t) == CE_None) {
-            // A GeoTIFF's tags can hold NaN, infinities or a zero pixel size
-            // (the hostile corpus of issue 5): GDAL hands them on, and merge
-            // would only say its output is "nan x -inf pixels". Refuse them
-            // here, naming the file.
-            const bool finite = std::all_of(t, t + 6, [](double v) { return std::isfinite(v); });
-            if (!finite || t[1] * t[5] - t[2] * t[4] == 0)
-                throw IoError(path_, "has a broken geotransform (origin " + std::to_string(t[0]) + ", " +
-                                         std::to_string(t[3]) + ", pixel size " + std::to_string(t[1]) + " x " +
-                                         std::to_string(t[5]) + ", rotation " + std::to_string(t[2]) + ", " +
-                                         std::to_string(t[4]) + "): it must be finite with a non-zero pixel size; "
-                                         "fix the georeference (gdal_edit.py -a_ullr or -unsetgt)");
-            GeoRef g;
-            for (int i = 0; i < 6; ++i) g.transform[i] = t[i];
-            const char* wkt = GDALGetProjectionRef(ds);
-            g.crs_wkt = wkt ? wkt : "";
-            bool any = false;
-            for (int b : bands_) {
-                int has = 0;
-                double v = GDALGetRasterNoDataValue(GDALGetRasterBand(ds, b), &has);
-                g.nodata.push_back(has ? std::optional<double>(v) : std::nullopt);
-                any = any || has;
-            }
-            if (!any) g.nodata.clear();
-            for (std::size_t i = 0; i < bands_.size(); ++i)
-                if (GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands_[i])) == GCI_AlphaBand)
-                    g.alpha_band = int(i);
-            info_.geo = std::move(g);
-        }
+        info_.geo = read_georef(ds, bands_, path_);
         // "mask": GDAL's mask of the dataset (a .msk file, an internal mask,
         // the alpha band or the nodata) as one more band, the alpha band
         if (p.boolean("mask", false)) {
@@ -360,7 +379,10 @@ OpSpec gdal_load_op_spec() {
             0,
             1,
             {{"path", ParamType::string, true, "", "what GDAL opens: a file (relative to the pipeline's folder), /vsi... path or subdataset string", true},
-             {"bands", ParamType::integers, false, "all", "bands to read, from 1, in this order (all of one data type)"},
+             // bands and mask have no default_value: a node reading a file the
+             // pipeline writes refuses them when given (promised())
+             {.name = "bands", .type = ParamType::integers, .default_text = "all",
+              .doc = "bands to read, from 1, in this order (all of one data type)", .min = 1},
              {"mask", ParamType::boolean, false, "false", "add GDAL's mask of the dataset (.msk, internal mask, alpha or nodata) as a last band, the alpha band merge honours"}},
             false,
             &make_op<GdalLoadOp>,

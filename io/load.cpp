@@ -25,7 +25,7 @@ public:
     LoadOp(const Params& p, std::span<const ImageInfo>) {
         path_ = p.string("path");
         if (path_.empty()) throw ParamError("path", "is empty; give the image file to read");
-        page_ = p.integer_in("page", 0, 1'000'000, 0);
+        page_ = int(p.integer("page"));
         stamp_ = check_readable(path_);
         // Plain 8-bit JPEGs are decoded in strips as the tiles pass (see
         // jpeg_stream.hpp), where libvips would decode the whole file per
@@ -146,7 +146,8 @@ void describe_into(std::string& s, VipsImage* im, const std::string& path) {
 OpSpec load_op_spec() {
     return {"load", "an image file (JPEG, PNG, TIFF, WebP, ... anything libvips reads), opened lazily", 0, 0,
             {{"path", ParamType::string, true, "", "the image file; relative to the pipeline's folder", true},
-             {"page", ParamType::integer, false, "0", "page (or frame) of a multi-page file, from 0"}},
+             {.name = "page", .type = ParamType::integer, .doc = "page (or frame) of a multi-page file, from 0",
+              .default_value = std::int64_t(0), .min = 0, .max = 1'000'000}},
             false, &make_op<LoadOp>};
 }
 

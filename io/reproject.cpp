@@ -92,6 +92,84 @@ GDALDatasetH wrap(std::byte* data, const Rect& r, int bands, Format f, std::size
     return ds;
 }
 
+// The target CRS as WKT; ParamError on "crs" for one GDAL does not know.
+std::string target_wkt(const std::string& crs, io::GdalErrorScope& errors) {
+    OGRSpatialReferenceH srs = OSRNewSpatialReference(nullptr);
+    struct Free {
+        OGRSpatialReferenceH s;
+        ~Free() { OSRDestroySpatialReference(s); }
+    } free_srs{srs};
+    char* wkt = nullptr;
+    if (OSRSetFromUserInput(srs, crs.c_str()) != OGRERR_NONE || OSRExportToWkt(srs, &wkt) != OGRERR_NONE)
+        throw ParamError("crs", "'" + crs + "' is no CRS GDAL knows (" + errors.last() +
+                                    "); give e.g. \"EPSG:4326\", a PROJ string or WKT");
+    std::string out = wkt;
+    CPLFree(wkt);
+    return out;
+}
+
+// The output grid: top-left (west, north), resolution and size in pixels.
+struct WarpGrid {
+    double west, north, rx, ry;
+    int width, height;
+};
+
+// gdalwarp's output grid for the input in `dst_wkt` (GDALSuggestedWarpOutput2),
+// or the one res and bounds give (-tr, -te, sizes rounded to nearest);
+// ParamError naming crs, res or bounds when there is none.
+WarpGrid warp_grid(const Params& p, const ImageInfo& src, const std::string& dst_wkt, io::GdalErrorScope& errors) {
+    // the output grid, as gdalwarp chooses it
+    GDALDriverH vrt = GDALGetDriverByName("VRT");
+    GDALDatasetH shape = vrt ? GDALCreate(vrt, "", src.width, src.height, 0, GDT_Byte, nullptr) : nullptr;
+    if (!shape) throw Error("reproject: GDAL cannot make a VRT outline (" + errors.last() + ")");
+    double sgt[6];
+    std::copy(src.geo->transform.begin(), src.geo->transform.end(), sgt);
+    GDALSetGeoTransform(shape, sgt);
+    GDALSetProjection(shape, src.geo->crs_wkt.c_str());
+    std::string dst_opt = "DST_SRS=" + dst_wkt;
+    char* topts[] = {dst_opt.data(), nullptr};
+    void* t = GDALCreateGenImgProjTransformer2(shape, nullptr, topts);
+    double gt[6], extent[4];
+    int w = 0, h = 0;
+    const bool ok = t && GDALSuggestedWarpOutput2(shape, GDALGenImgProjTransform, t, gt, &w, &h, extent, 0) == CE_None;
+    if (t) GDALDestroyGenImgProjTransformer(t);
+    GDALClose(shape);
+    if (!ok)
+        throw ParamError("crs", "the input cannot be transformed into '" + p.string("crs") + "' (" + errors.last() +
+                                    "); check that its outline lies in the target CRS's area of use");
+    double minx = extent[0], miny = extent[1], maxx = extent[2], maxy = extent[3];
+    double rx = gt[1], ry = -gt[5];
+    if (p.has("bounds")) {
+        auto b = p.numbers("bounds", {});
+        if (b.size() != 4 || !(b[0] < b[2]) || !(b[1] < b[3]))
+            throw ParamError("bounds", "give [west, south, east, north] in the target CRS, west < east, south < north");
+        minx = b[0], miny = b[1], maxx = b[2], maxy = b[3];
+    }
+    if (p.has("res")) {
+        auto r = p.numbers("res", {});
+        if ((r.size() != 1 && r.size() != 2) || !(r[0] > 0) || !(r.back() > 0))
+            throw ParamError("res", "give one positive resolution [r] or two [rx, ry], in target CRS units");
+        rx = r[0];
+        ry = r.back();
+    }
+    if (p.has("bounds") || p.has("res")) {
+        // gdalwarp: size from the extent and resolution, rounded to nearest
+        w = int(std::floor((maxx - minx) / rx + 0.5));
+        h = int(std::floor((maxy - miny) / ry + 0.5));
+        if (!p.has("bounds")) {  // keep the suggested extent's top-left
+            maxx = minx + w * rx;
+            miny = maxy - h * ry;
+        } else if (!p.has("res")) {
+            rx = (maxx - minx) / w;
+            ry = (maxy - miny) / h;
+        }
+    }
+    if (w < 1 || h < 1 || w > kMaxDimension || h > kMaxDimension)
+        throw ParamError(p.has("res") ? "res" : "crs", "the output would be " + std::to_string(w) + "x" +
+                                                           std::to_string(h) + " pixels; check res and bounds");
+    return {minx, maxy, rx, ry, w, h};
+}
+
 class ReprojectOp final : public Op {
 public:
     ReprojectOp(const Params& p, std::span<const ImageInfo> in) : id_(next_id()) {
@@ -104,79 +182,19 @@ public:
         src_gt_ = src.geo->transform;
 
         const std::string crs = p.string("crs");
-        OGRSpatialReferenceH srs = OSRNewSpatialReference(nullptr);
-        struct Free {
-            OGRSpatialReferenceH s;
-            ~Free() { OSRDestroySpatialReference(s); }
-        } free_srs{srs};
-        char* wkt = nullptr;
-        if (OSRSetFromUserInput(srs, crs.c_str()) != OGRERR_NONE || OSRExportToWkt(srs, &wkt) != OGRERR_NONE)
-            throw ParamError("crs", "'" + crs + "' is no CRS GDAL knows (" + errors.last() +
-                                        "); give e.g. \"EPSG:4326\", a PROJ string or WKT");
-        dst_wkt_ = wkt;
-        CPLFree(wkt);
+        dst_wkt_ = target_wkt(crs, errors);
 
-        std::string rs = p.string("resampling", "nearest");
-        if (rs == "nearest") alg_ = GRA_NearestNeighbour;
-        else if (rs == "bilinear") alg_ = GRA_Bilinear;
-        else if (rs == "cubic") alg_ = GRA_Cubic;
-        else throw ParamError("resampling", "unknown resampling '" + rs + "'; use nearest, bilinear or cubic");
+        const std::string rs = p.string("resampling");  // one of the spec's choices
+        alg_ = rs == "bilinear" ? GRA_Bilinear : rs == "cubic" ? GRA_Cubic : GRA_NearestNeighbour;
         radius_ = alg_ == GRA_Cubic ? 2 : 1;
 
-        // the output grid, as gdalwarp chooses it
-        GDALDriverH vrt = GDALGetDriverByName("VRT");
-        GDALDatasetH shape = vrt ? GDALCreate(vrt, "", src.width, src.height, 0, GDT_Byte, nullptr) : nullptr;
-        if (!shape) throw Error("reproject: GDAL cannot make a VRT outline (" + errors.last() + ")");
-        double sgt[6];
-        std::copy(src_gt_.begin(), src_gt_.end(), sgt);
-        GDALSetGeoTransform(shape, sgt);
-        GDALSetProjection(shape, src_wkt_.c_str());
-        std::string dst_opt = "DST_SRS=" + dst_wkt_;
-        char* topts[] = {dst_opt.data(), nullptr};
-        void* t = GDALCreateGenImgProjTransformer2(shape, nullptr, topts);
-        double gt[6], extent[4];
-        int w = 0, h = 0;
-        const bool ok = t && GDALSuggestedWarpOutput2(shape, GDALGenImgProjTransform, t, gt, &w, &h, extent, 0) == CE_None;
-        if (t) GDALDestroyGenImgProjTransformer(t);
-        GDALClose(shape);
-        if (!ok)
-            throw ParamError("crs", "the input cannot be transformed into '" + crs + "' (" + errors.last() +
-                                        "); check that its outline lies in the target CRS's area of use");
-        double minx = extent[0], miny = extent[1], maxx = extent[2], maxy = extent[3];
-        double rx = gt[1], ry = -gt[5];
-        if (p.has("bounds")) {
-            auto b = p.numbers("bounds", {});
-            if (b.size() != 4 || !(b[0] < b[2]) || !(b[1] < b[3]))
-                throw ParamError("bounds", "give [west, south, east, north] in the target CRS, west < east, south < north");
-            minx = b[0], miny = b[1], maxx = b[2], maxy = b[3];
-        }
-        if (p.has("res")) {
-            auto r = p.numbers("res", {});
-            if ((r.size() != 1 && r.size() != 2) || !(r[0] > 0) || !(r.back() > 0))
-                throw ParamError("res", "give one positive resolution [r] or two [rx, ry], in target CRS units");
-            rx = r[0];
-            ry = r.back();
-        }
-        if (p.has("bounds") || p.has("res")) {
-            // gdalwarp: size from the extent and resolution, rounded to nearest
-            w = int(std::floor((maxx - minx) / rx + 0.5));
-            h = int(std::floor((maxy - miny) / ry + 0.5));
-            if (!p.has("bounds")) {  // keep the suggested extent's top-left
-                maxx = minx + w * rx;
-                miny = maxy - h * ry;
-            } else if (!p.has("res")) {
-                rx = (maxx - minx) / w;
-                ry = (maxy - miny) / h;
-            }
-        }
-        if (w < 1 || h < 1 || w > kMaxDimension || h > kMaxDimension)
-            throw ParamError(p.has("res") ? "res" : "crs", "the output would be " + std::to_string(w) + "x" +
-                                                               std::to_string(h) + " pixels; check res and bounds");
+        const WarpGrid grid = warp_grid(p, src, dst_wkt_, errors);
+        const int w = grid.width, h = grid.height;
         info_ = src;
         info_.width = w;
         info_.height = h;
         GeoRef g;
-        g.transform = {minx, rx, 0, maxy, 0, -ry};
+        g.transform = {grid.west, grid.rx, 0, grid.north, 0, -grid.ry};
         g.crs_wkt = dst_wkt_;
         std::optional<double> nodata;
         if (p.has("nodata"))
@@ -334,7 +352,8 @@ OpSpec reproject_op_spec() {
             {{"crs", ParamType::string, true, "", "the target CRS: EPSG:code, PROJ string or WKT"},
              {"res", ParamType::numbers, false, "gdalwarp's", "output resolution [r] or [rx, ry] in target units (-tr)"},
              {"bounds", ParamType::numbers, false, "the input's outline", "output bounds [west, south, east, north] in the target CRS (-te)"},
-             {"resampling", ParamType::string, false, "nearest", "nearest, bilinear or cubic"},
+             {.name = "resampling", .type = ParamType::string, .doc = "nearest, bilinear or cubic",
+              .default_value = std::string("nearest"), .choices = {"nearest", "bilinear", "cubic"}},
              {"nodata", ParamType::number, false, "the input's", "output nodata (outside the input)"}},
             false,
             &make_op<ReprojectOp>};

@@ -98,6 +98,13 @@ constexpr Compression kCompressions[] = {{"none", VIPS_FOREIGN_TIFF_COMPRESSION_
                                          {"jpeg", VIPS_FOREIGN_TIFF_COMPRESSION_JPEG},
                                          {"zstd", VIPS_FOREIGN_TIFF_COMPRESSION_ZSTD}};
 
+// The compression parameter's choices: kCompressions' names.
+std::vector<std::string> compression_names() {
+    std::vector<std::string> out;
+    for (const Compression& c : kCompressions) out.emplace_back(c.name);
+    return out;
+}
+
 // Everything the sink needs, fixed when the op is built.
 struct SaveSettings {
     std::string path;
@@ -328,28 +335,91 @@ private:
     bool done_ = false;
 };
 
+// The format: "format" if given, else the path's extension. The key is
+// checked here rather than by spec choices: it is case-insensitive, like the
+// extension it replaces.
+FileFormat pick_file_format(const Params& p, const std::string& path) {
+    if (p.has("format")) {
+        std::string f = p.string("format");
+        auto ff = parse_file_format(f);
+        if (!ff) throw ParamError("format", "unknown format '" + f + "'; use " + kSupported);
+        return *ff;
+    }
+    std::string ext = fs::path(path).extension().string();
+    auto ff = parse_file_format(ext.empty() ? ext : ext.substr(1));
+    if (!ff)
+        throw ParamError("path", (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
+                                     ", which names no format Tessera writes; use ." + "png, .jpg/.jpeg, "
+                                     ".tif/.tiff, .webp, .v or .dzi, or set \"format\" (" + kSupported + ")");
+    return *ff;
+}
+
+// Deep Zoom settings (a .dzi); tile_size, overlap, suffix and layout are
+// errors for any other format, so they have no default_value in the spec:
+// whether they were given is what counts.
+std::optional<io::DzOptions> dz_settings(const Params& p, const ImageInfo& info, bool dz, const char* fmt,
+                                         int quality) {
+    for (const char* key : {"tile_size", "overlap", "suffix", "layout"})
+        if (p.has(key) && !dz)
+            throw ParamError(key, std::string("applies to dz (.dzi) output only, not to ") + fmt +
+                                      "; remove it or save to a .dzi");
+    if (!dz) return std::nullopt;
+    io::DzOptions d;
+    d.layout = p.string("layout", "dz") == "dz" ? io::DzOptions::Layout::dz : io::DzOptions::Layout::google;
+    const bool google = d.layout == io::DzOptions::Layout::google;
+    d.tile_size = int(p.integer("tile_size", google ? 256 : 254));
+    d.overlap = int(p.integer("overlap", google ? 0 : 1));
+    d.suffix = p.string("suffix", "jpeg");
+    if (d.suffix == "jpg") d.suffix = "jpeg";
+    d.quality = quality;
+    d.band_width = int(p.integer("band_width"));
+    io::check_dz_options(info, d);
+    return d;
+}
+
+// What the format can hold: bands and size, for the libvips savers.
+void check_format_holds(FileFormat f, const char* fmt, const ImageInfo& info) {
+    auto bands_in = [&](int lo, int hi) {
+        if (info.bands < lo || info.bands > hi)
+            throw ParamError("format", std::string(fmt) + " holds " + std::to_string(lo) + " to " +
+                                           std::to_string(hi) + " bands, the input has " + std::to_string(info.bands) +
+                                           "; save as tiff or v, or pick bands first");
+    };
+    if (f == FileFormat::jpeg) bands_in(1, 4);
+    if (f == FileFormat::png || f == FileFormat::webp) bands_in(1, 4);
+    auto size_up_to = [&](int most) {
+        if (info.width > most || info.height > most)
+            throw ParamError("format", std::string(fmt) + " images are at most " + std::to_string(most) + "x" +
+                                           std::to_string(most) + " pixels, the input is " +
+                                           std::to_string(info.width) + "x" + std::to_string(info.height) +
+                                           "; save as tiff (with bigtiff for huge images)");
+    };
+    if (f == FileFormat::jpeg) size_up_to(65535);
+    if (f == FileFormat::webp) size_up_to(16383);
+}
+
+// The target's folder must exist and take new files (GDAL's virtual file
+// systems, /vsimem/ and the like, are GDAL's to check).
+void check_target_folder(const std::string& path) {
+    if (io::is_vsi_path(path)) return;
+    fs::path target(path);
+    fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec))
+        throw IoError(path, "cannot be written: the folder '" + dir.string() + "' does not exist; create it first");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        throw IoError(path, "cannot be written: the folder '" + dir.string() +
+                                "' is not writable; pick another folder or fix its permissions");
+    if (fs::is_directory(target, ec)) throw IoError(path, "is a folder; give the path of a file to write");
+}
+
 class SaveOp final : public Op {
 public:
     SaveOp(const Params& p, std::span<const ImageInfo> in) {
         info_ = in[0];
         s_.path = p.string("path");
         if (s_.path.empty()) throw ParamError("path", "is empty; give the file to write, e.g. \"out.tif\"");
-
-        // The format: given, else from the extension.
-        if (p.has("format")) {
-            std::string f = p.string("format");
-            auto ff = parse_file_format(f);
-            if (!ff) throw ParamError("format", "unknown format '" + f + "'; use " + kSupported);
-            s_.format = *ff;
-        } else {
-            std::string ext = fs::path(s_.path).extension().string();
-            auto ff = parse_file_format(ext.empty() ? ext : ext.substr(1));
-            if (!ff)
-                throw ParamError("path", (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
-                                             ", which names no format Tessera writes; use ." + "png, .jpg/.jpeg, "
-                                             ".tif/.tiff, .webp, .v or .dzi, or set \"format\" (" + kSupported + ")");
-            s_.format = *ff;
-        }
+        s_.format = pick_file_format(p, s_.path);
         // "cog" is a TIFF with its own layout: tiled, with overviews unless
         // told otherwise, 512-pixel tiles and deflate (GDAL's COG defaults,
         // but for LZW, which libtiff would encode on one thread here)
@@ -359,40 +429,37 @@ public:
         const char* fmt = format_label(s_.format);
 
         // TIFF settings; each is an error for other formats when it asks for
-        // something (a default value given explicitly is accepted).
+        // something (a default value given explicitly is accepted). Ranges
+        // and choices are the spec's; the defaults that depend on cog are
+        // set here.
         auto tiff_only = [&](const std::string& key, bool asks) {
             if (asks && !tiff)
                 throw ParamError(key, std::string("applies to tiff output only, not to ") + fmt +
                                           "; remove it or save to a .tif file");
         };
         std::string comp = p.string("compression", cog ? "deflate" : "none");
-        auto cit = std::find_if(std::begin(kCompressions), std::end(kCompressions),
-                                [&](const Compression& c) { return comp == c.name; });
-        if (cit == std::end(kCompressions))
-            throw ParamError("compression", "unknown compression '" + comp + "'; use none, deflate, lzw, jpeg or zstd");
         tiff_only("compression", comp != "none");
-        s_.compression = cit->value;
+        s_.compression = std::find_if(std::begin(kCompressions), std::end(kCompressions),
+                                      [&](const Compression& c) { return comp == c.name; })->value;
         s_.tile = p.boolean("tile", cog);
         tiff_only("tile", s_.tile);
         if (cog && !s_.tile) throw ParamError("tile", "a COG is always tiled; remove \"tile\": false");
         s_.pyramid = p.boolean("pyramid", cog);
         tiff_only("pyramid", s_.pyramid);
-        std::string big = p.string("bigtiff", "auto");
-        if (big != "auto" && big != "yes" && big != "no")
-            throw ParamError("bigtiff", "'" + big + "' is not one of auto, yes, no");
+        const std::string big = p.string("bigtiff");
         tiff_only("bigtiff", big != "auto");
         // libtiff can only address 4 GB without BigTIFF.
         s_.bigtiff = big == "yes" ||
                      (big == "auto" && info_.bytes() >= (std::uint64_t(4) << 30) - (std::uint64_t(64) << 20));
         for (auto [key, dim] : {std::pair{"tile_width", &s_.tile_width}, std::pair{"tile_height", &s_.tile_height}}) {
-            *dim = p.integer_in(key, 16, 8192, cog ? 512 : 256);
+            *dim = int(p.integer(key, cog ? 512 : 256));
             tiff_only(key, p.has(key) && *dim != 256);
             if (*dim % 16 != 0)
                 throw ParamError(key, std::to_string(*dim) + " is not a multiple of 16, which TIFF tiles must be; "
                                                              "use e.g. " + std::to_string((*dim + 15) / 16 * 16));
         }
 
-        s_.quality = p.integer_in("quality", 1, 100, 75);
+        s_.quality = int(p.integer("quality"));
         // For tiff it is kept for compression jpeg and unused otherwise, so
         // a pipeline may switch compressions without editing it.
         const bool has_quality =
@@ -414,76 +481,20 @@ public:
                 t.codec.compression != io::Compression::zstd && t.codec.compression != io::Compression::lzw)
                 throw ParamError("predictor", std::string("applies to deflate, zstd and lzw compression, not ") +
                                                   io::compression_name(t.codec.compression) + "; remove it");
-            t.band_width = p.integer_in("band_width", 32, kMaxDimension, 16384);
+            t.band_width = int(p.integer("band_width"));
             t.bigtiff = big == "yes" ? io::TiffOptions::BigTiff::yes
                         : big == "no" ? io::TiffOptions::BigTiff::no
                                       : io::TiffOptions::BigTiff::automatic;
             io::check_tiff_options(info_, t);
             s_.tiled = t;
         }
-
-        // Tile pyramids (.dzi); these keys are errors for other formats.
-        const bool dz = s_.format == FileFormat::dz;
-        auto dz_only = [&](const std::string& key) {
-            if (p.has(key) && !dz)
-                throw ParamError(key, std::string("applies to dz (.dzi) output only, not to ") + fmt +
-                                          "; remove it or save to a .dzi");
-        };
-        for (const char* k : {"tile_size", "overlap", "suffix", "layout"}) dz_only(k);
-        if (dz) {
-            io::DzOptions d;
-            std::string layout = p.string("layout", "dz");
-            if (layout != "dz" && layout != "google")
-                throw ParamError("layout", "unknown layout '" + layout + "'; use dz or google");
-            d.layout = layout == "dz" ? io::DzOptions::Layout::dz : io::DzOptions::Layout::google;
-            const bool google = d.layout == io::DzOptions::Layout::google;
-            d.tile_size = p.integer_in("tile_size", 1, 8192, google ? 256 : 254);
-            d.overlap = p.integer_in("overlap", 0, 8192, google ? 0 : 1);
-            d.suffix = p.string("suffix", "jpeg");
-            if (d.suffix == "jpg") d.suffix = "jpeg";
-            d.quality = s_.quality;
-            d.band_width = p.integer_in("band_width", 32, kMaxDimension, 16384);
-            io::check_dz_options(info_, d);
-            s_.dz = d;
-        }
-
-        // What the format can hold.
-        auto bands_in = [&](int lo, int hi) {
-            if (info_.bands < lo || info_.bands > hi)
-                throw ParamError("format", std::string(fmt) + " holds " + std::to_string(lo) + " to " +
-                                               std::to_string(hi) + " bands, the input has " +
-                                               std::to_string(info_.bands) +
-                                               "; save as tiff or v, or pick bands first");
-        };
-        if (s_.format == FileFormat::jpeg) bands_in(1, 4);
-        if (s_.format == FileFormat::png || s_.format == FileFormat::webp) bands_in(1, 4);
-        auto size_up_to = [&](int most) {
-            if (info_.width > most || info_.height > most)
-                throw ParamError("format", std::string(fmt) + " images are at most " + std::to_string(most) + "x" +
-                                               std::to_string(most) + " pixels, the input is " +
-                                               std::to_string(info_.width) + "x" + std::to_string(info_.height) +
-                                               "; save as tiff (with bigtiff for huge images)");
-        };
-        if (s_.format == FileFormat::jpeg) size_up_to(65535);
-        if (s_.format == FileFormat::webp) size_up_to(16383);
+        s_.dz = dz_settings(p, info_, s_.format == FileFormat::dz, fmt, s_.quality);
+        check_format_holds(s_.format, fmt, info_);
 
         tiff_only("predictor", p.boolean("predictor", false));
         if (p.boolean("predictor", false) && !s_.tiled)
             throw ParamError("predictor", "is written by the tiled TIFF writer only; add \"tile\": true");
-
-        // The target's folder must exist and take new files (GDAL's virtual
-        // file systems, /vsimem/ and the like, are GDAL's to check).
-        if (io::is_vsi_path(s_.path)) return;
-        fs::path target(s_.path);
-        fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-        std::error_code ec;
-        if (!fs::is_directory(dir, ec))
-            throw IoError(s_.path, "cannot be written: the folder '" + dir.string() + "' does not exist; create it first");
-        if (::access(dir.c_str(), W_OK | X_OK) != 0)
-            throw IoError(s_.path, "cannot be written: the folder '" + dir.string() +
-                                       "' is not writable; pick another folder or fix its permissions");
-        if (fs::is_directory(target, ec))
-            throw IoError(s_.path, "is a folder; give the path of a file to write");
+        check_target_folder(s_.path);
     }
 
     // The output is the input: every rect is placed straight from it.
@@ -508,19 +519,39 @@ OpSpec save_op_spec() {
             {{"path", ParamType::string, true, "", "the file to write; its extension picks the format", true},
              {"format", ParamType::string, false, "from the extension",
               "png, jpeg, tiff, webp, v, cog (a Cloud Optimized GeoTIFF: tiled 512, deflate, overviews) or dz (a Deep Zoom pyramid)"},
-             {"quality", ParamType::integer, false, "75", "1-100, for jpeg, webp, dz tiles and tiff with jpeg compression"},
-             {"compression", ParamType::string, false, "none", "tiff: none, deflate, lzw, jpeg or zstd"},
-             {"tile", ParamType::boolean, false, "false", "tiff: write tiles rather than strips"},
-             {"tile_width", ParamType::integer, false, "256", "tiff tile width (a multiple of 16)"},
-             {"tile_height", ParamType::integer, false, "256", "tiff tile height (a multiple of 16)"},
-             {"bigtiff", ParamType::string, false, "auto", "tiff: auto, yes or no (auto: BigTIFF when 4 GB may not hold it)"},
-             {"pyramid", ParamType::boolean, false, "false", "tiff: add every 2x smaller level down to one tile, in the same pass (implies tile)"},
-             {"predictor", ParamType::boolean, false, "false", "tiled tiff: horizontal differencing before deflate, zstd or lzw"},
-             {"band_width", ParamType::integer, false, "16384", "tiled tiff and dz: work in vertical bands about this wide (memory grows with it; pixels never change)"},
-             {"tile_size", ParamType::integer, false, "254 (google: 256)", "dz: tile step in pixels, as vips dzsave"},
-             {"overlap", ParamType::integer, false, "1 (google: 0)", "dz: pixels each tile reaches beyond its step on every side"},
-             {"suffix", ParamType::string, false, "jpeg", "dz: tile format, jpeg, png or webp"},
-             {"layout", ParamType::string, false, "dz", "dz: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW) or google (NAME/Z/Y/X)"}},
+             {.name = "quality", .type = ParamType::integer,
+              .doc = "for jpeg, webp, dz tiles and tiff with jpeg compression", .default_value = std::int64_t(75),
+              .min = 1, .max = 100},
+             // the defaults of compression, tile, pyramid and the tile sizes
+             // depend on the format (cog)
+             {.name = "compression", .type = ParamType::string, .default_text = "none (cog: deflate)",
+              .doc = "tiff: none, deflate, lzw, jpeg or zstd", .choices = compression_names()},
+             {"tile", ParamType::boolean, false, "false (cog: true)", "tiff: write tiles rather than strips"},
+             {.name = "tile_width", .type = ParamType::integer, .default_text = "256 (cog: 512)",
+              .doc = "tiff tile width (a multiple of 16)", .min = 16, .max = 8192},
+             {.name = "tile_height", .type = ParamType::integer, .default_text = "256 (cog: 512)",
+              .doc = "tiff tile height (a multiple of 16)", .min = 16, .max = 8192},
+             {.name = "bigtiff", .type = ParamType::string,
+              .doc = "tiff: auto, yes or no (auto: BigTIFF when 4 GB may not hold it)",
+              .default_value = std::string("auto"), .choices = {"auto", "yes", "no"}},
+             {"pyramid", ParamType::boolean, false, "false (cog: true)", "tiff: add every 2x smaller level down to one tile, in the same pass (implies tile)"},
+             {.name = "predictor", .type = ParamType::boolean,
+              .doc = "tiled tiff: horizontal differencing before deflate, zstd or lzw", .default_value = false},
+             {.name = "band_width", .type = ParamType::integer,
+              .doc = "tiled tiff and dz: work in vertical bands about this wide (memory grows with it; pixels never "
+                     "change)",
+              .default_value = std::int64_t(16384), .min = 32, .max = kMaxDimension},
+             // the dz keys have no default_value: giving one is an error
+             // for other formats (dz_settings)
+             {.name = "tile_size", .type = ParamType::integer, .default_text = "254 (google: 256)",
+              .doc = "dz: tile step in pixels, as vips dzsave", .min = 1, .max = 8192},
+             {.name = "overlap", .type = ParamType::integer, .default_text = "1 (google: 0)",
+              .doc = "dz: pixels each tile reaches beyond its step on every side", .min = 0, .max = 8192},
+             {.name = "suffix", .type = ParamType::string, .default_text = "jpeg",
+              .doc = "dz: tile format, jpeg, png or webp", .choices = {"jpeg", "jpg", "png", "webp"}},
+             {.name = "layout", .type = ParamType::string, .default_text = "dz",
+              .doc = "dz: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW) or google (NAME/Z/Y/X)",
+              .choices = {"dz", "google"}}},
             true, &make_op<SaveOp>};
 }
 

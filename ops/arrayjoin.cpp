@@ -46,12 +46,13 @@ constexpr int kMaxArg = 1'000'000;  // libvips' limit on across, shim and spacin
 
 enum class Align { low, centre, high };
 
+// The spec's choices; "center" is libvips' spelling of centre.
+const std::vector<std::string> kAlignNames = {"low", "centre", "center", "high"};
+
+// One of kAlignNames: the graph checked it against the spec.
 Align parse_align(const Params& p, const std::string& key) {
-    std::string s = p.string(key, "low");
-    if (s == "low") return Align::low;
-    if (s == "centre" || s == "center") return Align::centre;
-    if (s == "high") return Align::high;
-    throw ParamError(key, "unknown alignment '" + s + "'; use low, centre or high");
+    std::string s = p.string(key);
+    return s == "low" ? Align::low : s == "high" ? Align::high : Align::centre;
 }
 
 // Where an image of `size` starts inside a box of `spacing`: C division, so
@@ -76,18 +77,18 @@ public:
                                                " but image 0 has " + std::to_string(first.bands) + " bands of " +
                                                std::string(format_name(first.format)) +
                                                "; cast or convert it first so all images match");
-        const int across = p.integer_in("across", 1, kMaxArg, n);
-        const int shim = p.integer_in("shim", 0, kMaxArg, 0);
+        const int across = int(p.integer("across", n));
+        const int shim = int(p.integer("shim"));
         int widest = 0, tallest = 0;
         for (const ImageInfo& im : in) {
             widest = std::max(widest, im.width);
             tallest = std::max(tallest, im.height);
         }
-        const int hspacing = p.integer_in("hspacing", 1, kMaxArg, widest);
-        const int vspacing = p.integer_in("vspacing", 1, kMaxArg, tallest);
+        const int hspacing = int(p.integer("hspacing", widest));
+        const int vspacing = int(p.integer("vspacing", tallest));
         const Align halign = parse_align(p, "halign");
         const Align valign = parse_align(p, "valign");
-        std::vector<double> background = p.numbers("background", {0.0});
+        std::vector<double> background = p.numbers("background", {});
         if (background.size() != 1 && int(background.size()) != first.bands)
             throw ParamError("background", "has " + std::to_string(background.size()) + " values for " +
                                                std::to_string(first.bands) +
@@ -200,14 +201,24 @@ OpSpec arrayjoin_op_spec() {
             "lays N images (same bands and format) out on a grid, left to right then top to bottom, as libvips "
             "arrayjoin",
             1, -1,
-            {{"across", ParamType::integer, false, "number of inputs", "images per row"},
-             {"shim", ParamType::integer, false, "0", "pixels of background between cells"},
-             {"hspacing", ParamType::integer, false, "widest input", "cell width; wider images are clipped"},
-             {"vspacing", ParamType::integer, false, "tallest input", "cell height; taller images are clipped"},
-             {"halign", ParamType::string, false, "low", "position in the cell: low (left), centre or high (right)"},
-             {"valign", ParamType::string, false, "low", "position in the cell: low (top), centre or high (bottom)"},
-             {"background", ParamType::numbers, false, "[0]",
-              "colour between and around images: one value for all bands or one per band"}},
+            // across and the spacings default to what the inputs give
+            {{.name = "across", .type = ParamType::integer, .default_text = "number of inputs",
+              .doc = "images per row", .min = 1, .max = kMaxArg},
+             {.name = "shim", .type = ParamType::integer, .doc = "pixels of background between cells",
+              .default_value = std::int64_t(0), .min = 0, .max = kMaxArg},
+             {.name = "hspacing", .type = ParamType::integer, .default_text = "widest input",
+              .doc = "cell width; wider images are clipped", .min = 1, .max = kMaxArg},
+             {.name = "vspacing", .type = ParamType::integer, .default_text = "tallest input",
+              .doc = "cell height; taller images are clipped", .min = 1, .max = kMaxArg},
+             {.name = "halign", .type = ParamType::string,
+              .doc = "position in the cell: low (left), centre or high (right)",
+              .default_value = std::string("low"), .choices = kAlignNames},
+             {.name = "valign", .type = ParamType::string,
+              .doc = "position in the cell: low (top), centre or high (bottom)",
+              .default_value = std::string("low"), .choices = kAlignNames},
+             {.name = "background", .type = ParamType::numbers,
+              .doc = "colour between and around images: one value for all bands or one per band",
+              .default_value = std::vector<double>{0.0}}},
             false, &make_op<ArrayjoinOp>};
 }
 

@@ -9,15 +9,12 @@ namespace {
 class BlackOp final : public Op {
 public:
     BlackOp(const Params& p, std::span<const ImageInfo>) {
-        info_.width = p.integer_in("width", 1, kMaxDimension);
-        info_.height = p.integer_in("height", 1, kMaxDimension);
-        info_.bands = p.integer_in("bands", 1, kMaxBands, 1);
-        std::string f = p.string("format", "u8");
-        auto fmt = parse_format(f);
-        if (!fmt) throw ParamError("format", "unknown format '" + f + "'; use u8, u16, i16, u32, i32, f32 or f64");
-        info_.format = *fmt;
+        info_.width = int(p.integer("width"));
+        info_.height = int(p.integer("height"));
+        info_.bands = int(p.integer("bands"));
+        info_.format = *parse_format(p.string("format"));  // one of the spec's choices
         info_.interpretation = default_interpretation(info_.bands, info_.format);
-        value_ = p.numbers("value", {0.0});
+        value_ = p.numbers("value", {});
         if (value_.size() != 1 && int(value_.size()) != info_.bands)
             throw ParamError("value", "give one value, or one per band (" + std::to_string(info_.bands) + ")");
     }
@@ -36,11 +33,16 @@ private:
 
 OpSpec black_op_spec() {
     return {"black", "a constant canvas of the given size (zero unless value is set)", 0, 0,
-            {{"width", ParamType::integer, true, "", "width in pixels"},
-             {"height", ParamType::integer, true, "", "height in pixels"},
-             {"bands", ParamType::integer, false, "1", "number of bands"},
-             {"format", ParamType::string, false, "u8", "pixel format: u8 u16 i16 u32 i32 f32 f64"},
-             {"value", ParamType::numbers, false, "[0]", "fill value: one for all bands or one per band"}},
+            {{.name = "width", .type = ParamType::integer, .required = true, .doc = "width in pixels", .min = 1,
+              .max = kMaxDimension},
+             {.name = "height", .type = ParamType::integer, .required = true, .doc = "height in pixels", .min = 1,
+              .max = kMaxDimension},
+             {.name = "bands", .type = ParamType::integer, .doc = "number of bands", .default_value = std::int64_t(1),
+              .min = 1, .max = kMaxBands},
+             {.name = "format", .type = ParamType::string, .doc = "pixel format: u8 u16 i16 u32 i32 f32 f64",
+              .default_value = std::string("u8"), .choices = format_spellings()},
+             {.name = "value", .type = ParamType::numbers, .doc = "fill value: one for all bands or one per band",
+              .default_value = std::vector<double>{0.0}}},
             false, &make_op<BlackOp>};
 }
 

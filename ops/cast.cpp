@@ -84,9 +84,7 @@ double cast_value(double v, Format in, Format out) {
 class CastOp final : public Op {
 public:
     CastOp(const Params& p, std::span<const ImageInfo> in) {
-        std::string f = p.string("format");
-        auto fmt = parse_format(f);
-        if (!fmt) throw ParamError("format", "unknown format '" + f + "'; use u8, u16, i16, u32, i32, f32 or f64");
+        auto fmt = parse_format(p.string("format"));  // one of the spec's choices
         // libvips keeps every other header field, the interpretation included.
         info_ = in[0];
         info_.format = *fmt;
@@ -125,7 +123,9 @@ OpSpec cast_op_spec() {
             "converts pixels to another sample format as libvips cast does: clipped to the range, floats truncated "
             "toward zero",
             1, 1,
-            {{"format", ParamType::string, true, "", "output format: u8 u16 i16 u32 i32 f32 f64"}}, false,
+            {{.name = "format", .type = ParamType::string, .required = true,
+              .doc = "output format: u8 u16 i16 u32 i32 f32 f64", .choices = format_spellings()}},
+            false,
             &make_op<CastOp>};
 }
 

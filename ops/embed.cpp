@@ -39,15 +39,12 @@ namespace tessera {
 namespace {
 
 enum class Extend { black, white, background, copy, repeat, mirror };
+// The spec's choices, in the enum's order.
+const std::vector<std::string> kExtendNames = {"black", "white", "background", "copy", "repeat", "mirror"};
 
+// `s` is one of kExtendNames: the graph checked it against the spec.
 Extend parse_extend(const std::string& s) {
-    if (s == "black") return Extend::black;
-    if (s == "white") return Extend::white;
-    if (s == "background") return Extend::background;
-    if (s == "copy") return Extend::copy;
-    if (s == "repeat") return Extend::repeat;
-    if (s == "mirror") return Extend::mirror;
-    throw ParamError("extend", "unknown extend '" + s + "'; use black, white, background, copy, repeat or mirror");
+    return Extend(choice_index(kExtendNames, s));
 }
 
 int floor_mod(int a, int m) {
@@ -117,10 +114,8 @@ class EmbedOp final : public Op {
 public:
     EmbedOp(const Params& p, std::span<const ImageInfo> in) {
         const ImageInfo& src = in[0];
-        int x = p.integer_in("x", -kMaxDimension, kMaxDimension);
-        int y = p.integer_in("y", -kMaxDimension, kMaxDimension);
-        int width = p.integer_in("width", 1, kMaxDimension);
-        int height = p.integer_in("height", 1, kMaxDimension);
+        const int x = int(p.integer("x")), y = int(p.integer("y"));
+        const int width = int(p.integer("width")), height = int(p.integer("height"));
         // As libvips: a background with no extend means "use it".
         extend_ = parse_extend(p.string("extend", p.has("background") ? "background" : "black"));
         std::vector<double> background = p.numbers("background", {0.0});
@@ -276,12 +271,21 @@ private:
 OpSpec embed_op_spec() {
     return {"embed",
             "places the input at (x, y) on a width x height canvas; extend says how the new pixels are made", 1, 1,
-            {{"x", ParamType::integer, true, "", "column of the input's left edge on the output (may be negative)"},
-             {"y", ParamType::integer, true, "", "row of the input's top edge on the output (may be negative)"},
-             {"width", ParamType::integer, true, "", "output width in pixels"},
-             {"height", ParamType::integer, true, "", "output height in pixels"},
-             {"extend", ParamType::string, false, "black (background if background is set)",
-              "new pixels: black, white, background, copy (edge pixel), repeat (tile) or mirror"},
+            {{.name = "x", .type = ParamType::integer, .required = true,
+              .doc = "column of the input's left edge on the output (may be negative)", .min = -kMaxDimension,
+              .max = kMaxDimension},
+             {.name = "y", .type = ParamType::integer, .required = true,
+              .doc = "row of the input's top edge on the output (may be negative)", .min = -kMaxDimension,
+              .max = kMaxDimension},
+             {.name = "width", .type = ParamType::integer, .required = true, .doc = "output width in pixels",
+              .min = 1, .max = kMaxDimension},
+             {.name = "height", .type = ParamType::integer, .required = true, .doc = "output height in pixels",
+              .min = 1, .max = kMaxDimension},
+             // no default_values: extend's depends on whether background
+             // is given, so background's must not be filled in
+             {.name = "extend", .type = ParamType::string, .default_text = "black (background if background is set)",
+              .doc = "new pixels: black, white, background, copy (edge pixel), repeat (tile) or mirror",
+              .choices = kExtendNames},
              {"background", ParamType::numbers, false, "[0]",
               "colour for extend=background: one value for all bands or one per band"}},
             false, &make_op<EmbedOp>};

@@ -15,10 +15,8 @@ class ExtractAreaOp final : public Op {
 public:
     ExtractAreaOp(const Params& p, std::span<const ImageInfo> in) {
         const ImageInfo& src = in[0];
-        int left = p.integer_in("left", 0, kMaxDimension);
-        int top = p.integer_in("top", 0, kMaxDimension);
-        int width = p.integer_in("width", 1, kMaxDimension);
-        int height = p.integer_in("height", 1, kMaxDimension);
+        const int left = int(p.integer("left")), top = int(p.integer("top"));
+        const int width = int(p.integer("width")), height = int(p.integer("height"));
         area_ = {left, top, width, height};
         if (!src.rect().contains(area_)) {
             // Name the parameter that pushes the area out, so the message
@@ -60,10 +58,14 @@ private:
 OpSpec extract_area_op_spec() {
     return {"extract_area",
             "a width x height rectangle cut from the input at (left, top); it must lie inside the input", 1, 1,
-            {{"left", ParamType::integer, true, "", "column of the area's left edge in the input (>= 0)"},
-             {"top", ParamType::integer, true, "", "row of the area's top edge in the input (>= 0)"},
-             {"width", ParamType::integer, true, "", "width of the area in pixels (>= 1)"},
-             {"height", ParamType::integer, true, "", "height of the area in pixels (>= 1)"}},
+            {{.name = "left", .type = ParamType::integer, .required = true,
+              .doc = "column of the area's left edge in the input", .min = 0, .max = kMaxDimension},
+             {.name = "top", .type = ParamType::integer, .required = true,
+              .doc = "row of the area's top edge in the input", .min = 0, .max = kMaxDimension},
+             {.name = "width", .type = ParamType::integer, .required = true, .doc = "width of the area in pixels",
+              .min = 1, .max = kMaxDimension},
+             {.name = "height", .type = ParamType::integer, .required = true, .doc = "height of the area in pixels",
+              .min = 1, .max = kMaxDimension}},
             false, &make_op<ExtractAreaOp>};
 }
 

@@ -66,8 +66,8 @@ class FlatfieldOp final : public Op {
 public:
     FlatfieldOp(const Params& p, std::span<const ImageInfo> in) {
         info_ = in[0];
-        gain_ = p.number("gain", 1.0);
-        if (!(std::isfinite(gain_) && gain_ > 0))
+        gain_ = p.number("gain");  // the spec's range and default
+        if (!(gain_ > 0))  // (a range's bounds are inclusive: "above 0" is said here)
             throw ParamError("gain", "must be a number above 0 (the tile's exposure relative to the others)");
         const char* names[] = {"image", "flat", "dark"};
         for (std::size_t k = 1; k < in.size(); ++k) {
@@ -137,7 +137,12 @@ OpSpec flatfield_op_spec() {
             "flat-field correction (I - D) / (F gain) per band; inputs image[, flat[, dark]] (one-band, the image's "
             "size); format kept (rounded, clipped); 0 where the flat is not > 0",
             1, 3,
-            {{"gain", ParamType::number, false, "1", "the image's exposure relative to its neighbours': divided out too"}},
+            {{.name = "gain",
+              .type = ParamType::number,
+              .doc = "the image's exposure relative to its neighbours': divided out too",
+              .default_value = 1.0,
+              .min = 0.0,
+              .max = 1e6}},
             false, &make_op<FlatfieldOp>};
 }
 

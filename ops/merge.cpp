@@ -84,16 +84,6 @@ struct Taps {
     std::vector<double> w;
 };
 
-std::optional<Method> parse_method(const std::string& s) {
-    if (s == "first") return Method::first;
-    if (s == "last") return Method::last;
-    if (s == "min") return Method::min;
-    if (s == "max") return Method::max;
-    if (s == "sum") return Method::sum;
-    if (s == "count") return Method::count;
-    return std::nullopt;
-}
-
 std::string num(double v) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.15g", v);
@@ -190,119 +180,134 @@ struct Source {
     }
 };
 
+// The spec's choices, in the enums' orders.
+const std::vector<std::string> kMethodNames = {"first", "last", "min", "max", "sum", "count"};
+const std::vector<std::string> kResamplingNames = {"nearest", "bilinear", "cubic"};
+
+// Every input georeferenced, north up, with input 0's bands and CRS; else a
+// ParamError on "inputs" saying what to do.
+void check_merge_inputs(std::span<const ImageInfo> in) {
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const std::string which = "input " + std::to_string(i);
+        if (!in[i].geo)
+            throw ParamError("inputs", which + " has no georeference (no geotransform); merge places images by "
+                                               "their georeference: read them with gdal_load");
+        const auto& t = in[i].geo->transform;
+        if (t[2] != 0 || t[4] != 0)
+            throw ParamError("inputs", which + " is rotated (its geotransform has terms " + num(t[2]) + ", " +
+                                           num(t[4]) + "); warp it north up first (gdalwarp)");
+        if (t[1] <= 0 || t[5] >= 0)
+            throw ParamError("inputs", which + " is flipped (pixel size " + num(t[1]) + " x " + num(t[5]) +
+                                           "); merge takes north-up rasters (positive width, negative height)");
+        if (in[i].bands != in[0].bands)
+            throw ParamError("inputs", which + " has " + std::to_string(in[i].bands) + " bands and input 0 " +
+                                           std::to_string(in[0].bands) + "; select the same bands of each");
+        if (in[i].geo->crs_wkt != in[0].geo->crs_wkt)
+            throw ParamError("inputs", which + " is in CRS " + crs_name(in[i].geo->crs_wkt) + " and input 0 in " +
+                                           crs_name(in[0].geo->crs_wkt) +
+                                           "; reproject it to input 0's CRS first (a reproject node, or gdalwarp -t_srs)");
+    }
+}
+
+// The output grid: resolution rx x ry, bounds w, s, e, n, and its size in
+// pixels (round(extent / res), as rasterio.merge).
+struct MergeGrid {
+    double rx, ry, w, s, e, n;
+    int width, height;
+};
+
+// rasterio.merge's grid from res, bounds and tap (input 0's resolution over
+// the union of the inputs by default); the inputs are checked already.
+MergeGrid plan_merge_grid(const Params& p, std::span<const ImageInfo> in) {
+    const GeoRef& g0 = *in[0].geo;
+    MergeGrid g{};
+    g.rx = g0.transform[1], g.ry = -g0.transform[5];
+    if (p.has("res")) {
+        auto r = p.numbers("res", {});
+        if (r.size() != 1 && r.size() != 2)
+            throw ParamError("res", "give one resolution [r] or two [rx, ry], got " + std::to_string(r.size()));
+        g.rx = r[0];
+        g.ry = r.size() == 2 ? r[1] : r[0];
+        if (!(g.rx > 0) || !(g.ry > 0) || !std::isfinite(g.rx) || !std::isfinite(g.ry))
+            throw ParamError("res", "resolutions are positive sizes in CRS units; got " + num(g.rx) + ", " + num(g.ry));
+    }
+    double &w = g.w, &s = g.s, &e = g.e, &n = g.n;
+    if (p.has("bounds")) {
+        auto b = p.numbers("bounds", {});
+        if (b.size() != 4) throw ParamError("bounds", "give four numbers [west, south, east, north]");
+        w = b[0], s = b[1], e = b[2], n = b[3];
+        if (!(w < e) || !(s < n))
+            throw ParamError("bounds", "west must be below east and south below north; got [" + num(w) + ", " +
+                                           num(s) + ", " + num(e) + ", " + num(n) + "]");
+    } else {
+        w = s = std::numeric_limits<double>::infinity();
+        e = n = -std::numeric_limits<double>::infinity();
+        for (const ImageInfo& im : in) {
+            const auto& t = im.geo->transform;
+            w = std::min(w, t[0]);
+            n = std::max(n, t[3]);
+            e = std::max(e, t[0] + im.width * t[1]);
+            s = std::min(s, t[3] + im.height * t[5]);
+        }
+    }
+    if (p.boolean("tap", false)) {
+        w = std::floor(w / g.rx) * g.rx;
+        e = std::ceil(e / g.rx) * g.rx;
+        s = std::floor(s / g.ry) * g.ry;
+        n = std::ceil(n / g.ry) * g.ry;
+    }
+    const double width = std::nearbyint((e - w) / g.rx), height = std::nearbyint((n - s) / g.ry);
+    if (!(width >= 1 && height >= 1 && width <= kMaxDimension && height <= kMaxDimension))
+        throw ParamError(p.has("bounds") ? "bounds" : "res",
+                         "the output would be " + num(width) + " x " + num(height) + " pixels; it must be 1 to " +
+                             std::to_string(kMaxDimension) + " a side: check bounds and res");
+    g.width = int(width);
+    g.height = int(height);
+    return g;
+}
+
+// The output nodata (the given one, else input 0's), checked against the
+// output format; a ParamError names nodata, or dtype when input 0's nodata
+// does not fit the dtype asked for.
+std::optional<double> merge_nodata(const Params& p, std::span<const ImageInfo> in, Format format) {
+    const GeoRef& g0 = *in[0].geo;
+    std::optional<double> nodata;
+    std::string nodata_key = "nodata";
+    if (p.has("nodata")) {
+        nodata = p.number("nodata");
+    } else if (!g0.nodata.empty() && g0.nodata[0]) {
+        nodata = *g0.nodata[0];
+        nodata_key = format == in[0].format ? "nodata" : "dtype";
+    }
+    if (nodata) {
+        const double v = *nodata;
+        const std::string from = p.has("nodata") ? "nodata " : "input 0's nodata ";
+        if (!format_is_float(format) && (std::isnan(v) || v != std::floor(v) || v < format_min(format) || v > format_max(format)))
+            throw ParamError(nodata_key, from + num(v) + " cannot be held by " + std::string(format_name(format)) +
+                                             " (whole numbers " + num(format_min(format)) + " to " +
+                                             num(format_max(format)) + "); give a nodata that fits, or another dtype");
+        if (format == Format::f32 && std::isfinite(v) && std::fabs(v) > double(std::numeric_limits<float>::max()))
+            throw ParamError(nodata_key, from + num(v) + " is beyond the range of f32; give a nodata that fits, or dtype float64");
+    }
+    return nodata;
+}
+
 class MergeOp final : public Op {
 public:
     MergeOp(const Params& p, std::span<const ImageInfo> in) {
-        std::string m = p.string("method", "first");
-        auto method = parse_method(m);
-        if (!method) throw ParamError("method", "unknown method '" + m + "'; use first, last, min, max, sum or count");
-        method_ = *method;
-        std::string rs = p.string("resampling", "nearest");
-        Resampling resampling = Resampling::nearest;
-        if (rs == "bilinear")
-            resampling = Resampling::bilinear;
-        else if (rs == "cubic")
-            resampling = Resampling::cubic;
-        else if (rs != "nearest")
-            throw ParamError("resampling", "unknown resampling '" + rs + "'; use nearest, bilinear or cubic");
-
-        // every input georeferenced, north up, in the first one's CRS
-        for (std::size_t i = 0; i < in.size(); ++i) {
-            const std::string which = "input " + std::to_string(i);
-            if (!in[i].geo)
-                throw ParamError("inputs", which + " has no georeference (no geotransform); merge places images by "
-                                                   "their georeference: read them with gdal_load");
-            const auto& t = in[i].geo->transform;
-            if (t[2] != 0 || t[4] != 0)
-                throw ParamError("inputs", which + " is rotated (its geotransform has terms " + num(t[2]) + ", " +
-                                               num(t[4]) + "); warp it north up first (gdalwarp)");
-            if (t[1] <= 0 || t[5] >= 0)
-                throw ParamError("inputs", which + " is flipped (pixel size " + num(t[1]) + " x " + num(t[5]) +
-                                               "); merge takes north-up rasters (positive width, negative height)");
-            if (in[i].bands != in[0].bands)
-                throw ParamError("inputs", which + " has " + std::to_string(in[i].bands) + " bands and input 0 " +
-                                               std::to_string(in[0].bands) + "; select the same bands of each");
-            if (in[i].geo->crs_wkt != in[0].geo->crs_wkt)
-                throw ParamError("inputs", which + " is in CRS " + crs_name(in[i].geo->crs_wkt) + " and input 0 in " +
-                                               crs_name(in[0].geo->crs_wkt) +
-                                               "; reproject it to input 0's CRS first (a reproject node, or gdalwarp -t_srs)");
-        }
+        // method, resampling and dtype are among the spec's choices
+        method_ = Method(choice_index(kMethodNames, p.string("method")));
+        const Resampling resampling = Resampling(choice_index(kResamplingNames, p.string("resampling")));
+        check_merge_inputs(in);
         const GeoRef& g0 = *in[0].geo;
-
-        // resolution
-        double rx = g0.transform[1], ry = -g0.transform[5];
-        if (p.has("res")) {
-            auto r = p.numbers("res", {});
-            if (r.size() != 1 && r.size() != 2)
-                throw ParamError("res", "give one resolution [r] or two [rx, ry], got " + std::to_string(r.size()));
-            rx = r[0];
-            ry = r.size() == 2 ? r[1] : r[0];
-            if (!(rx > 0) || !(ry > 0) || !std::isfinite(rx) || !std::isfinite(ry))
-                throw ParamError("res", "resolutions are positive sizes in CRS units; got " + num(rx) + ", " + num(ry));
-        }
-
-        // bounds
-        double w, s, e, n;
-        if (p.has("bounds")) {
-            auto b = p.numbers("bounds", {});
-            if (b.size() != 4) throw ParamError("bounds", "give four numbers [west, south, east, north]");
-            w = b[0], s = b[1], e = b[2], n = b[3];
-            if (!(w < e) || !(s < n))
-                throw ParamError("bounds", "west must be below east and south below north; got [" + num(w) + ", " +
-                                               num(s) + ", " + num(e) + ", " + num(n) + "]");
-        } else {
-            w = s = std::numeric_limits<double>::infinity();
-            e = n = -std::numeric_limits<double>::infinity();
-            for (const ImageInfo& im : in) {
-                const auto& t = im.geo->transform;
-                w = std::min(w, t[0]);
-                n = std::max(n, t[3]);
-                e = std::max(e, t[0] + im.width * t[1]);
-                s = std::min(s, t[3] + im.height * t[5]);
-            }
-        }
-        if (p.boolean("tap", false)) {
-            w = std::floor(w / rx) * rx;
-            e = std::ceil(e / rx) * rx;
-            s = std::floor(s / ry) * ry;
-            n = std::ceil(n / ry) * ry;
-        }
-        const double width = std::nearbyint((e - w) / rx), height = std::nearbyint((n - s) / ry);
-        if (!(width >= 1 && height >= 1 && width <= kMaxDimension && height <= kMaxDimension))
-            throw ParamError(p.has("bounds") ? "bounds" : "res",
-                             "the output would be " + num(width) + " x " + num(height) + " pixels; it must be 1 to " +
-                                 std::to_string(kMaxDimension) + " a side: check bounds and res");
-
-        // format and nodata
-        Format format = in[0].format;
-        if (p.has("dtype")) {
-            std::string d = p.string("dtype");
-            auto f = parse_format(d);
-            if (!f) throw ParamError("dtype", "unknown dtype '" + d + "'; use uint8, uint16, int16, uint32, int32, float32 or float64");
-            format = *f;
-        }
-        std::optional<double> nodata;
-        std::string nodata_key = "nodata";
-        if (p.has("nodata")) {
-            nodata = p.number("nodata");
-        } else if (!g0.nodata.empty() && g0.nodata[0]) {
-            nodata = *g0.nodata[0];
-            nodata_key = format == in[0].format ? "nodata" : "dtype";
-        }
-        if (nodata) {
-            const double v = *nodata;
-            const std::string from = p.has("nodata") ? "nodata " : "input 0's nodata ";
-            if (!format_is_float(format) && (std::isnan(v) || v != std::floor(v) || v < format_min(format) || v > format_max(format)))
-                throw ParamError(nodata_key, from + num(v) + " cannot be held by " + std::string(format_name(format)) +
-                                                 " (whole numbers " + num(format_min(format)) + " to " +
-                                                 num(format_max(format)) + "); give a nodata that fits, or another dtype");
-            if (format == Format::f32 && std::isfinite(v) && std::fabs(v) > double(std::numeric_limits<float>::max()))
-                throw ParamError(nodata_key, from + num(v) + " is beyond the range of f32; give a nodata that fits, or dtype float64");
-        }
+        const MergeGrid grid = plan_merge_grid(p, in);
+        const double rx = grid.rx, ry = grid.ry, w = grid.w, s = grid.s, e = grid.e, n = grid.n;
+        const Format format = p.has("dtype") ? *parse_format(p.string("dtype")) : in[0].format;
+        const std::optional<double> nodata = merge_nodata(p, in, format);
         fill_ = nodata.value_or(0.0);
 
-        info_.width = int(width);
-        info_.height = int(height);
+        info_.width = grid.width;
+        info_.height = grid.height;
         info_.bands = in[0].bands;
         info_.format = format;
         info_.interpretation = format == in[0].format ? in[0].interpretation : Interpretation::multiband;
@@ -535,13 +540,19 @@ OpSpec merge_op_spec() {
             "georeferenced rasters onto one grid, rasterio.merge semantics (first, last, min, max, sum, count)",
             1,
             -1,
-            {{"method", ParamType::string, false, "first", "first, last, min, max, sum or count"},
+            {{.name = "method", .type = ParamType::string, .doc = "first, last, min, max, sum or count",
+              .default_value = std::string("first"), .choices = kMethodNames},
              {"nodata", ParamType::number, false, "input 0's", "output nodata: the initial value, and what counts as empty"},
              {"res", ParamType::numbers, false, "input 0's", "output resolution: [r] or [rx, ry], in CRS units"},
              {"bounds", ParamType::numbers, false, "union of inputs", "output bounds [west, south, east, north]"},
-             {"tap", ParamType::boolean, false, "false", "align the bounds to multiples of the resolution (gdal -tap)"},
-             {"dtype", ParamType::string, false, "input 0's", "output format: uint8, uint16, int16, uint32, int32, float32, float64"},
-             {"resampling", ParamType::string, false, "nearest", "how inputs at another resolution are read: nearest, bilinear or cubic (GDAL's kernels)"}},
+             {.name = "tap", .type = ParamType::boolean,
+              .doc = "align the bounds to multiples of the resolution (gdal -tap)", .default_value = false},
+             {.name = "dtype", .type = ParamType::string, .default_text = "input 0's",
+              .doc = "output format: uint8, uint16, int16, uint32, int32, float32, float64",
+              .choices = format_spellings()},
+             {.name = "resampling", .type = ParamType::string,
+              .doc = "how inputs at another resolution are read: nearest, bilinear or cubic (GDAL's kernels)",
+              .default_value = std::string("nearest"), .choices = kResamplingNames}},
             false,
             &make_op<MergeOp>};
 }

@@ -43,11 +43,8 @@ class MosaicOp final : public Op {
 public:
     MosaicOp(const Params& p, std::span<const ImageInfo> in) : stack_(p.points("at"), in) {
         info_ = in[0];
-        std::string blend = p.string("blend", "feather");
-        if (blend != "feather" && blend != "none")
-            throw ParamError("blend", "is '" + blend + "'; use feather (a soft seam) or none (insert: hard edges)");
-        feather_ = blend == "feather";
-        width_ = p.integer_in("blend_width", 1, 100000, 64);
+        feather_ = p.string("blend") == "feather";  // or "none": the spec's choices
+        width_ = int(p.integer("blend_width"));
         // ramp_[e]: the opacity of a pixel e whole pixels from its image's
         // edge (its centre is e + 0.5 in); 1 from blend_width on.
         ramp_.resize(std::size_t(width_));
@@ -306,10 +303,12 @@ OpSpec mosaic_op_spec() {
             1,
             -1,
             {{"at", ParamType::points, true, "", "one [x, y] per image: its top-left on the base"},
-             {"blend", ParamType::string, false, "feather",
-              "feather (each image fades in from its edges over blend_width) or none (hard edges, as insert)"},
-             {"blend_width", ParamType::integer, false, "64",
-              "pixels over which an image's opacity rises from its edge to 1"}},
+             {.name = "blend", .type = ParamType::string,
+              .doc = "feather (each image fades in from its edges over blend_width) or none (hard edges, as insert)",
+              .default_value = std::string("feather"), .choices = {"feather", "none"}},
+             {.name = "blend_width", .type = ParamType::integer,
+              .doc = "pixels over which an image's opacity rises from its edge to 1",
+              .default_value = std::int64_t(64), .min = 1, .max = 100000}},
             false,
             &make_op<MosaicOp>};
 }

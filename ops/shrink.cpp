@@ -46,8 +46,8 @@ class ShrinkOp final : public Op {
 public:
     ShrinkOp(const Params& p, std::span<const ImageInfo> in) {
         const ImageInfo& src = in[0];
-        hshrink_ = p.integer_in("hshrink", 1, kMaxShrink);
-        vshrink_ = p.integer_in("vshrink", 1, kMaxShrink);
+        hshrink_ = int(p.integer("hshrink"));
+        vshrink_ = int(p.integer("vshrink"));
         info_ = src;
         info_.width = shrunk_size(src.width, hshrink_, "hshrink", "width");
         info_.height = shrunk_size(src.height, vshrink_, "vshrink", "height");
@@ -144,8 +144,10 @@ OpSpec shrink_op_spec() {
             "box-filter downsample by integer factors (as libvips shrink: vertical pass, then horizontal, each "
             "rounded; size rounded to nearest)",
             1, 1,
-            {{"hshrink", ParamType::integer, true, "", "horizontal factor (integer >= 1)"},
-             {"vshrink", ParamType::integer, true, "", "vertical factor (integer >= 1)"}},
+            {{.name = "hshrink", .type = ParamType::integer, .required = true, .doc = "horizontal factor",
+              .min = 1, .max = kMaxShrink},
+             {.name = "vshrink", .type = ParamType::integer, .required = true, .doc = "vertical factor", .min = 1,
+              .max = kMaxShrink}},
             false, &make_op<ShrinkOp>};
 }
 

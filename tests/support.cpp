@@ -154,7 +154,8 @@ NodeId load_image(Graph& g, const TempDir& dir, const vips::VImage& im, const st
 }
 
 std::unique_ptr<Op> build_op(const std::string& op, const Params& p, const std::vector<ImageInfo>& in) {
-    return standard_registry().find(op)->create(p, in);
+    const OpSpec& spec = *standard_registry().find(op);
+    return spec.create(complete_params(spec, p), in);
 }
 
 ImageInfo header(int w, int h, int bands, Format f) {

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "spec_options.hpp"
 #include "tessera/core/temporaries.hpp"
 #include "tessera/flatfield.hpp"
 #include "tessera/merge.hpp"
@@ -182,6 +183,11 @@ int cmd_ops(bool as_json) {
                 std::cout << ", required";
             else
                 std::cout << " = " << p.default_text;
+            // what the graph accepts: "[1, 100]", "at least 0", "one of a, b or c"
+            if (!p.choices.empty())
+                std::cout << ", one of " << p.allowed();
+            else if (!p.allowed().empty())
+                std::cout << ", " << (p.min && p.max ? "in " : "") << p.allowed();
             std::cout << "  -- " << p.doc << "\n";
         }
     }
@@ -459,6 +465,10 @@ int main(int argc, char** argv) {
     dot->add_option("--svg", svg, "draw the graph into this SVG file with graphviz's dot (must be installed)");
     dot->add_option("--collapse", collapse, "fold a node's inputs into one box beyond this many (0: never)");
 
+    // options that set an op parameter are checked by its spec
+    const OpRegistry& reg = standard_registry();
+    auto spec = [&](const std::string& op, const std::string& key) { return spec_validator(reg, op, key); };
+
     // stitch and mosaic share the positions (or grid), the canvas and the
     // output options
     std::vector<int> canvas;
@@ -493,22 +503,26 @@ int main(int argc, char** argv) {
                         "CSV file,x,y");
         cmd->add_option("-o,--output", o.output, "output .tif, or .dzi for a Deep Zoom pyramid (NAME.dzi + NAME_files/)")
             ->required();
+        // checked after parsing against save's tile_width or tile_size,
+        // whichever the output uses
         cmd->add_option("--tile-size", o.tile_size,
-                        "tile size (TIFF: a multiple of 16, default 256; .dzi: default 254, google 256)")
-            ->check(CLI::Range(16, 8192));
+                        "tile size (TIFF: " + param_spec(reg, "save", "tile_width").allowed() +
+                            ", a multiple of 16, default 256; .dzi: " + param_spec(reg, "save", "tile_size").allowed() +
+                            ", default 254, google 256)");
         cmd->add_option("--compression", o.compression, "none, deflate, lzw, zstd or jpeg")
-            ->check(CLI::IsMember({"none", "deflate", "lzw", "zstd", "jpeg"}));
-        cmd->add_option("--quality", o.quality, "JPEG (and .dzi webp) quality")->check(CLI::Range(1, 100));
+            ->check(spec("save", "compression"));
+        cmd->add_option("--quality", o.quality, "JPEG (and .dzi webp) quality")->check(spec("save", "quality"));
+        // (as a .dzi's overlap it is checked by the save's spec when the
+        // graph is built, like a pipeline's)
         cmd->add_option("--overlap", overlap_arg,
                         "with --grid: percent of a tile its neighbours share, as Fiji's and MIST's grids (required); "
                         "else .dzi: pixels each tile reaches beyond its step (default 1, google 0)")
-            ->check(CLI::Range(0.0, 4096.0));
-        cmd->add_option("--suffix", o.suffix, ".dzi: tile format, jpeg, png or webp")
-            ->check(CLI::IsMember({"jpeg", "jpg", "png", "webp"}));
+            ->check(CLI::Range(0.0, 8192.0));
+        cmd->add_option("--suffix", o.suffix, ".dzi: tile format, jpeg, png or webp")->check(spec("save", "suffix"));
         cmd->add_option("--layout", o.layout, ".dzi: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW) or google (NAME/Z/Y/X)")
-            ->check(CLI::IsMember({"dz", "google"}));
+            ->check(spec("save", "layout"));
         cmd->add_flag("--pyramid", o.pyramid, "write every 2x smaller level down to one tile");
-        cmd->add_option("--bigtiff", o.bigtiff, "auto, yes or no")->check(CLI::IsMember({"auto", "yes", "no"}));
+        cmd->add_option("--bigtiff", o.bigtiff, "auto, yes or no")->check(spec("save", "bigtiff"));
         cmd->add_option("--background", o.background, "canvas value: one, or one per band");
         cmd->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
         cmd->add_option("--threads", threads, "worker threads (0: every core)")->check(thread_count);
@@ -551,9 +565,9 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(-1.0, 1.0));
     mosaic->add_flag("--integer-positions", integer_positions, "round the solved positions to whole pixels (no resampling)");
     mosaic->add_option("--blend", mso.blend, "feather (each tile fades in over --blend-width from its edges, later ones on top) or none (hard edges, as stitch)")
-        ->check(CLI::IsMember({"feather", "none"}));
+        ->check(spec("mosaic", "blend"));
     mosaic->add_option("--blend-width", mso.blend_width, "pixels over which a tile fades in from its edge")
-        ->check(CLI::Range(1, 100000));
+        ->check(spec("mosaic", "blend_width"));
     mosaic->add_option("--report", report_out,
                        "draw the registration into NAME.svg: tiles at their solved places, pairs coloured by score, "
                        "outliers, untrusted pairs and tiles no trusted pair placed marked");
@@ -570,20 +584,21 @@ int main(int argc, char** argv) {
     auto* merge = app.add_subcommand("merge", "merge georeferenced rasters like rasterio.merge and write a tiled GeoTIFF");
     merge->add_option("INPUTS", mo.inputs, "rasters GDAL opens, in merge order")->required();
     merge->add_option("-o,--output", mo.output, "output GeoTIFF")->required();
-    merge->add_option("--method", mo.method, "first, last, min, max, sum or count")
-        ->check(CLI::IsMember({"first", "last", "min", "max", "sum", "count"}));
+    merge->add_option("--method", mo.method, "first, last, min, max, sum or count")->check(spec("merge", "method"));
     auto* nodata_opt = merge->add_option("--nodata", merge_nodata, "output nodata (default: the first input's)");
     merge->add_option("--res", mo.res, "output resolution: R, or RX RY")->expected(1, 2);
     merge->add_option("--bounds", mo.bounds, "output bounds: W S E N")->expected(4);
     merge->add_flag("--tap", mo.tap, "align the bounds to multiples of the resolution");
-    merge->add_option("--dtype", mo.dtype, "output type: uint8, uint16, int16, uint32, int32, float32, float64");
-    merge->add_option("--resampling", mo.resampling, "nearest, bilinear or cubic (for inputs at another resolution)");
+    merge->add_option("--dtype", mo.dtype, "output type: uint8, uint16, int16, uint32, int32, float32, float64")
+        ->check(spec("merge", "dtype"));
+    merge->add_option("--resampling", mo.resampling, "nearest, bilinear or cubic (for inputs at another resolution)")
+        ->check(spec("merge", "resampling"));
     merge->add_option("--format", mo.format, "gtiff (tiled GeoTIFF) or cog (Cloud Optimized GeoTIFF, with overviews)")
         ->check(CLI::IsMember({"gtiff", "cog"}));
     merge->add_option("--tile-size", mo.tile_size, "tile size, a multiple of 16 (default 256; cog 512)")
-        ->check(CLI::Range(16, 8192));
+        ->check(spec("save", "tile_width"));
     merge->add_option("--compression", mo.compression, "none, deflate, lzw, zstd or jpeg")
-        ->check(CLI::IsMember({"none", "deflate", "lzw", "zstd", "jpeg"}));
+        ->check(spec("save", "compression"));
     merge->add_option("--co", mo.creation_options,
                       "creation option KEY=VALUE, as GDAL's: BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, OVERVIEWS, BIGTIFF");
     merge->add_flag("--emit-json", emit_json, "print the equivalent pipeline instead of running it");
@@ -600,6 +615,17 @@ int main(int argc, char** argv) {
 
     CLI11_PARSE(app, argc, argv);
     if (quiet) progress = "none";
+    // --tile-size of stitch and mosaic feeds a TIFF's tile_width or a
+    // .dzi's tile_size, whose ranges differ: check the one the output uses
+    for (auto [cmd, o] : {std::pair{stitch, static_cast<StitchOptions*>(&so)}, std::pair{mosaic, static_cast<StitchOptions*>(&mso)}}) {
+        if (!*cmd || cmd->get_option("--tile-size")->count() == 0) continue;
+        const bool dz = std::filesystem::path(o->output).extension() == ".dzi";
+        try {
+            check_option_value(reg, "save", dz ? "tile_size" : "tile_width", "--tile-size", std::int64_t(o->tile_size));
+        } catch (const CLI::ParseError& e) {
+            return app.exit(e);
+        }
+    }
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);

@@ -1,6 +1,8 @@
 #include "tessera/core/format.hpp"
 
+#include <iterator>
 #include <limits>
+#include <utility>
 
 namespace tessera {
 
@@ -11,18 +13,27 @@ constexpr std::string_view kInterpretationNames[] = {"multiband", "b-w", "srgb",
 
 std::string_view format_name(Format f) { return kFormatNames[int(f)]; }
 
+namespace {
+// libvips and numpy spellings, so pipelines written by their users load
+constexpr std::pair<std::string_view, Format> kFormatAliases[] = {
+    {"uchar", Format::u8},   {"uint8", Format::u8},    {"ushort", Format::u16}, {"uint16", Format::u16},
+    {"short", Format::i16},  {"int16", Format::i16},   {"uint", Format::u32},   {"uint32", Format::u32},
+    {"int", Format::i32},    {"int32", Format::i32},   {"float", Format::f32},  {"float32", Format::f32},
+    {"double", Format::f64}, {"float64", Format::f64}};
+}  // namespace
+
 std::optional<Format> parse_format(std::string_view s) {
     for (int i = 0; i < 7; ++i)
         if (kFormatNames[i] == s) return Format(i);
-    // libvips and numpy spellings, so pipelines written by their users load
-    if (s == "uchar" || s == "uint8") return Format::u8;
-    if (s == "ushort" || s == "uint16") return Format::u16;
-    if (s == "short" || s == "int16") return Format::i16;
-    if (s == "uint" || s == "uint32") return Format::u32;
-    if (s == "int" || s == "int32") return Format::i32;
-    if (s == "float" || s == "float32") return Format::f32;
-    if (s == "double" || s == "float64") return Format::f64;
+    for (const auto& [name, f] : kFormatAliases)
+        if (name == s) return f;
     return std::nullopt;
+}
+
+std::vector<std::string> format_spellings() {
+    std::vector<std::string> out(std::begin(kFormatNames), std::end(kFormatNames));
+    for (const auto& a : kFormatAliases) out.emplace_back(a.first);
+    return out;
 }
 
 double format_min(Format f) {

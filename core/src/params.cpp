@@ -1,5 +1,7 @@
 #include "tessera/core/params.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 
 namespace tessera {
@@ -18,6 +20,95 @@ const char* param_type_name(ParamType t) {
 }
 
 ParamType param_type_of(const ParamValue& v) { return ParamType(v.index()); }
+
+namespace {
+
+// The shortest text that reads back as d (10000000, not 1e+07).
+std::string number_text(double d) {
+    // whole numbers as integers: 10000000 rather than to_chars' 1e+07
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15) return std::to_string(std::int64_t(d));
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, d);
+    return std::string(buf, r.ptr);
+}
+
+// A bound as the parameter's type shows it: integers without a fraction.
+std::string bound_text(double d) { return number_text(d); }
+
+bool is_numeric(ParamType t) {
+    return t == ParamType::integer || t == ParamType::number || t == ParamType::integers ||
+           t == ParamType::numbers;
+}
+
+}  // namespace
+
+std::size_t choice_index(const std::vector<std::string>& choices, const std::string& value) {
+    return std::size_t(std::find(choices.begin(), choices.end(), value) - choices.begin());
+}
+
+std::string or_list(const std::vector<std::string>& items) {
+    std::string s;
+    for (std::size_t i = 0; i < items.size(); ++i)
+        s += (i == 0 ? "" : i + 1 == items.size() ? " or " : ", ") + items[i];
+    return s;
+}
+
+namespace {
+template <class L, class F>
+std::string list_text(const L& l, F f) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < l.size(); ++i) s += (i ? ", " : "") + f(l[i]);
+    return s + "]";
+}
+}  // namespace
+
+std::string param_text(const ParamValue& v) {
+    if (auto b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+    if (auto i = std::get_if<std::int64_t>(&v)) return std::to_string(*i);
+    if (auto d = std::get_if<double>(&v)) return number_text(*d);
+    if (auto s = std::get_if<std::string>(&v)) return *s;
+    if (auto l = std::get_if<std::vector<std::int64_t>>(&v))
+        return list_text(*l, [](std::int64_t i) { return std::to_string(i); });
+    if (auto l = std::get_if<std::vector<double>>(&v)) return list_text(*l, number_text);
+    return list_text(std::get<std::vector<IntPair>>(v), [](const IntPair& p) {
+        return "[" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + "]";
+    });
+}
+
+std::string ParamSpec::allowed() const {
+    if (!choices.empty()) return or_list(choices);
+    if (!is_numeric(type)) return "";
+    if (min && max) return "[" + bound_text(*min) + ", " + bound_text(*max) + "]";
+    if (min) return "at least " + bound_text(*min);
+    if (max) return "at most " + bound_text(*max);
+    return "";
+}
+
+std::string ParamSpec::violation(const ParamValue& v) const {
+    auto outside = [&](double x) { return (min && x < *min) || (max && x > *max); };
+    // "use a value in [1, 100]" / "use a value of at least 0"
+    auto use = [&](const char* what) {
+        return std::string("; use ") + what + (min && max ? " in " : " of ") + allowed();
+    };
+    if (auto s = std::get_if<std::string>(&v)) {
+        if (choices.empty() || std::find(choices.begin(), choices.end(), *s) != choices.end()) return "";
+        return "unknown " + name + " '" + *s + "'; use " + or_list(choices);
+    }
+    if (auto i = std::get_if<std::int64_t>(&v))
+        return outside(double(*i)) ? std::to_string(*i) + " is out of range" + use("a value") : "";
+    if (auto d = std::get_if<double>(&v))
+        return outside(*d) ? number_text(*d) + " is out of range" + use("a value") : "";
+    auto each = [&](const auto& list, auto text) -> std::string {
+        for (std::size_t k = 0; k < list.size(); ++k)
+            if (outside(double(list[k])))
+                return "value " + std::to_string(k) + " (" + text(list[k]) + ") is out of range" + use("values");
+        return "";
+    };
+    if (auto l = std::get_if<std::vector<std::int64_t>>(&v))
+        return each(*l, [](std::int64_t i) { return std::to_string(i); });
+    if (auto l = std::get_if<std::vector<double>>(&v)) return each(*l, number_text);
+    return "";
+}
 
 const ParamValue& Params::get(const std::string& key) const {
     auto it = values_.find(key);

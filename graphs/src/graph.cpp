@@ -104,7 +104,9 @@ NodeId Graph::add(const std::string& op, const std::vector<NodeId>& inputs, cons
 
     std::unique_ptr<Op> built;
     try {
-        built = spec->create(canon, infos);
+        // ranges, choices and defaults are the spec's; the node keeps the
+        // parameters as given, so the graph saves to the same JSON
+        built = spec->create(complete_params(*spec, canon), infos);
     } catch (const ParamError& e) {
         throw GraphError(id, op, e.key(), e.what());
     } catch (const GraphError&) {

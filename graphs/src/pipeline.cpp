@@ -439,6 +439,14 @@ std::string ops_to_json(const OpRegistry& registry, int indent) {
             json jp = {{"name", p.name}, {"type", param_type_name(p.type)}, {"required", p.required}, {"doc", p.doc}};
             if (!p.required) jp["default"] = p.default_text;
             if (p.is_path) jp["path"] = true;
+            // the typed default, and what the graph accepts
+            if (p.default_value) jp["default_value"] = from_param(*p.default_value);
+            auto bound = [&](double b) {
+                return p.type == ParamType::integer || p.type == ParamType::integers ? json(std::int64_t(b)) : json(b);
+            };
+            if (p.min) jp["min"] = bound(*p.min);
+            if (p.max) jp["max"] = bound(*p.max);
+            if (!p.choices.empty()) jp["choices"] = p.choices;
             params.push_back(jp);
         }
         json inputs = {{"min", s.min_inputs}};

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tessera {
 
@@ -29,6 +30,9 @@ constexpr bool format_is_float(Format f) { return f == Format::f32 || f == Forma
 
 std::string_view format_name(Format f);
 std::optional<Format> parse_format(std::string_view s);
+// Every name parse_format takes: u8 ... f64, then the libvips and numpy
+// spellings (the choices of a format parameter).
+std::vector<std::string> format_spellings();
 // Lowest and highest value a sample of this format can hold.
 double format_min(Format f);
 double format_max(Format f);

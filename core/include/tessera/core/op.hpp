@@ -149,9 +149,20 @@ struct OpSpec {
     bool inputs_may_be_sinks = false;
 };
 
+// The parameters an op is built from: `given` (keys and types already
+// checked against the spec) with each value checked against its spec's range
+// and choices, then every declared default_value filled in for a key not
+// given. Throws ParamError naming the key, the value and what is allowed.
+// The graph calls it before spec.create; so must anything else that builds
+// an op from its spec.
+Params complete_params(const OpSpec& spec, const Params& given);
+
 // Ops by their JSON name. Modules register theirs with one line each.
 class OpRegistry {
 public:
+    // Checks the spec's own declarations (a default of the declared type and
+    // inside its range and choices; throws Error naming the op and key) and
+    // derives each default_text left empty from its default_value.
     void add(OpSpec spec);
     const OpSpec* find(std::string_view name) const;
     const std::vector<OpSpec>& specs() const { return specs_; }

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -22,18 +23,63 @@ enum class ParamType { boolean, integer, number, string, integers, numbers, poin
 const char* param_type_name(ParamType t);
 ParamType param_type_of(const ParamValue& v);
 
+// One parameter of an op: what `tessera ops` shows, and what the graph checks
+// before the op is built (type, range, choices) and fills in (the default),
+// so an op's constructor reads p.integer("bands") and validates only what no
+// spec can say (rules between parameters, or against the inputs).
+//
+// The first six fields are positional (older specs are written
+// {"name", type, required, "default text", "doc"[, is_path]}); the rest are
+// best given with designated initialisers:
+//   {.name = "bands", .type = ParamType::integer, .doc = "number of bands",
+//    .default_value = std::int64_t(1), .min = 1, .max = kMaxBands}
+//   {.name = "suffix", .type = ParamType::string, .doc = "dz: tile format",
+//    .default_value = std::string("jpeg"), .choices = {"jpeg", "png", "webp"}}
 struct ParamSpec {
-    std::string name;
+    // (every field has an initialiser, so designated initialisers may leave
+    // any out without -Wmissing-field-initializers)
+    std::string name = {};
     ParamType type = ParamType::integer;
     bool required = false;
-    std::string default_text;  // shown by `tessera ops`; empty when required
-    std::string doc;           // one line
+    // Shown by `tessera ops`; empty when required. Derived from default_value
+    // when that is set and this is empty (OpRegistry::add); written by hand
+    // only for a default no value can state ("input 0's", "254 (google: 256)").
+    std::string default_text = {};
+    std::string doc = {};  // one line
     // A file path: pipelines resolve a relative one against their own folder.
     bool is_path = false;
+    // The default, of the declared type: the graph sets it when the key is
+    // absent. None: the op decides (a default that depends on other
+    // parameters or the inputs), the op must know whether the key was given
+    // (p.has(key) is then always true), or the parameter is required.
+    std::optional<ParamValue> default_value = std::nullopt;
+    // Inclusive bounds of an integer or number, or of every element of an
+    // array of them.
+    std::optional<double> min = std::nullopt;
+    std::optional<double> max = std::nullopt;
+    // The values a string may take; empty: any.
+    std::vector<std::string> choices = {};
+
+    // Why `v` (already of the declared type) is not allowed, e.g.
+    // "0 is out of range; use a value in [1, 100]"; empty when it is.
+    std::string violation(const ParamValue& v) const;
+    // What is allowed, for help text: "[1, 100]", "at least 0",
+    // "jpeg, png or webp"; empty when anything of the type is.
+    std::string allowed() const;
 };
 
+// The position of `value` in `choices` (choices.size() if absent): how an op
+// turns a string the graph checked against its spec's choices into an enum
+// declared in the same order.
+std::size_t choice_index(const std::vector<std::string>& choices, const std::string& value);
+// "a, b or c": how messages list choices.
+std::string or_list(const std::vector<std::string>& items);
+// A parameter value as `tessera ops` and messages show it: 3, 0.5, "u8" as
+// u8, [1, 2].
+std::string param_text(const ParamValue& v);
+
 // A node's parameters. Getters check presence and type and throw ParamError
-// naming the key; ops add range checks of their own.
+// naming the key; ranges and choices are the spec's (checked by the graph).
 class Params {
 public:
     Params() = default;
