@@ -1,0 +1,126 @@
+#include "resample.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "tessera/core/format.hpp"
+
+namespace tessera {
+namespace {
+
+// The two samples and the weight of the second for destination columns
+// [d0, d0 + n) shifted by `shift`, within [lo, hi): every column's u is
+// X - shift computed on its own, so the weights are those of the pixel, not
+// of the tile. A whole u takes its sample alone (weight 0 on the next,
+// which is then not read), so a whole shift is a plain copy.
+struct Taps {
+    std::vector<int> i0, i1;
+    std::vector<double> t;
+};
+Taps taps(int d0, int n, double shift, int lo, int hi) {
+    Taps k;
+    k.i0.resize(std::size_t(n));
+    k.i1.resize(std::size_t(n));
+    k.t.resize(std::size_t(n));
+    for (int j = 0; j < n; ++j) {
+        const double u = double(d0 + j) - shift;
+        const double f = std::floor(u);
+        double t = u - f;
+        int i0 = int(std::clamp(f, double(lo) - 1, double(hi)));
+        int i1 = t > 0 ? i0 + 1 : i0;
+        // outside the samples: the nearest one alone
+        if (i0 < lo) i0 = i1 = lo, t = 0;
+        if (i1 >= hi) i1 = i0 = std::min(i0, hi - 1), t = 0;
+        k.i0[std::size_t(j)] = i0;
+        k.i1[std::size_t(j)] = i1;
+        k.t[std::size_t(j)] = t;
+    }
+    return k;
+}
+
+template <class T, class Acc>
+T to_sample(Acc v) {
+    if constexpr (std::is_floating_point_v<T>) {
+        return T(v);
+    } else {
+        const Acc lo = Acc(std::numeric_limits<T>::lowest()), hi = Acc(std::numeric_limits<T>::max());
+        v = std::min(std::max(v, lo), hi);
+        if constexpr (std::is_unsigned_v<T>)
+            return T(v + Acc(0.5));
+        else
+            return T(v >= 0 ? v + Acc(0.5) : v - Acc(0.5));
+    }
+}
+
+template <class T>
+void shift(const ConstTile& src, const Rect& bounds, double dx, double dy, const Tile& dst) {
+    using Acc = std::conditional_t<(sizeof(T) <= 2 && !std::is_floating_point_v<T>), float, double>;
+    const Rect& r = dst.rect;
+    const int bands = dst.bands;
+    const std::size_t n = std::size_t(r.w) * std::size_t(bands);
+    const Taps kx = taps(r.x, r.w, dx, bounds.x, bounds.right());
+    const Taps ky = taps(r.y, r.h, dy, bounds.y, bounds.bottom());
+    // per sample: offsets of the two source samples in a row, and weights
+    std::vector<std::size_t> o0(n), o1(n);
+    std::vector<Acc> w0(n), w1(n);
+    for (int x = 0; x < r.w; ++x)
+        for (int b = 0; b < bands; ++b) {
+            const std::size_t s = std::size_t(x) * bands + b;
+            o0[s] = std::size_t(kx.i0[std::size_t(x)] - src.rect.x) * bands + b;
+            o1[s] = std::size_t(kx.i1[std::size_t(x)] - src.rect.x) * bands + b;
+            w1[s] = Acc(kx.t[std::size_t(x)]);
+            w0[s] = Acc(1) - w1[s];
+        }
+    // The columns' interpolation of the two source rows in use, each done
+    // once per source row (rows are visited in order).
+    std::vector<Acc> h[2] = {std::vector<Acc>(n), std::vector<Acc>(n)};
+    int held[2] = {std::numeric_limits<int>::min(), std::numeric_limits<int>::min()};
+    auto row = [&](int sy, int keep) -> const Acc* {
+        for (int s = 0; s < 2; ++s)
+            if (held[s] == sy) return h[s].data();
+        const int s = held[0] == keep ? 1 : 0;
+        const T* p = src.row<T>(sy);
+        Acc* q = h[s].data();
+        for (std::size_t i = 0; i < n; ++i) q[i] = w0[i] * Acc(p[o0[i]]) + w1[i] * Acc(p[o1[i]]);
+        held[s] = sy;
+        return q;
+    };
+    for (int y = 0; y < r.h; ++y) {
+        const int y0 = ky.i0[std::size_t(y)], y1 = ky.i1[std::size_t(y)];
+        const Acc b = Acc(ky.t[std::size_t(y)]), a = Acc(1) - b;
+        T* d = dst.row<T>(r.y + y);
+        const Acc* p0 = row(y0, y1);
+        if (y1 == y0) {
+            for (std::size_t i = 0; i < n; ++i) d[i] = to_sample<T>(p0[i]);
+            continue;
+        }
+        const Acc* p1 = row(y1, y0);
+        for (std::size_t i = 0; i < n; ++i) d[i] = to_sample<T>(a * p0[i] + b * p1[i]);
+    }
+}
+
+// The samples [lo, hi) that destination [d0, d0 + n) reads along one axis.
+std::pair<int, int> span(int d0, int n, double shift, int lo, int hi) {
+    if (n <= 0) return {lo, lo};
+    const Taps k = taps(d0, 1, shift, lo, hi), e = taps(d0 + n - 1, 1, shift, lo, hi);
+    return {k.i0[0], e.i1[0] + 1};
+}
+
+}  // namespace
+
+Rect bilinear_support(const Rect& dst, double dx, double dy, const Rect& bounds) {
+    if (dst.empty() || bounds.empty()) return {bounds.x, bounds.y, 0, 0};
+    auto [x0, x1] = span(dst.x, dst.w, dx, bounds.x, bounds.right());
+    auto [y0, y1] = span(dst.y, dst.h, dy, bounds.y, bounds.bottom());
+    return Rect{x0, y0, x1 - x0, y1 - y0}.intersect(bounds);
+}
+
+void shift_bilinear(const ConstTile& src, const Rect& bounds, double dx, double dy, const Tile& dst) {
+    if (dst.rect.empty()) return;
+    dispatch_format(dst.format, [&](auto zero) { shift<decltype(zero)>(src, bounds, dx, dy, dst); });
+}
+
+}  // namespace tessera
