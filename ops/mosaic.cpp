@@ -119,7 +119,9 @@ public:
     }
 
     // Case analysis (compute only sees blend tiles; the rest is placed):
-    //  0. a pulled image at a fractional position is first resampled into
+    //  0. a fractional image alone in the tile (over the base, if that
+    //     shows) is resampled straight into it: the values of case 2;
+    //     otherwise a pulled image at a fractional position is resampled into
     //     the part of the tile it covers (bilinear, ops/resample.hpp), and
     //     is from then on an image like the others, with the opacities of
     //     its fractional edges (none: 1, hard edges);
@@ -258,6 +260,19 @@ private:
     template <class T, class Acc>
     void blend(const Tile& out, std::span<const Pulled> in) const {
         const auto& rects = stack_.rects();
+        if (!in.empty() && (in.size() == 1 || (in.size() == 2 && in[0].input == 0)) && in.back().input > 0 &&
+            fractional(std::size_t(in.back().input - 1))) {
+            // one fractional image (over the base, if that shows): its
+            // resampled pixels straight into the tile, the value case 3
+            // would round back to
+            const std::size_t k = std::size_t(in.back().input - 1);
+            const Rect& at = rects[k];
+            if (in.size() == 2) copy_pixels(in[0].tile, out);
+            Tile dst = out.sub(at.intersect(out.rect));
+            dst.rect = dst.rect.translate(-at.x, -at.y);
+            shift_bilinear(in.back().tile, {0, 0, size_[k].x, size_[k].y}, pos_[k][0] - at.x, pos_[k][1] - at.y, dst);
+            return;
+        }
         std::vector<Src> srcs;
         std::vector<Buffer> resampled;  // case 0
         resampled.reserve(in.size());

@@ -74,6 +74,19 @@ void shift(const ConstTile& src, const Rect& bounds, double dx, double dy, const
             w1[s] = Acc(kx.t[std::size_t(x)]);
             w0[s] = Acc(1) - w1[s];
         }
+    // Where the columns step one sample each with one weight (a shift's
+    // interior), [j0, j1): a contiguous loop there, which vectorises; the
+    // same products and sums as the general one, so the same bits.
+    int j0 = 0, j1 = 0;
+    for (int a = 0; a < r.w;) {
+        int b = a + 1;
+        while (b < r.w && kx.i0[std::size_t(b)] == kx.i0[std::size_t(a)] + (b - a) &&
+               kx.i1[std::size_t(b)] == kx.i1[std::size_t(a)] + (b - a) && kx.t[std::size_t(b)] == kx.t[std::size_t(a)])
+            ++b;
+        if (b - a > j1 - j0) j0 = a, j1 = b;
+        a = b;
+    }
+    const std::size_t c0 = std::size_t(j0) * bands, c1 = std::size_t(j1) * bands;
     // The columns' interpolation of the two source rows in use, each done
     // once per source row (rows are visited in order).
     std::vector<Acc> h[2] = {std::vector<Acc>(n), std::vector<Acc>(n)};
@@ -84,7 +97,15 @@ void shift(const ConstTile& src, const Rect& bounds, double dx, double dy, const
         const int s = held[0] == keep ? 1 : 0;
         const T* p = src.row<T>(sy);
         Acc* q = h[s].data();
-        for (std::size_t i = 0; i < n; ++i) q[i] = w0[i] * Acc(p[o0[i]]) + w1[i] * Acc(p[o1[i]]);
+        for (std::size_t i = 0; i < c0; ++i) q[i] = w0[i] * Acc(p[o0[i]]) + w1[i] * Acc(p[o1[i]]);
+        if (c1 > c0) {
+            const T* p0 = p + o0[c0];
+            const T* p1 = p + o1[c0];
+            const Acc a = w0[c0], b = w1[c0];
+            Acc* qq = q + c0;
+            for (std::size_t i = 0; i < c1 - c0; ++i) qq[i] = a * Acc(p0[i]) + b * Acc(p1[i]);
+        }
+        for (std::size_t i = c1; i < n; ++i) q[i] = w0[i] * Acc(p[o0[i]]) + w1[i] * Acc(p[o1[i]]);
         held[s] = sy;
         return q;
     };

@@ -182,7 +182,8 @@ TEST_CASE("mosaic subpixel: whole coords give the points bits and a fraction cha
 
 TEST_CASE("mosaic subpixel: tile sizes and threads never change a bit - overlaps feathered and hard") {
     for (auto [bands, format] : {std::pair{3, VIPS_FORMAT_UCHAR}, std::pair{1, VIPS_FORMAT_USHORT},
-                                 std::pair{2, VIPS_FORMAT_FLOAT}, std::pair{1, VIPS_FORMAT_SHORT}}) {
+                                 std::pair{2, VIPS_FORMAT_FLOAT}, std::pair{1, VIPS_FORMAT_SHORT},
+                                 std::pair{1, VIPS_FORMAT_UINT}, std::pair{1, VIPS_FORMAT_INT}, std::pair{1, VIPS_FORMAT_DOUBLE}}) {
         CAPTURE(bands);
         CAPTURE(int(format));
         for (std::string blend : {"feather", "none"}) {
