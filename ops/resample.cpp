@@ -41,17 +41,35 @@ Taps taps(int d0, int n, double shift, int lo, int hi) {
     return k;
 }
 
+// Interpolated values as samples: floats as they are, integers clamped to
+// T's range (bilinear stays within its samples: the clamp only guards the
+// last ulp) and rounded half away from zero, written with selects and a
+// conversion through a signed integer wide enough for T so that it
+// vectorises.
 template <class T, class Acc>
-T to_sample(Acc v) {
+void to_samples(const Acc* __restrict in, T* __restrict out, std::size_t n) {
     if constexpr (std::is_floating_point_v<T>) {
-        return T(v);
+        for (std::size_t i = 0; i < n; ++i) out[i] = T(in[i]);
     } else {
+        using I = std::conditional_t<(sizeof(T) <= 2), std::int32_t, std::int64_t>;
+        if constexpr (std::is_unsigned_v<T> && sizeof(T) <= 2) {
+            // weights >= 0 summing to 1 within an ulp: v in [0, max + 0.03],
+            // which rounds into range without a clamp (the clamp's branches
+            // would keep this loop scalar)
+            for (std::size_t i = 0; i < n; ++i) out[i] = T(I(in[i] + Acc(0.5)));
+            return;
+        }
         const Acc lo = Acc(std::numeric_limits<T>::lowest()), hi = Acc(std::numeric_limits<T>::max());
-        v = std::min(std::max(v, lo), hi);
-        if constexpr (std::is_unsigned_v<T>)
-            return T(v + Acc(0.5));
-        else
-            return T(v >= 0 ? v + Acc(0.5) : v - Acc(0.5));
+        for (std::size_t i = 0; i < n; ++i) {
+            Acc v = in[i];
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            if constexpr (std::is_unsigned_v<T>)
+                v += Acc(0.5);
+            else
+                v += v >= 0 ? Acc(0.5) : Acc(-0.5);
+            out[i] = T(I(v));
+        }
     }
 }
 
@@ -89,7 +107,7 @@ void shift(const ConstTile& src, const Rect& bounds, double dx, double dy, const
     const std::size_t c0 = std::size_t(j0) * bands, c1 = std::size_t(j1) * bands;
     // The columns' interpolation of the two source rows in use, each done
     // once per source row (rows are visited in order).
-    std::vector<Acc> h[2] = {std::vector<Acc>(n), std::vector<Acc>(n)};
+    std::vector<Acc> h[2] = {std::vector<Acc>(n), std::vector<Acc>(n)}, v(n);
     int held[2] = {std::numeric_limits<int>::min(), std::numeric_limits<int>::min()};
     auto row = [&](int sy, int keep) -> const Acc* {
         for (int s = 0; s < 2; ++s)
@@ -99,10 +117,11 @@ void shift(const ConstTile& src, const Rect& bounds, double dx, double dy, const
         Acc* q = h[s].data();
         for (std::size_t i = 0; i < c0; ++i) q[i] = w0[i] * Acc(p[o0[i]]) + w1[i] * Acc(p[o1[i]]);
         if (c1 > c0) {
-            const T* p0 = p + o0[c0];
-            const T* p1 = p + o1[c0];
+            // (restrict: T may be a char type, which could alias q)
+            const T* __restrict p0 = p + o0[c0];
+            const T* __restrict p1 = p + o1[c0];
             const Acc a = w0[c0], b = w1[c0];
-            Acc* qq = q + c0;
+            Acc* __restrict qq = q + c0;
             for (std::size_t i = 0; i < c1 - c0; ++i) qq[i] = a * Acc(p0[i]) + b * Acc(p1[i]);
         }
         for (std::size_t i = c1; i < n; ++i) q[i] = w0[i] * Acc(p[o0[i]]) + w1[i] * Acc(p[o1[i]]);
@@ -112,14 +131,15 @@ void shift(const ConstTile& src, const Rect& bounds, double dx, double dy, const
     for (int y = 0; y < r.h; ++y) {
         const int y0 = ky.i0[std::size_t(y)], y1 = ky.i1[std::size_t(y)];
         const Acc b = Acc(ky.t[std::size_t(y)]), a = Acc(1) - b;
-        T* d = dst.row<T>(r.y + y);
-        const Acc* p0 = row(y0, y1);
+        T* __restrict d = dst.row<T>(r.y + y);
+        const Acc* __restrict p0 = row(y0, y1);
         if (y1 == y0) {
-            for (std::size_t i = 0; i < n; ++i) d[i] = to_sample<T>(p0[i]);
+            to_samples(p0, d, n);
             continue;
         }
-        const Acc* p1 = row(y1, y0);
-        for (std::size_t i = 0; i < n; ++i) d[i] = to_sample<T>(a * p0[i] + b * p1[i]);
+        const Acc* __restrict p1 = row(y1, y0);
+        for (std::size_t i = 0; i < n; ++i) v[i] = a * p0[i] + b * p1[i];
+        to_samples(v.data(), d, n);
     }
 }
 
