@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "../ops/resample.hpp"  // ops-internal, reused by ops: tested here directly
 #include "support.hpp"
 #include "tessera/graphs/pipeline.hpp"
 
@@ -316,4 +317,30 @@ TEST_CASE("mosaic subpixel: JSON keeps fractional at and insert refuses it") {
     // and mosaic refuses what it cannot place
     e = tt::error_of([&] { gi.add("mosaic", {base, a}, {{"at", std::vector<NumPair>{{1e300, 2.5}}}}); });
     CHECK(e.find("out of range") != std::string::npos);
+}
+
+TEST_CASE("resample: whole shifts copy, fractions interpolate, the support is what is read") {
+    // a 20x10 u16 image v = 100 i + j, shifted into a 12x6 window
+    Buffer src(nullptr, {0, 0, 20, 10}, 1, Format::u16);
+    for (int j = 0; j < 10; ++j)
+        for (int i = 0; i < 20; ++i) src.tile().row<std::uint16_t>(j)[i] = std::uint16_t(100 * i + j);
+    const Rect bounds{0, 0, 20, 10};
+    Buffer dst(nullptr, {5, 2, 14, 6}, 1, Format::u16);
+    // whole shift (3, -1): pixel (X, Y) is the source at (X - 3, Y + 1), a copy, reading no more
+    CHECK(bilinear_support(dst.rect(), 3, -1, bounds) == Rect{2, 3, 14, 6});
+    shift_bilinear(src.view(), bounds, 3, -1, dst.tile());
+    CHECK(dst.view().row<std::uint16_t>(2)[0] == 100 * 2 + 3);
+    CHECK(dst.view().row<std::uint16_t>(7)[13] == 100 * 15 + 8);
+    // (-2.5, 0.5): X + 2.5 (i and i + 1 half each), Y - 0.5; columns 7.5 ..
+    // 20.5 (the last two past the last sample, 19), rows 1.5 .. 6.5
+    CHECK(bilinear_support(dst.rect(), -2.5, 0.5, bounds) == Rect{7, 1, 13, 7});
+    Buffer part(nullptr, bilinear_support(dst.rect(), -2.5, 0.5, bounds), 1, Format::u16);
+    copy_pixels(src.view().sub(part.rect()), part.tile());  // only the support: reading outside would be garbage
+    shift_bilinear(part.view(), bounds, -2.5, 0.5, dst.tile());
+    for (int y = 2; y < 8; ++y)
+        for (int x = 5; x < 19; ++x) {
+            const double u = x + 2.5, v = y - 0.5;
+            const double want = u >= 19 ? 100 * 19 + v : 100 * u + v;  // past the last sample: that sample
+            CHECK(dst.view().row<std::uint16_t>(y)[x - 5] == std::lround(want));
+        }
 }
