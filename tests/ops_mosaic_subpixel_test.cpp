@@ -62,7 +62,7 @@ double at(const Buffer& b, int x, int y) {
 
 }  // namespace
 
-TEST_CASE("mosaic subpixel: a smooth image at (10.5, 3.25) is its bilinear shift - u8 u16 f32") {
+TEST_CASE("mosaic subpixel: a smooth image at x 10.5 y 3.25 is its bilinear shift - u8 u16 f32") {
     for (auto [format, scale, tol] : {std::tuple{VIPS_FORMAT_UCHAR, 1.0, 0.5}, std::tuple{VIPS_FORMAT_USHORT, 250.0, 0.5},
                                       std::tuple{VIPS_FORMAT_FLOAT, 0.01, 1e-5}}) {
         CAPTURE(int(format));
@@ -319,7 +319,7 @@ TEST_CASE("mosaic subpixel: JSON keeps fractional at and insert refuses it") {
     CHECK(e.find("out of range") != std::string::npos);
 }
 
-TEST_CASE("resample: whole shifts copy, fractions interpolate, the support is what is read") {
+TEST_CASE("resample: whole shifts copy - fractions interpolate - the support is what is read") {
     // a 20x10 u16 image v = 100 i + j, shifted into a 12x6 window
     Buffer src(nullptr, {0, 0, 20, 10}, 1, Format::u16);
     for (int j = 0; j < 10; ++j)
