@@ -4,6 +4,7 @@
 // JSON round trip, insert refusing fractions.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "../ops/resample.hpp"  // ops-internal, reused by ops: tested here directly
@@ -47,6 +48,19 @@ double bilinear(const std::vector<double>& s, int w, int h, double u, double v) 
     return sum / wsum;
 }
 
+// The same with a Catmull-Rom cubic, samples past the edge the edge's.
+double catmull_rom(const std::vector<double>& s, int w, int h, double u, double v) {
+    auto kernel = [](double d) {  // the Catmull-Rom kernel (a = -0.5) at distance d
+        d = std::abs(d);
+        return d < 1 ? 1.5 * d * d * d - 2.5 * d * d + 1 : d < 2 ? -0.5 * d * d * d + 2.5 * d * d - 4 * d + 2 : 0;
+    };
+    double sum = 0;
+    for (int j = int(std::floor(v)) - 1; j <= int(std::floor(v)) + 2; ++j)
+        for (int i = int(std::floor(u)) - 1; i <= int(std::floor(u)) + 2; ++i)
+            sum += kernel(u - i) * kernel(v - j) * s[std::size_t(std::clamp(j, 0, h - 1)) * w + std::clamp(i, 0, w - 1)];
+    return sum;
+}
+
 std::vector<double> samples(const VImage& im) {
     VImage d = im.cast(VIPS_FORMAT_DOUBLE).copy_memory();
     std::size_t n = 0;
@@ -73,18 +87,26 @@ TEST_CASE("mosaic subpixel: a smooth image at x 10.5 y 3.25 is its bilinear shif
         NodeId base = tt::load_image(g, dir, (VImage::black(100, 60) + 7).cast(format), "base.v");
         NodeId a = tt::load_image(g, dir, im, "a.v");
         NodeId m = g.add("mosaic", {base, a}, {{"at", std::vector<NumPair>{{10.5, 3.25}}}});
+        NodeId mc = g.add("mosaic", {base, a}, {{"at", std::vector<NumPair>{{10.5, 3.25}}}, {"interpolate", std::string("cubic")}});
         const std::vector<double> s = samples(im);
         for (int tile : {16, 64}) {
-            Buffer out = tt::render(g, m, tile, 2);
-            double worst = 0;
+            Buffer out = tt::render(g, m, tile, 2), cubic = tt::render(g, mc, tile, 2);
+            double worst = 0, worst_cubic = 0, apart = 0;
             for (int y = 0; y < 60; ++y)
                 for (int x = 0; x < 100; ++x) {
                     // covered: [floor(x), floor(x) + w + 1) on both axes
                     const bool in = x >= 10 && x < 10 + w + 1 && y >= 3 && y < 3 + h + 1;
                     const double want = in ? bilinear(s, w, h, x - 10.5, y - 3.25) : 7;
                     worst = std::max(worst, std::abs(at(out, x, y) - want));
+                    const double want_cubic = in ? catmull_rom(s, w, h, x - 10.5, y - 3.25) : 7;
+                    worst_cubic = std::max(worst_cubic, std::abs(at(cubic, x, y) - want_cubic));
+                    apart = std::max(apart, std::abs(want - want_cubic));
                 }
             CHECK(worst <= tol);
+            // (float sums of 16-bit samples with negative weights: a tie
+            // may round either way)
+            CHECK(worst_cubic <= (format == VIPS_FORMAT_FLOAT ? tol : tol + 0.05));
+            CHECK(apart > tol);  // the two kernels differ even on this smooth image
         }
     }
 }
@@ -115,6 +137,12 @@ TEST_CASE("mosaic subpixel: a half-pixel shift of a linear ramp is exact - u16 a
                 ++checked;
             }
         CHECK(checked == 49 * 29);
+        // cubic reproduces a ramp too, where its four samples exist
+        Params pc = p;
+        pc.set("interpolate", std::string("cubic"));
+        Buffer c16 = tt::render(g, g.add("mosaic", {b16, r16}, pc), 37, 2);
+        for (int y = 12; y < 10 + h - 1; ++y)
+            for (int x = 22; x < 20 + w - 1; ++x) CHECK(at(c16, x, y) == 1000 + 10 * (x - 20.5) + 4 * (y - 10.5));
         // the first column and row: the one sample that exists
         CHECK(at(o16, 20, 10) == 1000);
         CHECK(at(o16, 30, 10) == 1000 + 10 * 9.5);
@@ -187,8 +215,9 @@ TEST_CASE("mosaic subpixel: tile sizes and threads never change a bit - overlaps
                                  std::pair{1, VIPS_FORMAT_UINT}, std::pair{1, VIPS_FORMAT_INT}, std::pair{1, VIPS_FORMAT_DOUBLE}}) {
         CAPTURE(bands);
         CAPTURE(int(format));
-        for (std::string blend : {"feather", "none"}) {
+        for (auto [blend, interp] : {std::pair{"feather", "bilinear"}, std::pair{"none", "bilinear"}, std::pair{"feather", "cubic"}}) {
             CAPTURE(blend);
+            CAPTURE(interp);
             tt::TempDir dir;
             Graph g(standard_registry());
             std::vector<NodeId> in{tt::load_image(g, dir, tt::pattern(200, 150, bands, format, 9), "base.v")};
@@ -196,7 +225,8 @@ TEST_CASE("mosaic subpixel: tile sizes and threads never change a bit - overlaps
             for (std::size_t k = 0; k < at.size(); ++k)
                 in.push_back(tt::load_image(g, dir, tt::pattern(80 + 5 * int(k), 70 - 3 * int(k), bands, format, int(k)),
                                             "t" + std::to_string(k) + ".v"));
-            NodeId m = g.add("mosaic", in, {{"at", at}, {"blend", blend}, {"blend_width", std::int64_t(10)}});
+            NodeId m = g.add("mosaic", in, {{"at", at}, {"blend", std::string(blend)}, {"blend_width", std::int64_t(10)},
+                                            {"interpolate", std::string(interp)}});
             Buffer one = tt::render(g, m, 200, 1);  // one tile: no seams
             tt::check_pixels(g, m, tt::to_vips(one));
         }
@@ -257,6 +287,18 @@ TEST_CASE("mosaic subpixel: demand - a fractional image is resampled with a one-
     CHECK(need[0].input == 2);
     CHECK(need[0].place.has_value());
 
+    // cubic: one more sample each side (clipped to the image)
+    auto cubic = build({{"at", std::vector<NumPair>{{10.5, 10.25}}}, {"interpolate", std::string("cubic")}},
+                       {tt::header(100, 100), tt::header(40, 40)});
+    need.clear();
+    cubic->demand({20, 20, 8, 8}, need);
+    REQUIRE(need.size() == 1);
+    CHECK(need[0].rect == Rect{8, 8, 11, 11});
+    need.clear();
+    cubic->demand({0, 0, 16, 16}, need);
+    REQUIRE(need.size() == 2);
+    CHECK(need[1].rect == Rect{0, 0, 7, 7});
+
     // blend none: the pixels whose centres are inside [x, x + w)
     auto none = build({{"at", std::vector<NumPair>{{10.5, 10.75}}}, {"blend", std::string("none")}},
                       {tt::header(100, 100), tt::header(40, 40)});
@@ -314,6 +356,10 @@ TEST_CASE("mosaic subpixel: JSON keeps fractional at and insert refuses it") {
     // whole coords are points to insert
     NodeId ok = gi.add("insert", {base, a}, {{"at", std::vector<NumPair>{{1, 2}}}});
     CHECK(std::holds_alternative<std::vector<IntPair>>(gi.node(ok).params.values().at("at")));
+    // an unknown interpolator names the key and the choices
+    e = tt::error_of([&] { gi.add("mosaic", {base, a}, {{"at", std::vector<NumPair>{{1, 2.5}}}, {"interpolate", std::string("lanczos")}}); });
+    CHECK(e.find("interpolate") != std::string::npos);
+    CHECK(e.find("bilinear or cubic") != std::string::npos);
     // and mosaic refuses what it cannot place
     e = tt::error_of([&] { gi.add("mosaic", {base, a}, {{"at", std::vector<NumPair>{{1e300, 2.5}}}}); });
     CHECK(e.find("out of range") != std::string::npos);
@@ -331,6 +377,9 @@ TEST_CASE("resample: whole shifts copy - fractions interpolate - the support is 
     shift_bilinear(src.view(), bounds, 3, -1, dst.tile());
     CHECK(dst.view().row<std::uint16_t>(2)[0] == 100 * 2 + 3);
     CHECK(dst.view().row<std::uint16_t>(7)[13] == 100 * 15 + 8);
+    // cubic: two samples each side, whole shifts still copies
+    CHECK(cubic_support(dst.rect(), -2.5, 0.5, bounds) == Rect{6, 0, 14, 9});
+    CHECK(cubic_support(dst.rect(), 3, -1, bounds) == Rect{2, 3, 14, 6});
     // (-2.5, 0.5): X + 2.5 (i and i + 1 half each), Y - 0.5; columns 7.5 ..
     // 20.5 (the last two past the last sample, 19), rows 1.5 .. 6.5
     CHECK(bilinear_support(dst.rect(), -2.5, 0.5, bounds) == Rect{7, 1, 13, 7});
