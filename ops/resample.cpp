@@ -62,6 +62,23 @@ void to_samples(const Acc* __restrict in, T* __restrict out, std::size_t n) {
             for (std::size_t i = 0; i < n; ++i) out[i] = T(I(in[i] + Acc(0.5)));
             return;
         }
+        if constexpr (std::is_unsigned_v<T> && sizeof(T) <= 2) {
+            // overshoot clamped after the conversion, in integers with
+            // masks (a compare-and-select compiles to branches and keeps
+            // the loop scalar): truncating v + 0.5 is rounding for
+            // v >= -0.5, and anything below ends <= 0, clamped to 0. A
+            // cubic's weights sum to <= 1.25 in absolute value per axis, so
+            // |v| <= 1.6 x max fits I.
+            constexpr I top = I(std::numeric_limits<T>::max());
+            for (std::size_t i = 0; i < n; ++i) {
+                I q = I(in[i] + Acc(0.5));
+                q &= ~(q >> 31);                    // max(q, 0)
+                const I over = q - top;
+                q -= over & ~(over >> 31);          // min(q, top)
+                out[i] = T(q);
+            }
+            return;
+        }
         const Acc lo = Acc(std::numeric_limits<T>::lowest()), hi = Acc(std::numeric_limits<T>::max());
         for (std::size_t i = 0; i < n; ++i) {
             Acc v = in[i];
