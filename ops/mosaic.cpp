@@ -15,17 +15,40 @@
 // most (difference x pi / 2 / blend_width) per pixel across the seam.
 // "blend": "none" is insert: hard edges (the limit of a zero width).
 //
-// Positions are integers: registration (tools/mosaic.cpp, ops/registration)
-// finds whole-pixel offsets, and resampling every tile to place it at a
-// fraction of a pixel would soften the whole mosaic for at most half a
-// pixel of accuracy. The opacities depend on a pixel's position alone, so
-// neither tile size nor thread count changes a bit.
+// Positions may be fractional (registration solves them to a tenth of a
+// pixel). An image whose position is whole on both axes is placed as it is,
+// bit for bit insert's pixels and demand; with whole positions everywhere
+// the op is exactly what it was before fractions existed. An image at a
+// fraction of a pixel is resampled (ops/resample.hpp: separable bilinear,
+// pixel centres, why bilinear is said there): its value at output column
+// X is the image sampled at X - x, and it covers the w columns whose
+// centres lie inside its true extent [x, x + w) (the rasteriser's rule: w
+// columns from ceil(x - 0.5)); the samples of the half pixel beyond the
+// outermost centres are the edge sample's. "interpolate": "cubic"
+// resamples with a Catmull-Rom cubic instead (sharper, overshoot clamped;
+// the same cover), which reads two samples each side. Its feather opacity
+// is the raised cosine of d, the distance from the output pixel's centre to
+// the image's true edge (X + 0.5 - x on the left, x + w - X - 0.5 on the
+// right), as for whole positions, where d is e + 0.5; below d = 0.5 it
+// falls linearly, and it stays > 0 wherever the image covers (d > 0), so
+// the normalisation never divides by 0.
+// "blend": "none" with fractions is resampled, hard-edged: an image covers
+// the same pixels, later ones on top.
+// Nearest neighbour would be insert at rounded positions and throw away the
+// fraction registration found; whoever wants unresampled pixels passes
+// whole positions. Weights depend on a pixel's position alone, so neither
+// tile size nor thread count changes a bit.
 //
 // Demand stays close to insert's: an image is asked for only where it is not
-// hidden under the opaque cores (the image less blend_width on each side)
-// of later ones, and where the images left in a tile do not overlap there,
-// it is insert's demand exactly (placed needs). Only images that overlap
-// another visible one inside a tile are pulled for compute().
+// hidden under the opaque cores (where its opacity is 1: the image less
+// blend_width on each side; all of it for blend none) of later ones, and
+// where the whole-positioned images left in a tile do not overlap there, it
+// is insert's demand exactly (placed needs). Images that overlap another
+// visible one inside a tile are pulled for compute(), and so is every
+// fractional image (it is resampled into the tile): the part it covers
+// moved back by its position, grown to the next sample on each side with a
+// fraction, i.e. a halo of one pixel right and below (cubic: one more on
+// every side, two right and below), clipped to the image.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -34,6 +57,7 @@
 #include <vector>
 
 #include "ops_list.hpp"
+#include "resample.hpp"
 #include "stack.hpp"
 
 namespace tessera {
@@ -41,20 +65,24 @@ namespace {
 
 class MosaicOp final : public Op {
 public:
-    MosaicOp(const Params& p, std::span<const ImageInfo> in) : stack_(p.points("at"), in) {
+    MosaicOp(const Params& p, std::span<const ImageInfo> in) {
         info_ = in[0];
         feather_ = p.string("blend") == "feather";  // or "none": the spec's choices
         width_ = int(p.integer("blend_width"));
+        cubic_ = p.string("interpolate") == "cubic";  // or "bilinear": the spec's choices
         // ramp_[e]: the opacity of a pixel e whole pixels from its image's
         // edge (its centre is e + 0.5 in); 1 from blend_width on.
         ramp_.resize(std::size_t(width_));
         for (int e = 0; e < width_; ++e)
             ramp_[std::size_t(e)] = float(0.5 - 0.5 * std::cos(std::numbers::pi * (e + 0.5) / width_));
+        ramp0_ = 0.5 - 0.5 * std::cos(std::numbers::pi * 0.5 / width_);
+        place(p.coords("at"), in);
     }
 
     void demand(const Rect& r, Demand& need) const override {
         std::vector<int> hits;
         stack_.index().query(r, hits);
+        if (subpixel_) return demand_subpixel(r, hits, need);
         if (!feather_) {
             stack_.demand_insert(r, hits, need);
             return;
@@ -91,14 +119,23 @@ public:
     }
 
     // Case analysis (compute only sees blend tiles; the rest is placed):
+    //  0. a fractional image alone in the tile (over the base, if that
+    //     shows) is resampled straight into it: the values of case 2;
+    //     otherwise a pulled image at a fractional position is resampled into
+    //     the part of the tile it covers (bilinear, ops/resample.hpp), and
+    //     is from then on an image like the others, with the opacities of
+    //     its fractional edges (none: 1, hard edges);
     //  1. pixels no image covers: the base, copied from its pulled part;
-    //  2. pixels one pulled image covers: that image's value, unchanged;
+    //  2. pixels one pulled image covers: that image's value, unchanged
+    //     (for a resampled one: its resampled value);
     //  3. pixels several cover: from the last image down, each takes weight
     //     opacity x (what the later ones left uncovered), and the pixel is
-    //     sum(w_k v_k) / sum(w_k), rounded to nearest for integer formats.
-    //     Images hidden under a later core were not pulled: their weight
-    //     would be 0.
-    // Images alone in the tile are placed afterwards over their own parts.
+    //     sum(w_k v_k) / sum(w_k), rounded to nearest for integer formats
+    //     (a resampled value was rounded once already: <= 1 level apart
+    //     from rounding the exact blend). Images hidden under a later core
+    //     were not pulled: their weight would be 0.
+    // Whole-positioned images alone in the tile are placed afterwards over
+    // their own parts.
     void compute(const Tile& out, std::span<const Pulled> in) const override {
         dispatch_format(out.format, [&](auto zero) {
             using T = decltype(zero);
@@ -115,29 +152,158 @@ private:
         int e = std::min(v - lo, hi - 1 - v);
         return std::size_t(e) < ramp_.size() ? ramp_[std::size_t(e)] : 1.0f;
     }
+    // The same for an image of `size` pixels at `pos`, whole or not (see the
+    // header); a whole pos gives opacity()'s value.
+    float opacity_at(int v, double pos, int size) const {
+        if (!feather_) return 1.0f;
+        if (std::floor(pos) == pos) return opacity(v, int(pos), int(pos) + size);
+        const double d = std::min(v + 0.5 - pos, pos + size - (v + 0.5));
+        if (d >= width_) return 1.0f;
+        if (d >= 0.5) return float(0.5 - 0.5 * std::cos(std::numbers::pi * d / width_));
+        return float((d + 0.5) * ramp0_);
+    }
 
-    // A pulled image: where it lies (output frame), its pixels, and the
-    // opacities of its part's columns.
+    // Builds the stack (the images' integer rects: where each covers) from
+    // the positions, and each image's opaque core.
+    void place(const std::vector<NumPair>& at, std::span<const ImageInfo> in) {
+        std::vector<IntPair> origin;
+        std::vector<Point> grow;
+        for (std::size_t k = 0; k < at.size(); ++k) {
+            for (double v : at[k])
+                if (!(std::fabs(v) <= kMaxDimension))
+                    throw ParamError("at", "position " + std::to_string(k) + " is out of range");
+            const bool fx = std::floor(at[k][0]) != at[k][0], fy = std::floor(at[k][1]) != at[k][1];
+            subpixel_ = subpixel_ || fx || fy;
+            // the w columns whose centres lie in [x, x + w): a pixel whose
+            // centre is outside the image is not the image's (at the
+            // mosaic's border the base shows there, as with whole positions)
+            auto start = [&](double v) { return std::int64_t(std::ceil(v - 0.5)); };
+            origin.push_back({start(at[k][0]), start(at[k][1])});
+            grow.push_back({0, 0});
+        }
+        if (!subpixel_) {  // whole positions: exactly the op without fractions
+            stack_ = Stack(origin, in);
+            return;
+        }
+        stack_ = Stack(origin, in, grow);
+        pos_ = at;
+        for (std::size_t k = 0; k < at.size(); ++k) {
+            size_.push_back({in[k + 1].width, in[k + 1].height});
+            const Rect& r = stack_.rects()[k];
+            // the columns (rows) where the opacity is 1: an interval
+            auto core = [&](int lo, int n, double pos, int size) {
+                int a = lo, b = lo + n;
+                while (a < b && opacity_at(a, pos, size) < 1.0f) ++a;
+                while (b > a && opacity_at(b - 1, pos, size) < 1.0f) --b;
+                return std::pair{a, b};
+            };
+            auto [x0, x1] = core(r.x, r.w, at[k][0], size_[k].x);
+            auto [y0, y1] = core(r.y, r.h, at[k][1], size_[k].y);
+            cores_.push_back(x0 < x1 && y0 < y1 ? Rect{x0, y0, x1 - x0, y1 - y0} : Rect{r.x, r.y, 0, 0});
+        }
+    }
+
+    bool fractional(std::size_t k) const {
+        return subpixel_ && (std::floor(pos_[k][0]) != pos_[k][0] || std::floor(pos_[k][1]) != pos_[k][1]);
+    }
+    // Image k's pixels that the part of the output it covers needs.
+    Rect source_of(std::size_t k, const Rect& part) const {
+        const Rect& at = stack_.rects()[k];
+        if (!fractional(k)) return part.translate(-at.x, -at.y);
+        return (cubic_ ? cubic_support : bilinear_support)(part.translate(-at.x, -at.y), pos_[k][0] - at.x,
+                                                            pos_[k][1] - at.y, Rect{0, 0, size_[k].x, size_[k].y});
+    }
+    // Image k's pulled source resampled into dst (its frame: the output
+    // less the image's rect origin).
+    void resample(std::size_t k, const ConstTile& src, const Tile& dst) const {
+        const Rect& at = stack_.rects()[k];
+        (cubic_ ? shift_cubic : shift_bilinear)(src, {0, 0, size_[k].x, size_[k].y}, pos_[k][0] - at.x,
+                                                pos_[k][1] - at.y, dst);
+    }
+
+    // demand() with fractional positions: the same analysis over the
+    // images' cores, and every fractional image pulled for compute().
+    void demand_subpixel(const Rect& r, const std::vector<int>& hits, Demand& need) const {
+        const auto& rects = stack_.rects();
+        std::vector<std::size_t> live;
+        for (std::size_t k = 0; k < hits.size(); ++k)
+            if (!stack_.covered_by(rects[hits[k]].intersect(r), hits, k + 1, cores_)) live.push_back(k);
+        std::vector<bool> blended(live.size(), false);
+        bool any = false;
+        for (std::size_t a = 0; a < live.size(); ++a) {
+            if (fractional(std::size_t(hits[live[a]]))) any = blended[a] = true;
+            for (std::size_t b = a + 1; b < live.size(); ++b)
+                if (rects[hits[live[a]]].intersect(rects[hits[live[b]]]).overlaps(r)) any = blended[a] = blended[b] = true;
+        }
+        if (!stack_.covered_by(r, hits, 0)) need.push_back({0, r, any ? std::nullopt : std::optional<Point>(r.origin())});
+        for (std::size_t a = 0; a < live.size(); ++a)
+            if (blended[a]) {
+                const std::size_t k = std::size_t(hits[live[a]]);
+                need.push_back({int(k) + 1, source_of(k, rects[k].intersect(r)), std::nullopt});
+            }
+        for (std::size_t a = 0; a < live.size(); ++a)
+            if (!blended[a]) {
+                const Rect& at = rects[hits[live[a]]];
+                Rect part = at.intersect(r);
+                need.push_back({hits[live[a]] + 1, part.translate(-at.x, -at.y), part.origin()});
+            }
+    }
+
+    // A pulled image: where it lies (output frame), its pixels, the
+    // opacities of its part's columns and where its opacity is 1.
     struct Src {
-        Rect at;    // the whole image
+        Rect at;    // the whole image (where it covers)
         Rect part;  // its pulled part
         ConstTile tile;
         std::vector<float> ax;
+        Rect core;
+        std::size_t image;
     };
+    // The opacity of row y of image k.
+    float row_opacity(std::size_t k, int y) const {
+        const Rect& at = stack_.rects()[k];
+        return subpixel_ ? opacity_at(y, pos_[k][1], size_[k].y) : opacity(y, at.y, at.bottom());
+    }
 
     template <class T, class Acc>
     void blend(const Tile& out, std::span<const Pulled> in) const {
         const auto& rects = stack_.rects();
+        if (!in.empty() && (in.size() == 1 || (in.size() == 2 && in[0].input == 0)) && in.back().input > 0 &&
+            fractional(std::size_t(in.back().input - 1))) {
+            // one fractional image (over the base, if that shows): its
+            // resampled pixels straight into the tile, the value case 3
+            // would round back to
+            const std::size_t k = std::size_t(in.back().input - 1);
+            const Rect& at = rects[k];
+            if (in.size() == 2) copy_pixels(in[0].tile, out);
+            Tile dst = out.sub(at.intersect(out.rect));
+            dst.rect = dst.rect.translate(-at.x, -at.y);
+            resample(k, in.back().tile, dst);
+            return;
+        }
         std::vector<Src> srcs;
+        std::vector<Buffer> resampled;  // case 0
+        resampled.reserve(in.size());
         for (const Pulled& p : in) {
             if (p.input == 0) {  // case 1: the base under everything
                 copy_pixels(p.tile, out);
                 continue;
             }
-            const Rect& at = rects[std::size_t(p.input - 1)];
-            Src s{at, p.tile.rect.translate(at.x, at.y), p.tile, {}};
+            const std::size_t k = std::size_t(p.input - 1);
+            const Rect& at = rects[k];
+            const Rect part = at.intersect(out.rect);
+            ConstTile tile = p.tile;
+            if (fractional(k)) {
+                const Buffer& b = resampled.emplace_back(nullptr, part.translate(-at.x, -at.y), out.bands, out.format);
+                resample(k, p.tile, b.tile());
+                tile = b.view();
+            }
+            const Rect core = subpixel_ ? cores_[k] : Rect{at.x + width_, at.y + width_, at.w - 2 * width_, at.h - 2 * width_};
+            Src s{at, part, tile, {}, core, k};
             s.ax.resize(std::size_t(s.part.w));
-            for (int x = 0; x < s.part.w; ++x) s.ax[std::size_t(x)] = opacity(s.part.x + x, at.x, at.right());
+            for (int x = 0; x < s.part.w; ++x)
+                s.ax[std::size_t(x)] = subpixel_ ? opacity_at(s.part.x + x, pos_[k][0], size_[k].x)
+                                                 : opacity(s.part.x + x, at.x, at.right());
             srcs.push_back(std::move(s));
         }
         // One kernel per band count that scans use, so the band loop unrolls.
@@ -190,7 +356,7 @@ private:
             for (std::size_t k = srcs.size(); k-- > 0;) {
                 const Src& s = srcs[k];
                 if (y < s.part.y || y >= s.part.bottom()) continue;
-                const Acc ay = opacity(y, s.at.y, s.at.bottom());
+                const Acc ay = row_opacity(s.image, y);
                 const T* src = s.tile.template row<T>(y - s.at.y);
                 const int o = s.part.x - r.x;  // the part's first column in the tile
                 live_pieces(o, o + s.part.w, dead, pieces);
@@ -209,8 +375,8 @@ private:
                     Acc* a = acc.data() + std::size_t(p0) * bands;
                     for (int i = 0; i < pw * bands; ++i) a[i] += ws[std::size_t(i)] * Acc(sp[i]);
                 }
-                if (y >= s.at.y + width_ && y < s.at.bottom() - width_) {  // this row is in the core's rows
-                    int c0 = std::max(o, s.at.x + width_ - r.x), c1 = std::min(o + s.part.w, s.at.right() - width_ - r.x);
+                if (y >= s.core.y && y < s.core.bottom()) {  // this row is in the core's rows
+                    int c0 = std::max(o, s.core.x - r.x), c1 = std::min(o + s.part.w, s.core.right() - r.x);
                     if (c0 < c1) add_interval(dead, c0, c1);
                 }
             }
@@ -291,8 +457,15 @@ private:
 
     Stack stack_;
     bool feather_ = true;
+    bool cubic_ = false;  // interpolate: cubic (else bilinear)
     int width_ = 64;
     std::vector<float> ramp_;
+    double ramp0_ = 0;  // ramp_[0] in double, for edges at fractions
+    // Set only when some position is fractional (subpixel_):
+    bool subpixel_ = false;
+    std::vector<NumPair> pos_;  // the positions
+    std::vector<Point> size_;   // the images' sizes
+    std::vector<Rect> cores_;   // where each image's opacity is 1 (output frame)
 };
 
 }  // namespace
@@ -302,13 +475,18 @@ OpSpec mosaic_op_spec() {
             "images at [x, y] positions on a base, later on top, with feathered edges (blend none: insert)",
             1,
             -1,
-            {{"at", ParamType::points, true, "", "one [x, y] per image: its top-left on the base"},
+            {{"at", ParamType::coords, true, "",
+              "one [x, y] per image: its top-left on the base; fractions resample it (bilinear)"},
              {.name = "blend", .type = ParamType::string,
               .doc = "feather (each image fades in from its edges over blend_width) or none (hard edges, as insert)",
               .default_value = std::string("feather"), .choices = {"feather", "none"}},
              {.name = "blend_width", .type = ParamType::integer,
               .doc = "pixels over which an image's opacity rises from its edge to 1",
-              .default_value = std::int64_t(64), .min = 1, .max = 100000}},
+              .default_value = std::int64_t(64), .min = 1, .max = 100000},
+             {.name = "interpolate", .type = ParamType::string,
+              .doc = "for fractional positions: bilinear (never overshoots) or cubic (Catmull-Rom: sharper, may ring "
+                     "at sharp edges)",
+              .default_value = std::string("bilinear"), .choices = {"bilinear", "cubic"}}},
             false,
             &make_op<MosaicOp>};
 }

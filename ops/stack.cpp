@@ -4,7 +4,9 @@
 
 namespace tessera {
 
-Stack::Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in) {
+Stack::Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in) : Stack(at, in, {}) {}
+
+Stack::Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in, const std::vector<Point>& grow) {
     const ImageInfo& base = in[0];
     if (at.size() != in.size() - 1)
         throw ParamError("at", "has " + std::to_string(at.size()) + " positions for " + std::to_string(in.size() - 1) +
@@ -19,7 +21,8 @@ Stack::Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in) {
         const IntPair& xy = at[i - 1];
         if (xy[0] < -kMaxDimension || xy[0] > kMaxDimension || xy[1] < -kMaxDimension || xy[1] > kMaxDimension)
             throw ParamError("at", "position " + std::to_string(i - 1) + " is out of range");
-        placed.push_back({int(xy[0]), int(xy[1]), in[i].width, in[i].height});
+        const Point g = i - 1 < grow.size() ? grow[i - 1] : Point{};
+        placed.push_back({int(xy[0]), int(xy[1]), in[i].width + g.x, in[i].height + g.y});
         // wholly off the base it would never show: almost always wrong
         // coordinates (swapped x/y, another unit), so say so now
         if (placed.back().intersect(base.rect()).empty())
@@ -73,10 +76,22 @@ void Stack::demand_insert(const Rect& r, const std::vector<int>& hits, Demand& n
 // rects; covered when nothing is left.
 bool Stack::covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from, int inset) const {
     const auto& rects = index_.rects();
+    return covered(part, hits, from, [&](int k) {
+        const Rect& h = rects[std::size_t(k)];
+        return Rect{h.x + inset, h.y + inset, h.w - 2 * inset, h.h - 2 * inset};
+    });
+}
+
+bool Stack::covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from,
+                       const std::vector<Rect>& cores) const {
+    return covered(part, hits, from, [&](int k) { return cores[std::size_t(k)]; });
+}
+
+template <class CoreOf>
+bool Stack::covered(const Rect& part, const std::vector<int>& hits, std::size_t from, CoreOf core_of) const {
     std::vector<Rect> left{part}, next;
     for (std::size_t j = from; j < hits.size() && !left.empty(); ++j) {
-        const Rect& h = rects[hits[j]];
-        const Rect c{h.x + inset, h.y + inset, h.w - 2 * inset, h.h - 2 * inset};
+        const Rect c = core_of(hits[j]);
         if (c.empty()) continue;
         next.clear();
         for (const Rect& r : left) {

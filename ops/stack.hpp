@@ -21,6 +21,10 @@ public:
     // Checks counts, bands and formats, and the range of the positions
     // (ParamError naming "at" or "inputs" and the fix).
     Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in);
+    // Same, each image's rect grown by grow[k] columns and rows on its
+    // right and bottom (mosaic: the extra column of an image at a fraction
+    // of a pixel).
+    Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in, const std::vector<Point>& grow);
 
     const SpatialIndex& index() const { return index_; }
     // The placed images (output frame), index k is input k + 1.
@@ -35,8 +39,14 @@ public:
     // Whether the images hits[from..], each shrunk by `inset` on every side,
     // together cover all of `part`.
     bool covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from, int inset = 0) const;
+    // Same with a rect of each image's own instead of its rect less an inset
+    // (cores[k] for image k, indexed as rects()).
+    bool covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from,
+                    const std::vector<Rect>& cores) const;
 
 private:
+    template <class CoreOf>
+    bool covered(const Rect& part, const std::vector<int>& hits, std::size_t from, CoreOf core_of) const;
     SpatialIndex index_;
 };
 

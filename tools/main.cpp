@@ -727,7 +727,7 @@ int main(int argc, char** argv) {
             std::vector<std::array<int, 2>> sizes;  // read once, for both fits
             auto fit_tiles = [&] {
                 if (sizes.empty()) sizes = tile_sizes(tiles, standard_registry());
-                const CanvasFit fit = fit_canvas(tiles, sizes);
+                const CanvasFit fit = fit_canvas(tiles, sizes, !integer_positions);
                 shift_positions(tiles, fit.shift);
                 shifted = {shifted[0] + fit.shift[0], shifted[1] + fit.shift[1]};
                 mso.canvas_w = fit.width;

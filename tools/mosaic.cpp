@@ -379,8 +379,10 @@ Graph mosaic_graph(const MosaicOptions& o, const std::vector<Placement>& rows, c
     Graph g(registry);
     g.execution.tile_w = g.execution.tile_h = stitch_tile_size(o);
     std::vector<NodeId> tiles = add_tile_loads(g, rows, o.illumination);
-    std::vector<IntPair> at;
-    for (const Placement& r : rows) at.push_back(placed_at(r.at));
+    // fractional positions are placed as they are (resampled); whole ones
+    // are stored as points, the same graph and bits as integer positions
+    std::vector<NumPair> at;
+    for (const Placement& r : rows) at.push_back(r.at);
     std::vector<NodeId> inputs{add_canvas(g, o, g.info(tiles[0]))};
     inputs.insert(inputs.end(), tiles.begin(), tiles.end());
     NodeId mosaic = g.add("mosaic", inputs,

@@ -14,10 +14,16 @@ IntPair placed_at(const std::array<double, 2>& at) {
     return {std::int64_t(std::floor(at[0] + 0.5)), std::int64_t(std::floor(at[1] + 0.5))};
 }
 
-CanvasFit fit_canvas(const std::vector<Placement>& rows, const std::vector<std::array<int, 2>>& sizes) {
+CanvasFit fit_canvas(const std::vector<Placement>& rows, const std::vector<std::array<int, 2>>& sizes,
+                     bool subpixel) {
     if (rows.empty()) throw Error("no tiles to fit a canvas to");
     Rect box;
     for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (subpixel) {
+            const double x0 = std::floor(rows[i].at[0]), y0 = std::floor(rows[i].at[1]);
+            box = box.unite(Rect{int(x0), int(y0), sizes[i][0] + (rows[i].at[0] != x0), sizes[i][1] + (rows[i].at[1] != y0)});
+            continue;
+        }
         const IntPair p = placed_at(rows[i].at);
         box = box.unite(Rect{int(p[0]), int(p[1]), sizes[i][0], sizes[i][1]});
     }

@@ -15,6 +15,7 @@ const char* param_type_name(ParamType t) {
         case ParamType::integers: return "array of integers";
         case ParamType::numbers: return "array of numbers";
         case ParamType::points: return "array of [x, y] integer pairs";
+        case ParamType::coords: return "array of [x, y] number pairs";
     }
     return "?";
 }
@@ -70,6 +71,8 @@ std::string param_text(const ParamValue& v) {
     if (auto l = std::get_if<std::vector<std::int64_t>>(&v))
         return list_text(*l, [](std::int64_t i) { return std::to_string(i); });
     if (auto l = std::get_if<std::vector<double>>(&v)) return list_text(*l, number_text);
+    if (auto l = std::get_if<std::vector<NumPair>>(&v))
+        return list_text(*l, [](const NumPair& p) { return "[" + number_text(p[0]) + ", " + number_text(p[1]) + "]"; });
     return list_text(std::get<std::vector<IntPair>>(v), [](const IntPair& p) {
         return "[" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + "]";
     });
@@ -108,6 +111,17 @@ std::string ParamSpec::violation(const ParamValue& v) const {
         return each(*l, [](std::int64_t i) { return std::to_string(i); });
     if (auto l = std::get_if<std::vector<double>>(&v)) return each(*l, number_text);
     return "";
+}
+
+std::optional<std::vector<IntPair>> whole_points(const std::vector<NumPair>& c) {
+    std::vector<IntPair> out;
+    out.reserve(c.size());
+    for (const NumPair& p : c) {
+        for (double d : p)
+            if (!(std::fabs(d) <= 9007199254740992.0) || std::floor(d) != d) return std::nullopt;
+        out.push_back({std::int64_t(p[0]), std::int64_t(p[1])});
+    }
+    return out;
 }
 
 const ParamValue& Params::get(const std::string& key) const {
@@ -169,6 +183,20 @@ std::vector<double> Params::numbers(const std::string& key, std::vector<double> 
 }
 std::vector<IntPair> Params::points(const std::string& key) const {
     return as<std::vector<IntPair>>(key, get(key), ParamType::points);
+}
+std::vector<NumPair> Params::coords(const std::string& key) const {
+    const ParamValue& v = get(key);
+    if (auto i = std::get_if<std::vector<IntPair>>(&v)) {
+        std::vector<NumPair> out;
+        out.reserve(i->size());
+        for (const IntPair& p : *i) out.push_back({double(p[0]), double(p[1])});
+        return out;
+    }
+    const auto& c = as<std::vector<NumPair>>(key, v, ParamType::coords);
+    for (std::size_t k = 0; k < c.size(); ++k)
+        if (!std::isfinite(c[k][0]) || !std::isfinite(c[k][1]))
+            throw ParamError(key, "pair " + std::to_string(k) + " is not finite; give finite numbers");
+    return c;
 }
 
 }  // namespace tessera

@@ -32,8 +32,23 @@ namespace {
 // message when the type cannot be taken.
 ParamValue canonical(const ParamSpec& spec, const ParamValue& v) {
     ParamType t = param_type_of(v);
+    // Whole coords are points (as JSON reads them back), where points or
+    // coords are declared; fractional ones where points are is the refusal
+    // below.
+    if (auto c = std::get_if<std::vector<NumPair>>(&v))
+        if (spec.type == ParamType::points || spec.type == ParamType::coords)
+            if (auto w = whole_points(*c)) return *w;
     if (t == spec.type) return v;
     switch (spec.type) {
+        case ParamType::coords:
+            if (t == ParamType::points) return v;
+            break;
+        case ParamType::points:
+            if (t == ParamType::coords)
+                throw std::string("expected ") + param_type_name(spec.type) +
+                    ", got fractional positions; this op places whole pixels only: round them, or use mosaic, "
+                    "which resamples images to place them at fractions of a pixel";
+            break;
         case ParamType::number:
             if (auto i = std::get_if<std::int64_t>(&v)) return double(*i);
             break;

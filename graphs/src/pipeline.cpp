@@ -73,15 +73,33 @@ ParamValue to_param(const ParamSpec& spec, const json& j) {
             }
             return v;
         }
-        case ParamType::points: {
+        case ParamType::points:
+        case ParamType::coords: {
+            // Pairs of numbers; all whole: points (an integer token as it
+            // is, so no precision is lost past 2^53), else coords.
             if (!j.is_array()) return fail();
             std::vector<IntPair> v;
+            std::vector<NumPair> c;
             v.reserve(j.size());
+            c.reserve(j.size());
+            bool whole = true;
             for (const auto& e : j) {
-                if (!e.is_array() || e.size() != 2 || !is_int(e[0]) || !is_int(e[1])) return fail();
-                v.push_back({e[0].get<std::int64_t>(), e[1].get<std::int64_t>()});
+                if (!e.is_array() || e.size() != 2 || !e[0].is_number() || !e[1].is_number()) return fail();
+                c.push_back({e[0].get<double>(), e[1].get<double>()});
+                if (is_int(e[0]) && is_int(e[1])) {
+                    v.push_back({e[0].get<std::int64_t>(), e[1].get<std::int64_t>()});
+                } else if (auto w = whole_points(std::vector<NumPair>{c.back()})) {
+                    v.push_back(w->front());
+                } else if (spec.type == ParamType::points) {
+                    throw "pair " + std::to_string(c.size() - 1) + " " + e.dump() +
+                        " is not whole pixels, and this op places whole pixels only; round the positions, or use "
+                        "mosaic, which resamples images to place them at fractions of a pixel";
+                } else {
+                    whole = false;
+                }
             }
-            return v;
+            if (whole) return v;
+            return c;
         }
     }
     return fail();
@@ -94,6 +112,16 @@ json from_param(const ParamValue& v) {
             if constexpr (std::is_same_v<T, std::vector<IntPair>>) {
                 json a = json::array();
                 for (const auto& p : x) a.push_back({p[0], p[1]});
+                return a;
+            } else if constexpr (std::is_same_v<T, std::vector<NumPair>>) {
+                // whole numbers as integers (10, not 10.0); the rest as the
+                // shortest decimal that reads back as the same double
+                auto num = [](double d) -> json {
+                    if (auto w = whole_points(std::vector<NumPair>{NumPair{d, 0.0}})) return (*w)[0][0];
+                    return d;
+                };
+                json a = json::array();
+                for (const auto& p : x) a.push_back({num(p[0]), num(p[1])});
                 return a;
             } else {
                 return json(x);

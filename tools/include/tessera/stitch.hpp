@@ -65,8 +65,11 @@ Graph stitch_graph(const StitchOptions& options, std::vector<Placement> rows, co
 CanvasFit fit_canvas(const std::vector<Placement>& rows, const OpRegistry& registry);
 // Every tile's width and height, from its header.
 std::vector<std::array<int, 2>> tile_sizes(const std::vector<Placement>& rows, const OpRegistry& registry);
-// The same from the tiles' sizes (width, height per row).
-CanvasFit fit_canvas(const std::vector<Placement>& rows, const std::vector<std::array<int, 2>>& sizes);
+// The same from the tiles' sizes (width, height per row). `subpixel`: the
+// tiles are placed at their fractional positions (mosaic), so one at x =
+// 10.5 covers [10, 10 + w + 1); else at the nearest whole pixel (stitch).
+CanvasFit fit_canvas(const std::vector<Placement>& rows, const std::vector<std::array<int, 2>>& sizes,
+                     bool subpixel = false);
 // The whole pixel insert places a top-left at: floor(x + 0.5), the nearest
 // (insert is integer; the mosaic op's fractional placing is its own).
 IntPair placed_at(const std::array<double, 2>& at);

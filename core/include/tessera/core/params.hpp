@@ -15,13 +15,19 @@
 namespace tessera {
 
 using IntPair = std::array<std::int64_t, 2>;
+// A fractional [x, y] (sub-pixel positions).
+using NumPair = std::array<double, 2>;
 using ParamValue = std::variant<bool, std::int64_t, double, std::string, std::vector<std::int64_t>,
-                                std::vector<double>, std::vector<IntPair>>;
+                                std::vector<double>, std::vector<IntPair>, std::vector<NumPair>>;
 
 // The types a parameter can be declared with; index-aligned with ParamValue.
-enum class ParamType { boolean, integer, number, string, integers, numbers, points };
+enum class ParamType { boolean, integer, number, string, integers, numbers, points, coords };
 const char* param_type_name(ParamType t);
 ParamType param_type_of(const ParamValue& v);
+// Coords as points when every number in them is whole (and within 2^53, so
+// exactly an integer), else nothing: the one form integral positions take
+// wherever coords are declared, so a graph reads back from JSON unchanged.
+std::optional<std::vector<IntPair>> whole_points(const std::vector<NumPair>& c);
 
 // One parameter of an op: what `tessera ops` shows, and what the graph checks
 // before the op is built (type, range, choices) and fills in (the default),
@@ -102,6 +108,8 @@ public:
     std::vector<std::int64_t> integers(const std::string& key) const;
     std::vector<double> numbers(const std::string& key, std::vector<double> def) const;
     std::vector<IntPair> points(const std::string& key) const;
+    // [x, y] number pairs; points (integers) are accepted, as number() takes integers.
+    std::vector<NumPair> coords(const std::string& key) const;
 
     friend bool operator==(const Params&, const Params&) = default;
 
