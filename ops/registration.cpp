@@ -447,6 +447,7 @@ Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
         return m;
     }
     const Point t = best.t;
+    m.common = best.s.area;
     // The confidence: the correlation of the strips' detail at that offset
     // (the position comes from the strips as they are: the local mean,
     // clipped at a crop's border, would bias it there).
@@ -525,6 +526,7 @@ std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int
     const bool sbs = side_by_side(ov);
     const int across = sbs ? ov.w : ov.h, along = sbs ? ov.h : ov.w;
     if (across < o.min_overlap || along < o.min_along) return std::nullopt;
+    if (!o.corners && 2 * ov.w < std::min(A.w, B.w) && 2 * ov.h < std::min(A.h, B.h)) return std::nullopt;
     const int ex = std::max(o.error_x, 0), ey = std::max(o.error_y, 0);
     // The window: across, the middle of the overlap (at most max_across);
     // along, as long as the area budget allows for the strip grown by the
@@ -610,7 +612,9 @@ std::vector<std::pair<int, int>> too_thin(const std::vector<Rect>& nominal, cons
         const Rect ov = nominal[std::size_t(a)].intersect(nominal[std::size_t(b)]);
         const bool sbs = side_by_side(ov);
         const int across = sbs ? ov.w : ov.h, along = sbs ? ov.h : ov.w;
-        if (along >= o.min_along && across < o.min_overlap) out.push_back({a, b});
+        const Rect &A = nominal[std::size_t(a)], &B = nominal[std::size_t(b)];
+        const bool corner = 2 * ov.w < std::min(A.w, B.w) && 2 * ov.h < std::min(A.h, B.h);
+        if (along >= o.min_along && across < o.min_overlap && (o.corners || !corner)) out.push_back({a, b});
     });
     std::sort(out.begin(), out.end());
     return out;
@@ -854,18 +858,31 @@ Solution solve_positions(const std::vector<Vec2>& nominal, const std::vector<Lin
         }
         cx = solve_axis(n, links, s.used, ex, group, anchor);
         cy = solve_axis(n, links, s.used, ey, group, anchor);
-        std::size_t worst = links.size();
-        double worst_r = max_residual;
+        std::vector<double> used_r;
         for (std::size_t k = 0; k < links.size(); ++k) {
             const Link& l = links[k];
             double rx = cx[std::size_t(l.b)] - cx[std::size_t(l.a)] - ex[k];
             double ry = cy[std::size_t(l.b)] - cy[std::size_t(l.a)] - ey[k];
             s.residual[k] = std::hypot(rx, ry);
+            if (s.used[k]) used_r.push_back(s.residual[k]);
+        }
+        // An outlier disagrees by more than max_residual and by more than
+        // 3 times what the used links typically do: real tiles that do not
+        // fit together by a translation alone (lens distortion, a stage
+        // that tilts) leave every link a residual of a pixel or two, and
+        // dropping the best-measured ones for it would help nothing.
+        double typical = 0;
+        if (!used_r.empty()) {
+            std::nth_element(used_r.begin(), used_r.begin() + std::ptrdiff_t(used_r.size() / 2), used_r.end());
+            typical = used_r[used_r.size() / 2];
+        }
+        std::size_t worst = links.size();
+        double worst_r = std::max(max_residual, 3 * typical);
+        for (std::size_t k = 0; k < links.size(); ++k)
             if (s.used[k] && s.residual[k] > worst_r) {
                 worst_r = s.residual[k];
                 worst = k;
             }
-        }
         if (worst == links.size()) break;
         s.used[worst] = false;
         ++s.rejected;

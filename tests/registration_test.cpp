@@ -14,6 +14,7 @@
 
 #include "support.hpp"
 #include "tessera/mosaic.hpp"
+#include "tessera/positions.hpp"
 #include "tessera/ops/registration.hpp"
 
 using namespace tessera;
@@ -185,6 +186,9 @@ TEST_CASE("registration: plan_pairs cuts the same canvas strip from both images 
     o.error_y = 6;
     o.max_area = 1 << 14;
     o.deep_share = 1;
+    // the corners are not pairs unless asked for
+    CHECK(reg::plan_pairs(nominal, o).size() == 9 + 8);
+    o.corners = true;
     auto pairs = reg::plan_pairs(nominal, o);
     CHECK(pairs.size() == 9 + 8 + 12);
     for (const auto& p : pairs) {
@@ -253,6 +257,7 @@ TEST_CASE("registration: plan_pairs reads a share of the images deep and still l
     o.error_x = o.error_y = 10;
     o.max_area = 1 << 12;
     o.min_along = 16;
+    o.corners = true;
     o.deep_share = 0.25;
     auto pairs = reg::plan_pairs(nominal, o);
     int shallow = 0;
@@ -360,4 +365,71 @@ TEST_CASE("registration: learned_threshold is the high quantile of the null scor
     CHECK(reg::learned_threshold(null, 0.1) == doctest::Approx(0.9801));
     CHECK(reg::learned_threshold({0.01, 0.02, 0.03, 0.04}, 0.1) == 0.1);
     CHECK(reg::learned_threshold({0.5, 0.6}, 0.1) == 0.1);  // too few to say anything
+}
+
+namespace {
+
+// The normalised correlation of two tiles' detail (band 0 less its
+// Gaussian blur of sigma 3, so that shading does not count) over their
+// overlap when placed at pa and pb (rounded): what a seam shows.
+double overlap_ncc(const std::string& fa, std::array<double, 2> pa, const std::string& fb, std::array<double, 2> pb) {
+    auto detail = [](const std::string& f) {
+        vips::VImage im = vips::VImage::new_from_file(f.c_str())[0].cast(VIPS_FORMAT_DOUBLE);
+        return (im - im.gaussblur(3)).copy_memory();
+    };
+    vips::VImage a = detail(fa), b = detail(fb);
+    const Rect ra{int(std::lround(pa[0])), int(std::lround(pa[1])), a.width(), a.height()};
+    const Rect rb{int(std::lround(pb[0])), int(std::lround(pb[1])), b.width(), b.height()};
+    // less a margin of 8 px: the blur's own edges
+    Rect ov = ra.intersect(rb);
+    ov = {ov.x + 8, ov.y + 8, ov.w - 16, ov.h - 16};
+    if (ov.w < 2 || ov.h < 2) return -2;
+    vips::VImage ca = a.extract_area(ov.x - ra.x, ov.y - ra.y, ov.w, ov.h);
+    vips::VImage cb = b.extract_area(ov.x - rb.x, ov.y - rb.y, ov.w, ov.h);
+    const double ma = ca.avg(), mb = cb.avg();
+    return ((ca - ma) * (cb - mb)).avg() / (ca.deviate() * cb.deviate());
+}
+
+// Registers tiles with the defaults and checks what a user would: every
+// tile placed by its pairs, every pair trusted and consistent with the
+// others, and every overlap after placement showing the same detail in both
+// tiles (its correlation above `bound`, and well above the same overlap's
+// with one tile 3 px off: it is the placement, not the texture, that agrees).
+void check_real_set(const std::vector<Placement>& tiles, double bound) {
+    RegisterOptions o;
+    RegisterReport rep = register_positions(tiles, o, standard_registry());
+    CHECK(rep.by_pairs == tiles.size());
+    CHECK(rep.null_scored >= 8);
+    for (const PairResult& p : rep.pairs) {
+        CAPTURE(tiles[p.a].file);
+        CAPTURE(tiles[p.b].file);
+        CHECK(p.used);
+        CHECK(p.residual < 1.0);
+        const std::array<double, 2> off{rep.positions[p.b][0] + 3, rep.positions[p.b][1] + 3};
+        const double after = overlap_ncc(tiles[p.a].file, rep.positions[p.a], tiles[p.b].file, rep.positions[p.b]);
+        const double wrong = overlap_ncc(tiles[p.a].file, rep.positions[p.a], tiles[p.b].file, off);
+        CAPTURE(wrong);
+        CHECK(after > bound);
+        CHECK(after > wrong + 0.15);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("registration: the real confocal set registers from its TileConfiguration with the defaults") {
+    // 4 x 3 tiles of 1024^2 at 10 % overlap, snake order, a metal surface
+    // with few features and lens distortion (the set comes from a distortion
+    // correction project: side and corner offsets disagree by 1.7 px)
+    const fs::path dir = tt::shared_dir() / "data/real/lscm_3x4_10pct";
+    check_real_set(read_positions((dir / "TileConfiguration.txt").string()), 0.2);
+}
+
+TEST_CASE("registration: the real electron-microscope set registers by its grid pattern with the defaults") {
+    // 2 x 3 grey JPEG tiles of 512 x 442 named by their grid place; "about
+    // 20 %" overlap is all that is known (side by side it is 26 %, stacked
+    // 10 %: 42 px off the nominal step)
+    GridOptions g;
+    g.cols = 2, g.rows = 3, g.overlap = 20;
+    const fs::path dir = tt::shared_dir() / "data/real/sem_2x3";
+    check_real_set(grid_positions((dir / "stitch2d_ex[Grid@{c} {r}].jpg").string(), g, standard_registry()), 0.3);
 }

@@ -52,19 +52,15 @@ std::vector<std::vector<Read>> plan_reads(const std::vector<reg::PairPlan>& pair
     return reads;
 }
 
-// Adds what reading `pairs` costs to the report: pixels, and tiles read
-// deeper than the shallow part.
-void count_reads(const std::vector<reg::PairPlan>& pairs, const std::vector<Rect>& nominal, const RegisterOptions& o,
-                 RegisterReport& report) {
-    const auto reads = plan_reads(pairs, nominal.size());
-    for (std::size_t i = 0; i < reads.size(); ++i) {
-        int bottom = 0;
+// Adds what reading `pairs` costs to the report: pixels, and each tile's
+// deepest row read so far (`bottom`, across the passes).
+void count_reads(const std::vector<reg::PairPlan>& pairs, std::vector<int>& bottom, RegisterReport& report) {
+    const auto reads = plan_reads(pairs, bottom.size());
+    for (std::size_t i = 0; i < reads.size(); ++i)
         for (const Read& rd : reads[i]) {
             report.pixels_read += std::uint64_t(rd.rect.area());
-            bottom = std::max(bottom, rd.rect.bottom());
+            bottom[i] = std::max(bottom[i], rd.rect.bottom());
         }
-        if (!reads[i].empty() && bottom > o.plan.shallow_depth * nominal[i].h) ++report.deep_reads;
-    }
 }
 
 // Reads the strips of `pairs` (tiles in parallel, each tile's reads top to
@@ -141,6 +137,7 @@ std::vector<std::byte> encode(const std::vector<reg::Match>& matches) {
         out.put(m.offset.x);
         out.put(m.offset.y);
         out.put(m.score);
+        out.put(m.common);
         out.put(m.why);
     }
     return std::move(out.bytes());
@@ -153,6 +150,7 @@ std::vector<reg::Match> decode(const std::vector<std::byte>& bytes) {
         m.offset.x = in.get<double>();
         m.offset.y = in.get<double>();
         m.score = in.get<double>();
+        m.common = in.get<std::int64_t>();
         m.why = in.get_string();
         out.push_back(std::move(m));
     }
@@ -166,8 +164,8 @@ std::vector<reg::Match> decode(const std::vector<std::byte>& bytes) {
 // solve, and the output, are those of one process.
 std::vector<reg::Match> match_pairs(const Graph& g, const std::vector<NodeId>& loads, const std::vector<Rect>& nominal,
                                     const std::vector<reg::PairPlan>& pairs, const RegisterOptions& o,
-                                    RegisterReport& report) {
-    count_reads(pairs, nominal, o, report);
+                                    std::vector<int>& bottom, RegisterReport& report) {
+    count_reads(pairs, bottom, report);
     if (!o.cluster || o.cluster->ranks() < 2) return read_and_match(g, loads, nominal, pairs, o);
     const std::size_t n = pairs.size(), r = std::size_t(o.cluster->rank()), ranks = std::size_t(o.cluster->ranks());
     const std::vector<reg::PairPlan> mine(pairs.begin() + std::ptrdiff_t(n * r / ranks),
@@ -246,8 +244,9 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
                     " px along; " + std::to_string(out.thin.size()) +
                     " neighbours overlap less); check the positions and tile sizes, or use --no-register");
     out.registered = pairs.size();
+    std::vector<int> bottom(tiles.size(), 0);  // each tile's deepest row read
 
-    std::vector<reg::Match> matches = match_pairs(g, loads, nominal, pairs, o, out);
+    std::vector<reg::Match> matches = match_pairs(g, loads, nominal, pairs, o, bottom, out);
     // Pairs whose strips found nothing (a blank patch of slide, a false
     // peak) try other places along their overlap, in a second and third
     // pass that reads only those.
@@ -265,7 +264,7 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
             }
         }
         if (again.empty()) break;
-        std::vector<reg::Match> m = match_pairs(g, loads, nominal, again, o, out);
+        std::vector<reg::Match> m = match_pairs(g, loads, nominal, again, o, bottom, out);
         for (std::size_t j = 0; j < again.size(); ++j)
             if (m[j].found) matches[which[j]] = m[j];
         out.retried += again.size();
@@ -277,11 +276,13 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     // The trust threshold: what pairs that cannot overlap score.
     std::vector<reg::PairPlan> nulls = plan_nulls(nominal, pairs, o);
     std::vector<double> null_scores;
-    for (const reg::Match& m : match_pairs(g, loads, nominal, nulls, o, out)) {
+    for (const reg::Match& m : match_pairs(g, loads, nominal, nulls, o, bottom, out)) {
         // a best reading inside the bound (found, or on its edge) has a score
         if (m.found || m.why.rfind("the best match lies on the edge", 0) == 0) null_scores.push_back(m.score);
     }
     out.null_scored = null_scores.size();
+    for (std::size_t i = 0; i < tiles.size(); ++i)
+        out.deep_reads += bottom[i] > o.plan.shallow_depth * nominal[i].h;
     out.threshold = reg::learned_threshold(null_scores, o.min_score);
 
     std::vector<reg::Link> links;
@@ -299,7 +300,10 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
         out.pairs.push_back(p);
         out.matched += m.found;
         if (p.trusted) {
-            links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score});
+            // weighed by the score and by how many pixels the offset rests
+            // on (a measurement's variance falls with its area: the corner
+            // a diagonal neighbour shares counts less than a whole side)
+            links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score * std::sqrt(double(std::max<std::int64_t>(m.common, 1)))});
             link_pair.push_back(k);
             const Rect ov = nominal[p.a].intersect(nominal[p.b]);
             kind.push_back(ov.w <= ov.h ? 0 : 1);  // side by side, or stacked

@@ -74,9 +74,14 @@ struct PlanOptions {
     // Overlaps thinner than this (across) are not registered but reported
     // (too_thin): a strip of a few pixels cannot be told from noise.
     int min_overlap = 8;
-    // Overlaps shorter than this (along) are not neighbours worth a pair
-    // (e.g. the corners diagonal neighbours share at a low overlap).
+    // Overlaps shorter than this (along) are not neighbours worth a pair.
     int min_along = 48;
+    // The corner two diagonal neighbours share (an overlap less than half
+    // of both images each way) is not a pair unless this is set: it is
+    // small, and lens distortion is largest there, so its offset disagrees
+    // with the sides' by a pixel or two (the real confocal set: 1.7 px);
+    // the tiles are joined through their side neighbours.
+    bool corners = false;
     // The window of the overlap a pair compares: at most max_across pixels
     // across (centred), and along as long as keeps the strip under
     // max_area pixels (at least min_along, at most max_along), so that the
@@ -129,6 +134,9 @@ struct Match {
     // Normalised cross-correlation of the two strips' common part at the
     // best whole-pixel offset, -1..1: the pair's confidence.
     double score = 0;
+    // Pixels the strips have in common at that offset: how much the
+    // measurement rests on (the solve weighs it by this).
+    std::int64_t common = 0;
     std::string why;  // when not found: what was wrong
 };
 
@@ -188,7 +196,8 @@ struct Solution {
 
 // All positions at once: weighted least squares over the links' offsets
 // (x and y apart), then the link with the largest residual dropped while it
-// exceeds max_residual, and solved again. Links only fix positions up to a
+// exceeds both max_residual and 3 times the used links' median residual,
+// and solved again. Links only fix positions up to a
 // common shift: the largest group of linked images is placed so that its
 // mean correction from the nominal positions is zero (the stage's errors are
 // taken to average out). Then the stage is modelled from that group (an
