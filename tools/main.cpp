@@ -19,6 +19,7 @@
 
 #include "spec_options.hpp"
 #include "tessera/core/temporaries.hpp"
+#include "tessera/io/output_target.hpp"
 #include "tessera/flatfield.hpp"
 #include "tessera/merge.hpp"
 #include "tessera/mosaic.hpp"
@@ -210,27 +211,19 @@ void render_svg(const std::string& dot, const std::string& svg) {
         throw IoError(svg, "cannot be drawn: graphviz's `dot` is not installed (Debian: apt-get install graphviz); "
                            "`tessera dot` without --svg prints the DOT text");
     namespace fs = std::filesystem;
-    fs::path target(svg);
-    fs::path tmp = (target.parent_path().empty() ? fs::path(".") : target.parent_path()) /
-                   ("." + target.filename().string() + ".tmp-" + std::to_string(getpid()));
-    std::string cmd = "dot -Tsvg -o '" + tmp.string() + "'";
-    if (tmp.string().find('\'') != std::string::npos)
+    OutputTarget target(svg);
+    const std::string& tmp = target.temp();
+    std::string cmd = "dot -Tsvg -o '" + tmp + "'";
+    if (tmp.find('\'') != std::string::npos)
         throw IoError(svg, "a path with a single quote cannot be passed to dot; rename it");
     std::FILE* pipe = ::popen(cmd.c_str(), "w");
     if (!pipe) throw IoError(svg, "cannot start graphviz's dot");
     std::fwrite(dot.data(), 1, dot.size(), pipe);
     int status = ::pclose(pipe);
-    std::error_code ec;
-    if (status != 0 || !fs::exists(tmp)) {
-        fs::remove(tmp, ec);
+    if (status != 0 || !fs::exists(tmp))
         throw IoError(svg, "graphviz's dot failed (exit status " + std::to_string(WEXITSTATUS(status)) +
                                "); check that the folder exists and is writable");
-    }
-    fs::rename(tmp, target, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        throw IoError(svg, "cannot move the finished SVG into place: " + ec.message());
-    }
+    target.commit();
 }
 
 int cmd_dot(const std::string& path, const std::string& out, const std::string& svg, int collapse) {
@@ -398,19 +391,7 @@ int cmd_view(const std::string& dzi, std::string out) {
     fs::copy(osd, page_dir / "openseadragon",
              fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
     if (ec) throw IoError(out, "cannot copy OpenSeadragon beside it: " + ec.message());
-    fs::path tmp = page_dir / ("." + page.filename().string() + ".tmp-" + std::to_string(getpid()));
-    {
-        std::ofstream f(tmp, std::ios::binary);
-        if (!(f << html) || !(f.flush())) {
-            fs::remove(tmp, ec);
-            throw IoError(out, "cannot be written; check the folder exists and is writable");
-        }
-    }
-    fs::rename(tmp, page, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        throw IoError(out, "cannot move the finished page into place: " + ec.message());
-    }
+    write_output_file(page.string(), html, "the page");
     std::fprintf(stderr, "wrote %s (open it in a browser, or serve the folder: python3 -m http.server)\n", out.c_str());
     return 0;
 }

@@ -9,11 +9,13 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "tessera/core/error.hpp"
 #include "tessera/core/shard.hpp"
 #include "tessera/graphs/evaluator.hpp"
+#include "tessera/io/output_target.hpp"
 
 namespace tessera {
 
@@ -360,23 +362,17 @@ void write_pairs_csv(const std::string& path, const std::vector<Placement>& tile
     namespace fs = std::filesystem;
     fs::path dir = fs::absolute(fs::path(path)).parent_path();
     auto rel = [&](std::size_t t) { return fs::path(tiles[t].file).lexically_relative(dir).generic_string(); };
-    std::string tmp = path + ".part";
-    {
-        std::ofstream out(tmp);
-        out << "a,b,dx,dy,score,found,trusted,used,residual,why\n";
-        for (const PairResult& p : r.pairs) {
-            std::string why = p.why;
-            std::replace(why.begin(), why.end(), ',', ';');
-            char nums[128];
-            std::snprintf(nums, sizeof nums, "%.3f,%.3f,%.4f,%d,%d,%d,%.3f", p.offset.x, p.offset.y, p.score,
-                          int(p.found), int(p.trusted), int(p.used), p.residual);
-            out << rel(p.a) << "," << rel(p.b) << "," << nums << "," << why << "\n";
-        }
-        if (!out.flush()) throw IoError(path, "cannot write the pairs CSV; check the folder and free space");
+    std::ostringstream out;
+    out << "a,b,dx,dy,score,found,trusted,used,residual,why\n";
+    for (const PairResult& p : r.pairs) {
+        std::string why = p.why;
+        std::replace(why.begin(), why.end(), ',', ';');
+        char nums[128];
+        std::snprintf(nums, sizeof nums, "%.3f,%.3f,%.4f,%d,%d,%d,%.3f", p.offset.x, p.offset.y, p.score,
+                      int(p.found), int(p.trusted), int(p.used), p.residual);
+        out << rel(p.a) << "," << rel(p.b) << "," << nums << "," << why << "\n";
     }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) throw IoError(path, "cannot write the pairs CSV: " + ec.message());
+    write_output_file(path, out.str(), "the pairs CSV");
 }
 
 Graph mosaic_graph(const MosaicOptions& o, const std::vector<Placement>& rows, const OpRegistry& registry) {

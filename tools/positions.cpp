@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "tessera/core/error.hpp"
+#include "tessera/io/output_target.hpp"
 #include "tessera/graphs/graph.hpp"
 
 namespace tessera {
@@ -66,22 +67,9 @@ std::string relative_to(const std::string& file, const fs::path& dir) {
     return fs::path(file).lexically_relative(dir).generic_string();
 }
 
-// Writes `text` to `path` through a temporary beside it and a rename, so a
-// reader never sees half a file.
+// Writes `text` to `path` whole or not at all (io's OutputTarget).
 void write_atomically(const std::string& path, const std::string& text, const std::string& what) {
-    const std::string tmp = path + ".part";
-    {
-        std::ofstream out(tmp, std::ios::binary);
-        out << text;
-        if (!out.flush()) {
-            std::error_code ec;
-            fs::remove(tmp, ec);
-            throw IoError(path, "cannot write the " + what + "; check the folder and free space");
-        }
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) throw IoError(path, "cannot write the " + what + ": " + ec.message());
+    write_output_file(path, text, "the " + what);
 }
 
 fs::path folder_of(const std::string& path) { return fs::absolute(fs::path(path)).parent_path(); }

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "tessera/core/error.hpp"
+#include "tessera/io/output_target.hpp"
 #include "tessera/tessera.hpp"
 
 namespace tessera {
@@ -202,19 +203,7 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
                                   ".key.group{fill:#d73027;fill-opacity:0.25;stroke:#b00000}\n</style>";
     s.replace(s.find("</style>"), 8, key_style);
 
-    const std::string tmp = path + ".part";
-    {
-        std::ofstream out(tmp, std::ios::binary);
-        out << s;
-        if (!out.flush()) {
-            std::error_code ec;
-            fs::remove(tmp, ec);
-            throw IoError(path, "cannot write the registration report; check the folder and free space");
-        }
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) throw IoError(path, "cannot write the registration report: " + ec.message());
+    write_output_file(path, s, "the registration report");
 }
 
 }  // namespace tessera
