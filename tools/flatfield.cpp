@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <exception>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "tessera/core/error.hpp"
 #include "tessera/graphs/evaluator.hpp"
@@ -125,41 +123,22 @@ FlatfieldEstimate estimate_flatfield(const std::vector<Placement>& tiles, const 
     // Tiles in parallel, each read top to bottom in strips (one pass of a
     // streaming decoder) and shrunk as the strips arrive.
     std::vector<std::vector<float>> samples(loads.size());
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::exception_ptr error;
-    std::mutex error_mu;
-    auto worker = [&] {
-        Evaluator ev(g);
-        for (std::size_t n; !failed && (n = next++) < loads.size();) {
-            const Op& op = *g.node(loads[n]).op;
-            try {
-                ill::Shrinker shrink(grid);
-                op.expect(first.rect());
-                for (int y = 0; y < first.height; y += kStripRows) {
-                    if (o.cancel && o.cancel->load()) throw Cancelled();
-                    Buffer b = ev.render(loads[n], {0, y, first.width, std::min(kStripRows, first.height - y)});
-                    shrink.add(b.view());
-                }
-                op.release();
-                samples[n] = shrink.finish();
-                for (std::size_t c = 0; c < dark.size(); ++c) samples[n][c] -= dark[c];
-            } catch (...) {
-                op.release();
-                std::lock_guard lock(error_mu);
-                if (!error) error = std::current_exception();
-                failed = true;
-            }
+    parallel_reads(g, loads.size(), o.threads, o.cancel, [&](Evaluator& ev, std::size_t n) {
+        const Op& op = *g.node(source_of(g, loads[n])).op;
+        struct Release {  // whatever happens, the decoder may go
+            const Op& op;
+            ~Release() { op.release(); }
+        } release{op};
+        ill::Shrinker shrink(grid);
+        op.expect(first.rect());
+        for (int y = 0; y < first.height; y += kStripRows) {
+            if (o.cancel && o.cancel->load()) throw Cancelled();
+            Buffer b = ev.render(loads[n], {0, y, first.width, std::min(kStripRows, first.height - y)});
+            shrink.add(b.view());
         }
-    };
-    int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-    threads = int(std::min<std::size_t>(std::size_t(threads), loads.size()));
-    {
-        std::vector<std::jthread> pool;
-        for (int k = 1; k < threads; ++k) pool.emplace_back(worker);
-        worker();
-    }
-    if (error) std::rethrow_exception(error);
+        samples[n] = shrink.finish();
+        for (std::size_t c = 0; c < dark.size(); ++c) samples[n][c] -= dark[c];
+    });
 
     ill::Profiles p;
     try {
@@ -225,31 +204,10 @@ GainEstimate estimate_gains(const std::vector<Placement>& tiles, const Illuminat
         return sum / (double(in.area()) * g.info(src[t]).bands);
     };
     std::vector<ill::Overlap> overlaps(pairs.size());
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::exception_ptr error;
-    std::mutex error_mu;
-    auto worker = [&] {
-        Evaluator ev(g);
-        for (std::size_t n; !failed && (n = next++) < pairs.size();) {
-            try {
-                const Pair& p = pairs[n];
-                overlaps[n] = {p.a, p.b, mean_over(ev, p.a, p.overlap), mean_over(ev, p.b, p.overlap)};
-            } catch (...) {
-                std::lock_guard lock(error_mu);
-                if (!error) error = std::current_exception();
-                failed = true;
-            }
-        }
-    };
-    int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-    threads = int(std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(threads), pairs.size())));
-    {
-        std::vector<std::jthread> pool;
-        for (int k = 1; k < threads; ++k) pool.emplace_back(worker);
-        worker();
-    }
-    if (error) std::rethrow_exception(error);
+    parallel_reads(g, pairs.size(), o.threads, o.cancel, [&](Evaluator& ev, std::size_t n) {
+        const Pair& p = pairs[n];
+        overlaps[n] = {p.a, p.b, mean_over(ev, p.a, p.overlap), mean_over(ev, p.b, p.overlap)};
+    });
     GainEstimate out;
     out.gains = ill::solve_gains(tiles.size(), overlaps);
     out.overlaps = pairs.size();

@@ -5,12 +5,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <exception>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
-#include <thread>
 
 #include "tessera/core/error.hpp"
 #include "tessera/core/shard.hpp"
@@ -81,51 +78,29 @@ std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>
     });
 
     std::vector<Slot> slots(pairs.size());
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::exception_ptr error;
-    std::mutex error_mu;
-    auto worker = [&] {
-        Evaluator ev(g);
-        for (std::size_t n; !failed && (n = next++) < order.size();) {
-            const std::size_t t = order[n];
-            // the advice goes to the file's load under any per-tile
-            // correction (flatfield keeps the tile's frame)
-            NodeId src = loads[t];
-            while (!g.node(src).inputs.empty()) src = g.node(src).inputs[0];
-            const Op& op = *g.node(src).op;
-            try {
-                if (o.cancel && o.cancel->load()) throw Cancelled();
-                Rect all;
-                for (const Read& rd : reads[t]) all = all.unite(rd.rect);
-                op.expect(all);  // a decoder may crop its decode to these columns
-                for (const Read& rd : reads[t]) {
-                    Buffer b = ev.render(loads[t], rd.rect);
-                    Slot& s = slots[rd.pair];
-                    (rd.side_a ? s.a : s.b) = reg::to_plane(b.view(), o.band);
-                    if (s.have.fetch_add(1, std::memory_order_acq_rel) == 1) {
-                        s.match = reg::match(s.a, s.b, pairs[rd.pair]);
-                        s.a = {};
-                        s.b = {};
-                    }
-                }
-                op.release();
-            } catch (...) {
-                op.release();
-                std::lock_guard lock(error_mu);
-                if (!error) error = std::current_exception();
-                failed = true;
+    parallel_reads(g, order.size(), o.threads, o.cancel, [&](Evaluator& ev, std::size_t n) {
+        const std::size_t t = order[n];
+        // the advice goes to the file's load under any per-tile correction
+        // (flatfield keeps the tile's frame)
+        const Op& op = *g.node(source_of(g, loads[t])).op;
+        struct Release {  // whatever happens, the decoder may go
+            const Op& op;
+            ~Release() { op.release(); }
+        } release{op};
+        Rect all;
+        for (const Read& rd : reads[t]) all = all.unite(rd.rect);
+        op.expect(all);  // a decoder may crop its decode to these columns
+        for (const Read& rd : reads[t]) {
+            Buffer b = ev.render(loads[t], rd.rect);
+            Slot& s = slots[rd.pair];
+            (rd.side_a ? s.a : s.b) = reg::to_plane(b.view(), o.band);
+            if (s.have.fetch_add(1, std::memory_order_acq_rel) == 1) {
+                s.match = reg::match(s.a, s.b, pairs[rd.pair]);
+                s.a = {};
+                s.b = {};
             }
         }
-    };
-    int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-    threads = int(std::min<std::size_t>(std::size_t(threads), order.size()));
-    {
-        std::vector<std::jthread> pool;
-        for (int k = 1; k < threads; ++k) pool.emplace_back(worker);
-        worker();
-    }
-    if (error) std::rethrow_exception(error);
+    });
     std::vector<reg::Match> out;
     for (Slot& s : slots) out.push_back(std::move(s.match));
     return out;

@@ -11,6 +11,7 @@
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/parallel_pipeline.h>
 #include <oneapi/tbb/task_arena.h>
+#include <oneapi/tbb/task_group.h>
 #include <unordered_map>
 
 #include "tessera/core/error.hpp"
@@ -574,6 +575,44 @@ RunStats Evaluator::run_sinks(const RunOptions& options) {
         all.ranks.insert(all.ranks.end(), r.ranks.begin(), r.ranks.end());
     }
     return all;
+}
+
+void parallel_reads(const Graph& g, std::size_t n, int threads, const std::atomic<bool>* cancel,
+                    const std::function<void(Evaluator& ev, std::size_t i)>& fn) {
+    if (n == 0) return;
+    const int cores = tbb::info::default_concurrency();
+    const int workers = int(std::min<std::size_t>(std::size_t(threads > 0 ? threads : std::max(cores, 1)), n));
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;
+    std::mutex error_mu;
+    auto worker = [&] {
+        Evaluator ev(g);
+        for (std::size_t i; !failed && (i = next++) < n;) {
+            try {
+                if (cancel && cancel->load()) throw Cancelled();
+                fn(ev, i);
+            } catch (...) {
+                std::lock_guard lock(error_mu);
+                if (!error) error = std::current_exception();
+                failed = true;
+            }
+        }
+    };
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
+                              std::max(workers, tbb::info::default_concurrency()));
+    tbb::task_arena arena(workers);
+    arena.execute([&] {
+        tbb::task_group group;
+        for (int k = 0; k < workers; ++k) group.run(worker);
+        group.wait();
+    });
+    if (error) std::rethrow_exception(error);
+}
+
+NodeId source_of(const Graph& g, NodeId node) {
+    while (!g.node(node).inputs.empty()) node = g.node(node).inputs[0];
+    return node;
 }
 
 }  // namespace tessera

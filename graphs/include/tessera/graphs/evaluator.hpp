@@ -101,4 +101,18 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// Reads through the graph outside a run (registration's strips, a
+// flat-field's samples): fn(ev, i) for every i in [0, n), taken in order of i
+// as workers become free (so that neighbouring items are read close in
+// time), on up to `threads` workers of TBB's scheduler (0: every core), each
+// with an Evaluator of g of its own. The first exception stops the workers
+// from taking more and is rethrown; a set `cancel` throws Cancelled.
+void parallel_reads(const Graph& g, std::size_t n, int threads, const std::atomic<bool>* cancel,
+                    const std::function<void(Evaluator& ev, std::size_t i)>& fn);
+
+// The source under a chain of per-pixel ops (flatfield over a load, say):
+// following first inputs down to a node with none. The place for a read's
+// expect()/release() advice.
+NodeId source_of(const Graph& g, NodeId node);
+
 }  // namespace tessera
