@@ -13,6 +13,7 @@
 #include <numeric>
 #include <optional>
 #include <type_traits>
+#include <unordered_map>
 
 #include "tessera/core/format.hpp"
 
@@ -111,6 +112,75 @@ Score ncc(const Plane& a, const Plane& b, Point t) {
     s.ncc = (n * sab - sa * sb) / std::sqrt(va * vb);
     return s;
 }
+
+// ncc() for many readings of the same two planes: the sums of a, a^2, b
+// and b^2 over any common part come from summed-area tables, so a reading
+// costs one product per pixel (the cross term) instead of five sums, and
+// readings already scored are remembered. The same value as ncc() up to
+// rounding in the last bits.
+class Correlator {
+public:
+    Correlator(const Plane& a, const Plane& b) : a_(a), b_(b), sa_(table(a, false)), qa_(table(a, true)),
+                                                 sb_(table(b, false)), qb_(table(b, true)) {}
+
+    Score operator()(Point t) {
+        const std::uint64_t key = (std::uint64_t(std::uint32_t(t.x)) << 32) | std::uint32_t(t.y);
+        if (auto it = seen_.find(key); it != seen_.end()) return it->second;
+        return seen_[key] = score(t);
+    }
+
+private:
+    // (w + 1) x (h + 1) prefix sums of the samples (or their squares)
+    static std::vector<double> table(const Plane& p, bool square) {
+        const int w = p.rect.w, h = p.rect.h;
+        std::vector<double> t(std::size_t(w + 1) * std::size_t(h + 1), 0.0);
+        for (int y = 0; y < h; ++y) {
+            const float* row = p.row(y);
+            double run = 0;
+            for (int x = 0; x < w; ++x) {
+                run += square ? double(row[x]) * row[x] : double(row[x]);
+                t[std::size_t(y + 1) * (w + 1) + std::size_t(x + 1)] = t[std::size_t(y) * (w + 1) + std::size_t(x + 1)] + run;
+            }
+        }
+        return t;
+    }
+    static double box(const std::vector<double>& t, int w, int x0, int y0, int x1, int y1) {
+        auto at = [&](int x, int y) { return t[std::size_t(y) * std::size_t(w + 1) + std::size_t(x)]; };
+        return at(x1, y1) - at(x0, y1) - at(x1, y0) + at(x0, y0);
+    }
+    Score score(Point t) const {
+        const int x0 = std::max(0, t.x), x1 = std::min(a_.rect.w, b_.rect.w + t.x);
+        const int y0 = std::max(0, t.y), y1 = std::min(a_.rect.h, b_.rect.h + t.y);
+        Score s;
+        if (x1 <= x0 || y1 <= y0) return s;
+        s.area = std::int64_t(x1 - x0) * (y1 - y0);
+        double sab = 0;
+        for (int y = y0; y < y1; ++y) {
+            const float* pa = a_.row(y) + x0;
+            const float* pb = b_.row(y - t.y) + (x0 - t.x);
+            double r = 0;
+            for (int x = 0; x < x1 - x0; ++x) r += double(pa[x]) * double(pb[x]);
+            sab += r;
+        }
+        const int aw = a_.rect.w, bw = b_.rect.w;
+        const double sa = box(sa_, aw, x0, y0, x1, y1), saa = box(qa_, aw, x0, y0, x1, y1);
+        const double sb = box(sb_, bw, x0 - t.x, y0 - t.y, x1 - t.x, y1 - t.y);
+        const double sbb = box(qb_, bw, x0 - t.x, y0 - t.y, x1 - t.x, y1 - t.y);
+        const double n = double(s.area);
+        const double va = n * saa - sa * sa, vb = n * sbb - sb * sb;
+        // (a variance lost to cancellation in the tables counts as flat)
+        if (!(va > 1e-9 * n * saa) || !(vb > 1e-9 * n * sbb)) {
+            s.ncc = -1;
+            return s;
+        }
+        s.ncc = (n * sab - sa * sb) / std::sqrt(va * vb);
+        return s;
+    }
+    const Plane& a_;
+    const Plane& b_;
+    std::vector<double> sa_, qa_, sb_, qb_;
+    std::unordered_map<std::uint64_t, Score> seen_;
+};
 
 bool flat(const Plane& p) {
     if (p.px.empty()) return true;
@@ -310,10 +380,16 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
     if (x1 - x0 < 2 || y1 - y0 < 2) return std::nullopt;
     auto fa = [&](int x, int y) { return double(a.row(y)[x]); };
     auto fb = [&](int x, int y) { return double(b.row(y - t.y)[x - t.x]); };
+    // Every row of a small common part; of a large one every step-th, so
+    // that some 2^16 pixels enter (plenty for a hundredth of a pixel, and a
+    // large strip's cost stays bounded).
+    const std::int64_t total = std::int64_t(x1 - x0) * (y1 - y0);
+    const int step = int(std::max<std::int64_t>(1, (total + 65535) / 65536));
     double sa = 0, sb = 0, saa = 0, sbb = 0;
-    const double n = double(x1 - x0) * double(y1 - y0);
-    for (int y = y0; y < y1; ++y)
+    double n = 0;
+    for (int y = y0; y < y1; y += step)
         for (int x = x0; x < x1; ++x) {
+            ++n;
             const double u = fa(x, y), v = fb(x, y);
             sa += u, sb += v, saa += u * u, sbb += v * v;
         }
@@ -325,7 +401,7 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
     const double sx = 2.0 / std::max(x1 - x0, 1), sy = 2.0 / std::max(y1 - y0, 1);
     constexpr int N = 10;  // dx, dy, k, kx, ky, and the offset's c, cx, cy, cxx, cyy
     std::vector<double> m(N * N, 0), r(N, 0);
-    for (int y = y0; y < y1; ++y)
+    for (int y = y0; y < y1; y += step)
         for (int x = x0; x < x1; ++x) {
             const double f = (fa(x, y) - ma) * ia, g = (fb(x, y) - mb) * ib;
             const double gx = 0.25 * ((fa(x + 1, y) - fa(x - 1, y)) * ia + (fb(x + 1, y) - fb(x - 1, y)) * ib);
@@ -333,11 +409,13 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
             const double u = (x - cx) * sx, v = (y - cy) * sy;
             const double j[N] = {-gx, -gy, g, u * g, v * g, 1, u, v, u * u, v * v};
             const double e = f - g;
-            for (int p = 0; p < N; ++p) {
-                for (int q = 0; q < N; ++q) m[std::size_t(p * N + q)] += j[p] * j[q];
+            for (int p = 0; p < N; ++p) {  // the upper triangle; mirrored below
+                for (int q = p; q < N; ++q) m[std::size_t(p * N + q)] += j[p] * j[q];
                 r[std::size_t(p)] += j[p] * e;
             }
         }
+    for (int p = 0; p < N; ++p)
+        for (int q = 0; q < p; ++q) m[std::size_t(p * N + q)] = m[std::size_t(q * N + p)];
     std::vector<double> sol;
     if (!solve_small(m, r, N, sol)) return std::nullopt;
     return Vec2{sol[0], sol[1]};
@@ -392,6 +470,9 @@ Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
 
     // Every peak's readings inside the bound (and the nominal reading
     // itself), scored at level f.
+    std::vector<Correlator> corr;  // corr[k]: level k (shrunk by 2^k)
+    corr.reserve(la.size());
+    for (std::size_t k = 0; k < la.size(); ++k) corr.emplace_back(la[k], lb[k]);
     std::vector<Candidate> cands;
     auto consider = [&](Point t) {
         const Point full{t.x * f, t.y * f};
@@ -399,7 +480,7 @@ Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
         if (!common_ok(t, f)) return;
         for (const Candidate& c : cands)
             if (c.t == t) return;
-        cands.push_back({t, ncc(A, B, t)});
+        cands.push_back({t, corr.back()(t)});
     };
     // t0 at level f, rounded toward the nearest block
     auto div_round = [](int v, int d) { return int(std::floor(double(v) / d + 0.5)); };
@@ -415,33 +496,33 @@ Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
     if (cands.size() > 3) cands.resize(3);
 
     // The best three, refined level by level (x2, then the best of the 3x3
-    // around it), and at full resolution climbed to a local maximum inside
-    // the bound (a peak of a thin strip's phase correlation may be a pixel
-    // or two off its score's maximum).
-    Candidate best{{0, 0}, {}};
-    for (Candidate c : cands) {
-        for (int k = int(la.size()) - 2; k >= -1; --k) {
-            const Plane &pa = la[std::size_t(std::max(k, 0))], &pb = lb[std::size_t(std::max(k, 0))];
-            const int g = 1 << std::max(k, 0);
-            Point centre = k >= 0 ? Point{c.t.x * 2, c.t.y * 2} : c.t;
-            Candidate here{centre, {}};
-            for (int step = 0; step <= (k < 0 ? E.x + E.y : 0); ++step) {
-                const Point from = here.t;
-                for (int dy = -1; dy <= 1; ++dy)
-                    for (int dx = -1; dx <= 1; ++dx) {
-                        Point t{from.x + dx, from.y + dy};
-                        if (k < 0 && !in_bound(t)) continue;
-                        if (!common_ok(t, g)) continue;
-                        Score s = ncc(pa, pb, t);
-                        if (s.ncc > here.s.ncc) here = {t, s};
-                    }
-                if (here.t == from) break;  // a local maximum
-            }
-            c = here;
-            if (k < 0) break;
+    // around it) down to half resolution, and the best of them at full
+    // resolution climbed to a local maximum inside the bound (a peak of a
+    // thin strip's phase correlation may be a pixel or two off its score's
+    // maximum).
+    auto climb = [&](Point from, int k, int steps) {
+        const int g = 1 << k;
+        Candidate here{from, {}};
+        for (int step = 0; step <= steps; ++step) {
+            const Point c = here.t;
+            for (int dy = -1; dy <= 1; ++dy)
+                for (int dx = -1; dx <= 1; ++dx) {
+                    const Point t{c.x + dx, c.y + dy};
+                    if (k == 0 && !in_bound(t)) continue;
+                    if (!common_ok(t, g)) continue;
+                    const Score sc = corr[std::size_t(k)](t);
+                    if (sc.ncc > here.s.ncc) here = {t, sc};
+                }
+            if (here.t == c) break;  // a local maximum
         }
-        if (c.s.ncc > best.s.ncc) best = c;
-    }
+        return here;
+    };
+    for (int k = int(la.size()) - 2; k >= 1; --k)
+        for (Candidate& c : cands) c = climb({c.t.x * 2, c.t.y * 2}, k, 0);
+    const bool shrunk = la.size() > 1;
+    Candidate best = *std::max_element(cands.begin(), cands.end(),
+                                       [](const Candidate& p, const Candidate& q) { return p.s.ncc < q.s.ncc; });
+    best = climb(shrunk ? Point{best.t.x * 2, best.t.y * 2} : best.t, 0, E.x + E.y);
     if (best.s.ncc <= -2) {
         m.why = "no reading within the stage error keeps enough of the strips in common";
         return m;
@@ -451,19 +532,30 @@ Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
     // The confidence: the correlation of the strips' detail at that offset
     // (the position comes from the strips as they are: the local mean,
     // clipped at a crop's border, would bias it there).
-    m.score = ncc(highpass(a, 4), highpass(b, 4), t).ncc;
+    {
+        // (over the common part alone: what lies outside it does not count)
+        const int x0 = std::max(0, t.x), x1 = std::min(a.rect.w, b.rect.w + t.x);
+        const int y0 = std::max(0, t.y), y1 = std::min(a.rect.h, b.rect.h + t.y);
+        auto cut = [](const Plane& p, int x, int y, int w, int h) {
+            Plane c{{0, 0, w, h}, std::vector<float>(std::size_t(w) * std::size_t(h))};
+            for (int r = 0; r < h; ++r) std::copy_n(p.row(y + r) + x, w, c.px.data() + std::size_t(r) * std::size_t(w));
+            return c;
+        };
+        const Plane ca = cut(a, x0, y0, x1 - x0, y1 - y0), cb = cut(b, x0 - t.x, y0 - t.y, x1 - x0, y1 - y0);
+        m.score = ncc(highpass(ca, 4), highpass(cb, 4), {0, 0}).ncc;
+    }
     // To a fraction: a parabola through the scores either side, per axis,
     // where the gradients (below) give no answer.
     auto vertex = [&](Point lo, Point hi) {
         if (!common_ok(lo, 1) || !common_ok(hi, 1)) return 0.0;
-        const double sl = ncc(a, b, lo).ncc, sh = ncc(a, b, hi).ncc, s0 = best.s.ncc;
+        const double sl = corr[0](lo).ncc, sh = corr[0](hi).ncc, s0 = best.s.ncc;
         // (s0 is the raw strips' score, as sl and sh)
         const double d = sl - 2 * s0 + sh;
         if (!(d < 0)) return 0.0;
         return std::clamp(0.5 * (sl - sh) / d, -0.5, 0.5);
     };
-    double fx = vertex({t.x - 1, t.y}, {t.x + 1, t.y});
-    double fy = vertex({t.x, t.y - 1}, {t.x, t.y + 1});
+    double fx = 0, fy = 0;
+    bool fraction = false;
     // The gradients' answer where they give one: when it lies more than
     // half a pixel away, the whole-pixel reading moves there (the scores'
     // maximum of a noisy thin strip may be a pixel off) and it is asked
@@ -474,10 +566,12 @@ Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
         if (!d) break;
         fx = std::clamp(d->x, -0.5, 0.5), fy = std::clamp(d->y, -0.5, 0.5);
         used = at;
+        fraction = true;
         const Point next{at.x + (d->x > 0.5 ? 1 : d->x < -0.5 ? -1 : 0), at.y + (d->y > 0.5 ? 1 : d->y < -0.5 ? -1 : 0)};
         if (next == at || !in_bound(next) || !common_ok(next, 1) || round == 2) break;
         at = next;
     }
+    if (!fraction) fx = vertex({t.x - 1, t.y}, {t.x + 1, t.y}), fy = vertex({t.x, t.y - 1}, {t.x, t.y + 1});
     m.offset = {used.x + fx + plan.crop_a.x - plan.crop_b.x, used.y + fy + plan.crop_a.y - plan.crop_b.y};
     if (std::abs(t.x - t0.x) >= E.x || std::abs(t.y - t0.y) >= E.y) {
         m.why = "the best match lies on the edge of the stage error; the error may be larger: raise --stage-error";
