@@ -120,10 +120,9 @@ for c in "$@"; do
             /usr/bin/time -f "generated in %e s" "$GEN" "$d" ${rest//,/ } >/dev/null
         fi
         read -r cw ch <"$d/canvas.txt"
-        bits=$(vipsheader -f format "$d/tiles/tile_0001.tif" 2>/dev/null || vipsheader -f format "$d"/tiles/tile_0001.*)
-        case $bits in uchar) bits=8 ;; *) bits=16 ;; esac
         n=$(($(wc -l <"$d/truth.csv") - 1))
         t1=$(ls "$d"/tiles/tile_0001.*)
+        case $(vipsheader -f format "$t1") in *UCHAR*) bits=8 ;; *) bits=16 ;; esac
         # shellcheck disable=SC2086
         bench "$name" "$d/TileConfiguration.txt" "$d/truth.csv" "$cw" "$ch" "$bits" "$n" \
             "$(vipsheader -f width "$t1")x$(vipsheader -f height "$t1")" $ACQ_ARGS
