@@ -36,6 +36,12 @@
 #        ACQ_ARGS   mosaic options for acq: cases (default none: the defaults)
 # e.g.   tools/bench-acquisition.sh 3 scans:mid scans:seed \
 #            acq:ov6-b16:cols=6,rows=5,tile=1024x768,overlap=6,bits=16
+# README's table (issue 14): the scans with SCAN_ARGS=--stage-error 34 (3 runs
+# of mid, 1 of seed), acquisitions acq:ov{3,6,10}-b{8,16} of
+# cols=6,rows=5,tile=1024x768,overlap=O,bits=B and
+# acq:big:cols=20,rows=25,tile=1024x1024,overlap=8,bits=16 (about 25 min to
+# generate on a loaded 2-core machine, 1 GB of TIFF; the issue's 40x50 of
+# 2048x2048 would be 16.7 GB and hours).
 # Not part of the test suite: at seed scale it takes several minutes a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
