@@ -113,15 +113,17 @@ Score ncc(const Plane& a, const Plane& b, Point t) {
     return s;
 }
 
-// ncc() for many readings of the same two planes: the sums of a, a^2, b
-// and b^2 over any common part come from summed-area tables, so a reading
-// costs one product per pixel (the cross term) instead of five sums, and
-// readings already scored are remembered. The same value as ncc() up to
-// rounding in the last bits.
+// ncc() for many readings of the same two planes, cheaper: the sums of a,
+// a^2, b and b^2 along any row's run come from per-row prefix sums, so a
+// reading costs one product per pixel (the cross term) instead of five
+// sums; a large common part is scored on every step-th of its rows (some
+// 2^16 pixels: plenty to rank readings, and a large strip's cost stays
+// bounded); readings already scored are remembered.
 class Correlator {
 public:
-    Correlator(const Plane& a, const Plane& b) : a_(a), b_(b), sa_(table(a, false)), qa_(table(a, true)),
-                                                 sb_(table(b, false)), qb_(table(b, true)) {}
+    Correlator(const Plane& a, const Plane& b)
+        : a_(a), b_(b), step_(int(std::max<std::int64_t>(1, (std::max(a.rect.area(), b.rect.area()) + 65535) / 65536))),
+          sa_(table(a, false)), qa_(table(a, true)), sb_(table(b, false)), qb_(table(b, true)) {}
 
     Score operator()(Point t) {
         const std::uint64_t key = (std::uint64_t(std::uint32_t(t.x)) << 32) | std::uint32_t(t.y);
@@ -130,23 +132,20 @@ public:
     }
 
 private:
-    // (w + 1) x (h + 1) prefix sums of the samples (or their squares)
+    // h x (w + 1) prefix sums of each row's samples (or their squares)
     static std::vector<double> table(const Plane& p, bool square) {
         const int w = p.rect.w, h = p.rect.h;
-        std::vector<double> t(std::size_t(w + 1) * std::size_t(h + 1), 0.0);
+        std::vector<double> t(std::size_t(w + 1) * std::size_t(h), 0.0);
         for (int y = 0; y < h; ++y) {
             const float* row = p.row(y);
-            double run = 0;
-            for (int x = 0; x < w; ++x) {
-                run += square ? double(row[x]) * row[x] : double(row[x]);
-                t[std::size_t(y + 1) * (w + 1) + std::size_t(x + 1)] = t[std::size_t(y) * (w + 1) + std::size_t(x + 1)] + run;
-            }
+            double* out = t.data() + std::size_t(y) * std::size_t(w + 1);
+            for (int x = 0; x < w; ++x) out[x + 1] = out[x] + (square ? double(row[x]) * row[x] : double(row[x]));
         }
         return t;
     }
-    static double box(const std::vector<double>& t, int w, int x0, int y0, int x1, int y1) {
-        auto at = [&](int x, int y) { return t[std::size_t(y) * std::size_t(w + 1) + std::size_t(x)]; };
-        return at(x1, y1) - at(x0, y1) - at(x1, y0) + at(x0, y0);
+    static double run(const std::vector<double>& t, int w, int y, int x0, int x1) {
+        const double* r = t.data() + std::size_t(y) * std::size_t(w + 1);
+        return r[x1] - r[x0];
     }
     Score score(Point t) const {
         const int x0 = std::max(0, t.x), x1 = std::min(a_.rect.w, b_.rect.w + t.x);
@@ -154,21 +153,20 @@ private:
         Score s;
         if (x1 <= x0 || y1 <= y0) return s;
         s.area = std::int64_t(x1 - x0) * (y1 - y0);
-        double sab = 0;
-        for (int y = y0; y < y1; ++y) {
+        const int aw = a_.rect.w, bw = b_.rect.w;
+        double sab = 0, sa = 0, saa = 0, sb = 0, sbb = 0, n = 0;
+        for (int y = y0; y < y1; y += step_) {
             const float* pa = a_.row(y) + x0;
             const float* pb = b_.row(y - t.y) + (x0 - t.x);
             double r = 0;
             for (int x = 0; x < x1 - x0; ++x) r += double(pa[x]) * double(pb[x]);
             sab += r;
+            sa += run(sa_, aw, y, x0, x1), saa += run(qa_, aw, y, x0, x1);
+            sb += run(sb_, bw, y - t.y, x0 - t.x, x1 - t.x), sbb += run(qb_, bw, y - t.y, x0 - t.x, x1 - t.x);
+            n += x1 - x0;
         }
-        const int aw = a_.rect.w, bw = b_.rect.w;
-        const double sa = box(sa_, aw, x0, y0, x1, y1), saa = box(qa_, aw, x0, y0, x1, y1);
-        const double sb = box(sb_, bw, x0 - t.x, y0 - t.y, x1 - t.x, y1 - t.y);
-        const double sbb = box(qb_, bw, x0 - t.x, y0 - t.y, x1 - t.x, y1 - t.y);
-        const double n = double(s.area);
         const double va = n * saa - sa * sa, vb = n * sbb - sb * sb;
-        // (a variance lost to cancellation in the tables counts as flat)
+        // (a variance lost to cancellation in the sums counts as flat)
         if (!(va > 1e-9 * n * saa) || !(vb > 1e-9 * n * sbb)) {
             s.ncc = -1;
             return s;
@@ -178,6 +176,7 @@ private:
     }
     const Plane& a_;
     const Plane& b_;
+    int step_;
     std::vector<double> sa_, qa_, sb_, qb_;
     std::unordered_map<std::uint64_t, Score> seen_;
 };
