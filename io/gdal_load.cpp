@@ -343,6 +343,11 @@ public:
         pool.give_back(path_, ds);
     }
 
+    // (a file this pipeline writes itself is read after its save: no clash)
+    std::vector<std::string> files_read() const override {
+        return promise_ ? std::vector<std::string>{} : std::vector<std::string>{path_};
+    }
+
 private:
     // The file does not exist yet: the node that writes it (`writer`, a sink
     // earlier in the pipeline) promises its header, checked when the file is

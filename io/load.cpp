@@ -96,6 +96,8 @@ public:
             std::memcpy(out.at(out.rect.x, y), VIPS_REGION_ADDR(region.get(), r.left, y), row);
     }
 
+    std::vector<std::string> files_read() const override { return {path_}; }
+
 private:
     std::string path_;
     int page_ = 0;

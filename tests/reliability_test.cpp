@@ -1,0 +1,107 @@
+// Issue 16: nothing lost, nothing hangs. An output that is one of the run's
+// inputs is refused before anything is written; only regular files are
+// opened as inputs; signals stop the header reading; untrusted loaders are
+// blocked; a failed run lets go of its sources.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "support.hpp"
+
+namespace fs = std::filesystem;
+using namespace tessera;
+
+namespace {
+
+// Two small PNG tiles side by side and their positions CSV in `dir`.
+void two_tiles(const tt::TempDir& dir) {
+    std::ofstream csv(dir / "positions.csv");
+    csv << "file,x,y\n";
+    for (int i = 0; i < 2; ++i) {
+        tt::save(tt::pattern(40, 30, 3, VIPS_FORMAT_UCHAR, i + 1), dir / ("t" + std::to_string(i) + ".png"));
+        csv << "t" << i << ".png," << i * 40 << ",0\n";
+    }
+}
+
+std::string stitch_cmd(const tt::TempDir& dir, const std::string& out) {
+    return tt::tessera_binary() + " stitch " + (dir / "positions.csv").string() + " -q -o " + out + " 2>&1";
+}
+
+}  // namespace
+
+TEST_CASE("rel: an output that is one of its inputs is refused - same path and symlink and hard link") {
+    tt::TempDir tmp;
+    two_tiles(tmp);
+    const std::string input = (tmp / "t1.png").string();
+    const std::string before = tt::slurp(input);
+    fs::create_symlink(input, tmp / "link.tif");
+    fs::create_hard_link(input, tmp / "hard.tif");
+    for (const std::string& out : {input, (tmp / "link.tif").string(), (tmp / "hard.tif").string()}) {
+        CAPTURE(out);
+        std::string log;
+        CHECK(tt::run_command(stitch_cmd(tmp, out), &log) == 1);
+        CAPTURE(log);
+        // both named: the output and the input it would replace
+        CHECK(log.find("the output '" + out + "'") != std::string::npos);
+        CHECK(log.find("t1.png") != std::string::npos);
+        CHECK(log.find("would destroy that input") != std::string::npos);
+        CHECK(tt::slurp(input) == before);
+    }
+    CHECK(fs::is_symlink(tmp / "link.tif"));
+    // nothing else was left beside them
+    for (const auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().filename().string()[0] != '.');
+
+    // the C++ API refuses alike, when the save is added; and a load added
+    // after a save of the same file too
+    Graph g(standard_registry());
+    NodeId a = g.add("load", {}, {{"path", input}});
+    CHECK(tt::error_of([&] { g.add("save", {a}, {{"path", (tmp / "hard.tif").string()}}); })
+              .find("is the same file as the input") != std::string::npos);
+    Graph h(standard_registry());
+    NodeId b = h.add("load", {}, {{"path", (tmp / "t0.png").string()}});
+    h.add("save", {b}, {{"path", (tmp / "link.tif").string()}});
+    CHECK(tt::error_of([&] { h.add("load", {}, {{"path", input}}); }).find("would destroy that input") !=
+          std::string::npos);
+    // a pipeline file too (tessera run)
+    std::ofstream(tmp / "p.json") << R"({"version": 1, "nodes": [{"id": "in", "op": "load", "path": "t0.png"},
+        {"id": "out", "op": "save", "inputs": ["in"], "path": "t0.png"}]})";
+    std::string log;
+    CHECK(tt::run_command(tt::tessera_binary() + " run -q " + (tmp / "p.json").string() + " 2>&1", &log) == 1);
+    CHECK(log.find("node 'out' (op save), key 'path'") != std::string::npos);
+    // an output elsewhere is fine
+    CHECK(tt::run_command(stitch_cmd(tmp, (tmp / "ok.tif").string()), &log) == 0);
+}
+
+TEST_CASE("rel: a Deep Zoom output whose folder holds an input is refused") {
+    tt::TempDir tmp;
+    two_tiles(tmp);
+    // the tiles live in slide_files/ (dz layout) and in g/ (google layout)
+    for (const char* folder : {"slide_files", "g"}) {
+        fs::create_directories(tmp / folder / "0");
+        for (int i = 0; i < 2; ++i)
+            fs::copy_file(tmp / ("t" + std::to_string(i) + ".png"),
+                          tmp / folder / "0" / ("t" + std::to_string(i) + ".png"));
+        std::ofstream(tmp / folder / "0" / "positions.csv") << "file,x,y\nt0.png,0,0\nt1.png,40,0\n";
+    }
+    const std::string before = tt::slurp(tmp / "slide_files" / "0" / "t0.png");
+    std::string log;
+    const std::string cmd = tt::tessera_binary() + " stitch ";
+    CHECK(tt::run_command(cmd + (tmp / "slide_files/0/positions.csv").string() + " -q -o " +
+                              (tmp / "slide.dzi").string() + " 2>&1",
+                          &log) == 1);
+    CAPTURE(log);
+    CHECK(log.find("slide_files' is a folder that the save replaces") != std::string::npos);
+    CHECK(log.find("t0.png") != std::string::npos);
+    CHECK(tt::slurp(tmp / "slide_files" / "0" / "t0.png") == before);
+    CHECK_FALSE(fs::exists(tmp / "slide.dzi"));
+    // reached through a symlinked folder too, and google's NAME/ folder
+    fs::create_directory_symlink(tmp / "g", tmp / "via");
+    CHECK(tt::run_command(cmd + (tmp / "via/0/positions.csv").string() + " -q --layout google -o " +
+                              (tmp / "g.dzi").string() + " 2>&1",
+                          &log) == 1);
+    CHECK(log.find("g' is a folder that the save replaces") != std::string::npos);
+    CHECK(fs::exists(tmp / "g" / "0" / "t1.png"));
+    // a dz layout next to the google folder does not touch it
+    CHECK(tt::run_command(cmd + (tmp / "g/0/positions.csv").string() + " -q -o " + (tmp / "g.dzi").string() + " 2>&1",
+                          &log) == 0);
+}
