@@ -105,3 +105,44 @@ TEST_CASE("rel: a Deep Zoom output whose folder holds an input is refused") {
     CHECK(tt::run_command(cmd + (tmp / "g/0/positions.csv").string() + " -q -o " + (tmp / "g.dzi").string() + " 2>&1",
                           &log) == 0);
 }
+
+TEST_CASE("rel: stitch and mosaic write the format their output's extension names - merge refuses what is no TIFF") {
+    tt::TempDir tmp;
+    two_tiles(tmp);
+    const vips::VImage want = tt::vips_insert_loop(tmp / "positions.csv", 80, 30);
+    std::string log;
+    for (const auto& [name, loader] : std::vector<std::pair<std::string, std::string>>{
+             {"out.jpg", "jpegload"}, {"out.JPEG", "jpegload"}, {"out.png", "pngload"}, {"out.webp", "webpload"},
+             {"out.v", "vipsload"}, {"out.tif", "tiffload"}}) {
+        CAPTURE(name);
+        for (const std::string cmd : {"stitch", "mosaic"}) {
+            const fs::path out = tmp / (cmd + "-" + name);
+            REQUIRE(tt::run_command(tt::tessera_binary() + " " + cmd + " " + (tmp / "positions.csv").string() +
+                                        (cmd == "mosaic" ? " --no-register --blend none" : "") + " -q -o " +
+                                        out.string() + " 2>&1",
+                                    &log) == 0);
+            vips::VImage got = vips::VImage::new_from_file(out.c_str());
+            CHECK(std::string(vips_nickname_find(g_type_from_name(vips_foreign_find_load(out.c_str())))) == loader);
+            CHECK(got.width() == 80);
+            CHECK(got.height() == 30);
+            // lossless formats hold the stitch exactly
+            if (loader != "jpegload" && loader != "webpload") CHECK(got.subtract(want).abs().max() == 0);
+        }
+    }
+    // a name no format claims is refused, listing the ones that are
+    CHECK(tt::run_command(stitch_cmd(tmp, (tmp / "out.xyz").string()), &log) == 1);
+    CHECK(log.find("'.xyz', which names no format") != std::string::npos);
+    CHECK(log.find(".tif/.tiff (tiled TIFF, pyramid), .dzi (Deep Zoom), .png, .jpg/.jpeg, .webp or .v") !=
+          std::string::npos);
+    CHECK(tt::run_command(stitch_cmd(tmp, (tmp / "noext").string()), &log) == 1);
+    CHECK(log.find("has no extension") != std::string::npos);
+    // TIFF options on another format are errors, not ignored
+    CHECK(tt::run_command(stitch_cmd(tmp, (tmp / "p.png").string() + " --pyramid"), &log) == 1);
+    CHECK(log.find("apply to TIFF outputs") != std::string::npos);
+    CHECK_FALSE(fs::exists(tmp / "out.xyz"));
+    CHECK_FALSE(fs::exists(tmp / "p.png"));
+    // merge writes a GeoTIFF: any other name is refused before an input is read
+    CHECK(tt::run_command(tt::tessera_binary() + " merge nothing.tif -o " + (tmp / "m.jpg").string() + " 2>&1",
+                          &log) == 1);
+    CHECK(log.find("m.jpg': has the extension '.jpg', but merge writes a GeoTIFF") != std::string::npos);
+}
