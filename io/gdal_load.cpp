@@ -229,6 +229,9 @@ public:
             promised(p, in[0]);
             return;
         }
+        // GDAL's /vsi paths and subdataset strings name no file of their own
+        // (stat finds none); a folder may be a dataset
+        if (!io::is_vsi_path(path_)) refuse_special_file(path_, "a raster to read");
         io::GdalErrorScope errors;
         GDALDatasetH ds = open_dataset(path_, errors);
         struct Close {

@@ -130,6 +130,9 @@ FileStamp check_readable(const std::string& path) {
                                 "); check the path and its permissions");
     }
     if (S_ISDIR(st.st_mode)) throw IoError(path, "is a folder, not an image file; give the path of a file");
+    // a FIFO, socket or device would block the read forever or never end
+    // (/dev/zero): only regular files are images
+    if (!S_ISREG(st.st_mode)) refuse_special_file(path, "an image to read");
     if (::access(path.c_str(), R_OK) != 0)
         throw IoError(path, "is not readable (permission denied); fix its permissions");
     FileStamp s;

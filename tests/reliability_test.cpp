@@ -4,6 +4,12 @@
 // blocked; a failed run lets go of its sources.
 #include <doctest/doctest.h>
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <fstream>
 
 #include "support.hpp"
@@ -145,4 +151,56 @@ TEST_CASE("rel: stitch and mosaic write the format their output's extension name
     CHECK(tt::run_command(tt::tessera_binary() + " merge nothing.tif -o " + (tmp / "m.jpg").string() + " 2>&1",
                           &log) == 1);
     CHECK(log.find("m.jpg': has the extension '.jpg', but merge writes a GeoTIFF") != std::string::npos);
+}
+
+TEST_CASE("rel: a FIFO and /dev/zero and a socket are refused as inputs at once - naming the file") {
+    tt::TempDir tmp;
+    two_tiles(tmp);
+    const std::string fifo = (tmp / "fifo.jpg").string();
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const std::string sock = (tmp / "sock.png").string();
+    const int sfd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(sfd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    REQUIRE(sock.size() < sizeof addr.sun_path);
+    std::strcpy(addr.sun_path, sock.c_str());
+    REQUIRE(::bind(sfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{sfd};
+
+    // every command is bounded: a hang would be killed (exit 124/137) and fail
+    const std::string bin = "timeout -k 2 20 " + tt::tessera_binary();
+    for (const auto& [special, kind] : std::vector<std::pair<std::string, std::string>>{
+             {fifo, "a FIFO (named pipe)"}, {"/dev/zero", "a character device"}, {sock, "a socket"}}) {
+        CAPTURE(special);
+        std::string log;
+        const auto t0 = std::chrono::steady_clock::now();
+        // a tile of stitch and mosaic
+        std::ofstream(tmp / "bad.csv") << "file,x,y\nt0.png,0,0\n" << special << ",40,0\n";
+        for (const std::string cmd : {" stitch ", " mosaic "}) {
+            CHECK(tt::run_command(bin + cmd + (tmp / "bad.csv").string() + " -q -o " + (tmp / "o.tif").string() + " 2>&1",
+                                  &log) == 1);
+            CHECK(log.find("'" + special + "': is " + kind + ", not a regular file") != std::string::npos);
+        }
+        // the positions file and the pipeline file themselves
+        CHECK(tt::run_command(bin + " stitch " + special + " -q -o " + (tmp / "o.tif").string() + " 2>&1", &log) == 1);
+        CHECK(log.find("'" + special + "': is " + kind + ", not a regular file; a positions file") != std::string::npos);
+        CHECK(tt::run_command(bin + " run -q " + special + " 2>&1", &log) == 1);
+        CHECK(log.find("'" + special + "': is " + kind + ", not a regular file; a pipeline file") != std::string::npos);
+        // merge's inputs (gdal_load) and info (load)
+        CHECK(tt::run_command(bin + " merge " + special + " -o " + (tmp / "m.tif").string() + " 2>&1", &log) == 1);
+        CHECK(log.find("'" + special + "': is " + kind) != std::string::npos);
+        CHECK(tt::run_command(bin + " info " + special + " 2>&1", &log) == 1);
+        CHECK(log.find("'" + special + "': is " + kind) != std::string::npos);
+        // the C++ API: load and gdal_load, when the graph is built
+        Graph g(standard_registry());
+        for (const char* op : {"load", "gdal_load"})
+            CHECK(tt::error_of([&] { g.add(op, {}, {{"path", special}}); }).find("is " + kind + ", not a regular file") !=
+                  std::string::npos);
+        CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+        CHECK_FALSE(fs::exists(tmp / "o.tif"));
+    }
 }

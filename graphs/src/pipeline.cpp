@@ -425,6 +425,7 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
 }
 
 Graph load_pipeline(const std::string& path, const OpRegistry& registry) {
+    refuse_special_file(path, "a pipeline file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw IoError(path, "cannot open the pipeline file; check the path");
     std::stringstream ss;
