@@ -4,12 +4,16 @@
 // blocked; a failed run lets go of its sources.
 #include <doctest/doctest.h>
 
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <fcntl.h>
+#include <thread>
 #include <fstream>
 
 #include "support.hpp"
@@ -202,5 +206,57 @@ TEST_CASE("rel: a FIFO and /dev/zero and a socket are refused as inputs at once 
                   std::string::npos);
         CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
         CHECK_FALSE(fs::exists(tmp / "o.tif"));
+    }
+}
+
+TEST_CASE("rel: SIGTERM stops stitch and mosaic and merge within 1 s while they read thousands of headers") {
+    tt::TempDir tmp;
+    // one tiny tile named 20000 times: every row is a load whose header is
+    // read as the graph is built, which takes several seconds in all
+    tt::save(tt::pattern(8, 8, 3), tmp / "t.png");
+    {
+        std::ofstream csv(tmp / "many.csv");
+        csv << "file,x,y\n";
+        for (int i = 0; i < 20000; ++i) csv << "t.png," << (i % 100) * 8 << "," << (i / 100) * 8 << "\n";
+    }
+    const std::string out = (tmp / "out.tif").string();
+    const std::vector<std::vector<std::string>> jobs{
+        {"stitch", (tmp / "many.csv").string(), "-q", "-o", out},
+        {"mosaic", (tmp / "many.csv").string(), "--no-register", "-q", "-o", out}};
+    for (const auto& job : jobs) {
+        CAPTURE(job[0]);
+        const pid_t child = ::fork();
+        REQUIRE(child >= 0);
+        if (child == 0) {
+            std::vector<char*> argv;
+            const std::string bin = tt::tessera_binary();
+            argv.push_back(const_cast<char*>(bin.c_str()));
+            for (const std::string& a : job) argv.push_back(const_cast<char*>(a.c_str()));
+            argv.push_back(nullptr);
+            const int null = ::open("/dev/null", O_WRONLY);
+            ::dup2(null, 2);
+            ::execv(bin.c_str(), argv.data());
+            ::_exit(127);
+        }
+        // well inside the header reading (the whole job takes seconds)
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+        int status = 0;
+        REQUIRE(::waitpid(child, &status, WNOHANG) == 0);  // still reading
+        const auto t0 = std::chrono::steady_clock::now();
+        ::kill(child, SIGTERM);
+        pid_t done = 0;
+        while ((done = ::waitpid(child, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (done == 0) {
+            ::kill(child, SIGKILL);
+            ::waitpid(child, &status, 0);
+        }
+        MESSAGE(job[0] << " stopped " << waited << " s after SIGTERM");
+        CHECK(waited < 1.0);
+        REQUIRE(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 143);
+        CHECK_FALSE(fs::exists(out));
+        for (const auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().filename().string()[0] != '.');
     }
 }

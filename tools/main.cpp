@@ -629,6 +629,8 @@ int main(int argc, char** argv) {
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    // building the graph (the headers of thousands of inputs) stops too
+    set_build_cancel(&g_cancel);
     try {
         g_cluster = join_cluster(&argc, &argv);
         if (g_cluster) {

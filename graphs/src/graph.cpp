@@ -140,8 +140,15 @@ static void check_no_clobber(const std::vector<Node>& nodes, const Node& added) 
     }
 }
 
+namespace {
+std::atomic<const std::atomic<bool>*> g_build_cancel{nullptr};
+}  // namespace
+
+void set_build_cancel(const std::atomic<bool>* flag) { g_build_cancel.store(flag); }
+
 NodeId Graph::add(const std::string& op, const std::vector<NodeId>& inputs, const Params& params,
                   const std::string& id_in) {
+    if (const std::atomic<bool>* c = g_build_cancel.load(std::memory_order_relaxed); c && c->load()) throw Cancelled();
     Impl& m = *impl_;
     std::string id = id_in;
     if (id.empty()) {
