@@ -17,13 +17,23 @@
 namespace tessera {
 namespace vipsio {
 
+namespace {
+std::atomic<bool> g_allow_untrusted{false};
+}  // namespace
+
 void ensure_vips() {
     static std::once_flag once;
     // A throw leaves the flag unset, so a later call tries again.
     std::call_once(once, [] {
         if (VIPS_INIT("tessera")) throw Error("libvips failed to start: " + take_vips_error());
+        // libvips's loaders flagged untrusted (ImageMagick's magickload
+        // above all, libvips's fallback for files its own loaders reject)
+        // are a large attack surface for files from anywhere: off unless
+        // asked for (issue 16)
+        vips_block_untrusted_set(!g_allow_untrusted.load());
     });
 }
+
 
 std::string take_vips_error() {
     char* text = vips_error_buffer_copy();  // copies and clears under libvips' lock
@@ -181,6 +191,19 @@ ImagePtr open_image(const std::string& path, int page) {
     ensure_vips();
     check_readable(path);
     const char* loader = vips_foreign_find_load(path.c_str());
+    // find_load still picks a blocked loader (which then fails "operation
+    // is blocked"): say what that means and how to lift it
+    if (loader && !g_allow_untrusted.load()) {
+        const GType type = g_type_from_name(loader);
+        gpointer klass = type ? g_type_class_ref(type) : nullptr;
+        const bool untrusted = klass && (VIPS_OPERATION_CLASS(klass)->flags & VIPS_OPERATION_UNTRUSTED);
+        if (klass) g_type_class_unref(klass);
+        if (untrusted)
+            throw IoError(path, std::string("is read only by libvips's ") + loader_nickname(loader) +
+                                    ", an untrusted loader (ImageMagick's, for magickload) that tessera blocks by "
+                                    "default; convert the file to TIFF, PNG or JPEG, or pass "
+                                    "--allow-untrusted-loaders (C++: tessera::allow_untrusted_loaders) if you trust it");
+    }
     if (!loader)
         throw_vips_error(path, "is not in a format libvips can read; check that it is an image (JPEG, PNG, TIFF, "
                                "WebP, ...) and not empty or damaged");
@@ -369,6 +392,12 @@ IoLimits io_limits() {
     l.save_memory_mb = vipsio::g_save_memory_mb.load();
     l.max_decode_mb = vipsio::g_max_decode_mb.load();
     return l;
+}
+
+void allow_untrusted_loaders(bool allow) {
+    vipsio::g_allow_untrusted.store(allow);
+    vipsio::ensure_vips();
+    vips_block_untrusted_set(!allow);
 }
 
 }  // namespace tessera

@@ -260,3 +260,48 @@ TEST_CASE("rel: SIGTERM stops stitch and mosaic and merge within 1 s while they 
         for (const auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().filename().string()[0] != '.');
     }
 }
+
+TEST_CASE("rel: a file only ImageMagick reads is refused by default - naming the file and the switch") {
+    tt::TempDir tmp;
+    // a 2x2 24-bit BMP, which libvips 8.14 reads only through magickload
+    std::string bmp = "BM";
+    auto u32 = [&](std::uint32_t v) { for (int k = 0; k < 4; ++k) bmp += char((v >> (8 * k)) & 0xff); };
+    auto u16 = [&](std::uint16_t v) { bmp += char(v & 0xff); bmp += char(v >> 8); };
+    u32(54 + 16); u32(0); u32(54);                     // file size, reserved, pixel offset
+    u32(40); u32(2); u32(2); u16(1); u16(24); u32(0);  // BITMAPINFOHEADER: 2x2, 24 bits, no compression
+    u32(16); u32(2835); u32(2835); u32(0); u32(0);
+    for (int row = 0; row < 2; ++row) bmp += std::string("\x10\x20\x30\x40\x50\x60\0\0", 8);  // BGR x2 + padding
+    const fs::path file = tmp / "only-magick.bmp";
+    std::ofstream(file, std::ios::binary) << bmp;
+
+    std::string log;
+    CHECK(tt::run_command(tt::tessera_binary() + " info " + file.string() + " 2>&1", &log) == 1);
+    CAPTURE(log);
+    CHECK(log.find("only-magick.bmp': is read only by libvips's magickload, an untrusted loader") != std::string::npos);
+    CHECK(log.find("--allow-untrusted-loaders") != std::string::npos);
+    // the same through a stitch's tile
+    std::ofstream(tmp / "p.csv") << "file,x,y\nonly-magick.bmp,0,0\n";
+    CHECK(tt::run_command(tt::tessera_binary() + " stitch " + (tmp / "p.csv").string() + " -q -o " +
+                              (tmp / "o.tif").string() + " 2>&1",
+                          &log) == 1);
+    CHECK(log.find("--allow-untrusted-loaders") != std::string::npos);
+    // the switch lifts it (if this libvips has the magick module at all)
+    const bool magick = vips_type_find("VipsOperation", "magickload") != 0;
+    if (magick) {
+        CHECK(tt::run_command(tt::tessera_binary() + " info --allow-untrusted-loaders " + file.string() + " 2>&1",
+                              &log) == 0);
+        CHECK(log.find("2") != std::string::npos);
+        CHECK(tt::run_command(tt::tessera_binary() + " stitch " + (tmp / "p.csv").string() +
+                                  " --allow-untrusted-loaders -q -o " + (tmp / "o.tif").string() + " 2>&1",
+                              &log) == 0);
+        vips::VImage got = vips::VImage::new_from_file((tmp / "o.tif").c_str());
+        CHECK(got.width() == 2);
+        CHECK(got.getpoint(0, 0)[2] == 0x10);  // blue of the bottom-up file's first row is at the bottom left
+    } else {
+        MESSAGE("libvips here has no magick module: only the refusal is tested");
+    }
+    // in C++ too, when the graph is built
+    Graph g(standard_registry());
+    CHECK(tt::error_of([&] { g.add("load", {}, {{"path", file.string()}}); }).find("untrusted loader") !=
+          std::string::npos);
+}
