@@ -21,6 +21,15 @@ namespace {
 std::atomic<bool> g_allow_untrusted{false};
 }  // namespace
 
+// libvips's untrusted operations off (or on), but for the two loaders of
+// tessera's own files: .v (the vips format it writes and documents) and
+// rawload (a large save's spill file beside the target, save.cpp).
+void block_untrusted(bool block) {
+    vips_block_untrusted_set(block);
+    vips_operation_block_set("VipsForeignLoadVips", FALSE);
+    vips_operation_block_set("VipsForeignLoadRaw", FALSE);
+}
+
 void ensure_vips() {
     static std::once_flag once;
     // A throw leaves the flag unset, so a later call tries again.
@@ -30,7 +39,7 @@ void ensure_vips() {
         // above all, libvips's fallback for files its own loaders reject)
         // are a large attack surface for files from anywhere: off unless
         // asked for (issue 16)
-        vips_block_untrusted_set(!g_allow_untrusted.load());
+        block_untrusted(!g_allow_untrusted.load());
     });
 }
 
@@ -196,7 +205,7 @@ ImagePtr open_image(const std::string& path, int page) {
     if (loader && !g_allow_untrusted.load()) {
         const GType type = g_type_from_name(loader);
         gpointer klass = type ? g_type_class_ref(type) : nullptr;
-        const bool untrusted = klass && (VIPS_OPERATION_CLASS(klass)->flags & VIPS_OPERATION_UNTRUSTED);
+        const bool untrusted = klass && (VIPS_OPERATION_CLASS(klass)->flags & VIPS_OPERATION_BLOCKED);
         if (klass) g_type_class_unref(klass);
         if (untrusted)
             throw IoError(path, std::string("is read only by libvips's ") + loader_nickname(loader) +
@@ -397,7 +406,7 @@ IoLimits io_limits() {
 void allow_untrusted_loaders(bool allow) {
     vipsio::g_allow_untrusted.store(allow);
     vipsio::ensure_vips();
-    vips_block_untrusted_set(!allow);
+    vipsio::block_untrusted(!allow);
 }
 
 }  // namespace tessera
