@@ -305,3 +305,51 @@ TEST_CASE("rel: a file only ImageMagick reads is refused by default - naming the
     CHECK(tt::error_of([&] { g.add("load", {}, {{"path", file.string()}}); }).find("untrusted loader") !=
           std::string::npos);
 }
+
+namespace {
+std::size_t open_descriptors() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+}
+}  // namespace
+
+TEST_CASE("rel: 200 failed runs in one process leave open descriptors and pixel memory at the baseline") {
+    tt::TempDir tmp;
+    // a good JPEG on the left, one that is gone by the time the run reads
+    // it on the right: the first tile opens the good one's streaming
+    // decoder, the second fails
+    const std::string good = (tmp / "good.jpg").string(), bad = (tmp / "bad.jpg").string();
+    tt::pattern(64, 256, 3).jpegsave(good.c_str());
+    tt::pattern(64, 256, 3).jpegsave(bad.c_str());
+    Graph g(standard_registry());
+    NodeId canvas = g.add("black", {}, {{"width", std::int64_t(128)}, {"height", std::int64_t(256)}, {"bands", std::int64_t(3)}});
+    NodeId a = g.add("load", {}, {{"path", good}});
+    NodeId b = g.add("load", {}, {{"path", bad}});
+    NodeId m = g.add("insert", {canvas, a, b}, {{"at", std::vector<IntPair>{{0, 0}, {64, 0}}}});
+    g.add("save", {m}, {{"path", (tmp / "out.tif").string()}, {"tile", true}});
+    g.execution.tile_w = g.execution.tile_h = 64;
+    g.execution.threads = 1;
+    fs::remove(bad);
+    const std::size_t fds = open_descriptors();
+    const std::size_t pixels = process_pixel_memory().current();
+    Evaluator ev(g);
+    for (int run = 0; run < 200; ++run) {
+        CAPTURE(run);
+        const std::string e = tt::error_of([&] { ev.run_sinks(); });
+        REQUIRE(e.find("bad.jpg") != std::string::npos);
+        REQUIRE(open_descriptors() == fds);
+        REQUIRE(process_pixel_memory().current() == pixels);
+    }
+    // and a cancelled run likewise
+    std::atomic<bool> cancel{false};
+    RunOptions o;
+    o.cancel = &cancel;
+    o.progress = [&](const Progress&) { cancel = true; return true; };
+    // (cancelled after the first tile, unless the second failed first)
+    const std::string stopped = tt::error_of([&] { ev.run_sinks(o); });
+    CHECK((stopped == "cancelled" || stopped.find("bad.jpg") != std::string::npos));
+    CHECK(open_descriptors() == fds);
+    CHECK(process_pixel_memory().current() == pixels);
+    CHECK_FALSE(fs::exists(tmp / "out.tif"));
+}
