@@ -209,7 +209,7 @@ TEST_CASE("rel: a FIFO and /dev/zero and a socket are refused as inputs at once 
     }
 }
 
-TEST_CASE("rel: SIGTERM stops stitch and mosaic and merge within 1 s while they read thousands of headers") {
+TEST_CASE("rel: SIGTERM stops stitch and mosaic within 1 s while they read thousands of headers") {
     tt::TempDir tmp;
     // one tiny tile named 20000 times: every row is a load whose header is
     // read as the graph is built, which takes several seconds in all
