@@ -90,6 +90,15 @@ void FileCache::set_limit(int max_open) {
     }
 }
 
+void FileCache::close(const std::string& path) {
+    State& s = state();
+    std::lock_guard lock(s.mu);
+    auto it = s.map.find(path);
+    if (it == s.map.end()) return;
+    s.lru.erase(it->second);
+    s.map.erase(it);
+}
+
 int FileCache::open_count() const {
     std::lock_guard lock(state().mu);
     return int(state().lru.size());

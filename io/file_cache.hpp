@@ -23,6 +23,9 @@ public:
     // (0 at the end of the file). Throws IoError naming the path.
     std::size_t read(const std::string& path, std::uint64_t offset, void* buf, std::size_t n);
     int open_count() const;
+    // Drops `path`'s descriptor (closed once no reader holds it): its
+    // source let go of it (Op::release), e.g. after a failed run.
+    void close(const std::string& path);
 };
 
 }  // namespace tessera::io

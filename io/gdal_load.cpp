@@ -229,6 +229,9 @@ public:
             promised(p, in[0]);
             return;
         }
+        // GDAL's /vsi paths and subdataset strings name no file of their own
+        // (stat finds none); a folder may be a dataset
+        if (!io::is_vsi_path(path_)) refuse_special_file(path_, "a raster to read");
         io::GdalErrorScope errors;
         GDALDatasetH ds = open_dataset(path_, errors);
         struct Close {
@@ -341,6 +344,11 @@ public:
                                      "); the file may be truncated or damaged: check it with gdalinfo -checksum");
         }
         pool.give_back(path_, ds);
+    }
+
+    // (a file this pipeline writes itself is read after its save: no clash)
+    std::vector<std::string> files_read() const override {
+        return promise_ ? std::vector<std::string>{} : std::vector<std::string>{path_};
     }
 
 private:

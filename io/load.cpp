@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "file_cache.hpp"
 #include "io_list.hpp"
 #include "jpeg_stream.hpp"
 #include "tessera/io/io.hpp"
@@ -64,7 +65,9 @@ public:
     }
 
     void release() const override {
-        if (jpeg_) io::JpegDecoders::instance().release(source_);
+        if (!jpeg_) return;
+        io::JpegDecoders::instance().release(source_);
+        io::FileCache::instance().close(path_);  // and its descriptor (reopened if asked again)
     }
 
     void demand(const Rect&, Demand&) const override {}  // a source: no inputs
@@ -95,6 +98,8 @@ public:
         for (int y = out.rect.y; y < out.rect.bottom(); ++y)
             std::memcpy(out.at(out.rect.x, y), VIPS_REGION_ADDR(region.get(), r.left, y), row);
     }
+
+    std::vector<std::string> files_read() const override { return {path_}; }
 
 private:
     std::string path_;

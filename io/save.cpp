@@ -507,6 +507,20 @@ public:
         return std::make_unique<VipsSaveSink>(s_);
     }
 
+    // A Deep Zoom pyramid is NAME.dzi and the folder NAME_files (google:
+    // NAME), replaced whole (dzsave.cpp).
+    std::vector<FileUse> files_written() const override {
+        std::vector<FileUse> out{{s_.path, false}};
+        if (s_.dz) {
+            const fs::path t(s_.path);
+            const std::string stem = t.stem().string();
+            out.push_back({(t.parent_path() / (s_.dz->layout == io::DzOptions::Layout::dz ? stem + "_files" : stem))
+                               .string(),
+                           true});
+        }
+        return out;
+    }
+
 private:
     SaveSettings s_;
 };

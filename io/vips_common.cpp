@@ -17,13 +17,32 @@
 namespace tessera {
 namespace vipsio {
 
+namespace {
+std::atomic<bool> g_allow_untrusted{false};
+}  // namespace
+
+// libvips's untrusted operations off (or on), but for the two loaders of
+// tessera's own files: .v (the vips format it writes and documents) and
+// rawload (a large save's spill file beside the target, save.cpp).
+void block_untrusted(bool block) {
+    vips_block_untrusted_set(block);
+    vips_operation_block_set("VipsForeignLoadVips", FALSE);
+    vips_operation_block_set("VipsForeignLoadRaw", FALSE);
+}
+
 void ensure_vips() {
     static std::once_flag once;
     // A throw leaves the flag unset, so a later call tries again.
     std::call_once(once, [] {
         if (VIPS_INIT("tessera")) throw Error("libvips failed to start: " + take_vips_error());
+        // libvips's loaders flagged untrusted (ImageMagick's magickload
+        // above all, libvips's fallback for files its own loaders reject)
+        // are a large attack surface for files from anywhere: off unless
+        // asked for (issue 16)
+        block_untrusted(!g_allow_untrusted.load());
     });
 }
+
 
 std::string take_vips_error() {
     char* text = vips_error_buffer_copy();  // copies and clears under libvips' lock
@@ -130,6 +149,9 @@ FileStamp check_readable(const std::string& path) {
                                 "); check the path and its permissions");
     }
     if (S_ISDIR(st.st_mode)) throw IoError(path, "is a folder, not an image file; give the path of a file");
+    // a FIFO, socket or device would block the read forever or never end
+    // (/dev/zero): only regular files are images
+    if (!S_ISREG(st.st_mode)) refuse_special_file(path, "an image to read");
     if (::access(path.c_str(), R_OK) != 0)
         throw IoError(path, "is not readable (permission denied); fix its permissions");
     FileStamp s;
@@ -178,6 +200,19 @@ ImagePtr open_image(const std::string& path, int page) {
     ensure_vips();
     check_readable(path);
     const char* loader = vips_foreign_find_load(path.c_str());
+    // find_load still picks a blocked loader (which then fails "operation
+    // is blocked"): say what that means and how to lift it
+    if (loader && !g_allow_untrusted.load()) {
+        const GType type = g_type_from_name(loader);
+        gpointer klass = type ? g_type_class_ref(type) : nullptr;
+        const bool untrusted = klass && (VIPS_OPERATION_CLASS(klass)->flags & VIPS_OPERATION_BLOCKED);
+        if (klass) g_type_class_unref(klass);
+        if (untrusted)
+            throw IoError(path, std::string("is read only by libvips's ") + loader_nickname(loader) +
+                                    ", an untrusted loader (ImageMagick's, for magickload) that tessera blocks by "
+                                    "default; convert the file to TIFF, PNG or JPEG, or pass "
+                                    "--allow-untrusted-loaders (C++: tessera::allow_untrusted_loaders) if you trust it");
+    }
     if (!loader)
         throw_vips_error(path, "is not in a format libvips can read; check that it is an image (JPEG, PNG, TIFF, "
                                "WebP, ...) and not empty or damaged");
@@ -366,6 +401,12 @@ IoLimits io_limits() {
     l.save_memory_mb = vipsio::g_save_memory_mb.load();
     l.max_decode_mb = vipsio::g_max_decode_mb.load();
     return l;
+}
+
+void allow_untrusted_loaders(bool allow) {
+    vipsio::g_allow_untrusted.store(allow);
+    vipsio::ensure_vips();
+    vipsio::block_untrusted(!allow);
 }
 
 }  // namespace tessera

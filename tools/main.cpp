@@ -594,8 +594,16 @@ int main(int argc, char** argv) {
     view->add_option("DZI", view_dzi, "a .dzi written by tessera (or vips dzsave)")->required();
     view->add_option("-o,--output", view_out, "the page to write (default: NAME.html beside the .dzi)");
 
+    // libvips's untrusted loaders (ImageMagick) stay blocked unless asked for
+    bool allow_untrusted = false;
+    for (CLI::App* sub : {run, info, stitch, mosaic, merge})
+        sub->add_flag("--allow-untrusted-loaders", allow_untrusted,
+                      "let libvips read files with its untrusted loaders (ImageMagick's magickload); off by default: "
+                      "use it only for files you trust");
+
     CLI11_PARSE(app, argc, argv);
     if (quiet) progress = "none";
+    if (allow_untrusted) allow_untrusted_loaders(true);
     // --tile-size of stitch and mosaic feeds a TIFF's tile_width or a
     // .dzi's tile_size, whose ranges differ: check the one the output uses
     for (auto [cmd, o] : {std::pair{stitch, static_cast<StitchOptions*>(&so)}, std::pair{mosaic, static_cast<StitchOptions*>(&mso)}}) {
@@ -610,6 +618,8 @@ int main(int argc, char** argv) {
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    // building the graph (the headers of thousands of inputs) stops too
+    set_build_cancel(&g_cancel);
     try {
         g_cluster = join_cluster(&argc, &argv);
         if (g_cluster) {

@@ -72,6 +72,16 @@ Graph merge_graph(const MergeOptions& o, const OpRegistry& registry) {
     if (o.inputs.empty()) throw Error("merge: give at least one input raster");
     if (o.format != "gtiff" && o.format != "cog")
         throw Error("merge: --format " + o.format + " is not a format merge writes; use gtiff or cog");
+    // a GeoTIFF (or COG) is what keeps the georeference: another name would
+    // hold TIFF bytes under a name that says otherwise
+    {
+        std::string ext = fs::path(o.output).extension().string();
+        for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+        if (ext != ".tif" && ext != ".tiff")
+            throw IoError(o.output, (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
+                                        ", but merge writes a GeoTIFF (--format gtiff) or COG (--format cog): name "
+                                        "the output .tif or .tiff");
+    }
     const bool cog = o.format == "cog";
     Params save{{"path", fs::absolute(o.output).lexically_normal().string()},
                 {"format", std::string(cog ? "cog" : "tiff")},

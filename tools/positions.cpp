@@ -77,6 +77,7 @@ fs::path folder_of(const std::string& path) { return fs::absolute(fs::path(path)
 }  // namespace
 
 std::vector<Placement> read_positions_csv(const std::string& path) {
+    refuse_special_file(path, "a positions file");
     std::ifstream in(path);
     if (!in) throw IoError(path, "cannot open the positions CSV; check the path");
     fs::path dir = folder_of(path);
@@ -112,6 +113,7 @@ void write_positions_csv(const std::string& path, const std::vector<Placement>& 
 }
 
 std::vector<Placement> read_tile_configuration(const std::string& path) {
+    refuse_special_file(path, "a positions file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw IoError(path, "cannot open the TileConfiguration; check the path");
     fs::path dir = folder_of(path);
@@ -194,6 +196,7 @@ bool is_tile_configuration(const std::string& path) {
 }
 
 std::vector<Placement> read_positions(const std::string& path) {
+    refuse_special_file(path, "a positions file");
     return is_tile_configuration(path) ? read_tile_configuration(path) : read_positions_csv(path);
 }
 

@@ -1,5 +1,6 @@
 #include "tessera/stitch.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 
@@ -102,9 +103,43 @@ int stitch_tile_size(const StitchOptions& o) {
     return o.tile_size > 0 ? o.tile_size : !dz ? 256 : o.layout == "google" ? 256 : 254;
 }
 
+namespace {
+
+// The format the output's extension names (case aside): the tiled TIFF
+// writer for .tif/.tiff, Deep Zoom for .dzi, and libvips's savers (one
+// whole image, untiled) for .png, .jpg/.jpeg, .webp and .v; any other name
+// is refused, listing these, rather than written as TIFF bytes under it.
+std::string output_format(const std::string& output) {
+    std::string ext = std::filesystem::path(output).extension().string();
+    for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (ext == ".tif" || ext == ".tiff") return "tiff";
+    if (ext == ".dzi") return "dz";
+    if (ext == ".png") return "png";
+    if (ext == ".jpg" || ext == ".jpeg") return "jpeg";
+    if (ext == ".webp") return "webp";
+    if (ext == ".v") return "v";
+    throw IoError(output, (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
+                              ", which names no format this command writes; use .tif/.tiff (tiled TIFF, pyramid), "
+                              ".dzi (Deep Zoom), .png, .jpg/.jpeg, .webp or .v");
+}
+
+}  // namespace
+
 NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
     namespace fs = std::filesystem;
-    const bool dz = fs::path(o.output).extension() == ".dzi";
+    const std::string format = output_format(o.output);
+    const bool dz = format == "dz";
+    if (format != "tiff" && !dz) {
+        // a whole image through libvips: the TIFF writer's options do not apply
+        if (o.compression != "none" || o.bigtiff != "auto" || o.pyramid)
+            throw IoError(o.output, "compression, bigtiff and pyramid apply to TIFF outputs; a ." + format +
+                                        " takes quality (jpeg, webp) only; name the output .tif for them");
+        if (o.overlap >= 0 || o.suffix != "jpeg" || o.layout != "dz")
+            throw IoError(o.output, "overlap, suffix and layout apply to Deep Zoom outputs; name the output NAME.dzi");
+        Params save{{"path", fs::absolute(o.output).lexically_normal().string()}, {"format", format}};
+        if (format == "jpeg" || format == "webp") save.set("quality", std::int64_t(o.quality));
+        return g.add("save", {image}, save, "save");
+    }
     if (dz && (o.compression != "none" || o.bigtiff != "auto"))
         throw IoError(o.output, "compression and bigtiff apply to TIFF outputs; a .dzi takes suffix, quality, overlap "
                                 "and layout");

@@ -507,6 +507,14 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
         }
     } catch (...) {
         sink.abort();
+        // The run unwinds (failed or cancelled), so no plan's release() is
+        // coming: every source lets go of its decoders, windows and files
+        // now, not when the graph goes, or a long-lived caller's failed runs
+        // would hold them (the pipeline has stopped: no tile is in flight).
+        for (NodeId n = 0; n < g.size(); ++n) try {
+                g.node(n).op->release();
+            } catch (...) {
+            }
         throw;
     }
     stats.tiles = done;

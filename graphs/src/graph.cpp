@@ -2,8 +2,12 @@
 
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/topological_sort.hpp>
+#include <filesystem>
+#include <optional>
 #include <sstream>
+#include <sys/stat.h>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "tessera/core/error.hpp"
 
@@ -68,10 +72,83 @@ std::string param_list(const OpSpec& spec) {
     return s.empty() ? "no parameters" : s;
 }
 
+// Device and inode of what `path` names (symlinks followed), if it exists.
+std::optional<std::pair<dev_t, ino_t>> file_identity(const std::string& path) {
+    struct stat st {};
+    if (path.empty() || ::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return std::pair{st.st_dev, st.st_ino};
+}
+
+// Whether writing `out` would replace or remove the input file `in`: the
+// same file (device and inode, so a symlink or a hard link to it counts
+// too), or, for a folder a sink fills, a file inside it (its real path, so
+// reached through a symlink too).
+bool clobbers(const Op::FileUse& out, const std::string& in) {
+    namespace fs = std::filesystem;
+    const auto target = file_identity(out.path);
+    if (!target) return false;
+    if (!out.folder) return file_identity(in) == target;
+    std::error_code ec;
+    fs::path p = fs::weakly_canonical(fs::absolute(in, ec), ec);
+    if (ec) return false;
+    for (fs::path dir = p.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+        if (file_identity(dir.string()) == target) return true;
+        if (dir == dir.root_path()) break;
+    }
+    return false;
+}
+
 }  // namespace
+
+// An output that is one of the run's inputs is refused as the graph is
+// built, before anything is read or written: the save would destroy the
+// file the run reads (issue 16). Checked both ways, whichever is added
+// last: a sink against every source already in the graph, a source
+// against every sink that is not upstream of it (a gdal_load of a file an
+// earlier save writes reads it after that save and declares no file).
+static void check_no_clobber(const std::vector<Node>& nodes, const Node& added) {
+    const std::vector<Op::FileUse> writes = added.op->files_written();
+    const std::vector<std::string> reads = added.op->files_read();
+    if (writes.empty() && reads.empty()) return;
+    auto refuse = [](const Node& sink, const Op::FileUse& out, const Node& source, const std::string& in) {
+        throw GraphError(sink.id, sink.op_name, "path",
+                         "the output '" + out.path + "'" +
+                             (out.folder ? " is a folder that the save replaces and that holds" : " is the same file as") +
+                             " the input '" + in + "' of node '" + source.id + "' (op " + source.op_name +
+                             "; compared by device and inode, so links count); writing it would destroy that input: "
+                             "write the output elsewhere");
+    };
+    for (const Node& n : nodes) {
+        if (&n == &added) continue;
+        for (const Op::FileUse& out : writes)
+            for (const std::string& in : n.op->files_read())
+                if (clobbers(out, in)) refuse(added, out, n, in);
+    }
+    if (reads.empty()) return;
+    std::unordered_set<const Node*> upstream;
+    std::vector<NodeId> stack(added.inputs);
+    while (!stack.empty()) {
+        const Node* n = &nodes[stack.back()];
+        stack.pop_back();
+        if (upstream.insert(n).second) stack.insert(stack.end(), n->inputs.begin(), n->inputs.end());
+    }
+    for (const Node& n : nodes) {
+        if (&n == &added || upstream.count(&n) || !n.spec->sink) continue;
+        for (const Op::FileUse& out : n.op->files_written())
+            for (const std::string& in : reads)
+                if (clobbers(out, in)) refuse(n, out, added, in);
+    }
+}
+
+namespace {
+std::atomic<const std::atomic<bool>*> g_build_cancel{nullptr};
+}  // namespace
+
+void set_build_cancel(const std::atomic<bool>* flag) { g_build_cancel.store(flag); }
 
 NodeId Graph::add(const std::string& op, const std::vector<NodeId>& inputs, const Params& params,
                   const std::string& id_in) {
+    if (const std::atomic<bool>* c = g_build_cancel.load(std::memory_order_relaxed); c && c->load()) throw Cancelled();
     Impl& m = *impl_;
     std::string id = id_in;
     if (id.empty()) {
@@ -130,9 +207,11 @@ NodeId Graph::add(const std::string& op, const std::vector<NodeId>& inputs, cons
         throw GraphError(id, op, "", e.what());
     }
 
+    std::shared_ptr<const Op> made = std::move(built);
+    check_no_clobber(m.nodes, Node{id, op, inputs, {}, false, spec, made});
     NodeId nid = boost::add_vertex(m.dag);
     for (NodeId in : inputs) boost::add_edge(in, nid, m.dag);
-    m.nodes.push_back(Node{id, op, inputs, std::move(canon), false, spec, std::move(built)});
+    m.nodes.push_back(Node{id, op, inputs, std::move(canon), false, spec, std::move(made)});
     m.by_id.emplace(id, nid);
     return nid;
 }

@@ -305,8 +305,8 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
         if (registry.find(raw[i].op)->sink)
             if (auto p = path_param(raw[i], *registry.find(raw[i].op), base_dir)) written.emplace(*p, i);
     // A sink fed by the source itself (read a.tif, process, save a.tif) is
-    // an update in place, not a hand-over: writers replace the target only
-    // when they finish, so the source reads the old file and is not linked.
+    // not a hand-over (linking would make a cycle): it is not linked, and
+    // the graph refuses it (an output may not replace its own input).
     auto feeds = [&](std::size_t from, std::size_t sink) {
         std::vector<std::size_t> stack{sink};
         std::vector<bool> seen(raw.size(), false);
@@ -425,6 +425,7 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
 }
 
 Graph load_pipeline(const std::string& path, const OpRegistry& registry) {
+    refuse_special_file(path, "a pipeline file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw IoError(path, "cannot open the pipeline file; check the path");
     std::stringstream ss;

@@ -29,7 +29,8 @@ struct Illumination {
 struct StitchOptions {
     std::string positions;  // CSV file,x,y or Fiji TileConfiguration; paths relative to its folder
     int canvas_w = 0, canvas_h = 0;  // 0x0: the tiles' bounding box (fit_canvas)
-    std::string output;  // .tif/.tiff: tiled TIFF; .dzi: Deep Zoom (or google) pyramid
+    std::string output;  // .tif/.tiff: tiled TIFF; .dzi: Deep Zoom (or google) pyramid; .png, .jpg, .webp, .v: libvips
+                         // (another extension is an error listing these)
     int tile_size = 0;   // 0: the output's default (TIFF 256, dz 254, google 256)
     std::string compression = "none";  // TIFF
     int quality = 75;

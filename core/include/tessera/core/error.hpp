@@ -50,6 +50,13 @@ private:
     std::string path_;
 };
 
+// Only regular files are read as inputs: throws IoError naming `path` if it
+// is a FIFO, a socket or a character or block device (opening a FIFO
+// blocks until a writer comes; /dev/zero never ends). Anything else,
+// including a path that does not exist or a folder, is the caller's to
+// judge. `what` says what the file is for ("the positions file").
+void refuse_special_file(const std::string& path, const std::string& what);
+
 // Raised inside a run when it was cancelled (token, progress callback, signal).
 class Cancelled : public Error {
 public:

@@ -73,6 +73,18 @@ public:
     // Sinks (save ops) return the writer that consumes this node's tiles.
     virtual std::unique_ptr<Sink> make_sink() const { return nullptr; }
 
+    // The files a source reads and a sink writes (as given; a path that is
+    // no file, such as GDAL's /vsimem/, is ignored), so that the graph can
+    // refuse an output that would replace one of its own inputs. `folder`:
+    // the sink fills that folder (a Deep Zoom pyramid's NAME_files/), so no
+    // input may lie inside it.
+    struct FileUse {
+        std::string path;
+        bool folder = false;
+    };
+    virtual std::vector<std::string> files_read() const { return {}; }
+    virtual std::vector<FileUse> files_written() const { return {}; }
+
 protected:
     ImageInfo info_;
 };

@@ -9,6 +9,7 @@
 // outlive it.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -82,6 +83,14 @@ private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+// A process-wide cancel flag for building graphs: while it is set, every
+// Graph::add throws Cancelled before it builds its op (a source reads its
+// file's header there), so a graph of thousands of inputs, on a slow file
+// system, stops at the next input. The command line points it at its
+// signal flag (SIGINT, SIGTERM); a C++ caller may point it at its own.
+// Null (the default): never cancelled.
+void set_build_cancel(const std::atomic<bool>* flag);
 
 // Node ids in an order where every node comes after its inputs (Boost.Graph
 // topological sort). The graph is acyclic by construction.

@@ -26,6 +26,11 @@ std::string describe_image(const std::string& path);
 // restarts), for --stats.
 std::string io_stats();
 
+// libvips's untrusted loaders (ImageMagick's magickload, ...) are blocked by
+// default: a file only they read is refused, naming the file and the
+// `--allow-untrusted-loaders` switch, which calls this with true.
+void allow_untrusted_loaders(bool allow);
+
 // Limits of the io layer (process-wide settings, like OpenImageIO's).
 struct IoLimits {
     // Images held open at once by load ops (a bounded LRU cache shared by all
