@@ -1,18 +1,18 @@
 // The scanned mosaic with registration and blending: stage positions are
 // refined by registering neighbouring tiles, then every tile is placed by
 // one mosaic node (feathered overlaps) and saved as a tiled (pyramid) TIFF.
-// `tessera mosaic` is read_positions_csv, register_positions (unless
-// --no-register), mosaic_graph and a run; C++ users can call them the same
-// way.
+// `tessera mosaic` is read_positions (or grid_positions), register_positions
+// (unless --no-register), mosaic_graph and a run; C++ users can call them
+// the same way.
 //
 // Registration is a step of its own, before the final graph is built: ops
 // never compute while a graph is built, and registration needs pixels. It
-// builds a load node per tile and pulls only the windows the pair plan
-// names (ops/registration.hpp) through the evaluator, so its cost follows
-// the overlaps, not the image size. (With a top-down JPEG a window also
-// costs entropy-decoding the rows above it, about 40% of a full decode for
-// a window at the bottom: hence windows at the top of overlaps, and only a
-// share of the tiles read deep.)
+// builds a load node per tile (flat-field corrected, if asked) and pulls
+// only the strips the pair plan names (ops/registration.hpp) through the
+// evaluator, so its cost follows the overlaps, not the image size. (With a
+// top-down JPEG a strip also costs entropy-decoding the rows above it,
+// about 40% of a full decode for one at the bottom: hence strips at the top
+// of side-by-side overlaps, and only a share of the tiles read deep.)
 #pragma once
 
 #include <array>
@@ -89,15 +89,16 @@ struct RegisterReport {
     std::vector<std::string> problems;  // the first few pairs not used, and why
 };
 
-// Reads the windows of every planned pair (in parallel, tiles in the order
-// of their nominal top-left), matches each pair, and solves all positions.
-// Errors: no pair to register at all (name the source and what to do), an
-// unreadable tile (names the file), no pair aligned.
+// Reads the strips of every planned pair (in parallel, tiles in the order
+// of their nominal top-left), matches each pair, scores the permutation
+// test's pairs, and solves all positions (fractional). Errors: no pair to
+// register at all (names the source and what to do), an unreadable tile
+// (names the file), no pair aligned with confidence.
 RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& options,
                                   const OpRegistry& registry);
 
-// The pairs as a CSV: a,b (file names as given), dx,dy, score, found, used,
-// residual, why.
+// The pairs as a CSV: a,b (file names relative to the CSV's folder),
+// dx,dy, score, found, trusted, used, residual, why.
 void write_pairs_csv(const std::string& path, const std::vector<Placement>& tiles, const RegisterReport& report);
 
 struct MosaicOptions : StitchOptions {

@@ -131,8 +131,9 @@ struct Match {
     // The offset of image b from image a (position of b minus position of
     // a) that best aligns the strips, to a fraction of a pixel.
     Vec2 offset;
-    // Normalised cross-correlation of the two strips' common part at the
-    // best whole-pixel offset, -1..1: the pair's confidence.
+    // Normalised cross-correlation of the two strips' detail (each less
+    // its local mean) over their common part at the best whole-pixel
+    // offset, -1..1: the pair's confidence.
     double score = 0;
     // Pixels the strips have in common at that offset: how much the
     // measurement rests on (the solve weighs it by this).
@@ -146,8 +147,10 @@ struct Match {
 // gives candidate peaks; each peak's readings (a peak at p may mean p or p
 // less the transform's size, each axis) within the error bound are scored by
 // normalised cross-correlation over the strips' actual common part, the best
-// few refined down to whole pixels at full resolution, and the best one to
-// a fraction by a parabola through its neighbours' scores. Not found: a
+// three refined level by level, the best of them climbed to a local maximum
+// at full resolution, and refined to a fraction by symmetric gradients with
+// the light modelled (a parabola through the neighbours' scores where the
+// gradients give no answer). Not found: a
 // flat strip, no reading inside the bound, or a best one on the bound's edge
 // (the error may be larger).
 Match match(const Plane& a, const Plane& b, const PairPlan& plan);
