@@ -113,21 +113,12 @@ std::vector<double> to_doubles(const Buffer& b) {
     return std::vector<double>(p, p + b.rect().area());
 }
 
-// truth.csv's positions rounded, as a positions CSV the stitch reads.
+// truth.csv's positions rounded, as a positions CSV the stitch reads
+// (through the project's own reader and writer).
 std::filesystem::path rounded_truth(const std::filesystem::path& dir) {
-    std::ifstream in(dir / "truth.csv");
-    std::ofstream out(dir / "rounded.csv");
-    std::string line;
-    std::getline(in, line);
-    out << "file,x,y\n";
-    while (std::getline(in, line)) {
-        std::stringstream ss(line);
-        std::string f, x, y;
-        std::getline(ss, f, ',');
-        std::getline(ss, x, ',');
-        std::getline(ss, y, ',');
-        out << f << "," << std::lround(std::stod(x)) << "," << std::lround(std::stod(y)) << "\n";
-    }
+    std::vector<Placement> rows = read_positions_csv((dir / "truth.csv").string());
+    for (Placement& p : rows) p.at = {double(std::lround(p.at[0])), double(std::lround(p.at[1]))};
+    write_positions_csv((dir / "rounded.csv").string(), rows);
     return dir / "rounded.csv";
 }
 

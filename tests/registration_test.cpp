@@ -23,20 +23,11 @@ namespace reg = tessera::registration;
 
 namespace {
 
-// truth.csv of an acquisition: file -> true position.
+// truth.csv of an acquisition: file -> true position (read by the
+// project's own positions reader, which takes fractions).
 std::map<std::string, reg::Vec2> read_truth(const fs::path& csv) {
     std::map<std::string, reg::Vec2> out;
-    std::ifstream in(csv);
-    std::string line;
-    std::getline(in, line);
-    while (std::getline(in, line)) {
-        std::stringstream ss(line);
-        std::string f, x, y;
-        std::getline(ss, f, ',');
-        std::getline(ss, x, ',');
-        std::getline(ss, y, ',');
-        out[(csv.parent_path() / f).lexically_normal().string()] = {std::stod(x), std::stod(y)};
-    }
+    for (const Placement& p : read_positions_csv(csv.string())) out[p.file] = {p.at[0], p.at[1]};
     return out;
 }
 
