@@ -10,7 +10,6 @@
 // it does not claim (a COG is a .tif), when it is asked for by name.
 #pragma once
 
-#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
