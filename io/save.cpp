@@ -322,8 +322,8 @@ void check_holds(const OutputFormat& f, const ImageInfo& info, const std::string
     for (const OutputFormat& o : output_formats())
         if (&o != &f && !o.extensions.empty() && o.holds.refusal(o.name, info).empty())
             others.push_back(o.extensions[0]);
-    throw ParamError("format", "'" + path + "': " + why + "; " + fix +
-                                   (others.empty() ? std::string() : ", or save to a " + or_list(others) + ", which holds it"));
+    if (!others.empty()) fix += ", or save to a " + or_list(others) + ", which holds it";
+    throw ParamError("format", "'" + path + "': " + why + "; " + fix);
 }
 
 // The target's folder must exist and take new files (GDAL's virtual file

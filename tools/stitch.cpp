@@ -135,8 +135,8 @@ NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
     namespace fs = std::filesystem;
     const OutputFormat& f = output_format_for(o.output, o.format);
     // (--pyramid asks nothing of a tile pyramid: Deep Zoom is one)
-    if (!f.takes("compression") &&
-        ((!o.compression.empty() && o.compression != "none") || o.bigtiff != "auto" || (o.pyramid && !f.takes("tile_size")))) {
+    const bool compressed = !o.compression.empty() && o.compression != "none";
+    if (!f.takes("compression") && (compressed || o.bigtiff != "auto" || (o.pyramid && !f.takes("tile_size")))) {
         const auto [names, ext] = readers_of("compression");
         throw IoError(o.output, "compression, bigtiff and pyramid apply to TIFF outputs (" + names + "), not to " +
                                     f.name + "; name the output NAME" + ext + " for them");

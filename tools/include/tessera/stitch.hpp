@@ -1,6 +1,7 @@
 // The scanned-mosaic stitch as a graph: a canvas, every tile of a
-// positions CSV placed by one insert node, and a tiled (pyramid) TIFF save,
-// or a Deep Zoom pyramid when the output ends in .dzi.
+// positions CSV placed by one insert node, and a save in the format the
+// output's extension (or StitchOptions::format) names in the format table
+// (tessera/io/formats.hpp): a tiled (pyramid) TIFF, a Deep Zoom pyramid, ...
 // `tessera stitch` is this plus a run; C++ users can call it the same way.
 #pragma once
 
