@@ -1,23 +1,26 @@
-// save: writes its input to an image file with libvips (PNG, JPEG, TIFF,
-// WebP, or the libvips .v format), or a Deep Zoom / Google tile pyramid.
+// save: writes its input to a file in one of the formats of the format
+// table (formats.cpp, tessera/io/formats.hpp): the node's "format", else its
+// path's extension, picks the entry; the entry says which keys apply (any
+// other key that asks for something is an error naming the formats that
+// read it), which images it holds (checked here, naming the file), how its
+// keys are read and which sink writes it. Streaming formats (tiled TIFF and
+// COG: tiff_pyramid.cpp; Deep Zoom: dzsave.cpp) never hold more than a few
+// strips; the others go through libvips whole, in the sink below.
 //
 // The op itself moves no pixels: its output is its input (one placed need
-// per rect). The work is in its Sink, which the evaluator feeds the tiles in
-// row-major order of the tile grid:
+// per rect). The libvips sink is fed the tiles in row-major order of the
+// tile grid:
 //  - start() sets up an image to assemble them in: in memory (libvips owns
 //    the buffer) up to IoLimits::save_memory_mb, else a raw file on disc
 //    beside the target, written a row of tiles at a time and read back with
 //    libvips' rawload (memory-mapped);
 //  - write() copies each tile in;
-//  - finish() encodes the whole image with libvips under a temporary name in
-//    the target's folder (".NAME.tessera-HOST-PID-N", see temp_beside.hpp)
-//    and renames it onto the target, so the target is either the old file or
-//    the complete new one;
+//  - finish() encodes the whole image with the entry's libvips saver under a
+//    temporary name in the target's folder (".NAME.tessera-HOST-PID-N", see
+//    temp_beside.hpp) and renames it onto the target, so the target is
+//    either the old file or the complete new one;
 //  - abort() removes the temporary files and leaves the target untouched.
 // A georeferenced image saved as TIFF becomes a GeoTIFF (gdal_common.hpp).
-// This suits small and medium outputs. Tiled TIFFs (and pyramids) go to the
-// streaming writer in tiff_pyramid.cpp instead, which never holds more than a
-// strip per level, and .dzi outputs to the tile-pyramid writer in dzsave.cpp.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -28,15 +31,16 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <system_error>
 #include <vector>
 
-#include "dzsave.hpp"
+#include "format_writer.hpp"
 #include "gdal_common.hpp"
 #include "io_list.hpp"
 #include "tessera/io/io.hpp"
-#include "tiff_pyramid.hpp"
+#include "tessera/io/formats.hpp"
 #include "temp_beside.hpp"
 #include "vips_common.hpp"
 
@@ -46,109 +50,15 @@ namespace {
 using namespace vipsio;
 namespace fs = std::filesystem;
 
-enum class FileFormat { png, jpeg, tiff, webp, vips, cog, dz };
-
-const char* kSupported = "png, jpeg (jpg), tiff (tif), cog, webp, v or dz (dzi)";
-
-std::optional<FileFormat> parse_file_format(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-    if (s == "png") return FileFormat::png;
-    if (s == "jpeg" || s == "jpg") return FileFormat::jpeg;
-    if (s == "tiff" || s == "tif") return FileFormat::tiff;
-    if (s == "webp") return FileFormat::webp;
-    if (s == "v" || s == "vips") return FileFormat::vips;
-    if (s == "cog") return FileFormat::cog;
-    if (s == "dz" || s == "dzi") return FileFormat::dz;
-    return std::nullopt;
-}
-
-const char* saver_name(FileFormat f) {
-    switch (f) {
-        case FileFormat::png: return "pngsave";
-        case FileFormat::jpeg: return "jpegsave";
-        case FileFormat::tiff: return "tiffsave";
-        case FileFormat::webp: return "webpsave";
-        case FileFormat::vips:
-        case FileFormat::cog: return "vipssave";  // cog never reaches libvips
-        case FileFormat::dz: return "dzsave";
-    }
-    return "vipssave";
-}
-
-const char* format_label(FileFormat f) {
-    switch (f) {
-        case FileFormat::png: return "png";
-        case FileFormat::jpeg: return "jpeg";
-        case FileFormat::tiff: return "tiff";
-        case FileFormat::webp: return "webp";
-        case FileFormat::vips: return "v";
-        case FileFormat::cog: return "cog";
-        case FileFormat::dz: return "dz";
-    }
-    return "v";
-}
-
-struct Compression {
-    const char* name;
-    VipsForeignTiffCompression value;
-};
-constexpr Compression kCompressions[] = {{"none", VIPS_FOREIGN_TIFF_COMPRESSION_NONE},
-                                         {"deflate", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE},
-                                         {"lzw", VIPS_FOREIGN_TIFF_COMPRESSION_LZW},
-                                         {"jpeg", VIPS_FOREIGN_TIFF_COMPRESSION_JPEG},
-                                         {"zstd", VIPS_FOREIGN_TIFF_COMPRESSION_ZSTD}};
-
-// The compression parameter's choices: kCompressions' names.
-std::vector<std::string> compression_names() {
-    std::vector<std::string> out;
-    for (const Compression& c : kCompressions) out.emplace_back(c.name);
-    return out;
-}
-
-// Everything the sink needs, fixed when the op is built.
-struct SaveSettings {
-    std::string path;
-    FileFormat format = FileFormat::png;
-    int quality = 75;
-    VipsForeignTiffCompression compression = VIPS_FOREIGN_TIFF_COMPRESSION_NONE;
-    bool tile = false;
-    int tile_width = 256;
-    int tile_height = 256;
-    bool bigtiff = false;
-    bool pyramid = false;
-    // tiled TIFF: the streaming writer's settings
-    std::optional<io::TiffOptions> tiled;
-    // .dzi: the tile-pyramid writer's settings
-    std::optional<io::DzOptions> dz;
-};
-
-// Encodes `in` to `file` with the settings' saver, outside libvips' operation
-// cache (which would otherwise keep the whole image alive after the save).
-void encode(VipsImage* in, const std::string& file, const SaveSettings& s) {
-    OperationPtr op(vips_operation_new(saver_name(s.format)));
-    if (!op) throw_vips_error(s.path, std::string("cannot make the libvips saver ") + saver_name(s.format));
+// Encodes `in` to `file` with the format's libvips saver, outside libvips'
+// operation cache (which would otherwise keep the whole image alive after
+// the save).
+void encode(VipsImage* in, const std::string& file, const io::SaveSettings& s) {
+    const io::FormatWriter& w = *s.format->writer;
+    OperationPtr op(vips_operation_new(w.vips_saver));
+    if (!op) throw_vips_error(s.path, std::string("cannot make the libvips saver ") + w.vips_saver);
     g_object_set(op.get(), "in", in, "filename", file.c_str(), nullptr);
-    switch (s.format) {
-        case FileFormat::png:
-            // libvips picks the bit depth from the interpretation; a u16
-            // image tagged multiband would silently drop to 8 bits.
-            if (in->BandFmt == VIPS_FORMAT_USHORT) set_if_present(op.get(), "bitdepth", 16);
-            break;
-        case FileFormat::jpeg:
-        case FileFormat::webp: set_if_present(op.get(), "Q", s.quality); break;
-        case FileFormat::tiff:
-            set_if_present(op.get(), "compression", s.compression);
-            if (s.compression == VIPS_FOREIGN_TIFF_COMPRESSION_JPEG) set_if_present(op.get(), "Q", s.quality);
-            set_if_present(op.get(), "tile", s.tile || s.pyramid);
-            set_if_present(op.get(), "tile_width", s.tile_width);
-            set_if_present(op.get(), "tile_height", s.tile_height);
-            set_if_present(op.get(), "bigtiff", s.bigtiff);
-            set_if_present(op.get(), "pyramid", s.pyramid);
-            break;
-        case FileFormat::vips:
-        case FileFormat::cog:
-        case FileFormat::dz: break;
-    }
+    if (w.vips_options) w.vips_options(op.get(), in, s);
     run_uncached(op.get(), s.path, "could not be written");
     vips_object_unref_outputs(VIPS_OBJECT(op.get()));
 }
@@ -162,7 +72,7 @@ void remove_quietly(std::string& file) {
 
 class VipsSaveSink final : public Sink {
 public:
-    explicit VipsSaveSink(SaveSettings s) : s_(std::move(s)) {}
+    explicit VipsSaveSink(io::SaveSettings s) : s_(std::move(s)) {}
     ~VipsSaveSink() override {
         if (!done_) abort();
     }
@@ -221,7 +131,7 @@ public:
             }
             encode(src.get(), tmp_, s_);
             src.reset();
-            if (s_.format == FileFormat::tiff && info_.geo) io::write_georeference(tmp_, *info_.geo, s_.path);
+            if (s_.format->georeferenced && info_.geo) io::write_georeference(tmp_, *info_.geo, s_.path);
             if (io::is_vsi_path(s_.path)) {
                 io::copy_to_vsi(tmp_, s_.path);
                 remove_quietly(tmp_);
@@ -261,7 +171,7 @@ private:
         info_ = info;
         written_ = 0;
         io::remove_stale_temporaries(s_.path);
-        tmp_ = io::temp_beside(s_.path, s_.format == FileFormat::vips ? ".v" : "");
+        tmp_ = io::temp_beside(s_.path, s_.format->writer->temp_suffix);
         const double mb = double(info.bytes()) / (1 << 20);
         if (info.bytes() <= save_memory_limit_bytes()) {
             // In memory: libvips allocates (and later frees) the pixels.
@@ -322,7 +232,7 @@ private:
         return ImagePtr(out);
     }
 
-    SaveSettings s_;
+    io::SaveSettings s_;
     ImageInfo info_;
     ImagePtr image_;   // the output in memory
     int fd_ = -1;      // the raw file, on disc
@@ -335,67 +245,85 @@ private:
     bool done_ = false;
 };
 
-// The format: "format" if given, else the path's extension. The key is
-// checked here rather than by spec choices: it is case-insensitive, like the
-// extension it replaces.
-FileFormat pick_file_format(const Params& p, const std::string& path) {
+// The format: "format" if given, else the path's extension, through the
+// table (formats.cpp). The key is checked here rather than by spec choices:
+// it is case-insensitive, like the extension it replaces. A "format" that
+// disagrees with the extension is the pipeline's explicit choice (the CLI's
+// --format refuses it).
+const OutputFormat& pick_file_format(const Params& p, const std::string& path) {
     if (p.has("format")) {
-        std::string f = p.string("format");
-        auto ff = parse_file_format(f);
-        if (!ff) throw ParamError("format", "unknown format '" + f + "'; use " + kSupported);
+        const std::string f = p.string("format");
+        const OutputFormat* ff = find_output_format(f);
+        if (!ff) throw ParamError("format", "unknown format '" + f + "'; use " + supported_format_names());
         return *ff;
     }
-    std::string ext = fs::path(path).extension().string();
-    auto ff = parse_file_format(ext.empty() ? ext : ext.substr(1));
-    if (!ff)
-        throw ParamError("path", (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
-                                     ", which names no format Tessera writes; use ." + "png, .jpg/.jpeg, "
-                                     ".tif/.tiff, .webp, .v or .dzi, or set \"format\" (" + kSupported + ")");
-    return *ff;
+    if (const OutputFormat* ff = format_of_extension(path)) return *ff;
+    const std::string ext = format_extension(path);
+    throw ParamError("path", (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
+                                 ", which names no format Tessera writes; use " + supported_extensions() +
+                                 ", or set \"format\" (" + supported_format_names() + ")");
 }
 
-// Deep Zoom settings (a .dzi); tile_size, overlap, suffix and layout are
-// errors for any other format, so they have no default_value in the spec:
-// whether they were given is what counts.
-std::optional<io::DzOptions> dz_settings(const Params& p, const ImageInfo& info, bool dz, const char* fmt,
-                                         int quality) {
-    for (const char* key : {"tile_size", "overlap", "suffix", "layout"})
-        if (p.has(key) && !dz)
-            throw ParamError(key, std::string("applies to dz (.dzi) output only, not to ") + fmt +
-                                      "; remove it or save to a .dzi");
-    if (!dz) return std::nullopt;
-    io::DzOptions d;
-    d.layout = p.string("layout", "dz") == "dz" ? io::DzOptions::Layout::dz : io::DzOptions::Layout::google;
-    const bool google = d.layout == io::DzOptions::Layout::google;
-    d.tile_size = int(p.integer("tile_size", google ? 256 : 254));
-    d.overlap = int(p.integer("overlap", google ? 0 : 1));
-    d.suffix = p.string("suffix", "jpeg");
-    if (d.suffix == "jpg") d.suffix = "jpeg";
-    d.quality = quality;
-    d.band_width = int(p.integer("band_width"));
-    io::check_dz_options(info, d);
-    return d;
+// The value of a key that asks for nothing: a pipeline may state it for a
+// format that does not read the key. The spec's default where it has one;
+// the keys whose default depends on the format (cog) are listed; a key in
+// neither (the dz ones) asks for something whenever it is given.
+const ParamValue* asks_for_nothing(const std::string& key) {
+    static const std::map<std::string, ParamValue> values = [] {
+        std::map<std::string, ParamValue> m{{"compression", std::string("none")}, {"tile", false},
+                                            {"pyramid", false},
+                                            {"tile_width", std::int64_t(256)},
+                                            {"tile_height", std::int64_t(256)}};
+        for (const ParamSpec& ps : save_op_spec().params)
+            if (ps.default_value) m.emplace(ps.name, *ps.default_value);
+        return m;
+    }();
+    auto it = values.find(key);
+    return it == values.end() ? nullptr : &it->second;
 }
 
-// What the format can hold: bands and size, for the libvips savers.
-void check_format_holds(FileFormat f, const char* fmt, const ImageInfo& info) {
-    auto bands_in = [&](int lo, int hi) {
-        if (info.bands < lo || info.bands > hi)
-            throw ParamError("format", std::string(fmt) + " holds " + std::to_string(lo) + " to " +
-                                           std::to_string(hi) + " bands, the input has " + std::to_string(info.bands) +
-                                           "; save as tiff or v, or pick bands first");
-    };
-    if (f == FileFormat::jpeg) bands_in(1, 4);
-    if (f == FileFormat::png || f == FileFormat::webp) bands_in(1, 4);
-    auto size_up_to = [&](int most) {
-        if (info.width > most || info.height > most)
-            throw ParamError("format", std::string(fmt) + " images are at most " + std::to_string(most) + "x" +
-                                           std::to_string(most) + " pixels, the input is " +
-                                           std::to_string(info.width) + "x" + std::to_string(info.height) +
-                                           "; save as tiff (with bigtiff for huge images)");
-    };
-    if (f == FileFormat::jpeg) size_up_to(65535);
-    if (f == FileFormat::webp) size_up_to(16383);
+// A key the format does not read is an error when it asks for something,
+// naming the formats that read it.
+void refuse_other_formats_keys(const OutputFormat& f, const Params& p) {
+    for (const auto& [key, value] : p.values()) {
+        if (key == "path" || key == "format" || f.takes(key)) continue;
+        const ParamValue* nothing = asks_for_nothing(key);
+        if (nothing && *nothing == value) continue;
+        std::vector<std::string> takers, exts;
+        for (const OutputFormat& o : output_formats()) {
+            if (!o.takes(key)) continue;
+            takers.push_back(o.name);
+            if (!o.extensions.empty() && std::find(exts.begin(), exts.end(), o.extensions[0]) == exts.end())
+                exts.push_back(o.extensions[0]);
+        }
+        throw ParamError(key, "applies to " + or_list(takers) + " output only, not to " + f.name +
+                                  "; remove it or save to a " + or_list(exts));
+    }
+}
+
+// What the format holds (bands, sample format, size): an image it would
+// change is refused, naming the file, with what would hold it.
+void check_holds(const OutputFormat& f, const ImageInfo& info, const std::string& path) {
+    const std::string why = f.holds.refusal(f.name, info);
+    if (why.empty()) return;
+    std::string fix;
+    if (!f.holds.formats.empty() &&
+        std::find(f.holds.formats.begin(), f.holds.formats.end(), info.format) == f.holds.formats.end()) {
+        std::vector<std::string> names;
+        for (Format x : f.holds.formats) names.emplace_back(format_name(x));
+        fix = "cast it to " + or_list(names) + " first (the cast op)";
+    } else if (std::find(f.holds.bands.begin(), f.holds.bands.end(), info.bands) != f.holds.bands.end() ||
+               f.holds.bands.empty()) {
+        fix = "crop or shrink it first";
+    } else {
+        fix = "pick the bands it holds first";
+    }
+    std::vector<std::string> others;
+    for (const OutputFormat& o : output_formats())
+        if (&o != &f && !o.extensions.empty() && o.holds.refusal(o.name, info).empty())
+            others.push_back(o.extensions[0]);
+    if (!others.empty()) fix += ", or save to a " + or_list(others) + ", which holds it";
+    throw ParamError("format", "'" + path + "': " + why + "; " + fix);
 }
 
 // The target's folder must exist and take new files (GDAL's virtual file
@@ -417,83 +345,13 @@ class SaveOp final : public Op {
 public:
     SaveOp(const Params& p, std::span<const ImageInfo> in) {
         info_ = in[0];
+        s_.info = info_;
         s_.path = p.string("path");
         if (s_.path.empty()) throw ParamError("path", "is empty; give the file to write, e.g. \"out.tif\"");
-        s_.format = pick_file_format(p, s_.path);
-        // "cog" is a TIFF with its own layout: tiled, with overviews unless
-        // told otherwise, 512-pixel tiles and deflate (GDAL's COG defaults,
-        // but for LZW, which libtiff would encode on one thread here)
-        const bool cog = s_.format == FileFormat::cog;
-        if (cog) s_.format = FileFormat::tiff;
-        const bool tiff = s_.format == FileFormat::tiff;
-        const char* fmt = format_label(s_.format);
-
-        // TIFF settings; each is an error for other formats when it asks for
-        // something (a default value given explicitly is accepted). Ranges
-        // and choices are the spec's; the defaults that depend on cog are
-        // set here.
-        auto tiff_only = [&](const std::string& key, bool asks) {
-            if (asks && !tiff)
-                throw ParamError(key, std::string("applies to tiff output only, not to ") + fmt +
-                                          "; remove it or save to a .tif file");
-        };
-        std::string comp = p.string("compression", cog ? "deflate" : "none");
-        tiff_only("compression", comp != "none");
-        s_.compression = std::find_if(std::begin(kCompressions), std::end(kCompressions),
-                                      [&](const Compression& c) { return comp == c.name; })->value;
-        s_.tile = p.boolean("tile", cog);
-        tiff_only("tile", s_.tile);
-        if (cog && !s_.tile) throw ParamError("tile", "a COG is always tiled; remove \"tile\": false");
-        s_.pyramid = p.boolean("pyramid", cog);
-        tiff_only("pyramid", s_.pyramid);
-        const std::string big = p.string("bigtiff");
-        tiff_only("bigtiff", big != "auto");
-        // libtiff can only address 4 GB without BigTIFF.
-        s_.bigtiff = big == "yes" ||
-                     (big == "auto" && info_.bytes() >= (std::uint64_t(4) << 30) - (std::uint64_t(64) << 20));
-        for (auto [key, dim] : {std::pair{"tile_width", &s_.tile_width}, std::pair{"tile_height", &s_.tile_height}}) {
-            *dim = int(p.integer(key, cog ? 512 : 256));
-            tiff_only(key, p.has(key) && *dim != 256);
-            if (*dim % 16 != 0)
-                throw ParamError(key, std::to_string(*dim) + " is not a multiple of 16, which TIFF tiles must be; "
-                                                             "use e.g. " + std::to_string((*dim + 15) / 16 * 16));
-        }
-
-        s_.quality = int(p.integer("quality"));
-        // For tiff it is kept for compression jpeg and unused otherwise, so
-        // a pipeline may switch compressions without editing it.
-        const bool has_quality =
-            s_.format == FileFormat::jpeg || s_.format == FileFormat::webp || tiff || s_.format == FileFormat::dz;
-        if (!has_quality && s_.quality != 75)
-            throw ParamError("quality", std::string("applies to jpeg, webp, dz and tiff (compression jpeg), not to ") +
-                                            fmt + "; remove it");
-
-        if (tiff && (s_.tile || s_.pyramid)) {
-            io::TiffOptions t;
-            t.tile_w = s_.tile_width;
-            t.tile_h = s_.tile_height;
-            t.codec.compression = io::parse_compression(comp);
-            t.codec.quality = s_.quality;
-            t.pyramid = s_.pyramid;
-            t.cog = cog;
-            t.codec.predictor = p.boolean("predictor", false);
-            if (t.codec.predictor && t.codec.compression != io::Compression::deflate &&
-                t.codec.compression != io::Compression::zstd && t.codec.compression != io::Compression::lzw)
-                throw ParamError("predictor", std::string("applies to deflate, zstd and lzw compression, not ") +
-                                                  io::compression_name(t.codec.compression) + "; remove it");
-            t.band_width = int(p.integer("band_width"));
-            t.bigtiff = big == "yes" ? io::TiffOptions::BigTiff::yes
-                        : big == "no" ? io::TiffOptions::BigTiff::no
-                                      : io::TiffOptions::BigTiff::automatic;
-            io::check_tiff_options(info_, t);
-            s_.tiled = t;
-        }
-        s_.dz = dz_settings(p, info_, s_.format == FileFormat::dz, fmt, s_.quality);
-        check_format_holds(s_.format, fmt, info_);
-
-        tiff_only("predictor", p.boolean("predictor", false));
-        if (p.boolean("predictor", false) && !s_.tiled)
-            throw ParamError("predictor", "is written by the tiled TIFF writer only; add \"tile\": true");
+        s_.format = &pick_file_format(p, s_.path);
+        refuse_other_formats_keys(*s_.format, p);
+        check_holds(*s_.format, info_, s_.path);
+        s_.format->writer->configure(p, s_);
         check_target_folder(s_.path);
     }
 
@@ -501,11 +359,7 @@ public:
     void demand(const Rect& r, Demand& need) const override { need.push_back({0, r, r.origin()}); }
     void compute(const Tile&, std::span<const Pulled>) const override {}
 
-    std::unique_ptr<Sink> make_sink() const override {
-        if (s_.tiled) return io::make_tiff_sink(s_.path, *s_.tiled);
-        if (s_.dz) return io::make_dz_sink(s_.path, *s_.dz);
-        return std::make_unique<VipsSaveSink>(s_);
-    }
+    std::unique_ptr<Sink> make_sink() const override { return s_.format->writer->make_sink(s_); }
 
     // A Deep Zoom pyramid is NAME.dzi and the folder NAME_files (google:
     // NAME), replaced whole (dzsave.cpp).
@@ -522,24 +376,26 @@ public:
     }
 
 private:
-    SaveSettings s_;
+    io::SaveSettings s_;
 };
 
 }  // namespace
 
+std::unique_ptr<Sink> io::make_vips_save_sink(const io::SaveSettings& s) { return std::make_unique<VipsSaveSink>(s); }
+
 OpSpec save_op_spec() {
-    return {"save", "writes its input to an image file (png, jpeg, tiff, webp, v) via libvips, or a Deep Zoom pyramid (.dzi); replaces the target only when complete",
+    return {"save", "writes its input to an image file in one of the formats `tessera formats` lists (tiled TIFF, COG and Deep Zoom by streaming writers, the others whole through libvips); replaces the target only when complete",
             1, 1,
             {{"path", ParamType::string, true, "", "the file to write; its extension picks the format", true},
              {"format", ParamType::string, false, "from the extension",
-              "png, jpeg, tiff, webp, v, cog (a Cloud Optimized GeoTIFF: tiled 512, deflate, overviews) or dz (a Deep Zoom pyramid)"},
+              supported_format_names() + " (any case); `tessera formats` describes each"},
              {.name = "quality", .type = ParamType::integer,
               .doc = "for jpeg, webp, dz tiles and tiff with jpeg compression", .default_value = std::int64_t(75),
               .min = 1, .max = 100},
              // the defaults of compression, tile, pyramid and the tile sizes
              // depend on the format (cog)
              {.name = "compression", .type = ParamType::string, .default_text = "none (cog: deflate)",
-              .doc = "tiff: none, deflate, lzw, jpeg or zstd", .choices = compression_names()},
+              .doc = "tiff: none, deflate, lzw, jpeg or zstd", .choices = {"none", "deflate", "lzw", "jpeg", "zstd"}},
              {"tile", ParamType::boolean, false, "false (cog: true)", "tiff: write tiles rather than strips"},
              {.name = "tile_width", .type = ParamType::integer, .default_text = "256 (cog: 512)",
               .doc = "tiff tile width (a multiple of 16)", .min = 16, .max = 8192},

@@ -19,6 +19,7 @@
 
 #include "spec_options.hpp"
 #include "tessera/core/temporaries.hpp"
+#include "tessera/io/formats.hpp"
 #include "tessera/io/output_target.hpp"
 #include "tessera/flatfield.hpp"
 #include "tessera/merge.hpp"
@@ -436,6 +437,8 @@ int main(int argc, char** argv) {
 
     auto* ops = app.add_subcommand("ops", "list every op with its parameters, types and defaults");
     ops->add_flag("--json", as_json, "machine-readable output");
+    auto* formats = app.add_subcommand("formats", "list the output formats: names, extensions, keys, what each holds");
+    formats->add_flag("--json", as_json, "machine-readable output");
 
     auto* info = app.add_subcommand("info", "print the header of an image file");
     info->add_option("FILE", file, "image file")->required();
@@ -482,8 +485,10 @@ int main(int argc, char** argv) {
         cmd->add_option("--positions-out", positions_out,
                         "write the positions used (on the output canvas): NAME.txt as a Fiji TileConfiguration, else a "
                         "CSV file,x,y");
-        cmd->add_option("-o,--output", o.output, "output .tif, or .dzi for a Deep Zoom pyramid (NAME.dzi + NAME_files/)")
+        cmd->add_option("-o,--output", o.output, "output; its extension picks the format: " + supported_extensions())
             ->required();
+        cmd->add_option("--format", o.format, "the output's format, overriding its extension (e.g. cog for a .tif): " +
+                                                  supported_format_names() + "; `tessera formats` lists them");
         // checked after parsing against save's tile_width or tile_size,
         // whichever the output uses
         cmd->add_option("--tile-size", o.tile_size,
@@ -574,8 +579,7 @@ int main(int argc, char** argv) {
         ->check(spec("merge", "dtype"));
     merge->add_option("--resampling", mo.resampling, "nearest, bilinear or cubic (for inputs at another resolution)")
         ->check(spec("merge", "resampling"));
-    merge->add_option("--format", mo.format, "gtiff (tiled GeoTIFF) or cog (Cloud Optimized GeoTIFF, with overviews)")
-        ->check(CLI::IsMember({"gtiff", "cog"}));
+    merge->add_option("--format", mo.format, "tiff or gtiff (tiled GeoTIFF) or cog (Cloud Optimized GeoTIFF, with overviews); default: the -o extension's");
     merge->add_option("--tile-size", mo.tile_size, "tile size, a multiple of 16 (default 256; cog 512)")
         ->check(spec("save", "tile_width"));
     merge->add_option("--compression", mo.compression, "none, deflate, lzw, zstd or jpeg")
@@ -608,9 +612,8 @@ int main(int argc, char** argv) {
     // .dzi's tile_size, whose ranges differ: check the one the output uses
     for (auto [cmd, o] : {std::pair{stitch, static_cast<StitchOptions*>(&so)}, std::pair{mosaic, static_cast<StitchOptions*>(&mso)}}) {
         if (!*cmd || cmd->get_option("--tile-size")->count() == 0) continue;
-        const bool dz = std::filesystem::path(o->output).extension() == ".dzi";
         try {
-            check_option_value(reg, "save", dz ? "tile_size" : "tile_width", "--tile-size", std::int64_t(o->tile_size));
+            check_option_value(reg, "save", stitch_tile_key(*o), "--tile-size", std::int64_t(o->tile_size));
         } catch (const CLI::ParseError& e) {
             return app.exit(e);
         }
@@ -648,6 +651,10 @@ int main(int argc, char** argv) {
     try {
         if (*run) return cmd_run(pipeline, threads, tile, stats, progress, memory_mb);
         if (*ops) return cmd_ops(as_json);
+        if (*formats) {
+            std::cout << describe_output_formats(as_json);
+            return 0;
+        }
         if (*info) {
             std::cout << describe_image(file);
             return 0;

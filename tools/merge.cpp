@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "tessera/core/error.hpp"
+#include "tessera/io/formats.hpp"
 
 namespace tessera {
 
@@ -65,26 +66,41 @@ void apply_creation_option(const std::string& kv, bool cog, Params& save) {
     }
 }
 
+// The format merge writes: one that keeps the georeference (the table's
+// GeoTIFF and COG), by --format or else by the output's extension; any other
+// name is refused before an input is read, rather than written as TIFF
+// bytes under a name that says otherwise.
+const OutputFormat& merge_format(const MergeOptions& o) {
+    std::vector<std::string> names, exts;
+    for (const OutputFormat& f : output_formats())
+        if (f.georeferenced) {
+            names.push_back(f.name);
+            for (const std::string& e : f.extensions) exts.push_back(e);
+        }
+    if (!o.format.empty()) {
+        const OutputFormat* f = find_output_format(o.format);
+        if (!f || !f->georeferenced)
+            throw Error("merge: --format " + o.format + " is not a format merge writes; use " + or_list(names) +
+                        " (gtiff is tiff)");
+        return output_format_for(o.output, o.format);  // and its extension agrees
+    }
+    const OutputFormat* f = format_of_extension(o.output);
+    if (f && f->georeferenced) return *f;
+    const std::string ext = format_extension(o.output);
+    throw IoError(o.output, (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
+                                ", but merge writes a GeoTIFF (--format " + or_list(names) + "): name the output " +
+                                or_list(exts));
+}
+
 }  // namespace
 
 Graph merge_graph(const MergeOptions& o, const OpRegistry& registry) {
     namespace fs = std::filesystem;
     if (o.inputs.empty()) throw Error("merge: give at least one input raster");
-    if (o.format != "gtiff" && o.format != "cog")
-        throw Error("merge: --format " + o.format + " is not a format merge writes; use gtiff or cog");
-    // a GeoTIFF (or COG) is what keeps the georeference: another name would
-    // hold TIFF bytes under a name that says otherwise
-    {
-        std::string ext = fs::path(o.output).extension().string();
-        for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-        if (ext != ".tif" && ext != ".tiff")
-            throw IoError(o.output, (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
-                                        ", but merge writes a GeoTIFF (--format gtiff) or COG (--format cog): name "
-                                        "the output .tif or .tiff");
-    }
-    const bool cog = o.format == "cog";
+    const OutputFormat& format = merge_format(o);
+    const bool cog = format.name == "cog";  // (for a message: GDAL's COG driver takes more options)
     Params save{{"path", fs::absolute(o.output).lexically_normal().string()},
-                {"format", std::string(cog ? "cog" : "tiff")},
+                {"format", format.name},
                 {"tile", true},
                 {"compression", o.compression}};
     if (o.tile_size > 0) {
@@ -94,7 +110,7 @@ Graph merge_graph(const MergeOptions& o, const OpRegistry& registry) {
     for (const std::string& kv : o.creation_options) apply_creation_option(kv, cog, save);
     Graph g(registry);
     // the pull unit follows the output's tiles (the TIFF writer asks for its own)
-    g.execution.tile_w = g.execution.tile_h = o.tile_size > 0 ? o.tile_size : cog ? 512 : 256;
+    g.execution.tile_w = g.execution.tile_h = o.tile_size > 0 ? o.tile_size : format.default_tile;
     std::vector<NodeId> loads;
     for (std::size_t i = 0; i < o.inputs.size(); ++i) {
         // local files absolute (so --emit-json runs from anywhere); GDAL

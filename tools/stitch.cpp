@@ -1,10 +1,10 @@
 #include "tessera/stitch.hpp"
 
-#include <cctype>
 #include <cmath>
 #include <filesystem>
 
 #include "tessera/core/error.hpp"
+#include "tessera/io/formats.hpp"
 
 namespace tessera {
 
@@ -98,69 +98,74 @@ NodeId add_canvas(Graph& g, const StitchOptions& o, const ImageInfo& like) {
 }
 
 int stitch_tile_size(const StitchOptions& o) {
-    namespace fs = std::filesystem;
-    const bool dz = fs::path(o.output).extension() == ".dzi";
-    return o.tile_size > 0 ? o.tile_size : !dz ? 256 : o.layout == "google" ? 256 : 254;
+    if (o.tile_size > 0) return o.tile_size;
+    const OutputFormat& f = output_format_for(o.output, o.format);
+    if (f.takes("layout") && o.layout == "google") return 256;  // vips dzsave's
+    return f.default_tile > 0 ? f.default_tile : 256;
+}
+
+std::string stitch_tile_key(const StitchOptions& o) {
+    try {
+        if (output_format_for(o.output, o.format).takes("tile_size")) return "tile_size";
+    } catch (const Error&) {
+    }
+    return "tile_width";
 }
 
 namespace {
 
-// The format the output's extension names (case aside): the tiled TIFF
-// writer for .tif/.tiff, Deep Zoom for .dzi, and libvips's savers (one
-// whole image, untiled) for .png, .jpg/.jpeg, .webp and .v; any other name
-// is refused, listing these, rather than written as TIFF bytes under it.
-std::string output_format(const std::string& output) {
-    std::string ext = std::filesystem::path(output).extension().string();
-    for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-    if (ext == ".tif" || ext == ".tiff") return "tiff";
-    if (ext == ".dzi") return "dz";
-    if (ext == ".png") return "png";
-    if (ext == ".jpg" || ext == ".jpeg") return "jpeg";
-    if (ext == ".webp") return "webp";
-    if (ext == ".v") return "v";
-    throw IoError(output, (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
-                              ", which names no format this command writes; use .tif/.tiff (tiled TIFF, pyramid), "
-                              ".dzi (Deep Zoom), .png, .jpg/.jpeg, .webp or .v");
+// The formats that read `key`, and the name an output of the first would have.
+std::pair<std::string, std::string> readers_of(const std::string& key) {
+    std::vector<std::string> names;
+    std::string ext;
+    for (const OutputFormat& f : output_formats())
+        if (f.takes(key)) {
+            names.push_back(f.name);
+            if (ext.empty() && !f.extensions.empty()) ext = f.extensions[0];
+        }
+    return {or_list(names), ext};
 }
 
 }  // namespace
 
+// The format comes from the table (the -o extension, or --format); the
+// command's output options become the save keys the format reads, and those
+// it does not read are errors when given, rather than ignored.
 NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
     namespace fs = std::filesystem;
-    const std::string format = output_format(o.output);
-    const bool dz = format == "dz";
-    if (format != "tiff" && !dz) {
-        // a whole image through libvips: the TIFF writer's options do not apply
-        if (o.compression != "none" || o.bigtiff != "auto" || o.pyramid)
-            throw IoError(o.output, "compression, bigtiff and pyramid apply to TIFF outputs; a ." + format +
-                                        " takes quality (jpeg, webp) only; name the output .tif for them");
-        if (o.overlap >= 0 || o.suffix != "jpeg" || o.layout != "dz")
-            throw IoError(o.output, "overlap, suffix and layout apply to Deep Zoom outputs; name the output NAME.dzi");
-        Params save{{"path", fs::absolute(o.output).lexically_normal().string()}, {"format", format}};
-        if (format == "jpeg" || format == "webp") save.set("quality", std::int64_t(o.quality));
-        return g.add("save", {image}, save, "save");
+    const OutputFormat& f = output_format_for(o.output, o.format);
+    // (--pyramid asks nothing of a tile pyramid: Deep Zoom is one)
+    const bool compressed = !o.compression.empty() && o.compression != "none";
+    if (!f.takes("compression") && (compressed || o.bigtiff != "auto" || (o.pyramid && !f.takes("tile_size")))) {
+        const auto [names, ext] = readers_of("compression");
+        throw IoError(o.output, "compression, bigtiff and pyramid apply to TIFF outputs (" + names + "), not to " +
+                                    f.name + "; name the output NAME" + ext + " for them");
     }
-    if (dz && (o.compression != "none" || o.bigtiff != "auto"))
-        throw IoError(o.output, "compression and bigtiff apply to TIFF outputs; a .dzi takes suffix, quality, overlap "
-                                "and layout");
-    if (!dz && (o.overlap >= 0 || o.suffix != "jpeg" || o.layout != "dz"))
-        throw IoError(o.output, "overlap, suffix and layout apply to Deep Zoom outputs; name the output NAME.dzi");
+    if (!f.takes("suffix") && (o.overlap >= 0 || o.suffix != "jpeg" || o.layout != "dz")) {
+        const auto [names, ext] = readers_of("suffix");
+        throw IoError(o.output, "overlap, suffix and layout apply to Deep Zoom outputs (" + names + "), not to " +
+                                    f.name + "; name the output NAME" + ext);
+    }
     const int tile = stitch_tile_size(o);
-    Params save{{"path", fs::absolute(o.output).lexically_normal().string()}, {"quality", std::int64_t(o.quality)}};
-    if (dz) {
+    Params save{{"path", fs::absolute(o.output).lexically_normal().string()}, {"format", f.name}};
+    if (f.takes("quality")) save.set("quality", std::int64_t(o.quality));
+    if (f.takes("tile_size")) {
         // a Deep Zoom (or google) pyramid, options as vips dzsave's
         save.set("tile_size", std::int64_t(tile));
         if (o.overlap >= 0) save.set("overlap", std::int64_t(o.overlap));
         save.set("suffix", o.suffix);
         save.set("layout", o.layout);
-    } else {
-        save.set("format", std::string("tiff"));
+    }
+    if (f.takes("tile_width")) {
+        // the TIFF family, tiled (the streaming writer); the options left at
+        // the command's defaults leave the format's (a COG's deflate and
+        // overviews)
         save.set("tile", true);
         save.set("tile_width", std::int64_t(tile));
         save.set("tile_height", std::int64_t(tile));
-        save.set("compression", o.compression);
-        save.set("pyramid", o.pyramid);
-        save.set("bigtiff", o.bigtiff);
+        if (!o.compression.empty()) save.set("compression", o.compression);
+        if (o.pyramid) save.set("pyramid", true);
+        if (o.bigtiff != "auto") save.set("bigtiff", o.bigtiff);
     }
     return g.add("save", {image}, save, "save");
 }

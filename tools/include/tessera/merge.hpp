@@ -13,7 +13,7 @@ namespace tessera {
 
 struct MergeOptions {
     std::vector<std::string> inputs;  // anything GDAL opens, in merge order
-    std::string output;               // the GeoTIFF to write
+    std::string output;               // the GeoTIFF to write (.tif/.tiff)
     std::string method = "first";     // first, last, min, max, sum, count
     std::optional<double> nodata;
     std::vector<double> res;     // empty, [r] or [rx, ry]
@@ -21,8 +21,8 @@ struct MergeOptions {
     bool tap = false;
     std::string dtype;  // empty: input 0's
     std::string resampling = "nearest";
-    std::string format = "gtiff";  // gtiff (tiled) or cog
-    int tile_size = 0;              // 0: 256 for gtiff, 512 for cog
+    std::string format;  // tiff (gtiff: tiled) or cog; empty: the output's extension's (.tif: tiff)
+    int tile_size = 0;   // 0: 256 for gtiff, 512 for cog
     std::string compression = "deflate";
     // GDAL-style creation options, KEY=VALUE: BLOCKSIZE, COMPRESS (NONE,
     // DEFLATE, LZW, ZSTD, JPEG), PREDICTOR (YES/NO/2), QUALITY, OVERVIEWS

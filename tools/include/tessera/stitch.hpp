@@ -1,6 +1,7 @@
 // The scanned-mosaic stitch as a graph: a canvas, every tile of a
-// positions CSV placed by one insert node, and a tiled (pyramid) TIFF save,
-// or a Deep Zoom pyramid when the output ends in .dzi.
+// positions CSV placed by one insert node, and a save in the format the
+// output's extension (or StitchOptions::format) names in the format table
+// (tessera/io/formats.hpp): a tiled (pyramid) TIFF, a Deep Zoom pyramid, ...
 // `tessera stitch` is this plus a run; C++ users can call it the same way.
 #pragma once
 
@@ -30,9 +31,10 @@ struct StitchOptions {
     std::string positions;  // CSV file,x,y or Fiji TileConfiguration; paths relative to its folder
     int canvas_w = 0, canvas_h = 0;  // 0x0: the tiles' bounding box (fit_canvas)
     std::string output;  // .tif/.tiff: tiled TIFF; .dzi: Deep Zoom (or google) pyramid; .png, .jpg, .webp, .v: libvips
-                         // (another extension is an error listing these)
+                         // (another extension is an error listing these; tessera/io/formats.hpp)
+    std::string format;  // a format table name (cog, ...) overriding the extension; empty: the extension's
     int tile_size = 0;   // 0: the output's default (TIFF 256, dz 254, google 256)
-    std::string compression = "none";  // TIFF
+    std::string compression;  // TIFF; empty: the format's (none; COG deflate)
     int quality = 75;
     bool pyramid = false;
     std::string bigtiff = "auto";
@@ -78,8 +80,12 @@ IntPair placed_at(const std::array<double, 2>& at);
 void shift_positions(std::vector<Placement>& rows, const std::array<double, 2>& shift);
 
 // The tile size of the output: the option, else the output's default
-// (TIFF 256, Deep Zoom 254, google 256).
+// (TIFF 256, COG 512, Deep Zoom 254, google 256).
 int stitch_tile_size(const StitchOptions& o);
+// The save key --tile-size sets for this output ("tile_size" for Deep Zoom,
+// else "tile_width"), whose range it must be in; never throws (a format the
+// output cannot be written in is reported when the graph is built).
+std::string stitch_tile_key(const StitchOptions& o);
 
 // The parts of the stitch graph other jobs on the same CSVs reuse: a load
 // node per tile ("tile0", ...), the canvas under them (first tile's bands

@@ -1,0 +1,403 @@
+// The output format table (tessera/io/formats.hpp): one entry per format
+// tessera writes, and what reads it (lookup by name and extension, the lists
+// in messages, `tessera formats`). To add a format, see io/README.md: a
+// libvips whole-image saver is one entry here (its saver's name, the keys it
+// reads, what it holds); a streaming writer is its own file plus one entry.
+//
+// The entries' `holds` say what each format stores without loss, so that an
+// image it would change is refused when the graph is built instead of being
+// converted by libvips behind the user's back (a u16 image saved as JPEG
+// would come back 8-bit, an RGBA one without its alpha).
+#include "tessera/io/formats.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "format_writer.hpp"
+#include "tessera/core/error.hpp"
+#include "tessera/core/params.hpp"
+#include "vips_common.hpp"
+
+namespace tessera {
+namespace {
+
+using io::SaveSettings;
+using namespace vipsio;
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+bool contains(const std::vector<std::string>& v, std::string_view s) {
+    return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// ---- the keys of each format, read once the graph has checked them
+// against the save spec (type, range, choices) and refused the keys of
+// other formats (save.cpp)
+
+void configure_quality(const Params& p, SaveSettings& s) { s.quality = int(p.integer("quality")); }
+void configure_nothing(const Params&, SaveSettings&) {}
+
+// TIFF and COG. A COG is a TIFF with its own layout: tiled, with overviews
+// unless told otherwise, 512-pixel tiles and deflate (GDAL's COG defaults,
+// but for LZW, which libtiff would encode on one thread here).
+void configure_tiff_family(const Params& p, SaveSettings& s, bool cog) {
+    const std::string comp = p.string("compression", cog ? "deflate" : "none");
+    s.compression = io::parse_compression(comp);
+    const bool tile = p.boolean("tile", cog);
+    if (cog && !tile) throw ParamError("tile", "a COG is always tiled; remove \"tile\": false");
+    const bool pyramid = p.boolean("pyramid", cog);
+    const std::string big = p.string("bigtiff");
+    // libtiff can only address 4 GB without BigTIFF.
+    s.bigtiff = big == "yes" ||
+                (big == "auto" && s.info.bytes() >= (std::uint64_t(4) << 30) - (std::uint64_t(64) << 20));
+    for (auto [key, dim] : {std::pair{"tile_width", &s.tile_w}, std::pair{"tile_height", &s.tile_h}}) {
+        *dim = int(p.integer(key, s.format->default_tile));
+        if (*dim % 16 != 0)
+            throw ParamError(key, std::to_string(*dim) + " is not a multiple of 16, which TIFF tiles must be; "
+                                                         "use e.g. " + std::to_string((*dim + 15) / 16 * 16));
+    }
+    // kept for compression jpeg and unused otherwise, so a pipeline may
+    // switch compressions without editing it
+    s.quality = int(p.integer("quality"));
+    const bool predictor = p.boolean("predictor", false);
+    if (!tile && !pyramid) {  // strips, through libvips
+        if (predictor) throw ParamError("predictor", "is written by the tiled TIFF writer only; add \"tile\": true");
+        return;
+    }
+    io::TiffOptions t;
+    t.tile_w = s.tile_w;
+    t.tile_h = s.tile_h;
+    t.codec.compression = s.compression;
+    t.codec.quality = s.quality;
+    t.pyramid = pyramid;
+    t.cog = cog;
+    t.codec.predictor = predictor;
+    if (predictor && t.codec.compression != io::Compression::deflate &&
+        t.codec.compression != io::Compression::zstd && t.codec.compression != io::Compression::lzw)
+        throw ParamError("predictor", std::string("applies to deflate, zstd and lzw compression, not ") +
+                                          io::compression_name(t.codec.compression) + "; remove it");
+    t.band_width = int(p.integer("band_width"));
+    t.bigtiff = big == "yes"  ? io::TiffOptions::BigTiff::yes
+                : big == "no" ? io::TiffOptions::BigTiff::no
+                              : io::TiffOptions::BigTiff::automatic;
+    io::check_tiff_options(s.info, t);
+    s.tiled = t;
+}
+void configure_tiff(const Params& p, SaveSettings& s) { configure_tiff_family(p, s, false); }
+void configure_cog(const Params& p, SaveSettings& s) { configure_tiff_family(p, s, true); }
+
+// Deep Zoom: the tile keys have no default_value in the spec (giving one is
+// an error for other formats), so the layout's defaults are set here.
+void configure_dz(const Params& p, SaveSettings& s) {
+    s.quality = int(p.integer("quality"));
+    io::DzOptions d;
+    d.layout = p.string("layout", "dz") == "dz" ? io::DzOptions::Layout::dz : io::DzOptions::Layout::google;
+    const bool google = d.layout == io::DzOptions::Layout::google;
+    d.tile_size = int(p.integer("tile_size", google ? 256 : s.format->default_tile));
+    d.overlap = int(p.integer("overlap", google ? 0 : 1));
+    d.suffix = p.string("suffix", "jpeg");
+    if (d.suffix == "jpg") d.suffix = "jpeg";
+    d.quality = s.quality;
+    d.band_width = int(p.integer("band_width"));
+    io::check_dz_options(s.info, d);
+    s.dz = d;
+}
+
+// ---- sinks
+
+std::unique_ptr<Sink> tiff_sink(const SaveSettings& s) {
+    return s.tiled ? io::make_tiff_sink(s.path, *s.tiled) : io::make_vips_save_sink(s);
+}
+std::unique_ptr<Sink> dz_sink(const SaveSettings& s) { return io::make_dz_sink(s.path, *s.dz); }
+
+// ---- libvips' savers' options
+
+void png_options(VipsOperation* op, const VipsImage* in, const SaveSettings&) {
+    // libvips picks the bit depth from the interpretation; a u16 image
+    // tagged multiband would silently drop to 8 bits.
+    if (in->BandFmt == VIPS_FORMAT_USHORT) set_if_present(op, "bitdepth", 16);
+}
+void quality_options(VipsOperation* op, const VipsImage*, const SaveSettings& s) {
+    set_if_present(op, "Q", s.quality);
+}
+VipsForeignTiffCompression vips_compression(io::Compression c) {
+    switch (c) {
+        case io::Compression::none: return VIPS_FOREIGN_TIFF_COMPRESSION_NONE;
+        case io::Compression::deflate: return VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE;
+        case io::Compression::lzw: return VIPS_FOREIGN_TIFF_COMPRESSION_LZW;
+        case io::Compression::jpeg: return VIPS_FOREIGN_TIFF_COMPRESSION_JPEG;
+        case io::Compression::zstd: return VIPS_FOREIGN_TIFF_COMPRESSION_ZSTD;
+    }
+    return VIPS_FOREIGN_TIFF_COMPRESSION_NONE;
+}
+// A TIFF in strips (tiled ones go to the streaming writer).
+void tiff_options(VipsOperation* op, const VipsImage*, const SaveSettings& s) {
+    set_if_present(op, "compression", vips_compression(s.compression));
+    if (s.compression == io::Compression::jpeg) set_if_present(op, "Q", s.quality);
+    set_if_present(op, "tile", false);
+    set_if_present(op, "tile_width", s.tile_w);
+    set_if_present(op, "tile_height", s.tile_h);
+    set_if_present(op, "bigtiff", s.bigtiff);
+    set_if_present(op, "pyramid", false);
+}
+
+const io::FormatWriter kTiffWriter{.configure = configure_tiff, .make_sink = tiff_sink, .vips_saver = "tiffsave",
+                                   .vips_options = tiff_options};
+const io::FormatWriter kCogWriter{.configure = configure_cog, .make_sink = tiff_sink};
+const io::FormatWriter kDzWriter{.configure = configure_dz, .make_sink = dz_sink};
+const io::FormatWriter kPngWriter{.configure = configure_nothing, .make_sink = io::make_vips_save_sink,
+                                  .vips_saver = "pngsave", .vips_options = png_options};
+const io::FormatWriter kJpegWriter{.configure = configure_quality, .make_sink = io::make_vips_save_sink,
+                                   .vips_saver = "jpegsave", .vips_options = quality_options};
+const io::FormatWriter kWebpWriter{.configure = configure_quality, .make_sink = io::make_vips_save_sink,
+                                   .vips_saver = "webpsave", .vips_options = quality_options};
+// (libvips' vipssave writes nothing to a name that does not end in .v)
+const io::FormatWriter kVipsWriter{.configure = configure_nothing, .make_sink = io::make_vips_save_sink,
+                                   .vips_saver = "vipssave", .temp_suffix = ".v"};
+
+// The table. The order is the order of every list shown (and the first
+// entry claiming an extension is the one it names). Built on first use, so
+// that a registry made during static initialisation finds it.
+const std::vector<OutputFormat>& table() {
+    const std::vector<std::string> kTiffKeys{"compression", "quality", "tile",      "tile_width", "tile_height",
+                                             "bigtiff",     "pyramid", "predictor", "band_width"};
+    const std::vector<int> kOneToFour{1, 2, 3, 4};
+    static const std::vector<OutputFormat> formats{
+        {.name = "tiff",
+         .aliases = {"tif", "gtiff"},
+         .extensions = {".tif", ".tiff"},
+         .summary = "tiled TIFF, pyramid",
+         .doc = "TIFF, a GeoTIFF when the image is georeferenced; tiled (or with pyramid: every 2x smaller level) by "
+                "the streaming writer, which shards; else strips through libvips, assembled whole",
+         .keys = kTiffKeys,
+         .default_tile = 256,
+         .streaming = true,
+         .shards = true,
+         .georeferenced = true,
+         .writer = &kTiffWriter},
+        {.name = "cog",
+         .written_as = {".tif", ".tiff"},
+         .doc = "Cloud Optimized GeoTIFF as GDAL's validator wants it: tiled 512, deflate, overviews, every "
+                "directory first, then the tiles smallest level first; streaming, shards",
+         .keys = kTiffKeys,
+         .default_tile = 512,
+         .streaming = true,
+         .shards = true,
+         .georeferenced = true,
+         .writer = &kCogWriter},
+        {.name = "dz",
+         .aliases = {"dzi"},
+         .extensions = {".dzi"},
+         .summary = "Deep Zoom",
+         .doc = "Deep Zoom (NAME.dzi + NAME_files/) or google (NAME/Z/Y/X) tile pyramid, byte-identical to vips "
+                "dzsave; streaming, shards",
+         .keys = {"quality", "tile_size", "overlap", "suffix", "layout", "band_width"},
+         .holds = {.formats = {Format::u8}, .bands = kOneToFour},
+         .default_tile = 254,  // vips dzsave's (google: 256)
+         .streaming = true,
+         .shards = true,
+         .writer = &kDzWriter},
+        {.name = "png",
+         .extensions = {".png"},
+         .doc = "PNG through libvips' pngsave (8 or 16 bit), assembled whole",
+         .holds = {.formats = {Format::u8, Format::u16}, .bands = kOneToFour},
+         .writer = &kPngWriter},
+        {.name = "jpeg",
+         .aliases = {"jpg"},
+         .extensions = {".jpg", ".jpeg"},
+         .doc = "JPEG through libvips' jpegsave, assembled whole",
+         .keys = {"quality"},
+         .holds = {.formats = {Format::u8}, .bands = {1, 3}, .max_side = 65535},
+         .writer = &kJpegWriter},
+        {.name = "webp",
+         .extensions = {".webp"},
+         .doc = "WebP through libvips' webpsave (one band is stored as RGB), assembled whole",
+         .keys = {"quality"},
+         .holds = {.formats = {Format::u8}, .bands = kOneToFour, .max_side = 16383},
+         .writer = &kWebpWriter},
+        {.name = "v",
+         .aliases = {"vips"},
+         .extensions = {".v"},
+         .doc = "libvips' own format (any bands and sample format, uncompressed), assembled whole",
+         .writer = &kVipsWriter},
+    };
+    return formats;
+}
+
+std::string formats_text(const std::vector<Format>& formats) {
+    std::vector<std::string> names;
+    for (Format f : formats) names.emplace_back(format_name(f));
+    return or_list(names);
+}
+
+std::string bands_text(const std::vector<int>& bands) {
+    const bool run = bands.size() > 2 && bands.back() - bands.front() + 1 == int(bands.size());
+    if (run) return std::to_string(bands.front()) + " to " + std::to_string(bands.back());
+    std::vector<std::string> names;
+    for (int b : bands) names.push_back(std::to_string(b));
+    return or_list(names);
+}
+
+std::string slash_list(const std::vector<std::string>& v) {
+    std::string s;
+    for (const std::string& e : v) s += (s.empty() ? "" : "/") + e;
+    return s;
+}
+
+std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::string json_strings(const std::vector<std::string>& v) {
+    std::string s = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json_string(v[i]);
+    return s + "]";
+}
+
+}  // namespace
+
+std::string FormatHolds::refusal(const std::string& format, const ImageInfo& info) const {
+    if (!formats.empty() && std::find(formats.begin(), formats.end(), info.format) == formats.end())
+        return format + " holds " + formats_text(formats) + " samples, and this image's are " +
+               std::string(format_name(info.format));
+    if (!bands.empty() && std::find(bands.begin(), bands.end(), info.bands) == bands.end())
+        return format + " holds " + bands_text(bands) + " bands, and this image has " + std::to_string(info.bands);
+    if (max_side > 0 && (info.width > max_side || info.height > max_side))
+        return format + " images are at most " + std::to_string(max_side) + "x" + std::to_string(max_side) +
+               " pixels, and this one is " + std::to_string(info.width) + "x" + std::to_string(info.height);
+    return {};
+}
+
+std::string FormatHolds::text() const {
+    std::vector<std::string> parts;
+    if (!formats.empty()) parts.push_back(formats_text(formats) + " samples");
+    if (!bands.empty()) parts.push_back(bands_text(bands) + " bands");
+    if (max_side > 0) parts.push_back("at most " + std::to_string(max_side) + "x" + std::to_string(max_side));
+    if (parts.empty()) return "any image";
+    std::string s;
+    for (const std::string& p : parts) s += (s.empty() ? "" : "; ") + p;
+    return s;
+}
+
+bool OutputFormat::takes(std::string_view key) const { return contains(keys, key); }
+
+std::span<const OutputFormat> output_formats() { return table(); }
+
+const OutputFormat* find_output_format(std::string_view name) {
+    const std::string n = lower(name);
+    for (const OutputFormat& f : table())
+        if (f.name == n || contains(f.aliases, n)) return &f;
+    return nullptr;
+}
+
+namespace {
+// The longest extension an entry claims that `path`'s file name ends with
+// (after at least one other character), and the first entry claiming it.
+std::pair<const OutputFormat*, std::string> claimed_extension(const std::string& path) {
+    const std::string name = lower(std::filesystem::path(path).filename().string());
+    std::pair<const OutputFormat*, std::string> best{nullptr, ""};
+    for (const OutputFormat& f : table())
+        for (const std::string& e : f.extensions)
+            if (name.size() > e.size() && name.ends_with(e) && e.size() > best.second.size()) best = {&f, e};
+    return best;
+}
+}  // namespace
+
+const OutputFormat* format_of_extension(const std::string& path) { return claimed_extension(path).first; }
+
+std::string format_extension(const std::string& path) {
+    auto [f, e] = claimed_extension(path);
+    return f ? e : std::filesystem::path(path).extension().string();
+}
+
+const OutputFormat& output_format_for(const std::string& path, const std::string& name) {
+    const OutputFormat* by_ext = format_of_extension(path);
+    const std::string ext = format_extension(path);
+    if (!name.empty()) {
+        const OutputFormat* f = find_output_format(name);
+        if (!f) throw Error("--format " + name + ": no format has this name; use " + supported_format_names());
+        // an extension no format claims is the user's choice; one that names
+        // another format would be a file whose name lies about its bytes
+        if (by_ext && by_ext != f && !contains(f->written_as, ext)) {
+            std::vector<std::string> names = f->extensions;
+            names.insert(names.end(), f->written_as.begin(), f->written_as.end());
+            throw IoError(path, "has the extension '" + ext + "', which names " + by_ext->name + ", but --format " +
+                                    name + " asks for " + f->name + "; name the output " +
+                                    (names.empty() ? std::string("without that extension") : or_list(names)) +
+                                    ", or leave --format out");
+        }
+        return *f;
+    }
+    if (!by_ext)
+        throw IoError(path, (ext.empty() ? std::string("has no extension") : "has the extension '" + ext + "'") +
+                                ", which names no format this command writes; use " + supported_extensions() +
+                                ", or name the format with --format (" + supported_format_names() + ")");
+    return *by_ext;
+}
+
+std::string supported_extensions() {
+    std::vector<std::string> items;
+    for (const OutputFormat& f : table())
+        if (!f.extensions.empty())
+            items.push_back(slash_list(f.extensions) + (f.summary.empty() ? "" : " (" + f.summary + ")"));
+    return or_list(items);
+}
+
+std::string supported_format_names() {
+    std::vector<std::string> items;
+    for (const OutputFormat& f : table()) {
+        std::string aliases;
+        for (const std::string& a : f.aliases) aliases += (aliases.empty() ? "" : ", ") + a;
+        items.push_back(f.name + (aliases.empty() ? "" : " (" + aliases + ")"));
+    }
+    return or_list(items);
+}
+
+std::string describe_output_formats(bool json) {
+    std::string out = json ? "[\n" : "";
+    for (std::size_t i = 0; i < table().size(); ++i) {
+        const OutputFormat& f = table()[i];
+        if (json) {
+            std::vector<std::string> formats;
+            for (Format s : f.holds.formats) formats.emplace_back(format_name(s));
+            std::string bands = "[";
+            for (std::size_t k = 0; k < f.holds.bands.size(); ++k)
+                bands += (k ? ", " : "") + std::to_string(f.holds.bands[k]);
+            out += "  {\"name\": " + json_string(f.name) + ", \"aliases\": " + json_strings(f.aliases) +
+                   ", \"extensions\": " + json_strings(f.extensions) + ", \"written_as\": " +
+                   json_strings(f.written_as) + ",\n   \"doc\": " + json_string(f.doc) +
+                   ",\n   \"keys\": " + json_strings(f.keys) + ",\n   \"holds\": {\"formats\": " +
+                   json_strings(formats) + ", \"bands\": " + bands + "], \"max_side\": " +
+                   std::to_string(f.holds.max_side) + "},\n   \"streaming\": " + (f.streaming ? "true" : "false") +
+                   ", \"shards\": " + (f.shards ? "true" : "false") +
+                   ", \"georeferenced\": " + (f.georeferenced ? "true" : "false") + "}" +
+                   (i + 1 < table().size() ? "," : "") + "\n";
+            continue;
+        }
+        std::string names = or_list(f.extensions);
+        if (!f.written_as.empty())
+            names += (names.empty() ? "" : "; ") + std::string("by name only, as ") + or_list(f.written_as);
+        out += f.name + (f.aliases.empty() ? "" : " (also " + or_list(f.aliases) + ")") + ": " + names + "  -- " +
+               f.doc + "\n";
+        out += "    holds: " + f.holds.text() + "\n";
+        std::string keys;
+        for (const std::string& k : f.keys) keys += (keys.empty() ? "" : ", ") + k;
+        out += "    keys: " + (keys.empty() ? std::string("none") : keys) + "\n";
+        out += std::string("    writer: ") + (f.streaming ? "streaming" : "whole image through libvips") +
+               (f.shards ? "; shards under MPI" : "; rank 0 alone under MPI") +
+               (f.georeferenced ? "; keeps a georeference" : "") + "\n";
+    }
+    return out + (json ? "]\n" : "");
+}
+
+}  // namespace tessera
