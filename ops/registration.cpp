@@ -118,11 +118,12 @@ Score ncc(const Plane& a, const Plane& b, Point t) {
 // reading costs one product per pixel (the cross term) instead of five
 // sums; a large common part is scored on every step-th of its rows (some
 // 2^16 pixels: plenty to rank readings, and a large strip's cost stays
-// bounded); readings already scored are remembered.
+// bounded; the step is odd, as in gradient_fraction); readings already
+// scored are remembered.
 class Correlator {
 public:
     Correlator(const Plane& a, const Plane& b)
-        : a_(a), b_(b), step_(int(std::max<std::int64_t>(1, (std::max(a.rect.area(), b.rect.area()) + 65535) / 65536))),
+        : a_(a), b_(b), step_(int(std::max<std::int64_t>(1, (std::max(a.rect.area(), b.rect.area()) + 65535) / 65536)) | 1),
           sa_(table(a, false)), qa_(table(a, true)), sb_(table(b, false)), qb_(table(b, true)) {}
 
     Score operator()(Point t) {
@@ -382,8 +383,11 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
     // Every row of a small common part; of a large one every step-th, so
     // that some 2^16 pixels enter (plenty for a hundredth of a pixel, and a
     // large strip's cost stays bounded).
+    // The step is odd, so rows of both parities enter: a 4:2:0 JPEG's
+    // chroma is upsampled differently on even and odd rows, and every
+    // second row alone biased the offset across them by a tenth of a pixel.
     const std::int64_t total = std::int64_t(x1 - x0) * (y1 - y0);
-    const int step = int(std::max<std::int64_t>(1, (total + 65535) / 65536));
+    const int step = int(std::max<std::int64_t>(1, (total + 65535) / 65536)) | 1;
     double sa = 0, sb = 0, saa = 0, sbb = 0;
     double n = 0;
     for (int y = y0; y < y1; y += step)
@@ -622,11 +626,15 @@ std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int
     if (!o.corners && 2 * ov.w < std::min(A.w, B.w) && 2 * ov.h < std::min(A.h, B.h)) return std::nullopt;
     const int ex = std::max(o.error_x, 0), ey = std::max(o.error_y, 0);
     // The window: across, the middle of the overlap (at most max_across);
-    // along, as long as the area budget allows for the strip grown by the
-    // error.
+    // along, as long as the area budget allows: the window itself at most
+    // max_area, a's crop (the window grown by the error) at most four times
+    // that. A long window averages what lens distortion does along an
+    // overlap (the peers compare the whole overlap; a short one at its end
+    // read offsets a pixel off theirs on the real confocal set).
     const int wa = std::min(across, std::max(o.max_across, 1));
-    const int grown = wa + 2 * (sbs ? ex : ey);
-    int wl = int(std::clamp<std::int64_t>(o.max_area / std::max(grown, 1), o.min_along, o.max_along));
+    const int grown = wa + 2 * (sbs ? ex : ey), grown_along = 2 * (sbs ? ey : ex);
+    const std::int64_t budget = std::min<std::int64_t>(o.max_area / wa, 4 * o.max_area / std::max(grown, 1) - grown_along);
+    int wl = int(std::clamp<std::int64_t>(budget, o.min_along, o.max_along));
     wl = std::min(wl, along);
     // The places along the overlap, best first: side by side, the top
     // (the cheapest rows), then the middle and the bottom; stacked, the
@@ -639,11 +647,16 @@ std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int
     const int s = at[std::size_t(attempt)];
     const int ac = (across - wa) / 2;
     const Rect win = sbs ? Rect{ov.x + ac, ov.y + s, wa, wl} : Rect{ov.x + s, ov.y + ac, wl, wa};
+    // Only a's crop is grown by the error: b's window then stays inside it
+    // at every reading the search may take, so each reading is scored over
+    // the same pixels (the whole window, where the true overlap allows),
+    // and b's read is the window alone (a grown crop on both sides read
+    // and scored some four times the pixels at a tenth-of-a-tile error).
     const Rect g{win.x - ex, win.y - ey, win.w + 2 * ex, win.h + 2 * ey};
     PairPlan p;
     p.a = a, p.b = b;
     p.crop_a = g.intersect(A).translate(-A.x, -A.y);
-    p.crop_b = g.intersect(B).translate(-B.x, -B.y);
+    p.crop_b = win.intersect(B).translate(-B.x, -B.y);
     p.nominal = {B.x - A.x, B.y - A.y};
     p.error = {ex, ey};
     p.deep = p.crop_a.bottom() > o.shallow_depth * A.h || p.crop_b.bottom() > o.shallow_depth * B.h;
