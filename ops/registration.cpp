@@ -34,6 +34,13 @@ Plane to_plane(const ConstTile& tile, int band) {
             float* dst = out.px.data() + std::size_t(y) * std::size_t(r.w);
             if (nb == 1) {
                 for (int x = 0; x < r.w; ++x) dst[x] = float(src[std::size_t(x) * bands]);
+            } else if (nb == 3 && bands == 3 && std::is_integral_v<T>) {
+                // the common case (RGB scans) on its own, in float: the sum
+                // of three integers is exact there, and the loop vectorises
+                for (int x = 0; x < r.w; ++x) {
+                    const T* q = src + std::size_t(x) * 3;
+                    dst[x] = (float(q[0]) + float(q[1]) + float(q[2])) / 3.0f;
+                }
             } else {
                 const double inv = 1.0 / nb;
                 for (int x = 0; x < r.w; ++x) {
@@ -118,12 +125,13 @@ Score ncc(const Plane& a, const Plane& b, Point t) {
 // reading costs one product per pixel (the cross term) instead of five
 // sums; a large common part is scored on every step-th of its rows (some
 // 2^16 pixels: plenty to rank readings, and a large strip's cost stays
-// bounded); readings already scored are remembered.
+// bounded; the step is odd, as in gradient_fraction); readings already
+// scored are remembered.
 class Correlator {
 public:
     Correlator(const Plane& a, const Plane& b)
-        : a_(a), b_(b), step_(int(std::max<std::int64_t>(1, (std::max(a.rect.area(), b.rect.area()) + 65535) / 65536))),
-          sa_(table(a, false)), qa_(table(a, true)), sb_(table(b, false)), qb_(table(b, true)) {}
+        : a_(a), b_(b), step_(int(std::max<std::int64_t>(1, (std::max(a.rect.area(), b.rect.area()) + 65535) / 65536)) | 1),
+          ta_(a), tb_(b) {}
 
     Score operator()(Point t) {
         const std::uint64_t key = (std::uint64_t(std::uint32_t(t.x)) << 32) | std::uint32_t(t.y);
@@ -132,28 +140,44 @@ public:
     }
 
 private:
-    // h x (w + 1) prefix sums of each row's samples (or their squares)
-    static std::vector<double> table(const Plane& p, bool square) {
-        const int w = p.rect.w, h = p.rect.h;
-        std::vector<double> t(std::size_t(w + 1) * std::size_t(h), 0.0);
-        for (int y = 0; y < h; ++y) {
-            const float* row = p.row(y);
-            double* out = t.data() + std::size_t(y) * std::size_t(w + 1);
-            for (int x = 0; x < w; ++x) out[x + 1] = out[x] + (square ? double(row[x]) * row[x] : double(row[x]));
+    // Per-row prefix sums of a plane's samples and of their squares
+    // (w + 1 each), a row filled the first time a reading needs it: a climb
+    // touches a few rows' worth of offsets, and a table of the whole crop
+    // (four doubles a pixel, zero-filled) cost more than every reading.
+    class Table {
+    public:
+        explicit Table(const Plane& p)
+            : p_(p), w_(std::size_t(p.rect.w) + 1), sum_(new double[w_ * std::size_t(std::max(p.rect.h, 0))]),
+              sq_(new double[w_ * std::size_t(std::max(p.rect.h, 0))]), done_(std::size_t(std::max(p.rect.h, 0)), 0) {}
+        // the sums of row y's samples [x0, x1) and of their squares
+        std::pair<double, double> run(int y, int x0, int x1) {
+            const std::size_t o = std::size_t(y) * w_;
+            if (!done_[std::size_t(y)]) {
+                const float* row = p_.row(y);
+                double* s = sum_.get() + o;
+                double* q = sq_.get() + o;
+                s[0] = q[0] = 0;
+                for (std::size_t x = 0; x + 1 < w_; ++x) {
+                    const double v = row[x];
+                    s[x + 1] = s[x] + v, q[x + 1] = q[x] + v * v;
+                }
+                done_[std::size_t(y)] = 1;
+            }
+            return {sum_[o + std::size_t(x1)] - sum_[o + std::size_t(x0)], sq_[o + std::size_t(x1)] - sq_[o + std::size_t(x0)]};
         }
-        return t;
-    }
-    static double run(const std::vector<double>& t, int w, int y, int x0, int x1) {
-        const double* r = t.data() + std::size_t(y) * std::size_t(w + 1);
-        return r[x1] - r[x0];
-    }
-    Score score(Point t) const {
+
+    private:
+        const Plane& p_;
+        std::size_t w_;
+        std::unique_ptr<double[]> sum_, sq_;  // (not value-initialised: rows are filled on demand)
+        std::vector<char> done_;
+    };
+    Score score(Point t) {
         const int x0 = std::max(0, t.x), x1 = std::min(a_.rect.w, b_.rect.w + t.x);
         const int y0 = std::max(0, t.y), y1 = std::min(a_.rect.h, b_.rect.h + t.y);
         Score s;
         if (x1 <= x0 || y1 <= y0) return s;
         s.area = std::int64_t(x1 - x0) * (y1 - y0);
-        const int aw = a_.rect.w, bw = b_.rect.w;
         double sab = 0, sa = 0, saa = 0, sb = 0, sbb = 0, n = 0;
         for (int y = y0; y < y1; y += step_) {
             const float* pa = a_.row(y) + x0;
@@ -161,8 +185,9 @@ private:
             double r = 0;
             for (int x = 0; x < x1 - x0; ++x) r += double(pa[x]) * double(pb[x]);
             sab += r;
-            sa += run(sa_, aw, y, x0, x1), saa += run(qa_, aw, y, x0, x1);
-            sb += run(sb_, bw, y - t.y, x0 - t.x, x1 - t.x), sbb += run(qb_, bw, y - t.y, x0 - t.x, x1 - t.x);
+            const auto [ra, qa] = ta_.run(y, x0, x1);
+            const auto [rb, qb] = tb_.run(y - t.y, x0 - t.x, x1 - t.x);
+            sa += ra, saa += qa, sb += rb, sbb += qb;
             n += x1 - x0;
         }
         const double va = n * saa - sa * sa, vb = n * sbb - sb * sb;
@@ -177,14 +202,16 @@ private:
     const Plane& a_;
     const Plane& b_;
     int step_;
-    std::vector<double> sa_, qa_, sb_, qb_;
+    Table ta_, tb_;
     std::unordered_map<std::uint64_t, Score> seen_;
 };
 
+// Every sample the same (stops at the first that differs: a textured
+// strip is told at once).
 bool flat(const Plane& p) {
     if (p.px.empty()) return true;
-    auto [lo, hi] = std::minmax_element(p.px.begin(), p.px.end());
-    return !(*hi > *lo);
+    const float v = p.px.front();
+    return std::all_of(p.px.begin(), p.px.end(), [v](float u) { return u == v; });
 }
 
 // A 2-D real FFT of a size (rows x cols, cols even) and its inverse, as
@@ -274,11 +301,15 @@ std::vector<float> phase_correlation(const Plane& a, const Plane& b, const Fft& 
 
 // The k highest local maxima (3x3, wrapping) of a correlation surface.
 std::vector<Point> peaks(const std::vector<float>& c, int rows, int cols, std::size_t k) {
-    std::vector<std::pair<float, Point>> all;
+    // the k best so far, highest first; ties in scan order (a later equal
+    // one goes after), so the answer is deterministic
+    std::vector<std::pair<float, Point>> best;
+    best.reserve(k + 1);
     auto at = [&](int x, int y) { return c[std::size_t((y + rows) % rows) * std::size_t(cols) + std::size_t((x + cols) % cols)]; };
     for (int y = 0; y < rows; ++y)
         for (int x = 0; x < cols; ++x) {
             const float v = at(x, y);
+            if (best.size() == k && !(v > best.back().first)) continue;  // (most samples end here)
             bool top = true;
             for (int dy = -1; dy <= 1 && top; ++dy)
                 for (int dx = -1; dx <= 1; ++dx)
@@ -286,12 +317,13 @@ std::vector<Point> peaks(const std::vector<float>& c, int rows, int cols, std::s
                         top = false;
                         break;
                     }
-            if (top) all.push_back({v, {x, y}});
+            if (!top) continue;
+            auto pos = std::upper_bound(best.begin(), best.end(), v, [](float u, const auto& p) { return u > p.first; });
+            best.insert(pos, {v, {x, y}});
+            if (best.size() > k) best.pop_back();
         }
-    // highest first; ties in scan order, so the answer is deterministic
-    std::stable_sort(all.begin(), all.end(), [](const auto& p, const auto& q) { return p.first > q.first; });
     std::vector<Point> out;
-    for (std::size_t i = 0; i < all.size() && i < k; ++i) out.push_back(all[i].second);
+    for (const auto& p : best) out.push_back(p.second);
     return out;
 }
 
@@ -382,8 +414,11 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
     // Every row of a small common part; of a large one every step-th, so
     // that some 2^16 pixels enter (plenty for a hundredth of a pixel, and a
     // large strip's cost stays bounded).
+    // The step is odd, so rows of both parities enter: a 4:2:0 JPEG's
+    // chroma is upsampled differently on even and odd rows, and every
+    // second row alone biased the offset across them by a tenth of a pixel.
     const std::int64_t total = std::int64_t(x1 - x0) * (y1 - y0);
-    const int step = int(std::max<std::int64_t>(1, (total + 65535) / 65536));
+    const int step = int(std::max<std::int64_t>(1, (total + 65535) / 65536)) | 1;
     double sa = 0, sb = 0, saa = 0, sbb = 0;
     double n = 0;
     for (int y = y0; y < y1; y += step)
@@ -399,20 +434,27 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
     const double cx = 0.5 * (x0 + x1 - 1), cy = 0.5 * (y0 + y1 - 1);
     const double sx = 2.0 / std::max(x1 - x0, 1), sy = 2.0 / std::max(y1 - y0, 1);
     constexpr int N = 10;  // dx, dy, k, kx, ky, and the offset's c, cx, cy, cxx, cyy
-    std::vector<double> m(N * N, 0), r(N, 0);
-    for (int y = y0; y < y1; y += step)
+    // (local arrays, not vectors: the sums then stay in registers)
+    double M[N * N] = {}, R[N] = {};
+    for (int y = y0; y < y1; y += step) {
+        const float *a0 = a.row(y), *au = a.row(y - 1), *ad = a.row(y + 1);
+        const float *b0 = b.row(y - t.y), *bu = b.row(y - 1 - t.y), *bd = b.row(y + 1 - t.y);
+        const double v = (y - cy) * sy;
         for (int x = x0; x < x1; ++x) {
-            const double f = (fa(x, y) - ma) * ia, g = (fb(x, y) - mb) * ib;
-            const double gx = 0.25 * ((fa(x + 1, y) - fa(x - 1, y)) * ia + (fb(x + 1, y) - fb(x - 1, y)) * ib);
-            const double gy = 0.25 * ((fa(x, y + 1) - fa(x, y - 1)) * ia + (fb(x, y + 1) - fb(x, y - 1)) * ib);
-            const double u = (x - cx) * sx, v = (y - cy) * sy;
+            const int xb = x - t.x;
+            const double f = (a0[x] - ma) * ia, g = (b0[xb] - mb) * ib;
+            const double gx = 0.25 * ((double(a0[x + 1]) - a0[x - 1]) * ia + (double(b0[xb + 1]) - b0[xb - 1]) * ib);
+            const double gy = 0.25 * ((double(ad[x]) - au[x]) * ia + (double(bd[xb]) - bu[xb]) * ib);
+            const double u = (x - cx) * sx;
             const double j[N] = {-gx, -gy, g, u * g, v * g, 1, u, v, u * u, v * v};
             const double e = f - g;
             for (int p = 0; p < N; ++p) {  // the upper triangle; mirrored below
-                for (int q = p; q < N; ++q) m[std::size_t(p * N + q)] += j[p] * j[q];
-                r[std::size_t(p)] += j[p] * e;
+                for (int q = p; q < N; ++q) M[p * N + q] += j[p] * j[q];
+                R[p] += j[p] * e;
             }
         }
+    }
+    std::vector<double> m(M, M + N * N), r(R, R + N);
     for (int p = 0; p < N; ++p)
         for (int q = 0; q < p; ++q) m[std::size_t(p * N + q)] = m[std::size_t(q * N + p)];
     std::vector<double> sol;
@@ -532,9 +574,21 @@ Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
     // (the position comes from the strips as they are: the local mean,
     // clipped at a crop's border, would bias it there).
     {
-        // (over the common part alone: what lies outside it does not count)
-        const int x0 = std::max(0, t.x), x1 = std::min(a.rect.w, b.rect.w + t.x);
-        const int y0 = std::max(0, t.y), y1 = std::min(a.rect.h, b.rect.h + t.y);
+        // (over the common part alone: what lies outside it does not count;
+        // of a large one, its middle, cut along its longer side to some 2^16
+        // pixels: plenty for a score, and its cost stays bounded)
+        int x0 = std::max(0, t.x), x1 = std::min(a.rect.w, b.rect.w + t.x);
+        int y0 = std::max(0, t.y), y1 = std::min(a.rect.h, b.rect.h + t.y);
+        constexpr std::int64_t most = 1 << 16;
+        if (std::int64_t(x1 - x0) * (y1 - y0) > most) {
+            int &lo = x1 - x0 >= y1 - y0 ? x0 : y0, &hi = x1 - x0 >= y1 - y0 ? x1 : y1;
+            const int other = x1 - x0 >= y1 - y0 ? y1 - y0 : x1 - x0;
+            const int keep = int(std::max<std::int64_t>(most / other, 16));
+            if (keep < hi - lo) {
+                lo += (hi - lo - keep) / 2;
+                hi = lo + keep;
+            }
+        }
         auto cut = [](const Plane& p, int x, int y, int w, int h) {
             Plane c{{0, 0, w, h}, std::vector<float>(std::size_t(w) * std::size_t(h))};
             for (int r = 0; r < h; ++r) std::copy_n(p.row(y + r) + x, w, c.px.data() + std::size_t(r) * std::size_t(w));
@@ -622,11 +676,11 @@ std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int
     if (!o.corners && 2 * ov.w < std::min(A.w, B.w) && 2 * ov.h < std::min(A.h, B.h)) return std::nullopt;
     const int ex = std::max(o.error_x, 0), ey = std::max(o.error_y, 0);
     // The window: across, the middle of the overlap (at most max_across);
-    // along, as long as the area budget allows for the strip grown by the
-    // error.
+    // along, as long as keeps it within max_area. (a's crop is the window
+    // grown by the error: a larger error costs more reading, but never a
+    // shorter window, which would leave a long search too little to go by.)
     const int wa = std::min(across, std::max(o.max_across, 1));
-    const int grown = wa + 2 * (sbs ? ex : ey);
-    int wl = int(std::clamp<std::int64_t>(o.max_area / std::max(grown, 1), o.min_along, o.max_along));
+    int wl = int(std::clamp<std::int64_t>(o.max_area / wa, o.min_along, o.max_along));
     wl = std::min(wl, along);
     // The places along the overlap, best first: side by side, the top
     // (the cheapest rows), then the middle and the bottom; stacked, the
@@ -639,11 +693,16 @@ std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int
     const int s = at[std::size_t(attempt)];
     const int ac = (across - wa) / 2;
     const Rect win = sbs ? Rect{ov.x + ac, ov.y + s, wa, wl} : Rect{ov.x + s, ov.y + ac, wl, wa};
+    // Only a's crop is grown by the error: b's window then stays inside it
+    // at every reading the search may take, so each reading is scored over
+    // the same pixels (the whole window, where the true overlap allows),
+    // and b's read is the window alone (a grown crop on both sides read
+    // and scored some four times the pixels at a tenth-of-a-tile error).
     const Rect g{win.x - ex, win.y - ey, win.w + 2 * ex, win.h + 2 * ey};
     PairPlan p;
     p.a = a, p.b = b;
     p.crop_a = g.intersect(A).translate(-A.x, -A.y);
-    p.crop_b = g.intersect(B).translate(-B.x, -B.y);
+    p.crop_b = win.intersect(B).translate(-B.x, -B.y);
     p.nominal = {B.x - A.x, B.y - A.y};
     p.error = {ex, ey};
     p.deep = p.crop_a.bottom() > o.shallow_depth * A.h || p.crop_b.bottom() > o.shallow_depth * B.h;

@@ -166,7 +166,7 @@ TEST_CASE("registration: overlaps thinner than 8 px are reported and the rest re
     CHECK(rep.by_group == 3);
 }
 
-TEST_CASE("registration: plan_pairs cuts the same canvas strip from both images - grown by the stage error") {
+TEST_CASE("registration: plan_pairs cuts a window of the overlap from b - and from a the window grown by the stage error") {
     // 4 x 3 grid of 300 x 200 images stepping 220 x 150: overlaps of 80
     // side by side, 50 stacked, 80 x 50 diagonal corners
     std::vector<Rect> nominal;
@@ -190,17 +190,21 @@ TEST_CASE("registration: plan_pairs cuts the same canvas strip from both images 
         CHECK(B.translate(-B.x, -B.y).contains(p.crop_b));
         CHECK(p.nominal == Point{B.x - A.x, B.y - A.y});
         CHECK(p.error == Point{10, 6});
-        // both crops are one canvas rect clipped to each image: their
-        // union lies in the grown overlap, their common part is the same
+        // b's crop is a window of the overlap; a's crop is that window
+        // grown by the error, clipped to a: it holds b's window at every
+        // reading inside the error that stays on a
         const Rect ca = p.crop_a.translate(A.x, A.y), cb = p.crop_b.translate(B.x, B.y);
         const Rect ov = A.intersect(B);
-        CHECK(Rect{ov.x - 10, ov.y - 6, ov.w + 20, ov.h + 12}.contains(ca.unite(cb)));
-        CHECK(ca.intersect(cb) == ca.intersect(B));
-        CHECK(ca.intersect(cb) == cb.intersect(A));
-        // under the area budget (the strip grown across by the error)
-        CHECK(ca.area() <= (1 << 14) + 2 * 10 * 200);
+        CHECK(ov.contains(cb));
+        CHECK(Rect{cb.x - 10, cb.y - 6, cb.w + 20, cb.h + 12}.intersect(A) == ca);
+        // under the area budget: the window, and a's crop grown by the error
+        CHECK(cb.area() <= (1 << 14));
+        CHECK(ca.area() <= 4 * (1 << 14));
     }
-    // the other places along an overlap: distinct, inside, then none
+    // the other places along an overlap (a window of half its length):
+    // distinct, inside, then none
+    const reg::PlanOptions whole = o;
+    o.max_area = 80 * 100;
     std::vector<Rect> seen;
     for (int attempt = 0;; ++attempt) {
         auto p = reg::plan_window(nominal, 0, 1, o, attempt);
@@ -213,6 +217,10 @@ TEST_CASE("registration: plan_pairs cuts the same canvas strip from both images 
     }
     CHECK(seen[0] == reg::plan_pairs(nominal, o)[0].crop_a);
     CHECK(seen[0].y == 0);  // side by side: the top first
+    // with the budget of 2^14, the window is the whole overlap: one place
+    CHECK(reg::plan_window(nominal, 0, 1, whole, 0)->crop_b.h == 200);
+    CHECK_FALSE(reg::plan_window(nominal, 0, 1, whole, 1));
+    o = whole;
 
     // the permutation test's strip of b: the same size, on b's far side,
     // and read at the same shift

@@ -223,7 +223,19 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     out.registered = pairs.size();
     std::vector<int> bottom(tiles.size(), 0);  // each tile's deepest row read
 
-    std::vector<reg::Match> matches = match_pairs(g, loads, nominal, pairs, o, bottom, out);
+    // The permutation test's pairs are read in the same pass as the pairs
+    // (their strips lie in the same tiles: a second pass decoded those
+    // tiles again).
+    const std::vector<reg::PairPlan> nulls = plan_nulls(nominal, pairs, o);
+    std::vector<reg::Match> matches, null_matches;
+    {
+        std::vector<reg::PairPlan> both = pairs;
+        both.insert(both.end(), nulls.begin(), nulls.end());
+        std::vector<reg::Match> m = match_pairs(g, loads, nominal, both, o, bottom, out);
+        null_matches.assign(std::make_move_iterator(m.begin() + std::ptrdiff_t(pairs.size())), std::make_move_iterator(m.end()));
+        m.resize(pairs.size());
+        matches = std::move(m);
+    }
     // Pairs whose strips found nothing (a blank patch of slide, a false
     // peak) try other places along their overlap, in a second and third
     // pass that reads only those.
@@ -251,9 +263,8 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
             matches[k].why += " (and at " + std::to_string(attempt[k]) + " other places in the overlap)";
 
     // The trust threshold: what pairs that cannot overlap score.
-    std::vector<reg::PairPlan> nulls = plan_nulls(nominal, pairs, o);
     std::vector<double> null_scores;
-    for (const reg::Match& m : match_pairs(g, loads, nominal, nulls, o, bottom, out)) {
+    for (const reg::Match& m : null_matches) {
         // a best reading inside the bound (found, or on its edge) has a score
         if (m.found || m.why.rfind("the best match lies on the edge", 0) == 0) null_scores.push_back(m.score);
     }

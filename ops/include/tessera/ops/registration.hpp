@@ -52,10 +52,11 @@ Plane to_plane(const ConstTile& tile, int band = -1);
 // rect becomes the block grid of the same origin scaled by 1/f.
 Plane shrink(const Plane& im, int f);
 
-// A pair of neighbours to register: strip `crop_a` of image a and
-// `crop_b` of image b (each in its own image's frame), both the same part
-// of the canvas at the nominal positions: the window of their overlap grown
-// by the stage error on every side, each clipped to its image.
+// A pair of neighbours to register: strip `crop_b` of image b, a window of
+// their overlap at the nominal positions, and strip `crop_a` of image a, the
+// same window grown by the stage error on every side and clipped to a (each
+// in its own image's frame): wherever within the error b truly lies, what
+// its window shows is inside a's crop.
 struct PairPlan {
     int a = 0, b = 0;
     Rect crop_a;       // in a's frame
@@ -68,7 +69,7 @@ struct PairPlan {
 struct PlanOptions {
     // Largest error of a nominal offset between neighbours, per axis, px:
     // the stage's error. The search covers it, and the strips are grown by
-    // it so that what the true overlap shows is inside both.
+    // it so that what the true overlap shows is inside a's crop.
     int error_x = 20;
     int error_y = 20;
     // Overlaps thinner than this (across) are not registered but reported
@@ -83,12 +84,16 @@ struct PlanOptions {
     // the tiles are joined through their side neighbours.
     bool corners = false;
     // The window of the overlap a pair compares: at most max_across pixels
-    // across (centred), and along as long as keeps the strip under
-    // max_area pixels (at least min_along, at most max_along), so that the
-    // cost of a pair stays bounded whatever the tile size.
+    // across (centred), and along as long as keeps it under max_area pixels
+    // (at least min_along, at most max_along), so that the cost of a pair
+    // stays bounded whatever the tile size (a's crop adds the stage error on
+    // every side). 2^16: at 2^15 the real confocal and SEM sets placed a
+    // few overlaps visibly worse (lens distortion: a short window sees one
+    // end of an overlap); 2^17 reads twice the pixels for hundredths of a
+    // pixel.
     int max_across = 256;
     int max_along = 1024;
-    std::int64_t max_area = 1 << 17;
+    std::int64_t max_area = 1 << 16;
     // A top-down decoder (JPEG) must decode every row above the last one
     // read, so a pair whose strip lies low in an image costs most of a
     // decode of it: a pair is "deep" when it needs rows below this share of
