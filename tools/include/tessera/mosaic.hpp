@@ -104,6 +104,13 @@ void write_pairs_csv(const std::string& path, const std::vector<Placement>& tile
 struct MosaicOptions : StitchOptions {
     std::string blend = "feather";  // feather or none (insert)
     int blend_width = 64;
+    // The mosaic job's (tessera/jobs.hpp; mosaic_graph takes the positions
+    // as given): refine them by registration first, with these options
+    // (the job sets their threads, source, cancel, cluster and
+    // illumination from its own), and round the solved ones to whole pixels.
+    bool register_tiles = true;
+    RegisterOptions registration;
+    bool integer_positions = false;
 };
 
 // The stitch graph with a mosaic node in place of insert: headers only,

@@ -42,6 +42,12 @@ struct StitchOptions {
     std::string suffix = "jpeg";  // jpeg, png or webp
     std::string layout = "dz";    // dz or google
     Illumination illumination;    // none by default
+    // Illumination estimated from the tiles before the graph is built, by
+    // the jobs of tessera/jobs.hpp (stitch, mosaic: tessera/flatfield.hpp's
+    // estimates); stitch_graph and mosaic_graph take `illumination` only.
+    bool estimate_flatfield = false;  // F from a sample of the tiles (with illumination.darkfield: of I - D)
+    std::string flatfield_out;        // the estimate written here too; empty: held in memory (/vsimem/)
+    bool gain_compensation = false;   // each tile's exposure gain, from its overlaps at the positions used
 };
 
 // The canvas that holds the tiles when none is given: the bounding box of
