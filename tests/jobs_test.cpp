@@ -142,3 +142,40 @@ TEST_CASE("jobs: illumination requests that cannot be met fail before any pixel 
     CHECK(estimates == 0);
     CHECK(!fs::exists(dir / "F.tif"));
 }
+
+TEST_CASE("jobs: registration options outside their specs are refused by the library and the CLI alike") {
+    tt::TempDir dir;
+    tt::make_acquisition(dir.path, "cols=2 rows=2 tile=64x48 overlap=25 bits=8 seed=24");
+    const std::string csv = (dir / "nominal.csv").string();
+    const std::vector<Placement> tiles = read_positions(csv);
+    struct Case {
+        const char* option;
+        std::string value;
+        std::function<void(RegisterOptions&)> set;
+        std::string why;
+    };
+    const Case cases[] = {
+        {"--stage-error", "5000", [](RegisterOptions& o) { o.stage_error = 5000; }, "stage_error: 5000 is out of range; use a value in [1, 4096]"},
+        {"--register-band", "70000", [](RegisterOptions& o) { o.band = 70000; }, "band: 70000 is out of range; use a value in [0, 65536]"},
+        {"--min-score", "2", [](RegisterOptions& o) { o.min_score = 2; }, "min_score: 2 is out of range; use a value in [-1, 1]"},
+        {"--deep-share", "1.5", [](RegisterOptions& o) { o.plan.deep_share = 1.5; }, "deep_share: 1.5 is out of range; use a value in [0, 1]"},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.option);
+        RegisterOptions o;
+        o.source = csv;
+        c.set(o);
+        const std::string lib = tt::error_of([&] { register_positions(tiles, o, standard_registry()); });
+        CHECK(lib.find(csv + ": registration option " + c.why) != std::string::npos);
+        std::string out;
+        CHECK(tt::run_command(tt::tessera_binary() + " mosaic " + csv + " -o " + (dir / "o.tif").string() + " " +
+                                  c.option + " " + c.value,
+                              &out) == 105);  // CLI11's code for a value its check refuses
+        CHECK(out.find(c.option + std::string(": ") + c.why.substr(c.why.find(": ") + 2)) != std::string::npos);
+    }
+    // the values that mean "not given" are the library's defaults, not errors
+    RegisterOptions o;
+    CHECK(o.stage_error == 0);
+    CHECK(o.band == -1);
+    CHECK(register_positions(tiles, o, standard_registry()).positions.size() == 4);
+}

@@ -276,6 +276,9 @@ CLI::Validator spec(const std::string& op, const std::string& key) {
     return spec_validator(standard_registry(), op, key);
 }
 
+// An option that sets a registration option is checked by its spec.
+CLI::Validator register_spec(const std::string& key) { return spec_validator(param_spec(register_params(), key)); }
+
 const char* kOnErrorHelp = "a file that cannot be read: fail the run (default), or fill its part with background, "
                            "finish, and list each part filled";
 
@@ -513,13 +516,13 @@ CLI::App* add_mosaic(CLI::App& app, MosaicCmd& c, RunFlags& r) {
     mosaic->add_option("--stage-error,--search", ro.stage_error,
                        "largest error of a position relative to a neighbour's, pixels per axis (default: a tenth of "
                        "the tile's width and height, at least 8)")
-        ->check(CLI::Range(1, 4096));
+        ->check(register_spec("stage_error"));
     mosaic->add_option("--register-band", ro.band, "the band registered (0-based; default: the mean of the bands); every band uses its positions")
-        ->check(CLI::Range(0, 1 << 16));
+        ->check(register_spec("band"));
     mosaic->add_option("--min-score", ro.min_score,
                        "lowest trust threshold: a pair is used when its correlation is above this and above what "
                        "tiles that cannot overlap score")
-        ->check(CLI::Range(-1.0, 1.0));
+        ->check(register_spec("min_score"));
     mosaic->add_flag("--integer-positions", c.o.integer_positions, "round the solved positions to whole pixels (no resampling)");
     mosaic->add_option("--blend", c.o.blend, "feather (each tile fades in over --blend-width from its edges, later ones on top) or none (hard edges, as stitch)")
         ->check(spec("mosaic", "blend"));
@@ -534,7 +537,7 @@ CLI::App* add_mosaic(CLI::App& app, MosaicCmd& c, RunFlags& r) {
     mosaic->add_option("--deep-share", ro.plan.deep_share,
                        "share of the tiles read down to their overlap below (top-down JPEG decode makes those reads "
                        "cost most of a decode); 1: register every overlapping pair")
-        ->check(CLI::Range(0.0, 1.0));
+        ->check(register_spec("deep_share"));
     return mosaic;
 }
 

@@ -32,7 +32,8 @@ namespace tessera {
 
 class Cluster;  // tessera/core/shard.hpp
 
-// What a job runs with beside its options, and who hears what it found.
+// What a job runs with beside its options, and who hears what it found
+// (every field has an initialiser: designated initialisers may leave any out).
 struct JobContext {
     int threads = 0;  // 0: every core (the estimates, registration and the run)
     // Set from any thread (e.g. a signal handler) to stop: Cancelled is thrown.
@@ -47,13 +48,13 @@ struct JobContext {
     bool for_pipeline = false;
     // Told as each step ends, on every rank (a sharded job's reports say
     // the same on every rank). Any may be empty.
-    std::function<void(const FlatfieldEstimate&, std::size_t tiles)> flatfield_estimated;
+    std::function<void(const FlatfieldEstimate&, std::size_t tiles)> flatfield_estimated = {};
     // `tiles` at the positions registration started from.
-    std::function<void(const RegisterReport&, const std::vector<Placement>& tiles)> registered;
-    std::function<void(const GainEstimate&)> gains_estimated;
+    std::function<void(const RegisterReport&, const std::vector<Placement>& tiles)> registered = {};
+    std::function<void(const GainEstimate&)> gains_estimated = {};
     // The canvas fitted (no canvas given): its size and the shift added to
     // every given position.
-    std::function<void(const CanvasFit&)> canvas_fitted;
+    std::function<void(const CanvasFit&)> canvas_fitted = {};
 };
 
 // A job ready to run: its graph and the tiles where it places them (on its

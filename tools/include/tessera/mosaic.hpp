@@ -51,6 +51,14 @@ struct RegisterOptions {
     Illumination illumination;
 };
 
+// What RegisterOptions' numbers allow, as parameter specs: checked by
+// register_positions (naming the source and key) and taken by the CLI's
+// options (--stage-error, --register-band, --min-score, --deep-share), so
+// the two cannot differ. Keys: stage_error (0, "not given", is the
+// default), band (-1, "not given": the mean), min_score, deep_share
+// (plan.deep_share).
+const std::vector<ParamSpec>& register_params();
+
 // One registered pair, as measured and as the solve used it.
 struct PairResult {
     std::size_t a = 0, b = 0;   // tiles (input order)
