@@ -98,6 +98,15 @@ TEST_CASE("view: write_view_page writes the descriptor's fields and copies OpenS
     // by default NAME.html beside NAME.dzi
     CHECK(write_view_page(dzi.string(), view_options("", tmp / "osd")) == (tmp / "slide.html").string());
     CHECK(tt::slurp(tmp / "slide.html").find("Url: \"slide_files/\"") != std::string::npos);
+    // a name that is markup or script: escaped as the title's HTML and the
+    // script's JavaScript (where entities are not decoded)
+    fs::create_directories(tmp / "odd");
+    fs::copy_file(dzi, tmp / "odd" / "it's <b>&\".dzi");
+    fs::create_directories(tmp / "odd" / "it's <b>&\"_files");
+    const std::string odd = tt::slurp(write_view_page((tmp / "odd" / "it's <b>&\".dzi").string(), view_options("", tmp / "osd")));
+    CHECK(odd.find("<title>it&apos;s &lt;b&gt;&amp;&quot;</title>") != std::string::npos);
+    CHECK(odd.find("Url: \"it\\'s \\x3cb>&\\\"_files/\"") != std::string::npos);
+    CHECK(odd.find("<b>") == std::string::npos);
     // no OpenSeadragon there, no tiles beside the .dzi
     fs::create_directories(tmp / "empty");
     std::string why = tt::error_of([&] { write_view_page(dzi.string(), view_options("", tmp / "empty")); });

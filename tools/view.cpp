@@ -1,6 +1,7 @@
 #include "tessera/view.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -9,6 +10,7 @@
 
 #include "tessera/core/error.hpp"
 #include "tessera/io/output_target.hpp"
+#include "markup.hpp"
 
 namespace tessera {
 
@@ -179,18 +181,31 @@ private:
     std::size_t pos_ = 0;
 };
 
-std::string html_escape(const std::string& s) {
-    std::string o;
+// Text inside a JavaScript string (or comment) in a <script>, where HTML
+// entities are not decoded: quotes, backslashes and line breaks escaped as
+// JavaScript reads them, and '<' as \x3c so no "</script>" can end the
+// script early.
+std::string js_escape(const std::string& s) {
+    std::string out;
     for (char c : s) {
         switch (c) {
-            case '&': o += "&amp;"; break;
-            case '<': o += "&lt;"; break;
-            case '>': o += "&gt;"; break;
-            case '"': o += "&quot;"; break;
-            default: o += c;
+            case '\\': out += "\\\\"; break;
+            case '"': out += "\\\""; break;
+            case '\'': out += "\\'"; break;
+            case '<': out += "\\x3c"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char hex[8];
+                    std::snprintf(hex, sizeof hex, "\\x%02x", unsigned(c));
+                    out += hex;
+                } else {
+                    out += c;
+                }
         }
     }
-    return o;
+    return out;
 }
 
 }  // namespace
@@ -276,14 +291,14 @@ std::string write_view_page(const std::string& dzi, const ViewOptions& options) 
 
     std::string html =
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
-        html_escape(src.stem().string()) +
+        xml_escape(src.stem().string()) +
         "</title>\n<style>html, body { margin: 0; height: 100%; background: #202020; } "
         "#view { width: 100%; height: 100%; }</style>\n"
         "<script src=\"openseadragon/openseadragon.min.js\"></script>\n</head>\n<body>\n"
         "<div id=\"view\"></div>\n<script>\n"
-        "// written by tessera view from " + html_escape(src.filename().string()) + "\n"
+        "// written by tessera view from " + js_escape(src.filename().string()) + "\n"
         "OpenSeadragon({\n  id: \"view\",\n  prefixUrl: \"openseadragon/images/\",\n  showNavigator: true,\n"
-        "  tileSources: {Image: {xmlns: \"" + d.xmlns + "\", Url: \"" + html_escape(url) +
+        "  tileSources: {Image: {xmlns: \"" + d.xmlns + "\", Url: \"" + js_escape(url) +
         "\",\n    Format: \"" + d.format + "\", Overlap: \"" + num(d.overlap) + "\", TileSize: \"" + num(d.tile_size) +
         "\",\n    Size: {Width: \"" + num(d.width) + "\", Height: \"" + num(d.height) +
         "\"}}}\n});\n</script>\n</body>\n</html>\n";
