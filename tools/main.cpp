@@ -1,5 +1,9 @@
-// tessera: the command line. Each subcommand wires the modules together;
-// nothing here computes pixels.
+// tessera: the command line. Each subcommand is a pair of functions, add_X
+// (its options) and cmd_X (what it does); options several share are
+// declared once in a group (add_run_options, add_tile_inputs,
+// add_output_options, add_illumination_options). The jobs themselves are
+// library functions (tessera/jobs.hpp, merge.hpp, view.hpp): what is here
+// is options, messages and exit codes. Nothing here computes pixels.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>

@@ -213,11 +213,13 @@ std::string js_escape(const std::string& s) {
 DeepZoomImage read_dzi(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in || fs::is_directory(path)) throw IoError(path, "cannot be read; give the .dzi a Deep Zoom save wrote");
-    // a descriptor is a few hundred bytes: a large file is something else
-    std::string xml(64 * 1024 + 1, '\0');
+    // a descriptor is a few hundred bytes (a sparse image's DisplayRects
+    // some more): a file of megabytes is something else
+    constexpr std::size_t kMax = 1 << 20;
+    std::string xml(kMax + 1, '\0');
     in.read(xml.data(), std::streamsize(xml.size()));
     xml.resize(std::size_t(in.gcount()));
-    if (xml.size() > 64 * 1024) throw IoError(path, "is not a Deep Zoom descriptor: it is larger than 64 KiB");
+    if (xml.size() > kMax) throw IoError(path, "is not a Deep Zoom descriptor: it is larger than 1 MiB");
     const XmlElement root = XmlReader(xml, path).document();
 
     const std::string* ns = root.attribute("xmlns");

@@ -2,8 +2,9 @@
 // refined by registering neighbouring tiles, then every tile is placed by
 // one mosaic node (feathered overlaps) and saved as a tiled (pyramid) TIFF.
 // `tessera mosaic` is read_positions (or grid_positions), register_positions
-// (unless --no-register), mosaic_graph and a run; C++ users can call them
-// the same way.
+// (unless --no-register), mosaic_graph and a run, as tessera::mosaic and
+// plan_mosaic (tessera/jobs.hpp) put them together; C++ users can call
+// either.
 //
 // Registration is a step of its own, before the final graph is built: ops
 // never compute while a graph is built, and registration needs pixels. It

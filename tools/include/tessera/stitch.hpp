@@ -1,7 +1,9 @@
 // The scanned-mosaic stitch as a graph: a canvas, every tile of a
 // positions CSV placed by one insert node, and a tiled (pyramid) TIFF save,
 // or a Deep Zoom pyramid when the output ends in .dzi.
-// `tessera stitch` is this plus a run; C++ users can call it the same way.
+// `tessera stitch` is this plus the illumination steps and a run, as
+// tessera::stitch and plan_stitch (tessera/jobs.hpp) put them together; C++
+// users can call either.
 #pragma once
 
 #include <array>
