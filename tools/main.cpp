@@ -6,7 +6,6 @@
 // is options, messages and exit codes. Nothing here computes pixels.
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cmath>
 #include <csignal>
