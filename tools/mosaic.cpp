@@ -181,9 +181,43 @@ std::vector<reg::PairPlan> plan_nulls(const std::vector<Rect>& nominal, const st
 
 }  // namespace
 
+const std::vector<ParamSpec>& register_params() {
+    static const std::vector<ParamSpec> params{
+        {.name = "stage_error", .type = ParamType::integer,
+         .default_text = "a tenth of the tile's width and height, at least 8",
+         .doc = "largest error of a position relative to a neighbour's, px per axis", .min = 1, .max = 4096},
+        {.name = "band", .type = ParamType::integer, .default_text = "the mean of the bands",
+         .doc = "the band registered (0-based)", .min = 0, .max = 1 << 16},
+        {.name = "min_score", .type = ParamType::number, .doc = "floor under the learned trust threshold",
+         .default_value = 0.15, .min = -1.0, .max = 1.0},
+        {.name = "deep_share", .type = ParamType::number, .doc = "share of the tiles read below their shallow part",
+         .default_value = 0.25, .min = 0.0, .max = 1.0},
+    };
+    return params;
+}
+
+namespace {
+
+// The options' numbers against register_params(), before anything is read.
+void check_register_options(const RegisterOptions& o) {
+    auto check = [&](const std::string& key, const ParamValue& v) {
+        for (const ParamSpec& p : register_params())
+            if (p.name == key)
+                if (std::string why = p.violation(v); !why.empty())
+                    throw Error(o.source + ": registration option " + key + ": " + why);
+    };
+    if (o.stage_error != 0) check("stage_error", std::int64_t(o.stage_error));
+    if (o.band != -1) check("band", std::int64_t(o.band));
+    check("min_score", o.min_score);
+    check("deep_share", o.plan.deep_share);
+}
+
+}  // namespace
+
 RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& o_in,
                                   const OpRegistry& registry) {
     auto t0 = std::chrono::steady_clock::now();
+    check_register_options(o_in);
     RegisterReport out;
     Graph g(registry);
     std::vector<NodeId> loads = add_tile_loads(g, tiles, o_in.illumination);  // headers only; corrected tiles

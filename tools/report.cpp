@@ -14,25 +14,13 @@
 #include "tessera/core/error.hpp"
 #include "tessera/io/output_target.hpp"
 #include "tessera/tessera.hpp"
+#include "markup.hpp"
 
 namespace tessera {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string xml_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&apos;"; break;
-            default: out += c;
-        }
-    return out;
-}
 
 std::string num(double v) {
     char buf[32];

@@ -34,8 +34,18 @@ std::optional<ParamValue> parse_as(ParamType type, const std::string& text) {
 
 }  // namespace
 
+const ParamSpec& param_spec(const std::vector<ParamSpec>& params, const std::string& key) {
+    auto it = std::find_if(params.begin(), params.end(), [&](const ParamSpec& p) { return p.name == key; });
+    if (it == params.end()) throw Error("command line: no parameter '" + key + "' is declared");
+    return *it;
+}
+
 CLI::Validator spec_validator(const OpRegistry& registry, const std::string& op, const std::string& key) {
-    const ParamSpec spec = param_spec(registry, op, key);  // a copy: validators outlive nothing, but be safe
+    return spec_validator(param_spec(registry, op, key));
+}
+
+CLI::Validator spec_validator(const ParamSpec& spec_in) {
+    const ParamSpec spec = spec_in;  // a copy: validators outlive nothing, but be safe
     std::string allowed = spec.allowed();
     return CLI::Validator(
         [spec](std::string& text) -> std::string {

@@ -20,6 +20,11 @@ const ParamSpec& param_spec(const OpRegistry& registry, const std::string& op, c
 // spec. Its description (shown by --help) is what is allowed.
 CLI::Validator spec_validator(const OpRegistry& registry, const std::string& op, const std::string& key);
 
+// The same from a spec of parameters that are not an op's (e.g.
+// register_params()): the one named `key`; Error naming it if none is.
+const ParamSpec& param_spec(const std::vector<ParamSpec>& params, const std::string& key);
+CLI::Validator spec_validator(const ParamSpec& spec);
+
 // The same check after parsing, for an option that feeds one of several
 // parameters (--tile-size: a TIFF's tile_width or a .dzi's tile_size):
 // throws CLI::ValidationError naming `option` when the value is not allowed.

@@ -2,7 +2,8 @@
 // exposure gains from their overlaps: the steps before stitch_graph /
 // mosaic_graph that `tessera stitch` and `tessera mosaic` run with
 // --estimate-flatfield and --gain-compensation (the results go into
-// StitchOptions::illumination).
+// StitchOptions::illumination; tessera/jobs.hpp's prepare_flatfield and
+// prepare_gains run them for the jobs).
 //
 // Like registration it needs pixels, so it runs before the final graph is
 // built: a graph with a load node per sampled tile (up to max_tiles, spread

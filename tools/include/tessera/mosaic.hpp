@@ -2,8 +2,9 @@
 // refined by registering neighbouring tiles, then every tile is placed by
 // one mosaic node (feathered overlaps) and saved as a tiled (pyramid) TIFF.
 // `tessera mosaic` is read_positions (or grid_positions), register_positions
-// (unless --no-register), mosaic_graph and a run; C++ users can call them
-// the same way.
+// (unless --no-register), mosaic_graph and a run, as tessera::mosaic and
+// plan_mosaic (tessera/jobs.hpp) put them together; C++ users can call
+// either.
 //
 // Registration is a step of its own, before the final graph is built: ops
 // never compute while a graph is built, and registration needs pixels. It
@@ -50,6 +51,14 @@ struct RegisterOptions {
     // Tiles are registered as corrected (the stitch's Illumination).
     Illumination illumination;
 };
+
+// What RegisterOptions' numbers allow, as parameter specs: checked by
+// register_positions (naming the source and key) and taken by the CLI's
+// options (--stage-error, --register-band, --min-score, --deep-share), so
+// the two cannot differ. Keys: stage_error (0, "not given", is the
+// default), band (-1, "not given": the mean), min_score, deep_share
+// (plan.deep_share).
+const std::vector<ParamSpec>& register_params();
 
 // One registered pair, as measured and as the solve used it.
 struct PairResult {
@@ -104,6 +113,13 @@ void write_pairs_csv(const std::string& path, const std::vector<Placement>& tile
 struct MosaicOptions : StitchOptions {
     std::string blend = "feather";  // feather or none (insert)
     int blend_width = 64;
+    // The mosaic job's (tessera/jobs.hpp; mosaic_graph takes the positions
+    // as given): refine them by registration first, with these options
+    // (the job sets their threads, source, cancel, cluster and
+    // illumination from its own), and round the solved ones to whole pixels.
+    bool register_tiles = true;
+    RegisterOptions registration;
+    bool integer_positions = false;
 };
 
 // The stitch graph with a mosaic node in place of insert: headers only,

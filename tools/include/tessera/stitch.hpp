@@ -2,7 +2,9 @@
 // positions CSV placed by one insert node, and a save in the format the
 // output's extension (or StitchOptions::format) names in the format table
 // (tessera/io/formats.hpp): a tiled (pyramid) TIFF, a Deep Zoom pyramid, ...
-// `tessera stitch` is this plus a run; C++ users can call it the same way.
+// `tessera stitch` is this plus the illumination steps and a run, as
+// tessera::stitch and plan_stitch (tessera/jobs.hpp) put them together; C++
+// users can call either.
 #pragma once
 
 #include <array>
@@ -44,6 +46,12 @@ struct StitchOptions {
     std::string suffix = "jpeg";  // jpeg, png or webp
     std::string layout = "dz";    // dz or google
     Illumination illumination;    // none by default
+    // Illumination estimated from the tiles before the graph is built, by
+    // the jobs of tessera/jobs.hpp (stitch, mosaic: tessera/flatfield.hpp's
+    // estimates); stitch_graph and mosaic_graph take `illumination` only.
+    bool estimate_flatfield = false;  // F from a sample of the tiles (with illumination.darkfield: of I - D)
+    std::string flatfield_out;        // the estimate written here too; empty: held in memory (/vsimem/)
+    bool gain_compensation = false;   // each tile's exposure gain, from its overlaps at the positions used
 };
 
 // The canvas that holds the tiles when none is given: the bounding box of
