@@ -217,6 +217,54 @@ std::optional<GeoRef> read_georef(GDALDatasetH ds, const std::vector<int>& bands
     return g;
 }
 
+// Tessera's format for a GDAL data type; IoError naming the file for one it
+// has none for.
+Format format_for(GDALDataType type, const std::string& path) {
+    auto f = format_of(type);
+    if (!f)
+        throw IoError(path, std::string("holds GDAL data type ") + GDALGetDataTypeName(type) +
+                                ", which Tessera has no format for (it takes Byte, UInt16, Int16, UInt32, Int32, "
+                                "Float32, Float64); convert it first, e.g. gdal_translate -ot Float64");
+    return *f;
+}
+
+// The header of the selected bands (all of `format`): size (IoError beyond
+// Tessera's limits), georeference, and an interpretation
+// from GDAL's colour interpretations (RGB or grey where they say so, else
+// multiband).
+ImageInfo dataset_header(GDALDatasetH ds, const std::vector<int>& bands, Format format, const std::string& path) {
+    ImageInfo info;
+    info.width = GDALGetRasterXSize(ds);
+    info.height = GDALGetRasterYSize(ds);
+    if (info.width < 1 || info.height < 1 || info.width > kMaxDimension || info.height > kMaxDimension)
+        throw IoError(path, "is " + std::to_string(info.width) + "x" + std::to_string(info.height) +
+                                " pixels; Tessera takes 1 to " + std::to_string(kMaxDimension) + " a side");
+    info.bands = int(bands.size());
+    info.format = format;
+    auto interp = [&](std::size_t i) { return GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands[i])); };
+    const bool rgb = info.bands >= 3 && interp(0) == GCI_RedBand && interp(1) == GCI_GreenBand &&
+                     interp(2) == GCI_BlueBand;
+    info.interpretation = rgb || (info.bands == 1 && interp(0) == GCI_GrayIndex)
+                              ? default_interpretation(info.bands, info.format)
+                              : Interpretation::multiband;
+    info.geo = read_georef(ds, bands, path);
+    return info;
+}
+
+// "mask" against the file: GDAL's mask becomes one more band, the alpha band
+// (no nodata of its own), which only a georeferenced raster can use (merge
+// honours it); ParamError on "mask" otherwise.
+void add_mask_band(ImageInfo& info, const std::string& path) {
+    if (!info.geo)
+        throw ParamError("mask", "'" + path + "' has no georeference; masks mark valid pixels for merge, "
+                                 "which places rasters by their georeference");
+    if (info.bands + 1 > kMaxBands) throw ParamError("mask", "too many bands with the mask");
+    info.bands += 1;
+    info.geo->alpha_band = info.bands - 1;
+    if (!info.geo->nodata.empty()) info.geo->nodata.push_back(std::nullopt);
+    info.interpretation = Interpretation::multiband;
+}
+
 class GdalLoadOp final : public Op {
 public:
     GdalLoadOp(const Params& p, std::span<const ImageInfo> in) {
@@ -245,43 +293,13 @@ public:
                                  "(gdalinfo lists them as SUBDATASET_n_NAME)");
         bands_ = select_bands(p, ds, path_, count);
         const GDALDataType type = GDALGetRasterDataType(GDALGetRasterBand(ds, bands_[0]));
-        auto f = format_of(type);
-        if (!f)
-            throw IoError(path_, std::string("holds GDAL data type ") + GDALGetDataTypeName(type) +
-                                     ", which Tessera has no format for (it takes Byte, UInt16, Int16, UInt32, Int32, "
-                                     "Float32, Float64); convert it first, e.g. gdal_translate -ot Float64");
-
+        const Format format = format_for(type, path_);
         check_block_size(ds, bands_[0], type, count, path_);
-
-        info_.width = GDALGetRasterXSize(ds);
-        info_.height = GDALGetRasterYSize(ds);
-        if (info_.width < 1 || info_.height < 1 || info_.width > kMaxDimension || info_.height > kMaxDimension)
-            throw IoError(path_, "is " + std::to_string(info_.width) + "x" + std::to_string(info_.height) +
-                                     " pixels; Tessera takes 1 to " + std::to_string(kMaxDimension) + " a side");
-        info_.bands = int(bands_.size());
-        info_.format = *f;
-        GDALColorInterp ci = GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands_[0]));
-        const bool rgb = info_.bands >= 3 && ci == GCI_RedBand &&
-                         GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands_[1])) == GCI_GreenBand &&
-                         GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands_[2])) == GCI_BlueBand;
-        info_.interpretation = rgb || (info_.bands == 1 && ci == GCI_GrayIndex)
-                                   ? default_interpretation(info_.bands, info_.format)
-                                   : Interpretation::multiband;
-
-        info_.geo = read_georef(ds, bands_, path_);
+        info_ = dataset_header(ds, bands_, format, path_);
         // "mask": GDAL's mask of the dataset (a .msk file, an internal mask,
         // the alpha band or the nodata) as one more band, the alpha band
-        if (p.boolean("mask", false)) {
-            if (!info_.geo)
-                throw ParamError("mask", "'" + path_ + "' has no georeference; masks mark valid pixels for merge, "
-                                         "which places rasters by their georeference");
-            if (int(bands_.size()) + 1 > kMaxBands) throw ParamError("mask", "too many bands with the mask");
-            mask_ = true;
-            info_.bands += 1;
-            info_.geo->alpha_band = info_.bands - 1;
-            if (!info_.geo->nodata.empty()) info_.geo->nodata.push_back(std::nullopt);
-            info_.interpretation = Interpretation::multiband;
-        }
+        mask_ = p.boolean("mask", false);
+        if (mask_) add_mask_band(info_, path_);
         type_ = type;
         count_ = count;
         // A VRT's raw sources are opened with CPLOpenShared: every handle of

@@ -114,11 +114,11 @@ struct WarpGrid {
     int width, height;
 };
 
-// gdalwarp's output grid for the input in `dst_wkt` (GDALSuggestedWarpOutput2),
-// or the one res and bounds give (-tr, -te, sizes rounded to nearest);
-// ParamError naming crs, res or bounds when there is none.
-WarpGrid warp_grid(const Params& p, const ImageInfo& src, const std::string& dst_wkt, io::GdalErrorScope& errors) {
-    // the output grid, as gdalwarp chooses it
+// gdalwarp's output grid for the input in `dst_wkt`
+// (GDALSuggestedWarpOutput2): its extent [west, south, east, north] into
+// `extent`; ParamError on "crs" when there is none.
+WarpGrid suggested_grid(const Params& p, const ImageInfo& src, const std::string& dst_wkt, double extent[4],
+                        io::GdalErrorScope& errors) {
     GDALDriverH vrt = GDALGetDriverByName("VRT");
     GDALDatasetH shape = vrt ? GDALCreate(vrt, "", src.width, src.height, 0, GDT_Byte, nullptr) : nullptr;
     if (!shape) throw Error("reproject: GDAL cannot make a VRT outline (" + errors.last() + ")");
@@ -129,7 +129,7 @@ WarpGrid warp_grid(const Params& p, const ImageInfo& src, const std::string& dst
     std::string dst_opt = "DST_SRS=" + dst_wkt;
     char* topts[] = {dst_opt.data(), nullptr};
     void* t = GDALCreateGenImgProjTransformer2(shape, nullptr, topts);
-    double gt[6], extent[4];
+    double gt[6];
     int w = 0, h = 0;
     const bool ok = t && GDALSuggestedWarpOutput2(shape, GDALGenImgProjTransform, t, gt, &w, &h, extent, 0) == CE_None;
     if (t) GDALDestroyGenImgProjTransformer(t);
@@ -137,8 +137,17 @@ WarpGrid warp_grid(const Params& p, const ImageInfo& src, const std::string& dst
     if (!ok)
         throw ParamError("crs", "the input cannot be transformed into '" + p.string("crs") + "' (" + errors.last() +
                                     "); check that its outline lies in the target CRS's area of use");
+    return {extent[0], extent[3], gt[1], -gt[5], w, h};
+}
+
+// The grid res and bounds make of the suggested one (gdalwarp's -tr and
+// -te): bounds replace its extent, res its resolution, and the size is the
+// extent over the resolution rounded to nearest; with res alone the
+// suggested top-left stays, with bounds alone the resolution is what fits
+// them. ParamError naming res or bounds for a malformed one, or a grid
+// that is empty or over kMaxDimension a side.
+WarpGrid res_bounds_grid(const Params& p, WarpGrid g, const double extent[4]) {
     double minx = extent[0], miny = extent[1], maxx = extent[2], maxy = extent[3];
-    double rx = gt[1], ry = -gt[5];
     if (p.has("bounds")) {
         auto b = p.numbers("bounds", {});
         if (b.size() != 4 || !(b[0] < b[2]) || !(b[1] < b[3]))
@@ -149,25 +158,38 @@ WarpGrid warp_grid(const Params& p, const ImageInfo& src, const std::string& dst
         auto r = p.numbers("res", {});
         if ((r.size() != 1 && r.size() != 2) || !(r[0] > 0) || !(r.back() > 0))
             throw ParamError("res", "give one positive resolution [r] or two [rx, ry], in target CRS units");
-        rx = r[0];
-        ry = r.back();
+        g.rx = r[0];
+        g.ry = r.back();
     }
     if (p.has("bounds") || p.has("res")) {
-        // gdalwarp: size from the extent and resolution, rounded to nearest
-        w = int(std::floor((maxx - minx) / rx + 0.5));
-        h = int(std::floor((maxy - miny) / ry + 0.5));
-        if (!p.has("bounds")) {  // keep the suggested extent's top-left
-            maxx = minx + w * rx;
-            miny = maxy - h * ry;
-        } else if (!p.has("res")) {
-            rx = (maxx - minx) / w;
-            ry = (maxy - miny) / h;
+        g.width = int(std::floor((maxx - minx) / g.rx + 0.5));
+        g.height = int(std::floor((maxy - miny) / g.ry + 0.5));
+        if (p.has("bounds") && !p.has("res")) {
+            g.rx = (maxx - minx) / g.width;
+            g.ry = (maxy - miny) / g.height;
         }
     }
-    if (w < 1 || h < 1 || w > kMaxDimension || h > kMaxDimension)
-        throw ParamError(p.has("res") ? "res" : "crs", "the output would be " + std::to_string(w) + "x" +
-                                                           std::to_string(h) + " pixels; check res and bounds");
-    return {minx, maxy, rx, ry, w, h};
+    g.west = minx;
+    g.north = maxy;
+    if (g.width < 1 || g.height < 1 || g.width > kMaxDimension || g.height > kMaxDimension)
+        throw ParamError(p.has("res") ? "res" : "crs", "the output would be " + std::to_string(g.width) + "x" +
+                                                           std::to_string(g.height) + " pixels; check res and bounds");
+    return g;
+}
+
+// gdalwarp's output grid for the input in `dst_wkt`, or the one res and
+// bounds make of it.
+WarpGrid warp_grid(const Params& p, const ImageInfo& src, const std::string& dst_wkt, io::GdalErrorScope& errors) {
+    double extent[4];
+    const WarpGrid suggested = suggested_grid(p, src, dst_wkt, extent, errors);
+    return res_bounds_grid(p, suggested, extent);
+}
+
+// The output nodata: "nodata" if given, else the input's (band 1), else none.
+std::optional<double> reproject_nodata(const Params& p, const ImageInfo& src) {
+    if (p.has("nodata")) return p.number("nodata");
+    if (!src.geo->nodata.empty()) return src.geo->nodata[0];
+    return std::nullopt;
 }
 
 class ReprojectOp final : public Op {
@@ -196,11 +218,7 @@ public:
         GeoRef g;
         g.transform = {grid.west, grid.rx, 0, grid.north, 0, -grid.ry};
         g.crs_wkt = dst_wkt_;
-        std::optional<double> nodata;
-        if (p.has("nodata"))
-            nodata = p.number("nodata");
-        else if (!src.geo->nodata.empty())
-            nodata = src.geo->nodata[0];
+        const std::optional<double> nodata = reproject_nodata(p, src);
         if (nodata) g.nodata.assign(std::size_t(src.bands), nodata);
         nodata_ = nodata;
         src_nodata_ = src.geo->nodata.empty() ? std::nullopt : src.geo->nodata[0];

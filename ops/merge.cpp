@@ -50,6 +50,10 @@
 //
 // Tiles: a spatial index over the inputs' windows, so a tile demands only
 // the inputs it overlaps, each for the source rect its pixels map to.
+//
+// The grid, the nodata, the inputs' checks and windows are free functions of
+// headers (tessera/ops/merge.hpp, tested in ops_merge_grid_test.cpp); the
+// constructor only chains them.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -59,6 +63,7 @@
 #include <string>
 
 #include "ops_list.hpp"
+#include "tessera/ops/merge.hpp"
 #include "tessera/core/spatial_index.hpp"
 
 namespace tessera {
@@ -184,8 +189,10 @@ struct Source {
 const std::vector<std::string> kMethodNames = {"first", "last", "min", "max", "sum", "count"};
 const std::vector<std::string> kResamplingNames = {"nearest", "bilinear", "cubic"};
 
-// Every input georeferenced, north up, with input 0's bands and CRS; else a
-// ParamError on "inputs" saying what to do.
+}  // namespace
+
+// The rules of tessera/ops/merge.hpp.
+
 void check_merge_inputs(std::span<const ImageInfo> in) {
     for (std::size_t i = 0; i < in.size(); ++i) {
         const std::string which = "input " + std::to_string(i);
@@ -209,15 +216,6 @@ void check_merge_inputs(std::span<const ImageInfo> in) {
     }
 }
 
-// The output grid: resolution rx x ry, bounds w, s, e, n, and its size in
-// pixels (round(extent / res), as rasterio.merge).
-struct MergeGrid {
-    double rx, ry, w, s, e, n;
-    int width, height;
-};
-
-// rasterio.merge's grid from res, bounds and tap (input 0's resolution over
-// the union of the inputs by default); the inputs are checked already.
 MergeGrid plan_merge_grid(const Params& p, std::span<const ImageInfo> in) {
     const GeoRef& g0 = *in[0].geo;
     MergeGrid g{};
@@ -266,9 +264,6 @@ MergeGrid plan_merge_grid(const Params& p, std::span<const ImageInfo> in) {
     return g;
 }
 
-// The output nodata (the given one, else input 0's), checked against the
-// output format; a ParamError names nodata, or dtype when input 0's nodata
-// does not fit the dtype asked for.
 std::optional<double> merge_nodata(const Params& p, std::span<const ImageInfo> in, Format format) {
     const GeoRef& g0 = *in[0].geo;
     std::optional<double> nodata;
@@ -292,59 +287,80 @@ std::optional<double> merge_nodata(const Params& p, std::span<const ImageInfo> i
     return nodata;
 }
 
+std::optional<MergeWindow> merge_window(const ImageInfo& input, const MergeGrid& grid) {
+    const auto& t = input.geo->transform;
+    const double sw = t[0], sn = t[3], se = t[0] + input.width * t[1], ss = t[3] + input.height * t[5];
+    const double iw = std::max(sw, grid.w), ie = std::min(se, grid.e), is = std::max(ss, grid.s),
+                 in_ = std::min(sn, grid.n);
+    if (iw >= ie || is >= in_) return std::nullopt;  // no overlap
+    MergeWindow m;
+    // the window on the output, rounded like gdal_merge.py
+    m.unclipped = {int(std::floor((iw - grid.w) / grid.rx + 0.1)), int(std::floor((grid.n - in_) / grid.ry + 0.1)),
+                   int(std::floor((ie - iw) / grid.rx + 0.5)), int(std::floor((in_ - is) / grid.ry + 0.5))};
+    m.window = m.unclipped.intersect({0, 0, grid.width, grid.height});
+    if (m.window.empty()) return std::nullopt;
+    // the floating window on the input
+    m.fx = (iw - sw) / t[1];
+    m.fy = (sn - in_) / -t[5];
+    m.fw = (ie - iw) / t[1];
+    m.fh = (in_ - is) / -t[5];
+    return m;
+}
+
+namespace {
+
+// The output's header: the grid's size and georeference, input 0's bands,
+// CRS and alpha band, the format asked for (input 0's interpretation if it
+// is input 0's format).
+ImageInfo merge_header(std::span<const ImageInfo> in, const MergeGrid& grid, Format format,
+                       std::optional<double> nodata) {
+    ImageInfo info;
+    info.width = grid.width;
+    info.height = grid.height;
+    info.bands = in[0].bands;
+    info.format = format;
+    info.interpretation = format == in[0].format ? in[0].interpretation : Interpretation::multiband;
+    GeoRef g;
+    g.transform = {grid.w, grid.rx, 0, grid.n, 0, -grid.ry};
+    g.crs_wkt = in[0].geo->crs_wkt;
+    if (nodata) g.nodata.assign(std::size_t(info.bands), nodata);
+    g.alpha_band = in[0].geo->alpha_band;
+    info.geo = std::move(g);
+    return info;
+}
+
 class MergeOp final : public Op {
 public:
+    // What no spec can say: the rules of tessera/ops/merge.hpp between the
+    // parameters and the inputs, then each input's place on the grid.
     MergeOp(const Params& p, std::span<const ImageInfo> in) {
         // method, resampling and dtype are among the spec's choices
         method_ = Method(choice_index(kMethodNames, p.string("method")));
         const Resampling resampling = Resampling(choice_index(kResamplingNames, p.string("resampling")));
         check_merge_inputs(in);
-        const GeoRef& g0 = *in[0].geo;
         const MergeGrid grid = plan_merge_grid(p, in);
-        const double rx = grid.rx, ry = grid.ry, w = grid.w, s = grid.s, e = grid.e, n = grid.n;
         const Format format = p.has("dtype") ? *parse_format(p.string("dtype")) : in[0].format;
         const std::optional<double> nodata = merge_nodata(p, in, format);
         fill_ = nodata.value_or(0.0);
-
-        info_.width = grid.width;
-        info_.height = grid.height;
-        info_.bands = in[0].bands;
-        info_.format = format;
-        info_.interpretation = format == in[0].format ? in[0].interpretation : Interpretation::multiband;
-        GeoRef g;
-        g.transform = {w, rx, 0, n, 0, -ry};
-        g.crs_wkt = g0.crs_wkt;
-        if (nodata) g.nodata.assign(std::size_t(info_.bands), nodata);
-        g.alpha_band = g0.alpha_band;
-        info_.geo = std::move(g);
+        info_ = merge_header(in, grid, format, nodata);
 
         // each input's window on the output, and how its pixels map there
         std::vector<Rect> windows;
         for (std::size_t i = 0; i < in.size(); ++i) {
-            const auto& t = in[i].geo->transform;
-            const double sw = t[0], sn = t[3], se = t[0] + in[i].width * t[1], ss = t[3] + in[i].height * t[5];
-            const double iw = std::max(sw, w), ie = std::min(se, e), is = std::max(ss, s), in_ = std::min(sn, n);
-            if (iw >= ie || is >= in_) continue;  // no overlap
-            // the window on the output, rounded like gdal_merge.py
-            const int cx = int(std::floor((iw - w) / rx + 0.1)), cy = int(std::floor((n - in_) / ry + 0.1));
-            const int cw = int(std::floor((ie - iw) / rx + 0.5)), ch = int(std::floor((in_ - is) / ry + 0.5));
-            Rect win = Rect{cx, cy, cw, ch}.intersect(info_.rect());
-            if (win.empty()) continue;
-            // the floating window on the input
-            const double fx = (iw - sw) / t[1], fy = (sn - in_) / -t[5];
-            const double fw = (ie - iw) / t[1], fh = (in_ - is) / -t[5];
+            const std::optional<MergeWindow> m = merge_window(in[i], grid);
+            if (!m) continue;
             Source src;
             src.input = int(i);
-            src.window = win;
-            src.wx = cx;
-            src.wy = cy;
-            src.direct = int(fw) == cw && int(fh) == ch;
-            src.ix = int(fx);
-            src.iy = int(fy);
-            src.x_off = fx;
-            src.y_off = fy;
-            src.x_inc = fw / cw;
-            src.y_inc = fh / ch;
+            src.window = m->window;
+            src.wx = m->unclipped.x;
+            src.wy = m->unclipped.y;
+            src.direct = int(m->fw) == m->unclipped.w && int(m->fh) == m->unclipped.h;
+            src.ix = int(m->fx);
+            src.iy = int(m->fy);
+            src.x_off = m->fx;
+            src.y_off = m->fy;
+            src.x_inc = m->fw / m->unclipped.w;
+            src.y_inc = m->fh / m->unclipped.h;
             src.src_w = in[i].width;
             src.src_h = in[i].height;
             src.format = in[i].format;
@@ -353,7 +369,7 @@ public:
             src.alpha = in[i].geo->alpha_band;
             src.resampling = resampling;
             sources_.push_back(std::move(src));
-            windows.push_back(win);
+            windows.push_back(m->window);
         }
         index_ = SpatialIndex(info_.rect(), windows);
     }

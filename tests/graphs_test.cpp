@@ -1,6 +1,8 @@
 // graphs: building and validating graphs, JSON pipelines, the evaluator.
 #include <doctest/doctest.h>
 
+#include <future>
+#include <mutex>
 #include <thread>
 
 #include "support.hpp"
@@ -50,6 +52,46 @@ public:
     }
 };
 
+// A source that logs what the evaluator tells it (expect, release) and
+// which tiles it computes, in one process-wide log; its pixels are 0.
+struct ProbeLog {
+    std::mutex mu;
+    std::vector<Rect> expects, computes;
+    int releases = 0;
+    void clear() {
+        std::lock_guard lock(mu);
+        expects.clear();
+        computes.clear();
+        releases = 0;
+    }
+};
+ProbeLog& probe_log() {
+    static ProbeLog log;
+    return log;
+}
+class ProbeOp final : public Op {
+public:
+    ProbeOp(const Params& p, std::span<const ImageInfo>) {
+        info_.width = p.integer_in("width", 1, kMaxDimension);
+        info_.height = p.integer_in("height", 1, kMaxDimension);
+    }
+    void demand(const Rect&, Demand&) const override {}
+    void compute(const Tile& out, std::span<const Pulled>) const override {
+        const double zero = 0;
+        fill_pixels(out, &zero, 1);
+        std::lock_guard lock(probe_log().mu);
+        probe_log().computes.push_back(out.rect);
+    }
+    void expect(const Rect& region) const override {
+        std::lock_guard lock(probe_log().mu);
+        probe_log().expects.push_back(region);
+    }
+    void release() const override {
+        std::lock_guard lock(probe_log().mu);
+        ++probe_log().releases;
+    }
+};
+
 const OpRegistry& test_registry() {
     static const OpRegistry r = [] {
         OpRegistry r;
@@ -58,6 +100,9 @@ const OpRegistry& test_registry() {
         r.add({"ramp", "test source", 0, 0,
                {{"width", ParamType::integer, true, "", ""}, {"height", ParamType::integer, true, "", ""}}, false,
                &make_op<RampOp>});
+        r.add({"probe", "test source that logs its advice", 0, 0,
+               {{"width", ParamType::integer, true, "", ""}, {"height", ParamType::integer, true, "", ""}}, false,
+               &make_op<ProbeOp>});
         r.add({"copy", "test copy", 1, 1, {}, false, &make_op<CopyOp>});
         r.add({"fail", "test failure", 1, 1, {}, false, &make_op<FailOp>});
         return r;
@@ -310,4 +355,199 @@ TEST_CASE("dot: nodes / edges and large fan-in collapsed") {
     CHECK(has(dot, "48 more inputs"));
     CHECK_FALSE(has(dot, "\"t20\\n"));
     CHECK(has(g.to_dot(0), "\"t20\\n"));
+}
+
+namespace {
+
+// A sink that keeps the whole image; with `gate`, start() waits until it is
+// opened (so that a test can act while the run is under way).
+struct Keep final : Sink {
+    Buffer out;
+    std::promise<void> started;
+    std::shared_future<void> gate;
+    std::vector<std::uint32_t> order;   // tile_order(); empty: row-major
+    std::vector<std::size_t> starts;    // share_starts(); empty: cannot be split
+    std::size_t tiles = 0;
+    std::optional<Share> share() const { return share_; }
+    std::vector<std::uint32_t> tile_order(int, int) const override { return order; }
+    std::vector<std::size_t> share_starts(int, int, int) const override { return starts; }
+    void start(const ImageInfo& info, int, int) override {
+        out = Buffer(nullptr, info.rect(), info.bands, info.format);
+        started.set_value();
+        if (gate.valid()) gate.wait();
+    }
+    void write(const ConstTile& t) override {
+        copy_pixels(t, out.tile().sub(t.rect));
+        ++tiles;
+    }
+    void finish() override {}
+    void abort() noexcept override {}
+};
+
+// The ramp's pixels, as RampOp computes them.
+bool is_ramp(const Buffer& b) {
+    for (int y = 0; y < b.rect().h; ++y)
+        for (int x = 0; x < b.rect().w; ++x)
+            if (b.view().row<std::uint16_t>(y)[x * 2] != std::uint16_t(x * 7 + y * 13) ||
+                b.view().row<std::uint16_t>(y)[x * 2 + 1] != std::uint16_t(x ^ y))
+                return false;
+    return true;
+}
+
+// One rank of a two-rank cluster, in one process: what a sharded run needs
+// to plan and compute its share, with no other rank behind it (messages go
+// nowhere, gather returns this rank's own bytes on rank 0).
+class LoneRank final : public Cluster {
+public:
+    explicit LoneRank(int rank) : rank_(rank) {}
+    int rank() const override { return rank_; }
+    int ranks() const override { return 2; }
+    std::unique_ptr<Courier> courier(const std::atomic<bool>*) override {
+        struct Mute final : Courier {
+            int r;
+            explicit Mute(int rank) : r(rank) {}
+            int rank() const override { return r; }
+            int ranks() const override { return 2; }
+            void send(std::vector<std::byte>) override {}
+            void flush() override {}
+            bool receive(std::vector<std::byte>&, bool) override { return false; }
+            std::vector<std::byte> broadcast(std::vector<std::byte> b) override { return b; }
+            std::uint64_t bytes_sent() const override { return 0; }
+            double seconds_waited() const override { return 0; }
+        };
+        return std::make_unique<Mute>(rank_);
+    }
+    std::vector<std::vector<std::byte>> gather(std::vector<std::byte> b, const std::atomic<bool>*) override {
+        if (rank_ != 0) return {};
+        return {std::move(b)};
+    }
+    void barrier(const std::atomic<bool>*) override {}
+    void watch(std::atomic<bool>*) override {}
+    std::string failure() const override { return ""; }
+    [[noreturn]] void fail(int, const std::string& m) override { throw Error(m); }
+    [[noreturn]] void acknowledge() override { throw Error("acknowledged"); }
+
+private:
+    int rank_;
+};
+
+}  // namespace
+
+TEST_CASE("evaluator: a second run while one is under way is refused - the first finishes with the right pixels") {
+    Graph g = parse(R"({"version": 1, "execution": {"tile": 64, "threads": 2},
+                        "nodes": [{"id": "a", "op": "ramp", "width": 300, "height": 200}]})");
+    Evaluator ev(g);
+    std::promise<void> open;
+    Keep first;
+    first.gate = open.get_future().share();
+    std::future<RunStats> running = std::async(std::launch::async, [&] { return ev.run(0, first); });
+    first.started.get_future().wait();  // the first run is in its sink's start()
+
+    Keep second;
+    const std::string e = tt::error_of([&] { ev.run(0, second); });
+    CHECK(has(e, "one run at a time"));
+    CHECK(has(e, "an Evaluator of its own"));
+    CHECK(second.tiles == 0);
+    CHECK(second.out.rect().empty());  // never started
+    CHECK(has(tt::error_of([&] { ev.run_sinks(); }), "one run at a time"));
+    CHECK(has(tt::error_of([&] { ev.render(0, {0, 0, 10, 10}); }), "one run at a time"));
+
+    open.set_value();
+    const RunStats s = running.get();
+    CHECK(s.tiles == 5 * 4);
+    CHECK(first.tiles == 5 * 4);
+    CHECK(is_ramp(first.out));
+
+    // the Evaluator is free again, after a run that ended and one that failed
+    std::atomic<bool> cancel{true};
+    RunOptions cancelled;
+    cancelled.cancel = &cancel;
+    Keep third;
+    CHECK_THROWS_AS(ev.run(0, third, cancelled), Cancelled);
+    Keep fourth;
+    CHECK(ev.run(0, fourth).tiles == 20);
+    CHECK(is_ramp(fourth.out));
+    CHECK(is_ramp(ev.render(0, {0, 0, 300, 200})));
+}
+
+TEST_CASE("evaluator: Evaluators of one graph run on four threads at once - each gets every pixel right") {
+    Graph g = parse(R"({"version": 1, "execution": {"tile": 32, "threads": 2},
+                        "nodes": [{"id": "a", "op": "ramp", "width": 257, "height": 131},
+                                  {"id": "b", "op": "copy", "inputs": ["a"]}]})");
+    std::vector<Keep> sinks(4);
+    std::vector<std::thread> threads;
+    for (Keep& k : sinks) threads.emplace_back([&g, &k] { Evaluator(g).run(1, k); });
+    for (auto& t : threads) t.join();
+    for (const Keep& k : sinks) {
+        CHECK(k.tiles == 9 * 5);
+        CHECK(is_ramp(k.out));
+    }
+}
+
+TEST_CASE("evaluator: a source hears expect before each segment of its use and release after it") {
+    Graph g = parse(R"({"version": 1, "execution": {"tile": 64, "threads": 2},
+                        "nodes": [{"id": "p", "op": "probe", "width": 256, "height": 200}]})");
+    auto& log = probe_log();
+    SUBCASE("row-major: one segment, the whole image") {
+        log.clear();
+        Keep k;
+        Evaluator(g).run(0, k);
+        CHECK(log.expects == std::vector<Rect>{{0, 0, 256, 200}});
+        CHECK(log.releases == 1);
+        CHECK(log.computes.size() == 16);
+    }
+    SUBCASE("by columns: each column goes back up, so each is a segment of its own") {
+        log.clear();
+        Keep k;
+        for (std::uint32_t c = 0; c < 4; ++c)
+            for (std::uint32_t r = 0; r < 4; ++r) k.order.push_back(r * 4 + c);
+        Evaluator(g).run(0, k);
+        CHECK(log.expects ==
+              std::vector<Rect>{{0, 0, 64, 200}, {64, 0, 64, 200}, {128, 0, 64, 200}, {192, 0, 64, 200}});
+        CHECK(log.releases == 4);
+        CHECK(log.computes.size() == 16);
+    }
+}
+
+TEST_CASE("evaluator: a sharded rank computes the share its costs give it and its sources hear only that share") {
+    // 4 x 4 tiles of 64, row-major, a share may begin at any row: equal
+    // costs give rank 0 rows 0-1 and rank 1 rows 2-3; each rank walks demand
+    // once over all tiles (costs) and plans its own share from the same walk
+    Graph g = parse(R"({"version": 1, "execution": {"tile": 64, "threads": 2},
+                        "nodes": [{"id": "p", "op": "probe", "width": 256, "height": 256}]})");
+    auto& log = probe_log();
+    for (int rank : {0, 1}) {
+        CAPTURE(rank);
+        log.clear();
+        LoneRank cluster(rank);
+        RunOptions opt;
+        opt.cluster = &cluster;
+        Keep k;
+        k.starts = {0, 4, 8, 12};
+        const RunStats s = Evaluator(g).run(0, k, opt);
+        REQUIRE(k.share());
+        CHECK(k.share()->first == std::size_t(rank * 8));
+        CHECK(k.share()->last == std::size_t(rank * 8 + 8));
+        CHECK(s.tiles == 8);
+        CHECK(log.computes.size() == 8);
+        for (const Rect& r : log.computes) CHECK((r.y >= 128) == (rank == 1));
+        // one segment (the rows of this share), cut at the share's boundary
+        CHECK(log.expects == std::vector<Rect>{{0, rank * 128, 256, 128}});
+        CHECK(log.releases == 1);
+        CHECK(s.ranks.size() == (rank == 0 ? 1u : 0u));
+    }
+    SUBCASE("a sink that cannot be split is computed by rank 0 alone") {
+        for (int rank : {0, 1}) {
+            log.clear();
+            LoneRank cluster(rank);
+            RunOptions opt;
+            opt.cluster = &cluster;
+            Keep k;
+            const RunStats s = Evaluator(g).run(0, k, opt);
+            CHECK_FALSE(k.share());
+            CHECK(s.tiles == (rank == 0 ? 16u : 0u));
+            CHECK(log.computes.size() == (rank == 0 ? 16u : 0u));
+            CHECK(log.expects.size() == (rank == 0 ? 1u : 0u));
+        }
+    }
 }

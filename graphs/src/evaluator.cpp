@@ -13,6 +13,7 @@
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "tessera/core/error.hpp"
 
@@ -49,6 +50,21 @@ void read_filled(MessageReader in, std::vector<Filled>& filled) {
         filled.push_back(std::move(f));
     }
 }
+
+// A rect of a node: what the tile cache keys by and what a demand walk
+// visits once per tile.
+struct NodeRect {
+    NodeId node;
+    Rect rect;
+    bool operator==(const NodeRect&) const = default;
+};
+struct NodeRectHash {
+    std::size_t operator()(const NodeRect& k) const {
+        std::size_t h = k.node * 0x9E3779B97F4A7C15ull;
+        for (int v : {k.rect.x, k.rect.y, k.rect.w, k.rect.h}) h = (h ^ std::size_t(unsigned(v))) * 0x100000001B3ull;
+        return h;
+    }
+};
 
 // One LRU of tiles for all cached nodes, under one byte budget. Entries are
 // keyed by (node, rect): a hit needs the same rect asked again, which is what
@@ -95,18 +111,8 @@ public:
     std::size_t misses() const { return misses_; }
 
 private:
-    struct Key {
-        NodeId node;
-        Rect rect;
-        bool operator==(const Key&) const = default;
-    };
-    struct KeyHash {
-        std::size_t operator()(const Key& k) const {
-            std::size_t h = k.node * 0x9E3779B97F4A7C15ull;
-            for (int v : {k.rect.x, k.rect.y, k.rect.w, k.rect.h}) h = (h ^ std::size_t(unsigned(v))) * 0x100000001B3ull;
-            return h;
-        }
-    };
+    using Key = NodeRect;
+    using KeyHash = NodeRectHash;
     struct Entry {
         Key key;
         std::shared_ptr<const Buffer> buffer;
@@ -119,6 +125,36 @@ private:
     std::size_t bytes_ = 0;
     std::size_t hits_ = 0, misses_ = 0;
 };
+
+// Rank `rank`'s share of positions: whole units [starts[k], starts[k+1])
+// (the last ends at costs.size()), cut where the running cost is
+// nearest to rank/ranks of the total, rank 0's `writer` extra counted
+// in front. The same on every rank.
+std::pair<std::size_t, std::size_t> share_of(const std::vector<std::size_t>& starts,
+                                             const std::vector<std::uint64_t>& costs, int rank, int ranks,
+                                             std::uint64_t writer) {
+    std::vector<std::uint64_t> prefix{0};  // cost before unit k
+    for (std::size_t k = 0; k < starts.size(); ++k) {
+        const std::size_t end = k + 1 < starts.size() ? starts[k + 1] : costs.size();
+        std::uint64_t c = 0;
+        for (std::size_t i = starts[k]; i < end; ++i) c += costs[i];
+        prefix.push_back(prefix.back() + c);
+    }
+    auto cut = [&](int r) -> std::size_t {  // position where rank r's share begins
+        if (r <= 0) return 0;
+        if (r >= ranks) return costs.size();
+        const long double target =
+            (long double)(prefix.back() + writer) * r / ranks - (long double)writer;
+        std::size_t best = 0;
+        for (std::size_t k = 1; k < prefix.size(); ++k)
+            if (std::abs((long double)prefix[k] - target) < std::abs((long double)prefix[best] - target)) best = k;
+        return best < starts.size() ? starts[best] : costs.size();
+    };
+    return {cut(rank), std::max(cut(rank), cut(rank + 1))};
+}
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // A computed tile on its way from the parallel stage to the sink.
 struct Computed {
@@ -137,6 +173,9 @@ struct Evaluator::Impl {
     std::atomic<bool> stop{false};
     std::mutex filled_mu;
     std::vector<Filled> filled;  // this run's background fills
+    // A run is under way (run() or run_sinks()): the members above are its
+    // state, so a second one at the same time is refused (see the header).
+    std::atomic<bool> running{false};
 
     explicit Impl(const Graph& graph) : g(graph) {
         cached.resize(g.size());
@@ -151,117 +190,119 @@ struct Evaluator::Impl {
             cache = std::make_unique<TileCache>(account, g.execution.cache_mb << 20);
     }
 
-    // What the sources are told during a run, found by walking demand alone
-    // (no pixels) over the tiles in run order. A node's uses fall into
+    // What the sources are told during a run. A node's uses fall into
     // segments: a segment ends after the node's last use, and also after any
     // use that the next one goes back up from (a smaller top row), since a
     // source that streams rows top to bottom must restart there anyway.
     // Before a segment's first tile the node hears expect(union of the
-    // segment's rects); after its last tile, release(). The walk visits a
-    // (node, rect) pair once per tile, so diamonds cost no more than the run.
+    // segment's rects); after its last tile, release().
     struct Plan {
-        std::vector<std::pair<std::size_t, NodeId>> releases;            // after tile #
-        std::vector<std::tuple<std::size_t, NodeId, Rect>> expects;      // before tile #
+        std::vector<std::pair<std::size_t, NodeId>> releases;        // after tile #
+        std::vector<std::tuple<std::size_t, NodeId, Rect>> expects;  // before tile #
     };
-    Plan plan(NodeId root, const std::vector<Rect>& tiles) const {
-        struct Segment {
-            std::size_t first = SIZE_MAX, last = 0;
-            int last_y = 0;
-            Rect region;
-        };
+    // What a walk of demand alone (no pixels) over the tiles in run order
+    // finds: the segments, and what each tile costs to compute, for
+    // balancing shares across ranks: its own pixels plus every pixel its
+    // sources are asked for (decoding dominates; a tile over four
+    // overlapping inputs costs about four times an empty one).
+    struct Segment {
+        NodeId node = 0;
+        std::size_t first = SIZE_MAX, last = 0;  // tile positions
+        Rect region;
+        int last_y = 0;          // the top row of its last use
+        bool continues = false;  // cut only at a break: a walk of a share holding the next one too would not cut
+    };
+    struct DemandWalk {
+        std::vector<Segment> segments;  // in the order they end
+        std::vector<std::uint64_t> costs;
+
+        // The plan of tiles [first, last) (numbered from first; both must be
+        // breaks of the walk, or its ends): the segments inside, joined again
+        // where only a break cut them, as a walk of those tiles alone finds.
+        Plan plan(std::size_t first, std::size_t last) const {
+            Plan out;
+            std::unordered_map<NodeId, Segment> open;  // joined so far, to be continued
+            auto emit = [&](const Segment& s) {
+                out.releases.push_back({s.last - first, s.node});
+                out.expects.push_back({s.first - first, s.node, s.region});
+            };
+            for (const Segment& s : segments) {
+                if (s.first < first || s.first >= last) continue;
+                auto [it, fresh] = open.try_emplace(s.node, s);
+                if (!fresh) {
+                    it->second.last = s.last;
+                    it->second.region = it->second.region.unite(s.region);
+                    it->second.continues = s.continues;
+                }
+                if (!it->second.continues) {
+                    emit(it->second);
+                    open.erase(it);
+                }
+            }
+            for (const auto& [n, s] : open) emit(s);  // continued past `last`
+            std::sort(out.releases.begin(), out.releases.end());
+            std::stable_sort(out.expects.begin(), out.expects.end(),
+                             [](const auto& x, const auto& y) { return std::get<0>(x) < std::get<0>(y); });
+            return out;
+        }
+    };
+    // One walk serves both. It visits a (node, rect) pair once per tile (a
+    // hash set), so diamonds cost no more than the run. `breaks`: ascending
+    // tile positions where every segment is cut as well (a sharded run's
+    // possible share starts, so that whichever share the costs pick, its plan
+    // is made of whole segments; none otherwise).
+    DemandWalk walk_demand(NodeId root, const std::vector<Rect>& tiles, const std::vector<std::size_t>& breaks) const {
         std::vector<Segment> seg(g.size());
-        Plan out;
-        auto close = [&](NodeId n) {
-            out.releases.push_back({seg[n].last, n});
-            out.expects.push_back({seg[n].first, n, seg[n].region});
+        DemandWalk out;
+        out.costs.resize(tiles.size());
+        auto close = [&](NodeId n, bool continues) {
+            seg[n].node = n;
+            seg[n].continues = continues;
+            out.segments.push_back(seg[n]);
+            seg[n] = Segment{};
         };
-        std::vector<std::pair<NodeId, Rect>> stack, seen;
+        std::vector<NodeRect> stack;
+        std::unordered_set<NodeRect, NodeRectHash> seen;
         Demand need;
+        std::size_t unit = 0, next_break = 0;  // the first tile of the current unit
         for (std::size_t i = 0; i < tiles.size(); ++i) {
+            for (; next_break < breaks.size() && breaks[next_break] <= i; ++next_break) unit = breaks[next_break];
             seen.clear();
+            std::uint64_t cost = std::uint64_t(tiles[i].area());
             stack.push_back({root, tiles[i]});
             while (!stack.empty()) {
-                auto [n, r] = stack.back();
+                const auto [n, r] = stack.back();
                 stack.pop_back();
-                if (std::find(seen.begin(), seen.end(), std::pair{n, r}) != seen.end()) continue;
-                seen.push_back({n, r});
-                Segment& s = seg[n];
-                if (s.first != SIZE_MAX && s.last != i && r.y < s.last_y) {
-                    close(n);
-                    s = Segment{};
+                if (!seen.insert({n, r}).second) continue;
+                const Node& node = g.node(n);
+                if (seg[n].first != SIZE_MAX && seg[n].last != i) {
+                    const bool up = r.y < seg[n].last_y;
+                    if (up || seg[n].last < unit) close(n, !up);
                 }
+                Segment& s = seg[n];
                 if (s.first == SIZE_MAX) s.first = i;
                 s.last = i;
                 s.last_y = r.y;
                 s.region = s.region.unite(r);
+                if (node.inputs.empty()) cost += std::uint64_t(r.area());
                 need.clear();
-                g.node(n).op->demand(r, need);
+                node.op->demand(r, need);
                 for (const Need& d : need)
-                    if (!d.rect.empty()) stack.push_back({g.node(n).inputs[d.input], d.rect});
+                    if (!d.rect.empty()) stack.push_back({node.inputs[d.input], d.rect});
             }
+            out.costs[i] = cost;
         }
         for (NodeId n = 0; n < g.size(); ++n)
-            if (seg[n].first != SIZE_MAX) close(n);
-        std::sort(out.releases.begin(), out.releases.end());
-        std::sort(out.expects.begin(), out.expects.end(),
-                  [](const auto& x, const auto& y) { return std::get<0>(x) < std::get<0>(y); });
+            if (seg[n].first != SIZE_MAX) close(n, false);
         return out;
     }
 
-    // What each tile costs to compute, for balancing shares across ranks:
-    // its own pixels plus every pixel its sources are asked for (decoding
-    // dominates; a tile over four overlapping inputs costs about four
-    // times an empty one). A walk of demand alone, like plan().
-    std::vector<std::uint64_t> tile_costs(NodeId root, const std::vector<Rect>& tiles) const {
-        std::vector<std::uint64_t> cost(tiles.size());
-        std::vector<std::pair<NodeId, Rect>> stack, seen;
-        Demand need;
-        for (std::size_t i = 0; i < tiles.size(); ++i) {
-            seen.clear();
-            std::uint64_t c = std::uint64_t(tiles[i].area());
-            stack.push_back({root, tiles[i]});
-            while (!stack.empty()) {
-                auto [n, r] = stack.back();
-                stack.pop_back();
-                if (std::find(seen.begin(), seen.end(), std::pair{n, r}) != seen.end()) continue;
-                seen.push_back({n, r});
-                if (g.node(n).inputs.empty()) c += std::uint64_t(r.area());
-                need.clear();
-                g.node(n).op->demand(r, need);
-                for (const Need& d : need)
-                    if (!d.rect.empty()) stack.push_back({g.node(n).inputs[d.input], d.rect});
-            }
-            cost[i] = c;
-        }
-        return cost;
+    // The run's tile size: the sink's, else the execution's.
+    Point tile_size_for(const Sink& sink) const {
+        const auto want = sink.tile_size();
+        return want ? *want : Point{g.execution.tile_w, g.execution.tile_h};
     }
-
-    // Rank `rank`'s share of positions: whole units [starts[k], starts[k+1])
-    // (the last ends at costs.size()), cut where the running cost is
-    // nearest to rank/ranks of the total, rank 0's `writer` extra counted
-    // in front. The same on every rank.
-    static std::pair<std::size_t, std::size_t> share_of(const std::vector<std::size_t>& starts,
-                                                        const std::vector<std::uint64_t>& costs, int rank,
-                                                        int ranks, std::uint64_t writer) {
-        std::vector<std::uint64_t> prefix{0};  // cost before unit k
-        for (std::size_t k = 0; k < starts.size(); ++k) {
-            const std::size_t end = k + 1 < starts.size() ? starts[k + 1] : costs.size();
-            std::uint64_t c = 0;
-            for (std::size_t i = starts[k]; i < end; ++i) c += costs[i];
-            prefix.push_back(prefix.back() + c);
-        }
-        auto cut = [&](int r) -> std::size_t {  // position where rank r's share begins
-            if (r <= 0) return 0;
-            if (r >= ranks) return costs.size();
-            const long double target =
-                (long double)(prefix.back() + writer) * r / ranks - (long double)writer;
-            std::size_t best = 0;
-            for (std::size_t k = 1; k < prefix.size(); ++k)
-                if (std::abs((long double)prefix[k] - target) < std::abs((long double)prefix[best] - target)) best = k;
-            return best < starts.size() ? starts[best] : costs.size();
-        };
-        return {cut(rank), std::max(cut(rank), cut(rank + 1))};
-    }
+    int threads() const { return g.execution.threads > 0 ? g.execution.threads : tbb::info::default_concurrency(); }
 
     // Tiles in flight for a run of `node` into `sink`: enough to keep every
     // thread busy while the serial writer catches up, and no more, because
@@ -270,10 +311,8 @@ struct Evaluator::Impl {
     std::size_t tokens_for(NodeId node, const Sink& sink) const {
         const Execution& ex = g.execution;
         const ImageInfo& info = g.info(node);
-        const auto want = sink.tile_size();
-        const int tw = want ? want->x : ex.tile_w, th = want ? want->y : ex.tile_h;
-        const int threads = ex.threads > 0 ? ex.threads : tbb::info::default_concurrency();
-        std::size_t tokens = std::size_t(threads) * 2;
+        const auto [tw, th] = tile_size_for(sink);
+        std::size_t tokens = std::size_t(threads()) * 2;
         const std::size_t tile_bytes = std::size_t(tw) * th * info.pixel_bytes();
         if (ex.memory_mb > 0) {
             std::size_t fit = (ex.memory_mb << 20) / std::max<std::size_t>(tile_bytes, 1);
@@ -348,7 +387,76 @@ struct Evaluator::Impl {
         }
         if (use_cache) cache->store(n, dst.rect, dst);
     }
+
+    // The stages of a run (run_one, below, calls them in order).
+    struct TileGrid {  // the output's tiles: tw x th, cols x rows of them
+        int tw = 0, th = 0;
+        std::size_t cols = 0, rows = 0;
+        std::size_t total() const { return cols * rows; }
+    };
+    // This rank's part of a run (all of it unless sharded).
+    struct RunShare {
+        Cluster* cluster = nullptr;  // set only with more than one rank
+        std::unique_ptr<Courier> courier;
+        std::vector<std::size_t> starts;  // where a share may begin; empty: the sink cannot be split
+        std::size_t first = 0, last = 0;  // the positions of the tile order computed here
+        bool skip = false;                // a sink that cannot be split, on a rank other than 0
+    };
+    // The pipeline's stages over a share's tiles and what they count.
+    struct TileRun {
+        Impl& m;
+        NodeId node;
+        Sink& sink;
+        const TileGrid& grid;
+        const std::vector<Rect>& tiles;
+        const Plan& plan;
+        const RunOptions& options;
+        Clock::time_point t0;
+        std::size_t next = 0, done = 0, pixels = 0, next_expect = 0, next_release = 0;
+        std::atomic<std::uint64_t> busy_ns{0};
+        double share_seconds = 0, sink_seconds = 0;
+        bool user_cancel = false;
+
+        std::size_t source(tbb::flow_control& fc);
+        Computed compute(std::size_t i);
+        void write(Computed c);
+        void pipeline(int threads, std::size_t tokens);
+        void produce(int threads, std::size_t tokens);
+    };
+    RunStats run_one(NodeId node, Sink& sink, const RunOptions& options);
+    TileGrid tile_grid(NodeId node, const Sink& sink) const;
+    void begin(const RunOptions& options);
+    static std::vector<Rect> ordered_tiles(const Sink& sink, const TileGrid& grid, const Rect& image);
+    static RunShare open_share(const Sink& sink, const TileGrid& grid, const RunOptions& options);
+    static void take_share(RunShare& share, Sink& sink, const TileGrid& grid, const std::vector<std::uint64_t>& costs);
+    void release_all() noexcept;
+    RunStats gather_statistics(const TileRun& run, const RunShare& share, std::size_t tokens,
+                               const RunOptions& options);
+    static void gather_ranks(RunStats& stats, const TileRun& run, const RunShare& share, const RunOptions& options);
 };
+
+namespace {
+
+// Claims an Evaluator for one run (see the header): a second run, or a
+// render, while one is under way is refused rather than sharing its state.
+class OneRunAtATime {
+public:
+    explicit OneRunAtATime(std::atomic<bool>& running) : running_(running) {
+        if (running_.exchange(true)) throw Error(kBusy);
+    }
+    ~OneRunAtATime() { running_ = false; }
+    OneRunAtATime(const OneRunAtATime&) = delete;
+    OneRunAtATime& operator=(const OneRunAtATime&) = delete;
+
+    static constexpr const char* kBusy =
+        "this Evaluator is running already (a run on another thread); an Evaluator runs one run at a time: "
+        "give each thread an Evaluator of its own (they may share the Graph)";
+
+private:
+    std::atomic<bool>& running_;
+};
+
+}  // namespace
 
 Evaluator::Evaluator(const Graph& g) : impl_(std::make_unique<Impl>(g)) {}
 Evaluator::~Evaluator() = default;
@@ -357,210 +465,258 @@ MemoryAccount& Evaluator::account() { return impl_->account; }
 Buffer Evaluator::render(NodeId node, const Rect& rect) {
     const ImageInfo& info = impl_->g.info(node);
     if (!info.rect().contains(rect)) throw GraphError(impl_->g.node(node).id, "", "", "render: rect outside the image");
+    if (impl_->running) throw Error(std::string("render: ") + OneRunAtATime::kBusy);
     Buffer b(nullptr, rect, info.bands, info.format);
     impl_->pull(node, b.tile());
     return b;
 }
 
 RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
-    Impl& m = *impl_;
-    const Graph& g = m.g;
-    const Execution& ex = g.execution;
-    const ImageInfo& info = g.info(node);
-    const auto want = sink.tile_size();
-    const int tw = want ? want->x : ex.tile_w, th = want ? want->y : ex.tile_h;
+    OneRunAtATime claim(impl_->running);
+    return impl_->run_one(node, sink, options);
+}
+
+// The stages of one run, in order; each below.
+RunStats Evaluator::Impl::run_one(NodeId node, Sink& sink, const RunOptions& options) {
+    const TileGrid grid = tile_grid(node, sink);
+    const std::size_t tokens = tokens_for(node, sink);
+    begin(options);
+    const auto t0 = Clock::now();
+    // validate the order: the tiles, in the order the sink asks for
+    std::vector<Rect> tiles = ordered_tiles(sink, grid, g.info(node).rect());
+    // shard: where a share may begin (a sharded run computes one share of
+    // those positions, see RunOptions)
+    RunShare share = open_share(sink, grid, options);
+    // plan: one walk of demand gives the plan and the costs shares are
+    // balanced by (skip: rank 0 computes and writes this output alone)
+    DemandWalk walk = share.skip ? DemandWalk{} : walk_demand(node, tiles, share.starts);
+    take_share(share, sink, grid, walk.costs);
+    const Plan plan = walk.plan(share.first, share.last);
+    if (share.first != 0 || share.last != tiles.size())
+        tiles = std::vector<Rect>(tiles.begin() + std::ptrdiff_t(share.first),
+                                  tiles.begin() + std::ptrdiff_t(share.last));
+    // the pipeline: source, compute and sink stages
+    TileRun run{*this, node, sink, grid, tiles, plan, options, t0};
+    if (!share.skip) run.produce(threads(), tokens);
+    return gather_statistics(run, share, tokens, options);
+}
+
+Evaluator::Impl::TileGrid Evaluator::Impl::tile_grid(NodeId node, const Sink& sink) const {
+    const auto [tw, th] = tile_size_for(sink);
     if (tw < 1 || th < 1) throw Error("the sink asked for an empty tile size");
-    const std::size_t cols = (std::size_t(info.width) + tw - 1) / tw;
-    const std::size_t rows = (std::size_t(info.height) + th - 1) / th;
-    const std::size_t total = cols * rows;
-    const int threads = ex.threads > 0 ? ex.threads : tbb::info::default_concurrency();
+    const ImageInfo& info = g.info(node);
+    return {tw, th, (std::size_t(info.width) + tw - 1) / tw, (std::size_t(info.height) + th - 1) / th};
+}
 
-    const std::size_t tokens = impl_->tokens_for(node, sink);
-
-    m.cancel = options.cancel;
-    m.stop = false;
-    m.account.reset_peak();
+// A run's state starts afresh: its cancel flag, peaks and fills.
+void Evaluator::Impl::begin(const RunOptions& options) {
+    cancel = options.cancel;
+    stop = false;
+    account.reset_peak();
     process_pixel_memory().reset_peak();
-    auto t0 = std::chrono::steady_clock::now();
-    RunStats stats;
-    stats.tokens = tokens;
-    {
-        std::lock_guard lock(m.filled_mu);
-        m.filled.clear();
-    }
-    // the tiles, in the order the sink asks for
-    std::vector<Rect> tiles(total);
-    {
-        std::vector<std::uint32_t> order = sink.tile_order(int(cols), int(rows));
-        if (!order.empty() && order.size() != total) throw Error("the sink's tile order does not list every tile once");
-        std::vector<bool> listed(order.empty() ? 0 : total, false);
-        for (std::size_t k = 0; k < total; ++k) {
-            std::size_t i = order.empty() ? k : order[k];
-            if (!order.empty()) {
-                if (i >= total || listed[i]) throw Error("the sink's tile order must list every tile exactly once");
-                listed[i] = true;
-            }
-            tiles[k] = Rect{int(i % cols) * tw, int(i / cols) * th, tw, th}.intersect(info.rect());
-        }
-    }
-    // A sharded run computes one share of those positions (see RunOptions).
-    Cluster* cluster = options.cluster && options.cluster->ranks() > 1 ? options.cluster : nullptr;
-    std::unique_ptr<Courier> courier;
-    std::size_t first = 0, last = total;
-    bool skip = false;  // a sink that cannot be split: rank 0 does it all
-    if (cluster) {
-        courier = cluster->courier(options.cancel);
-        const std::vector<std::size_t> starts = sink.share_starts(int(cols), int(rows), cluster->ranks());
-        if (starts.empty()) {
-            skip = cluster->rank() != 0;
-        } else {
-            if (starts.front() != 0 || !std::is_sorted(starts.begin(), starts.end()) || starts.back() > total)
-                throw Error("internal: the sink's share starts are not ascending positions from 0");
-            std::tie(first, last) =
-                Impl::share_of(starts, m.tile_costs(node, tiles), cluster->rank(), cluster->ranks(),
-                               sink.writer_cost(int(cols), int(rows), cluster->ranks()));
-            sink.use_share(Share{first, last, courier.get()});
-        }
-        if (skip) first = last = 0;
-        tiles = std::vector<Rect>(tiles.begin() + std::ptrdiff_t(first), tiles.begin() + std::ptrdiff_t(last));
-    }
-    const std::size_t mine = tiles.size();
-    const Impl::Plan plan = m.plan(node, tiles);
-    std::atomic<std::uint64_t> busy_ns{0};
-    double share_seconds = 0, sink_seconds = 0;
-    const auto& releases = plan.releases;
-    std::size_t next_release = 0, next_expect = 0;
-    std::size_t next = 0, done = 0, pixels = 0;
-    bool user_cancel = false;
+    std::lock_guard lock(filled_mu);
+    filled.clear();
+}
 
-    try {
-        if (!skip) {  // (skip: rank 0 computes and writes this output alone)
-            sink.use_account(&m.account);
-            sink.start(info, tw, th);
-            // More threads than cores is allowed (it must not change the bits,
-            // and tests check that); TBB needs the global limit raised for it.
-            tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
-                                      std::max<std::size_t>(threads, tbb::info::default_concurrency()));
-            tbb::task_arena arena(threads);
-            arena.execute([&] {
-                tbb::parallel_pipeline(
-                    tokens,
-                    // serial: hand out the tiles in the order the sink asked for
-                    tbb::make_filter<void, std::size_t>(tbb::filter_mode::serial_in_order,
-                                                        [&](tbb::flow_control& fc) -> std::size_t {
-                                                            if (next >= mine || m.cancelled()) {
-                                                                fc.stop();
-                                                                return 0;
-                                                            }
-                                                            // sources hear what the coming tiles will ask of them
-                                                            for (; next_expect < plan.expects.size() &&
-                                                                   std::get<0>(plan.expects[next_expect]) == next;
-                                                                 ++next_expect) {
-                                                                const auto& [at, n, region] = plan.expects[next_expect];
-                                                                g.node(n).op->expect(region);
-                                                            }
-                                                            return next++;
-                                                        }) &
-                        // parallel: compute the tile
-                        tbb::make_filter<std::size_t, Computed>(
-                            tbb::filter_mode::parallel,
-                            [&](std::size_t i) {
-                                const auto t = std::chrono::steady_clock::now();
-                                const Rect& r = tiles[i];
-                                auto b = std::make_shared<Buffer>(&m.account, r, info.bands, info.format);
-                                m.pull(node, b->tile());
-                                auto prepared = sink.prepare(b->view());
-                                busy_ns += std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                             std::chrono::steady_clock::now() - t)
-                                                             .count());
-                                return Computed{std::move(b), std::move(prepared)};
-                            }) &
-                        // serial, in order: the sink writes
-                        tbb::make_filter<Computed, void>(
-                            tbb::filter_mode::serial_in_order, [&](Computed c) {
-                                if (m.cancelled()) return;
-                                const auto& b = c.buffer;
-                                const auto ts = std::chrono::steady_clock::now();
-                            sink.consume(b->view(), std::move(c.prepared));
-                            sink_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
-                                // tiles arrive here in order: whatever no later tile needs can go
-                                for (; next_release < releases.size() && releases[next_release].first == done;
-                                     ++next_release)
-                                    g.node(releases[next_release].second).op->release();
-                                ++done;
-                                pixels += std::size_t(b->rect().area());
-                                if (options.progress) {
-                                    Progress p{done, mine, pixels, m.account.current(),
-                                               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
-                                    if (!options.progress(p)) {
-                                        user_cancel = true;
-                                        m.stop = true;
-                                    }
-                                }
-                            }));
-            });
-            if (m.cancelled() || user_cancel) throw Cancelled();
-            share_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            const auto tf = std::chrono::steady_clock::now();
-            sink.finish();
-            sink_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - tf).count();
+// Validate the order: the tiles of `image` in the order the sink asks for
+// (row-major when it names none), or an Error if it does not list each once.
+std::vector<Rect> Evaluator::Impl::ordered_tiles(const Sink& sink, const TileGrid& grid, const Rect& image) {
+    const std::size_t total = grid.total();
+    std::vector<Rect> tiles(total);
+    const std::vector<std::uint32_t> order = sink.tile_order(int(grid.cols), int(grid.rows));
+    if (!order.empty() && order.size() != total) throw Error("the sink's tile order does not list every tile once");
+    std::vector<bool> listed(order.empty() ? 0 : total, false);
+    for (std::size_t k = 0; k < total; ++k) {
+        const std::size_t i = order.empty() ? k : order[k];
+        if (!order.empty()) {
+            if (i >= total || listed[i]) throw Error("the sink's tile order must list every tile exactly once");
+            listed[i] = true;
         }
+        tiles[k] = Rect{int(i % grid.cols) * grid.tw, int(i / grid.cols) * grid.th, grid.tw, grid.th}.intersect(image);
+    }
+    return tiles;
+}
+
+// Shard, first half: with a cluster of several ranks, its courier and the
+// positions where the sink's shares may begin; a sink that cannot be split
+// (none) is left to rank 0, and the other ranks skip it.
+Evaluator::Impl::RunShare Evaluator::Impl::open_share(const Sink& sink, const TileGrid& grid,
+                                                      const RunOptions& options) {
+    RunShare share;
+    share.last = grid.total();
+    share.cluster = options.cluster && options.cluster->ranks() > 1 ? options.cluster : nullptr;
+    if (!share.cluster) return share;
+    share.courier = share.cluster->courier(options.cancel);
+    share.starts = sink.share_starts(int(grid.cols), int(grid.rows), share.cluster->ranks());
+    const auto& s = share.starts;
+    if (s.empty()) {
+        share.skip = share.cluster->rank() != 0;
+        if (share.skip) share.last = 0;
+    } else if (s.front() != 0 || !std::is_sorted(s.begin(), s.end()) || s.back() > grid.total()) {
+        throw Error("internal: the sink's share starts are not ascending positions from 0");
+    }
+    return share;
+}
+
+// Shard, second half: this rank's positions, balanced by the walk's costs,
+// and the sink told them.
+void Evaluator::Impl::take_share(RunShare& share, Sink& sink, const TileGrid& grid,
+                                 const std::vector<std::uint64_t>& costs) {
+    if (!share.cluster || share.starts.empty()) return;
+    const int ranks = share.cluster->ranks();
+    std::tie(share.first, share.last) = share_of(share.starts, costs, share.cluster->rank(), ranks,
+                                                 sink.writer_cost(int(grid.cols), int(grid.rows), ranks));
+    sink.use_share(Share{share.first, share.last, share.courier.get()});
+}
+
+// Source stage (serial): the next position of the share; before it, the
+// sources hear what the coming tiles will ask of them.
+std::size_t Evaluator::Impl::TileRun::source(tbb::flow_control& fc) {
+    if (next >= tiles.size() || m.cancelled()) {
+        fc.stop();
+        return 0;
+    }
+    for (; next_expect < plan.expects.size() && std::get<0>(plan.expects[next_expect]) == next; ++next_expect) {
+        const auto& [at, n, region] = plan.expects[next_expect];
+        m.g.node(n).op->expect(region);
+    }
+    return next++;
+}
+
+// Compute stage (parallel): the tile pulled through the graph, then the
+// sink's parallel step (compression, say).
+Computed Evaluator::Impl::TileRun::compute(std::size_t i) {
+    const auto t = Clock::now();
+    const ImageInfo& info = m.g.info(node);
+    auto b = std::make_shared<Buffer>(&m.account, tiles[i], info.bands, info.format);
+    m.pull(node, b->tile());
+    auto prepared = sink.prepare(b->view());
+    busy_ns += std::uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count());
+    return Computed{std::move(b), std::move(prepared)};
+}
+
+// Sink stage (serial, in order): the sink consumes the tile; tiles arrive
+// here in order, so whatever no later tile needs can go; then progress.
+void Evaluator::Impl::TileRun::write(Computed c) {
+    if (m.cancelled()) return;
+    const auto ts = Clock::now();
+    sink.consume(c.buffer->view(), std::move(c.prepared));
+    sink_seconds += seconds_since(ts);
+    for (; next_release < plan.releases.size() && plan.releases[next_release].first == done; ++next_release)
+        m.g.node(plan.releases[next_release].second).op->release();
+    ++done;
+    pixels += std::size_t(c.buffer->rect().area());
+    if (options.progress &&
+        !options.progress(Progress{done, tiles.size(), pixels, m.account.current(), seconds_since(t0)})) {
+        user_cancel = true;
+        m.stop = true;
+    }
+}
+
+// The three stages as one tbb::parallel_pipeline: at most `tokens` tiles in
+// flight, on `threads` workers.
+void Evaluator::Impl::TileRun::pipeline(int threads, std::size_t tokens) {
+    // More threads than cores is allowed (it must not change the bits,
+    // and tests check that); TBB needs the global limit raised for it.
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
+                              std::max<std::size_t>(threads, tbb::info::default_concurrency()));
+    tbb::task_arena arena(threads);
+    arena.execute([&] {
+        tbb::parallel_pipeline(
+            tokens,
+            tbb::make_filter<void, std::size_t>(tbb::filter_mode::serial_in_order,
+                                                [&](tbb::flow_control& fc) { return source(fc); }) &
+                tbb::make_filter<std::size_t, Computed>(tbb::filter_mode::parallel,
+                                                        [&](std::size_t i) { return compute(i); }) &
+                tbb::make_filter<Computed, void>(tbb::filter_mode::serial_in_order,
+                                                 [&](Computed c) { write(std::move(c)); }));
+    });
+}
+
+// The sink's part of the run: started, fed by the pipeline, finished; on
+// failure or cancellation aborted, and every source let go.
+void Evaluator::Impl::TileRun::produce(int threads, std::size_t tokens) {
+    try {
+        const ImageInfo& info = m.g.info(node);
+        sink.use_account(&m.account);
+        sink.start(info, grid.tw, grid.th);
+        pipeline(threads, tokens);
+        if (m.cancelled() || user_cancel) throw Cancelled();
+        share_seconds = seconds_since(t0);
+        const auto tf = Clock::now();
+        sink.finish();
+        sink_seconds += seconds_since(tf);
     } catch (...) {
         sink.abort();
-        // The run unwinds (failed or cancelled), so no plan's release() is
-        // coming: every source lets go of its decoders, windows and files
-        // now, not when the graph goes, or a long-lived caller's failed runs
-        // would hold them (the pipeline has stopped: no tile is in flight).
-        for (NodeId n = 0; n < g.size(); ++n) try {
-                g.node(n).op->release();
-            } catch (...) {
-            }
+        m.release_all();
         throw;
     }
-    stats.tiles = done;
+}
+
+// The run unwinds (failed or cancelled), so no plan's release() is coming:
+// every source lets go of its decoders, windows and files now, not when the
+// graph goes, or a long-lived caller's failed runs would hold them (the
+// pipeline has stopped: no tile is in flight).
+void Evaluator::Impl::release_all() noexcept {
+    for (NodeId n = 0; n < g.size(); ++n) try {
+            g.node(n).op->release();
+        } catch (...) {
+        }
+}
+
+// Gather statistics: the run's figures, a stable report of its fills, and
+// in a sharded run every rank's part.
+RunStats Evaluator::Impl::gather_statistics(const TileRun& run, const RunShare& share, std::size_t tokens,
+                                            const RunOptions& options) {
+    RunStats stats;
+    stats.tokens = tokens;
+    stats.tiles = run.done;
     {
-        // a stable report: by node, then top to bottom, left to right
-        std::lock_guard lock(m.filled_mu);
-        stats.filled = std::move(m.filled);
-        m.filled.clear();
+        std::lock_guard lock(filled_mu);
+        stats.filled = std::move(filled);
+        filled.clear();
         sort_filled(stats.filled);
     }
-    stats.peak_pixel_bytes = m.account.peak();
-    if (cluster) {
-        // every rank's part, to rank 0; then nobody goes on (to a next sink
-        // that may read this output) before the writer has finished
-        RankStats mine_stats{cluster->rank(),
-                             done,
-                             double(busy_ns.load()) * 1e-9,
-                             share_seconds,
-                             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
-                             sink_seconds,
-                             courier->seconds_waited(),
-                             courier->bytes_sent()};
-        // (and what it filled with background, so that rank 0 reports the
-        // whole job's)
-        MessageWriter mine;
-        mine.put(mine_stats);
-        if (cluster->rank() != 0) append_filled(mine, stats.filled);
-        for (const auto& b : cluster->gather(std::move(mine.bytes()), options.cancel)) {
-            MessageReader in(b, 0, "rank statistics");
-            const RankStats r = in.get<RankStats>();
-            stats.ranks.push_back(r);
-            if (r.rank != 0) read_filled(std::move(in), stats.filled);
-        }
-        if (cluster->rank() == 0) sort_filled(stats.filled);
-        cluster->barrier(options.cancel);
-    }
+    stats.peak_pixel_bytes = account.peak();
+    if (share.cluster) gather_ranks(stats, run, share, options);
     stats.peak_process_pixel_bytes = process_pixel_memory().peak();
-    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (m.cache) {
-        stats.cache_hits = m.cache->hits();
-        stats.cache_misses = m.cache->misses();
+    stats.seconds = seconds_since(run.t0);
+    if (cache) {
+        stats.cache_hits = cache->hits();
+        stats.cache_misses = cache->misses();
     }
     return stats;
 }
 
+// Every rank's part, to rank 0 (with what it filled with background, so
+// that rank 0 reports the whole job's); then nobody goes on (to a next sink
+// that may read this output) before the writer has finished.
+void Evaluator::Impl::gather_ranks(RunStats& stats, const TileRun& run, const RunShare& share,
+                                   const RunOptions& options) {
+    Cluster& cluster = *share.cluster;
+    const RankStats mine{cluster.rank(),
+                         run.done,
+                         double(run.busy_ns.load()) * 1e-9,
+                         run.share_seconds,
+                         seconds_since(run.t0),
+                         run.sink_seconds,
+                         share.courier->seconds_waited(),
+                         share.courier->bytes_sent()};
+    MessageWriter out;
+    out.put(mine);
+    if (cluster.rank() != 0) append_filled(out, stats.filled);
+    for (const auto& b : cluster.gather(std::move(out.bytes()), options.cancel)) {
+        MessageReader in(b, 0, "rank statistics");
+        const RankStats r = in.get<RankStats>();
+        stats.ranks.push_back(r);
+        if (r.rank != 0) read_filled(std::move(in), stats.filled);
+    }
+    if (cluster.rank() == 0) sort_filled(stats.filled);
+    cluster.barrier(options.cancel);
+}
+
 RunStats Evaluator::run_sinks(const RunOptions& options) {
+    OneRunAtATime claim(impl_->running);
     RunStats all;
     std::vector<NodeId> sinks = impl_->g.sinks();
     if (sinks.empty()) throw Error("the pipeline has no sink (save) node, so there is nothing to write; add a save node");
@@ -571,7 +727,7 @@ RunStats Evaluator::run_sinks(const RunOptions& options) {
         impl_->tokens_for(s, *made.back());
     }
     for (std::size_t k = 0; k < sinks.size(); ++k) {
-        RunStats r = run(sinks[k], *made[k], options);
+        RunStats r = impl_->run_one(sinks[k], *made[k], options);
         all.tiles += r.tiles;
         all.peak_pixel_bytes = std::max(all.peak_pixel_bytes, r.peak_pixel_bytes);
         all.peak_process_pixel_bytes = std::max(all.peak_process_pixel_bytes, r.peak_process_pixel_bytes);

@@ -1,7 +1,6 @@
 #include "tessera/graphs/graph.hpp"
 
 #include <boost/graph/adjacency_list.hpp>
-#include <boost/graph/topological_sort.hpp>
 #include <filesystem>
 #include <optional>
 #include <sstream>
@@ -235,19 +234,6 @@ std::vector<NodeId> Graph::sinks() const {
     for (NodeId i = 0; i < size(); ++i)
         if (impl_->nodes[i].spec->sink) out.push_back(i);
     return out;
-}
-
-std::vector<NodeId> topological_order(const Graph& g) {
-    // Rebuilt from the nodes rather than exposing the Boost graph: the
-    // public header stays free of Boost.
-    BoostDag dag(g.size());
-    for (NodeId n = 0; n < g.size(); ++n)
-        for (NodeId in : g.node(n).inputs) boost::add_edge(in, n, dag);
-    std::vector<NodeId> order;
-    order.reserve(g.size());
-    boost::topological_sort(dag, std::back_inserter(order));
-    std::reverse(order.begin(), order.end());
-    return order;
 }
 
 namespace {

@@ -221,13 +221,20 @@ std::optional<std::string> path_param(const RawNode& r, const OpSpec& spec, cons
     return std::nullopt;
 }
 
-}  // namespace
+// The errors of one pipeline file: GraphErrors whose message begins with
+// the file's name.
+struct Complaint {
+    const std::string& source;
+    GraphError operator()(const std::string& node, const std::string& op, const std::string& key,
+                          const std::string& msg) const {
+        return GraphError(node, op, key, source + ": " + msg);
+    }
+};
 
-Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const std::string& source,
-                     const std::string& base_dir) {
-    json doc;
+// The JSON of a pipeline, or an Error naming the file and the byte.
+json parse_json(std::string_view text, const std::string& source) {
     try {
-        doc = json::parse(text);
+        return json::parse(text);
     } catch (const json::parse_error& e) {
         throw Error(source + ": malformed JSON at byte " + std::to_string(e.byte) + ": " +
                     std::string(e.what()).substr(std::string(e.what()).find(':') + 2));
@@ -239,9 +246,11 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
         throw Error(source + ": malformed JSON: " + what.substr(what.find(']') + 2) +
                     "; numbers must fit a double");
     }
-    auto err = [&](const std::string& node, const std::string& op, const std::string& key, const std::string& msg) {
-        return GraphError(node, op, key, source + ": " + msg);
-    };
+}
+
+// An object of version 1 with nodes, and nothing but version, execution
+// and nodes.
+void check_top_level(json& doc, const Complaint& err) {
     if (!doc.is_object()) throw err("", "", "", "a pipeline is a JSON object with version, execution and nodes");
     for (const auto& [key, v] : doc.items())
         if (key != "version" && key != "execution" && key != "nodes")
@@ -252,20 +261,12 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
         throw err("", "", "version", "version " + doc["version"].dump() + " is not supported; this build reads version 1");
     if (!doc.contains("nodes") || !doc["nodes"].is_array())
         throw err("", "", "nodes", "missing or not an array of node objects");
+}
 
-    Graph g(registry);
-    if (doc.contains("execution")) {
-        try {
-            g.execution = parse_execution(doc["execution"]);
-        } catch (const GraphError& e) {
-            throw err("", "", e.key(), e.message());
-        }
-    }
-
-    // 1. Read every node's id, op and inputs; check ids.
+// 1. Every node's id, op and inputs, ids checked (unique, inputs known).
+std::vector<RawNode> read_nodes(const json& nodes, const OpRegistry& registry, const Complaint& err) {
     std::vector<RawNode> raw;
     std::unordered_map<std::string, std::size_t> index;
-    const json& nodes = doc["nodes"];
     raw.reserve(nodes.size());
     for (std::size_t i = 0; i < nodes.size(); ++i) {
         const json& n = nodes[i];
@@ -295,11 +296,14 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
             if (it == index.end()) throw err(r.id, r.op, "inputs", "unknown input id '" + in + "'");
             r.input_index.push_back(it->second);
         }
+    return raw;
+}
 
-    // A source that reads what a sink of this pipeline writes (save to
-    // /vsimem/a.tif, then gdal_load /vsimem/a.tif) reads it after that sink
-    // has finished: the sink becomes its input, which such an op (one that
-    // takes an optional input) uses for the header and as the ordering.
+// A source that reads what a sink of this pipeline writes (save to
+// /vsimem/a.tif, then gdal_load /vsimem/a.tif) reads it after that sink
+// has finished: the sink becomes its input, which such an op (one that
+// takes an optional input) uses for the header and as the ordering.
+void link_hand_overs(std::vector<RawNode>& raw, const OpRegistry& registry, const std::string& base_dir) {
     std::unordered_map<std::string, std::size_t> written;
     for (std::size_t i = 0; i < raw.size(); ++i)
         if (registry.find(raw[i].op)->sink)
@@ -331,9 +335,11 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
             r.input_index.push_back(it->second);
         }
     }
+}
 
-    // 2. Cycles: a depth-first search over the declared edges; a back edge
-    // closes a cycle, reported by the ids along it.
+// 2. Cycles: a depth-first search over the declared edges; a back edge
+// closes a cycle, reported by the ids along it.
+void refuse_cycles(const std::vector<RawNode>& raw, const Complaint& err) {
     using Dag = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS>;
     Dag dag(raw.size());
     for (std::size_t i = 0; i < raw.size(); ++i)
@@ -342,34 +348,68 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
     CycleFinder finder;
     finder.cycle_end = &back;
     boost::depth_first_search(dag, boost::visitor(finder));
-    if (!back.empty()) {
-        // back = {u, v}: v reaches u; walk from v to u over inputs reversed.
-        std::size_t u = back[0], v = back[1];
-        std::vector<std::size_t> prev(raw.size(), SIZE_MAX);
-        std::queue<std::size_t> q;
-        q.push(v);
-        prev[v] = v;
-        while (!q.empty() && prev[u] == SIZE_MAX) {
-            std::size_t x = q.front();
-            q.pop();
-            for (auto [e, end] = boost::out_edges(x, dag); e != end; ++e) {
-                std::size_t y = boost::target(*e, dag);
-                if (prev[y] == SIZE_MAX) {
-                    prev[y] = x;
-                    q.push(y);
-                }
+    if (back.empty()) return;
+    // back = {u, v}: v reaches u; walk from v to u over inputs reversed.
+    std::size_t u = back[0], v = back[1];
+    std::vector<std::size_t> prev(raw.size(), SIZE_MAX);
+    std::queue<std::size_t> q;
+    q.push(v);
+    prev[v] = v;
+    while (!q.empty() && prev[u] == SIZE_MAX) {
+        std::size_t x = q.front();
+        q.pop();
+        for (auto [e, end] = boost::out_edges(x, dag); e != end; ++e) {
+            std::size_t y = boost::target(*e, dag);
+            if (prev[y] == SIZE_MAX) {
+                prev[y] = x;
+                q.push(y);
             }
         }
-        std::vector<std::string> path{raw[u].id};
-        for (std::size_t x = u; x != v && prev[x] != SIZE_MAX; x = prev[x]) path.push_back(raw[prev[x]].id);
-        std::string s;
-        for (auto it = path.rbegin(); it != path.rend(); ++it) s += *it + " -> ";
-        s += raw[v].id;
-        throw err(raw[v].id, raw[v].op, "inputs", "the inputs form a cycle (" + s + "); a pipeline must be acyclic");
     }
+    std::vector<std::string> path{raw[u].id};
+    for (std::size_t x = u; x != v && prev[x] != SIZE_MAX; x = prev[x]) path.push_back(raw[prev[x]].id);
+    std::string s;
+    for (auto it = path.rbegin(); it != path.rend(); ++it) s += *it + " -> ";
+    s += raw[v].id;
+    throw err(raw[v].id, raw[v].op, "inputs", "the inputs form a cycle (" + s + "); a pipeline must be acyclic");
+}
 
-    // 3. Build in a stable topological order: file order wherever inputs
-    // allow it, so that a saved graph reads back with the same node ids.
+// A node's parameters from its JSON keys (paths resolved against base_dir),
+// and its "cache" flag; unknown keys and wrong types name the key.
+Params node_params(const RawNode& r, const OpSpec& spec, const std::string& base_dir, const Complaint& err,
+                   bool& cache) {
+    Params params;
+    cache = false;
+    for (const auto& [key, v] : r.body->items()) {
+        if (key == "id" || key == "op" || key == "inputs") continue;
+        if (key == "cache") {
+            if (!v.is_boolean()) throw err(r.id, r.op, key, std::string("expected boolean, got ") + json_type(v));
+            cache = v.get<bool>();
+            continue;
+        }
+        // init-capture: clang 14 (the fuzz build) cannot capture a structured binding
+        auto ps = std::find_if(spec.params.begin(), spec.params.end(), [&key = key](const ParamSpec& p) { return p.name == key; });
+        if (ps == spec.params.end()) {
+            std::string names;
+            for (const auto& p : spec.params) names += (names.empty() ? "" : ", ") + p.name;
+            throw err(r.id, r.op, key, "unknown key; " + r.op + " takes " + (names.empty() ? "no parameters" : names) +
+                                           " (and id, op, inputs, cache)");
+        }
+        try {
+            ParamValue pv = to_param(*ps, v);
+            if (ps->is_path) pv = resolve_path(std::get<std::string>(pv), base_dir);
+            params.set(key, std::move(pv));
+        } catch (const std::string& msg) {
+            throw err(r.id, r.op, key, msg);
+        }
+    }
+    return params;
+}
+
+// 3. Build in a stable topological order: file order wherever inputs
+// allow it, so that a saved graph reads back with the same node ids.
+void build_nodes(Graph& g, const std::vector<RawNode>& raw, const OpRegistry& registry, const std::string& base_dir,
+                 const Complaint& err) {
     std::vector<std::size_t> pending(raw.size());
     std::vector<std::vector<std::size_t>> users(raw.size());
     for (std::size_t i = 0; i < raw.size(); ++i) {
@@ -384,32 +424,8 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
         std::size_t i = ready.top();
         ready.pop();
         const RawNode& r = raw[i];
-        const OpSpec* spec = registry.find(r.op);
-        Params params;
         bool cache = false;
-        for (const auto& [key, v] : r.body->items()) {
-            if (key == "id" || key == "op" || key == "inputs") continue;
-            if (key == "cache") {
-                if (!v.is_boolean()) throw err(r.id, r.op, key, std::string("expected boolean, got ") + json_type(v));
-                cache = v.get<bool>();
-                continue;
-            }
-            // init-capture: clang 14 (the fuzz build) cannot capture a structured binding
-            auto ps = std::find_if(spec->params.begin(), spec->params.end(), [&key = key](const ParamSpec& p) { return p.name == key; });
-            if (ps == spec->params.end()) {
-                std::string names;
-                for (const auto& p : spec->params) names += (names.empty() ? "" : ", ") + p.name;
-                throw err(r.id, r.op, key, "unknown key; " + r.op + " takes " + (names.empty() ? "no parameters" : names) +
-                                               " (and id, op, inputs, cache)");
-            }
-            try {
-                ParamValue pv = to_param(*ps, v);
-                if (ps->is_path) pv = resolve_path(std::get<std::string>(pv), base_dir);
-                params.set(key, std::move(pv));
-            } catch (const std::string& msg) {
-                throw err(r.id, r.op, key, msg);
-            }
-        }
+        const Params params = node_params(r, *registry.find(r.op), base_dir, err, cache);
         std::vector<NodeId> ins;
         for (std::size_t in : r.input_index) ins.push_back(built[in]);
         try {
@@ -421,6 +437,27 @@ Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const st
         for (std::size_t u : users[i])
             if (--pending[u] == 0) ready.push(u);
     }
+}
+
+}  // namespace
+
+Graph parse_pipeline(std::string_view text, const OpRegistry& registry, const std::string& source,
+                     const std::string& base_dir) {
+    json doc = parse_json(text, source);
+    const Complaint err{source};
+    check_top_level(doc, err);
+    Graph g(registry);
+    if (doc.contains("execution")) {
+        try {
+            g.execution = parse_execution(doc["execution"]);
+        } catch (const GraphError& e) {
+            throw err("", "", e.key(), e.message());
+        }
+    }
+    std::vector<RawNode> raw = read_nodes(doc["nodes"], registry, err);
+    link_hand_overs(raw, registry, base_dir);
+    refuse_cycles(raw, err);
+    build_nodes(g, raw, registry, base_dir, err);
     return g;
 }
 

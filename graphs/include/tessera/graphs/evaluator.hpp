@@ -79,6 +79,13 @@ struct RunOptions {
     Cluster* cluster = nullptr;
 };
 
+// One run at a time: run() and run_sinks() keep the run's state (its cancel
+// flag, peaks, background fills) in the Evaluator, so a second call while one
+// is under way (from another thread), or a render() during a run, throws an
+// Error saying so and touches nothing; the run under way goes on unharmed.
+// Threads that run at the same time each take an Evaluator of their own; any
+// number may share one Graph (parallel_reads does). render() calls may run
+// concurrently with one another.
 class Evaluator {
 public:
     // Borrows g; settings are taken from g.execution.

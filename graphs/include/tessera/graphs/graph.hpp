@@ -92,8 +92,4 @@ private:
 // Null (the default): never cancelled.
 void set_build_cancel(const std::atomic<bool>* flag);
 
-// Node ids in an order where every node comes after its inputs (Boost.Graph
-// topological sort). The graph is acyclic by construction.
-std::vector<NodeId> topological_order(const Graph& g);
-
 }  // namespace tessera
