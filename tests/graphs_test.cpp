@@ -256,7 +256,7 @@ TEST_CASE("evaluator: cancellation by token and by progress callback") {
     struct Count final : Sink {
         int written = 0;
         bool aborted = false, finished = false;
-        void start(const ImageInfo&, int, int) override {}
+        void start(const ImageInfo&, const SinkContext&) override {}
         void write(const ConstTile&) override { ++written; }
         void finish() override { finished = true; }
         void abort() noexcept override { aborted = true; }
@@ -283,7 +283,7 @@ TEST_CASE("evaluator: a memory budget too small for one tile fails before starti
                         "nodes": [{"id": "a", "op": "ramp", "width": 2000, "height": 2000}]})");
     std::string e = tt::error_of([&] {
         struct Null final : Sink {
-            void start(const ImageInfo&, int, int) override {}
+            void start(const ImageInfo&, const SinkContext&) override {}
             void write(const ConstTile&) override {}
             void finish() override {}
             void abort() noexcept override {}

@@ -407,10 +407,13 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
     Cluster* cluster = options.cluster && options.cluster->ranks() > 1 ? options.cluster : nullptr;
     std::unique_ptr<Courier> courier;
     std::size_t first = 0, last = total;
+    std::optional<Share> share;
     bool skip = false;  // a sink that cannot be split: rank 0 does it all
     if (cluster) {
         courier = cluster->courier(options.cancel);
-        const std::vector<std::size_t> starts = sink.share_starts(int(cols), int(rows), cluster->ranks());
+        auto* sharded = dynamic_cast<ShardedSink*>(&sink);
+        const std::vector<std::size_t> starts =
+            sharded ? sharded->share_starts(int(cols), int(rows), cluster->ranks()) : std::vector<std::size_t>{};
         if (starts.empty()) {
             skip = cluster->rank() != 0;
         } else {
@@ -418,8 +421,8 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
                 throw Error("internal: the sink's share starts are not ascending positions from 0");
             std::tie(first, last) =
                 Impl::share_of(starts, m.tile_costs(node, tiles), cluster->rank(), cluster->ranks(),
-                               sink.writer_cost(int(cols), int(rows), cluster->ranks()));
-            sink.use_share(Share{first, last, courier.get()});
+                               sharded->writer_cost(int(cols), int(rows), cluster->ranks()));
+            share = Share{first, last, courier.get()};
         }
         if (skip) first = last = 0;
         tiles = std::vector<Rect>(tiles.begin() + std::ptrdiff_t(first), tiles.begin() + std::ptrdiff_t(last));
@@ -435,8 +438,7 @@ RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
 
     try {
         if (!skip) {  // (skip: rank 0 computes and writes this output alone)
-            sink.use_account(&m.account);
-            sink.start(info, tw, th);
+            sink.start(info, SinkContext{tw, th, threads, &m.account, share ? &*share : nullptr});
             // More threads than cores is allowed (it must not change the bits,
             // and tests check that); TBB needs the global limit raised for it.
             tbb::global_control allow(tbb::global_control::max_allowed_parallelism,
