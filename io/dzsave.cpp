@@ -182,14 +182,8 @@ public:
         abort();  // a second start begins afresh
         ensure_vips();
         info_ = info;
-        account_ = context.account;
-        queue_.start(account_, context.threads);
-        share_.reset();
-        link_.reset();
-        if (context.share) {
-            share_ = *context.share;
-            link_.emplace(*share_->courier, "Deep Zoom pieces");
-        }
+        part_.start(context, "Deep Zoom pieces");
+        queue_.start(part_.account, context.threads);
         const int T = opt_.tile_size;
         if (context.tile_w != T || context.tile_h != T)
             throw Error("dzsave: the evaluator did not use the sink's tile size");
@@ -206,11 +200,11 @@ public:
         root_ = opt_.layout == DzOptions::Layout::dz ? stem_ + "_files" : stem_;
         me_ = 0;
         builder_.clear();
-        if (!share_) return make_tmp();
+        if (!part_.share) return make_tmp();
         // sharded: rank 0 makes the folder; a failure is thrown after the
         // broadcast, so that the producers are not left waiting in it
         std::exception_ptr failed;
-        if (!producer()) try {
+        if (!part_.producer()) try {
                 make_tmp();
             } catch (...) {
                 failed = std::current_exception();
@@ -247,10 +241,10 @@ public:
 
     void consume(const ConstTile& tile, std::shared_ptr<void>) override {
         const int T = opt_.tile_size;
-        Buffer b(account_, tile.rect, tile.bands, tile.format);
+        Buffer b(part_.account, tile.rect, tile.bands, tile.format);
         copy_pixels(tile, b.tile());
         arrive(0, tile.rect.x / T, tile.rect.y / T, std::move(b));
-        if (writer()) receive_parts(false);  // keeps the producers' sends moving
+        if (part_.writer()) receive_parts(false);  // keeps the producers' sends moving
     }
 
     void finish() override {
@@ -260,8 +254,8 @@ public:
             for (std::uint8_t s : l.state)
                 if (!(s & kCut)) throw Error("dzsave: internal: a tile of level " + std::to_string(l.number) + " was never cut");
         for (Level& l : levels_) l.blocks.clear();
-        if (producer()) {  // every file of this rank is closed: rank 0 may move the folder
-            link_->send_end();
+        if (part_.producer()) {  // every file of this rank is closed: rank 0 may move the folder
+            part_.link->send_end();
             tmp_.clear();
             return;
         }
@@ -316,7 +310,7 @@ private:
         // nothing below, or another rank's block below
         const bool shrink_here = d + 1 < levels_.size() && builder(d + 1, bx / 2, by / 2) == me_;
         if (!shrink_here) l.at(bx, by) |= kShrunk;
-        if (producer()) send_pieces(d, bx, by);
+        if (part_.producer()) send_pieces(d, bx, by);
         const int r = reach();
         for (int ty = std::max(0, by - r); ty <= std::min(l.tiles_y - 1, by + r); ++ty)
             for (int tx = std::max(0, bx - r); tx <= std::min(l.tiles_x - 1, bx + r); ++tx) try_cut(d, tx, ty);
@@ -389,7 +383,7 @@ private:
             if (sx0 + sw > l.width)  // odd width: repeat the last column
                 std::memcpy(row + std::size_t(sw - 1) * bands, row + std::size_t(sw - 2) * bands, bands);
         }
-        Buffer half(account_, pr, bands, Format::u8);
+        Buffer half(part_.account, pr, bands, Format::u8);
         shrink2x2_mean(ConstTile(Rect{sx0, sy0, sw, sh}, bands, Format::u8,
                                  reinterpret_cast<const std::byte*>(src_.data()), std::size_t(sw) * bands),
                        half.tile());
@@ -423,15 +417,13 @@ private:
         if (need.empty()) {
             l.blocks.erase(it);
         } else if (std::int64_t(need.area()) * 2 <= std::int64_t(whole.area())) {
-            Buffer edge(account_, need, info_.bands, info_.format);
+            Buffer edge(part_.account, need, info_.bands, info_.format);
             copy_pixels(it->second.view(), edge.tile());
             it->second = std::move(edge);
         }
     }
 
     // --- Sharded runs ---
-    bool producer() const { return share_ && !share_->writer(); }
-    bool writer() const { return share_ && share_->writer(); }
     static constexpr int kOther = -2;  // a producer's mark for a level-0 tile of another rank
 
     // The rank that builds block (bx, by) of level d (see the header); a
@@ -454,34 +446,34 @@ private:
     // start() of a sharded run: the shares to rank 0, the folder's name to
     // the producers, then who builds and cuts what.
     void join_share(std::exception_ptr failed) {
-        Courier& c = *share_->courier;
+        Courier& c = *part_.share->courier;
         me_ = c.rank();
         const int cols = levels_[0].tiles_x, rows = levels_[0].tiles_y;
         const std::vector<std::uint32_t> order = layout_.order(cols, rows);
-        std::vector<int> owner(order.size(), producer() ? kOther : 0);
+        std::vector<int> owner(order.size(), part_.producer() ? kOther : 0);
         auto own = [&](int rank, std::uint64_t first, std::uint64_t stop) {
             if (first > stop || stop > order.size()) throw Error("dzsave: internal: a share outside the tile order");
             for (std::uint64_t k = first; k < stop; ++k) owner[order[k]] = rank;
         };
-        own(me_, share_->first, share_->last);
-        if (producer()) {
-            link_->send(ShareMessage{me_, share_->first, share_->last});
+        own(me_, part_.share->first, part_.share->last);
+        if (part_.producer()) {
+            part_.link->send(ShareMessage{me_, part_.share->first, part_.share->last});
         } else {
             for (int k = 1; k < c.ranks(); ++k) {
-                const auto m = link_->receive(true);
+                const auto m = part_.link->receive(true);
                 const auto* h = m ? std::get_if<ShareMessage>(&*m) : nullptr;
                 if (!h || h->rank <= 0 || h->rank >= c.ranks())
                     throw Error("dzsave: internal: a rank's first message is not its share");
                 own(h->rank, h->first, h->stop);
             }
         }
-        const std::string name = producer() || failed ? std::string() : tmp_.filename().string();
+        const std::string name = part_.producer() || failed ? std::string() : tmp_.filename().string();
         std::vector<std::byte> bytes(name.size());
         if (!name.empty()) std::memcpy(bytes.data(), name.data(), name.size());
         bytes = c.broadcast(std::move(bytes));
         if (failed) std::rethrow_exception(failed);
         if (bytes.empty()) throw IoError(path_, "rank 0 could not make the temporary folder beside it (see its error)");
-        if (producer()) tmp_ = dir_ / std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        if (part_.producer()) tmp_ = dir_ / std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
         // a block is its 2x2 group's builder when they agree, else rank 0's
         builder_.assign(levels_.size(), {});
         builder_[0] = std::move(owner);
@@ -536,7 +528,7 @@ private:
         Rect u{0, 0, 0, 0};
         for (const Rect& p : parts) u = u.unite(p);
         for (std::size_t i = 0; i < parts.size(); ++i)
-            link_->send_block(std::uint32_t(d), bx, by, b.view().sub(parts[i]), u, i + 1 == parts.size());
+            part_.link->send_block(std::uint32_t(d), bx, by, b.view().sub(parts[i]), u, i + 1 == parts.size());
     }
 
     // Rank 0: takes in what the producers sent (wait: at least one message),
@@ -545,7 +537,7 @@ private:
     // however fast they send.
     void receive_parts(bool wait) {
         while (queue_.queued() < kReceiveRoom) {
-            const auto m = link_->receive(wait);
+            const auto m = part_.link->receive(wait);
             if (!m) break;
             wait = false;
             if (std::holds_alternative<EndMessage>(*m))
@@ -567,7 +559,7 @@ private:
             throw Error("dzsave: internal: a malformed piece of a block from another rank");
         const ConstTile px = h.tile(bands, Format::u8);
         auto [it, fresh] = l.blocks.try_emplace(key(h.bx, h.by));
-        if (fresh) it->second = Buffer(account_, u, bands, Format::u8);
+        if (fresh) it->second = Buffer(part_.account, u, bands, Format::u8);
         copy_pixels(px, it->second.tile());
         if (h.last) arrived(h.level, h.bx, h.by);
     }
@@ -576,10 +568,10 @@ private:
     // takes in the producers' parts meanwhile, until each has ended, while
     // few cut tiles wait (see receive_parts).
     void finish_tiles() {
-        if (!writer()) return queue_.drain();
+        if (!part_.writer()) return queue_.drain();
         queue_.drain(
             [this] {
-                if (ends_ >= link_->ranks() - 1) return false;
+                if (ends_ >= part_.link->ranks() - 1) return false;
                 receive_parts(true);
                 return true;
             },
@@ -615,7 +607,7 @@ private:
     DzOptions opt_;
     BandLayout layout_;
     ImageInfo info_;
-    MemoryAccount* account_ = nullptr;
+    WriterPart part_;  // the run's account; sharded runs: the share and the link
     std::vector<Level> levels_;
     std::vector<std::uint8_t> src_;  // shrink scratch (serial stage only)
     std::optional<OutputTarget> out_;  // rank 0 (or the only process): the temporary folder, removed unless committed
@@ -623,8 +615,6 @@ private:
     std::string stem_, root_;
     EncodeQueue<Job> queue_;
     // sharded runs
-    std::optional<Share> share_;
-    std::optional<ShardLink> link_;          // to rank 0, or from the producers
     int me_ = 0;                             // this rank (0 when not sharded)
     std::vector<std::vector<int>> builder_;  // per level, per block: its builder (empty: not sharded)
     int ends_ = 0;                           // rank 0: producers finished

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "tessera/core/buffer.hpp"
+#include "tessera/core/op.hpp"
 #include "tessera/core/shard.hpp"
 
 namespace tessera::io {
@@ -70,6 +71,30 @@ private:
     Courier* courier_;
     std::string what_;
     std::vector<std::byte> in_;
+};
+
+// What a streaming writer keeps of its SinkContext: the account its own
+// buffers are charged to and, in a sharded run, its share and the link to
+// the other ranks. Set at start().
+struct WriterPart {
+    MemoryAccount* account = nullptr;
+    std::optional<Share> share;
+    std::optional<ShardLink> link;
+
+    // `what` names the writer's messages in errors.
+    void start(const SinkContext& context, const std::string& what) {
+        account = context.account;
+        share.reset();
+        link.reset();
+        if (context.share) {
+            share = *context.share;
+            link.emplace(*share->courier, what);
+        }
+    }
+    // A rank > 0 of a sharded run: sends what it made to the writer.
+    bool producer() const { return share && !share->writer(); }
+    // Rank 0 of a sharded run: takes in the producers' parts and writes.
+    bool writer() const { return share && share->writer(); }
 };
 
 }  // namespace tessera::io

@@ -159,14 +159,8 @@ public:
 
     void start(const ImageInfo& info, const SinkContext& context) override {
         info_ = info;
-        account_ = context.account;
-        queue_.start(account_, context.threads);
-        share_.reset();
-        link_.reset();
-        if (context.share) {
-            share_ = *context.share;
-            link_.emplace(*share_->courier, "pyramid TIFF tiles");
-        }
+        part_.start(context, "pyramid TIFF tiles");
+        queue_.start(part_.account, context.threads);
         const int T = opt_.tile_w, TH = opt_.tile_h;
         // the levels: 2x smaller (rounded down) until one fits in a tile
         levels_.clear();
@@ -189,27 +183,27 @@ public:
         // sharded: this rank finishes the band-local levels 1..own_ of its
         // share; the writer finishes the rest
         own_ = local_;
-        if (share_) {
-            int unit = layout_.unit_rows(levels_[0].tiles_x, levels_[0].tiles_y, link_->ranks());
+        if (part_.share) {
+            int unit = layout_.unit_rows(levels_[0].tiles_x, levels_[0].tiles_y, part_.link->ranks());
             for (own_ = 0; (2 << own_) <= unit && own_ < local_;) ++own_;
             order_ = layout_.order(levels_[0].tiles_x, levels_[0].tiles_y);
         }
-        if (producer()) return;  // no file: everything goes to the writer
+        if (part_.producer()) return;  // no file: everything goes to the writer
         if (info.geo) geo_tags_ = geotiff_tags(*info.geo, path_);
         out_.emplace(path_);
         // a COG's directories come first, when every tile's size is known
         if (!opt_.cog) open_tiff();
-        if (levels_.size() > 1 || opt_.cog || share_) {
+        if (levels_.size() > 1 || opt_.cog || part_.share) {
             std::string lp = temp_beside(path_, ".levels");
             levels_file_ = std::fopen(lp.c_str(), "w+b");
             if (!levels_file_) fail("cannot create a temporary file beside the output: " + std::string(std::strerror(errno)));
             ::unlink(lp.c_str());  // gone from the folder; freed when closed
         }
-        if (opt_.cog || share_) levels_[0].tiles.resize(std::size_t(levels_[0].tiles_x) * levels_[0].tiles_y);
+        if (opt_.cog || part_.share) levels_[0].tiles.resize(std::size_t(levels_[0].tiles_x) * levels_[0].tiles_y);
         for (std::size_t L = 1; L < levels_.size(); ++L) {
             Level& l = levels_[L];
             if (L > local_) {
-                l.pixels = Buffer(account_, Rect{0, 0, l.width, l.height}, info.bands, info.format);
+                l.pixels = Buffer(part_.account, Rect{0, 0, l.width, l.height}, info.bands, info.format);
                 clear(l.pixels);
             }
             l.tiles.resize(std::size_t(l.tiles_x) * l.tiles_y);
@@ -228,7 +222,7 @@ public:
         p->bytes = opt_.codec.encodes_raw() ? opt_.codec.encode(tile, opt_.tile_w, opt_.tile_h)
                                             : pad_tile(tile, opt_.tile_w, opt_.tile_h);
         if (levels_.size() > 1) {
-            p->half = Buffer(account_, half_of(tile.rect, levels_[1]), tile.bands, tile.format);
+            p->half = Buffer(part_.account, half_of(tile.rect, levels_[1]), tile.bands, tile.format);
             shrink2x2_pyramid(tile, p->half.tile(), nodata_);
         }
         queue_.run(1);
@@ -247,24 +241,24 @@ public:
             p->half.reset();
         }
         store_done_jobs();
-        if (writer()) receive_parts(false);  // keeps the producers' sends moving
+        if (part_.writer()) receive_parts(false);  // keeps the producers' sends moving
     }
 
     void finish() override {
-        if (producer()) {
+        if (part_.producer()) {
             queue_.drain();
             store_done_jobs();
-            link_->send_end();
+            part_.link->send_end();
             strips_.clear();
             return;
         }
         if (!out_) return;  // not started, or aborted
-        if (writer()) {
+        if (part_.writer()) {
             queue_.drain();
             store_done_jobs();
             // until every producer has finished: take in what arrives, and
             // meanwhile compress the tiles of the levels this rank finishes
-            while (ends_ < link_->ranks() - 1) {
+            while (ends_ < part_.link->ranks() - 1) {
                 if (receive_parts(false)) continue;
                 if (queue_.run(1)) {
                     store_done_jobs();
@@ -351,8 +345,8 @@ private:
     // other ranks' tiles wait in the level file and follow, in the same
     // order); its directory, then the others.
     void write_levels_after_first() {
-        if (share_)
-            for (std::size_t k = share_->last; k < order_.size(); ++k) copy_tile(0, order_[k]);
+        if (part_.share)
+            for (std::size_t k = part_.share->last; k < order_.size(); ++k) copy_tile(0, order_[k]);
         if (!TIFFWriteDirectory(tif_)) fail("cannot write the TIFF directory (" + t_tiff_error + ")");
         for (std::size_t L = 1; L < levels_.size(); ++L) {
             set_tags(int(L));
@@ -459,8 +453,8 @@ private:
     // L: placed here, unless this is a producer rank and level L is not its
     // own (then the writer places it).
     void hand_up(std::size_t L, const ConstTile& half, int tx, int ty) {
-        if (!producer() || L <= own_) return place_half(L, half, tx, ty);
-        link_->send_block(std::uint32_t(L), tx, ty, half, half.rect, true);
+        if (!part_.producer() || L <= own_) return place_half(L, half, tx, ty);
+        part_.link->send_block(std::uint32_t(L), tx, ty, half, half.rect, true);
     }
 
     // Places the block in level L. For a band-local level, when every tile
@@ -481,7 +475,7 @@ private:
         auto [it, fresh] = strips_.try_emplace({L, band, strip_y});
         Strip& strip = it->second;
         if (fresh) {
-            strip.pixels = Buffer(account_, Rect{band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h,
+            strip.pixels = Buffer(part_.account, Rect{band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h,
                                                  (cols / 2) * opt_.tile_w, opt_.tile_h},
                                   info_.bands, info_.format);
             clear(strip.pixels);
@@ -507,7 +501,7 @@ private:
             ConstTile t = strip.sub(r);
             queue_tile(L, tx, sy, t);
             if (L + 1 < levels_.size()) {
-                Buffer half(account_, half_of(r, levels_[L + 1]), t.bands, t.format);
+                Buffer half(part_.account, half_of(r, levels_[L + 1]), t.bands, t.format);
                 shrink2x2_pyramid(t, half.tile(), nodata_);
                 hand_up(L + 1, half.view(), tx, sy);
             }
@@ -515,14 +509,12 @@ private:
     }
 
     // --- Sharded runs ---
-    bool producer() const { return share_ && !share_->writer(); }
-    bool writer() const { return share_ && share_->writer(); }
 
     // Writer: takes in what the producers sent (wait: at least one message);
     // whether anything came.
     bool receive_parts(bool wait) {
         bool any = false;
-        while (auto m = link_->receive(wait)) {
+        while (auto m = part_.link->receive(wait)) {
             wait = false;
             any = true;
             if (const auto* t = std::get_if<TileMessage>(&*m)) {
@@ -546,8 +538,8 @@ private:
     // this process's own tiles, in order, when the layout is not a COG),
     // kept in the level file (the rest), or sent to the writer (producers).
     void put_tile(std::size_t L, std::uint32_t index, std::vector<std::uint8_t>& bytes) {
-        if (producer()) {
-            link_->send_tile(std::uint32_t(L), index, bytes);
+        if (part_.producer()) {
+            part_.link->send_tile(std::uint32_t(L), index, bytes);
             return;
         }
         if (L == 0 && !opt_.cog)
@@ -593,9 +585,7 @@ private:
     TiffOptions opt_;
     BandLayout layout_;
     ImageInfo info_;
-    MemoryAccount* account_ = nullptr;
-    std::optional<Share> share_;     // sharded runs
-    std::optional<ShardLink> link_;  // sharded runs: to the writer, or from the producers
+    WriterPart part_;  // the run's account; sharded runs: the share and the link
     std::vector<Level> levels_;
     std::size_t local_ = 0;  // levels 1..local_ are kept a band strip at a time
     std::size_t own_ = 0;    // of those, the ones this process finishes (all, unless sharded)
