@@ -244,9 +244,13 @@ public:
         if (part_.writer()) receive_parts(false);  // keeps the producers' sends moving
     }
 
+    // What is left to compress at the end (the last strips, the whole levels
+    // at the top) is encoded on this thread, not drained on new ones: it is
+    // little, and fresh threads cost more than they save (their malloc
+    // arenas: +30 MB peak RSS measured on the merge benchmark's COG).
     void finish() override {
         if (part_.producer()) {
-            queue_.drain();
+            queue_.run(-1);
             store_done_jobs();
             part_.link->send_end();
             strips_.clear();
@@ -254,7 +258,7 @@ public:
         }
         if (!out_) return;  // not started, or aborted
         if (part_.writer()) {
-            queue_.drain();
+            queue_.run(-1);
             store_done_jobs();
             // until every producer has finished: take in what arrives, and
             // meanwhile compress the tiles of the levels this rank finishes
@@ -281,7 +285,7 @@ public:
                         shrink2x2_pyramid(t, levels_[L + 1].pixels.tile().sub(half_of(r, levels_[L + 1])), nodata_);
                 }
         }
-        queue_.drain();
+        queue_.run(-1);
         store_done_jobs();
         if (!queue_.all_retired()) fail("internal: a pyramid tile was never compressed");
         if (levels_file_ && std::fflush(levels_file_) != 0)
