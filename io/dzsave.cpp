@@ -15,8 +15,8 @@
 //    by libvips's own saver), and JPEG tiles too (libjpeg with jpegsave's
 //    settings: quality, strip, subsampling below 90).
 //
-// Order and memory. Level 0 is asked for on a tile_size grid in vertical
-// bands, like the pyramid TIFF writer (tiff_pyramid.cpp), so that what the
+// Order and memory. Level 0 is asked for on a tile_size grid in the banded
+// order the pyramid TIFF writer uses (pyramid_layout.hpp), so that what the
 // pipeline keeps live (decode windows) is one band wide. Every level is held
 // as blocks (a tile step square) that arrive, for level 0 from the
 // evaluator, for the others by shrinking a 2x2 group of blocks of the level
@@ -30,15 +30,16 @@
 // 30 MB for a 20000-pixel-tall RGB image).
 //
 // Threads. Cutting and shrinking happen in the serial stage (consume); the
-// cut tiles are queued and worker threads encode and write them in prepare()
-// (two per call, more than the 4/3 tiles each level-0 tile brings on
-// average, so the queue stays short); finish() does what is left.
+// cut tiles are queued (encode_queue.hpp) and worker threads encode and
+// write them in prepare() (two per call, more than the 4/3 tiles each
+// level-0 tile brings on average, so the queue stays short); finish() does
+// what is left on the run's thread budget.
 //
-// Files. Everything goes into a temporary folder beside the target
-// (temp_beside.hpp; the next run removes one a killed run left); finish()
-// moves NAME_files (or google's NAME) and NAME.dzi into place, and only then
-// deletes the old NAME_files. A run that fails or is cancelled removes the
-// temporary folder and leaves the old output as it was.
+// Files. Everything goes into a temporary folder beside the target (an
+// OutputTarget folder; the next run removes one a killed run left);
+// finish() moves NAME_files (or google's NAME) and NAME.dzi into place, and
+// only then deletes the old NAME_files. A run that fails or is cancelled
+// removes the temporary folder and leaves the old output as it was.
 //
 // Sharded runs (shard.hpp). A share is a run of whole units of the tile
 // order, a unit being one band's rows [k R, (k + 1) R) (as the pyramid TIFF
@@ -73,23 +74,21 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <deque>
 #include <exception>
 #include <filesystem>
-#include <mutex>
-#include <span>
-#include <thread>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
+#include "encode_queue.hpp"
+#include "pyramid_layout.hpp"
+#include "shard_messages.hpp"
 #include "tessera/core/error.hpp"
+#include "tessera/core/shrink.hpp"
+#include "tessera/io/output_target.hpp"
 #include "tile_codec.hpp"
-#include "temp_beside.hpp"
-#include "tiff_pyramid.hpp"
 #include "vips_common.hpp"
 
 namespace tessera::io {
@@ -101,9 +100,8 @@ namespace fs = std::filesystem;
 
 enum : std::uint8_t { kArrived = 1, kShrunk = 2, kCut = 4 };
 
-struct Level {
-    int width = 0, height = 0;
-    int tiles_x = 0, tiles_y = 0;
+struct Level : LevelGrid {
+    explicit Level(const LevelGrid& g) : LevelGrid(g), state(std::size_t(g.tiles_x) * g.tiles_y, 0) {}
     int number = 0;  // dz level / google z: 0 is the smallest
     std::unordered_map<std::uint64_t, Buffer> blocks;
     std::vector<std::uint8_t> state;  // per block (= per tile): kArrived, kShrunk, kCut
@@ -154,72 +152,60 @@ void write_file(const fs::path& file, const void* data, std::size_t n, const std
     if (!ok) throw IoError(target, "cannot write '" + file.string() + "'; is the disk full?");
 }
 
-// What a producer rank sends rank 0 in a sharded run, one message each: its
-// share (first), a piece of a block rank 0 needs, or the end of its part.
-struct PartHead {
-    enum Kind : std::uint32_t { share = 1, piece = 2, end = 3 };
-    std::uint32_t kind = 0, level = 0;
-    std::int32_t bx = 0, by = 0;                  // piece: the block
-    std::int32_t x = 0, y = 0, w = 0, h = 0;      // piece: its pixels, in the level's frame
-    std::int32_t ux = 0, uy = 0, uw = 0, uh = 0;  // piece: the union of the block's pieces
-    std::uint32_t last = 0;                       // piece: the block's last one
-    std::int32_t rank = 0;                        // share: the sender
-    std::uint64_t first = 0, stop = 0;            // share: positions [first, stop) of the tile order
+// A cut tile waiting to be encoded and written.
+struct Job {
+    fs::path file;
+    std::vector<std::uint8_t> pixels;
+    int w = 0, h = 0;
 };
 
-class DzSink final : public Sink {
+class DzSink final : public ShardedSink {
 public:
-    DzSink(std::string path, DzOptions o) : path_(std::move(path)), opt_(std::move(o)) {}
+    DzSink(std::string path, DzOptions o)
+        : path_(std::move(path)),
+          opt_(std::move(o)),
+          layout_(opt_.tile_size, opt_.band_width),
+          queue_([this](Job& j) { run_job(j); }, EncodeQueue<Job>::Order::any) {}
     ~DzSink() override { abort(); }
 
     std::optional<Point> tile_size() const override { return Point{opt_.tile_size, opt_.tile_size}; }
 
-    // Vertical bands of a power-of-two number of tiles, top to bottom, the
-    // lanes of a band row interleaved (as the pyramid TIFF writer).
-    std::vector<std::uint32_t> tile_order(int cols, int rows) const override {
-        return band_tile_order(cols, rows, band_tiles());
-    }
+    std::vector<std::uint32_t> tile_order(int cols, int rows) const override { return layout_.order(cols, rows); }
 
     // Units of whole band rows, as the pyramid TIFF writer's: any cut gives
     // the same bytes (see the header), taller units only send less.
     std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const override {
-        return band_share_starts(cols, rows, band_tiles(), band_unit_rows(cols, rows, band_tiles(), ranks));
+        return layout_.share_starts(cols, rows, ranks);
     }
 
-    void start(const ImageInfo& info, int tile_w, int tile_h) override {
+    void start(const ImageInfo& info, const SinkContext& context) override {
         abort();  // a second start begins afresh
         ensure_vips();
         info_ = info;
+        part_.start(context, "Deep Zoom pieces");
+        queue_.start(part_.account, context.threads);
         const int T = opt_.tile_size;
-        if (tile_w != T || tile_h != T) throw Error("dzsave: the evaluator did not use the sink's tile size");
-        levels_.clear();
+        if (context.tile_w != T || context.tile_h != T)
+            throw Error("dzsave: the evaluator did not use the sink's tile size");
+        // the levels: halved (rounded up) down to 1x1 (dz) or one tile (google)
         const int limit = opt_.layout == DzOptions::Layout::dz ? 1 : T;
-        for (int w = info.width, h = info.height;;) {
-            Level l;
-            l.width = w;
-            l.height = h;
-            l.tiles_x = (w + T - 1) / T;
-            l.tiles_y = (h + T - 1) / T;
-            l.state.assign(std::size_t(l.tiles_x) * l.tiles_y, 0);
-            levels_.push_back(std::move(l));
-            if (w <= limit && h <= limit) break;
-            w = (w + 1) / 2;
-            h = (h + 1) / 2;
-        }
+        levels_.clear();
+        for (const LevelGrid& g : pyramid_levels(info.width, info.height, T, T, Halving::up, limit, limit))
+            levels_.emplace_back(g);
         for (std::size_t d = 0; d < levels_.size(); ++d) levels_[d].number = int(levels_.size() - 1 - d);
 
         fs::path target(path_);
         dir_ = target.parent_path().empty() ? fs::path(".") : target.parent_path();
         stem_ = target.stem().string();
+        name_ = target.filename().string();  // the .dzi as named, its extension's case kept
         root_ = opt_.layout == DzOptions::Layout::dz ? stem_ + "_files" : stem_;
         me_ = 0;
         builder_.clear();
-        owns_tmp_ = !producer();
-        if (!share_) return make_tmp();
+        if (!part_.share) return make_tmp();
         // sharded: rank 0 makes the folder; a failure is thrown after the
         // broadcast, so that the producers are not left waiting in it
         std::exception_ptr failed;
-        if (!producer()) try {
+        if (!part_.producer()) try {
                 make_tmp();
             } catch (...) {
                 failed = std::current_exception();
@@ -230,15 +216,8 @@ public:
 
     // The temporary folder with every level's folder in it.
     void make_tmp() {
-        // a run killed before it could remove its folder left it: gone now
-        remove_stale_temporaries(path_);
-        tmp_ = temp_beside(path_, ".tmp");
-        std::error_code ec;
-        if (!fs::create_directory(tmp_, ec) || ec) {
-            tmp_.clear();
-            throw IoError(path_, "cannot create a temporary folder beside it (" + ec.message() +
-                                     "); check that the folder is writable");
-        }
+        out_.emplace(path_, OutputTarget::Kind::folder);
+        tmp_ = out_->temp();
         try {
             for (const Level& l : levels_) {
                 fs::path d = tmp_ / root_ / std::to_string(l.number);
@@ -254,8 +233,8 @@ public:
     // Parallel: encode and write waiting tiles: two, or more while the
     // queue is long (a finished band row of blocks brings a burst).
     std::shared_ptr<void> prepare(const ConstTile&) override {
-        run_jobs(2);
-        while (queued() > kQueueTarget) run_jobs(1);
+        queue_.run(2);
+        while (queue_.queued() > kQueueTarget) queue_.run(1);
         return nullptr;
     }
 
@@ -263,10 +242,10 @@ public:
 
     void consume(const ConstTile& tile, std::shared_ptr<void>) override {
         const int T = opt_.tile_size;
-        Buffer b(account_, tile.rect, tile.bands, tile.format);
+        Buffer b(part_.account, tile.rect, tile.bands, tile.format);
         copy_pixels(tile, b.tile());
         arrive(0, tile.rect.x / T, tile.rect.y / T, std::move(b));
-        if (writer()) receive_parts(false);  // keeps the producers' sends moving
+        if (part_.writer()) receive_parts(false);  // keeps the producers' sends moving
     }
 
     void finish() override {
@@ -276,15 +255,14 @@ public:
             for (std::uint8_t s : l.state)
                 if (!(s & kCut)) throw Error("dzsave: internal: a tile of level " + std::to_string(l.number) + " was never cut");
         for (Level& l : levels_) l.blocks.clear();
-        if (producer()) {  // every file of this rank is closed: rank 0 may move the folder
-            send(PartHead{PartHead::end}, {});
-            share_->courier->flush();
+        if (part_.producer()) {  // every file of this rank is closed: rank 0 may move the folder
+            part_.link->send_end();
             tmp_.clear();
             return;
         }
 
         if (opt_.layout == DzOptions::Layout::dz) {
-            write_dzi(tmp_ / (stem_ + ".dzi"));
+            write_dzi(tmp_ / name_);
         } else {
             // libvips writes the background tile google viewers show outside
             // the image
@@ -293,39 +271,24 @@ public:
             auto bytes = encode_tile(blank.data(), T, T, 1, "png", opt_.quality, path_);
             write_file(tmp_ / root_ / "blank.png", bytes.data(), bytes.size(), path_);
         }
-        move_into_place();
+        // the old output aside, the new one in, then the old one goes
+        if (opt_.layout == DzOptions::Layout::dz)
+            out_->commit({root_, name_});
+        else
+            out_->commit({root_});
+        out_.reset();
+        tmp_.clear();
     }
 
     void abort() noexcept override {
-        drop_jobs();
+        queue_.clear();
         for (Level& l : levels_) l.blocks.clear();
-        if (!tmp_.empty()) {
-            std::error_code ec;
-            if (owns_tmp_) {  // a producer's files go with rank 0's folder
-                fs::path doomed = tmp_;
-                if (share_) {
-                    // renamed first, so that a producer still running cannot
-                    // add files to it while it is being removed
-                    doomed += ".gone";
-                    fs::rename(tmp_, doomed, ec);
-                    if (ec) doomed = tmp_;
-                }
-                fs::remove_all(doomed, ec);
-                if (ec) fs::remove_all(doomed, ec);  // once more, for a file that came in meanwhile
-            }
-            tmp_.clear();
-        }
+        out_.reset();  // rank 0's folder, with the producers' files in it
+        tmp_.clear();
         ends_ = 0;
     }
 
 private:
-    // Level-0 tiles per band: a power of two, at least 2.
-    int band_tiles() const {
-        int n = 2;
-        while (std::int64_t(n) * 2 * opt_.tile_size <= opt_.band_width) n *= 2;
-        return n;
-    }
-
     // The tiles (bx +- r, by +- r) touch block (bx, by).
     int reach() const { return opt_.overlap > 0 ? 1 : 0; }
 
@@ -348,7 +311,7 @@ private:
         // nothing below, or another rank's block below
         const bool shrink_here = d + 1 < levels_.size() && builder(d + 1, bx / 2, by / 2) == me_;
         if (!shrink_here) l.at(bx, by) |= kShrunk;
-        if (producer()) send_pieces(d, bx, by);
+        if (part_.producer()) send_pieces(d, bx, by);
         const int r = reach();
         for (int ty = std::max(0, by - r); ty <= std::min(l.tiles_y - 1, by + r); ++ty)
             for (int tx = std::max(0, bx - r); tx <= std::min(l.tiles_x - 1, bx + r); ++tx) try_cut(d, tx, ty);
@@ -387,12 +350,8 @@ private:
                        ? tmp_ / root_ / std::to_string(l.number) / (std::to_string(tx) + "_" + std::to_string(ty) + ext)
                        : tmp_ / root_ / std::to_string(l.number) / std::to_string(ty) / (std::to_string(tx) + ext);
         l.at(tx, ty) |= kCut;
-        if (account_) account_->charge(job.pixels.size());
-        {
-            std::lock_guard lock(mu_);
-            queue_.push_back(std::move(job));
-        }
-        cv_.notify_one();
+        const std::size_t n = job.pixels.size();
+        queue_.push(std::move(job), n);
         for (int by = by0; by <= by1; ++by)
             for (int bx = bx0; bx <= bx1; ++bx) try_drop(d, bx, by);
     }
@@ -425,16 +384,10 @@ private:
             if (sx0 + sw > l.width)  // odd width: repeat the last column
                 std::memcpy(row + std::size_t(sw - 1) * bands, row + std::size_t(sw - 2) * bands, bands);
         }
-        Buffer half(account_, pr, bands, Format::u8);
-        const Tile o = half.tile();
-        for (int y = 0; y < pr.h; ++y) {
-            const std::uint8_t* a = src_.data() + std::size_t(2 * y) * sw * bands;
-            const std::uint8_t* b = a + std::size_t(sw) * bands;
-            std::uint8_t* q = o.row<std::uint8_t>(pr.y + y);
-            for (int x = 0; x < pr.w; ++x, a += 2 * bands, b += 2 * bands, q += bands)
-                for (int k = 0; k < bands; ++k)
-                    q[k] = std::uint8_t((unsigned(a[k]) + a[bands + k] + b[k] + b[bands + k] + 2) >> 2);
-        }
+        Buffer half(part_.account, pr, bands, Format::u8);
+        shrink2x2_mean(ConstTile(Rect{sx0, sy0, sw, sh}, bands, Format::u8,
+                                 reinterpret_cast<const std::byte*>(src_.data()), std::size_t(sw) * bands),
+                       half.tile());
         for (int cy = 2 * py; cy <= cy1; ++cy)
             for (int cx = 2 * px; cx <= cx1; ++cx) l.at(cx, cy) |= kShrunk;
         arrive(d + 1, px, py, std::move(half));
@@ -465,15 +418,13 @@ private:
         if (need.empty()) {
             l.blocks.erase(it);
         } else if (std::int64_t(need.area()) * 2 <= std::int64_t(whole.area())) {
-            Buffer edge(account_, need, info_.bands, info_.format);
+            Buffer edge(part_.account, need, info_.bands, info_.format);
             copy_pixels(it->second.view(), edge.tile());
             it->second = std::move(edge);
         }
     }
 
     // --- Sharded runs ---
-    bool producer() const { return share_ && !share_->writer(); }
-    bool writer() const { return share_ && share_->writer(); }
     static constexpr int kOther = -2;  // a producer's mark for a level-0 tile of another rank
 
     // The rank that builds block (bx, by) of level d (see the header); a
@@ -496,40 +447,34 @@ private:
     // start() of a sharded run: the shares to rank 0, the folder's name to
     // the producers, then who builds and cuts what.
     void join_share(std::exception_ptr failed) {
-        Courier& c = *share_->courier;
+        Courier& c = *part_.share->courier;
         me_ = c.rank();
         const int cols = levels_[0].tiles_x, rows = levels_[0].tiles_y;
-        const std::vector<std::uint32_t> order = band_tile_order(cols, rows, band_tiles());
-        std::vector<int> owner(order.size(), producer() ? kOther : 0);
+        const std::vector<std::uint32_t> order = layout_.order(cols, rows);
+        std::vector<int> owner(order.size(), part_.producer() ? kOther : 0);
         auto own = [&](int rank, std::uint64_t first, std::uint64_t stop) {
             if (first > stop || stop > order.size()) throw Error("dzsave: internal: a share outside the tile order");
             for (std::uint64_t k = first; k < stop; ++k) owner[order[k]] = rank;
         };
-        own(me_, share_->first, share_->last);
-        if (producer()) {
-            PartHead h;
-            h.kind = PartHead::share;
-            h.rank = me_;
-            h.first = share_->first;
-            h.stop = share_->last;
-            send(h, {});
+        own(me_, part_.share->first, part_.share->last);
+        if (part_.producer()) {
+            part_.link->send(ShareMessage{me_, part_.share->first, part_.share->last});
         } else {
-            std::vector<std::byte> m;
             for (int k = 1; k < c.ranks(); ++k) {
-                c.receive(m, true);
-                const PartHead h = head_of(m);
-                if (h.kind != PartHead::share || h.rank <= 0 || h.rank >= c.ranks())
+                const auto m = part_.link->receive(true);
+                const auto* h = m ? std::get_if<ShareMessage>(&*m) : nullptr;
+                if (!h || h->rank <= 0 || h->rank >= c.ranks())
                     throw Error("dzsave: internal: a rank's first message is not its share");
-                own(h.rank, h.first, h.stop);
+                own(h->rank, h->first, h->stop);
             }
         }
-        const std::string name = producer() || failed ? std::string() : tmp_.filename().string();
+        const std::string name = part_.producer() || failed ? std::string() : tmp_.filename().string();
         std::vector<std::byte> bytes(name.size());
         if (!name.empty()) std::memcpy(bytes.data(), name.data(), name.size());
         bytes = c.broadcast(std::move(bytes));
         if (failed) std::rethrow_exception(failed);
         if (bytes.empty()) throw IoError(path_, "rank 0 could not make the temporary folder beside it (see its error)");
-        if (producer()) tmp_ = dir_ / std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        if (part_.producer()) tmp_ = dir_ / std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
         // a block is its 2x2 group's builder when they agree, else rank 0's
         builder_.assign(levels_.size(), {});
         builder_[0] = std::move(owner);
@@ -583,35 +528,8 @@ private:
         if (parts.empty()) return;
         Rect u{0, 0, 0, 0};
         for (const Rect& p : parts) u = u.unite(p);
-        const int bands = info_.bands;
-        std::vector<std::byte> px;
-        for (std::size_t i = 0; i < parts.size(); ++i) {
-            const Rect& p = parts[i];
-            PartHead h;
-            h.kind = PartHead::piece;
-            h.level = std::uint32_t(d);
-            h.bx = bx;
-            h.by = by;
-            h.x = p.x, h.y = p.y, h.w = p.w, h.h = p.h;
-            h.ux = u.x, h.uy = u.y, h.uw = u.w, h.uh = u.h;
-            h.last = i + 1 == parts.size();
-            px.resize(std::size_t(p.area()) * bands);
-            copy_pixels(b.view(), Tile{p, bands, Format::u8, px.data(), std::size_t(p.w) * bands});
-            send(h, px);
-        }
-    }
-
-    void send(const PartHead& h, std::span<const std::byte> payload) {
-        std::vector<std::byte> m(sizeof h + payload.size());
-        std::memcpy(m.data(), &h, sizeof h);
-        if (!payload.empty()) std::memcpy(m.data() + sizeof h, payload.data(), payload.size());
-        share_->courier->send(std::move(m));
-    }
-    static PartHead head_of(const std::vector<std::byte>& m) {
-        PartHead h;
-        if (m.size() < sizeof h) throw Error("dzsave: internal: a short message from another rank");
-        std::memcpy(&h, m.data(), sizeof h);
-        return h;
+        for (std::size_t i = 0; i < parts.size(); ++i)
+            part_.link->send_block(std::uint32_t(d), bx, by, b.view().sub(parts[i]), u, i + 1 == parts.size());
     }
 
     // Rank 0: takes in what the producers sent (wait: at least one message),
@@ -619,124 +537,55 @@ private:
     // (Courier::send holds them back), so that rank 0's memory stays bounded
     // however fast they send.
     void receive_parts(bool wait) {
-        std::vector<std::byte> m;
-        while (queued() < kReceiveRoom && share_->courier->receive(m, wait)) {
+        while (queue_.queued() < kReceiveRoom) {
+            const auto m = part_.link->receive(wait);
+            if (!m) break;
             wait = false;
-            const PartHead h = head_of(m);
-            if (h.kind == PartHead::end) {
+            if (std::holds_alternative<EndMessage>(*m))
                 ++ends_;
-            } else if (h.kind == PartHead::piece) {
-                take_piece(h, std::span<const std::byte>(m.data() + sizeof h, m.size() - sizeof h));
-            } else {
+            else if (const auto* b = std::get_if<BlockMessage>(&*m))
+                take_piece(*b);
+            else
                 throw Error("dzsave: internal: an unexpected message from another rank");
-            }
         }
     }
-    void take_piece(const PartHead& h, std::span<const std::byte> payload) {
+    void take_piece(const BlockMessage& h) {
         const int T = opt_.tile_size, bands = info_.bands;
-        const Rect r{h.x, h.y, h.w, h.h}, u{h.ux, h.uy, h.uw, h.uh};
+        const Rect &r = h.rect, &u = h.whole;
         if (h.level >= levels_.size()) throw Error("dzsave: internal: a piece of a level that does not exist");
         Level& l = levels_[h.level];
         const Rect block = Rect{h.bx * T, h.by * T, T, T}.intersect(Rect{0, 0, l.width, l.height});
         if (h.bx < 0 || h.by < 0 || h.bx >= l.tiles_x || h.by >= l.tiles_y || r.empty() || !u.contains(r) ||
-            !block.contains(u) || (l.at(h.bx, h.by) & kArrived) || payload.size() != std::size_t(r.area()) * bands)
+            !block.contains(u) || (l.at(h.bx, h.by) & kArrived))
             throw Error("dzsave: internal: a malformed piece of a block from another rank");
+        const ConstTile px = h.tile(bands, Format::u8);
         auto [it, fresh] = l.blocks.try_emplace(key(h.bx, h.by));
-        if (fresh) it->second = Buffer(account_, u, bands, Format::u8);
-        copy_pixels(ConstTile(r, bands, Format::u8, payload.data(), std::size_t(r.w) * bands), it->second.tile());
+        if (fresh) it->second = Buffer(part_.account, u, bands, Format::u8);
+        copy_pixels(px, it->second.tile());
         if (h.last) arrived(h.level, h.bx, h.by);
     }
 
-    // The tiles the workers did not get to, on a few threads; rank 0 takes
-    // in the producers' parts meanwhile, until each has ended.
+    // The tiles the workers did not get to, on the run's threads; rank 0
+    // takes in the producers' parts meanwhile, until each has ended, while
+    // few cut tiles wait (see receive_parts).
     void finish_tiles() {
-        const unsigned n = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
-        receiving_ = writer();
-        workers_ = n;
-        std::vector<std::thread> pool;
-        std::vector<std::exception_ptr> errors(n + 1);
-        for (unsigned i = 0; i < n; ++i)
-            pool.emplace_back([this, i, &errors] {
-                try {
-                    for (;;) {
-                        run_jobs(-1);
-                        std::unique_lock lock(mu_);
-                        if (queue_.empty() && !receiving_) break;
-                        cv_.wait(lock, [this] { return !queue_.empty() || !receiving_; });
-                    }
-                } catch (...) {
-                    errors[i] = std::current_exception();
-                }
-                {
-                    std::lock_guard lock(mu_);
-                    --workers_;
-                }
-                room_.notify_all();
-            });
-        if (writer()) {
-            try {
-                while (ends_ < share_->courier->ranks() - 1) {
-                    {
-                        std::unique_lock lock(mu_);
-                        room_.wait(lock, [this] { return queue_.size() < kReceiveRoom || workers_ == 0; });
-                        if (workers_ == 0) break;  // their error is thrown below
-                    }
-                    receive_parts(true);
-                }
-            } catch (...) {
-                errors[n] = std::current_exception();
-                drop_jobs();  // failed or cancelled: no need to encode the rest
-            }
-            {
-                std::lock_guard lock(mu_);
-                receiving_ = false;
-            }
-            cv_.notify_all();
-        }
-        for (auto& t : pool) t.join();
-        for (auto& e : errors)
-            if (e) std::rethrow_exception(e);
+        if (!part_.writer()) return queue_.drain();
+        queue_.drain(
+            [this] {
+                if (ends_ >= part_.link->ranks() - 1) return false;
+                receive_parts(true);
+                return true;
+            },
+            kReceiveRoom);
     }
 
     static constexpr std::size_t kQueueTarget = 16;
     static constexpr std::size_t kReceiveRoom = 2 * kQueueTarget;
-    void drop_jobs() noexcept {
-        std::lock_guard lock(mu_);
-        for (Job& j : queue_)
-            if (account_) account_->release(j.pixels.size());
-        queue_.clear();
-    }
-    std::size_t queued() {
-        std::lock_guard lock(mu_);
-        return queue_.size();
-    }
 
-    struct Job {
-        fs::path file;
-        std::vector<std::uint8_t> pixels;
-        int w = 0, h = 0;
-    };
-    // Encodes and writes up to `most` queued tiles (all: -1); any thread.
-    void run_jobs(int most) {
-        for (int i = 0; most < 0 || i < most; ++i) {
-            Job job;
-            {
-                std::lock_guard lock(mu_);
-                if (queue_.empty()) return;
-                job = std::move(queue_.front());
-                queue_.pop_front();
-            }
-            room_.notify_one();
-            struct Release {
-                MemoryAccount* a;
-                std::size_t n;
-                ~Release() {
-                    if (a) a->release(n);
-                }
-            } release{account_, job.pixels.size()};
-            auto bytes = encode_tile(job.pixels.data(), job.w, job.h, info_.bands, opt_.suffix, opt_.quality, path_);
-            write_file(job.file, bytes.data(), bytes.size(), path_);
-        }
+    // A queued tile, encoded and written (any thread).
+    void run_job(Job& job) {
+        auto bytes = encode_tile(job.pixels.data(), job.w, job.h, info_.bands, opt_.suffix, opt_.quality, path_);
+        write_file(job.file, bytes.data(), bytes.size(), path_);
     }
 
     // The .dzi, laid out as libvips writes it.
@@ -755,49 +604,20 @@ private:
         write_file(file, s.data(), s.size(), path_);
     }
 
-    // Old output aside (into the temporary folder), new one in, then the
-    // temporary folder (with the old output) goes.
-    void move_into_place() {
-        const fs::path final_root = dir_ / root_, old = tmp_ / ".old";
-        std::error_code ec;
-        const bool had_old = fs::symlink_status(final_root, ec).type() != fs::file_type::not_found && !ec;
-        if (had_old) {
-            fs::rename(final_root, old, ec);
-            if (ec)
-                throw IoError(path_, "cannot move the old '" + final_root.string() + "' aside (" + ec.message() +
-                                         "); check the folder's permissions");
-        }
-        fs::rename(tmp_ / root_, final_root, ec);
-        if (ec) {
-            std::error_code ec2;
-            if (had_old) fs::rename(old, final_root, ec2);
-            throw IoError(path_, "cannot move the finished tiles into place (" + ec.message() + ")");
-        }
-        if (opt_.layout == DzOptions::Layout::dz) {
-            fs::rename(tmp_ / (stem_ + ".dzi"), path_, ec);
-            if (ec) throw IoError(path_, "cannot move the finished .dzi into place (" + ec.message() + ")");
-        }
-        fs::remove_all(tmp_, ec);
-        tmp_.clear();
-    }
-
     std::string path_;
     DzOptions opt_;
+    BandLayout layout_;
     ImageInfo info_;
+    WriterPart part_;  // the run's account; sharded runs: the share and the link
     std::vector<Level> levels_;
     std::vector<std::uint8_t> src_;  // shrink scratch (serial stage only)
-    fs::path dir_, tmp_;
-    std::string stem_, root_;
-    std::mutex mu_;
-    std::condition_variable cv_;    // finish(): a job was queued, or rank 0 has every part
-    std::condition_variable room_;  // finish(): a job was taken, or a worker ended
-    unsigned workers_ = 0;          // finish(): workers running (under mu_)
-    std::deque<Job> queue_;
-    bool receiving_ = false;  // under mu_
+    std::optional<OutputTarget> out_;  // rank 0 (or the only process): the temporary folder, removed unless committed
+    fs::path dir_, tmp_;               // tmp_: where the tiles go (on producers, rank 0's folder)
+    std::string stem_, name_, root_;
+    EncodeQueue<Job> queue_;
     // sharded runs
     int me_ = 0;                             // this rank (0 when not sharded)
     std::vector<std::vector<int>> builder_;  // per level, per block: its builder (empty: not sharded)
-    bool owns_tmp_ = true;                   // rank 0 (or the only process) removes the folder
     int ends_ = 0;                           // rank 0: producers finished
 };
 

@@ -77,10 +77,10 @@ public:
         if (!done_) abort();
     }
 
-    void start(const ImageInfo& info, int tile_w, int tile_h) override {
+    void start(const ImageInfo& info, const SinkContext& context) override {
         abort();  // a second start begins afresh
         try {
-            begin(info, tile_h);
+            begin(info, context.tile_h);
         } catch (...) {
             abort();
             throw;

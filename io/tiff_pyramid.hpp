@@ -1,11 +1,12 @@
 // The tiled (pyramid) TIFF writer, internal to io/: used by the save op for
-// .tif outputs that are tiled.
+// .tif outputs that are tiled. Its tile order, level geometry, encode queue
+// and shard messages are shared with the Deep Zoom writer (pyramid_layout,
+// encode_queue, shard_messages); this file and tiff_pyramid.cpp hold the
+// TIFF/COG format logic.
 #pragma once
 
 #include <memory>
-#include <cstdint>
 #include <string>
-#include <vector>
 
 #include "tessera/core/op.hpp"
 #include "tile_codec.hpp"
@@ -28,21 +29,6 @@ struct TiffOptions {
     // computed once.
     bool cog = false;
 };
-
-// The order a banded writer asks for a cols x rows tile grid in: vertical
-// bands of `band` tiles, top to bottom, each band row split into 4 lanes
-// whose tiles are interleaved (tiles computed at once are far apart and
-// rarely wait on the same input). Fixed lanes: the order, hence a file's
-// bytes, never depends on the thread count.
-std::vector<std::uint32_t> band_tile_order(int cols, int rows, int band);
-
-// Sharded runs of a banded writer: a unit is one band's tile rows
-// [k R, (k + 1) R), contiguous in band_tile_order. band_unit_rows is R: the
-// tallest power of two up to `band` that still gives every one of `ranks`
-// at least 8 units to balance with. band_share_starts lists the units'
-// first positions in the order (Sink::share_starts).
-int band_unit_rows(int cols, int rows, int band, int ranks);
-std::vector<std::size_t> band_share_starts(int cols, int rows, int band, int unit);
 
 // Throws ParamError (naming the key) for options this image cannot be
 // written with; called when the graph is built.

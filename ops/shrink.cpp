@@ -18,29 +18,18 @@
 //     extend=copy to a multiple of the factor, so the last output pixel
 //     averages the real edge pixels with copies of the last one; when it
 //     rounds down, the leftover edge pixels are dropped.
-// Sums are int64 for every integer format (libvips uses int for 8/16 bit,
-// which can only differ where libvips would overflow, at factors > 32768).
-#include <algorithm>
+// The kernel is core's shrink_box (tessera/core/shrink.hpp), beside the
+// pyramid writers' 2x2 mean, whose rounding differs (one pass, not two).
 #include <cstdint>
 #include <string>
-#include <type_traits>
-#include <vector>
 
 #include "ops_list.hpp"
+#include "tessera/core/shrink.hpp"
 
 namespace tessera {
 namespace {
 
 constexpr int kMaxShrink = 1'000'000;  // as libvips
-
-// Average of n samples whose sum is s, stored as T the way libvips does.
-template <class T, class Acc>
-T average(Acc s, int n) {
-    if constexpr (std::is_integral_v<T>)
-        return T((s + n / 2) / n);
-    else
-        return T(s / n);
-}
 
 class ShrinkOp final : public Op {
 public:
@@ -75,11 +64,9 @@ public:
 
     void compute(const Tile& out, std::span<const Pulled> in) const override {
         if (in.empty()) return;  // case 1: the placed need is the output
-        dispatch_format(out.format, [&](auto t) {
-            using T = decltype(t);
-            using Acc = std::conditional_t<std::is_integral_v<T>, std::int64_t, double>;
-            shrink_tile<T, Acc>(in[0].tile, out);
-        });
+        // case 2: vips_shrink's two rounded passes, the copy extension read
+        // as the input's last row and column
+        shrink_box(in[0].tile, out, hshrink_, vshrink_, in_rect_);
     }
 
 private:
@@ -92,44 +79,6 @@ private:
                                       std::to_string(factor) + " leaves nothing; use " + key +
                                       " <= " + std::to_string(2 * std::int64_t(size)));
         return n;
-    }
-
-    // Case analysis inside a tile, per output row:
-    //  1. the vertical pass: each input column of the pulled box is averaged
-    //     over the row's vshrink input rows, rows past the input's bottom
-    //     reading the last row (the copy extension), and rounded to T;
-    //  2. the horizontal pass: each output pixel averages hshrink of those
-    //     column averages, columns past the input's right edge reading the
-    //     last column, and rounds to T again.
-    template <class T, class Acc>
-    void shrink_tile(const ConstTile& src, const Tile& out) const {
-        const int bands = out.bands;
-        const Rect& box = src.rect;
-        const int last_row = in_rect_.bottom() - 1;
-        const int last_col = in_rect_.right() - 1;
-        std::vector<Acc> sum(std::size_t(box.w) * bands);
-        std::vector<T> mid(std::size_t(box.w) * bands);  // the row after the vertical pass
-        for (int oy = out.rect.y; oy < out.rect.bottom(); ++oy) {
-            // 1. vertical
-            std::fill(sum.begin(), sum.end(), Acc(0));
-            for (int k = 0; k < vshrink_; ++k) {
-                const T* p = src.row<T>(std::min(oy * vshrink_ + k, last_row));
-                for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += p[i];
-            }
-            for (std::size_t i = 0; i < sum.size(); ++i) mid[i] = average<T>(sum[i], vshrink_);
-            // 2. horizontal
-            T* q = out.row<T>(oy);
-            for (int ox = out.rect.x; ox < out.rect.right(); ++ox, q += bands) {
-                for (int b = 0; b < bands; ++b) {
-                    Acc s = 0;
-                    for (int k = 0; k < hshrink_; ++k) {
-                        int col = std::min(ox * hshrink_ + k, last_col);
-                        s += mid[std::size_t(col - box.x) * bands + b];
-                    }
-                    q[b] = average<T>(s, hshrink_);
-                }
-            }
-        }
     }
 
     int hshrink_ = 1;

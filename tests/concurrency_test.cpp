@@ -59,7 +59,7 @@ TEST_CASE("concurrency: the pyramid writer compresses on many threads and writes
                                    {"band_width", std::int64_t(256)}});
     // drive the sink by hand: prepare on 4 threads, consume in order on this one
     auto sink = g.node(s).op->make_sink();
-    sink->start(g.info(n), 64, 64);
+    sink->start(g.info(n), SinkContext{64, 64});
     Evaluator ev(g);
     const int cols = 11, rows = 8;
     std::vector<std::uint32_t> order = sink->tile_order(cols, rows);

@@ -301,7 +301,7 @@ TEST_CASE("evaluator: cancellation by token and by progress callback") {
     struct Count final : Sink {
         int written = 0;
         bool aborted = false, finished = false;
-        void start(const ImageInfo&, int, int) override {}
+        void start(const ImageInfo&, const SinkContext&) override {}
         void write(const ConstTile&) override { ++written; }
         void finish() override { finished = true; }
         void abort() noexcept override { aborted = true; }
@@ -328,7 +328,7 @@ TEST_CASE("evaluator: a memory budget too small for one tile fails before starti
                         "nodes": [{"id": "a", "op": "ramp", "width": 2000, "height": 2000}]})");
     std::string e = tt::error_of([&] {
         struct Null final : Sink {
-            void start(const ImageInfo&, int, int) override {}
+            void start(const ImageInfo&, const SinkContext&) override {}
             void write(const ConstTile&) override {}
             void finish() override {}
             void abort() noexcept override {}
@@ -361,8 +361,9 @@ namespace {
 
 // A sink that keeps the whole image; with `gate`, start() waits until it is
 // opened (so that a test can act while the run is under way).
-struct Keep final : Sink {
+struct Keep final : ShardedSink {
     Buffer out;
+    std::optional<Share> share_;
     std::promise<void> started;
     std::shared_future<void> gate;
     std::vector<std::uint32_t> order;   // tile_order(); empty: row-major
@@ -371,7 +372,8 @@ struct Keep final : Sink {
     std::optional<Share> share() const { return share_; }
     std::vector<std::uint32_t> tile_order(int, int) const override { return order; }
     std::vector<std::size_t> share_starts(int, int, int) const override { return starts; }
-    void start(const ImageInfo& info, int, int) override {
+    void start(const ImageInfo& info, const SinkContext& c) override {
+        if (c.share) share_ = *c.share;
         out = Buffer(nullptr, info.rect(), info.bands, info.format);
         started.set_value();
         if (gate.valid()) gate.wait();

@@ -169,7 +169,7 @@ TEST_CASE("save: the target is replaced only when complete - abort leaves it and
         // A sink driven by hand: some tiles, then abort.
         std::unique_ptr<Sink> sink = g.node(s).op->make_sink();
         REQUIRE(sink);
-        sink->start(g.info(s), 32, 32);
+        sink->start(g.info(s), SinkContext{32, 32});
         Buffer tile(nullptr, {0, 0, 32, 32}, 3, Format::u8);
         sink->write(tile.view());
         Buffer tile2(nullptr, {32, 0, 32, 32}, 3, Format::u8);
@@ -182,7 +182,7 @@ TEST_CASE("save: the target is replaced only when complete - abort leaves it and
     // A sink destroyed without finish() cleans up too.
     {
         std::unique_ptr<Sink> sink = g.node(s).op->make_sink();
-        sink->start(g.info(s), 32, 32);
+        sink->start(g.info(s), SinkContext{32, 32});
         Buffer tile(nullptr, {0, 0, 32, 32}, 3, Format::u8);
         sink->write(tile.view());
     }

@@ -19,7 +19,7 @@ namespace {
 class CollectSink final : public Sink {
 public:
     explicit CollectSink(Buffer& out) : out_(out) {}
-    void start(const ImageInfo& info, int, int) override {
+    void start(const ImageInfo& info, const SinkContext&) override {
         out_ = Buffer(nullptr, info.rect(), info.bands, info.format);
     }
     void write(const ConstTile& t) override { copy_pixels(t, out_.tile()); }

@@ -401,6 +401,7 @@ struct Evaluator::Impl {
         std::vector<std::size_t> starts;  // where a share may begin; empty: the sink cannot be split
         std::size_t first = 0, last = 0;  // the positions of the tile order computed here
         bool skip = false;                // a sink that cannot be split, on a rank other than 0
+        std::optional<Share> share;       // what the sink is told of it (take_share)
     };
     // The pipeline's stages over a share's tiles and what they count.
     struct TileRun {
@@ -421,7 +422,7 @@ struct Evaluator::Impl {
         Computed compute(std::size_t i);
         void write(Computed c);
         void pipeline(int threads, std::size_t tokens);
-        void produce(int threads, std::size_t tokens);
+        void produce(int threads, std::size_t tokens, const Share* share);
     };
     RunStats run_one(NodeId node, Sink& sink, const RunOptions& options);
     TileGrid tile_grid(NodeId node, const Sink& sink) const;
@@ -497,7 +498,7 @@ RunStats Evaluator::Impl::run_one(NodeId node, Sink& sink, const RunOptions& opt
                                   tiles.begin() + std::ptrdiff_t(share.last));
     // the pipeline: source, compute and sink stages
     TileRun run{*this, node, sink, grid, tiles, plan, options, t0};
-    if (!share.skip) run.produce(threads(), tokens);
+    if (!share.skip) run.produce(threads(), tokens, share.share ? &*share.share : nullptr);
     return gather_statistics(run, share, tokens, options);
 }
 
@@ -547,7 +548,8 @@ Evaluator::Impl::RunShare Evaluator::Impl::open_share(const Sink& sink, const Ti
     share.cluster = options.cluster && options.cluster->ranks() > 1 ? options.cluster : nullptr;
     if (!share.cluster) return share;
     share.courier = share.cluster->courier(options.cancel);
-    share.starts = sink.share_starts(int(grid.cols), int(grid.rows), share.cluster->ranks());
+    const auto* sharded = dynamic_cast<const ShardedSink*>(&sink);
+    if (sharded) share.starts = sharded->share_starts(int(grid.cols), int(grid.rows), share.cluster->ranks());
     const auto& s = share.starts;
     if (s.empty()) {
         share.skip = share.cluster->rank() != 0;
@@ -564,9 +566,11 @@ void Evaluator::Impl::take_share(RunShare& share, Sink& sink, const TileGrid& gr
                                  const std::vector<std::uint64_t>& costs) {
     if (!share.cluster || share.starts.empty()) return;
     const int ranks = share.cluster->ranks();
+    // (starts are given by a ShardedSink alone: open_share)
+    const auto& sharded = dynamic_cast<const ShardedSink&>(sink);
     std::tie(share.first, share.last) = share_of(share.starts, costs, share.cluster->rank(), ranks,
-                                                 sink.writer_cost(int(grid.cols), int(grid.rows), ranks));
-    sink.use_share(Share{share.first, share.last, share.courier.get()});
+                                                 sharded.writer_cost(int(grid.cols), int(grid.rows), ranks));
+    share.share = Share{share.first, share.last, share.courier.get()};
 }
 
 // Source stage (serial): the next position of the share; before it, the
@@ -635,11 +639,10 @@ void Evaluator::Impl::TileRun::pipeline(int threads, std::size_t tokens) {
 
 // The sink's part of the run: started, fed by the pipeline, finished; on
 // failure or cancellation aborted, and every source let go.
-void Evaluator::Impl::TileRun::produce(int threads, std::size_t tokens) {
+void Evaluator::Impl::TileRun::produce(int threads, std::size_t tokens, const Share* share) {
     try {
         const ImageInfo& info = m.g.info(node);
-        sink.use_account(&m.account);
-        sink.start(info, grid.tw, grid.th);
+        sink.start(info, SinkContext{grid.tw, grid.th, threads, &m.account, share});
         pipeline(threads, tokens);
         if (m.cancelled() || user_cancel) throw Cancelled();
         share_seconds = seconds_since(t0);

@@ -75,7 +75,7 @@ inline void expected(const Error& e) {
 
 class NullSink final : public Sink {
 public:
-    void start(const ImageInfo&, int, int) override {}
+    void start(const ImageInfo&, const SinkContext&) override {}
     void write(const ConstTile&) override {}
     void finish() override {}
     void abort() noexcept override {}

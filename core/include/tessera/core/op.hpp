@@ -89,6 +89,23 @@ protected:
     ImageInfo info_;
 };
 
+// What a sink gets at start(): the run's resources, so that it reaches for
+// no global (hardware_concurrency, a process-wide account).
+struct SinkContext {
+    // The tile grid: tiles are tile_w x tile_h except on the right and
+    // bottom edges.
+    int tile_w = 0, tile_h = 0;
+    // The run's thread budget (--threads): threads a sink starts of its own
+    // (e.g. to encode what is left in finish()) are at most this many.
+    int threads = 1;
+    // The account the sink's own pixel buffers (e.g. pyramid strips) are
+    // charged to, so reported peaks include them.
+    MemoryAccount* account = nullptr;
+    // A sharded run of a ShardedSink: this process's share (its courier
+    // says its rank); null otherwise.
+    const Share* share = nullptr;
+};
+
 // Receives the tiles of one image from the evaluator, one at a time, in the
 // order tile_order() asks for (row-major by default), in the serial stage of
 // the pipeline.
@@ -105,9 +122,8 @@ public:
     // picks an order that keeps its working set small (e.g. bands of
     // columns). It must not depend on the thread count: a file's bytes would.
     virtual std::vector<std::uint32_t> tile_order(int cols, int rows) const { return {}; }
-    // Called once before the first tile; tiles are tile_w x tile_h except on
-    // the right and bottom edges.
-    virtual void start(const ImageInfo& info, int tile_w, int tile_h) = 0;
+    // Called once before the first tile, with the run's resources.
+    virtual void start(const ImageInfo& info, const SinkContext& context) = 0;
     // Optional parallel step, called on worker threads in any order as each
     // tile is computed: a sink does its costly per-tile work here (e.g.
     // compression) so that the serial write stays short. What it returns is
@@ -121,27 +137,23 @@ public:
     // The run failed or was cancelled: leave nothing behind.
     virtual void abort() noexcept = 0;
 
-    // The account the sink's own pixel buffers (e.g. pyramid strips) are
-    // charged to, so reported peaks include them; set before start().
-    void use_account(MemoryAccount* account) { account_ = account; }
+};
 
-    // Sharded runs (shard.hpp). The positions in tile_order() at which a
-    // share may begin, 0 first, for a run over `ranks` processes; empty:
-    // this sink cannot be split, and rank 0 computes and writes it alone.
-    // The output's bytes must not depend on the shares.
-    virtual std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const { return {}; }
+// A sink that can be split over the ranks of a sharded run (shard.hpp); a
+// sink that is not one is computed and written by rank 0 alone. Its start()
+// gets the share (SinkContext::share): only the share's tiles reach
+// consume(); a producer's finish() sends what is left and returns, the
+// writer's finish() waits for every producer's part, then writes.
+class ShardedSink : public Sink {
+public:
+    // The positions in tile_order() at which a share may begin, 0 first,
+    // for a run over `ranks` processes. The output's bytes must not depend
+    // on the shares.
+    virtual std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const = 0;
     // The work rank 0 does in such a run besides its share (e.g. finishing
     // pyramid levels from the others' blocks), in the evaluator's cost unit
     // (about one per pixel produced): rank 0's share is that much smaller.
     virtual std::uint64_t writer_cost(int cols, int rows, int ranks) const { return 0; }
-    // Set before start() in a sharded run: only the share's tiles reach
-    // consume(). A producer's finish() sends what is left and returns; the
-    // writer's finish() waits for every producer's part, then writes.
-    void use_share(const Share& share) { share_ = share; }
-
-protected:
-    MemoryAccount* account_ = nullptr;
-    std::optional<Share> share_;
 };
 
 // A spec for `tessera ops` and for validating pipelines before any op is built.

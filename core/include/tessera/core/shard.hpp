@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -99,6 +100,11 @@ public:
         const auto* p = reinterpret_cast<const std::byte*>(s.data());
         bytes_.insert(bytes_.end(), p, p + s.size());
     }
+    // A run of bytes (e.g. a compressed tile), its length first.
+    void put_bytes(std::span<const std::byte> b) {
+        put(std::uint64_t(b.size()));
+        bytes_.insert(bytes_.end(), b.begin(), b.end());
+    }
     std::vector<std::byte>& bytes() { return bytes_; }
 
 private:
@@ -122,6 +128,14 @@ public:
         std::string s(get<std::uint32_t>(), '\0');
         take(s.data(), s.size());
         return s;
+    }
+    // What put_bytes put: a view into the message (valid while it lives).
+    std::span<const std::byte> get_bytes() {
+        const auto n = get<std::uint64_t>();
+        if (bytes_.size() - at_ < n) throw Error("internal: " + what_ + " from another rank are cut short");
+        const std::span<const std::byte> v(bytes_.data() + at_, std::size_t(n));
+        at_ += std::size_t(n);
+        return v;
     }
     bool done() const { return at_ == bytes_.size(); }
 

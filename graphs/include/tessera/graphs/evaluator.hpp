@@ -75,7 +75,7 @@ struct RunOptions {
     // Set (and with more than one rank) to run sharded: every rank calls
     // run() on the same graph; each computes a share of the tiles, balanced
     // by the inputs each tile reads, and rank 0 writes the output. A sink
-    // that cannot be split (no share_starts) is computed by rank 0 alone.
+    // that cannot be split (not a ShardedSink) is computed by rank 0 alone.
     Cluster* cluster = nullptr;
 };
 

@@ -5,16 +5,29 @@
 // (core/temporaries.hpp); commit() renames it onto the target, and an
 // OutputTarget destroyed uncommitted (a failure, a cancel) removes it. The
 // side files of the jobs (positions, pairs, reports, pages) use it, so that
-// none is ever left half-written or as a stray temporary.
+// none is ever left half-written or as a stray temporary, and so do the
+// streaming writers (io/tiff_pyramid.cpp, io/dzsave.cpp).
+//
+// A GDAL target (/vsimem/...) has no folder: the temporary is a local file
+// (temp_beside.hpp) and commit() copies it in through GDAL. A folder output
+// (a Deep Zoom pyramid: NAME.dzi and NAME_files/) is made in a temporary
+// folder: commit(entries) moves what the writer made in it into the
+// target's folder, each old entry of the same name moved aside first and
+// removed only once every new one is in (a failure puts the old back). A
+// folder cannot be removed from a signal handler: a killed run's is removed
+// by the next run to the target.
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace tessera {
 
 class OutputTarget {
 public:
-    explicit OutputTarget(std::string target);
+    enum class Kind { file, folder };
+    // IoError naming the target when a folder cannot be made beside it.
+    explicit OutputTarget(std::string target, Kind kind = Kind::file);
     ~OutputTarget();
     OutputTarget(const OutputTarget&) = delete;
     OutputTarget& operator=(const OutputTarget&) = delete;
@@ -22,12 +35,20 @@ public:
     const std::string& target() const { return target_; }
     // Where to write (a file in the target's folder).
     const std::string& temp() const { return temp_; }
-    // Moves the finished file onto the target; IoError naming the target if
-    // it cannot (the temporary is removed then too).
+    // Moves the finished file onto the target (a /vsi target: copies it
+    // in); IoError naming the target if it cannot (the temporary is removed
+    // then too).
     void commit();
+    // Kind::folder: moves the entries (names in temp()) into the target's
+    // folder, then removes temp(); IoError naming the target if it cannot
+    // (the old entries are back then, and temp() is removed too).
+    void commit(const std::vector<std::string>& entries);
 
 private:
+    void discard() noexcept;
+
     std::string target_, temp_;
+    Kind kind_;
     int slot_ = -1;
     bool done_ = false;
 };
