@@ -463,146 +463,173 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
     return Vec2{sol[0], sol[1]};
 }
 
-}  // namespace
-
-Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
-    Match m;
-    if (a.rect.empty() || b.rect.empty()) {
-        m.why = "a strip is empty";
-        return m;
-    }
-    if (flat(a) || flat(b)) {
-        m.why = "a strip is flat (no texture to align)";
-        return m;
-    }
-    // Readings t are in crop pixels: b's pixel q shows what a's q + t
-    // shows. The nominal offset is t0, and
-    //   offset (b's position - a's) = t + crop_a origin - crop_b origin.
-    const Point t0{plan.nominal.x + plan.crop_b.x - plan.crop_a.x, plan.nominal.y + plan.crop_b.y - plan.crop_a.y};
-    const Point E = plan.error;
+// One pair's search: the strips, the nominal reading and the bound, and
+// what a reading must keep in common. Readings t are in crop pixels: b's
+// pixel q shows what a's q + t shows. The nominal offset is t0, and
+//   offset (b's position - a's) = t + crop_a origin - crop_b origin.
+struct Search {
+    const Plane& a;
+    const Plane& b;
+    Point t0, E;
     // Candidates must keep a common part worth scoring: an eighth of the
     // smaller crop along each axis, and at least 3 pixels (an overlap of
     // 8 px with a stage error of 5 px leaves 3).
-    const int min_w = std::max(3, std::min(a.rect.w, b.rect.w) / 8);
-    const int min_h = std::max(3, std::min(a.rect.h, b.rect.h) / 8);
-    auto common_ok = [&](Point t, int f) {
+    int min_w, min_h;
+
+    Search(const Plane& pa, const Plane& pb, const PairPlan& plan)
+        : a(pa), b(pb),
+          t0{plan.nominal.x + plan.crop_b.x - plan.crop_a.x, plan.nominal.y + plan.crop_b.y - plan.crop_a.y},
+          E(plan.error), min_w(std::max(3, std::min(a.rect.w, b.rect.w) / 8)),
+          min_h(std::max(3, std::min(a.rect.h, b.rect.h) / 8)) {}
+
+    // reading t of the strips shrunk by f keeps enough in common
+    bool common_ok(Point t, int f) const {
         const int w = std::min(a.rect.w, b.rect.w + t.x * f) - std::max(0, t.x * f);
         const int h = std::min(a.rect.h, b.rect.h + t.y * f) - std::max(0, t.y * f);
         return w >= min_w && h >= min_h;
-    };
-    auto in_bound = [&](Point t) { return std::abs(t.x - t0.x) <= E.x && std::abs(t.y - t0.y) <= E.y; };
+    }
+    // a full-resolution reading inside the stage error
+    bool in_bound(Point t) const { return std::abs(t.x - t0.x) <= E.x && std::abs(t.y - t0.y) <= E.y; }
+};
 
-    // Level f: shrunk until the transform is small (cost) while the
-    // thinner side keeps some 24 samples (detail).
+// Level f: shrunk until the transform is small (cost) while the
+// thinner side keeps some 24 samples (detail).
+int coarse_level(const Plane& a, const Plane& b) {
     int f = 1;
     const std::int64_t area = std::max(a.rect.area(), b.rect.area());
     const int thin = std::min({a.rect.w, a.rect.h, b.rect.w, b.rect.h});
     while (f < 16 && area / (std::int64_t(f) * f) > 16384 && thin / (2 * f) >= 24) f *= 2;
-    std::vector<Plane> la{a}, lb{b};  // la[k]: shrunk by 2^k
-    for (int g = 2; g <= f; g *= 2) {
-        la.push_back(shrink(la.back(), 2));
-        lb.push_back(shrink(lb.back(), 2));
+    return f;
+}
+
+// The strips at every level from full resolution to f (la[k], lb[k]: shrunk
+// by 2^k) and a Correlator per level (corr[k]), which remembers what it
+// scored. Not copied: the Correlators refer to the planes.
+struct Pyramid {
+    int f;
+    std::vector<Plane> la, lb;
+    std::vector<Correlator> corr;
+
+    Pyramid(const Plane& a, const Plane& b) : f(coarse_level(a, b)), la{a}, lb{b} {
+        for (int g = 2; g <= f; g *= 2) {
+            la.push_back(shrink(la.back(), 2));
+            lb.push_back(shrink(lb.back(), 2));
+        }
+        corr.reserve(la.size());
+        for (std::size_t k = 0; k < la.size(); ++k) corr.emplace_back(la[k], lb[k]);
     }
-    const Plane &A = la.back(), &B = lb.back();
+    Pyramid(const Pyramid&) = delete;
+    Pyramid& operator=(const Pyramid&) = delete;
+};
+
+// The readings worth refining: every peak's readings inside the bound (and
+// the nominal reading itself), scored at level f; the best three, none when
+// no reading keeps enough of the strips in common.
+std::vector<Candidate> coarse_candidates(const Search& s, Pyramid& lv) {
+    const int f = lv.f;
+    const Plane &A = lv.la.back(), &B = lv.lb.back();
     // Zero-padded by the error bound, so that a reading and its wrapped
     // twin are told apart by the bound.
-    const int ex = E.x / f + 2, ey = E.y / f + 2;
+    const int ex = s.E.x / f + 2, ey = s.E.y / f + 2;
     const Fft fft(fast(std::max(A.rect.h, B.rect.h) + ey), fast_even(std::max(A.rect.w, B.rect.w) + ex));
     const std::vector<float> pcm = phase_correlation(A, B, fft);
-
-    // Every peak's readings inside the bound (and the nominal reading
-    // itself), scored at level f.
-    std::vector<Correlator> corr;  // corr[k]: level k (shrunk by 2^k)
-    corr.reserve(la.size());
-    for (std::size_t k = 0; k < la.size(); ++k) corr.emplace_back(la[k], lb[k]);
     std::vector<Candidate> cands;
     auto consider = [&](Point t) {
         const Point full{t.x * f, t.y * f};
-        if (std::abs(full.x - t0.x) > E.x + f || std::abs(full.y - t0.y) > E.y + f) return;
-        if (!common_ok(t, f)) return;
+        if (std::abs(full.x - s.t0.x) > s.E.x + f || std::abs(full.y - s.t0.y) > s.E.y + f) return;
+        if (!s.common_ok(t, f)) return;
         for (const Candidate& c : cands)
             if (c.t == t) return;
-        cands.push_back({t, corr.back()(t)});
+        cands.push_back({t, lv.corr.back()(t)});
     };
     // t0 at level f, rounded toward the nearest block
     auto div_round = [](int v, int d) { return int(std::floor(double(v) / d + 0.5)); };
-    consider({div_round(t0.x, f), div_round(t0.y, f)});
+    consider({div_round(s.t0.x, f), div_round(s.t0.y, f)});
     for (Point p : peaks(pcm, fft.rows, fft.cols, 8))
         for (int wx = 0; wx < 2; ++wx)
             for (int wy = 0; wy < 2; ++wy) consider({p.x - wx * fft.cols, p.y - wy * fft.rows});
-    if (cands.empty()) {
-        m.why = "no reading within the stage error keeps enough of the strips in common";
-        return m;
-    }
     std::stable_sort(cands.begin(), cands.end(), [](const Candidate& p, const Candidate& q) { return p.s.ncc > q.s.ncc; });
     if (cands.size() > 3) cands.resize(3);
+    return cands;
+}
 
-    // The best three, refined level by level (x2, then the best of the 3x3
-    // around it) down to half resolution, and the best of them at full
-    // resolution climbed to a local maximum inside the bound (a peak of a
-    // thin strip's phase correlation may be a pixel or two off its score's
-    // maximum).
-    auto climb = [&](Point from, int k, int steps) {
-        const int g = 1 << k;
-        Candidate here{from, {}};
-        for (int step = 0; step <= steps; ++step) {
-            const Point c = here.t;
-            for (int dy = -1; dy <= 1; ++dy)
-                for (int dx = -1; dx <= 1; ++dx) {
-                    const Point t{c.x + dx, c.y + dy};
-                    if (k == 0 && !in_bound(t)) continue;
-                    if (!common_ok(t, g)) continue;
-                    const Score sc = corr[std::size_t(k)](t);
-                    if (sc.ncc > here.s.ncc) here = {t, sc};
-                }
-            if (here.t == c) break;  // a local maximum
-        }
-        return here;
-    };
-    for (int k = int(la.size()) - 2; k >= 1; --k)
-        for (Candidate& c : cands) c = climb({c.t.x * 2, c.t.y * 2}, k, 0);
-    const bool shrunk = la.size() > 1;
-    Candidate best = *std::max_element(cands.begin(), cands.end(),
-                                       [](const Candidate& p, const Candidate& q) { return p.s.ncc < q.s.ncc; });
-    best = climb(shrunk ? Point{best.t.x * 2, best.t.y * 2} : best.t, 0, E.x + E.y);
-    if (best.s.ncc <= -2) {
-        m.why = "no reading within the stage error keeps enough of the strips in common";
-        return m;
-    }
-    const Point t = best.t;
-    m.common = best.s.area;
-    // The confidence: the correlation of the strips' detail at that offset
-    // (the position comes from the strips as they are: the local mean,
-    // clipped at a crop's border, would bias it there).
-    {
-        // (over the common part alone: what lies outside it does not count;
-        // of a large one, its middle, cut along its longer side to some 2^15
-        // pixels: plenty for a score, and its cost stays bounded)
-        int x0 = std::max(0, t.x), x1 = std::min(a.rect.w, b.rect.w + t.x);
-        int y0 = std::max(0, t.y), y1 = std::min(a.rect.h, b.rect.h + t.y);
-        constexpr std::int64_t most = 1 << 15;
-        if (std::int64_t(x1 - x0) * (y1 - y0) > most) {
-            int &lo = x1 - x0 >= y1 - y0 ? x0 : y0, &hi = x1 - x0 >= y1 - y0 ? x1 : y1;
-            const int other = x1 - x0 >= y1 - y0 ? y1 - y0 : x1 - x0;
-            const int keep = int(std::max<std::int64_t>(most / other, 16));
-            if (keep < hi - lo) {
-                lo += (hi - lo - keep) / 2;
-                hi = lo + keep;
+// From `from` at level k (scored by that level's corr): the best of the 3x3
+// around it, again while that moves, `steps` times at most (0: one look
+// around). At full resolution only readings inside the bound count.
+Candidate climb(const Search& s, Correlator& corr, Point from, int k, int steps) {
+    const int g = 1 << k;
+    Candidate here{from, {}};
+    for (int step = 0; step <= steps; ++step) {
+        const Point c = here.t;
+        for (int dy = -1; dy <= 1; ++dy)
+            for (int dx = -1; dx <= 1; ++dx) {
+                const Point t{c.x + dx, c.y + dy};
+                if (k == 0 && !s.in_bound(t)) continue;
+                if (!s.common_ok(t, g)) continue;
+                const Score sc = corr(t);
+                if (sc.ncc > here.s.ncc) here = {t, sc};
             }
-        }
-        auto cut = [](const Plane& p, int x, int y, int w, int h) {
-            Plane c{{0, 0, w, h}, std::vector<float>(std::size_t(w) * std::size_t(h))};
-            for (int r = 0; r < h; ++r) std::copy_n(p.row(y + r) + x, w, c.px.data() + std::size_t(r) * std::size_t(w));
-            return c;
-        };
-        const Plane ca = cut(a, x0, y0, x1 - x0, y1 - y0), cb = cut(b, x0 - t.x, y0 - t.y, x1 - x0, y1 - y0);
-        m.score = ncc(highpass(ca, 4), highpass(cb, 4), {0, 0}).ncc;
+        if (here.t == c) break;  // a local maximum
     }
+    return here;
+}
+
+// The best three, refined level by level (x2, then the best of the 3x3
+// around it) down to half resolution, and the best of them at full
+// resolution climbed to a local maximum inside the bound (a peak of a
+// thin strip's phase correlation may be a pixel or two off its score's
+// maximum). A score of -2 or less: no reading kept enough in common.
+Candidate refine(const Search& s, Pyramid& lv, std::vector<Candidate> cands) {
+    for (int k = int(lv.la.size()) - 2; k >= 1; --k)
+        for (Candidate& c : cands) c = climb(s, lv.corr[std::size_t(k)], {c.t.x * 2, c.t.y * 2}, k, 0);
+    const bool shrunk = lv.la.size() > 1;
+    const Candidate best = *std::max_element(cands.begin(), cands.end(),
+                                             [](const Candidate& p, const Candidate& q) { return p.s.ncc < q.s.ncc; });
+    return climb(s, lv.corr[0], shrunk ? Point{best.t.x * 2, best.t.y * 2} : best.t, 0, s.E.x + s.E.y);
+}
+
+// The confidence: the correlation of the strips' detail at reading t
+// (the position comes from the strips as they are: the local mean,
+// clipped at a crop's border, would bias it there).
+double detail_score(const Plane& a, const Plane& b, Point t) {
+    // (over the common part alone: what lies outside it does not count;
+    // of a large one, its middle, cut along its longer side to some 2^15
+    // pixels: plenty for a score, and its cost stays bounded)
+    int x0 = std::max(0, t.x), x1 = std::min(a.rect.w, b.rect.w + t.x);
+    int y0 = std::max(0, t.y), y1 = std::min(a.rect.h, b.rect.h + t.y);
+    constexpr std::int64_t most = 1 << 15;
+    if (std::int64_t(x1 - x0) * (y1 - y0) > most) {
+        int &lo = x1 - x0 >= y1 - y0 ? x0 : y0, &hi = x1 - x0 >= y1 - y0 ? x1 : y1;
+        const int other = x1 - x0 >= y1 - y0 ? y1 - y0 : x1 - x0;
+        const int keep = int(std::max<std::int64_t>(most / other, 16));
+        if (keep < hi - lo) {
+            lo += (hi - lo - keep) / 2;
+            hi = lo + keep;
+        }
+    }
+    auto cut = [](const Plane& p, int x, int y, int w, int h) {
+        Plane c{{0, 0, w, h}, std::vector<float>(std::size_t(w) * std::size_t(h))};
+        for (int r = 0; r < h; ++r) std::copy_n(p.row(y + r) + x, w, c.px.data() + std::size_t(r) * std::size_t(w));
+        return c;
+    };
+    const Plane ca = cut(a, x0, y0, x1 - x0, y1 - y0), cb = cut(b, x0 - t.x, y0 - t.y, x1 - x0, y1 - y0);
+    return ncc(highpass(ca, 4), highpass(cb, 4), {0, 0}).ncc;
+}
+
+// The best whole-pixel reading to a fraction: the whole-pixel reading the
+// fraction applies to (the gradients may move it) and the fraction per axis.
+struct Fraction {
+    Point at;
+    double fx = 0, fy = 0;
+};
+
+Fraction sub_pixel(const Search& s, Correlator& corr, const Candidate& best) {
+    const Point t = best.t;
     // To a fraction: a parabola through the scores either side, per axis,
     // where the gradients (below) give no answer.
     auto vertex = [&](Point lo, Point hi) {
-        if (!common_ok(lo, 1) || !common_ok(hi, 1)) return 0.0;
-        const double sl = corr[0](lo).ncc, sh = corr[0](hi).ncc, s0 = best.s.ncc;
+        if (!s.common_ok(lo, 1) || !s.common_ok(hi, 1)) return 0.0;
+        const double sl = corr(lo).ncc, sh = corr(hi).ncc, s0 = best.s.ncc;
         // (s0 is the raw strips' score, as sl and sh)
         const double d = sl - 2 * s0 + sh;
         if (!(d < 0)) return 0.0;
@@ -616,18 +643,53 @@ Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
     // again, twice at most.
     Point at = t, used = t;  // where the gradients are asked; where fx, fy apply
     for (int round = 0; round < 3; ++round) {
-        const std::optional<Vec2> d = gradient_fraction(a, b, at);
+        const std::optional<Vec2> d = gradient_fraction(s.a, s.b, at);
         if (!d) break;
         fx = std::clamp(d->x, -0.5, 0.5), fy = std::clamp(d->y, -0.5, 0.5);
         used = at;
         fraction = true;
         const Point next{at.x + (d->x > 0.5 ? 1 : d->x < -0.5 ? -1 : 0), at.y + (d->y > 0.5 ? 1 : d->y < -0.5 ? -1 : 0)};
-        if (next == at || !in_bound(next) || !common_ok(next, 1) || round == 2) break;
+        if (next == at || !s.in_bound(next) || !s.common_ok(next, 1) || round == 2) break;
         at = next;
     }
     if (!fraction) fx = vertex({t.x - 1, t.y}, {t.x + 1, t.y}), fy = vertex({t.x, t.y - 1}, {t.x, t.y + 1});
-    m.offset = {used.x + fx + plan.crop_a.x - plan.crop_b.x, used.y + fy + plan.crop_a.y - plan.crop_b.y};
-    if (std::abs(t.x - t0.x) >= E.x || std::abs(t.y - t0.y) >= E.y) {
+    return {used, fx, fy};
+}
+
+}  // namespace
+
+Match match(const Plane& a, const Plane& b, const PairPlan& plan) {
+    // Cases: an empty or a flat strip has nothing to align; no reading
+    // inside the bound keeps enough of the strips in common (at the coarse
+    // level, or after the climb); the best reading lies on the bound's edge
+    // (measured and scored, but not found: the error may be larger); found.
+    Match m;
+    if (a.rect.empty() || b.rect.empty()) {
+        m.why = "a strip is empty";
+        return m;
+    }
+    if (flat(a) || flat(b)) {
+        m.why = "a strip is flat (no texture to align)";
+        return m;
+    }
+    const Search s(a, b, plan);
+    Pyramid levels(a, b);
+    std::vector<Candidate> cands = coarse_candidates(s, levels);
+    if (cands.empty()) {
+        m.why = "no reading within the stage error keeps enough of the strips in common";
+        return m;
+    }
+    const Candidate best = refine(s, levels, std::move(cands));
+    if (best.s.ncc <= -2) {
+        m.why = "no reading within the stage error keeps enough of the strips in common";
+        return m;
+    }
+    const Point t = best.t;
+    m.common = best.s.area;
+    m.score = detail_score(a, b, t);
+    const Fraction fr = sub_pixel(s, levels.corr[0], best);
+    m.offset = {fr.at.x + fr.fx + plan.crop_a.x - plan.crop_b.x, fr.at.y + fr.fy + plan.crop_a.y - plan.crop_b.y};
+    if (std::abs(t.x - s.t0.x) >= s.E.x || std::abs(t.y - s.t0.y) >= s.E.y) {
         m.why = "the best match lies on the edge of the stage error; the error may be larger: raise --stage-error";
         return m;
     }
@@ -952,9 +1014,154 @@ bool fit_affine(const std::vector<Vec2>& at, const std::vector<double>& v, doubl
     return true;
 }
 
+// The groups the used links join (group[i]: image i's) and the image held
+// at 0 in each (anchor: the group's first image in input order).
+struct Groups {
+    std::vector<int> group;
+    std::vector<bool> anchor;
+};
+
+Groups link_groups(std::size_t n, const std::vector<Link>& links, const std::vector<bool>& used) {
+    Groups g{std::vector<int>(n), std::vector<bool>(n, false)};
+    UnionFind uf(n);
+    for (std::size_t k = 0; k < links.size(); ++k)
+        if (used[k]) uf.join(links[k].a, links[k].b);
+    std::vector<bool> seen(n, false);
+    for (std::size_t i = 0; i < n; ++i) {
+        g.group[i] = uf.find(int(i));
+        if (!seen[std::size_t(g.group[i])]) g.anchor[i] = seen[std::size_t(g.group[i])] = true;
+    }
+    return g;
+}
+
+// The link the solve drops next (links.size(): none), from s.used and
+// s.residual. An outlier disagrees by more than max_residual and by more
+// than 3 times what the used links typically do: real tiles that do not
+// fit together by a translation alone (lens distortion, a stage that
+// tilts) leave every link a residual of a pixel or two, and dropping the
+// best-measured ones for it would help nothing. Of several, the worst.
+std::size_t worst_outlier(const Solution& s, double max_residual) {
+    std::vector<double> used_r;
+    for (std::size_t k = 0; k < s.used.size(); ++k)
+        if (s.used[k]) used_r.push_back(s.residual[k]);
+    double typical = 0;
+    if (!used_r.empty()) {
+        std::nth_element(used_r.begin(), used_r.begin() + std::ptrdiff_t(used_r.size() / 2), used_r.end());
+        typical = used_r[used_r.size() / 2];
+    }
+    std::size_t worst = s.used.size();
+    double worst_r = std::max(max_residual, 3 * typical);
+    for (std::size_t k = 0; k < s.used.size(); ++k)
+        if (s.used[k] && s.residual[k] > worst_r) {
+            worst_r = s.residual[k];
+            worst = k;
+        }
+    return worst;
+}
+
+// The corrections (position - nominal) per axis, and the groups they were
+// solved in.
+struct Corrections {
+    std::vector<double> cx, cy;
+    std::vector<int> group;
+};
+
+// Solves with the links s.used keeps, drops the worst outlier and solves
+// again, until none is left; s.used, s.residual (every link's |solved
+// offset - measured offset|) and s.rejected record it. ex, ey: each link's
+// measured offset minus the nominal one.
+Corrections solve_dropping_outliers(std::size_t n, const std::vector<Link>& links, const std::vector<double>& ex,
+                                    const std::vector<double>& ey, double max_residual, Solution& s) {
+    Corrections c;
+    for (;;) {
+        Groups g = link_groups(n, links, s.used);
+        c.cx = solve_axis(n, links, s.used, ex, g.group, g.anchor);
+        c.cy = solve_axis(n, links, s.used, ey, g.group, g.anchor);
+        c.group = std::move(g.group);
+        for (std::size_t k = 0; k < links.size(); ++k) {
+            const Link& l = links[k];
+            double rx = c.cx[std::size_t(l.b)] - c.cx[std::size_t(l.a)] - ex[k];
+            double ry = c.cy[std::size_t(l.b)] - c.cy[std::size_t(l.a)] - ey[k];
+            s.residual[k] = std::hypot(rx, ry);
+        }
+        const std::size_t worst = worst_outlier(s, max_residual);
+        if (worst == links.size()) return c;
+        s.used[worst] = false;
+        ++s.rejected;
+    }
+}
+
+// The images some used link holds (linked[i] = 1), and the largest of their
+// groups (ties: the one holding the lowest image first), -1 when there is
+// none: the group the stage model is fitted to.
+int main_group(std::size_t n, const std::vector<Link>& links, const std::vector<bool>& used,
+               const std::vector<int>& group, std::vector<int>& linked) {
+    linked.assign(n, 0);
+    for (std::size_t k = 0; k < links.size(); ++k)
+        if (used[k]) linked[std::size_t(links[k].a)] = linked[std::size_t(links[k].b)] = 1;
+    std::map<int, std::size_t> size;
+    for (std::size_t i = 0; i < n; ++i)
+        if (linked[i]) ++size[group[i]];
+    int main = -1;
+    for (std::size_t i = 0; i < n; ++i)
+        if (linked[i] && (main < 0 || size[group[i]] > size[main])) main = group[i];
+    return main;
+}
+
+// The stage model from the largest group: an affine map of nominal to
+// solved positions, or the identity (its mean correction is zero), into
+// s.model; the group's images are marked registered.
+void fit_stage_model(const std::vector<Vec2>& nominal, const std::vector<int>& linked, const std::vector<int>& group,
+                     int main, Solution& s) {
+    std::vector<Vec2> at;
+    std::vector<double> vx, vy;
+    for (std::size_t i = 0; i < nominal.size(); ++i)
+        if (linked[i] && group[i] == main) {
+            at.push_back(nominal[i]);
+            vx.push_back(s.positions[i].x);
+            vy.push_back(s.positions[i].y);
+            s.placed[i] = Placed::registered;
+        }
+    double mx[3] = {1, 0, 0}, my[3] = {0, 1, 0};
+    if (at.size() >= 6 && !(fit_affine(at, vx, mx) && fit_affine(at, vy, my))) {
+        mx[0] = 1, mx[1] = 0, mx[2] = 0, my[0] = 0, my[1] = 1, my[2] = 0;
+    }
+    std::copy(mx, mx + 3, s.model);
+    std::copy(my, my + 3, s.model + 3);
+}
+
+// Smaller groups: shifted as a whole to the model's mean place for them;
+// images no used link holds: where the model puts them.
+void place_by_model(const std::vector<Vec2>& nominal, const std::vector<int>& linked, const std::vector<int>& group,
+                    int main, Solution& s) {
+    const double *mx = s.model, *my = s.model + 3;
+    auto model = [&](const Vec2& p) { return Vec2{mx[0] * p.x + mx[1] * p.y + mx[2], my[0] * p.x + my[1] * p.y + my[2]}; };
+    const std::size_t n = nominal.size();
+    std::map<int, std::pair<Vec2, int>> shift;
+    for (std::size_t i = 0; i < n; ++i)
+        if (linked[i] && group[i] != main) {
+            const Vec2 want = model(nominal[i]);
+            auto& sh = shift[group[i]];
+            sh.first.x += want.x - s.positions[i].x;
+            sh.first.y += want.y - s.positions[i].y;
+            sh.second += 1;
+        }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (!linked[i]) {
+            s.positions[i] = model(nominal[i]);
+        } else if (group[i] != main) {
+            const auto& sh = shift[group[i]];
+            s.positions[i].x += sh.first.x / sh.second;
+            s.positions[i].y += sh.first.y / sh.second;
+            s.placed[i] = Placed::group;
+        }
+    }
+}
+
 }  // namespace
 
-std::vector<bool> fits_stage(const std::vector<Vec2>& nominal, const std::vector<Link>& links,
+std::vector<bool> fits_stage(
+const std::vector<Vec2>& nominal, const std::vector<Link>& links,
                              const std::vector<int>& kind, double spread, double slack) {
     std::vector<bool> out(links.size(), true);
     auto error = [&](const Link& l, int axis) {
@@ -987,6 +1194,11 @@ std::vector<bool> fits_stage(const std::vector<Vec2>& nominal, const std::vector
 }
 
 Solution solve_positions(const std::vector<Vec2>& nominal, const std::vector<Link>& links, double max_residual) {
+    // Cases: links without weight are never used; an outlier is dropped and
+    // the rest solved again (worst_outlier says what counts as one); images
+    // of the largest group are placed by their links, those of smaller
+    // groups as a group onto the stage model, those no used link holds by
+    // the model alone.
     const std::size_t n = nominal.size();
     Solution s;
     s.used.assign(links.size(), true);
@@ -998,100 +1210,15 @@ Solution solve_positions(const std::vector<Vec2>& nominal, const std::vector<Lin
         ey[k] = l.offset.y - (nominal[std::size_t(l.b)].y - nominal[std::size_t(l.a)].y);
         if (!(l.weight > 0)) s.used[k] = false;
     }
-    std::vector<double> cx(n, 0), cy(n, 0);
-    std::vector<int> group(n);
-    for (;;) {
-        UnionFind uf(n);
-        for (std::size_t k = 0; k < links.size(); ++k)
-            if (s.used[k]) uf.join(links[k].a, links[k].b);
-        std::vector<bool> anchor(n, false), seen(n, false);
-        for (std::size_t i = 0; i < n; ++i) {
-            group[i] = uf.find(int(i));
-            if (!seen[std::size_t(group[i])]) anchor[i] = seen[std::size_t(group[i])] = true;
-        }
-        cx = solve_axis(n, links, s.used, ex, group, anchor);
-        cy = solve_axis(n, links, s.used, ey, group, anchor);
-        std::vector<double> used_r;
-        for (std::size_t k = 0; k < links.size(); ++k) {
-            const Link& l = links[k];
-            double rx = cx[std::size_t(l.b)] - cx[std::size_t(l.a)] - ex[k];
-            double ry = cy[std::size_t(l.b)] - cy[std::size_t(l.a)] - ey[k];
-            s.residual[k] = std::hypot(rx, ry);
-            if (s.used[k]) used_r.push_back(s.residual[k]);
-        }
-        // An outlier disagrees by more than max_residual and by more than
-        // 3 times what the used links typically do: real tiles that do not
-        // fit together by a translation alone (lens distortion, a stage
-        // that tilts) leave every link a residual of a pixel or two, and
-        // dropping the best-measured ones for it would help nothing.
-        double typical = 0;
-        if (!used_r.empty()) {
-            std::nth_element(used_r.begin(), used_r.begin() + std::ptrdiff_t(used_r.size() / 2), used_r.end());
-            typical = used_r[used_r.size() / 2];
-        }
-        std::size_t worst = links.size();
-        double worst_r = std::max(max_residual, 3 * typical);
-        for (std::size_t k = 0; k < links.size(); ++k)
-            if (s.used[k] && s.residual[k] > worst_r) {
-                worst_r = s.residual[k];
-                worst = k;
-            }
-        if (worst == links.size()) break;
-        s.used[worst] = false;
-        ++s.rejected;
-    }
-    // Groups by size (ties: the one holding the lowest image first).
-    std::vector<int> linked(n, 0);
-    for (std::size_t k = 0; k < links.size(); ++k)
-        if (s.used[k]) linked[std::size_t(links[k].a)] = linked[std::size_t(links[k].b)] = 1;
-    std::map<int, std::size_t> size;
-    for (std::size_t i = 0; i < n; ++i)
-        if (linked[i]) ++size[group[i]];
-    int main = -1;
-    for (std::size_t i = 0; i < n; ++i)
-        if (linked[i] && (main < 0 || size[group[i]] > size[main])) main = group[i];
+    const Corrections c = solve_dropping_outliers(n, links, ex, ey, max_residual, s);
+    std::vector<int> linked;
+    const int main = main_group(n, links, s.used, c.group, linked);
 
     s.positions.resize(n);
     s.placed.assign(n, Placed::stage_model);
-    for (std::size_t i = 0; i < n; ++i) s.positions[i] = {nominal[i].x + cx[i], nominal[i].y + cy[i]};
-    // The stage model from the largest group: an affine map of nominal to
-    // solved positions, or the identity (its mean correction is zero).
-    std::vector<Vec2> at;
-    std::vector<double> vx, vy;
-    for (std::size_t i = 0; i < n; ++i)
-        if (linked[i] && group[i] == main) {
-            at.push_back(nominal[i]);
-            vx.push_back(s.positions[i].x);
-            vy.push_back(s.positions[i].y);
-            s.placed[i] = Placed::registered;
-        }
-    double mx[3] = {1, 0, 0}, my[3] = {0, 1, 0};
-    if (at.size() >= 6 && !(fit_affine(at, vx, mx) && fit_affine(at, vy, my))) {
-        mx[0] = 1, mx[1] = 0, mx[2] = 0, my[0] = 0, my[1] = 1, my[2] = 0;
-    }
-    std::copy(mx, mx + 3, s.model);
-    std::copy(my, my + 3, s.model + 3);
-    auto model = [&](const Vec2& p) { return Vec2{mx[0] * p.x + mx[1] * p.y + mx[2], my[0] * p.x + my[1] * p.y + my[2]}; };
-    // Smaller groups: shifted as a whole to the model's mean place for them.
-    std::map<int, std::pair<Vec2, int>> shift;
-    for (std::size_t i = 0; i < n; ++i)
-        if (linked[i] && group[i] != main) {
-            const Vec2 want = model(nominal[i]);
-            auto& sh = shift[group[i]];
-            sh.first.x += want.x - s.positions[i].x;
-            sh.first.y += want.y - s.positions[i].y;
-            sh.second += 1;
-        }
-    for (std::size_t i = 0; i < n; ++i) {
-        if (!linked[i]) {
-            s.positions[i] = model(nominal[i]);
-        } else if (group[i] != main) {
-            const auto& sh = shift[group[i]];
-            s.positions[i].x += sh.first.x / sh.second;
-            s.positions[i].y += sh.first.y / sh.second;
-            s.placed[i] = Placed::group;
-        }
-    }
+    for (std::size_t i = 0; i < n; ++i) s.positions[i] = {nominal[i].x + c.cx[i], nominal[i].y + c.cy[i]};
+    fit_stage_model(nominal, linked, c.group, main, s);
+    place_by_model(nominal, linked, c.group, main, s);
     return s;
 }
 

@@ -212,38 +212,48 @@ void check_register_options(const RegisterOptions& o) {
     check("deep_share", o.plan.deep_share);
 }
 
-}  // namespace
+// The tiles' nominal places as whole-pixel rects, for the plan, and the
+// same places as points, for the solve.
+struct Nominal {
+    std::vector<Rect> rects;
+    std::vector<reg::Vec2> at;
+};
 
-RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& o_in,
-                                  const OpRegistry& registry) {
-    auto t0 = std::chrono::steady_clock::now();
-    check_register_options(o_in);
-    RegisterReport out;
-    Graph g(registry);
-    std::vector<NodeId> loads = add_tile_loads(g, tiles, o_in.illumination);  // headers only; corrected tiles
-    std::vector<Rect> nominal;
-    std::vector<reg::Vec2> nominal_at;
+Nominal nominal_places(const Graph& g, const std::vector<NodeId>& loads, const std::vector<Placement>& tiles) {
+    Nominal n;
     for (std::size_t i = 0; i < tiles.size(); ++i) {
         const ImageInfo& info = g.info(loads[i]);
         // strips are cut at whole pixels; the offsets measured from them are
         // relative to these rounded positions
         const IntPair at = placed_at(tiles[i].at);
-        nominal.push_back({int(at[0]), int(at[1]), info.width, info.height});
-        nominal_at.push_back({double(nominal.back().x), double(nominal.back().y)});
+        n.rects.push_back({int(at[0]), int(at[1]), info.width, info.height});
+        n.at.push_back({double(n.rects.back().x), double(n.rects.back().y)});
     }
+    return n;
+}
+
+// The options with what the tiles decide: the band checked against the
+// first tile's bands, and a stage error not given made a tenth of the
+// first tile's width and height, at least 8 px.
+RegisterOptions resolve_options(const RegisterOptions& o_in, const ImageInfo& first, const Rect& first_at) {
     RegisterOptions o = o_in;
-    if (o.band >= 0 && o.band >= g.info(loads[0]).bands)
+    if (o.band >= 0 && o.band >= first.bands)
         throw Error(o.source + ": --register-band " + std::to_string(o.band) + " is out of range: the tiles have " +
-                    std::to_string(g.info(loads[0]).bands) + " bands (0-based: use 0 to " +
-                    std::to_string(g.info(loads[0]).bands - 1) + ")");
+                    std::to_string(first.bands) + " bands (0-based: use 0 to " + std::to_string(first.bands - 1) + ")");
     if (o.plan.error_x <= 0 || o.plan.error_y <= 0) {
-        const int ex = o.stage_error > 0 ? o.stage_error : std::max(8, nominal[0].w / 10);
-        const int ey = o.stage_error > 0 ? o.stage_error : std::max(8, nominal[0].h / 10);
+        const int ex = o.stage_error > 0 ? o.stage_error : std::max(8, first_at.w / 10);
+        const int ey = o.stage_error > 0 ? o.stage_error : std::max(8, first_at.h / 10);
         if (o.plan.error_x <= 0) o.plan.error_x = ex;
         if (o.plan.error_y <= 0) o.plan.error_y = ey;
     }
-    out.stage_error = {o.plan.error_x, o.plan.error_y};
-    // All pairs are counted for the report; the plan keeps the affordable ones.
+    return o;
+}
+
+// The pairs to read. All pairs are counted for the report (and the
+// neighbours too thin to register); the plan keeps the affordable ones.
+// None at all is an error that says what an overlap needs.
+std::vector<reg::PairPlan> plan_registration(const std::vector<Rect>& nominal, const RegisterOptions& o,
+                                             RegisterReport& out) {
     reg::PlanOptions every = o.plan;
     every.deep_share = 1;
     out.candidates = reg::plan_pairs(nominal, every).size();
@@ -255,61 +265,93 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
                     " px along; " + std::to_string(out.thin.size()) +
                     " neighbours overlap less); check the positions and tile sizes, or use --no-register");
     out.registered = pairs.size();
-    std::vector<int> bottom(tiles.size(), 0);  // each tile's deepest row read
+    return pairs;
+}
 
-    // The permutation test's pairs are read in the same pass as the pairs
-    // (their strips lie in the same tiles: a second pass decoded those
-    // tiles again).
-    const std::vector<reg::PairPlan> nulls = plan_nulls(nominal, pairs, o);
-    std::vector<reg::Match> matches, null_matches;
-    {
-        std::vector<reg::PairPlan> both = pairs;
-        both.insert(both.end(), nulls.begin(), nulls.end());
-        std::vector<reg::Match> m = match_pairs(g, loads, nominal, both, o, bottom, out);
-        null_matches.assign(std::make_move_iterator(m.begin() + std::ptrdiff_t(pairs.size())), std::make_move_iterator(m.end()));
-        m.resize(pairs.size());
-        matches = std::move(m);
+// What every pass of one registration reads through: the tiles' loads, the
+// options, and the report, which counts every pass's pixels (and `bottom`,
+// each tile's deepest row read across the passes).
+struct Reader {
+    const Graph& g;
+    const std::vector<NodeId>& loads;
+    const std::vector<Rect>& nominal;
+    const RegisterOptions& o;
+    RegisterReport& report;
+    std::vector<int> bottom;
+
+    std::vector<reg::Match> operator()(const std::vector<reg::PairPlan>& pairs) {
+        return match_pairs(g, loads, nominal, pairs, o, bottom, report);
     }
-    // Pairs whose strips found nothing (a blank patch of slide, a false
-    // peak) try other places along their overlap, in a second and third
-    // pass that reads only those.
+};
+
+// The first pass: the pairs' matches, and the permutation test's in
+// null_matches. The permutation test's pairs are read in the same pass as
+// the pairs (their strips lie in the same tiles: a second pass decoded
+// those tiles again).
+std::vector<reg::Match> first_pass(Reader& read, const std::vector<reg::PairPlan>& pairs,
+                                   const std::vector<reg::PairPlan>& nulls, std::vector<reg::Match>& null_matches) {
+    std::vector<reg::PairPlan> both = pairs;
+    both.insert(both.end(), nulls.begin(), nulls.end());
+    std::vector<reg::Match> m = read(both);
+    null_matches.assign(std::make_move_iterator(m.begin() + std::ptrdiff_t(pairs.size())), std::make_move_iterator(m.end()));
+    m.resize(pairs.size());
+    return m;
+}
+
+// Pairs whose strips found nothing (a blank patch of slide, a false
+// peak) try other places along their overlap, in a second and third
+// pass that reads only those; a pair that still finds nothing says how
+// many places it tried.
+void retry_failed(Reader& read, const std::vector<reg::PairPlan>& pairs, std::vector<reg::Match>& matches) {
     std::vector<int> attempt(pairs.size(), 0);
-    for (int round = 1; round <= o.retries; ++round) {
+    for (int round = 1; round <= read.o.retries; ++round) {
         std::vector<reg::PairPlan> again;
         std::vector<std::size_t> which;
         for (std::size_t k = 0; k < pairs.size(); ++k) {
             if (matches[k].found) continue;
             // the next place along the overlap, if there is one
-            if (auto p = reg::plan_window(nominal, pairs[k].a, pairs[k].b, o.plan, attempt[k] + 1)) {
+            if (auto p = reg::plan_window(read.nominal, pairs[k].a, pairs[k].b, read.o.plan, attempt[k] + 1)) {
                 attempt[k] += 1;
                 again.push_back(*p);
                 which.push_back(k);
             }
         }
         if (again.empty()) break;
-        std::vector<reg::Match> m = match_pairs(g, loads, nominal, again, o, bottom, out);
+        std::vector<reg::Match> m = read(again);
         for (std::size_t j = 0; j < again.size(); ++j)
             if (m[j].found) matches[which[j]] = m[j];
-        out.retried += again.size();
+        read.report.retried += again.size();
     }
     for (std::size_t k = 0; k < pairs.size(); ++k)
         if (!matches[k].found && attempt[k] > 0)
             matches[k].why += " (and at " + std::to_string(attempt[k]) + " other places in the overlap)";
+}
 
-    // The trust threshold: what pairs that cannot overlap score.
+// The trust threshold: what pairs that cannot overlap score.
+void learn_threshold(const std::vector<reg::Match>& null_matches, const RegisterOptions& o, RegisterReport& out) {
     std::vector<double> null_scores;
     for (const reg::Match& m : null_matches) {
         // a best reading inside the bound (found, or on its edge) has a score
         if (m.found || m.why.rfind("the best match lies on the edge", 0) == 0) null_scores.push_back(m.score);
     }
     out.null_scored = null_scores.size();
-    for (std::size_t i = 0; i < tiles.size(); ++i)
-        out.deep_reads += bottom[i] > o.plan.shallow_depth * nominal[i].h;
     out.threshold = reg::learned_threshold(null_scores, o.min_score);
+}
 
+// The solve's input: the trusted pairs as links, the pair (out.pairs) each
+// came from, and its kind (0 side by side, 1 stacked: fits_stage compares
+// a link with the others of its kind).
+struct Links {
     std::vector<reg::Link> links;
     std::vector<std::size_t> link_pair;
     std::vector<int> kind;
+};
+
+// Every pair's result into out.pairs (trusted: found, and scored at least
+// the threshold), and the trusted ones as links.
+Links trusted_links(const std::vector<reg::PairPlan>& pairs, const std::vector<reg::Match>& matches,
+                    const std::vector<Rect>& nominal, RegisterReport& out) {
+    Links t;
     for (std::size_t k = 0; k < pairs.size(); ++k) {
         const reg::Match& m = matches[k];
         PairResult p;
@@ -325,45 +367,53 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
             // weighed by the score and by how many pixels the offset rests
             // on (a measurement's variance falls with its area: the corner
             // a diagonal neighbour shares counts less than a whole side)
-            links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score * std::sqrt(double(std::max<std::int64_t>(m.common, 1)))});
-            link_pair.push_back(k);
+            t.links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score * std::sqrt(double(std::max<std::int64_t>(m.common, 1)))});
+            t.link_pair.push_back(k);
             const Rect ov = nominal[p.a].intersect(nominal[p.b]);
-            kind.push_back(ov.w <= ov.h ? 0 : 1);  // side by side, or stacked
+            t.kind.push_back(ov.w <= ov.h ? 0 : 1);  // side by side, or stacked
         }
     }
-    // A tile held by one trusted link alone: the solve cannot outvote a
-    // false match there, so that link must also agree with what the stage
-    // did for the other pairs of its kind.
-    const std::vector<bool> fits = reg::fits_stage(nominal_at, links, kind);
-    std::vector<int> degree(tiles.size(), 0);
-    for (const reg::Link& l : links) ++degree[std::size_t(l.a)], ++degree[std::size_t(l.b)];
-    for (std::size_t l = links.size(); l-- > 0;)
-        if (!fits[l] && (degree[std::size_t(links[l].a)] == 1 || degree[std::size_t(links[l].b)] == 1)) {
-            PairResult& p = out.pairs[link_pair[l]];
+    return t;
+}
+
+// A tile held by one trusted link alone: the solve cannot outvote a
+// false match there, so that link must also agree with what the stage
+// did for the other pairs of its kind (else it is dropped, and its pair
+// no longer trusted).
+void drop_lone_misfits(const std::vector<reg::Vec2>& nominal_at, Links& t, RegisterReport& out) {
+    const std::vector<bool> fits = reg::fits_stage(nominal_at, t.links, t.kind);
+    std::vector<int> degree(nominal_at.size(), 0);
+    for (const reg::Link& l : t.links) ++degree[std::size_t(l.a)], ++degree[std::size_t(l.b)];
+    for (std::size_t l = t.links.size(); l-- > 0;)
+        if (!fits[l] && (degree[std::size_t(t.links[l].a)] == 1 || degree[std::size_t(t.links[l].b)] == 1)) {
+            PairResult& p = out.pairs[t.link_pair[l]];
             p.trusted = false;
             p.why = "the only pair of a tile, and its offset is far from what the stage did for the other pairs "
                     "(a false match)";
-            links.erase(links.begin() + std::ptrdiff_t(l));
-            link_pair.erase(link_pair.begin() + std::ptrdiff_t(l));
+            t.links.erase(t.links.begin() + std::ptrdiff_t(l));
+            t.link_pair.erase(t.link_pair.begin() + std::ptrdiff_t(l));
         }
-    out.trusted = links.size();
-    auto name = [&](const PairResult& p) { return tiles[p.a].file + " and " + tiles[p.b].file + ": "; };
-    if (links.empty()) {
-        const PairResult& p = out.pairs.front();
-        throw Error(o.source + ": no overlapping pair could be aligned with confidence (" + name(p) + p.why +
-                    "); check that the tiles overlap and the positions are within --stage-error of the truth, or "
-                    "use --no-register");
-    }
-    reg::Solution sol = reg::solve_positions(nominal_at, links, o.max_residual);
+}
+
+// "a.tif and b.tif: ", before a pair's why in errors and problems.
+std::string pair_name(const std::vector<Placement>& tiles, const PairResult& p) {
+    return tiles[p.a].file + " and " + tiles[p.b].file + ": ";
+}
+
+// The solve into the report: which links it used (an unused one is an
+// outlier), the first few pairs not used, and every tile's position and
+// how it was placed.
+void record_solution(const reg::Solution& sol, const Links& t, const std::vector<Placement>& tiles,
+                     const std::vector<reg::Vec2>& nominal_at, RegisterReport& out) {
     out.rejected = std::size_t(sol.rejected);
-    for (std::size_t l = 0; l < links.size(); ++l) {
-        PairResult& p = out.pairs[link_pair[l]];
+    for (std::size_t l = 0; l < t.links.size(); ++l) {
+        PairResult& p = out.pairs[t.link_pair[l]];
         p.used = sol.used[l];
         p.residual = sol.residual[l];
         if (!p.used) p.why = "disagrees with the other pairs by " + std::to_string(p.residual).substr(0, 5) + " px (an outlier)";
     }
     for (const PairResult& p : out.pairs)
-        if (!p.used && out.problems.size() < 5) out.problems.push_back(name(p) + p.why);
+        if (!p.used && out.problems.size() < 5) out.problems.push_back(pair_name(tiles, p) + p.why);
     for (std::size_t i = 0; i < tiles.size(); ++i) {
         // the solve's correction, added to the given (perhaps fractional)
         // position rather than to the rounded one the strips were cut at
@@ -374,6 +424,44 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
         out.by_group += sol.placed[i] == TilePlacement::group;
         out.by_model += sol.placed[i] == TilePlacement::stage_model;
     }
+}
+
+}  // namespace
+
+RegisterReport register_positions(const std::vector<Placement>& tiles, const RegisterOptions& o_in,
+                                  const OpRegistry& registry) {
+    // Stages: the options checked and completed from the tiles' headers;
+    // the plan; the pairs and the permutation test's read in one pass, the
+    // failed pairs elsewhere in their overlap; the threshold learned; the
+    // trusted pairs, less a lone tile's false match, solved.
+    auto t0 = std::chrono::steady_clock::now();
+    check_register_options(o_in);
+    RegisterReport out;
+    Graph g(registry);
+    std::vector<NodeId> loads = add_tile_loads(g, tiles, o_in.illumination);  // headers only; corrected tiles
+    const Nominal nominal = nominal_places(g, loads, tiles);
+    const RegisterOptions o = resolve_options(o_in, g.info(loads[0]), nominal.rects[0]);
+    out.stage_error = {o.plan.error_x, o.plan.error_y};
+    const std::vector<reg::PairPlan> pairs = plan_registration(nominal.rects, o, out);
+
+    Reader read{g, loads, nominal.rects, o, out, std::vector<int>(tiles.size(), 0)};
+    std::vector<reg::Match> null_matches;
+    std::vector<reg::Match> matches = first_pass(read, pairs, plan_nulls(nominal.rects, pairs, o), null_matches);
+    retry_failed(read, pairs, matches);
+    learn_threshold(null_matches, o, out);
+    for (std::size_t i = 0; i < tiles.size(); ++i)
+        out.deep_reads += read.bottom[i] > o.plan.shallow_depth * nominal.rects[i].h;
+
+    Links t = trusted_links(pairs, matches, nominal.rects, out);
+    drop_lone_misfits(nominal.at, t, out);
+    out.trusted = t.links.size();
+    if (t.links.empty()) {
+        const PairResult& p = out.pairs.front();
+        throw Error(o.source + ": no overlapping pair could be aligned with confidence (" + pair_name(tiles, p) + p.why +
+                    "); check that the tiles overlap and the positions are within --stage-error of the truth, or "
+                    "use --no-register");
+    }
+    record_solution(reg::solve_positions(nominal.at, t.links, o.max_residual), t, tiles, nominal.at, out);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
 }

@@ -52,26 +52,38 @@ std::string short_name(const std::string& file) {
     return s;
 }
 
-}  // namespace
+// How tile i was placed (a report without placements: by registration).
+TilePlacement placement_of(const RegisterReport& r, std::size_t i) {
+    return i < r.placement.size() ? r.placement[i] : TilePlacement::registered;
+}
 
-void write_registration_svg(const std::string& path, const std::vector<Placement>& tiles, const RegisterReport& r) {
-    if (r.positions.size() != tiles.size())
-        throw Error("write_registration_svg: the report has " + std::to_string(r.positions.size()) +
-                    " positions for " + std::to_string(tiles.size()) + " tiles; pass the tiles it was made from");
-    if (tiles.empty()) throw Error("write_registration_svg: no tiles to draw");
-    Graph g(standard_registry());
-    std::vector<NodeId> loads = add_tile_loads(g, tiles);
-    // the solved places as they are (fractional ones too)
-    struct Box {
-        double x, y, w, h;
-    };
+struct Box {
+    double x, y, w, h;
+};
+
+// The picture's geometry: the tiles at their solved places as they are
+// (fractional ones too), their bounding box, and the sizes that follow the
+// smallest tile side (fonts, padding, line widths).
+struct Layout {
     std::vector<Box> at;
     Box box{0, 0, 0, 0};
-    double right = 0, bottom = 0;
+    double bottom = 0;  // of the box
+    double font = 0, pad = 0, legend_font = 0;
+    double vx = 0, vy = 0, vw = 0, vh = 0;  // the viewBox
+    double display_w = 1600, display_h = 0;
+    double lw = 0;  // a pair line's width
+};
+
+Layout layout(const std::vector<Placement>& tiles, const RegisterReport& r) {
+    Graph g(standard_registry());
+    std::vector<NodeId> loads = add_tile_loads(g, tiles);
+    Layout L;
+    Box& box = L.box;
+    double right = 0, &bottom = L.bottom;
     for (std::size_t i = 0; i < tiles.size(); ++i) {
-        at.push_back({double(r.positions[i][0]), double(r.positions[i][1]), double(g.info(loads[i]).width),
-                      double(g.info(loads[i]).height)});
-        const Box& t = at.back();
+        L.at.push_back({double(r.positions[i][0]), double(r.positions[i][1]), double(g.info(loads[i]).width),
+                        double(g.info(loads[i]).height)});
+        const Box& t = L.at.back();
         box.x = i == 0 ? t.x : std::min(box.x, t.x);
         box.y = i == 0 ? t.y : std::min(box.y, t.y);
         right = i == 0 ? t.x + t.w : std::max(right, t.x + t.w);
@@ -79,34 +91,44 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
     }
     box.w = right - box.x;
     box.h = bottom - box.y;
-    double small = at[0].w;
-    for (const Box& t : at) small = std::min({small, t.w, t.h});
-    const double font = std::max(4.0, small / 14.0);  // 14 characters fit a tile
-    const double pad = small / 4.0;
-    const double legend_font = std::max(font, std::max(box.w, box.h) / 60.0);
-    const double legend_h = legend_font * 15;
-    const double vx = box.x - pad, vy = box.y - pad, vw = box.w + 2 * pad, vh = box.h + 2 * pad + legend_h;
-    const double display_w = 1600, display_h = std::max(200.0, display_w * vh / vw);
+    double small = L.at[0].w;
+    for (const Box& t : L.at) small = std::min({small, t.w, t.h});
+    L.font = std::max(4.0, small / 14.0);  // 14 characters fit a tile
+    L.pad = small / 4.0;
+    L.legend_font = std::max(L.font, std::max(box.w, box.h) / 60.0);
+    const double legend_h = L.legend_font * 15;
+    L.vx = box.x - L.pad, L.vy = box.y - L.pad, L.vw = box.w + 2 * L.pad, L.vh = box.h + 2 * L.pad + legend_h;
+    L.display_h = std::max(200.0, L.display_w * L.vh / L.vw);
     // pair lines (outlines half as wide): thin beside a tile, but at least
     // 1.5 px of the picture at its nominal size, so that 2000 tiles still
     // show their pairs
-    const double lw = std::max({1.0, small / 60.0, 1.5 * vw / display_w});
+    L.lw = std::max({1.0, small / 60.0, 1.5 * L.vw / L.display_w});
+    return L;
+}
 
-    auto placement = [&](std::size_t i) {
-        return i < r.placement.size() ? r.placement[i] : TilePlacement::registered;
-    };
-    std::size_t n_registered = 0, n_model = 0, n_group = 0, n_used = 0, n_dropped = 0, n_untrusted = 0;
+// What the legend counts: tiles by placement, pairs by what the solve did.
+struct Counts {
+    std::size_t registered = 0, model = 0, group = 0, used = 0, dropped = 0, untrusted = 0;
+};
+
+Counts count_kinds(const std::vector<Placement>& tiles, const RegisterReport& r) {
+    Counts n;
     for (std::size_t i = 0; i < tiles.size(); ++i)
-        ++(placement(i) == TilePlacement::registered ? n_registered
-           : placement(i) == TilePlacement::stage_model ? n_model
-                                                          : n_group);
-    for (const PairResult& p : r.pairs) ++(p.used ? n_used : p.trusted ? n_dropped : n_untrusted);
+        ++(placement_of(r, i) == TilePlacement::registered    ? n.registered
+           : placement_of(r, i) == TilePlacement::stage_model ? n.model
+                                                              : n.group);
+    for (const PairResult& p : r.pairs) ++(p.used ? n.used : p.trusted ? n.dropped : n.untrusted);
+    return n;
+}
 
-    std::string s;
+// The file's head: the viewBox, the score gradient, the classes' styles
+// (the legend's key styles are added at the end) and a white background.
+void draw_head(std::string& s, const Layout& L, std::size_t tiles) {
+    const double lw = L.lw;
     s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-    s += "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" viewBox=\"" + num(vx) + " " + num(vy) + " " + num(vw) +
-         " " + num(vh) + "\" width=\"" + num(display_w) + "\" height=\"" + num(display_h) + "\">\n";
-    s += "<title>Registration of " + std::to_string(tiles.size()) + " tiles</title>\n";
+    s += "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" viewBox=\"" + num(L.vx) + " " + num(L.vy) + " " +
+         num(L.vw) + " " + num(L.vh) + "\" width=\"" + num(L.display_w) + "\" height=\"" + num(L.display_h) + "\">\n";
+    s += "<title>Registration of " + std::to_string(tiles) + " tiles</title>\n";
     s += "<defs><linearGradient id=\"score\" x1=\"0\" x2=\"1\" y1=\"0\" y2=\"0\">"
          "<stop offset=\"0\" stop-color=\"" + score_colour(0.5) + "\"/><stop offset=\"0.5\" stop-color=\"" +
          score_colour(0.75) + "\"/><stop offset=\"1\" stop-color=\"" + score_colour(1) +
@@ -121,15 +143,22 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
          num(1.5 * lw) + "}\n"
          "text{font-family:sans-serif;fill:#222}\n"
          "</style>\n";
-    s += "<rect x=\"" + num(vx) + "\" y=\"" + num(vy) + "\" width=\"" + num(vw) + "\" height=\"" + num(vh) +
+    s += "<rect x=\"" + num(L.vx) + "\" y=\"" + num(L.vy) + "\" width=\"" + num(L.vw) + "\" height=\"" + num(L.vh) +
          "\" fill=\"#ffffff\"/>\n";
+}
 
+// The tiles (classed by placement, titled with index, file and placement),
+// the pairs between their centres (coloured by score where found, titled
+// with what happened to them), and each tile's short name.
+void draw_tiles_and_pairs(std::string& s, const Layout& L, const std::vector<Placement>& tiles,
+                          const RegisterReport& r) {
+    const std::vector<Box>& at = L.at;
     static const char* kPlacement[] = {"registered", "group", "stage_model"};  // TilePlacement's order
     s += "<g id=\"tiles\">\n";
     for (std::size_t i = 0; i < tiles.size(); ++i)
-        s += "<rect class=\"tile " + std::string(kPlacement[int(placement(i))]) + "\" x=\"" + num(at[i].x) + "\" y=\"" +
-             num(at[i].y) + "\" width=\"" + num(at[i].w) + "\" height=\"" + num(at[i].h) + "\"><title>" +
-             std::to_string(i) + ": " + xml_escape(tiles[i].file) + " (" + kPlacement[int(placement(i))] +
+        s += "<rect class=\"tile " + std::string(kPlacement[int(placement_of(r, i))]) + "\" x=\"" + num(at[i].x) +
+             "\" y=\"" + num(at[i].y) + "\" width=\"" + num(at[i].w) + "\" height=\"" + num(at[i].h) + "\"><title>" +
+             std::to_string(i) + ": " + xml_escape(tiles[i].file) + " (" + kPlacement[int(placement_of(r, i))] +
              ")</title></rect>\n";
     s += "</g>\n<g id=\"pairs\">\n";
     auto centre = [&](std::size_t t) { return std::array<double, 2>{at[t].x + at[t].w / 2, at[t].y + at[t].h / 2}; };
@@ -145,14 +174,18 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
                         (p.why.empty() ? "" : "; " + p.why)) +
              "</title></line>\n";
     }
-    s += "</g>\n<g id=\"labels\" font-size=\"" + num(font) + "\">\n";
+    s += "</g>\n<g id=\"labels\" font-size=\"" + num(L.font) + "\">\n";
     for (std::size_t i = 0; i < tiles.size(); ++i)
-        s += "<text x=\"" + num(at[i].x + font / 2) + "\" y=\"" + num(at[i].y + font * 1.3) + "\">" +
+        s += "<text x=\"" + num(at[i].x + L.font / 2) + "\" y=\"" + num(at[i].y + L.font * 1.3) + "\">" +
              xml_escape(short_name(tiles[i].file)) + "</text>\n";
     s += "</g>\n";
+}
 
-    // The legend, under the tiles.
-    const double lx = box.x, ly = bottom + pad + legend_font * 1.5, f = legend_font;
+// The legend, under the tiles: the score scale, a key line per kind of
+// pair and a key swatch per placement, each with its count; the swatches'
+// styles go into the head's <style>.
+void draw_legend(std::string& s, const Layout& L, const Counts& n) {
+    const double lx = L.box.x, ly = L.bottom + L.pad + L.legend_font * 1.5, f = L.legend_font;
     s += "<g id=\"legend\" font-size=\"" + num(f) + "\">\n";
     s += "<text x=\"" + num(lx) + "\" y=\"" + num(ly) + "\">pair score (normalised cross-correlation)</text>\n";
     s += "<rect x=\"" + num(lx) + "\" y=\"" + num(ly + f * 0.5) + "\" width=\"" + num(f * 12) + "\" height=\"" +
@@ -172,25 +205,39 @@ void write_registration_svg(const std::string& path, const std::vector<Placement
              "\" x2=\"" + num(kx + f * 3) + "\" y2=\"" + num(y) + "\"/><text x=\"" + num(kx + f * 3.5) + "\" y=\"" +
              num(y + f * 0.35) + "\">" + label + "</text>\n";
     };
-    key_line(ky, "used", score_colour(0.9), "pair used (" + std::to_string(n_used) + ")");
-    key_line(ky + f * 1.5, "dropped", score_colour(0.9), "outlier, dropped by the solve (" + std::to_string(n_dropped) + ")");
-    key_line(ky + f * 3, "untrusted", "", "no trustworthy match (" + std::to_string(n_untrusted) + ")");
+    key_line(ky, "used", score_colour(0.9), "pair used (" + std::to_string(n.used) + ")");
+    key_line(ky + f * 1.5, "dropped", score_colour(0.9), "outlier, dropped by the solve (" + std::to_string(n.dropped) + ")");
+    key_line(ky + f * 3, "untrusted", "", "no trustworthy match (" + std::to_string(n.untrusted) + ")");
     const double tx = lx, ty = ky + f * 4.5;
     auto key_tile = [&](double y, const char* kind, const std::string& label) {
         s += "<rect class=\"key " + std::string(kind) + "\" x=\"" + num(tx) + "\" y=\"" + num(y - f * 0.6) +
              "\" width=\"" + num(f * 2) + "\" height=\"" + num(f) + "\"/><text x=\"" + num(tx + f * 2.5) + "\" y=\"" +
              num(y + f * 0.35) + "\">" + label + "</text>\n";
     };
-    key_tile(ty, "registered", "tile placed by registration (" + std::to_string(n_registered) + ")");
-    key_tile(ty + f * 1.5, "stage_model", "no trusted pair: placed by the stage model (" + std::to_string(n_model) + ")");
-    key_tile(ty + f * 3, "group", "in a smaller group: placed as a whole by the stage model (" + std::to_string(n_group) + ")");
-    s += "</g>\n</svg>\n";
+    key_tile(ty, "registered", "tile placed by registration (" + std::to_string(n.registered) + ")");
+    key_tile(ty + f * 1.5, "stage_model", "no trusted pair: placed by the stage model (" + std::to_string(n.model) + ")");
+    key_tile(ty + f * 3, "group", "in a smaller group: placed as a whole by the stage model (" + std::to_string(n.group) + ")");
+    s += "</g>\n";
     // the key swatches take the tiles' looks
     const std::string key_style = ".key{fill:none;stroke:#444;stroke-width:" + num(f / 10) +
                                   "}\n.key.stage_model{fill:#f28e2b;fill-opacity:0.2;stroke:#d66a00}\n"
                                   ".key.group{fill:#d73027;fill-opacity:0.25;stroke:#b00000}\n</style>";
     s.replace(s.find("</style>"), 8, key_style);
+}
 
+}  // namespace
+
+void write_registration_svg(const std::string& path, const std::vector<Placement>& tiles, const RegisterReport& r) {
+    if (r.positions.size() != tiles.size())
+        throw Error("write_registration_svg: the report has " + std::to_string(r.positions.size()) +
+                    " positions for " + std::to_string(tiles.size()) + " tiles; pass the tiles it was made from");
+    if (tiles.empty()) throw Error("write_registration_svg: no tiles to draw");
+    const Layout L = layout(tiles, r);
+    std::string s;
+    draw_head(s, L, tiles.size());
+    draw_tiles_and_pairs(s, L, tiles, r);
+    draw_legend(s, L, count_kinds(tiles, r));
+    s += "</svg>\n";
     write_output_file(path, s, "the registration report");
 }
 
