@@ -14,7 +14,7 @@
 //    the buffer) up to IoLimits::save_memory_mb, else a raw file on disc
 //    beside the target, written a row of tiles at a time and read back with
 //    libvips' rawload (memory-mapped);
-//  - write() copies each tile in;
+//  - consume() copies each tile in;
 //  - finish() encodes the whole image with the entry's libvips saver under a
 //    temporary name in the target's folder (".NAME.tessera-HOST-PID-N", see
 //    temp_beside.hpp) and renames it onto the target, so the target is
@@ -87,8 +87,8 @@ public:
         }
     }
 
-    void write(const ConstTile& t) override {
-        if (!started_) throw Error("save: write() before start()");
+    void consume(const ConstTile& t, std::shared_ptr<void>) override {
+        if (!started_) throw Error("save: a tile before start()");
         if (!info_.rect().contains(t.rect) || t.bands != info_.bands || t.format != info_.format)
             throw Error("save: a tile does not fit the image it was started with");
         const std::size_t row = t.row_bytes();

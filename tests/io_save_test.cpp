@@ -171,9 +171,9 @@ TEST_CASE("save: the target is replaced only when complete - abort leaves it and
         REQUIRE(sink);
         sink->start(g.info(s), SinkContext{32, 32});
         Buffer tile(nullptr, {0, 0, 32, 32}, 3, Format::u8);
-        sink->write(tile.view());
+        sink->consume(tile.view(), sink->prepare(tile.view()));
         Buffer tile2(nullptr, {32, 0, 32, 32}, 3, Format::u8);
-        sink->write(tile2.view());
+        sink->consume(tile2.view(), sink->prepare(tile2.view()));
         sink->abort();
         CHECK(read_bytes(target) == before);
         CHECK(listing(dir.path) == std::vector<std::string>{"out.png", "src.png"});
@@ -184,7 +184,7 @@ TEST_CASE("save: the target is replaced only when complete - abort leaves it and
         std::unique_ptr<Sink> sink = g.node(s).op->make_sink();
         sink->start(g.info(s), SinkContext{32, 32});
         Buffer tile(nullptr, {0, 0, 32, 32}, 3, Format::u8);
-        sink->write(tile.view());
+        sink->consume(tile.view(), sink->prepare(tile.view()));
     }
     CHECK(listing(dir.path) == std::vector<std::string>{"out.png", "src.png"});
 
