@@ -238,8 +238,6 @@ public:
         return nullptr;
     }
 
-    void write(const ConstTile& tile) override { consume(tile, prepare(tile)); }
-
     void consume(const ConstTile& tile, std::shared_ptr<void>) override {
         const int T = opt_.tile_size;
         Buffer b(part_.account, tile.rect, tile.bands, tile.format);

@@ -14,9 +14,10 @@ namespace tessera {
 
 namespace fs = std::filesystem;
 
-OutputTarget::OutputTarget(std::string target, Kind kind) : target_(std::move(target)), kind_(kind) {
+OutputTarget::OutputTarget(std::string target, Kind kind, std::string_view extension)
+    : target_(std::move(target)), kind_(kind) {
     io::remove_stale_temporaries(target_);
-    temp_ = io::temp_beside(target_, ".tmp");
+    temp_ = io::temp_beside(target_, ".tmp" + std::string(extension));
     if (kind_ == Kind::file) {
         slot_ = track_temporary(temp_);
         return;

@@ -14,11 +14,12 @@
 //    the buffer) up to IoLimits::save_memory_mb, else a raw file on disc
 //    beside the target, written a row of tiles at a time and read back with
 //    libvips' rawload (memory-mapped);
-//  - write() copies each tile in;
-//  - finish() encodes the whole image with the entry's libvips saver under a
-//    temporary name in the target's folder (".NAME.tessera-HOST-PID-N", see
-//    temp_beside.hpp) and renames it onto the target, so the target is
-//    either the old file or the complete new one;
+//  - consume() copies each tile in;
+//  - finish() encodes the whole image with the entry's libvips saver into
+//    the temporary of an OutputTarget (output_target.hpp: a hidden name in
+//    the target's folder, removed on a signal) and commits it (a rename, or
+//    a copy into a GDAL /vsi target), so the target is either the old file
+//    or the complete new one;
 //  - abort() removes the temporary files and leaves the target untouched.
 // A georeferenced image saved as TIFF becomes a GeoTIFF (gdal_common.hpp).
 #include <fcntl.h>
@@ -32,6 +33,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -40,8 +42,9 @@
 #include "gdal_common.hpp"
 #include "io_list.hpp"
 #include "tessera/io/io.hpp"
+#include "tessera/core/temporaries.hpp"
 #include "tessera/io/formats.hpp"
-#include "temp_beside.hpp"
+#include "tessera/io/output_target.hpp"
 #include "vips_common.hpp"
 
 namespace tessera {
@@ -63,10 +66,13 @@ void encode(VipsImage* in, const std::string& file, const io::SaveSettings& s) {
     vips_object_unref_outputs(VIPS_OBJECT(op.get()));
 }
 
-void remove_quietly(std::string& file) {
+// Removes the raw file (and forgets it for signal cleanup).
+void remove_raw(std::string& file, int& slot) {
     if (file.empty()) return;
     std::error_code ec;
     fs::remove(file, ec);
+    untrack_temporary(slot);
+    slot = -1;
     file.clear();
 }
 
@@ -87,8 +93,8 @@ public:
         }
     }
 
-    void write(const ConstTile& t) override {
-        if (!started_) throw Error("save: write() before start()");
+    void consume(const ConstTile& t, std::shared_ptr<void>) override {
+        if (!started_) throw Error("save: a tile before start()");
         if (!info_.rect().contains(t.rect) || t.bands != info_.bands || t.format != info_.format)
             throw Error("save: a tile does not fit the image it was started with");
         const std::size_t row = t.row_bytes();
@@ -129,25 +135,16 @@ public:
                                                "'; check the free space in the target's folder");
                 src = load_raw();
             }
-            encode(src.get(), tmp_, s_);
+            encode(src.get(), out_->temp(), s_);
             src.reset();
-            if (s_.format->georeferenced && info_.geo) io::write_georeference(tmp_, *info_.geo, s_.path);
-            if (io::is_vsi_path(s_.path)) {
-                io::copy_to_vsi(tmp_, s_.path);
-                remove_quietly(tmp_);
-            } else {
-                std::error_code ec;
-                fs::rename(tmp_, s_.path, ec);
-                if (ec)
-                    throw IoError(s_.path, "cannot be replaced (" + ec.message() +
-                                               "); check the permissions of the file and its folder");
-            }
-            tmp_.clear();
+            if (s_.format->georeferenced && info_.geo) io::write_georeference(out_->temp(), *info_.geo, s_.path);
+            out_->commit();
+            out_.reset();
         } catch (...) {
             abort();
             throw;
         }
-        remove_quietly(tmpraw_);
+        remove_raw(tmpraw_, raw_slot_);
         started_ = false;
         done_ = true;
     }
@@ -158,8 +155,8 @@ public:
         strip_ = {};
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
-        remove_quietly(tmp_);
-        remove_quietly(tmpraw_);
+        out_.reset();  // removes the temporary
+        remove_raw(tmpraw_, raw_slot_);
     }
 
 private:
@@ -170,8 +167,7 @@ private:
         started_ = true;
         info_ = info;
         written_ = 0;
-        io::remove_stale_temporaries(s_.path);
-        tmp_ = io::temp_beside(s_.path, s_.format->writer->temp_suffix);
+        out_.emplace(s_.path, OutputTarget::Kind::file, s_.format->writer->temp_suffix);
         const double mb = double(info.bytes()) / (1 << 20);
         if (info.bytes() <= save_memory_limit_bytes()) {
             // In memory: libvips allocates (and later frees) the pixels.
@@ -184,7 +180,8 @@ private:
         } else {
             // On disc: a raw file beside the target, written a row of tiles
             // at a time (gathered in `strip_`), read back by libvips' rawload.
-            tmpraw_ = tmp_ + ".raw";
+            tmpraw_ = out_->temp() + ".raw";
+            raw_slot_ = track_temporary(tmpraw_);
             fd_ = ::open(tmpraw_.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
             if (fd_ < 0)
                 throw IoError(s_.path, "cannot create the temporary file '" + tmpraw_ + "' (" +
@@ -236,8 +233,9 @@ private:
     ImageInfo info_;
     ImagePtr image_;   // the output in memory
     int fd_ = -1;      // the raw file, on disc
-    std::string tmp_;     // the encoded file, renamed onto the target by finish()
-    std::string tmpraw_;  // the raw pixels (on disc only)
+    std::optional<OutputTarget> out_;  // the encoded file, committed by finish()
+    std::string tmpraw_;               // the raw pixels (on disc only)
+    int raw_slot_ = -1;                // tmpraw_'s signal-cleanup slot
     std::vector<std::byte> strip_;
     int strip_y_ = 0, strip_h_ = 0;
     std::uint64_t written_ = 0;

@@ -229,8 +229,6 @@ public:
         return p;
     }
 
-    void write(const ConstTile& tile) override { consume(tile, prepare(tile)); }
-
     void consume(const ConstTile& tile, std::shared_ptr<void> prepared) override {
         int tx = tile.rect.x / opt_.tile_w, ty = tile.rect.y / opt_.tile_h;
         auto* p = static_cast<Prepared*>(prepared.get());

@@ -4,10 +4,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <list>
 #include <mutex>
+#include <string_view>
 #include <system_error>
 #include <unordered_map>
 #include <vector>
@@ -407,6 +409,61 @@ void allow_untrusted_loaders(bool allow) {
     vipsio::g_allow_untrusted.store(allow);
     vipsio::ensure_vips();
     vipsio::block_untrusted(!allow);
+}
+
+// The loaders vips_foreign_find_load walks (vips_foreign_map: the concrete
+// subclasses of VipsForeignLoad, by priority), less those it skips for a
+// file name (the _buffer and _source ones) and those it can never pick
+// (neither a content test nor a suffix: rawload, which tessera runs by name
+// on its own spill files only).
+std::vector<ImageLoader> image_loaders() {
+    vipsio::ensure_vips();
+    std::vector<ImageLoader> out;
+    vips_foreign_map(
+        "VipsForeignLoad",
+        [](void* item, void* a, void*) -> void* {
+            auto* klass = static_cast<VipsForeignLoadClass*>(item);
+            const VipsObjectClass* object = VIPS_OBJECT_CLASS(klass);
+            const VipsForeignClass* foreign = VIPS_FOREIGN_CLASS(klass);
+            const std::string nick = object->nickname ? object->nickname : "";
+            auto ends_with = [&](std::string_view e) {
+                return nick.size() >= e.size() && nick.compare(nick.size() - e.size(), e.size(), e) == 0;
+            };
+            if (ends_with("_buffer") || ends_with("_source") || (!klass->is_a && !foreign->suffs)) return nullptr;
+            ImageLoader l;
+            l.name = nick;
+            l.description = object->description ? object->description : "";
+            for (const char* const* s = foreign->suffs; s && *s; ++s) l.suffixes.emplace_back(*s);
+            const auto flags = VIPS_OPERATION_CLASS(klass)->flags;
+            l.untrusted = flags & VIPS_OPERATION_UNTRUSTED;
+            l.blocked = flags & VIPS_OPERATION_BLOCKED;
+            static_cast<std::vector<ImageLoader>*>(a)->push_back(std::move(l));
+            return nullptr;
+        },
+        &out, nullptr);
+    return out;
+}
+
+std::string describe_loaders() {
+    const std::vector<ImageLoader> loaders = image_loaders();
+    std::size_t name_w = 0, description_w = 0;
+    for (const ImageLoader& l : loaders) {
+        name_w = std::max(name_w, l.name.size());
+        description_w = std::max(description_w, l.description.size());
+    }
+    auto pad = [](std::string s, std::size_t w) { return s.size() < w ? s + std::string(w - s.size(), ' ') : s; };
+    std::string out = "libvips " + std::string(vips_version_string()) +
+                      " file loaders, in the order libvips tries them; \"blocked\": libvips flags it untrusted, and "
+                      "tessera refuses a file libvips would read with it (--allow-untrusted-loaders, C++ "
+                      "tessera::allow_untrusted_loaders, lifts it)\n";
+    for (const ImageLoader& l : loaders) {
+        std::string suffixes;
+        for (const std::string& x : l.suffixes) suffixes += (suffixes.empty() ? "" : " ") + x;
+        out += "  " + pad(l.name, name_w) + "  " + pad(l.blocked ? "blocked" : "allowed", 7) + "  " +
+               pad(l.untrusted ? "untrusted" : "", 9) + "  " + pad(l.description, description_w) + "  " +
+               (suffixes.empty() ? "(by content)" : suffixes) + "\n";
+    }
+    return out;
 }
 
 }  // namespace tessera

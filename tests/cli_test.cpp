@@ -1,7 +1,10 @@
 // End to end: the `tessera` command and the examples, on real files.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <sstream>
 
 #include "support.hpp"
@@ -318,4 +321,86 @@ TEST_CASE("cli: dot folds a 2000-input fan-in and --svg draws it with graphviz")
                           &out) == 1);
     CHECK(out.find("graphviz") != std::string::npos);
     CHECK_FALSE(fs::exists(tmp / "nodot.svg"));
+}
+
+namespace {
+// `tessera info --loaders ARGS`: each loader's line as its words, by name.
+std::map<std::string, std::vector<std::string>> listed_loaders(const std::string& args) {
+    std::string out;
+    REQUIRE(run_tessera("info --loaders " + args, &out) == 0);
+    std::map<std::string, std::vector<std::string>> by_name;
+    std::istringstream lines(out);
+    std::string line;
+    std::getline(lines, line);  // the heading
+    while (std::getline(lines, line)) {
+        std::istringstream words(line);
+        std::vector<std::string> w{std::istream_iterator<std::string>(words), {}};
+        if (!w.empty()) by_name[w[0]] = w;
+    }
+    return by_name;
+}
+
+bool has_word(const std::vector<std::string>& words, const std::string& w) {
+    return std::find(words.begin(), words.end(), w) != words.end();
+}
+
+// libvips's own flag on its operation class.
+bool vips_flags_untrusted(const std::string& nickname) {
+    const GType type = vips_type_find("VipsOperation", nickname.c_str());
+    if (!type) return false;
+    gpointer klass = g_type_class_ref(type);
+    const bool untrusted = VIPS_OPERATION_CLASS(klass)->flags & VIPS_OPERATION_UNTRUSTED;
+    g_type_class_unref(klass);
+    return untrusted;
+}
+}  // namespace
+
+TEST_CASE("cli: info --loaders lists libvips's loaders - the untrusted blocked unless allowed") {
+    auto blocked = listed_loaders("");
+    for (const char* name : {"jpegload", "tiffload", "pngload"}) {
+        CAPTURE(name);
+        REQUIRE(blocked.count(name));
+        CHECK(blocked[name][1] == "allowed");
+    }
+    CHECK(has_word(blocked["jpegload"], ".jpg"));
+    CHECK(has_word(blocked["tiffload"], ".tif"));
+    // no buffer or source loaders: tessera reads files
+    for (const auto& [name, words] : blocked) CHECK(name.find('_') == std::string::npos);
+    // what libvips flags untrusted is blocked, but for the loader of
+    // tessera's own .v files
+    for (const auto& [name, words] : blocked) {
+        CAPTURE(name);
+        CHECK(has_word(words, "untrusted") == vips_flags_untrusted(name));
+        CHECK(words[1] == (vips_flags_untrusted(name) && name != "vipsload" ? "blocked" : "allowed"));
+    }
+    if (vips_type_find("VipsOperation", "magickload")) {
+        REQUIRE(blocked.count("magickload"));
+        CHECK(blocked["magickload"][1] == "blocked");
+    } else {
+        MESSAGE("libvips here has no magick module: magickload not listed");
+        CHECK_FALSE(blocked.count("magickload"));
+    }
+    // the switch lifts it
+    auto allowed = listed_loaders("--allow-untrusted-loaders");
+    CHECK(allowed.size() == blocked.size());
+    for (const auto& [name, words] : allowed) {
+        CAPTURE(name);
+        CHECK(words[1] == "allowed");
+        CHECK(has_word(words, "untrusted") == vips_flags_untrusted(name));
+    }
+
+    // what the list says is what a file meets: a PPM, through ppmload
+    tt::TempDir tmp;
+    std::ofstream(tmp / "x.ppm", std::ios::binary) << std::string("P6\n2 2\n255\n") + std::string(12, '\x40');
+    std::string out;
+    const bool ppm_blocked = blocked.count("ppmload") && blocked["ppmload"][1] == "blocked";
+    CHECK(run_tessera("info " + (tmp / "x.ppm").string() + " 2>&1", &out) == (ppm_blocked ? 1 : 0));
+    if (ppm_blocked) CHECK(out.find("ppmload, an untrusted loader") != std::string::npos);
+    CHECK(run_tessera("info --allow-untrusted-loaders " + (tmp / "x.ppm").string() + " 2>&1", &out) == 0);
+
+    // a file or the list, not both, and one of them
+    CHECK(run_tessera("info --loaders " + (tmp / "x.ppm").string() + " 2>&1", &out) != 0);
+    CHECK(out.find("excludes") != std::string::npos);
+    CHECK(run_tessera("info 2>&1", &out) != 0);
+    CHECK(out.find("--loaders") != std::string::npos);
 }

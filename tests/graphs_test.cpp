@@ -302,7 +302,7 @@ TEST_CASE("evaluator: cancellation by token and by progress callback") {
         int written = 0;
         bool aborted = false, finished = false;
         void start(const ImageInfo&, const SinkContext&) override {}
-        void write(const ConstTile&) override { ++written; }
+        void consume(const ConstTile&, std::shared_ptr<void>) override { ++written; }
         void finish() override { finished = true; }
         void abort() noexcept override { aborted = true; }
     };
@@ -329,7 +329,7 @@ TEST_CASE("evaluator: a memory budget too small for one tile fails before starti
     std::string e = tt::error_of([&] {
         struct Null final : Sink {
             void start(const ImageInfo&, const SinkContext&) override {}
-            void write(const ConstTile&) override {}
+            void consume(const ConstTile&, std::shared_ptr<void>) override {}
             void finish() override {}
             void abort() noexcept override {}
         } s;
@@ -378,7 +378,7 @@ struct Keep final : ShardedSink {
         started.set_value();
         if (gate.valid()) gate.wait();
     }
-    void write(const ConstTile& t) override {
+    void consume(const ConstTile& t, std::shared_ptr<void>) override {
         copy_pixels(t, out.tile().sub(t.rect));
         ++tiles;
     }

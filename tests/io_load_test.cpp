@@ -214,7 +214,7 @@ TEST_CASE("load: files open lazily and the open-file cache bounds descriptors") 
         Buffer& out;
         explicit Collect(Buffer& o) : out(o) {}
         void start(const ImageInfo& info, const SinkContext&) override { out = Buffer(nullptr, info.rect(), info.bands, info.format); }
-        void write(const ConstTile& t) override { copy_pixels(t, out.tile()); }
+        void consume(const ConstTile& t, std::shared_ptr<void>) override { copy_pixels(t, out.tile()); }
         void finish() override {}
         void abort() noexcept override {}
     } sink(out);

@@ -12,7 +12,9 @@
 #include <iterator>
 #include <vector>
 
+#include "geo_fixture.hpp"
 #include "support.hpp"
+#include "tessera/core/temporaries.hpp"
 
 using namespace tessera;
 using vips::VImage;
@@ -171,9 +173,9 @@ TEST_CASE("save: the target is replaced only when complete - abort leaves it and
         REQUIRE(sink);
         sink->start(g.info(s), SinkContext{32, 32});
         Buffer tile(nullptr, {0, 0, 32, 32}, 3, Format::u8);
-        sink->write(tile.view());
+        sink->consume(tile.view(), sink->prepare(tile.view()));
         Buffer tile2(nullptr, {32, 0, 32, 32}, 3, Format::u8);
-        sink->write(tile2.view());
+        sink->consume(tile2.view(), sink->prepare(tile2.view()));
         sink->abort();
         CHECK(read_bytes(target) == before);
         CHECK(listing(dir.path) == std::vector<std::string>{"out.png", "src.png"});
@@ -184,7 +186,7 @@ TEST_CASE("save: the target is replaced only when complete - abort leaves it and
         std::unique_ptr<Sink> sink = g.node(s).op->make_sink();
         sink->start(g.info(s), SinkContext{32, 32});
         Buffer tile(nullptr, {0, 0, 32, 32}, 3, Format::u8);
-        sink->write(tile.view());
+        sink->consume(tile.view(), sink->prepare(tile.view()));
     }
     CHECK(listing(dir.path) == std::vector<std::string>{"out.png", "src.png"});
 
@@ -277,6 +279,83 @@ TEST_CASE("save: a failure in finish leaves the old target and no temporary file
     CHECK(msg.find(target) != std::string::npos);
     CHECK(fs::exists(dir / "out.png" / "keep"));
     CHECK(listing(dir.path) == std::vector<std::string>{"out.png", "src.png"});
+}
+
+TEST_CASE("save: a failed commit leaves no temporary - every whole-image format - in memory and on disc") {
+    tt::TempDir dir;
+    std::string src = tt::save(tt::pattern(40, 30, 3), dir / "src.png");
+    for (const std::string name : {"out.png", "out.jpg", "out.v", "out.tif"})
+        for (bool on_disc : {false, true}) {
+            CAPTURE(name);
+            CAPTURE(on_disc);
+            LimitsGuard limits(IoLimits{64, on_disc ? 0u : 512u});
+            const std::string target = (dir / name).string();
+            Graph g(standard_registry());
+            NodeId n = g.add("load", {}, {{"path", src}});
+            g.add("save", {n}, {{"path", target}});
+            g.execution.tile_w = g.execution.tile_h = 16;
+            // the target's name taken, after the graph was built, by what a
+            // file cannot be renamed onto: the encode succeeds, the commit fails
+            fs::create_directories(dir / name / "keep");
+            std::string msg = tt::error_of([&] { Evaluator(g).run_sinks(); });
+            CHECK(msg.find(target) != std::string::npos);
+            CHECK(listing(dir.path) == std::vector<std::string>{name, "src.png"});
+            fs::remove_all(dir / name);
+        }
+}
+
+TEST_CASE("save: the raw file of an output assembled on disc goes on a signal") {
+    tt::TempDir dir;
+    LimitsGuard limits(IoLimits{64, 0});
+    std::string src = tt::save(tt::pattern(64, 32, 3), dir / "src.png");
+    Graph g(standard_registry());
+    NodeId n = g.add("load", {}, {{"path", src}});
+    NodeId s = g.add("save", {n}, {{"path", (dir / "out.png").string()}});
+    std::unique_ptr<Sink> sink = g.node(s).op->make_sink();
+    sink->start(g.info(s), SinkContext{32, 32});
+    Buffer tile(nullptr, {0, 0, 32, 32}, 3, Format::u8);
+    sink->consume(tile.view(), sink->prepare(tile.view()));
+    const std::vector<std::string> during = listing(dir.path);
+    REQUIRE(during.size() == 2);  // src.png and the raw file
+    CHECK(during[0].rfind(".out.png.tessera-", 0) == 0);
+    CHECK(during[0].size() > 4);
+    CHECK(during[0].substr(during[0].size() - 4) == ".raw");
+    remove_temporaries_now();  // what the signal handler calls
+    CHECK(listing(dir.path) == std::vector<std::string>{"src.png"});
+    sink->abort();
+    CHECK(listing(dir.path) == std::vector<std::string>{"src.png"});
+}
+
+TEST_CASE("save: a whole-image TIFF to /vsimem is copied in georeferenced - no local temporary left") {
+    tt::TempDir dir;
+    geo::Raster r;
+    r.width = 90;
+    r.height = 60;
+    r.format = Format::u16;
+    r.srs = "EPSG:32632";
+    r.transform = {600000, 10, 0, 5200000, 0, -10};
+    r.value = [](int x, int y, int) { return double(1 + x * 7 + y * 13); };
+    const std::string in = geo::write_vrt(dir.path, "a", r);
+    for (bool on_disc : {false, true}) {
+        CAPTURE(on_disc);
+        LimitsGuard limits(IoLimits{64, on_disc ? 0u : 512u});
+        const std::string name = "tessera-save-" + std::to_string(::getpid()) + (on_disc ? "-disc" : "-mem") + ".tif";
+        const std::string mem = "/vsimem/" + name;
+        Graph g(standard_registry());
+        g.add("save", {g.add("gdal_load", {}, {{"path", in}})}, {{"path", mem}});
+        g.execution.tile_w = g.execution.tile_h = 16;
+        Evaluator(g).run_sinks();
+
+        Graph h(standard_registry());
+        NodeId back = h.add("gdal_load", {}, {{"path", mem}});
+        REQUIRE(h.info(back).geo);
+        CHECK(h.info(back).geo->transform[0] == 600000);
+        CHECK(h.info(back).geo->transform[3] == 5200000);
+        CHECK(tt::max_abs_diff(tt::render(h, back), tt::render(h, h.add("gdal_load", {}, {{"path", in}}))) == 0);
+        // the local file it was encoded in (and the raw one) are gone
+        for (const auto& e : fs::directory_iterator(fs::temp_directory_path()))
+            CHECK(e.path().filename().string().find(name) == std::string::npos);
+    }
 }
 
 TEST_CASE("save: bad parameters fail when the graph is built / naming the key") {

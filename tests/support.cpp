@@ -22,7 +22,7 @@ public:
     void start(const ImageInfo& info, const SinkContext&) override {
         out_ = Buffer(nullptr, info.rect(), info.bands, info.format);
     }
-    void write(const ConstTile& t) override { copy_pixels(t, out_.tile()); }
+    void consume(const ConstTile& t, std::shared_ptr<void>) override { copy_pixels(t, out_.tile()); }
     void finish() override {}
     void abort() noexcept override {}
 

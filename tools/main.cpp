@@ -652,6 +652,7 @@ struct Cli {
     MergeCmd merge_o;
     ViewCmd view_o;
     bool allow_untrusted = false;
+    bool loaders = false;
     CLI::App *run = nullptr, *ops = nullptr, *formats = nullptr, *info = nullptr, *dot = nullptr, *stitch = nullptr, *mosaic = nullptr,
              *merge = nullptr, *view = nullptr;
 
@@ -662,8 +663,10 @@ struct Cli {
         ops->add_flag("--json", as_json, "machine-readable output");
         formats = app.add_subcommand("formats", "list the output formats: names, extensions, keys, what each holds");
         formats->add_flag("--json", as_json, "machine-readable output");
-        info = app.add_subcommand("info", "print the header of an image file");
-        info->add_option("FILE", file, "image file")->required();
+        info = app.add_subcommand("info", "print the header of an image file, or the file loaders of libvips");
+        CLI::Option* info_file = info->add_option("FILE", file, "image file");
+        info->add_flag("--loaders", loaders, "list libvips's file loaders and which tessera blocks as untrusted")
+            ->excludes(info_file);
         dot = add_dot(app, dot_o);
         stitch = add_stitch(app, stitch_o, flags);
         mosaic = add_mosaic(app, mosaic_o, flags);
@@ -680,6 +683,7 @@ struct Cli {
     void settle() {
         if (flags.quiet) flags.progress = "none";
         if (allow_untrusted) allow_untrusted_loaders(true);
+        if (*info && !loaders && file.empty()) throw CLI::RequiredError("FILE (or --loaders)");
         check_tile_size(stitch, stitch_o.o);
         check_tile_size(mosaic, mosaic_o.o);
     }
@@ -692,7 +696,7 @@ struct Cli {
             return 0;
         }
         if (*info) {
-            std::cout << describe_image(file);
+            std::cout << (loaders ? describe_loaders() : describe_image(file));
             return 0;
         }
         if (*dot) return cmd_dot(dot_o.pipeline, dot_o.out, dot_o.svg, dot_o.collapse);

@@ -76,7 +76,7 @@ inline void expected(const Error& e) {
 class NullSink final : public Sink {
 public:
     void start(const ImageInfo&, const SinkContext&) override {}
-    void write(const ConstTile&) override {}
+    void consume(const ConstTile&, std::shared_ptr<void>) override {}
     void finish() override {}
     void abort() noexcept override {}
 };

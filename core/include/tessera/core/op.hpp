@@ -129,9 +129,10 @@ public:
     // compression) so that the serial write stays short. What it returns is
     // handed to consume() with the same tile.
     virtual std::shared_ptr<void> prepare(const ConstTile& tile) { return nullptr; }
-    // Serial, in tile order. The default ignores `prepared` and calls write().
-    virtual void consume(const ConstTile& tile, std::shared_ptr<void> prepared) { write(tile); }
-    virtual void write(const ConstTile& tile) = 0;
+    // Serial, in tile order, with what prepare() returned for this tile.
+    // The evaluator's only way in: a sink driven by hand (a test) calls
+    // consume(tile, prepare(tile)).
+    virtual void consume(const ConstTile& tile, std::shared_ptr<void> prepared) = 0;
     // All tiles were written: make the output visible at its final path.
     virtual void finish() = 0;
     // The run failed or was cancelled: leave nothing behind.

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "tessera/core/image_info.hpp"
 #include "tessera/core/op.hpp"
@@ -30,6 +31,21 @@ std::string io_stats();
 // default: a file only they read is refused, naming the file and the
 // `--allow-untrusted-loaders` switch, which calls this with true.
 void allow_untrusted_loaders(bool allow);
+
+// One of libvips's file loaders, as this libvips has it and as tessera
+// leaves it now (read from libvips's operation classes, not a kept list).
+struct ImageLoader {
+    std::string name;                   // libvips's nickname: "jpegload"
+    std::string description;            // libvips's: "load jpeg from file"
+    std::vector<std::string> suffixes;  // ".jpg", ...; libvips may pick it by content too
+    bool untrusted = false;             // libvips flags it untrusted
+    bool blocked = false;               // libvips refuses to run it now
+};
+// Every loader libvips may pick for a file, in the order it tries them
+// (vips_foreign_find_load's).
+std::vector<ImageLoader> image_loaders();
+// image_loaders() as `tessera info --loaders` prints it.
+std::string describe_loaders();
 
 // Limits of the io layer (process-wide settings, like OpenImageIO's).
 struct IoLimits {

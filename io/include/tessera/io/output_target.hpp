@@ -6,7 +6,8 @@
 // OutputTarget destroyed uncommitted (a failure, a cancel) removes it. The
 // side files of the jobs (positions, pairs, reports, pages) use it, so that
 // none is ever left half-written or as a stray temporary, and so do the
-// streaming writers (io/tiff_pyramid.cpp, io/dzsave.cpp).
+// writers (io/tiff_pyramid.cpp, io/dzsave.cpp, and the libvips one in
+// io/save.cpp).
 //
 // A GDAL target (/vsimem/...) has no folder: the temporary is a local file
 // (temp_beside.hpp) and commit() copies it in through GDAL. A folder output
@@ -19,6 +20,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tessera {
@@ -27,7 +29,9 @@ class OutputTarget {
 public:
     enum class Kind { file, folder };
     // IoError naming the target when a folder cannot be made beside it.
-    explicit OutputTarget(std::string target, Kind kind = Kind::file);
+    // The temporary's name ends in ".tmp" plus `extension` (libvips'
+    // vipssave writes only to a name ending in ".v").
+    explicit OutputTarget(std::string target, Kind kind = Kind::file, std::string_view extension = {});
     ~OutputTarget();
     OutputTarget(const OutputTarget&) = delete;
     OutputTarget& operator=(const OutputTarget&) = delete;
