@@ -67,6 +67,39 @@ TEST_CASE("cli: threads and tile size never change the output") {
     }
 }
 
+TEST_CASE("cli: run's --threads --tile-size and --memory-mb take the pipeline's own ranges") {
+    // one declaration (execution_params): a value one past its bound is
+    // refused by the command line and by a pipeline alike, the bound itself
+    // is taken by both
+    tt::TempDir tmp;
+    fs::path ex = copy_example(tmp);
+    const std::string p = (ex / "stitch.json").string();
+    for (auto [key, option] : {std::pair{"threads", "--threads"}, {"tile", "--tile-size"}, {"memory_mb", "--memory-mb"}}) {
+        CAPTURE(key);
+        const tessera::ParamSpec* spec = nullptr;
+        for (const tessera::ParamSpec& q : tessera::execution_params())
+            if (q.name == key) spec = &q;
+        REQUIRE(spec);
+        REQUIRE(spec->max);
+        const auto over = std::int64_t(*spec->max) + 1;
+        std::string said;
+        CHECK(run_tessera("run -q " + p + " " + option + " " + std::to_string(over), &said) != 0);
+        CHECK_MESSAGE(said.find(option) != std::string::npos, said);
+        auto pipeline = [&](std::int64_t v) {
+            return "{\"version\": 1, \"execution\": {\"" + std::string(key) + "\": " + std::to_string(v) +
+                   "}, \"nodes\": [{\"id\": \"a\", \"op\": \"black\", \"width\": 4, \"height\": 4}]}";
+        };
+        std::string why;
+        try {
+            tessera::parse_pipeline(pipeline(over), tessera::standard_registry());
+        } catch (const tessera::GraphError& e) {
+            why = e.what();
+        }
+        CHECK_MESSAGE(why.find("execution." + std::string(key)) != std::string::npos, why);
+        CHECK_NOTHROW(tessera::parse_pipeline(pipeline(std::int64_t(*spec->max)), tessera::standard_registry()));
+    }
+}
+
 TEST_CASE("cli: the C++ example gives the same image and its JSON runs to the same file") {
     tt::TempDir tmp;
     fs::path ex = copy_example(tmp);

@@ -263,16 +263,19 @@ int cmd_dot(const std::string& path, const std::string& out, const std::string& 
 // An empty value would otherwise be taken as 0 (every core): under a
 // scheduler, `--threads "$SLURM_CPUS_PER_TASK"` with the variable unset
 // then quietly takes every core of a shared node.
+// The range is the pipeline's "threads" setting's (execution_params).
 CLI::Validator thread_count() {
+    const ParamSpec& spec = param_spec(execution_params(), "threads");
+    const int lo = int(*spec.min), hi = int(*spec.max);
     return CLI::Validator(
-        [](std::string& s) -> std::string {
+        [lo, hi](std::string& s) -> std::string {
             int v = -1;
             if (s.empty()) return "is empty; give a number of threads (0: every core)";
-            if (!CLI::detail::lexical_cast(s, v) || v < 0 || v > 4096)
-                return "'" + s + "' is not a number of threads from 0 (every core) to 4096";
+            if (!CLI::detail::lexical_cast(s, v) || v < lo || v > hi)
+                return "'" + s + "' is not a number of threads from 0 (every core) to " + std::to_string(hi);
             return {};
         },
-        "0..4096");
+        std::to_string(lo) + ".." + std::to_string(hi));
 }
 
 // An option that sets `op`'s parameter `key` is checked by its spec.
@@ -457,10 +460,11 @@ CLI::App* add_run(CLI::App& app, RunCmd& c, RunFlags& r) {
     auto* run = app.add_subcommand("run", "run a JSON pipeline: compute and write every save node");
     run->add_option("PIPELINE", c.pipeline, "pipeline .json file")->required();
     add_run_options(run, r, "worker threads (0: every core; default: the pipeline's setting)");
+    // (ranges: the pipeline's execution settings)
     run->add_option("--tile-size", c.tile, "tile width and height in pixels (default: the pipeline's setting)")
-        ->check(CLI::Range(16, 8192));
+        ->check(spec_validator(param_spec(execution_params(), "tile")));
     run->add_option("--memory-mb", r.memory_mb, "budget for the tiles in flight (fewer tiles at once, or an error before starting if one does not fit)")
-        ->check(CLI::Range(0, 1 << 30));
+        ->check(spec_validator(param_spec(execution_params(), "memory_mb")));
     return run;
 }
 

@@ -130,15 +130,40 @@ json from_param(const ParamValue& v) {
         v);
 }
 
-int int_setting(const json& j, const char* key, int lo, int hi) {
-    if (!is_int(j)) throw GraphError("", "", std::string("execution.") + key, std::string("expected integer, got ") + json_type(j));
-    auto v = j.get<std::int64_t>();
-    if (v < lo || v > hi)
-        throw GraphError("", "", std::string("execution.") + key,
-                         std::to_string(v) + " is out of range; use a value in [" + std::to_string(lo) + ", " +
-                             std::to_string(hi) + "]");
-    return int(v);
+// A setting's spec (execution_params).
+const ParamSpec& execution_spec(const std::string& key) {
+    for (const ParamSpec& p : execution_params())
+        if (p.name == key) return p;
+    throw Error("internal: no execution setting '" + key + "'");
 }
+
+// An integer setting, checked by its spec.
+int int_setting(const json& j, const char* key) {
+    if (!is_int(j)) throw GraphError("", "", std::string("execution.") + key, std::string("expected integer, got ") + json_type(j));
+    const std::string why = execution_spec(key).violation(ParamValue(j.get<std::int64_t>()));
+    if (!why.empty()) throw GraphError("", "", std::string("execution.") + key, why);
+    return int(j.get<std::int64_t>());
+}
+
+}  // namespace
+
+const std::vector<ParamSpec>& execution_params() {
+    static const std::vector<ParamSpec> specs = {
+        {.name = "tile", .type = ParamType::integer, .doc = "tile width and height (one value, or [width, height])",
+         .default_value = std::int64_t(256), .min = 16, .max = 8192},
+        {.name = "threads", .type = ParamType::integer, .doc = "worker threads (0: every core)",
+         .default_value = std::int64_t(0), .min = 0, .max = 1024},
+        {.name = "memory_mb", .type = ParamType::integer, .doc = "budget for the tiles in flight (0: none)",
+         .default_value = std::int64_t(0), .min = 0, .max = 1 << 30},
+        {.name = "cache_mb", .type = ParamType::integer, .doc = "budget of the per-node tile caches",
+         .default_value = std::int64_t(256), .min = 0, .max = 1 << 30},
+        {.name = "on_error", .type = ParamType::string, .doc = "a file that cannot be read: fail, or fill with background",
+         .default_value = std::string("fail"), .choices = {"fail", "background"}},
+    };
+    return specs;
+}
+
+namespace {
 
 Execution parse_execution(const json& j) {
     Execution e;
@@ -146,19 +171,19 @@ Execution parse_execution(const json& j) {
     for (const auto& [key, v] : j.items()) {
         if (key == "tile") {
             if (is_int(v)) {
-                e.tile_w = e.tile_h = int_setting(v, "tile", 16, 8192);
+                e.tile_w = e.tile_h = int_setting(v, "tile");
             } else if (v.is_array() && v.size() == 2) {
-                e.tile_w = int_setting(v[0], "tile", 16, 8192);
-                e.tile_h = int_setting(v[1], "tile", 16, 8192);
+                e.tile_w = int_setting(v[0], "tile");
+                e.tile_h = int_setting(v[1], "tile");
             } else {
                 throw GraphError("", "", "execution.tile", "expected [width, height] or one integer");
             }
         } else if (key == "threads") {
-            e.threads = int_setting(v, "threads", 0, 1024);
+            e.threads = int_setting(v, "threads");
         } else if (key == "memory_mb") {
-            e.memory_mb = std::size_t(int_setting(v, "memory_mb", 0, 1 << 30));
+            e.memory_mb = std::size_t(int_setting(v, "memory_mb"));
         } else if (key == "cache_mb") {
-            e.cache_mb = std::size_t(int_setting(v, "cache_mb", 0, 1 << 30));
+            e.cache_mb = std::size_t(int_setting(v, "cache_mb"));
         } else if (key == "on_error") {
             if (v == "fail")
                 e.on_error = Execution::OnError::fail;

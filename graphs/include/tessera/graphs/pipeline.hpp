@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tessera/graphs/graph.hpp"
 
@@ -24,6 +25,11 @@ Graph load_pipeline(const std::string& path, const OpRegistry& registry);
 
 // The pipeline as JSON text that parse_pipeline reads back to the same graph.
 std::string to_json(const Graph& g, int indent = 2);
+
+// The "execution" settings (tile, threads, memory_mb, cache_mb, on_error)
+// as specs: their types, ranges and choices, read by the parser and by the
+// command line's run options, so that the two cannot drift apart.
+const std::vector<ParamSpec>& execution_params();
 
 // `tessera ops --json`: every op, its inputs and its parameters.
 std::string ops_to_json(const OpRegistry& registry, int indent = 2);
