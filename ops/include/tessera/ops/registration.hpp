@@ -64,6 +64,9 @@ struct PairPlan {
     Point nominal;     // nominal offset: position of b minus position of a (whole pixels)
     Point error;       // largest error of that offset, per axis
     bool deep = false;  // needs rows low in a or b (see plan_pairs)
+    // A permutation-test pair (plan_null): only its score is wanted, so
+    // match() skips the offset's fraction.
+    bool score_only = false;
 };
 
 struct PlanOptions {
