@@ -5,7 +5,10 @@
 // pipeline of 2000 loads holds no descriptors until it runs. compute() finds
 // the file in the shared open-image cache (a bounded LRU, IoLimits::
 // max_open_files), opening it on first use, and reads the tile's rect through
-// a libvips region of its own. Pixels are libvips's decode, unchanged.
+// a libvips region of its own. Plain JPEGs and striped or tiled TIFFs are
+// read in parts instead (jpeg_stream.hpp, tiff_stream.hpp), where libvips
+// would decode and hold the whole file. Pixels are libvips's decode,
+// unchanged.
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -13,6 +16,7 @@
 #include "file_cache.hpp"
 #include "io_list.hpp"
 #include "jpeg_stream.hpp"
+#include "tiff_stream.hpp"
 #include "tessera/io/io.hpp"
 #include "vips_common.hpp"
 
@@ -36,7 +40,10 @@ public:
         if (!jpeg_) {
             ImagePtr im = open_image(path_, page_);  // header only; closed again below
             info_ = header_of(im.get(), path_);
-            check_decode_size(im.get());
+            // A striped TIFF would be decoded whole by libvips (a sequential
+            // format to it): read it block by block instead (tiff_stream.hpp).
+            tiff_ = loader_of(im.get()).rfind("tiffload", 0) == 0 && io::probe_streamable_tiff(path_, page_, info_);
+            if (!tiff_) check_decode_size(im.get());
         }
     }
 
@@ -47,10 +54,14 @@ public:
     // Formats libvips must decode whole to serve a rect: refuse a header
     // that claims more memory than the limit (a decompression bomb, or a
     // file better converted to a tiled TIFF).
-    void check_decode_size(VipsImage* im) const {
+    static std::string loader_of(VipsImage* im) {
         const char* loader = nullptr;
         if (vips_image_get_typeof(im, VIPS_META_LOADER)) vips_image_get_string(im, VIPS_META_LOADER, &loader);
-        std::string l = loader ? loader : "";
+        return loader ? loader : "";
+    }
+
+    void check_decode_size(VipsImage* im) const {
+        const std::string l = loader_of(im);
         bool in_parts = l.rfind("tiffload", 0) == 0 || l.rfind("vipsload", 0) == 0 || l.rfind("openslideload", 0) == 0;
         if (in_parts || info_.bytes() <= decode_limit_bytes()) return;
         throw IoError(path_, "claims " + std::to_string(info_.width) + "x" + std::to_string(info_.height) + "x" +
@@ -65,6 +76,10 @@ public:
     }
 
     void release() const override {
+        if (tiff_) {
+            io::TiffReaders::instance().release(path_, page_);
+            io::FileCache::instance().close(path_);
+        }
         if (!jpeg_) return;
         io::JpegDecoders::instance().release(source_);
         io::FileCache::instance().close(path_);  // and its descriptor (reopened if asked again)
@@ -72,14 +87,20 @@ public:
 
     void demand(const Rect&, Demand&) const override {}  // a source: no inputs
 
-    // One case: out.rect lies inside the image (the evaluator asks for no
-    // more). A region per call, since libvips regions are not to be shared
+    // out.rect lies inside the image (the evaluator asks for no more).
+    // Cases: a plain JPEG, from its streaming decoder; a TIFF libtiff can
+    // serve in blocks, from the TIFF readers; anything else through libvips,
+    // a region per call, since libvips regions are not to be shared
     // between threads; the image itself is, read-only. For a fully decoded
     // image the region points into its memory, so the only copy is into out.
     void compute(const Tile& out, std::span<const Pulled>) const override {
         if (out.rect.empty()) return;
         if (jpeg_) {
             io::JpegDecoders::instance().read(source_, path_, info_, out);
+            return;
+        }
+        if (tiff_) {
+            io::TiffReaders::instance().read(path_, page_, info_, out);
             return;
         }
         SharedImage image = OpenImageCache::instance().get(path_, page_, stamp_, info_);
@@ -106,6 +127,7 @@ private:
     int page_ = 0;
     FileStamp stamp_;
     bool jpeg_ = false;
+    bool tiff_ = false;  // read by io::TiffReaders
     // this op's decoder (a file placed twice is two loads, each read in its
     // own order)
     io::JpegDecoders::Source source_ = io::JpegDecoders::new_source();
@@ -156,7 +178,7 @@ OpSpec load_op_spec() {
             false, &make_op<LoadOp>};
 }
 
-std::string io_stats() { return io::JpegDecoders::instance().stats(); }
+std::string io_stats() { return io::JpegDecoders::instance().stats() + "; " + io::TiffReaders::instance().stats(); }
 
 ImageInfo read_image_header(const std::string& path) {
     vipsio::ImagePtr im = vipsio::open_image(path, 0);
