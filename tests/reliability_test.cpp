@@ -82,6 +82,41 @@ TEST_CASE("rel: an output that is one of its inputs is refused - same path and s
     CHECK(tt::run_command(stitch_cmd(tmp, (tmp / "ok.tif").string()), &log) == 0);
 }
 
+TEST_CASE("rel: a side file that is an input or another output is refused before anything is written") {
+    tt::TempDir tmp;
+    two_tiles(tmp);
+    const std::string tile = (tmp / "t0.png").string(), positions = (tmp / "positions.csv").string();
+    const std::string tile_bytes = tt::slurp(tile), positions_bytes = tt::slurp(positions);
+    fs::create_symlink(tile, tmp / "link.csv");
+    const std::string out = (tmp / "out.tif").string();
+    struct Case {
+        std::string args, want;
+    };
+    for (const Case& c : std::vector<Case>{
+             {"stitch " + positions + " -o " + out + " --positions-out " + tile, "--positions-out '" + tile + "' is the same file as a tile"},
+             {"stitch " + positions + " -o " + out + " --positions-out " + positions, "is the same file as the positions file"},
+             {"mosaic " + positions + " -o " + out + " --pairs-out " + (tmp / "link.csv").string(), "--pairs-out '"},
+             {"mosaic " + positions + " -o " + out + " --report " + tile, "--report '" + tile + "' is the same file as a tile"},
+         }) {
+        CAPTURE(c.args);
+        std::string log;
+        CHECK(tt::run_command(tt::tessera_binary() + " " + c.args + " -q 2>&1", &log) == 1);
+        CAPTURE(log);
+        CHECK(log.find(c.want) != std::string::npos);
+        CHECK(log.find("would destroy that input") != std::string::npos);
+        CHECK(tt::slurp(tile) == tile_bytes);
+        CHECK(tt::slurp(positions) == positions_bytes);
+        CHECK(!fs::exists(out));  // refused before the run
+    }
+    // two outputs in one file: refused when the file exists already
+    std::ofstream(tmp / "old.csv") << "x\n";
+    std::string log;
+    CHECK(tt::run_command(tt::tessera_binary() + " mosaic " + positions + " -o " + out + " --positions-out " +
+                              (tmp / "old.csv").string() + " --pairs-out " + (tmp / "old.csv").string() + " -q 2>&1",
+                          &log) == 1);
+    CHECK(log.find("each output needs a file of its own") != std::string::npos);
+}
+
 TEST_CASE("rel: a Deep Zoom output whose folder holds an input is refused") {
     tt::TempDir tmp;
     two_tiles(tmp);

@@ -503,6 +503,7 @@ CLI::App* add_stitch(CLI::App& app, StitchCmd& c, RunFlags& r) {
 
 int cmd_stitch(StitchCmd& c, const RunFlags& r) {
     std::vector<Placement> rows = read_tiles(c.o, c.in);
+    check_side_outputs(c.o, rows, {{"--positions-out", c.in.positions_out}});
     PlannedJob job = plan_stitch(c.o, std::move(rows), standard_registry(), job_context(r, c.emit_json));
     if (!c.in.positions_out.empty() && speaks_for_job()) write_positions(c.in.positions_out, job.tiles);
     return emit_or_run(job.graph, c.emit_json, r);
@@ -574,6 +575,8 @@ int cmd_mosaic(MosaicCmd& c, const RunFlags& r) {
     // in a sharded run every rank registers (its share of the pairs) and
     // builds the graph; rank 0 alone reports and writes the side files
     std::vector<Placement> tiles = read_tiles(c.o, c.in);
+    check_side_outputs(c.o, tiles,
+                       {{"--positions-out", c.in.positions_out}, {"--pairs-out", c.pairs_out}, {"--report", c.report_out}});
     if (!c.report_out.empty() && !c.o.register_tiles)
         throw Error("--report draws the registration; it needs --register");
     JobContext ctx = job_context(r, c.emit_json);

@@ -85,6 +85,17 @@ PlannedJob plan_stitch(const StitchOptions& options, std::vector<Placement> tile
 PlannedJob plan_mosaic(const MosaicOptions& options, std::vector<Placement> tiles, const OpRegistry& registry,
                        const JobContext& context = {});
 
+// The files a job writes besides its output (the positions it used, the
+// pairs CSV, the registration picture, ...), each with the option that
+// names it: refused before anything is read or written when one is the
+// same file (device and inode, so links count) as an input of the job (a
+// tile, the positions file, the flat- or dark-field) or as another output
+// (options.output and options.flatfield_out included), naming both.
+// options.flatfield_out is checked against the inputs even when no side
+// file is given.
+void check_side_outputs(const StitchOptions& options, const std::vector<Placement>& tiles,
+                        const std::vector<std::pair<std::string, std::string>>& side_files);
+
 // The graph run with the context's threads, cancel flag and cluster.
 RunStats run_job(Graph& graph, const JobContext& context = {});
 
