@@ -1,10 +1,16 @@
 #include "zip_writer.hpp"
 
+#include <unzip.h>
 #include <zip.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <vector>
 
 #include "tessera/core/error.hpp"
+#include "tessera/io/unzip.hpp"
 
 namespace tessera::io {
 
@@ -54,3 +60,47 @@ void ZipWriter::close() {
 }
 
 }  // namespace tessera::io
+
+namespace tessera {
+
+void unzip_to(const std::string& archive, const std::string& folder) {
+    namespace fs = std::filesystem;
+    unzFile z = unzOpen64(archive.c_str());
+    if (!z) throw IoError(archive, "is not a zip archive (or cannot be read)");
+    struct Close {
+        unzFile z;
+        ~Close() { unzClose(z); }
+    } close{z};
+    int rc = unzGoToFirstFile(z);
+    std::vector<char> buf(1 << 16);
+    for (; rc == UNZ_OK; rc = unzGoToNextFile(z)) {
+        unz_file_info64 info{};
+        char name[4096];
+        if (unzGetCurrentFileInfo64(z, &info, name, sizeof name, nullptr, 0, nullptr, 0) != UNZ_OK)
+            throw IoError(archive, "has an entry that cannot be read; is it complete?");
+        const fs::path rel = fs::path(name).lexically_normal();
+        if (rel.empty() || rel.is_absolute() || *rel.begin() == "..")
+            throw IoError(archive, std::string("has the entry '") + name + "', which would land outside the folder; "
+                                                                         "it was not written by a Deep Zoom save");
+        const std::string n(name);
+        const fs::path out = fs::path(folder) / rel;
+        std::error_code ec;
+        if (!n.empty() && n.back() == '/') {
+            fs::create_directories(out, ec);
+            continue;
+        }
+        fs::create_directories(out.parent_path(), ec);
+        if (unzOpenCurrentFile(z) != UNZ_OK) throw IoError(archive, "cannot open its entry '" + n + "'");
+        std::FILE* f = std::fopen(out.c_str(), "wb");
+        bool ok = f != nullptr;
+        for (int got; ok && (got = unzReadCurrentFile(z, buf.data(), unsigned(buf.size()))) != 0;)
+            ok = got > 0 && std::fwrite(buf.data(), 1, std::size_t(got), f) == std::size_t(got);
+        if (f) ok = std::fclose(f) == 0 && ok;
+        ok = unzCloseCurrentFile(z) == UNZ_OK && ok;  // also checks the entry's CRC
+        if (!ok) throw IoError(archive, "cannot unpack '" + n + "' to '" + out.string() + "' (a damaged archive, a full disk, or zip64 sizes this zip reader cannot take: libarchive's, "
+                                    "in vips dzsave's archives; unzip those with unzip first)");
+    }
+    if (rc != UNZ_END_OF_LIST_OF_FILE) throw IoError(archive, "is damaged: its entries cannot be listed");
+}
+
+}  // namespace tessera

@@ -641,8 +641,8 @@ struct ViewCmd {
 };
 
 CLI::App* add_view(CLI::App& app, ViewCmd& c) {
-    auto* view = app.add_subcommand("view", "write NAME.html beside NAME.dzi: the pyramid in OpenSeadragon (copied beside it; no CDN)");
-    view->add_option("DZI", c.dzi, "a .dzi written by tessera (or vips dzsave)")->required();
+    auto* view = app.add_subcommand("view", "write NAME.html beside NAME.dzi (.zip, .szi, or a google or IIIF folder): the pyramid in OpenSeadragon (copied beside it; no CDN)");
+    view->add_option("PYRAMID", c.dzi, "a .dzi, .zip or .szi, or a google or IIIF folder, written by tessera (or vips dzsave); a zip is unpacked into NAME_unzipped/ beside the page")->required();
     view->add_option("-o,--output", c.o.output, "the page to write (default: NAME.html beside the .dzi)");
     return view;
 }
