@@ -1,4 +1,5 @@
-// Deep Zoom (and Google/XYZ) tile pyramids in one pass.
+// Deep Zoom (and Google/XYZ, IIIF level 0) tile pyramids in one pass, in a
+// folder or a zip.
 //
 // Geometry, as `vips dzsave` (libvips 8.14) lays it out, checked by
 // tests/dzsave_test.cpp against the vips command:
@@ -14,6 +15,20 @@
 //    shrink" mean. Our bits are libvips's: PNG tiles are identical (encoded
 //    by libvips's own saver), and JPEG tiles too (libjpeg with jpegsave's
 //    settings: quality, strip, subsampling below 90).
+//  - iiif / iiif3 levels stop at one tile as google's, tiles are clipped as
+//    dz's (never overlapping), and are named by their region in full-size
+//    pixels and the size they are shown at (dzsave.c's tile_name);
+//    info.json is vips's text (write_json), its scaleFactors included;
+//  - skip_blanks: a tile none of whose samples (overlap included; google's
+//    padding is background) differs from the background by more than the
+//    threshold is not written (dzsave.c's region_tile_equal); the levels
+//    below are shrunk from every pixel all the same;
+//  - zip / szi: the entries vips 8.14 writes (NAME/NAME.dzi and
+//    NAME/NAME_files/..., or NAME/... for the other layouts; szi adds
+//    NAME/scan-properties.xml), stored. The tiles are encoded on the
+//    workers as for a folder, and put into the archive in the serial stage
+//    in the order they were cut (EncodeQueue::Order::kept), so that the
+//    entries' order never depends on the threads.
 //
 // Order and memory. Level 0 is asked for on a tile_size grid in the banded
 // order the pyramid TIFF writer uses (pyramid_layout.hpp), so that what the
@@ -35,7 +50,8 @@
 // level-0 tile brings on average, so the queue stays short); finish() does
 // what is left on the run's thread budget.
 //
-// Files. Everything goes into a temporary folder beside the target (an
+// Files. Everything goes into a temporary folder (zipped: a temporary
+// archive, renamed onto NAME.zip when complete) beside the target (an
 // OutputTarget folder; the next run removes one a killed run left);
 // finish() moves NAME_files (or google's NAME) and NAME.dzi into place, and
 // only then deletes the old NAME_files. A run that fails or is cancelled

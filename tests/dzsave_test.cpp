@@ -455,3 +455,25 @@ TEST_CASE("dzsave: iiif and iiif3 layouts equal vips dzsave - info.json and regi
     CHECK(z.count("iiif/0,0,512,512/512,/0/default.jpg") == 1);  // the layout's default tile size, 512
     CHECK(slurp(tmp / "uz" / "iiif" / "info.json").find("\"@id\": \"https://example.com/iiif/iiif\"") != std::string::npos);
 }
+
+TEST_CASE("dzsave: stitch --layout --container --id and --skip-blanks reach the save") {
+    tt::TempDir tmp;
+    fs::copy(tt::source_dir() / "examples" / "stitch", tmp / "stitch", fs::copy_options::recursive);
+    const std::string stitch = tt::tessera_binary() + " stitch -q " + (tmp / "stitch" / "positions.csv").string() +
+                               " --canvas 1000 700 ";
+    std::string out;
+    REQUIRE(tt::run_command(stitch + "--layout iiif3 --tile-size 256 --id http://h.org/iiif --container zip -o " +
+                                (tmp / "slide.dzi").string(),
+                            &out) == 0);
+    const auto z = unzipped(tmp / "slide.zip", tmp / "u");
+    CHECK(z.count("slide/info.json") == 1);
+    CHECK(z.count("slide/0,0,256,256/256,256/0/default.jpg") == 1);
+    CHECK(slurp(tmp / "u" / "slide" / "info.json").find("\"id\": \"http://h.org/iiif/slide\"") != std::string::npos);
+    // every sample is within 255 of white: no tile written, the .dzi still is
+    REQUIRE(tt::run_command(stitch + "--skip-blanks 255 -o " + (tmp / "blank.dzi").string(), &out) == 0);
+    CHECK(fs::exists(tmp / "blank.dzi"));
+    CHECK(files_under(tmp / "blank_files").empty());
+    // and the tile options of a pyramid are errors for a TIFF
+    CHECK(tt::run_command(stitch + "--container zip -o " + (tmp / "x.tif").string(), &out) != 0);
+    CHECK(out.find("apply to Deep Zoom outputs") != std::string::npos);
+}

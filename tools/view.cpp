@@ -312,7 +312,7 @@ int png_width(const fs::path& file) {
 // (relative to the page).
 std::string tile_source(const fs::path& root, const std::string& url) {
     auto num = [](std::int64_t v) { return std::to_string(v); };
-    if (lower_ext(root) == ".dzi") {
+    if (!fs::is_directory(root)) {
         const DeepZoomImage d = read_dzi(root.string());
         return "{Image: {xmlns: \"" + d.xmlns + "\", Url: \"" + js_escape(url) + "\",\n    Format: \"" + d.format +
                "\", Overlap: \"" + num(d.overlap) + "\", TileSize: \"" + num(d.tile_size) +
@@ -384,9 +384,9 @@ std::string write_view_page(const std::string& input, const ViewOptions& options
     if (src.filename() == "info.json") src = src.parent_path();
     const std::string ext = lower_ext(src);
     const bool zipped = ext == ".zip" || ext == ".szi";
-    if (!zipped && ext != ".dzi" && !fs::is_directory(src))
-        throw IoError(input, "cannot be read as a pyramid; give a .dzi, .zip or .szi, or a google or IIIF folder");
-    const std::string stem = zipped || ext == ".dzi" ? src.stem().string() : src.filename().string();
+    const bool folder = fs::is_directory(src);
+    if (!zipped && !folder) read_dzi(src.string());  // a file that is not a .dzi is refused first, saying why
+    const std::string stem = folder ? src.filename().string() : src.stem().string();
     const std::string out = options.output.empty() ? (src.parent_path() / (stem + ".html")).string() : options.output;
     fs::path page(out);
     fs::path page_dir = page.parent_path().empty() ? fs::path(".") : page.parent_path();
@@ -409,7 +409,7 @@ std::string write_view_page(const std::string& input, const ViewOptions& options
     }
     // the tiles' folder: NAME_files beside a .dzi, else the folder itself
     fs::path tiles = root;
-    if (lower_ext(root) == ".dzi") {
+    if (!fs::is_directory(root)) {
         tiles = root.parent_path() / (root.stem().string() + "_files");
         if (!fs::is_directory(tiles)) throw IoError(root.string(), "has no tile folder '" + tiles.string() + "' beside it");
     }
