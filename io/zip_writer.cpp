@@ -4,6 +4,7 @@
 #include <zip.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -14,7 +15,8 @@
 
 namespace tessera::io {
 
-ZipWriter::ZipWriter(const std::string& file, const std::string& target, std::time_t when) : target_(target) {
+ZipWriter::ZipWriter(const std::string& file, const std::string& target, std::time_t when)
+    : file_(file), target_(target) {
     localtime_r(&when, &when_);
     zip_ = zipOpen64(file.c_str(), APPEND_STATUS_CREATE);
     if (!zip_) throw IoError(target_, "cannot create the zip archive '" + file + "'; is the folder writable?");
@@ -52,11 +54,63 @@ void ZipWriter::add(const std::string& name, const void* data, std::size_t n) {
     ++entries_;
 }
 
+namespace {
+
+void put_le(std::vector<unsigned char>& out, std::uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<unsigned char>(v >> (8 * i)));
+}
+std::uint64_t get_le(const unsigned char* p, int bytes) {
+    std::uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
+    return v;
+}
+
+// minizip 1.1 writes the zip64 end records only when an offset passes
+// 4 GB; past 65535 entries (a 95000x80000 slide has 160 000 tiles) it
+// writes 0xFFFF as the count and nothing else, which Info-ZIP's unzip then
+// refuses. So the end of such an archive is rewritten as the zip64
+// specification (APPNOTE 4.3.14-4.3.16) has it: the zip64 end record with
+// the real count, its locator, then the classic end record pointing at them.
+bool add_zip64_end(const std::string& file, std::uint64_t entries) {
+    std::FILE* f = std::fopen(file.c_str(), "r+b");
+    if (!f) return false;
+    unsigned char eocd[22];
+    bool ok = std::fseek(f, -22, SEEK_END) == 0;
+    const long at = ok ? std::ftell(f) : -1;
+    ok = ok && at > 0 && std::fread(eocd, 1, 22, f) == 22 && get_le(eocd, 4) == 0x06054b50u;
+    const std::uint64_t cd_size = get_le(eocd + 12, 4), cd_offset = get_le(eocd + 16, 4);
+    if (ok && cd_offset != 0xffffffffu) {  // (past 4 GB minizip wrote the zip64 records itself)
+        std::vector<unsigned char> end;
+        put_le(end, 0x06064b50u, 4);  // zip64 end of central directory record
+        put_le(end, 44, 8);           // its size after this field
+        put_le(end, 45, 2);           // version made by, needed: 4.5 (zip64)
+        put_le(end, 45, 2);
+        put_le(end, 0, 4);  // this disk, the central directory's disk
+        put_le(end, 0, 4);
+        put_le(end, entries, 8);  // entries on this disk, in all
+        put_le(end, entries, 8);
+        put_le(end, cd_size, 8);
+        put_le(end, cd_offset, 8);
+        put_le(end, 0x07064b50u, 4);  // its locator
+        put_le(end, 0, 4);
+        put_le(end, std::uint64_t(at), 8);
+        put_le(end, 1, 4);  // disks
+        end.insert(end.end(), eocd, eocd + 22);  // the classic record, 0xFFFF counts: "see zip64"
+        ok = std::fseek(f, at, SEEK_SET) == 0 && std::fwrite(end.data(), 1, end.size(), f) == end.size();
+    }
+    return std::fclose(f) == 0 && ok;
+}
+
+}  // namespace
+
 void ZipWriter::close() {
     auto* z = static_cast<zipFile>(zip_);
     zip_ = nullptr;
     if (z && zipClose(z, nullptr) != ZIP_OK)
         throw IoError(target_, "cannot finish the zip archive (its central directory); is the disk full?");
+    if (entries_ >= 0xffff && !add_zip64_end(file_, entries_))
+        throw IoError(target_, "cannot write the zip64 end of the archive's " + std::to_string(entries_) +
+                                   " entries; is the disk full?");
 }
 
 }  // namespace tessera::io

@@ -6,8 +6,9 @@
 // Entries are stored, never recompressed (the tiles are JPEG/PNG/WebP
 // already; vips dzsave's default, compression 0, does the same), each
 // written whole as it is added: nothing is staged. Archives past 4 GB or
-// 65535 entries get zip64 records (minizip adds them when an offset or the
-// count needs them), as libvips's libarchive writer does.
+// 65535 entries get zip64 end records (minizip adds them past 4 GB, close()
+// past 65535 entries, where minizip does not), as libvips's libarchive
+// writer does.
 #pragma once
 
 #include <cstddef>
@@ -35,7 +36,7 @@ public:
 
 private:
     void* zip_ = nullptr;
-    std::string target_;
+    std::string file_, target_;
     std::tm when_{};
     std::size_t entries_ = 0;
 };

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "support.hpp"
+#include "../io/zip_writer.hpp"
 #include "tessera/io/unzip.hpp"
 
 namespace fs = std::filesystem;
@@ -476,4 +477,25 @@ TEST_CASE("dzsave: stitch --layout --container --id and --skip-blanks reach the 
     // and the tile options of a pyramid are errors for a TIFF
     CHECK(tt::run_command(stitch + "--container zip -o " + (tmp / "x.tif").string(), &out) != 0);
     CHECK(out.find("apply to Deep Zoom outputs") != std::string::npos);
+}
+
+TEST_CASE("dzsave: an archive of more than 65535 entries has zip64 end records that unzip and python read") {
+    tt::TempDir tmp;
+    const fs::path file = tmp / "many.zip";
+    {
+        tessera::io::ZipWriter z(file.string(), file.string(), std::time(nullptr));
+        for (int i = 0; i < 70000; ++i) {
+            const std::string name = "m/" + std::to_string(i) + ".txt";
+            z.add(name, name.data(), name.size());
+        }
+        z.close();
+    }
+    std::string out;
+    CHECK(tt::run_command("unzip -tq '" + file.string() + "'", &out) == 0);
+    CAPTURE(out);
+    CHECK(out.find("No errors detected") != std::string::npos);
+    REQUIRE(tt::run_command("/usr/bin/python3 -c \"import zipfile; z = zipfile.ZipFile('" + file.string() +
+                                "'); print(len(z.infolist()), z.read('m/69999.txt').decode())\"",
+                            &out) == 0);
+    CHECK(out.find("70000 m/69999.txt") != std::string::npos);
 }
