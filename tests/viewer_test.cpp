@@ -113,7 +113,9 @@ void view_in_chromium(const std::string& save_path, const std::string& keys, con
     REQUIRE(accepts(port));
     const fs::path profile = tmp / "profile", shot = tmp / "shot.png";
     fs::create_directories(profile);
-    rc = tt::run_command("timeout 90 " + chromium +
+    // one browser at a time (ctest -j runs the viewer tests side by side,
+    // and two Chromiums on a busy 2-core machine outlast the timeout)
+    rc = tt::run_command("flock /tmp/tessera-viewer-test.lock timeout 120 " + chromium +
                              " --headless --no-sandbox --disable-gpu --disable-background-networking"
                              " --no-first-run --user-data-dir='" + profile.string() + "' --window-size=800,600"
                              " --virtual-time-budget=2000 --screenshot='" + shot.string() + "' http://127.0.0.1:" +
