@@ -1,4 +1,5 @@
-// Deep Zoom (and Google/XYZ) tile pyramids in one pass.
+// Deep Zoom (and Google/XYZ, IIIF level 0) tile pyramids in one pass, in a
+// folder or a zip.
 //
 // Geometry, as `vips dzsave` (libvips 8.14) lays it out, checked by
 // tests/dzsave_test.cpp against the vips command:
@@ -14,6 +15,20 @@
 //    shrink" mean. Our bits are libvips's: PNG tiles are identical (encoded
 //    by libvips's own saver), and JPEG tiles too (libjpeg with jpegsave's
 //    settings: quality, strip, subsampling below 90).
+//  - iiif / iiif3 levels stop at one tile as google's, tiles are clipped as
+//    dz's (never overlapping), and are named by their region in full-size
+//    pixels and the size they are shown at (dzsave.c's tile_name);
+//    info.json is vips's text (write_json), its scaleFactors included;
+//  - skip_blanks: a tile none of whose samples (overlap included; google's
+//    padding is background) differs from the background by more than the
+//    threshold is not written (dzsave.c's region_tile_equal); the levels
+//    below are shrunk from every pixel all the same;
+//  - zip / szi: the entries vips 8.14 writes (NAME/NAME.dzi and
+//    NAME/NAME_files/..., or NAME/... for the other layouts; szi adds
+//    NAME/scan-properties.xml), stored. The tiles are encoded on the
+//    workers as for a folder, and put into the archive in the serial stage
+//    in the order they were cut (EncodeQueue::Order::kept), so that the
+//    entries' order never depends on the threads.
 //
 // Order and memory. Level 0 is asked for on a tile_size grid in the banded
 // order the pyramid TIFF writer uses (pyramid_layout.hpp), so that what the
@@ -35,7 +50,8 @@
 // level-0 tile brings on average, so the queue stays short); finish() does
 // what is left on the run's thread budget.
 //
-// Files. Everything goes into a temporary folder beside the target (an
+// Files. Everything goes into a temporary folder (zipped: a temporary
+// archive, renamed onto NAME.zip when complete) beside the target (an
 // OutputTarget folder; the next run removes one a killed run left);
 // finish() moves NAME_files (or google's NAME) and NAME.dzi into place, and
 // only then deletes the old NAME_files. A run that fails or is cancelled
@@ -74,7 +90,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -90,6 +110,7 @@
 #include "tessera/io/output_target.hpp"
 #include "tile_codec.hpp"
 #include "vips_common.hpp"
+#include "zip_writer.hpp"
 
 namespace tessera::io {
 
@@ -117,7 +138,7 @@ std::uint64_t key(int bx, int by) { return (std::uint64_t(std::uint32_t(by)) << 
 // WebP through libvips's savers.
 std::vector<std::uint8_t> encode_tile(const std::uint8_t* px, int w, int h, int bands, const std::string& suffix,
                                       int quality, const std::string& path) {
-    if (suffix == "jpeg") {
+    if (suffix == "jpeg" || suffix == "jpg") {
         try {
             return encode_jpeg_file(px, w, h, bands, quality);
         } catch (const Error& e) {
@@ -152,12 +173,30 @@ void write_file(const fs::path& file, const void* data, std::size_t n, const std
     if (!ok) throw IoError(target, "cannot write '" + file.string() + "'; is the disk full?");
 }
 
-// A cut tile waiting to be encoded and written.
+// A cut tile waiting to be encoded and written: to `file` (a folder), or
+// as the archive's entry `file` (zipped: its bytes kept until the serial
+// stage stores them, in the order the tiles were cut).
 struct Job {
     fs::path file;
     std::vector<std::uint8_t> pixels;
+    std::vector<std::uint8_t> bytes;
     int w = 0, h = 0;
+    bool make_folders = false;  // iiif: every tile has folders of its own
 };
+
+// An ISO 8601 UTC time with microseconds, as libvips stamps the properties
+// it writes ("2026-12-01T13:13:57.190126Z").
+std::string iso8601_now() {
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() % 1000000;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(us));
+    return buf;
+}
 
 class DzSink final : public ShardedSink {
 public:
@@ -165,7 +204,10 @@ public:
         : path_(std::move(path)),
           opt_(std::move(o)),
           layout_(opt_.tile_size, opt_.band_width),
-          queue_([this](Job& j) { run_job(j); }, EncodeQueue<Job>::Order::any) {}
+          // an archive's entries go in in the order the tiles were cut, so
+          // that its bytes do not depend on which thread finished first
+          queue_([this](Job& j) { run_job(j); },
+                 opt_.zipped() ? EncodeQueue<Job>::Order::kept : EncodeQueue<Job>::Order::any) {}
     ~DzSink() override { abort(); }
 
     std::optional<Point> tile_size() const override { return Point{opt_.tile_size, opt_.tile_size}; }
@@ -187,18 +229,21 @@ public:
         const int T = opt_.tile_size;
         if (context.tile_w != T || context.tile_h != T)
             throw Error("dzsave: the evaluator did not use the sink's tile size");
-        // the levels: halved (rounded up) down to 1x1 (dz) or one tile (google)
-        const int limit = opt_.layout == DzOptions::Layout::dz ? 1 : T;
+        // the levels: halved (rounded up) down to 1x1 (dz) or one tile (the others)
+        const int limit = opt_.google_like() ? T : 1;
         levels_.clear();
         for (const LevelGrid& g : pyramid_levels(info.width, info.height, T, T, Halving::up, limit, limit))
             levels_.emplace_back(g);
         for (std::size_t d = 0; d < levels_.size(); ++d) levels_[d].number = int(levels_.size() - 1 - d);
 
-        fs::path target(path_);
+        fs::path target(dz_target(path_, opt_));
         dir_ = target.parent_path().empty() ? fs::path(".") : target.parent_path();
         stem_ = target.stem().string();
         name_ = target.filename().string();  // the .dzi as named, its extension's case kept
         root_ = opt_.layout == DzOptions::Layout::dz ? stem_ + "_files" : stem_;
+        // zipped, everything is under NAME/ (as vips dzsave 8.14 writes
+        // it): NAME/NAME.dzi and NAME/NAME_files/..., or NAME/Z/Y/X...
+        entry_root_ = opt_.layout == DzOptions::Layout::dz ? stem_ + "/" + root_ : root_;
         me_ = 0;
         builder_.clear();
         if (!part_.share) return make_tmp();
@@ -214,10 +259,22 @@ public:
         join_share(failed);
     }
 
-    // The temporary folder with every level's folder in it.
+    // The temporary folder with every level's folder in it (zipped: the
+    // temporary archive).
     void make_tmp() {
+        if (opt_.zipped()) {
+            const std::string target = dz_target(path_, opt_);
+            out_.emplace(target, OutputTarget::Kind::file);
+            tmp_ = out_->temp();
+            zip_.emplace(tmp_.string(), target, std::time(nullptr));
+            return;
+        }
         out_.emplace(path_, OutputTarget::Kind::folder);
         tmp_ = out_->temp();
+        if (opt_.layout == DzOptions::Layout::iiif || opt_.layout == DzOptions::Layout::iiif3) {
+            fs::create_directories(tmp_ / root_);  // each tile makes its own folders
+            return;
+        }
         try {
             for (const Level& l : levels_) {
                 fs::path d = tmp_ / root_ / std::to_string(l.number);
@@ -244,6 +301,7 @@ public:
         copy_pixels(tile, b.tile());
         arrive(0, tile.rect.x / T, tile.rect.y / T, std::move(b));
         if (part_.writer()) receive_parts(false);  // keeps the producers' sends moving
+        store_done();
     }
 
     void finish() override {
@@ -259,21 +317,32 @@ public:
             return;
         }
 
+        store_done();
+        if (!queue_.all_retired()) throw Error("dzsave: internal: a tile was never stored in the archive");
+
+        // the descriptor: NAME.dzi (dz), blank.png (google: the background
+        // tile viewers show outside the image), info.json (iiif)
         if (opt_.layout == DzOptions::Layout::dz) {
-            write_dzi(tmp_ / name_);
-        } else {
-            // libvips writes the background tile google viewers show outside
-            // the image
+            put(zip_ ? stem_ + "/" + stem_ + ".dzi" : name_, dzi_text());
+        } else if (opt_.layout == DzOptions::Layout::google) {
             const int T = opt_.tile_size;
             std::vector<std::uint8_t> blank(std::size_t(T) * T, std::uint8_t(std::clamp(opt_.background, 0.0, 255.0)));
             auto bytes = encode_tile(blank.data(), T, T, 1, "png", opt_.quality, path_);
-            write_file(tmp_ / root_ / "blank.png", bytes.data(), bytes.size(), path_);
+            put(root_ + "/blank.png", std::string(bytes.begin(), bytes.end()));
+        } else {
+            put(root_ + "/info.json", info_json());
         }
-        // the old output aside, the new one in, then the old one goes
-        if (opt_.layout == DzOptions::Layout::dz)
+        if (zip_) {
+            if (opt_.container == DzOptions::Container::szi) put(stem_ + "/scan-properties.xml", scan_properties());
+            zip_->close();
+            zip_.reset();
+            out_->commit();  // the archive renamed onto NAME.zip
+        } else if (opt_.layout == DzOptions::Layout::dz) {
+            // the old output aside, the new one in, then the old one goes
             out_->commit({root_, name_});
-        else
+        } else {
             out_->commit({root_});
+        }
         out_.reset();
         tmp_.clear();
     }
@@ -281,6 +350,7 @@ public:
     void abort() noexcept override {
         queue_.clear();
         for (Level& l : levels_) l.blocks.clear();
+        zip_.reset();  // closed before its temporary file is removed
         out_.reset();  // rank 0's folder, with the producers' files in it
         tmp_.clear();
         ends_ = 0;
@@ -331,6 +401,7 @@ private:
         const bool whole = opt_.layout == DzOptions::Layout::google;
         const int w = whole ? T : r.w, h = whole ? T : r.h;
         const int bands = info_.bands;
+        l.at(tx, ty) |= kCut;
         Job job;
         job.w = w;
         job.h = h;
@@ -343,15 +414,49 @@ private:
                 const Buffer& b = l.blocks.at(key(bx, by));
                 copy_pixels(b.view(), out.sub(b.rect().intersect(r)));
             }
-        const std::string ext = "." + opt_.suffix;
-        job.file = opt_.layout == DzOptions::Layout::dz
-                       ? tmp_ / root_ / std::to_string(l.number) / (std::to_string(tx) + "_" + std::to_string(ty) + ext)
-                       : tmp_ / root_ / std::to_string(l.number) / std::to_string(ty) / (std::to_string(tx) + ext);
-        l.at(tx, ty) |= kCut;
-        const std::size_t n = job.pixels.size();
-        queue_.push(std::move(job), n);
+        // a blank tile (vips's rule: every sample, overlap and google's
+        // padding included, within the threshold of the background) is cut
+        // but not written
+        if (!blank(job.pixels)) {
+            const std::string rel = tile_name(d, tx, ty);
+            job.file = zip_ ? fs::path(entry_root_ + "/" + rel) : tmp_ / root_ / rel;
+            job.make_folders = !zip_ && (opt_.layout == DzOptions::Layout::iiif || opt_.layout == DzOptions::Layout::iiif3);
+            const std::size_t n = job.pixels.size();
+            queue_.push(std::move(job), n);
+        }
         for (int by = by0; by <= by1; ++by)
             for (int bx = bx0; bx <= bx1; ++bx) try_drop(d, bx, by);
+    }
+
+    bool blank(const std::vector<std::uint8_t>& px) const {
+        if (opt_.skip_blanks < 0) return false;
+        const int ink = int(std::clamp(opt_.background, 0.0, 255.0));
+        for (std::uint8_t v : px)
+            if (std::abs(int(v) - ink) > opt_.skip_blanks) return false;
+        return true;
+    }
+
+    // Tile (tx, ty) of level d (0: the full size), relative to the root,
+    // as vips dzsave names it.
+    std::string tile_name(std::size_t d, int tx, int ty) const {
+        const Level& l = levels_[d];
+        const std::string ext = "." + opt_.suffix;
+        auto num = [](std::int64_t v) { return std::to_string(v); };
+        switch (opt_.layout) {
+            case DzOptions::Layout::dz: return num(l.number) + "/" + num(tx) + "_" + num(ty) + ext;
+            case DzOptions::Layout::google: return num(l.number) + "/" + num(ty) + "/" + num(tx) + ext;
+            case DzOptions::Layout::iiif:
+            case DzOptions::Layout::iiif3: break;
+        }
+        // IIIF: the region in full-size pixels (the level's tile scaled up,
+        // clipped to the image), then the size it is shown at, then the
+        // rotation: "x,y,w,h/w,/0/default.jpg" (IIIF 3: "w,h").
+        const std::int64_t T = opt_.tile_size, sub = std::int64_t(1) << d;
+        const std::int64_t left = tx * T * sub, top = ty * T * sub;
+        const std::int64_t w = std::min(T * sub, info_.width - left), h = std::min(T * sub, info_.height - top);
+        const std::int64_t sw = std::min(T, l.width - tx * T), sh = std::min(T, l.height - ty * T);
+        const std::string size = opt_.layout == DzOptions::Layout::iiif3 ? num(sw) + "," + num(sh) : num(sw) + ",";
+        return num(left) + "," + num(top) + "," + num(w) + "," + num(h) + "/" + size + "/0/default" + ext;
     }
 
     // Block (px, py) of level d + 1 from its 2x2 group in level d, once the
@@ -580,14 +685,77 @@ private:
     static constexpr std::size_t kQueueTarget = 16;
     static constexpr std::size_t kReceiveRoom = 2 * kQueueTarget;
 
-    // A queued tile, encoded and written (any thread).
+    // A queued tile, encoded and written (any thread); zipped, encoded
+    // only: store_done() puts it in the archive.
     void run_job(Job& job) {
         auto bytes = encode_tile(job.pixels.data(), job.w, job.h, info_.bands, opt_.suffix, opt_.quality, path_);
+        if (zip_) {
+            job.bytes = std::move(bytes);
+            job.pixels = {};
+            return;
+        }
+        if (job.make_folders) {
+            std::error_code ec;
+            fs::create_directories(job.file.parent_path(), ec);
+            if (ec) throw IoError(path_, "cannot create the tile folder '" + job.file.parent_path().string() + "': " + ec.message());
+        }
         write_file(job.file, bytes.data(), bytes.size(), path_);
     }
 
+    // Serial, zipped: the encoded tiles at the head of the queue into the
+    // archive, in the order they were cut.
+    void store_done() {
+        if (zip_) queue_.retire([this](Job& j) { zip_->add(j.file.generic_string(), j.bytes.data(), j.bytes.size()); });
+    }
+
+    // A descriptor file, `rel` to the temporary folder (zipped: the
+    // archive's entry).
+    void put(const std::string& rel, const std::string& bytes) {
+        if (zip_)
+            zip_->add(rel, bytes.data(), bytes.size());
+        else
+            write_file(tmp_ / rel, bytes.data(), bytes.size(), path_);
+    }
+
+    // info.json, as vips dzsave 8.14 writes it: its id is ID/NAME, and its
+    // scaleFactors are those of all levels but the smallest (1, 2, ... up
+    // to 2^(levels - 2): vips's count, kept so that the file is the same;
+    // a viewer then never asks for the smallest level, which is written).
+    std::string info_json() const {
+        const bool v3 = opt_.layout == DzOptions::Layout::iiif3;
+        std::string s = "{\n  \"@context\": \"http://iiif.io/api/image/" + std::string(v3 ? "3" : "2") +
+                        "/context.json\",\n";
+        if (v3)
+            s += "  \"id\": \"" + opt_.id + "/" + stem_ + "\",\n  \"type\": \"ImageService3\",\n"
+                 "  \"profile\": \"level0\",\n  \"protocol\": \"http://iiif.io/api/image\",\n";
+        else
+            s += "  \"@id\": \"" + opt_.id + "/" + stem_ + "\",\n  \"profile\": [\n"
+                 "    \"http://iiif.io/api/image/2/level0.json\",\n    {\n      \"formats\": [\n        \"" +
+                 opt_.suffix + "\"\n      ],\n      \"qualities\": [\n        \"default\"\n      ]\n    }\n  ],\n"
+                 "  \"protocol\": \"http://iiif.io/api/image\",\n";
+        s += "  \"tiles\": [\n    {\n      \"scaleFactors\": [\n";
+        const int top = int(levels_.size()) - 1;
+        for (int i = 0; i < top; ++i) s += "        " + std::to_string(1 << i) + (i + 1 < top ? ",\n" : "\n");
+        s += "      ],\n      \"width\": " + std::to_string(opt_.tile_size) + "\n    }\n  ],\n";
+        s += "  \"width\": " + std::to_string(info_.width) + ",\n  \"height\": " + std::to_string(info_.height) +
+             "\n}\n";
+        return s;
+    }
+
+    // The .szi's scan-properties.xml, as libvips writes it: the size (the
+    // slide fields it adds come from OpenSlide metadata, which a stitched
+    // image does not have).
+    std::string scan_properties() const {
+        return "<?xml version=\"1.0\"?>\n<image xmlns=\"http://www.pathozoom.com/szi\" date=\"" + iso8601_now() +
+               "\" version=\"1.0\">\n  <properties>\n"
+               "    <property>\n      <name>ImageWidth</name>\n      <value type=\"gint\">" +
+               std::to_string(info_.width) + "</value>\n    </property>\n"
+               "    <property>\n      <name>ImageHeight</name>\n      <value type=\"gint\">" +
+               std::to_string(info_.height) + "</value>\n    </property>\n  </properties>\n</image>\n";
+    }
+
     // The .dzi, laid out as libvips writes it.
-    void write_dzi(const fs::path& file) const {
+    std::string dzi_text() const {
         std::string s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                         "<Image xmlns=\"http://schemas.microsoft.com/deepzoom/2008\"\n"
                         "  Format=\"" + opt_.suffix + "\"\n"
@@ -599,7 +767,7 @@ private:
                         "    Width=\"" + std::to_string(info_.width) + "\"\n"
                         "  />\n"
                         "</Image>\n";
-        write_file(file, s.data(), s.size(), path_);
+        return s;
     }
 
     std::string path_;
@@ -612,6 +780,8 @@ private:
     std::optional<OutputTarget> out_;  // rank 0 (or the only process): the temporary folder, removed unless committed
     fs::path dir_, tmp_;               // tmp_: where the tiles go (on producers, rank 0's folder)
     std::string stem_, name_, root_;
+    std::string entry_root_;        // zipped: root_ in the archive (dz: NAME/NAME_files)
+    std::optional<ZipWriter> zip_;  // zipped: the temporary archive
     EncodeQueue<Job> queue_;
     // sharded runs
     int me_ = 0;                             // this rank (0 when not sharded)
@@ -626,15 +796,24 @@ void check_dz_options(const ImageInfo& info, const DzOptions& o) {
         throw ParamError("tile_size", "use a tile size in [1, 8192] (vips dzsave's default is 254)");
     if (o.overlap < 0 || o.overlap > o.tile_size / 2)
         throw ParamError("overlap", "use an overlap in [0, tile_size / 2]; got " + std::to_string(o.overlap));
-    if (o.layout == DzOptions::Layout::google && o.overlap != 0)
-        throw ParamError("overlap", "google tiles do not overlap; use overlap 0 (the default for that layout)");
-    if (o.suffix != "jpeg" && o.suffix != "png" && o.suffix != "webp")
-        throw ParamError("suffix", "unknown tile format '" + o.suffix + "'; use jpeg, png or webp");
+    if (o.google_like() && o.overlap != 0)
+        throw ParamError("overlap", std::string(o.layout == DzOptions::Layout::google ? "google" : "IIIF") +
+                                        " tiles do not overlap; use overlap 0 (the default for that layout)");
+    if (o.suffix != "jpeg" && o.suffix != "jpg" && o.suffix != "png" && o.suffix != "webp")
+        throw ParamError("suffix", "unknown tile format '" + o.suffix + "'; use jpeg (or jpg), png or webp");
+    if (o.skip_blanks < -1 || o.skip_blanks > 65535)
+        throw ParamError("skip_blanks", "use a threshold in [0, 65535], or -1 to write every tile");
+    // written into info.json as it is (as vips does): no character JSON
+    // would need escaped
+    if (o.id.empty() || o.id.find_first_of("\"\\") != std::string::npos ||
+        std::any_of(o.id.begin(), o.id.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+        throw ParamError("id", "give the base URL the IIIF image is served from, e.g. https://example.org/iiif "
+                               "(no quotes, backslashes or control characters)");
     if (o.quality < 1 || o.quality > 100) throw ParamError("quality", "use a quality in [1, 100]");
     if (info.format != Format::u8)
         throw ParamError("format", "tile pyramids hold 8-bit images and this one is " +
                                        std::string(format_name(info.format)) + "; cast it to u8 first");
-    if (o.suffix == "jpeg" && info.bands != 1 && info.bands != 3)
+    if ((o.suffix == "jpeg" || o.suffix == "jpg") && info.bands != 1 && info.bands != 3)
         throw ParamError("suffix", "JPEG tiles hold 1 or 3 bands and the image has " + std::to_string(info.bands) +
                                        "; use suffix png (or webp), or drop the extra bands first");
     if (info.bands > 4)
@@ -643,7 +822,38 @@ void check_dz_options(const ImageInfo& info, const DzOptions& o) {
     if (o.band_width < 32) throw ParamError("band_width", "use a band width of at least 32 pixels");
 }
 
+namespace {
+// A zipped pyramid: the same writer, not a ShardedSink, so that under MPI
+// rank 0 computes and writes it alone (an archive has one writer).
+class ZippedDzSink final : public Sink {
+public:
+    ZippedDzSink(const std::string& path, const DzOptions& o) : s_(path, o) {}
+    std::optional<Point> tile_size() const override { return s_.tile_size(); }
+    std::vector<std::uint32_t> tile_order(int cols, int rows) const override { return s_.tile_order(cols, rows); }
+    void start(const ImageInfo& info, const SinkContext& context) override { s_.start(info, context); }
+    std::shared_ptr<void> prepare(const ConstTile& t) override { return s_.prepare(t); }
+    void consume(const ConstTile& t, std::shared_ptr<void> p) override { s_.consume(t, std::move(p)); }
+    void finish() override { s_.finish(); }
+    void abort() noexcept override { s_.abort(); }
+
+private:
+    DzSink s_;
+};
+}  // namespace
+
+std::string dz_target(const std::string& path, const DzOptions& o) {
+    if (!o.zipped()) return path;
+    const fs::path p(path);
+    std::string ext = p.extension().string();
+    for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+    const char* want = o.container == DzOptions::Container::zip ? ".zip" : ".szi";
+    if (ext == want) return path;
+    // NAME.dzi (or NAME) with container zip: NAME.zip beside it
+    return (p.parent_path() / (ext == ".dzi" ? p.stem().string() : p.filename().string())).string() + want;
+}
+
 std::unique_ptr<Sink> make_dz_sink(const std::string& path, const DzOptions& options) {
+    if (options.zipped()) return std::make_unique<ZippedDzSink>(path, options);
     return std::make_unique<DzSink>(path, options);
 }
 

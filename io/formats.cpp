@@ -92,17 +92,33 @@ void configure_tiff(const Params& p, SaveSettings& s) { configure_tiff_family(p,
 void configure_cog(const Params& p, SaveSettings& s) { configure_tiff_family(p, s, true); }
 
 // Deep Zoom: the tile keys have no default_value in the spec (giving one is
-// an error for other formats), so the layout's defaults are set here.
+// an error for other formats), so the layout's defaults are set here, as
+// vips dzsave's: google 256-pixel tiles, iiif 512, neither overlapping, jpg
+// tiles; google skips tiles within 5 of the background.
 void configure_dz(const Params& p, SaveSettings& s) {
+    using L = io::DzOptions::Layout;
+    using C = io::DzOptions::Container;
     s.quality = int(p.integer("quality"));
     io::DzOptions d;
-    d.layout = p.string("layout", "dz") == "dz" ? io::DzOptions::Layout::dz : io::DzOptions::Layout::google;
-    const bool google = d.layout == io::DzOptions::Layout::google;
-    d.tile_size = int(p.integer("tile_size", google ? 256 : s.format->default_tile));
-    d.overlap = int(p.integer("overlap", google ? 0 : 1));
-    d.suffix = p.string("suffix", "jpeg");
-    if (d.suffix == "jpg") d.suffix = "jpeg";
+    const std::string layout = p.string("layout", "dz");
+    d.layout = layout == "google" ? L::google : layout == "iiif" ? L::iiif : layout == "iiif3" ? L::iiif3 : L::dz;
+    const bool google = d.layout == L::google, iiif = d.layout == L::iiif || d.layout == L::iiif3;
+    d.tile_size = int(p.integer("tile_size", google ? 256 : iiif ? 512 : s.format->default_tile));
+    d.overlap = int(p.integer("overlap", d.google_like() ? 0 : 1));
+    d.suffix = p.string("suffix", d.google_like() ? "jpg" : "jpeg");
     d.quality = s.quality;
+    d.skip_blanks = int(p.integer("skip_blanks", google ? 5 : -1));
+    if (p.has("id") && !iiif)
+        throw ParamError("id", "names a IIIF image; it applies to layout iiif or iiif3 only, not " + layout);
+    d.id = p.string("id", d.id);
+    // the container: the key, else the extension (.zip, .szi), as vips
+    const std::string ext = lower(std::filesystem::path(s.path).extension().string());
+    const C by_ext = ext == ".zip" ? C::zip : ext == ".szi" ? C::szi : C::fs;
+    const std::string container = p.string("container", by_ext == C::zip ? "zip" : by_ext == C::szi ? "szi" : "fs");
+    d.container = container == "zip" ? C::zip : container == "szi" ? C::szi : C::fs;
+    if (by_ext != C::fs && d.container != by_ext)
+        throw ParamError("container", "is " + container + " but the output is named '" + ext +
+                                          "'; name it NAME.dzi (with container), or leave container out");
     d.band_width = int(p.integer("band_width"));
     io::check_dz_options(s.info, d);
     s.dz = d;
@@ -192,11 +208,13 @@ const std::vector<OutputFormat>& table() {
          .writer = &kCogWriter},
         {.name = "dz",
          .aliases = {"dzi"},
-         .extensions = {".dzi"},
+         .extensions = {".dzi", ".zip", ".szi"},
          .summary = "Deep Zoom",
-         .doc = "Deep Zoom (NAME.dzi + NAME_files/) or google (NAME/Z/Y/X) tile pyramid, byte-identical to vips "
-                "dzsave; streaming, shards",
-         .keys = {"quality", "tile_size", "overlap", "suffix", "layout", "band_width"},
+         .doc = "Deep Zoom (NAME.dzi + NAME_files/), google (NAME/Z/Y/X) or IIIF level-0 (NAME/info.json + regions) "
+                "tile pyramid, in a folder or a zip (.zip, .szi), byte-identical to vips dzsave; streaming, shards "
+                "(zipped: rank 0 alone)",
+         .keys = {"quality", "tile_size", "overlap", "suffix", "layout", "band_width", "container", "skip_blanks",
+                  "id"},
          .holds = {.formats = {Format::u8}, .bands = kOneToFour},
          .default_tile = 254,  // vips dzsave's (google: 256)
          .streaming = true,

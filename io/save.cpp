@@ -363,6 +363,7 @@ public:
     // NAME), replaced whole (dzsave.cpp).
     std::vector<FileUse> files_written() const override {
         std::vector<FileUse> out{{s_.path, false}};
+        if (s_.dz && s_.dz->zipped()) return {{io::dz_target(s_.path, *s_.dz), false}};  // one archive
         if (s_.dz) {
             const fs::path t(s_.path);
             const std::string stem = t.stem().string();
@@ -418,8 +419,19 @@ OpSpec save_op_spec() {
              {.name = "suffix", .type = ParamType::string, .default_text = "jpeg",
               .doc = "dz: tile format, jpeg, png or webp", .choices = {"jpeg", "jpg", "png", "webp"}},
              {.name = "layout", .type = ParamType::string, .default_text = "dz",
-              .doc = "dz: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW) or google (NAME/Z/Y/X)",
-              .choices = {"dz", "google"}}},
+              .doc = "dz: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW), google (NAME/Z/Y/X), iiif or iiif3 (NAME/info.json "
+                     "+ NAME/REGION/SIZE/0/default.EXT, IIIF Image API 2 or 3 level 0)",
+              .choices = {"dz", "google", "iiif", "iiif3"}},
+             {.name = "container", .type = ParamType::string, .default_text = "fs (.zip: zip, .szi: szi)",
+              .doc = "dz: fs (files), zip (NAME.zip, everything under NAME/) or szi (NAME.szi: the zip with "
+                     "scan-properties.xml)",
+              .choices = {"fs", "zip", "szi"}},
+             {.name = "skip_blanks", .type = ParamType::integer, .default_text = "-1 (google: 5)",
+              .doc = "dz: tiles whose every sample is within this of the background (255) are not written; -1: none "
+                     "skipped",
+              .min = -1, .max = 65535},
+             {.name = "id", .type = ParamType::string, .default_text = "https://example.com/iiif",
+              .doc = "dz iiif/iiif3: the base URL info.json names the image by (ID/NAME)"}},
             true, &make_op<SaveOp>};
 }
 

@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include "support.hpp"
+#include "../io/zip_writer.hpp"
+#include "tessera/io/unzip.hpp"
 
 namespace fs = std::filesystem;
 
@@ -235,7 +237,21 @@ TEST_CASE("dzsave: bad options name the key and say what to do") {
     CHECK(e.find("key 'overlap'") != std::string::npos);
     e = err(rgb, "a.dzi", {{"layout", std::string("zoomify")}});
     CHECK(e.find("key 'layout'") != std::string::npos);
-    CHECK(e.find("use dz or google") != std::string::npos);
+    CHECK(e.find("use dz, google, iiif or iiif3") != std::string::npos);
+    e = err(rgb, "a.dzi", {{"layout", std::string("iiif")}, {"overlap", std::int64_t(1)}});
+    CHECK(e.find("key 'overlap'") != std::string::npos);
+    e = err(rgb, "a.dzi", {{"id", std::string("http://x.org")}});
+    CHECK(e.find("key 'id'") != std::string::npos);
+    CHECK(e.find("layout iiif or iiif3") != std::string::npos);
+    e = err(rgb, "a.dzi", {{"layout", std::string("iiif")}, {"id", std::string("http://x.org/\"q")}});
+    CHECK(e.find("key 'id'") != std::string::npos);
+    e = err(rgb, "a.zip", {{"container", std::string("szi")}});
+    CHECK(e.find("key 'container'") != std::string::npos);
+    CHECK(e.find("'.zip'") != std::string::npos);
+    e = err(rgb, "a.dzi", {{"skip_blanks", std::int64_t(-2)}});
+    CHECK(e.find("key 'skip_blanks'") != std::string::npos);
+    e = err(rgb, "a.tif", {{"container", std::string("zip")}});
+    CHECK(e.find("key 'container'") != std::string::npos);
     e = err(rgb, "a.dzi", {{"suffix", std::string("gif")}});
     CHECK(e.find("key 'suffix'") != std::string::npos);
     e = err(rgb, "a.dzi", {{"overlap", std::int64_t(200)}, {"tile_size", std::int64_t(254)}});
@@ -247,4 +263,239 @@ TEST_CASE("dzsave: bad options name the key and say what to do") {
     CHECK(e.find("key 'suffix'") != std::string::npos);
     // the format can also be named outright
     CHECK(err(rgb, "pyramid", {{"format", std::string("dz")}}) == "(no error)");
+}
+
+namespace {
+
+// The archive unpacked into `into` (made here); its file set, relative.
+std::set<std::string> unzipped(const fs::path& archive, const fs::path& into) {
+    fs::create_directories(into);
+    tessera::unzip_to(archive.string(), into.string());
+    return files_under(into);
+}
+
+// A 253-grey image (within 5 of dzsave's white background, not within 1)
+// with a dark block at the top left and a 249 block at the bottom right.
+vips::VImage with_blank_region() {
+    vips::VImage grey = vips::VImage::black(1000, 600, vips::VImage::option()->set("bands", 3)) + 253;
+    grey = grey.cast(VIPS_FORMAT_UCHAR);
+    grey = grey.insert((vips::VImage::black(300, 200, vips::VImage::option()->set("bands", 3)) + 10).cast(VIPS_FORMAT_UCHAR), 0, 0);
+    return grey.insert((vips::VImage::black(300, 200, vips::VImage::option()->set("bands", 3)) + 249).cast(VIPS_FORMAT_UCHAR), 700, 400);
+}
+
+}  // namespace
+
+TEST_CASE("dzsave: zip and szi hold the folder's files and bytes - stored - and vips dzsave's") {
+    tt::TempDir tmp;
+    vips::VImage im = tt::pattern(700, 500, 3, VIPS_FORMAT_UCHAR, 7);
+    save_ours(tmp, im, (tmp / "slide.dzi").string(), {{"suffix", std::string("png")}, {"band_width", std::int64_t(300)}});
+    fs::create_directories(tmp / "z");
+    fs::create_directories(tmp / "s");
+    // the zip from NAME.dzi and the container key, the szi from the extension
+    save_ours(tmp, im, (tmp / "z" / "slide.dzi").string(),
+              {{"suffix", std::string("png")}, {"container", std::string("zip")}, {"band_width", std::int64_t(300)}});
+    save_ours(tmp, im, (tmp / "s" / "slide.szi").string(), {{"suffix", std::string("png")}});
+    REQUIRE(fs::exists(tmp / "z" / "slide.zip"));
+    CHECK_FALSE(fs::exists(tmp / "z" / "slide.dzi"));
+    CHECK_FALSE(fs::exists(tmp / "z" / "slide_files"));
+    for (const char* d : {"z", "s"})  // the archive alone: nothing staged, no temporary left
+        CHECK(std::distance(fs::directory_iterator(tmp / d), fs::directory_iterator()) == 1);
+
+    const std::set<std::string> folder = files_under(tmp / "slide_files");
+    std::set<std::string> expect;
+    for (const std::string& f : folder) expect.insert("slide/slide_files/" + f);
+    expect.insert("slide/slide.dzi");
+    const std::set<std::string> zip = unzipped(tmp / "z" / "slide.zip", tmp / "uz");
+    CHECK(zip == expect);
+    for (const std::string& f : folder) {
+        CAPTURE(f);
+        CHECK(slurp(tmp / "uz" / "slide" / "slide_files" / f) == slurp(tmp / "slide_files" / f));
+    }
+    CHECK(slurp(tmp / "uz" / "slide" / "slide.dzi") == slurp(tmp / "slide.dzi"));
+    std::set<std::string> szi = unzipped(tmp / "s" / "slide.szi", tmp / "us");
+    CHECK(szi.erase("slide/scan-properties.xml") == 1);
+    CHECK(szi == expect);
+    const std::string props = slurp(tmp / "us" / "slide" / "scan-properties.xml");
+    CHECK(props.find("<image xmlns=\"http://www.pathozoom.com/szi\" date=\"") != std::string::npos);
+    CHECK(props.find("<name>ImageWidth</name>\n      <value type=\"gint\">700</value>") != std::string::npos);
+    CHECK(props.find("<name>ImageHeight</name>\n      <value type=\"gint\">500</value>") != std::string::npos);
+
+    // every entry stored (the tiles are compressed already), as vips does
+    std::string listing;
+    REQUIRE(tt::run_command("zipinfo '" + (tmp / "z" / "slide.zip").string() + "'", &listing) == 0);
+    CHECK(listing.find(" stor ") != std::string::npos);
+    CHECK(listing.find(" defN ") == std::string::npos);
+    CHECK(listing.find(std::to_string(expect.size()) + " files") != std::string::npos);
+
+    // vips dzsave --container szi: the same entries (but its metadata dump)
+    // and bytes, scan-properties.xml the same but for its date
+    fs::create_directories(tmp / "vips");
+    im.dzsave((tmp / "vips" / "slide.szi").c_str(), vips::VImage::option()->set("suffix", ".png"));
+    // (Info-ZIP's unzip: Debian's minizip 1.1 misreads the zip64 sizes
+    // libarchive puts in vips's central directory)
+    fs::create_directories(tmp / "uv");
+    REQUIRE(tt::run_command("cd '" + (tmp / "uv").string() + "' && unzip -q ../vips/slide.szi") == 0);
+    std::set<std::string> theirs = files_under(tmp / "uv");
+    theirs.erase("slide/slide_files/vips-properties.xml");
+    CHECK(theirs == files_under(tmp / "us"));
+    for (const std::string& f : theirs) {
+        CAPTURE(f);
+        auto a = slurp(tmp / "us" / f), b = slurp(tmp / "uv" / f);
+        if (f.ends_with("scan-properties.xml")) {
+            const auto date = [](std::string x) { return x.replace(x.find("date=\""), 34, ""); };
+            CHECK(date(a) == date(b));
+        } else {
+            CHECK(a == b);
+        }
+    }
+}
+
+TEST_CASE("dzsave: threads never change a zip's entries or their order") {
+    tt::TempDir tmp;
+    vips::VImage im = tt::pattern(900, 700, 3, VIPS_FORMAT_UCHAR, 8);
+    save_ours(tmp, im, (tmp / "a.zip").string(), {{"band_width", std::int64_t(300)}}, 1);
+    save_ours(tmp, im, (tmp / "b.zip").string(), {{"band_width", std::int64_t(300)}}, 4);
+    std::string la, lb;
+    REQUIRE(tt::run_command("unzip -Z1 '" + (tmp / "a.zip").string() + "' | sed 's,^a/a,X,'", &la) == 0);
+    REQUIRE(tt::run_command("unzip -Z1 '" + (tmp / "b.zip").string() + "' | sed 's,^b/b,X,'", &lb) == 0);
+    CHECK(la == lb);
+    CHECK(la.find("X_files/10/3_2.jpeg") != std::string::npos);
+    CHECK(la.rfind("X.dzi") > la.rfind("X_files/"));  // the descriptor last, as vips
+}
+
+TEST_CASE("dzsave: skip_blanks leaves out the tiles near the background - as vips dzsave and google's default 5") {
+    tt::TempDir tmp;
+    vips::VImage im = with_blank_region();
+    fs::create_directories(tmp / "vips");
+    im.dzsave((tmp / "vips" / "d").c_str(), vips::VImage::option()->set("suffix", ".png")->set("skip_blanks", 3));
+    save_ours(tmp, im, (tmp / "d.dzi").string(), {{"suffix", std::string("png")}, {"skip_blanks", std::int64_t(3)}});
+    const auto ours = files_under(tmp / "d_files");
+    REQUIRE(ours == files_under(tmp / "vips" / "d_files"));
+    for (const std::string& f : ours) {
+        CAPTURE(f);
+        CHECK(slurp(tmp / "d_files" / f) == slurp(tmp / "vips" / "d_files" / f));
+    }
+    // level 10 (1000x600 in 254 steps: 4x3 tiles): a tile is written when
+    // it (overlap included) reaches the dark block [0,300)x[0,200) or the
+    // 249 one [700,1000)x[400,600) (6 from white: beyond the threshold 3)
+    int written = 0;
+    for (int ty = 0; ty < 3; ++ty)
+        for (int tx = 0; tx < 4; ++tx) {
+            const int x0 = std::max(0, tx * 254 - 1), x1 = std::min(1000, tx * 254 + 255);
+            const int y0 = std::max(0, ty * 254 - 1), y1 = std::min(600, ty * 254 + 255);
+            const bool dark = x0 < 300 && y0 < 200, grey = x1 > 700 && y1 > 400;
+            const std::string f = "10/" + std::to_string(tx) + "_" + std::to_string(ty) + ".png";
+            CAPTURE(f);
+            CHECK(ours.count(f) == std::size_t(dark || grey));
+            written += dark || grey;
+        }
+    CHECK(written == 6);  // 0_0 1_0 2_1 3_1 2_2 3_2: half the level left out
+    // with the default (-1) every tile is there
+    save_ours(tmp, im, (tmp / "all.dzi").string(), {{"suffix", std::string("png")}});
+    CHECK(files_under(tmp / "all_files").count("10/3_0.png") == 1);
+    CHECK(files_under(tmp / "all_files").size() > ours.size());
+
+    // google skips within 5 of white unless told: 253 goes, 249 stays
+    im.dzsave((tmp / "vips" / "g").c_str(),
+              vips::VImage::option()->set("suffix", ".png")->set("layout", VIPS_FOREIGN_DZ_LAYOUT_GOOGLE));
+    save_ours(tmp, im, (tmp / "g.dzi").string(), {{"suffix", std::string("png")}, {"layout", std::string("google")}});
+    const auto g = files_under(tmp / "g");
+    CHECK(g == files_under(tmp / "vips" / "g"));
+    CHECK(g.count("2/0/0.png") == 1);
+    CHECK(g.count("2/0/3.png") == 0);  // all 253
+    CHECK(g.count("2/2/3.png") == 1);  // 249
+    save_ours(tmp, im, (tmp / "gall.dzi").string(),
+              {{"suffix", std::string("png")}, {"layout", std::string("google")}, {"skip_blanks", std::int64_t(-1)}});
+    CHECK(files_under(tmp / "gall").count("2/0/3.png") == 1);
+}
+
+TEST_CASE("dzsave: iiif and iiif3 layouts equal vips dzsave - info.json and region paths") {
+    tt::TempDir tmp;
+    vips::VImage im = tt::pattern(1001, 603, 3, VIPS_FORMAT_UCHAR, 9);
+    fs::create_directories(tmp / "vips");
+    for (auto [layout, vl] : {std::pair{"iiif", VIPS_FOREIGN_DZ_LAYOUT_IIIF}, std::pair{"iiif3", VIPS_FOREIGN_DZ_LAYOUT_IIIF3}}) {
+        CAPTURE(layout);
+        const std::string name = std::string("i") + layout;
+        im.dzsave((tmp / "vips" / name).c_str(), vips::VImage::option()
+                                                       ->set("layout", vl)
+                                                       ->set("tile_size", 256)
+                                                       ->set("id", "http://127.0.0.1:8000/iiif"));
+        save_ours(tmp, im, (tmp / (name + ".dzi")).string(),
+                  {{"layout", std::string(layout)},
+                   {"tile_size", std::int64_t(256)},
+                   {"id", std::string("http://127.0.0.1:8000/iiif")},
+                   {"band_width", std::int64_t(512)}});
+        CHECK_FALSE(fs::exists(tmp / (name + ".dzi")));
+        auto ours = files_under(tmp / name), theirs = files_under(tmp / "vips" / name);
+        REQUIRE(ours == theirs);
+        for (const std::string& f : ours) {
+            CAPTURE(f);
+            CHECK(slurp(tmp / name / f) == slurp(tmp / "vips" / name / f));  // info.json too: the same bytes
+        }
+        const bool v3 = std::string(layout) == "iiif3";
+        // 1001x603 in 256 tiles: levels 1001, 501, 251 wide (the last fits a tile)
+        CHECK(ours.count("info.json") == 1);
+        CHECK(ours.count(v3 ? "0,0,256,256/256,256/0/default.jpg" : "0,0,256,256/256,/0/default.jpg") == 1);
+        CHECK(ours.count(v3 ? "768,512,233,91/233,91/0/default.jpg" : "768,512,233,91/233,/0/default.jpg") == 1);
+        CHECK(ours.count(v3 ? "512,0,489,512/245,256/0/default.jpg" : "512,0,489,512/245,/0/default.jpg") == 1);
+        CHECK(ours.count(v3 ? "0,0,1001,603/251,151/0/default.jpg" : "0,0,1001,603/251,/0/default.jpg") == 1);
+        CHECK(ours.size() == 1 + 4 * 3 + 2 * 2 + 1);
+        const std::string info = slurp(tmp / name / "info.json");
+        CHECK(info.find(v3 ? "\"id\": \"http://127.0.0.1:8000/iiif/" + name + "\"" : "\"@id\": \"http://127.0.0.1:8000/iiif/" + name + "\"") != std::string::npos);
+        CHECK(info.find(v3 ? "\"@context\": \"http://iiif.io/api/image/3/context.json\"" : "\"@context\": \"http://iiif.io/api/image/2/context.json\"") != std::string::npos);
+        CHECK(info.find(v3 ? "\"type\": \"ImageService3\"" : "\"http://iiif.io/api/image/2/level0.json\"") != std::string::npos);
+        CHECK(info.find("\"width\": 1001,\n  \"height\": 603") != std::string::npos);
+        CHECK(info.find("\"width\": 256\n") != std::string::npos);  // the tiles'
+        CHECK(info.find("\"scaleFactors\": [\n        1,\n        2\n      ]") != std::string::npos);  // vips's count
+    }
+    // and zipped: NAME/ + the same tree
+    fs::create_directories(tmp / "z");
+    save_ours(tmp, im, (tmp / "z" / "iiif.zip").string(), {{"layout", std::string("iiif")}});
+    const auto z = unzipped(tmp / "z" / "iiif.zip", tmp / "uz");
+    CHECK(z.count("iiif/info.json") == 1);
+    CHECK(z.count("iiif/0,0,512,512/512,/0/default.jpg") == 1);  // the layout's default tile size, 512
+    CHECK(slurp(tmp / "uz" / "iiif" / "info.json").find("\"@id\": \"https://example.com/iiif/iiif\"") != std::string::npos);
+}
+
+TEST_CASE("dzsave: stitch --layout --container --id and --skip-blanks reach the save") {
+    tt::TempDir tmp;
+    fs::copy(tt::source_dir() / "examples" / "stitch", tmp / "stitch", fs::copy_options::recursive);
+    const std::string stitch = tt::tessera_binary() + " stitch -q " + (tmp / "stitch" / "positions.csv").string() +
+                               " --canvas 1000 700 ";
+    std::string out;
+    REQUIRE(tt::run_command(stitch + "--layout iiif3 --tile-size 256 --id http://h.org/iiif --container zip -o " +
+                                (tmp / "slide.dzi").string(),
+                            &out) == 0);
+    const auto z = unzipped(tmp / "slide.zip", tmp / "u");
+    CHECK(z.count("slide/info.json") == 1);
+    CHECK(z.count("slide/0,0,256,256/256,256/0/default.jpg") == 1);
+    CHECK(slurp(tmp / "u" / "slide" / "info.json").find("\"id\": \"http://h.org/iiif/slide\"") != std::string::npos);
+    // every sample is within 255 of white: no tile written, the .dzi still is
+    REQUIRE(tt::run_command(stitch + "--skip-blanks 255 -o " + (tmp / "blank.dzi").string(), &out) == 0);
+    CHECK(fs::exists(tmp / "blank.dzi"));
+    CHECK(files_under(tmp / "blank_files").empty());
+    // and the tile options of a pyramid are errors for a TIFF
+    CHECK(tt::run_command(stitch + "--container zip -o " + (tmp / "x.tif").string(), &out) != 0);
+    CHECK(out.find("apply to Deep Zoom outputs") != std::string::npos);
+}
+
+TEST_CASE("dzsave: an archive of more than 65535 entries has zip64 end records that unzip and python read") {
+    tt::TempDir tmp;
+    const fs::path file = tmp / "many.zip";
+    {
+        tessera::io::ZipWriter z(file.string(), file.string(), std::time(nullptr));
+        for (int i = 0; i < 70000; ++i) {
+            const std::string name = "m/" + std::to_string(i) + ".txt";
+            z.add(name, name.data(), name.size());
+        }
+        z.close();
+    }
+    std::string out;
+    CHECK(tt::run_command("unzip -tq '" + file.string() + "'", &out) == 0);
+    CAPTURE(out);
+    CHECK(out.find("No errors detected") != std::string::npos);
+    REQUIRE(tt::run_command("/usr/bin/python3 -c \"import zipfile; z = zipfile.ZipFile('" + file.string() +
+                                "'); print(len(z.infolist()), z.read('m/69999.txt').decode())\"",
+                            &out) == 0);
+    CHECK(out.find("70000 m/69999.txt") != std::string::npos);
 }

@@ -140,14 +140,14 @@ TEST_CASE("params: tessera ops and ops --json show ranges and choices") {
     std::string out;
     REQUIRE(tt::run_command(tt::tessera_binary() + " ops", &out) == 0);
     CHECK(has(out, "quality : integer = 75, in [1, 100]"));
-    CHECK(has(out, "layout : string = dz, one of dz or google"));
+    CHECK(has(out, "layout : string = dz, one of dz, google, iiif or iiif3"));
     CHECK(has(out, "width : integer, required, in [1, 10000000]"));
     REQUIRE(tt::run_command(tt::tessera_binary() + " ops --json 2>/dev/null", &out) == 0);
     CHECK(out == ops_to_json(standard_registry()));
     const std::string compact = ops_to_json(standard_registry(), -1);
     CHECK(has(compact, R"({"default":"75","default_value":75,"doc":"for jpeg, webp, dz tiles and tiff with jpeg )"
                        R"(compression","max":100,"min":1,"name":"quality","required":false,"type":"integer"})"));
-    CHECK(has(compact, R"({"choices":["dz","google"],"default":"dz",)"));
+    CHECK(has(compact, R"({"choices":["dz","google","iiif","iiif3"],"default":"dz",)"));
     CHECK(has(compact, R"("choices":["nearest","bilinear","cubic"],"default":"nearest","default_value":"nearest")"));
 }
 

@@ -73,34 +73,39 @@ struct Server {
     int pid = 0;
 };
 
-}  // namespace
-
-TEST_CASE("viewer: tessera view in headless Chromium requests tiles and shows the image") {
+// The pyramid `save_path` (with `keys`, JSON) written by `tessera run` of
+// a 2000x1000 image (left half red, right half blue), `tessera view VIEW`
+// (page `page`), served on 127.0.0.1 and shot by headless Chromium: the
+// server must see requests for `tiles` and the shot the image's colours
+// where OpenSeadragon puts them.
+void view_in_chromium(const std::string& save_path, const std::string& keys, const std::string& view,
+                      const std::string& page, const std::string& tiles) {
     const std::string chromium = find_chromium();
     if (chromium.empty()) {
         MESSAGE("skipped: chromium is not installed (tools/deps.sh installs it: apt-get install chromium)");
         return;
     }
     tt::TempDir tmp;
-    // 2000x1000: left half red, right half blue
     std::ofstream(tmp / "p.json") << R"({"version": 1, "nodes": [
         {"id": "red", "op": "black", "width": 2000, "height": 1000, "bands": 3, "value": [200, 30, 30]},
         {"id": "blue", "op": "black", "width": 1000, "height": 1000, "bands": 3, "value": [30, 30, 200]},
         {"id": "both", "op": "insert", "inputs": ["red", "blue"], "at": [[1000, 0]]},
-        {"id": "out", "op": "save", "inputs": ["both"], "path": "slide.dzi"}]})";
+        {"id": "out", "op": "save", "inputs": ["both"], "path": ")" + save_path + "\"" + keys + "}]}";
     std::string out;
     REQUIRE(tt::run_command(tt::tessera_binary() + " run -q " + (tmp / "p.json").string(), &out) == 0);
-    int rc = tt::run_command(tt::tessera_binary() + " view " + (tmp / "slide.dzi").string(), &out);
+    int rc = tt::run_command(tt::tessera_binary() + " view " + (tmp / view).string(), &out);
     if (rc != 0 && out.find("OpenSeadragon") != std::string::npos) {
         MESSAGE("skipped: this build has no OpenSeadragon: " << out);
         return;
     }
+    CAPTURE(out);
     REQUIRE(rc == 0);
-    REQUIRE(fs::exists(tmp / "slide.html"));
+    REQUIRE(fs::exists(tmp / page));
     REQUIRE(fs::exists(tmp / "openseadragon" / "openseadragon.min.js"));
-    // no CDN: the only URL in the page is the Deep Zoom namespace
-    const std::string html = slurp(tmp / "slide.html");
-    CHECK(html.find("http") == html.find("http://schemas.microsoft.com/deepzoom/2008"));
+    // no CDN: the script loads from beside the page
+    const std::string html = slurp(tmp / page);
+    CHECK(html.find("<script src=\"openseadragon/openseadragon.min.js\">") != std::string::npos);
+    CHECK(html.find("src=\"http") == std::string::npos);
 
     const int port = free_port();
     REQUIRE(port > 0);
@@ -108,11 +113,13 @@ TEST_CASE("viewer: tessera view in headless Chromium requests tiles and shows th
     REQUIRE(accepts(port));
     const fs::path profile = tmp / "profile", shot = tmp / "shot.png";
     fs::create_directories(profile);
-    rc = tt::run_command("timeout 90 " + chromium +
+    // one browser at a time (ctest -j runs the viewer tests side by side,
+    // and two Chromiums on a busy 2-core machine outlast the timeout)
+    rc = tt::run_command("flock /tmp/tessera-viewer-test.lock timeout 120 " + chromium +
                              " --headless --no-sandbox --disable-gpu --disable-background-networking"
                              " --no-first-run --user-data-dir='" + profile.string() + "' --window-size=800,600"
                              " --virtual-time-budget=2000 --screenshot='" + shot.string() + "' http://127.0.0.1:" +
-                             std::to_string(port) + "/slide.html",
+                             std::to_string(port) + "/" + page,
                          &out);
     CAPTURE(out);
     REQUIRE(rc == 0);
@@ -120,9 +127,15 @@ TEST_CASE("viewer: tessera view in headless Chromium requests tiles and shows th
 
     const std::string log = slurp(tmp / "http.log");
     CAPTURE(log);
-    CHECK(log.find("GET /slide.html") != std::string::npos);
+    CHECK(log.find("GET /" + page) != std::string::npos);
     CHECK(log.find("GET /openseadragon/openseadragon.min.js") != std::string::npos);
-    CHECK(log.find("GET /slide_files/") != std::string::npos);
+    CHECK(log.find("GET /" + tiles) != std::string::npos);
+    // every tile asked for is there (the browser's favicon.ico is not)
+    std::istringstream lines(log);
+    for (std::string l; std::getline(lines, l);) {
+        CAPTURE(l);
+        CHECK((l.find("\" 404 ") == std::string::npos || l.find("favicon.ico") != std::string::npos));
+    }
 
     // The 2:1 image fits the 800x600 window's width: 800x400, centred.
     vips::VImage im = vips::VImage::new_from_file(shot.c_str());
@@ -136,4 +149,23 @@ TEST_CASE("viewer: tessera view in headless Chromium requests tiles and shows th
     CHECK(right[2] > 150);
     CHECK(right[0] < 80);
     CHECK(above[0] < 80);  // the page's dark background, outside the image
+}
+
+}  // namespace
+
+TEST_CASE("viewer: tessera view in headless Chromium requests tiles and shows the image") {
+    view_in_chromium("slide.dzi", "", "slide.dzi", "slide.html", "slide_files/");
+}
+
+// IIIF 2 level 0: the page points info.json's id (vips's example.com
+// default) at the folder, so OpenSeadragon asks for the regions there.
+TEST_CASE("viewer: a IIIF pyramid in headless Chromium - regions requested beside the page") {
+    view_in_chromium("slide.dzi", R"(, "layout": "iiif", "tile_size": 256)", "slide", "slide.html",
+                     "slide/0,0,1024,1000/256,/0/default.jpg");
+}
+
+// A zip is unpacked beside the page (slide_unzipped/), then served as files
+// by the plain server: the browser never reads the archive.
+TEST_CASE("viewer: a zipped Deep Zoom pyramid in headless Chromium - unpacked beside the page") {
+    view_in_chromium("slide.zip", "", "slide.zip", "slide.html", "slide_unzipped/slide/slide_files/");
 }

@@ -353,9 +353,20 @@ void add_output_options(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
                     "with --grid: percent of a tile its neighbours share, as Fiji's and MIST's grids (required); "
                     "else .dzi: pixels each tile reaches beyond its step (default 1, google 0)")
         ->check(CLI::Range(0.0, 8192.0));
-    cmd->add_option("--suffix", o.suffix, ".dzi: tile format, jpeg, png or webp")->check(spec("save", "suffix"));
-    cmd->add_option("--layout", o.layout, ".dzi: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW) or google (NAME/Z/Y/X)")
+    cmd->add_option("--suffix", o.suffix, ".dzi: tile format, jpeg (jpg), png or webp (default jpeg, other layouts jpg)")
+        ->check(spec("save", "suffix"));
+    cmd->add_option("--layout", o.layout,
+                    ".dzi: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW), google (NAME/Z/Y/X), iiif or iiif3 (NAME/info.json "
+                    "+ IIIF level-0 tiles)")
         ->check(spec("save", "layout"));
+    cmd->add_option("--container", o.container,
+                    ".dzi: fs (files), zip (NAME.zip) or szi (NAME.szi); default: by the extension (.zip, .szi), else fs")
+        ->check(spec("save", "container"));
+    cmd->add_option("--skip-blanks", o.skip_blanks,
+                    ".dzi: tiles whose every sample is within this of the background (255) are not written; -1: none "
+                    "(default; google 5)")
+        ->check(spec("save", "skip_blanks"));
+    cmd->add_option("--id", o.id, ".dzi with --layout iiif/iiif3: the base URL info.json names the image by (ID/NAME)");
     cmd->add_flag("--pyramid", o.pyramid, "write every 2x smaller level down to one tile");
     cmd->add_option("--bigtiff", o.bigtiff, "auto, yes or no")->check(spec("save", "bigtiff"));
     cmd->add_option("--background", o.background, "canvas value: one, or one per band");
@@ -633,8 +644,8 @@ struct ViewCmd {
 };
 
 CLI::App* add_view(CLI::App& app, ViewCmd& c) {
-    auto* view = app.add_subcommand("view", "write NAME.html beside NAME.dzi: the pyramid in OpenSeadragon (copied beside it; no CDN)");
-    view->add_option("DZI", c.dzi, "a .dzi written by tessera (or vips dzsave)")->required();
+    auto* view = app.add_subcommand("view", "write NAME.html beside NAME.dzi (.zip, .szi, or a google or IIIF folder): the pyramid in OpenSeadragon (copied beside it; no CDN)");
+    view->add_option("PYRAMID", c.dzi, "a .dzi, .zip or .szi, or a google or IIIF folder, written by tessera (or vips dzsave); a zip is unpacked into NAME_unzipped/ beside the page")->required();
     view->add_option("-o,--output", c.o.output, "the page to write (default: NAME.html beside the .dzi)");
     return view;
 }

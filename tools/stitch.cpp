@@ -101,6 +101,7 @@ int stitch_tile_size(const StitchOptions& o) {
     if (o.tile_size > 0) return o.tile_size;
     const OutputFormat& f = output_format_for(o.output, o.format);
     if (f.takes("layout") && o.layout == "google") return 256;  // vips dzsave's
+    if (f.takes("layout") && (o.layout == "iiif" || o.layout == "iiif3")) return 512;
     return f.default_tile > 0 ? f.default_tile : 256;
 }
 
@@ -141,10 +142,11 @@ NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
         throw IoError(o.output, "compression, bigtiff and pyramid apply to TIFF outputs (" + names + "), not to " +
                                     f.name + "; name the output NAME" + ext + " for them");
     }
-    if (!f.takes("suffix") && (o.overlap >= 0 || o.suffix != "jpeg" || o.layout != "dz")) {
+    if (!f.takes("suffix") && (o.overlap >= 0 || !o.suffix.empty() || o.layout != "dz" || !o.container.empty() ||
+                               o.skip_blanks != -2 || !o.id.empty())) {
         const auto [names, ext] = readers_of("suffix");
-        throw IoError(o.output, "overlap, suffix and layout apply to Deep Zoom outputs (" + names + "), not to " +
-                                    f.name + "; name the output NAME" + ext);
+        throw IoError(o.output, "overlap, suffix, layout, container, skip-blanks and id apply to Deep Zoom outputs (" +
+                                    names + "), not to " + f.name + "; name the output NAME" + ext);
     }
     const int tile = stitch_tile_size(o);
     Params save{{"path", fs::absolute(o.output).lexically_normal().string()}, {"format", f.name}};
@@ -153,8 +155,11 @@ NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
         // a Deep Zoom (or google) pyramid, options as vips dzsave's
         save.set("tile_size", std::int64_t(tile));
         if (o.overlap >= 0) save.set("overlap", std::int64_t(o.overlap));
-        save.set("suffix", o.suffix);
+        if (!o.suffix.empty()) save.set("suffix", o.suffix);
         save.set("layout", o.layout);
+        if (!o.container.empty()) save.set("container", o.container);
+        if (o.skip_blanks != -2) save.set("skip_blanks", std::int64_t(o.skip_blanks));
+        if (!o.id.empty()) save.set("id", o.id);
     }
     if (f.takes("tile_width")) {
         // the TIFF family, tiled (the streaming writer); the options left at

@@ -1,6 +1,7 @@
 #include "tessera/view.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "tessera/core/error.hpp"
 #include "tessera/io/output_target.hpp"
+#include "tessera/io/unzip.hpp"
 #include "markup.hpp"
 
 namespace tessera {
@@ -276,34 +278,153 @@ fs::path find_openseadragon() {
                 "; or set TESSERA_OPENSEADRAGON_DIR to a folder holding openseadragon.min.js and images/");
 }
 
-std::string write_view_page(const std::string& dzi, const ViewOptions& options) {
-    const DeepZoomImage d = read_dzi(dzi);
-    fs::path src(dzi);
-    fs::path files = src.parent_path() / (src.stem().string() + "_files");
-    if (!fs::is_directory(files)) throw IoError(dzi, "has no tile folder '" + files.string() + "' beside it");
-    const std::string out =
-        options.output.empty() ? (src.parent_path() / (src.stem().string() + ".html")).string() : options.output;
+namespace {
+
+std::string lower_ext(const fs::path& p) {
+    std::string e = p.extension().string();
+    for (char& c : e) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return e;
+}
+
+std::string slurp_small(const fs::path& file, const char* what) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw IoError(file.string(), std::string("cannot be read; give the ") + what + " a pyramid save wrote");
+    constexpr std::size_t kMax = 1 << 20;  // a descriptor is a few hundred bytes
+    std::string text(kMax + 1, '\0');
+    in.read(text.data(), std::streamsize(text.size()));
+    text.resize(std::size_t(in.gcount()));
+    if (text.size() > kMax) throw IoError(file.string(), std::string("is not a ") + what + ": it is larger than 1 MiB");
+    return text;
+}
+
+// The side of a PNG's image (IHDR, right after the signature): a google
+// pyramid's tile size, from its blank.png.
+int png_width(const fs::path& file) {
+    const std::string b = slurp_small(file, "blank.png");
+    if (b.size() < 24 || b.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0 || b.compare(12, 4, "IHDR") != 0)
+        throw IoError(file.string(), "is not a PNG; a google pyramid's blank.png is its background tile");
+    const auto* u = reinterpret_cast<const unsigned char*>(b.data()) + 16;
+    return int((std::uint32_t(u[0]) << 24) | (std::uint32_t(u[1]) << 16) | (std::uint32_t(u[2]) << 8) | u[3]);
+}
+
+// What OpenSeadragon is given, as a JavaScript expression, for the pyramid
+// at `root` (a .dzi, or a google or IIIF folder), its tiles at `url`
+// (relative to the page).
+std::string tile_source(const fs::path& root, const std::string& url) {
+    auto num = [](std::int64_t v) { return std::to_string(v); };
+    if (!fs::is_directory(root)) {
+        const DeepZoomImage d = read_dzi(root.string());
+        return "{Image: {xmlns: \"" + d.xmlns + "\", Url: \"" + js_escape(url) + "\",\n    Format: \"" + d.format +
+               "\", Overlap: \"" + num(d.overlap) + "\", TileSize: \"" + num(d.tile_size) +
+               "\",\n    Size: {Width: \"" + num(d.width) + "\", Height: \"" + num(d.height) + "\"}}}";
+    }
+    if (fs::exists(root / "info.json")) {
+        // IIIF level 0: its info.json as written, parsed by the page (so a
+        // file that is not JSON is an error there, never script), with its
+        // id (where vips dzsave and tessera name the server the tiles will
+        // be on, https://example.com/iiif/NAME by default) pointed at the
+        // tiles beside the page
+        const std::string json = slurp_small(root / "info.json", "IIIF info.json");
+        if (json.find("http://iiif.io/api/image") == std::string::npos)
+            throw IoError((root / "info.json").string(), "is not a IIIF image's info.json (no IIIF context in it)");
+        return "(function () {\n    var info = JSON.parse(\"" + js_escape(json) +
+               "\");\n    info[\"@id\"] = \"" + js_escape(url.substr(0, url.size() - 1)) +
+               "\";\n    if (\"id\" in info) info.id = info[\"@id\"];\n    return info;\n  })()";
+    }
+    if (fs::exists(root / "blank.png")) {
+        // google: Z/Y/X tiles; level z is 2^z tiles square, so the whole is
+        // the tile size times 2^(deepest z), and OpenSeadragon's levels are
+        // the z's (maxLevel pinned). Skipped blank tiles are simply absent.
+        const int T = png_width(root / "blank.png");
+        int top = -1;
+        std::string ext;
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(root, ec)) {
+            const std::string n = e.path().filename().string();
+            if (!e.is_directory() || n.empty() || n.size() > 2 || n.find_first_not_of("0123456789") != std::string::npos)
+                continue;
+            top = std::max(top, std::stoi(n));
+            if (ext.empty())
+                for (const auto& f : fs::recursive_directory_iterator(e.path(), ec))
+                    if (f.is_regular_file()) {
+                        ext = f.path().extension().string();
+                        break;
+                    }
+        }
+        if (top < 0 || ext.empty() || T < 1 || T > 8192 || ext.find_first_not_of(".abcdefghijklmnopqrstuvwxyz") != std::string::npos)
+            throw IoError(root.string(), "is not a google pyramid: no Z/Y/X.EXT tiles beside blank.png");
+        const std::int64_t side = std::int64_t(T) << top;
+        return "{width: " + num(side) + ", height: " + num(side) + ", tileSize: " + num(T) +
+               ", tileOverlap: 0, minLevel: 0, maxLevel: " + num(top) +
+               ",\n    getTileUrl: function (z, x, y) { return \"" + js_escape(url) + "\" + z + \"/\" + y + \"/\" + x + \"" +
+               ext + "\"; }}";
+    }
+    throw IoError(root.string(), "is not a pyramid: give a .dzi, a .zip or .szi, or a google or IIIF folder (with "
+                                 "blank.png or info.json)");
+}
+
+// The pyramid inside an unpacked archive: NAME/NAME.dzi, or the folder NAME/
+// (google, IIIF), as a Deep Zoom save (and vips dzsave) zips them.
+fs::path pyramid_in(const fs::path& unpacked, const std::string& archive) {
+    std::error_code ec;
+    for (const auto& top : fs::directory_iterator(unpacked, ec)) {
+        if (!top.is_directory()) continue;
+        for (const auto& e : fs::directory_iterator(top.path(), ec))
+            if (e.is_regular_file() && lower_ext(e.path()) == ".dzi") return e.path();
+        if (fs::exists(top.path() / "info.json") || fs::exists(top.path() / "blank.png")) return top.path();
+    }
+    throw IoError(archive, "holds no pyramid: no NAME/NAME.dzi, NAME/info.json or NAME/blank.png in it");
+}
+
+}  // namespace
+
+std::string write_view_page(const std::string& input, const ViewOptions& options) {
+    fs::path src = fs::path(input).lexically_normal();
+    if (src.filename().empty()) src = src.parent_path();  // a folder given as NAME/
+    if (src.filename() == "info.json") src = src.parent_path();
+    const std::string ext = lower_ext(src);
+    const bool zipped = ext == ".zip" || ext == ".szi";
+    const bool folder = fs::is_directory(src);
+    if (!zipped && !folder) read_dzi(src.string());  // a file that is not a .dzi is refused first, saying why
+    const std::string stem = folder ? src.filename().string() : src.stem().string();
+    const std::string out = options.output.empty() ? (src.parent_path() / (stem + ".html")).string() : options.output;
     fs::path page(out);
     fs::path page_dir = page.parent_path().empty() ? fs::path(".") : page.parent_path();
     const fs::path osd = options.openseadragon.empty() ? find_openseadragon() : fs::path(options.openseadragon);
     if (!fs::exists(osd / "openseadragon.min.js"))
         throw IoError(osd.string(), "holds no openseadragon.min.js; give the folder of an OpenSeadragon release");
-    std::string url = fs::relative(fs::absolute(files), fs::absolute(page_dir)).generic_string() + "/";
-    auto num = [](std::int64_t v) { return std::to_string(v); };
+
+    // A browser cannot read tiles inside an archive: a zipped pyramid is
+    // unpacked beside the page first, into NAME_unzipped/ (replaced whole,
+    // through a temporary folder).
+    fs::path root = src;
+    if (zipped) {
+        const std::string folder = stem + "_unzipped";
+        OutputTarget t((page_dir / folder).string(), OutputTarget::Kind::folder);
+        fs::create_directories(fs::path(t.temp()) / folder);
+        unzip_to(src.string(), (fs::path(t.temp()) / folder).string());
+        pyramid_in(fs::path(t.temp()) / folder, input);  // refused before anything is replaced
+        t.commit({folder});
+        root = pyramid_in(page_dir / folder, input);
+    }
+    // the tiles' folder: NAME_files beside a .dzi, else the folder itself
+    fs::path tiles = root;
+    if (!fs::is_directory(root)) {
+        tiles = root.parent_path() / (root.stem().string() + "_files");
+        if (!fs::is_directory(tiles)) throw IoError(root.string(), "has no tile folder '" + tiles.string() + "' beside it");
+    }
+    const std::string url = fs::relative(fs::absolute(tiles), fs::absolute(page_dir)).generic_string() + "/";
+    const std::string source = tile_source(root, url);
 
     std::string html =
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" +
-        xml_escape(src.stem().string()) +
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + xml_escape(stem) +
         "</title>\n<style>html, body { margin: 0; height: 100%; background: #202020; } "
         "#view { width: 100%; height: 100%; }</style>\n"
         "<script src=\"openseadragon/openseadragon.min.js\"></script>\n</head>\n<body>\n"
         "<div id=\"view\"></div>\n<script>\n"
         "// written by tessera view from " + js_escape(src.filename().string()) + "\n"
         "OpenSeadragon({\n  id: \"view\",\n  prefixUrl: \"openseadragon/images/\",\n  showNavigator: true,\n"
-        "  tileSources: {Image: {xmlns: \"" + d.xmlns + "\", Url: \"" + js_escape(url) +
-        "\",\n    Format: \"" + d.format + "\", Overlap: \"" + num(d.overlap) + "\", TileSize: \"" + num(d.tile_size) +
-        "\",\n    Size: {Width: \"" + num(d.width) + "\", Height: \"" + num(d.height) +
-        "\"}}}\n});\n</script>\n</body>\n</html>\n";
+        "  tileSources: " + source + "\n});\n</script>\n</body>\n</html>\n";
 
     // OpenSeadragon beside the page, then the page (under a temporary name,
     // renamed when complete)

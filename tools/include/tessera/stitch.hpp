@@ -43,8 +43,11 @@ struct StitchOptions {
     std::vector<double> background{0};
     // .dzi outputs (as vips dzsave); -1: the layout's default (dz 1, google 0)
     int overlap = -1;
-    std::string suffix = "jpeg";  // jpeg, png or webp
-    std::string layout = "dz";    // dz or google
+    std::string suffix;           // jpeg (jpg), png or webp; empty: the layout's (dz jpeg, others jpg)
+    std::string layout = "dz";    // dz, google, iiif or iiif3
+    std::string container;        // fs, zip or szi; empty: by the extension (.zip, .szi), else fs
+    int skip_blanks = -2;         // tiles within this of the background are not written; -1 none; -2: the layout's (google 5)
+    std::string id;               // iiif layouts: the base URL of info.json's id; empty: vips's example.com
     Illumination illumination;    // none by default
     // Illumination estimated from the tiles before the graph is built, by
     // the jobs of tessera/jobs.hpp (stitch, mosaic: tessera/flatfield.hpp's

@@ -1,5 +1,5 @@
-// The viewer page of a Deep Zoom pyramid: what `tessera view NAME.dzi`
-// writes, callable from C++. NAME.html (beside the .dzi, or elsewhere)
+// The viewer page of a tile pyramid (Deep Zoom, google, IIIF; in a folder
+// or zipped): what `tessera view NAME.dzi` writes, callable from C++. NAME.html (beside the .dzi, or elsewhere)
 // shows the pyramid with OpenSeadragon, which is copied beside the page
 // (never loaded from a CDN). The .dzi's fields are written into the page,
 // so it also works opened as a file (browsers refuse to fetch a .dzi from
@@ -39,11 +39,17 @@ struct ViewOptions {
     std::string openseadragon;  // the folder holding openseadragon.min.js and images/; empty: find_openseadragon()
 };
 
-// Writes the page for the pyramid `dzi` (its tiles in NAME_files/ beside
-// it, which must exist) and copies OpenSeadragon into openseadragon/ beside
+// Writes the page for the pyramid `input`, in any layout a Deep Zoom save
+// writes: NAME.dzi (its tiles in NAME_files/ beside it, which must exist);
+// a google folder NAME/ (Z/Y/X tiles and blank.png); a IIIF folder NAME/
+// (or its info.json), whose id is pointed at the folder (info.json names
+// the server the tiles were meant for); NAME.zip or NAME.szi, unpacked
+// first into NAME_unzipped/ beside the page (a browser reads no archive).
+// Tiles a save skipped as blank are simply absent: the viewer shows the
+// page's background there. Copies OpenSeadragon into openseadragon/ beside
 // the page; the page is written under a temporary name and renamed when
-// complete. Returns the page's path.
-std::string write_view_page(const std::string& dzi, const ViewOptions& options = {});
+// complete. Returns the page's path (default NAME.html beside the input).
+std::string write_view_page(const std::string& input, const ViewOptions& options = {});
 
 // Where the OpenSeadragon the build vendored is: $TESSERA_OPENSEADRAGON_DIR,
 // else the build tree, else the install tree beside the running program.
