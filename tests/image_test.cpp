@@ -62,7 +62,7 @@ TEST_CASE("image: a memory source reads the caller's pixels without a copy and k
     const int w = 70, h = 50, bands = 2;
     auto pixels = std::make_shared<std::vector<std::uint16_t>>(std::size_t(w) * h * bands);
     std::iota(pixels->begin(), pixels->end(), std::uint16_t(7));
-    ImageInfo info{.width = w, .height = h, .bands = bands, .format = Format::u16};
+    const ImageInfo info = header(w, h, bands, Format::u16);
     std::weak_ptr<std::vector<std::uint16_t>> alive = pixels;
     Image img = Image::from_memory(pixels, reinterpret_cast<const std::byte*>(pixels->data()), info,
                                    std::size_t(w) * bands * 2);
@@ -84,10 +84,10 @@ TEST_CASE("image: a memory source reads the caller's pixels without a copy and k
     CHECK(alive.expired());
     // its JSON names a handle no other process has
     CHECK(to_json(Image::from_memory(std::make_shared<int>(0), reinterpret_cast<const std::byte*>(c.view().data),
-                                     ImageInfo{.width = 20, .height = 5, .bands = 2, .format = Format::u16}, 80)
+                                     header(20, 5, 2, Format::u16), 80)
                       .standalone())
               .find("\"op\": \"memory\"") != std::string::npos);
-    CHECK(error_of([&] { parse_pipeline(R"({"nodes": [{"id": "m", "op": "memory", "handle": 999999}]})",
+    CHECK(error_of([&] { parse_pipeline(R"({"version": 1, "nodes": [{"id": "m", "op": "memory", "handle": 999999}]})",
                                         tessera::image_registry()); })
               .find("no memory image 999999") != std::string::npos);
 }
