@@ -117,6 +117,7 @@ class Image:
         return self.read(0, 0, self.width, self.height, threads)
 
     def __array__(self, dtype=None, copy=None):
+        """numpy.asarray(img): the whole image, as numpy() computes it."""
         a = self.numpy()
         return a if dtype is None else a.astype(dtype, copy=False)
 

@@ -103,3 +103,30 @@ def test_refusals():
         tessera.merge(QUADS, method="median")
     with pytest.raises(tessera.ParamError, match="dst_kwds"):
         tessera.merge(QUADS, dst_path="/tmp/never.tif", dst_kwds={"photometric": "rgb"})
+
+
+def test_vsimem_outputs_are_readable_at_once():
+    # the seed's failure: a COG written to memory that could not be read
+    # back; here the save is complete when it returns, in GDAL's /vsimem/
+    want, wt = tessera.merge(QUADS)
+    tessera.merge(QUADS, dst_path="/vsimem/tessera-merged.tif", dst_kwds={"driver": "COG"})
+    with rasterio.open("/vsimem/tessera-merged.tif") as src:
+        assert src.transform == wt and src.overviews(1)
+        np.testing.assert_array_equal(src.read(), want)
+    np.testing.assert_array_equal(tessera.gdal_load("/vsimem/tessera-merged.tif").numpy().transpose(2, 0, 1), want)
+    from osgeo import gdal
+    gdal.Unlink("/vsimem/tessera-merged.tif")
+
+
+@pytest.mark.parametrize("method", ["first", "max"])
+def test_downsampled_cogs_equal_rasterio_reading_full_resolution(method):
+    # rasterio's reads at a coarser res let GDAL take a COG's overview; the
+    # engine reads full resolution: with the overviews closed (GDAL's
+    # OVERVIEW_LEVEL=NONE) rasterio's result is the engine's, exactly
+    datasets = [rasterio.open(p, OVERVIEW_LEVEL="NONE") for p in COGS]
+    want, wt = rasterio.merge.merge(datasets, res=900, method=method)
+    got, gt = tessera.merge(COGS, res=900, method=method)
+    assert gt == wt
+    np.testing.assert_array_equal(got, want)
+    for d in datasets:
+        d.close()
