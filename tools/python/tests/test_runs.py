@@ -123,3 +123,17 @@ def test_jobs_with_progress(tmp_path):
     with pytest.raises(tessera.Cancelled):
         tessera.stitch(positions, tmp_path / "u.tif", progress=lambda p: False)
     assert sorted(os.listdir(tmp_path)) == ["s.tif"]
+
+
+def test_mosaic_job_lazy_and_written_agree(tmp_path):
+    from conftest import SHARED
+    config = SHARED / "data" / "real" / "lscm_3x4_10pct" / "TileConfiguration.txt"
+    if not config.exists():
+        pytest.skip(f"{config} is not there")
+    lazy = tessera.mosaic(config, blend_width=32)
+    assert lazy.op == "mosaic" and lazy.bands == 3
+    out = tmp_path / "m.tif"
+    tessera.mosaic(config, out, blend_width=32, compression="deflate")
+    written = tessera.load(out)
+    assert written.shape == lazy.shape
+    np.testing.assert_array_equal(lazy[1000:1300, 1500:2000], written[1000:1300, 1500:2000])
