@@ -20,5 +20,8 @@ OpSpec rotate_op_spec();
 OpSpec flip_op_spec();
 OpSpec affine_op_spec();
 OpSpec linear_op_spec();
+OpSpec extract_band_op_spec();
+OpSpec bandjoin_op_spec();
+OpSpec invert_op_spec();
 
 }  // namespace tessera

@@ -19,6 +19,9 @@ void register_ops(OpRegistry& r) {
     r.add(flip_op_spec());
     r.add(affine_op_spec());
     r.add(linear_op_spec());
+    r.add(extract_band_op_spec());
+    r.add(bandjoin_op_spec());
+    r.add(invert_op_spec());
 }
 
 }  // namespace tessera
