@@ -23,5 +23,6 @@ OpSpec linear_op_spec();
 OpSpec extract_band_op_spec();
 OpSpec bandjoin_op_spec();
 OpSpec invert_op_spec();
+OpSpec flatten_op_spec();
 
 }  // namespace tessera

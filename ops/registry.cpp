@@ -22,6 +22,7 @@ void register_ops(OpRegistry& r) {
     r.add(extract_band_op_spec());
     r.add(bandjoin_op_spec());
     r.add(invert_op_spec());
+    r.add(flatten_op_spec());
 }
 
 }  // namespace tessera

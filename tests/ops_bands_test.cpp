@@ -1,5 +1,6 @@
-// extract_band, bandjoin and invert: pixel-exact against vips extract_band,
-// bandjoin and invert on 8-bit RGB and 16-bit grey (and every format for
+// extract_band, bandjoin, invert and flatten: pixel-exact against vips
+// extract_band,
+// bandjoin, invert and flatten on 8-bit RGB(A) and 16-bit (and every format for
 // invert), across tile seams; bad bands and mismatched inputs are refused
 // naming node and key or input.
 #include <doctest/doctest.h>
@@ -58,4 +59,25 @@ TEST_CASE("extract_band and bandjoin: bad bands and mismatched inputs are refuse
                          doctest::Contains("key 'n'"), GraphError);
     CHECK_THROWS_WITH_AS(g.add("bandjoin", {b, c}, {}, "join"), doctest::Contains("input 1 is 11x7"), GraphError);
     CHECK_THROWS_WITH_AS(g.add("bandjoin", {b, d}, {}, "join"), doctest::Contains("input 1 is u16"), GraphError);
+}
+
+TEST_CASE("flatten equals vips flatten / u8 RGBA and u16 RGBA, black and a colour") {
+    tt::TempDir dir;
+    Graph g(standard_registry());
+    VImage rgba = tt::pattern(143, 101, 4).copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
+    VImage rgba16 = (tt::pattern(97, 61, 4, VIPS_FORMAT_UCHAR, 3) * 257)
+                        .cast(VIPS_FORMAT_USHORT)
+                        .copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_RGB16))
+                        .copy_memory();
+    for (auto [im, name] : {std::pair{rgba, "rgba.v"}, std::pair{rgba16, "rgba16.v"}}) {
+        CAPTURE(name);
+        NodeId in = tt::load_image(g, dir, im, name);
+        tt::check_pixels(g, g.add("flatten", {in}), im.flatten());
+        const std::vector<double> bg = {10, 200, 77};
+        tt::check_pixels(g, g.add("flatten", {in}, {{"background", bg}}),
+                         im.flatten(VImage::option()->set("background", bg)));
+    }
+    Graph h(standard_registry());
+    NodeId one = h.add("black", {}, {{"width", std::int64_t(4)}, {"height", std::int64_t(4)}});
+    CHECK_THROWS_WITH_AS(h.add("flatten", {one}, {}, "over"), doctest::Contains("node 'over' (op flatten)"), GraphError);
 }
