@@ -1,8 +1,7 @@
 // extract_band, bandjoin, invert and flatten: pixel-exact against vips
-// extract_band,
-// bandjoin, invert and flatten on 8-bit RGB(A) and 16-bit (and every format for
-// invert), across tile seams; bad bands and mismatched inputs are refused
-// naming node and key or input.
+// extract_band, bandjoin, invert and flatten on 8-bit RGB(A) and 16-bit
+// images (every format for invert), across tile seams; bad bands and
+// mismatched inputs are refused naming node and key or input.
 #include <doctest/doctest.h>
 
 #include "support.hpp"
