@@ -140,8 +140,8 @@ public:
         // pixel, as libvips's does), extend copy, bilinear or bicubic
         affine_ = kernel_ != Kernel::nearest && (h_.mode == Axis::up || v_.mode == Axis::up);
         if (affine_) {
-            const double hs_ = h_.mode == Axis::up ? h_.factor : 1, vs_ = v_.mode == Axis::up ? v_.factor : 1;
-            map_ = {1 / hs_, 0, -0.5, 0, 1 / vs_, -0.5};
+            const double sh = h_.mode == Axis::up ? h_.factor : 1, sv = v_.mode == Axis::up ? v_.factor : 1;
+            map_ = {1 / sh, 0, -0.5, 0, 1 / sv, -0.5};
             ip_ = kernel_ == Kernel::linear ? Interpolator::bilinear : Interpolator::bicubic;
             reduced_ = {0, 0, h_.mode == Axis::up ? h_.mid : h_.out, v_.mode == Axis::up ? v_.mid : v_.out};
         }
@@ -151,13 +151,16 @@ public:
         if (src.geo) info_.geo = src.geo->scaled(double(src.width) / h_.out, double(src.height) / v_.out);
     }
 
-    // Case analysis for an output rect r, per axis (vertical first):
+    // Case analysis for an output rect r:
+    //  0. an enlargement other than nearest: r becomes the rect of the
+    //     reduced image the affine's interpolator reads (affine_support),
+    //     and the cases below apply to that rect, per axis;
     //  1. nearest: every output index reads one input index (through the
     //     subsample), so the need is the span of those;
-    //  2. copy (scale 1, or a box shrink that was the whole factor): the
-    //     box step alone, or nothing;
-    //  3. reduce / up: the taps' span over the box-shrunk axis, scaled back
-    //     by the box factor (clipped to the input: the box's copy extension
+    //  2. copy (scale 1, an axis the affine enlarges, or a box shrink that
+    //     was the whole factor): the box step alone, or nothing;
+    //  3. reduce: the taps' span over the box-shrunk axis, scaled back by
+    //     the box factor (clipped to the input: the box's copy extension
     //     reads the edge instead).
     // The need is that span in both axes, one unplaced rect; compute runs
     // the stages on it.

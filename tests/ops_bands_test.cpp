@@ -60,7 +60,7 @@ TEST_CASE("extract_band and bandjoin: bad bands and mismatched inputs are refuse
     CHECK_THROWS_WITH_AS(g.add("bandjoin", {b, d}, {}, "join"), doctest::Contains("input 1 is u16"), GraphError);
 }
 
-TEST_CASE("flatten equals vips flatten / u8 RGBA and u16 RGBA, black and a colour") {
+TEST_CASE("flatten equals vips flatten / u8 RGBA and u16 RGBA / black and a colour") {
     tt::TempDir dir;
     Graph g(standard_registry());
     VImage rgba = tt::pattern(143, 101, 4).copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB));
