@@ -15,5 +15,14 @@ OpSpec shrink_op_spec();
 OpSpec merge_op_spec();
 OpSpec mosaic_op_spec();
 OpSpec flatfield_op_spec();
+OpSpec resize_op_spec();
+OpSpec rotate_op_spec();
+OpSpec flip_op_spec();
+OpSpec affine_op_spec();
+OpSpec linear_op_spec();
+OpSpec extract_band_op_spec();
+OpSpec bandjoin_op_spec();
+OpSpec invert_op_spec();
+OpSpec flatten_op_spec();
 
 }  // namespace tessera

@@ -14,6 +14,15 @@ void register_ops(OpRegistry& r) {
     r.add(merge_op_spec());
     r.add(mosaic_op_spec());
     r.add(flatfield_op_spec());
+    r.add(resize_op_spec());
+    r.add(rotate_op_spec());
+    r.add(flip_op_spec());
+    r.add(affine_op_spec());
+    r.add(linear_op_spec());
+    r.add(extract_band_op_spec());
+    r.add(bandjoin_op_spec());
+    r.add(invert_op_spec());
+    r.add(flatten_op_spec());
 }
 
 }  // namespace tessera
