@@ -40,6 +40,20 @@ std::vector<std::uint8_t> pad_tile(const ConstTile& tile, int tw, int th) {
     return out;
 }
 
+std::vector<std::uint8_t> pad_band(const ConstTile& tile, int band, int tw, int th) {
+    const std::size_t ss = format_size(tile.format), px = tile.pixel_bytes();
+    std::vector<std::uint8_t> out(std::size_t(tw) * th * ss, 0);
+    for (int y = 0; y < tile.rect.h; ++y) {
+        const std::byte* src = tile.at(tile.rect.x, tile.rect.y + y) + std::size_t(band) * ss;
+        std::uint8_t* dst = out.data() + std::size_t(y) * tw * ss;
+        if (ss == 1)
+            for (int x = 0; x < tile.rect.w; ++x) dst[x] = std::uint8_t(src[std::size_t(x) * px]);
+        else
+            for (int x = 0; x < tile.rect.w; ++x) std::memcpy(dst + std::size_t(x) * ss, src + std::size_t(x) * px, ss);
+    }
+    return out;
+}
+
 namespace {
 
 // libjpeg reports errors through longjmp; turn them into exceptions at the
@@ -157,12 +171,12 @@ void horizontal_difference(std::uint8_t* data, int tw, int th, int bands) {
     }
 }
 
-void apply_predictor(std::vector<std::uint8_t>& raw, const ConstTile& tile, int tw, int th) {
-    switch (format_size(tile.format)) {
-        case 1: return horizontal_difference<std::uint8_t>(raw.data(), tw, th, tile.bands);
-        case 2: return horizontal_difference<std::uint16_t>(raw.data(), tw, th, tile.bands);
-        case 4: return horizontal_difference<std::uint32_t>(raw.data(), tw, th, tile.bands);
-        default: return horizontal_difference<std::uint64_t>(raw.data(), tw, th, tile.bands);
+void apply_predictor(std::vector<std::uint8_t>& raw, int bands, Format format, int tw, int th) {
+    switch (format_size(format)) {
+        case 1: return horizontal_difference<std::uint8_t>(raw.data(), tw, th, bands);
+        case 2: return horizontal_difference<std::uint16_t>(raw.data(), tw, th, bands);
+        case 4: return horizontal_difference<std::uint32_t>(raw.data(), tw, th, bands);
+        default: return horizontal_difference<std::uint64_t>(raw.data(), tw, th, bands);
     }
 }
 
@@ -176,10 +190,14 @@ std::vector<std::uint8_t> encode_jpeg_file(const std::uint8_t* pixels, int w, in
 }
 
 std::vector<std::uint8_t> TileCodec::encode(const ConstTile& tile, int tw, int th) const {
-    std::vector<std::uint8_t> raw = pad_tile(tile, tw, th);
+    return encode_padded(pad_tile(tile, tw, th), tile.bands, tile.format, tw, th);
+}
+
+std::vector<std::uint8_t> TileCodec::encode_padded(std::vector<std::uint8_t> raw, int bands, Format format, int tw,
+                                                   int th) const {
     // LZW's predictor is applied by libtiff, which encodes it
     if (predictor && (compression == Compression::deflate || compression == Compression::zstd))
-        apply_predictor(raw, tile, tw, th);
+        apply_predictor(raw, bands, format, tw, th);
     switch (compression) {
         case Compression::none:
         case Compression::lzw: return raw;
@@ -207,7 +225,7 @@ std::vector<std::uint8_t> TileCodec::encode(const ConstTile& tile, int tw, int t
         case Compression::jpeg: {
             std::vector<std::uint8_t> out;
             std::string error;
-            if (!run_jpeg(raw.data(), tw, th, tile.bands, quality, out, error)) throw Error("JPEG encode: " + error);
+            if (!run_jpeg(raw.data(), tw, th, bands, quality, out, error)) throw Error("JPEG encode: " + error);
             return out;
         }
     }
