@@ -419,7 +419,15 @@ OpSpec save_op_spec() {
               .doc = "dz: tile format, jpeg, png or webp", .choices = {"jpeg", "jpg", "png", "webp"}},
              {.name = "layout", .type = ParamType::string, .default_text = "dz",
               .doc = "dz: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW) or google (NAME/Z/Y/X)",
-              .choices = {"dz", "google"}}},
+              .choices = {"dz", "google"}},
+             {.name = "channel_names", .type = ParamType::string, .default_text = "C0, C1, ... (8-bit RGB: RGB)",
+              .doc = "ome-tiff: a name per channel, separated by commas (8-bit RGB is one channel)",
+              .default_value = std::string()},
+             {.name = "pixel_size", .type = ParamType::string, .default_text = "none",
+              .doc = "ome-tiff: physical pixel size \"X[,Y] UNIT\", e.g. \"0.325 um\" (OME's length units)",
+              .default_value = std::string()},
+             {.name = "description", .type = ParamType::string, .default_text = "none",
+              .doc = "ome-tiff: the image's description in its OME-XML", .default_value = std::string()}},
             true, &make_op<SaveOp>};
 }
 

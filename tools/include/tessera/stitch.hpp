@@ -45,6 +45,10 @@ struct StitchOptions {
     int overlap = -1;
     std::string suffix = "jpeg";  // jpeg, png or webp
     std::string layout = "dz";    // dz or google
+    // OME-TIFF outputs: a name per channel ("DAPI,GFP"), the physical pixel
+    // size ("0.325 um", "0.5,0.52 µm"); empty: none
+    std::string channel_names;
+    std::string pixel_size;
     Illumination illumination;    // none by default
     // Illumination estimated from the tiles before the graph is built, by
     // the jobs of tessera/jobs.hpp (stitch, mosaic: tessera/flatfield.hpp's
