@@ -338,3 +338,36 @@ TEST_CASE("ome-tiff: stitch writes it with --channel-names --pixel-size and the 
     CHECK(has(log, "--channel-names and --pixel-size apply to ome-tiff outputs, not to tiff"));
     CHECK_FALSE(fs::exists(dir / "x.tif"));
 }
+
+TEST_CASE("mpi: OME-TIFF on 2 and 3 ranks writes the single-process file byte for byte") {
+    if (!mpi_available() || tt::run_command("command -v mpirun >/dev/null") != 0) {
+        MESSAGE("skipped: no MPI build or no mpirun");
+        return;
+    }
+    tt::TempDir tmp;
+    // 4 planar channels of u16, 32-pixel tiles in 256-pixel bands: shares
+    // cut inside bands, levels finished by the ranks and by the writer
+    tt::save((tt::pattern(1000, 700, 4, VIPS_FORMAT_UCHAR, 4) * 199).cast(VIPS_FORMAT_USHORT), tmp / "in.v");
+    // (the same file name in each folder: the OME-XML names the file)
+    auto pipeline = [&](const std::string& tag) {
+        fs::create_directories(tmp / tag);
+        std::ofstream(tmp / ("p-" + tag + ".json")) << R"({"version": 1, "nodes": [
+          {"id": "in", "op": "load", "path": "in.v"},
+          {"id": "ome", "op": "save", "inputs": ["in"], "path": ")" + tag + R"(/out.ome.tif",
+           "tile_width": 32, "tile_height": 32, "compression": "deflate", "predictor": true, "band_width": 256,
+           "channel_names": "a,b,c,d"}]})";
+        return (tmp / ("p-" + tag + ".json")).string();
+    };
+    REQUIRE(tt::run_command(tt::tessera_binary() + " run -q " + pipeline("one")) == 0);
+    const std::string one = tt::slurp(tmp / "one" / "out.ome.tif");
+    REQUIRE(one.size() > 100000);
+    for (int n : {2, 3}) {
+        const std::string tag = std::to_string(n);
+        std::string log;
+        REQUIRE_MESSAGE(tt::run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
+                                            tag + " " + tt::tessera_binary() + " run -q --threads 1 " + pipeline(tag),
+                                        &log) == 0,
+                        log);
+        CHECK_MESSAGE(tt::slurp(tmp / tag / "out.ome.tif") == one, n << " ranks");
+    }
+}
