@@ -46,10 +46,17 @@ std::vector<std::uint8_t> pad_band(const ConstTile& tile, int band, int tw, int 
     for (int y = 0; y < tile.rect.h; ++y) {
         const std::byte* src = tile.at(tile.rect.x, tile.rect.y + y) + std::size_t(band) * ss;
         std::uint8_t* dst = out.data() + std::size_t(y) * tw * ss;
-        if (ss == 1)
-            for (int x = 0; x < tile.rect.w; ++x) dst[x] = std::uint8_t(src[std::size_t(x) * px]);
-        else
-            for (int x = 0; x < tile.rect.w; ++x) std::memcpy(dst + std::size_t(x) * ss, src + std::size_t(x) * px, ss);
+        // (fixed-size copies, which the compiler inlines)
+        auto copy = [&](auto sample) {
+            constexpr std::size_t n = sizeof sample;
+            for (int x = 0; x < tile.rect.w; ++x) std::memcpy(dst + std::size_t(x) * n, src + std::size_t(x) * px, n);
+        };
+        switch (ss) {
+            case 1: copy(std::uint8_t{}); break;
+            case 2: copy(std::uint16_t{}); break;
+            case 4: copy(std::uint32_t{}); break;
+            default: copy(std::uint64_t{}); break;
+        }
     }
     return out;
 }
@@ -216,8 +223,15 @@ std::vector<std::uint8_t> TileCodec::encode_padded(std::vector<std::uint8_t> raw
             return out;
         }
         case Compression::zstd: {
+            // a context per thread, reused: ZSTD_compress makes and frees
+            // one per call (the same bytes either way)
+            struct Free {
+                void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+            };
+            thread_local std::unique_ptr<ZSTD_CCtx, Free> c(ZSTD_createCCtx());
+            if (!c) throw Error("zstd: cannot allocate a compressor");
             std::vector<std::uint8_t> out(ZSTD_compressBound(raw.size()));
-            std::size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 9);
+            std::size_t n = ZSTD_compressCCtx(c.get(), out.data(), out.size(), raw.data(), raw.size(), 9);
             if (ZSTD_isError(n)) throw Error(std::string("zstd failed: ") + ZSTD_getErrorName(n));
             out.resize(n);
             return out;

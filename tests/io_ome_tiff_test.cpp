@@ -333,6 +333,18 @@ TEST_CASE("ome-tiff: stitch writes it with --channel-names --pixel-size and the 
     CHECK(v["level0_equal"] == "True");
     CHECK(v["level1_equal"] == "True");
     check_schema(dir);
+    // the same job as a pipeline, the same file
+    std::string json;
+    REQUIRE(tt::run_command(stitch + " -o " + out.string() + " --channel-names DAPI,GFP --pixel-size 0.65 um " +
+                                "--compression deflate --emit-json > " + (dir / "job.json").string(),
+                            &json) == 0);
+    const std::string job = tt::slurp(dir / "job.json");
+    CHECK(has(job, R"("channel_names": "DAPI,GFP")"));
+    CHECK(has(job, R"("pixel_size": "0.65 um")"));
+    const std::string before = tt::slurp(out);
+    fs::remove(out);
+    REQUIRE(tt::run_command(tt::tessera_binary() + " run -q " + (dir / "job.json").string(), &log) == 0);
+    CHECK(tt::slurp(out) == before);
     // the options are the OME-TIFF's: a .tif refuses them, naming the file
     CHECK(tt::run_command(stitch + " -o " + (dir / "x.tif").string() + " --channel-names a,b", &log) != 0);
     CHECK(has(log, "--channel-names and --pixel-size apply to ome-tiff outputs, not to tiff"));
