@@ -42,15 +42,28 @@ bool contains(const std::vector<std::string>& v, std::string_view s) {
 void configure_quality(const Params& p, SaveSettings& s) { s.quality = int(p.integer("quality")); }
 void configure_nothing(const Params&, SaveSettings&) {}
 
+// OME-TIFF's own keys (ome_tiff.hpp): an 8-bit RGB image is one channel.
+io::OmeOptions ome_options(const Params& p, const ImageInfo& info) {
+    io::OmeOptions o;
+    const int channels = io::ome_interleaved_rgb(info) ? 1 : info.bands;
+    if (const std::string names = p.string("channel_names", ""); !names.empty())
+        o.channel_names = io::parse_channel_names(names, channels);
+    if (const std::string size = p.string("pixel_size", ""); !size.empty()) io::parse_pixel_size(size, o);
+    o.description = p.string("description", "");
+    return o;
+}
+
 // TIFF and COG. A COG is a TIFF with its own layout: tiled, with overviews
 // unless told otherwise, 512-pixel tiles and deflate (GDAL's COG defaults,
-// but for LZW, which libtiff would encode on one thread here).
-void configure_tiff_family(const Params& p, SaveSettings& s, bool cog) {
+// but for LZW, which libtiff would encode on one thread here). An OME-TIFF
+// is tiled, with its pyramid unless told otherwise.
+void configure_tiff_family(const Params& p, SaveSettings& s, bool cog, bool ome = false) {
     const std::string comp = p.string("compression", cog ? "deflate" : "none");
     s.compression = io::parse_compression(comp);
-    const bool tile = p.boolean("tile", cog);
+    const bool tile = p.boolean("tile", cog || ome);
     if (cog && !tile) throw ParamError("tile", "a COG is always tiled; remove \"tile\": false");
-    const bool pyramid = p.boolean("pyramid", cog);
+    if (ome && !tile) throw ParamError("tile", "an OME-TIFF is always tiled; remove \"tile\": false");
+    const bool pyramid = p.boolean("pyramid", cog || ome);
     const std::string big = p.string("bigtiff");
     // libtiff can only address 4 GB without BigTIFF.
     s.bigtiff = big == "yes" ||
@@ -85,10 +98,12 @@ void configure_tiff_family(const Params& p, SaveSettings& s, bool cog) {
     t.bigtiff = big == "yes"  ? io::TiffOptions::BigTiff::yes
                 : big == "no" ? io::TiffOptions::BigTiff::no
                               : io::TiffOptions::BigTiff::automatic;
+    if (ome) t.ome = ome_options(p, s.info);
     io::check_tiff_options(s.info, t);
     s.tiled = t;
 }
 void configure_tiff(const Params& p, SaveSettings& s) { configure_tiff_family(p, s, false); }
+void configure_ome_tiff(const Params& p, SaveSettings& s) { configure_tiff_family(p, s, false, true); }
 void configure_cog(const Params& p, SaveSettings& s) { configure_tiff_family(p, s, true); }
 
 // Deep Zoom: the tile keys have no default_value in the spec (giving one is
@@ -165,6 +180,7 @@ void tiff_options(VipsOperation* op, const VipsImage*, const SaveSettings& s) {
 const io::FormatWriter kTiffWriter{.configure = configure_tiff, .make_sink = tiff_sink, .vips_saver = "tiffsave",
                                    .vips_options = tiff_options};
 const io::FormatWriter kCogWriter{.configure = configure_cog, .make_sink = tiff_sink};
+const io::FormatWriter kOmeTiffWriter{.configure = configure_ome_tiff, .make_sink = tiff_sink};
 const io::FormatWriter kDzWriter{.configure = configure_dz, .make_sink = dz_sink};
 const io::FormatWriter kPngWriter{.configure = configure_nothing, .make_sink = io::make_vips_save_sink,
                                   .vips_saver = "pngsave", .vips_options = png_options};
@@ -183,6 +199,8 @@ const std::vector<OutputFormat>& table() {
     const std::vector<std::string> kTiffKeys{"compression", "quality", "tile",      "tile_width", "tile_height",
                                              "bigtiff",     "pyramid", "predictor", "band_width"};
     const std::vector<int> kOneToFour{1, 2, 3, 4};
+    std::vector<std::string> kOmeTiffKeys = kTiffKeys;
+    kOmeTiffKeys.insert(kOmeTiffKeys.end(), {"channel_names", "pixel_size", "description"});
     static const std::vector<OutputFormat> formats{
         {.name = "tiff",
          .aliases = {"tif", "gtiff"},
@@ -206,6 +224,19 @@ const std::vector<OutputFormat>& table() {
          .shards = true,
          .georeferenced = true,
          .writer = &kCogWriter},
+        {.name = "ome-tiff",
+         .aliases = {"ome", "ometiff", "ome-tif"},
+         .extensions = {".ome.tif", ".ome.tiff"},
+         .summary = "OME-TIFF pyramid",
+         .doc = "OME-TIFF (OME 2016-06): a main IFD per channel (8-bit RGB: one interleaved), each with its 2x "
+                "smaller levels as SubIFDs, OME-XML with channel names and pixel size, as Bio-Formats, QuPath and "
+                "raw2ometiff use; tiled, pyramid unless told otherwise; streaming, shards",
+         .keys = kOmeTiffKeys,
+         .default_tile = 256,
+         .streaming = true,
+         .shards = true,
+         .georeferenced = true,
+         .writer = &kOmeTiffWriter},
         {.name = "dz",
          .aliases = {"dzi"},
          .extensions = {".dzi", ".zip", ".szi"},

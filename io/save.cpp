@@ -4,7 +4,7 @@
 // other key that asks for something is an error naming the formats that
 // read it), which images it holds (checked here, naming the file), how its
 // keys are read and which sink writes it. Streaming formats (tiled TIFF and
-// COG: tiff_pyramid.cpp; Deep Zoom: dzsave.cpp) never hold more than a few
+// COG and OME-TIFF: tiff_pyramid.cpp; Deep Zoom: dzsave.cpp) never hold more than a few
 // strips; the others go through libvips whole, in the sink below.
 //
 // The op itself moves no pixels: its output is its input (one placed need
@@ -383,7 +383,7 @@ private:
 std::unique_ptr<Sink> io::make_vips_save_sink(const io::SaveSettings& s) { return std::make_unique<VipsSaveSink>(s); }
 
 OpSpec save_op_spec() {
-    return {"save", "writes its input to an image file in one of the formats `tessera formats` lists (tiled TIFF, COG and Deep Zoom by streaming writers, the others whole through libvips); replaces the target only when complete",
+    return {"save", "writes its input to an image file in one of the formats `tessera formats` lists (tiled TIFF, COG, OME-TIFF and Deep Zoom by streaming writers, the others whole through libvips); replaces the target only when complete",
             1, 1,
             {{"path", ParamType::string, true, "", "the file to write; its extension picks the format", true},
              {"format", ParamType::string, false, "from the extension",
@@ -431,7 +431,15 @@ OpSpec save_op_spec() {
                      "skipped",
               .min = -1, .max = 65535},
              {.name = "id", .type = ParamType::string, .default_text = "https://example.com/iiif",
-              .doc = "dz iiif/iiif3: the base URL info.json names the image by (ID/NAME)"}},
+              .doc = "dz iiif/iiif3: the base URL info.json names the image by (ID/NAME)"},
+             {.name = "channel_names", .type = ParamType::string, .default_text = "C0, C1, ... (8-bit RGB: RGB)",
+              .doc = "ome-tiff: a name per channel, separated by commas (8-bit RGB is one channel)",
+              .default_value = std::string()},
+             {.name = "pixel_size", .type = ParamType::string, .default_text = "none",
+              .doc = "ome-tiff: physical pixel size \"X[,Y] UNIT\", e.g. \"0.325 um\" (OME's length units)",
+              .default_value = std::string()},
+             {.name = "description", .type = ParamType::string, .default_text = "none",
+              .doc = "ome-tiff: the image's description in its OME-XML", .default_value = std::string()}},
             true, &make_op<SaveOp>};
 }
 

@@ -32,17 +32,38 @@
 // too, and finish() writes the directories with their tile arrays deferred
 // (libtiff's TIFFDeferStrileArrayWriting), then each level's tiles in
 // row-major order, then the arrays.
+//
+// OME-TIFF (TiffOptions::ome): the same pass and levels, stored as planes
+// (ome_tiff.hpp: one per band, or one interleaved 8-bit RGB plane). Each
+// tile is encoded once per plane (one band each); plane 0's level-0 tiles
+// are written as they come, the other planes' wait in the level file with
+// the lower levels. finish() writes, for each plane, its full-resolution
+// main IFD with a SubIFDs tag, then its reduced levels (NewSubfileType 1),
+// which libtiff links in as that IFD's SubIFDs: the OME 2016-06 pyramid
+// layout Bio-Formats 6+, QuPath and raw2ometiff use (libvips' tiffsave
+// subifd writes the same chain). The OME-XML goes into the first IFD's
+// ImageDescription, its UUID a digest of every tile's bytes.
+//
+// Photometric, ExtraSamples, SampleFormat and PlanarConfig follow the
+// samples of a plane: RGB for 3 or more bands of a colour interpretation,
+// else min-is-black, and every sample beyond those ExtraSamples (alpha where
+// it is one: the 4th of RGBA, the 2nd of grey + alpha, a georeferenced alpha
+// band; unspecified otherwise), so that libtiff and GDAL read any band
+// count without a warning.
 #include "tiff_pyramid.hpp"
 
+#include <array>
 #include <cerrno>
 #include <climits>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <tiffio.h>
+#include <string_view>
 #include <tuple>
 #include <unistd.h>
 #include <variant>
@@ -115,12 +136,15 @@ struct Strip {
     int placed = 0;
 };
 
+// A tile's compressed bytes, one vector per plane (one, but for OME-TIFF).
+using PlaneBytes = std::vector<std::vector<std::uint8_t>>;
+
 // A lower-level tile waiting for compression.
 struct Job {
     std::size_t level = 0;
     std::size_t index = 0;
     std::vector<std::uint8_t> pixels;  // the whole tile, padded
-    std::vector<std::uint8_t> bytes;   // compressed
+    PlaneBytes bytes;                  // compressed
 };
 
 class TiffSink final : public ShardedSink {
@@ -159,6 +183,9 @@ public:
 
     void start(const ImageInfo& info, const SinkContext& context) override {
         info_ = info;
+        planes_ = opt_.ome && !ome_interleaved_rgb(info) ? info.bands : 1;
+        spp_ = info.bands / planes_;
+        digest_ = {0, 0};
         part_.start(context, "pyramid TIFF tiles");
         queue_.start(part_.account, context.threads);
         const int T = opt_.tile_w, TH = opt_.tile_h;
@@ -193,34 +220,34 @@ public:
         out_.emplace(path_);
         // a COG's directories come first, when every tile's size is known
         if (!opt_.cog) open_tiff();
-        if (levels_.size() > 1 || opt_.cog || part_.share) {
+        if (levels_.size() > 1 || opt_.cog || part_.share || planes_ > 1) {
             std::string lp = temp_beside(path_, ".levels");
             levels_file_ = std::fopen(lp.c_str(), "w+b");
             if (!levels_file_) fail("cannot create a temporary file beside the output: " + std::string(std::strerror(errno)));
             ::unlink(lp.c_str());  // gone from the folder; freed when closed
         }
-        if (opt_.cog || part_.share) levels_[0].tiles.resize(std::size_t(levels_[0].tiles_x) * levels_[0].tiles_y);
+        if (opt_.cog || part_.share || planes_ > 1)
+            levels_[0].tiles.resize(std::size_t(planes_) * levels_[0].tiles_x * levels_[0].tiles_y);
         for (std::size_t L = 1; L < levels_.size(); ++L) {
             Level& l = levels_[L];
             if (L > local_) {
                 l.pixels = Buffer(part_.account, Rect{0, 0, l.width, l.height}, info.bands, info.format);
                 clear(l.pixels);
             }
-            l.tiles.resize(std::size_t(l.tiles_x) * l.tiles_y);
+            l.tiles.resize(std::size_t(planes_) * l.tiles_x * l.tiles_y);
         }
-        if (!opt_.cog) set_tags(0);
+        if (!opt_.cog) set_tags(0, 0);
     }
 
     // Parallel: compress the tile, shrink it for the next level, and take
     // one waiting lower-level tile to compress.
     struct Prepared {
-        std::vector<std::uint8_t> bytes;
+        PlaneBytes bytes;
         Buffer half;
     };
     std::shared_ptr<void> prepare(const ConstTile& tile) override {
         auto p = std::make_shared<Prepared>();
-        p->bytes = opt_.codec.encodes_raw() ? opt_.codec.encode(tile, opt_.tile_w, opt_.tile_h)
-                                            : pad_tile(tile, opt_.tile_w, opt_.tile_h);
+        p->bytes = encode_planes(tile);
         if (levels_.size() > 1) {
             p->half = Buffer(part_.account, half_of(tile.rect, levels_[1]), tile.bands, tile.format);
             shrink2x2_pyramid(tile, p->half.tile(), nodata_);
@@ -319,7 +346,7 @@ private:
     void open_tiff() {
         tif_ = TIFFOpen(out_->temp().c_str(), big_ ? "w8" : "w");
         if (!tif_) fail("cannot create the output file (" + t_tiff_error + "); check the folder exists and is writable");
-        if (opt_.codec.compression == Compression::jpeg) jpeg_tables_ = opt_.codec.jpeg_tables(info_.bands);
+        if (opt_.codec.compression == Compression::jpeg) jpeg_tables_ = opt_.codec.jpeg_tables(spp_);
     }
 
     // Appends bytes to the temporary file; where they are.
@@ -331,12 +358,14 @@ private:
         return rec;
     }
 
-    // Writes level L's tiles, row-major, from the temporary file.
-    void copy_level(std::size_t L) {
-        for (std::size_t i = 0; i < levels_[L].tiles.size(); ++i) copy_tile(L, uint32_t(i));
+    // Writes level L's tiles of a plane, row-major, from the temporary file.
+    void copy_level(std::size_t L, int plane = 0) {
+        const std::size_t n = std::size_t(levels_[L].tiles_x) * levels_[L].tiles_y;
+        for (std::size_t i = 0; i < n; ++i) copy_tile(L, uint32_t(i), plane);
     }
-    void copy_tile(std::size_t L, uint32_t i) {
-        const TileRecord& t = levels_[L].tiles[i];
+    void copy_tile(std::size_t L, uint32_t i, int plane = 0) {
+        const TileRecord& t =
+            levels_[L].tiles[std::size_t(plane) * levels_[L].tiles_x * levels_[L].tiles_y + i];
         copy_bytes_.resize(t.size);
         if (pread(fileno(levels_file_), copy_bytes_.data(), t.size, off_t(t.offset)) != ssize_t(t.size))
             fail("cannot read back the temporary level file: " + std::string(std::strerror(errno)));
@@ -346,14 +375,28 @@ private:
     // Level 0 was written tile by tile (a sharded writer's own share; the
     // other ranks' tiles wait in the level file and follow, in the same
     // order); its directory, then the others.
+    // OME-TIFF: so for each plane, its level 0 being a main IFD whose
+    // SubIFDs are the directories of its levels that follow.
     void write_levels_after_first() {
         if (part_.share)
             for (std::size_t k = part_.share->last; k < order_.size(); ++k) copy_tile(0, order_[k]);
-        if (!TIFFWriteDirectory(tif_)) fail("cannot write the TIFF directory (" + t_tiff_error + ")");
-        for (std::size_t L = 1; L < levels_.size(); ++L) {
-            set_tags(int(L));
-            copy_level(L);
+        for (int plane = 0; plane < planes_; ++plane) {
+            if (plane > 0) {
+                set_tags(0, plane);
+                copy_level(0, plane);
+            }
+            if (plane == 0 && opt_.ome) {
+                const std::string xml =
+                    ome_xml(info_, *opt_.ome, planes_, std::filesystem::path(path_).filename().string(),
+                            ome_uuid(digest_[0], digest_[1]));
+                TIFFSetField(tif_, TIFFTAG_IMAGEDESCRIPTION, xml.c_str());
+            }
             if (!TIFFWriteDirectory(tif_)) fail("cannot write the TIFF directory (" + t_tiff_error + ")");
+            for (std::size_t L = 1; L < levels_.size(); ++L) {
+                set_tags(int(L), plane);
+                copy_level(L, plane);
+                if (!TIFFWriteDirectory(tif_)) fail("cannot write the TIFF directory (" + t_tiff_error + ")");
+            }
         }
     }
 
@@ -362,7 +405,7 @@ private:
     void write_cog() {
         open_tiff();
         for (std::size_t L = 0; L < levels_.size(); ++L) {
-            set_tags(int(L));
+            set_tags(int(L), 0);
             if (!TIFFDeferStrileArrayWriting(tif_) || !TIFFWriteCheck(tif_, 1, "tessera") ||
                 !TIFFWriteDirectory(tif_))
                 fail("cannot write the TIFF directory (" + t_tiff_error + ")");
@@ -384,14 +427,15 @@ private:
         levels_file_ = nullptr;
     }
 
-    void set_tags(int L) {
+    // The tags of level L of a plane (plane: OME-TIFF; else 0).
+    void set_tags(int L, int plane) {
         const Level& l = levels_[L];
         const ImageInfo& in = info_;
         TIFFSetField(tif_, TIFFTAG_IMAGEWIDTH, uint32_t(l.width));
         TIFFSetField(tif_, TIFFTAG_IMAGELENGTH, uint32_t(l.height));
         TIFFSetField(tif_, TIFFTAG_TILEWIDTH, uint32_t(opt_.tile_w));
         TIFFSetField(tif_, TIFFTAG_TILELENGTH, uint32_t(opt_.tile_h));
-        TIFFSetField(tif_, TIFFTAG_SAMPLESPERPIXEL, uint16_t(in.bands));
+        TIFFSetField(tif_, TIFFTAG_SAMPLESPERPIXEL, uint16_t(spp_));
         TIFFSetField(tif_, TIFFTAG_BITSPERSAMPLE, uint16_t(8 * format_size(in.format)));
         TIFFSetField(tif_, TIFFTAG_SAMPLEFORMAT,
                      uint16_t(format_is_float(in.format)                                   ? SAMPLEFORMAT_IEEEFP
@@ -400,17 +444,23 @@ private:
         TIFFSetField(tif_, TIFFTAG_PLANARCONFIG, uint16_t(PLANARCONFIG_CONTIG));
         TIFFSetField(tif_, TIFFTAG_SOFTWARE, "tessera");
         if (L > 0) TIFFSetField(tif_, TIFFTAG_SUBFILETYPE, uint32_t(FILETYPE_REDUCEDIMAGE));
-        bool colour = in.bands >= 3 && in.interpretation != Interpretation::multiband;
+        if (opt_.ome && L == 0 && levels_.size() > 1) {
+            // the reduced levels, written next, become this IFD's SubIFDs
+            std::vector<toff_t> sub(levels_.size() - 1, 0);
+            TIFFSetField(tif_, TIFFTAG_SUBIFD, uint16_t(sub.size()), sub.data());
+        }
+        // Photometric covers 3 samples (RGB) or 1; every other sample is an
+        // extra one, declared (see the header).
+        const int spp = spp_;
+        const bool colour = spp >= 3 && in.interpretation != Interpretation::multiband;
         uint16_t photometric = colour ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
-        if (in.geo && in.geo->alpha_band >= 0 && in.geo->alpha_band == in.bands - 1 && in.bands > (colour ? 3 : 1)) {
-            // a georeferenced alpha band (e.g. a mask from gdal_load): the
-            // last extra sample, so GDAL reads it back as alpha
-            std::vector<uint16_t> extra(std::size_t(in.bands - (colour ? 3 : 1)), EXTRASAMPLE_UNSPECIFIED);
-            extra.back() = EXTRASAMPLE_UNASSALPHA;
+        if (const int extras = spp - (colour ? 3 : 1); extras > 0) {
+            std::vector<uint16_t> extra(std::size_t(extras), EXTRASAMPLE_UNSPECIFIED);
+            if (in.geo && in.geo->alpha_band >= 0 && in.geo->alpha_band == in.bands - 1)
+                extra.back() = EXTRASAMPLE_UNASSALPHA;  // a georeferenced alpha band (a gdal_load mask): GDAL reads it back as alpha
+            else if ((colour && spp == 4) || (!colour && spp == 2))
+                extra[0] = EXTRASAMPLE_UNASSALPHA;
             TIFFSetField(tif_, TIFFTAG_EXTRASAMPLES, uint16_t(extra.size()), extra.data());
-        } else if ((colour && in.bands == 4) || (!colour && in.bands == 2)) {
-            uint16_t extra = EXTRASAMPLE_UNASSALPHA;
-            TIFFSetField(tif_, TIFFTAG_EXTRASAMPLES, uint16_t(1), &extra);
         }
         switch (opt_.codec.compression) {
             case Compression::none: TIFFSetField(tif_, TIFFTAG_COMPRESSION, uint16_t(COMPRESSION_NONE)); break;
@@ -421,7 +471,7 @@ private:
                 TIFFSetField(tif_, TIFFTAG_COMPRESSION, uint16_t(COMPRESSION_JPEG));
                 // tiles are abbreviated streams: the shared tables live here
                 TIFFSetField(tif_, TIFFTAG_JPEGTABLES, uint32_t(jpeg_tables_.size()), jpeg_tables_.data());
-                if (in.bands == 3) {
+                if (spp == 3) {
                     photometric = PHOTOMETRIC_YCBCR;
                     uint16_t f = uint16_t(jpeg_chroma_subsampling(opt_.codec.quality));
                     TIFFSetField(tif_, TIFFTAG_YCBCRSUBSAMPLING, f, f);
@@ -433,7 +483,7 @@ private:
                                      opt_.codec.compression == Compression::zstd ||
                                      opt_.codec.compression == Compression::lzw))
             TIFFSetField(tif_, TIFFTAG_PREDICTOR, uint16_t(PREDICTOR_HORIZONTAL));
-        if (L == 0)
+        if (L == 0 && plane == 0)
             for (const TiffTag& t : geo_tags_) {
                 if (t.type == TIFF_ASCII) {
                     std::string text(t.data.begin(), t.data.end());
@@ -522,6 +572,7 @@ private:
             if (const auto* t = std::get_if<TileMessage>(&*m)) {
                 if (t->level >= levels_.size() || t->index >= levels_[t->level].tiles.size())
                     fail("internal: a tile from another rank that the pyramid does not have");
+                note_digest(t->level, t->index, t->bytes);
                 levels_[t->level].tiles[t->index] = store(t->bytes);
             } else if (const auto* b = std::get_if<BlockMessage>(&*m)) {
                 if (b->level == 0 || b->level >= levels_.size())
@@ -539,15 +590,36 @@ private:
     // A compressed tile of level L, for the file: written now (level 0 of
     // this process's own tiles, in order, when the layout is not a COG),
     // kept in the level file (the rest), or sent to the writer (producers).
-    void put_tile(std::size_t L, std::uint32_t index, std::vector<std::uint8_t>& bytes) {
-        if (part_.producer()) {
-            part_.link->send_tile(std::uint32_t(L), index, bytes);
-            return;
+    // A plane's tiles of a level follow those of the plane before.
+    void put_tile(std::size_t L, std::uint32_t index, PlaneBytes& planes) {
+        const auto n = std::uint32_t(levels_[L].tiles_x * levels_[L].tiles_y);
+        for (int k = 0; k < planes_; ++k) {
+            std::vector<std::uint8_t>& bytes = planes[std::size_t(k)];
+            const std::uint32_t i = std::uint32_t(k) * n + index;
+            if (part_.producer()) {
+                part_.link->send_tile(std::uint32_t(L), i, bytes);
+                continue;
+            }
+            const auto span = std::as_bytes(std::span(bytes));
+            note_digest(L, i, span);
+            if (L == 0 && k == 0 && !opt_.cog)
+                write_tile(index, bytes);
+            else
+                levels_[L].tiles[i] = store(span);
         }
-        if (L == 0 && !opt_.cog)
-            write_tile(index, bytes);
-        else
-            levels_[L].tiles[index] = store(std::as_bytes(std::span(bytes)));
+    }
+
+    // OME-TIFF: the UUID's digest of every tile's bytes and place, the same
+    // whatever order they arrive in (a sum of the tiles' hashes).
+    void note_digest(std::size_t L, std::uint32_t i, std::span<const std::byte> bytes) {
+        if (!opt_.ome) return;
+        const std::uint64_t h = std::hash<std::string_view>{}(
+            std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+        std::uint64_t a = h ^ (std::uint64_t(L) << 56) ^ (std::uint64_t(i) * 0x9E3779B97F4A7C15ull);
+        a ^= a >> 31;
+        a *= 0xBF58476D1CE4E5B9ull;
+        digest_[0] += a ^ (a >> 29);
+        digest_[1] += (a * 0x94D049BB133111EBull) ^ h;
     }
 
     // The part of the next level a tile of this level shrinks to.
@@ -560,13 +632,22 @@ private:
     // threads in prepare() (a job each call, beside its own tile), so that
     // the serial stage only copies and writes.
     void encode_job(Job& job) {
-        if (opt_.codec.encodes_raw()) {
-            ConstTile t({0, 0, opt_.tile_w, opt_.tile_h}, info_.bands, info_.format,
-                        reinterpret_cast<const std::byte*>(job.pixels.data()), std::size_t(opt_.tile_w) * info_.pixel_bytes());
-            job.bytes = opt_.codec.encode(t, opt_.tile_w, opt_.tile_h);
-        } else {
-            job.bytes = job.pixels;  // LZW: libtiff encodes when it copies the level in
+        ConstTile t({0, 0, opt_.tile_w, opt_.tile_h}, info_.bands, info_.format,
+                    reinterpret_cast<const std::byte*>(job.pixels.data()), std::size_t(opt_.tile_w) * info_.pixel_bytes());
+        job.bytes = encode_planes(t);
+    }
+    // A tile's bytes for each plane: compressed, or for LZW raw (libtiff
+    // encodes it when it writes the tile).
+    PlaneBytes encode_planes(const ConstTile& t) const {
+        PlaneBytes out(static_cast<std::size_t>(planes_));
+        for (int k = 0; k < planes_; ++k) {
+            std::vector<std::uint8_t> raw = planes_ == 1 ? pad_tile(t, opt_.tile_w, opt_.tile_h)
+                                                         : pad_band(t, k, opt_.tile_w, opt_.tile_h);
+            out[std::size_t(k)] = opt_.codec.encodes_raw()
+                                      ? opt_.codec.encode_padded(std::move(raw), spp_, t.format, opt_.tile_w, opt_.tile_h)
+                                      : std::move(raw);
         }
+        return out;
     }
     // Serial: stores every finished job's bytes in the level file, in queue
     // order.
@@ -589,6 +670,9 @@ private:
     ImageInfo info_;
     WriterPart part_;  // the run's account; sharded runs: the share and the link
     std::vector<Level> levels_;
+    int planes_ = 1;         // main IFDs (OME-TIFF: the bands, unless interleaved RGB)
+    int spp_ = 1;            // samples per pixel of each
+    std::array<std::uint64_t, 2> digest_{0, 0};  // OME-TIFF: of the tiles, for the UUID
     std::size_t local_ = 0;  // levels 1..local_ are kept a band strip at a time
     std::size_t own_ = 0;    // of those, the ones this process finishes (all, unless sharded)
     std::map<std::tuple<std::size_t, int, int>, Strip> strips_;  // (level, band, strip row) -> strip
@@ -612,7 +696,9 @@ void check_tiff_options(const ImageInfo& info, const TiffOptions& o) {
     if (o.tile_w % 16 || o.tile_h % 16 || o.tile_w < 16 || o.tile_h < 16 || o.tile_w > 8192 || o.tile_h > 8192)
         throw ParamError("tile_width", "TIFF tiles are multiples of 16 between 16 and 8192 pixels; got " +
                                            std::to_string(o.tile_w) + "x" + std::to_string(o.tile_h));
-    if (o.codec.compression == Compression::jpeg && (info.format != Format::u8 || (info.bands != 1 && info.bands != 3)))
+    // (an OME-TIFF's planes are one band each, but for 8-bit RGB)
+    const int spp = o.ome && !ome_interleaved_rgb(info) ? 1 : info.bands;
+    if (o.codec.compression == Compression::jpeg && (info.format != Format::u8 || (spp != 1 && spp != 3)))
         throw ParamError("compression", "JPEG holds 1 or 3 bands of u8, and this image has " + std::to_string(info.bands) +
                                             " bands of " + std::string(format_name(info.format)) +
                                             "; use deflate, zstd or lzw, or cast first");

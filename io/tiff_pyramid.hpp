@@ -6,8 +6,10 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "ome_tiff.hpp"
 #include "tessera/core/op.hpp"
 #include "tile_codec.hpp"
 
@@ -28,6 +30,11 @@ struct TiffOptions {
     // bytes wait in a temporary file until the end, so the pipeline is still
     // computed once.
     bool cog = false;
+    // OME-TIFF (the OME 2016-06 pyramid layout, as Bio-Formats 6+ and
+    // raw2ometiff write it): a main IFD per plane (each band, or one
+    // interleaved 8-bit RGB plane: ome_tiff.hpp), each with its reduced
+    // levels as SubIFDs, and the OME-XML in the first ImageDescription.
+    std::optional<OmeOptions> ome;
 };
 
 // Throws ParamError (naming the key) for options this image cannot be

@@ -40,6 +40,27 @@ std::vector<std::uint8_t> pad_tile(const ConstTile& tile, int tw, int th) {
     return out;
 }
 
+std::vector<std::uint8_t> pad_band(const ConstTile& tile, int band, int tw, int th) {
+    const std::size_t ss = format_size(tile.format), px = tile.pixel_bytes();
+    std::vector<std::uint8_t> out(std::size_t(tw) * th * ss, 0);
+    for (int y = 0; y < tile.rect.h; ++y) {
+        const std::byte* src = tile.at(tile.rect.x, tile.rect.y + y) + std::size_t(band) * ss;
+        std::uint8_t* dst = out.data() + std::size_t(y) * tw * ss;
+        // (fixed-size copies, which the compiler inlines)
+        auto copy = [&](auto sample) {
+            constexpr std::size_t n = sizeof sample;
+            for (int x = 0; x < tile.rect.w; ++x) std::memcpy(dst + std::size_t(x) * n, src + std::size_t(x) * px, n);
+        };
+        switch (ss) {
+            case 1: copy(std::uint8_t{}); break;
+            case 2: copy(std::uint16_t{}); break;
+            case 4: copy(std::uint32_t{}); break;
+            default: copy(std::uint64_t{}); break;
+        }
+    }
+    return out;
+}
+
 namespace {
 
 // libjpeg reports errors through longjmp; turn them into exceptions at the
@@ -157,12 +178,12 @@ void horizontal_difference(std::uint8_t* data, int tw, int th, int bands) {
     }
 }
 
-void apply_predictor(std::vector<std::uint8_t>& raw, const ConstTile& tile, int tw, int th) {
-    switch (format_size(tile.format)) {
-        case 1: return horizontal_difference<std::uint8_t>(raw.data(), tw, th, tile.bands);
-        case 2: return horizontal_difference<std::uint16_t>(raw.data(), tw, th, tile.bands);
-        case 4: return horizontal_difference<std::uint32_t>(raw.data(), tw, th, tile.bands);
-        default: return horizontal_difference<std::uint64_t>(raw.data(), tw, th, tile.bands);
+void apply_predictor(std::vector<std::uint8_t>& raw, int bands, Format format, int tw, int th) {
+    switch (format_size(format)) {
+        case 1: return horizontal_difference<std::uint8_t>(raw.data(), tw, th, bands);
+        case 2: return horizontal_difference<std::uint16_t>(raw.data(), tw, th, bands);
+        case 4: return horizontal_difference<std::uint32_t>(raw.data(), tw, th, bands);
+        default: return horizontal_difference<std::uint64_t>(raw.data(), tw, th, bands);
     }
 }
 
@@ -176,10 +197,14 @@ std::vector<std::uint8_t> encode_jpeg_file(const std::uint8_t* pixels, int w, in
 }
 
 std::vector<std::uint8_t> TileCodec::encode(const ConstTile& tile, int tw, int th) const {
-    std::vector<std::uint8_t> raw = pad_tile(tile, tw, th);
+    return encode_padded(pad_tile(tile, tw, th), tile.bands, tile.format, tw, th);
+}
+
+std::vector<std::uint8_t> TileCodec::encode_padded(std::vector<std::uint8_t> raw, int bands, Format format, int tw,
+                                                   int th) const {
     // LZW's predictor is applied by libtiff, which encodes it
     if (predictor && (compression == Compression::deflate || compression == Compression::zstd))
-        apply_predictor(raw, tile, tw, th);
+        apply_predictor(raw, bands, format, tw, th);
     switch (compression) {
         case Compression::none:
         case Compression::lzw: return raw;
@@ -198,8 +223,15 @@ std::vector<std::uint8_t> TileCodec::encode(const ConstTile& tile, int tw, int t
             return out;
         }
         case Compression::zstd: {
+            // a context per thread, reused: ZSTD_compress makes and frees
+            // one per call (the same bytes either way)
+            struct Free {
+                void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+            };
+            thread_local std::unique_ptr<ZSTD_CCtx, Free> c(ZSTD_createCCtx());
+            if (!c) throw Error("zstd: cannot allocate a compressor");
             std::vector<std::uint8_t> out(ZSTD_compressBound(raw.size()));
-            std::size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), 9);
+            std::size_t n = ZSTD_compressCCtx(c.get(), out.data(), out.size(), raw.data(), raw.size(), 9);
             if (ZSTD_isError(n)) throw Error(std::string("zstd failed: ") + ZSTD_getErrorName(n));
             out.resize(n);
             return out;
@@ -207,7 +239,7 @@ std::vector<std::uint8_t> TileCodec::encode(const ConstTile& tile, int tw, int t
         case Compression::jpeg: {
             std::vector<std::uint8_t> out;
             std::string error;
-            if (!run_jpeg(raw.data(), tw, th, tile.bands, quality, out, error)) throw Error("JPEG encode: " + error);
+            if (!run_jpeg(raw.data(), tw, th, bands, quality, out, error)) throw Error("JPEG encode: " + error);
             return out;
         }
     }

@@ -29,6 +29,10 @@ struct TileCodec {
     // The bytes of one tile of tw x th pixels: `tile` is copied into the top
     // left and the rest is padding (zero), as TIFF tiles are always whole.
     std::vector<std::uint8_t> encode(const ConstTile& tile, int tw, int th) const;
+    // The same from a whole padded tile of `bands` samples of `format` (what
+    // pad_tile or pad_band give), encoded in place where it can be.
+    std::vector<std::uint8_t> encode_padded(std::vector<std::uint8_t> raw, int bands, Format format, int tw,
+                                            int th) const;
     // JPEG: the tables shared by every tile (the JPEGTables tag); tiles are
     // abbreviated streams without them.
     std::vector<std::uint8_t> jpeg_tables(int bands) const;
@@ -44,5 +48,8 @@ std::vector<std::uint8_t> encode_jpeg_file(const std::uint8_t* pixels, int w, in
 
 // Pads `tile` into a whole tw x th tile (zeros outside), in a fresh vector.
 std::vector<std::uint8_t> pad_tile(const ConstTile& tile, int tw, int th);
+// The same for band `band` of `tile` alone: a one-band tile (a planar TIFF's
+// plane, as OME-TIFF stores channels).
+std::vector<std::uint8_t> pad_band(const ConstTile& tile, int band, int tw, int th);
 
 }  // namespace tessera::io

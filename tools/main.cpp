@@ -332,6 +332,16 @@ void add_tile_inputs(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
                     "CSV file,x,y");
 }
 
+// OME-TIFF's --channel-names and --pixel-size X[,Y] UNIT (the save keys
+// channel_names and pixel_size, "X[,Y] UNIT"), for stitch, mosaic and merge.
+void add_ome_options(CLI::App* cmd, std::string& names, std::string& pixel_size) {
+    cmd->add_option("--channel-names", names, "OME-TIFF: a name per channel, separated by commas (8-bit RGB is one)");
+    cmd->add_option_function<std::vector<std::string>>(
+           "--pixel-size", [&pixel_size](const std::vector<std::string>& v) { pixel_size = v[0] + " " + v[1]; },
+           "OME-TIFF: physical pixel size X[,Y] UNIT, e.g. 0.325 um")
+        ->expected(2);
+}
+
 // The output of stitch and mosaic: the file and its format's options.
 void add_output_options(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
     const OpRegistry& reg = standard_registry();
@@ -370,6 +380,7 @@ void add_output_options(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
     cmd->add_flag("--pyramid", o.pyramid, "write every 2x smaller level down to one tile");
     cmd->add_option("--bigtiff", o.bigtiff, "auto, yes or no")->check(spec("save", "bigtiff"));
     cmd->add_option("--background", o.background, "canvas value: one, or one per band");
+    add_ome_options(cmd, o.channel_names, o.pixel_size);
 }
 
 // Flat-field, dark-field and gains (prepared by the jobs, tessera/jobs.hpp).
@@ -627,6 +638,7 @@ CLI::App* add_merge(CLI::App& app, MergeCmd& c, RunFlags& r) {
         ->check(spec("save", "compression"));
     merge->add_option("--co", mo.creation_options,
                       "creation option KEY=VALUE, as GDAL's: BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, OVERVIEWS, BIGTIFF");
+    add_ome_options(merge, mo.channel_names, mo.pixel_size);
     merge->add_flag("--emit-json", c.emit_json, "print the equivalent pipeline instead of running it");
     add_run_options(merge, r);
     return merge;

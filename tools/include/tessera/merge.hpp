@@ -29,6 +29,9 @@ struct MergeOptions {
     // (AUTO/NONE; gtiff: NONE unless AUTO), BIGTIFF (YES/NO/IF_NEEDED).
     // They win over tile_size and compression.
     std::vector<std::string> creation_options;
+    // OME-TIFF outputs (as StitchOptions'); empty: none
+    std::string channel_names;
+    std::string pixel_size;
 };
 
 // Reads every input's header (no pixels) and builds the graph. Errors name

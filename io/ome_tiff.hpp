@@ -1,0 +1,41 @@
+// OME-TIFF's metadata, internal to io/: what the save keys channel_names,
+// pixel_size and description say, and the OME-XML the pyramid TIFF writer
+// (tiff_pyramid.cpp, its OME mode) puts in the first ImageDescription.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tessera/core/image_info.hpp"
+
+namespace tessera::io {
+
+struct OmeOptions {
+    std::vector<std::string> channel_names;  // one per channel; empty: "C0", "C1", ...
+    double pixel_x = 0, pixel_y = 0;         // physical pixel size; 0: not given
+    std::string unit = "µm";                 // an OME UnitsLength symbol
+    std::string description;                 // Image/Description; empty: none
+};
+
+// The save keys as OmeOptions; throw ParamError naming the key.
+// channel_names: "DAPI,GFP" (comma separated, one per band).
+std::vector<std::string> parse_channel_names(const std::string& text, int bands);
+// pixel_size: "X[,Y] UNIT" (e.g. "0.325 um", "0.5,0.52 µm"); UNIT is one of
+// OME's length symbols, or um/micron/microns for µm.
+void parse_pixel_size(const std::string& text, OmeOptions& o);
+
+// Whether an image is stored as one interleaved RGB plane (8-bit sRGB with 3
+// bands: what Bio-Formats and QuPath read as a brightfield RGB image, and
+// JPEG-compresses as YCbCr) rather than one plane per band.
+bool ome_interleaved_rgb(const ImageInfo& info);
+
+// The OME-XML of an image written as `planes` main IFDs (the bands, or one
+// interleaved RGB plane) into a file named `file_name`, with this UUID.
+std::string ome_xml(const ImageInfo& info, const OmeOptions& o, int planes, const std::string& file_name,
+                    const std::string& uuid);
+
+// "urn:uuid:..." from 128 bits (made a version-4-shaped UUID).
+std::string ome_uuid(std::uint64_t hi, std::uint64_t lo);
+
+}  // namespace tessera::io
