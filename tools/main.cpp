@@ -345,7 +345,7 @@ void add_output_options(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
                     "tile size (TIFF: " + param_spec(reg, "save", "tile_width").allowed() +
                         ", a multiple of 16, default 256; .dzi: " + param_spec(reg, "save", "tile_size").allowed() +
                         ", default 254, google 256)");
-    cmd->add_option("--compression", o.compression, "none, deflate, lzw, zstd or jpeg")->check(spec("save", "compression"));
+    cmd->add_option("--compression", o.compression, "TIFF: none, deflate, lzw, zstd or jpeg; OME-Zarr: blosc (default), blosc-zstd, zstd, deflate or none")->check(spec("save", "compression"));
     cmd->add_option("--quality", o.quality, "JPEG (and .dzi webp) quality")->check(spec("save", "quality"));
     // (as a .dzi's overlap it is checked by the save's spec when the
     // graph is built, like a pipeline's)
@@ -358,6 +358,8 @@ void add_output_options(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
         ->check(spec("save", "layout"));
     cmd->add_flag("--pyramid", o.pyramid, "write every 2x smaller level down to one tile");
     cmd->add_option("--bigtiff", o.bigtiff, "auto, yes or no")->check(spec("save", "bigtiff"));
+    cmd->add_option("--pixel-size", o.pixel_size, "OME outputs: a pixel's physical size, \"X[,Y] UNIT\" (e.g. \"0.325 um\")");
+    cmd->add_option("--channel-names", o.channel_names, "OME outputs: the bands' names, comma-separated (DAPI,GFP,...)");
     cmd->add_option("--background", o.background, "canvas value: one, or one per band");
 }
 

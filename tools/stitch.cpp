@@ -167,6 +167,15 @@ NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
         if (o.pyramid) save.set("pyramid", true);
         if (o.bigtiff != "auto") save.set("bigtiff", o.bigtiff);
     }
+    for (auto [key, value] : {std::pair{"pixel_size", &o.pixel_size}, std::pair{"channel_names", &o.channel_names}}) {
+        if (value->empty()) continue;
+        if (!f.takes(key)) {
+            const auto [names, ext] = readers_of(key);
+            throw IoError(o.output, std::string("--") + (key[0] == 'p' ? "pixel-size" : "channel-names") +
+                                        " applies to " + names + " outputs, not to " + f.name + "; name the output NAME" + ext);
+        }
+        save.set(key, *value);
+    }
     return g.add("save", {image}, save, "save");
 }
 

@@ -45,6 +45,9 @@ struct StitchOptions {
     int overlap = -1;
     std::string suffix = "jpeg";  // jpeg, png or webp
     std::string layout = "dz";    // dz or google
+    // OME outputs (ome-zarr): "X[,Y] UNIT" and comma-separated band names; empty: none
+    std::string pixel_size;
+    std::string channel_names;
     Illumination illumination;    // none by default
     // Illumination estimated from the tiles before the graph is built, by
     // the jobs of tessera/jobs.hpp (stitch, mosaic: tessera/flatfield.hpp's
