@@ -8,6 +8,7 @@
 #include <string>
 
 #include "dzsave.hpp"
+#include "ome_zarr.hpp"
 #include "tessera/core/op.hpp"
 #include "tessera/io/formats.hpp"
 #include "tiff_pyramid.hpp"
@@ -30,6 +31,7 @@ struct SaveSettings {
     // A streaming writer's settings (the tiled TIFF / COG, the Deep Zoom one).
     std::optional<TiffOptions> tiled;
     std::optional<DzOptions> dz;
+    std::optional<OmeZarrOptions> zarr;
 };
 
 struct FormatWriter {
@@ -45,6 +47,8 @@ struct FormatWriter {
     void (*vips_options)(_VipsOperation* op, const _VipsImage* in, const SaveSettings& s) = nullptr;
     // The end of the temporary file's name libvips encodes into.
     const char* temp_suffix = "";
+    // The output is a folder (an OME-Zarr store), replaced whole.
+    bool folder = false;
 };
 
 // The libvips whole-image writer (save.cpp): assembles the image, then

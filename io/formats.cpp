@@ -48,7 +48,10 @@ io::OmeOptions ome_options(const Params& p, const ImageInfo& info) {
     const int channels = io::ome_interleaved_rgb(info) ? 1 : info.bands;
     if (const std::string names = p.string("channel_names", ""); !names.empty())
         o.channel_names = io::parse_channel_names(names, channels);
-    if (const std::string size = p.string("pixel_size", ""); !size.empty()) io::parse_pixel_size(size, o);
+    if (const std::string size = p.string("pixel_size", ""); !size.empty()) {
+        const io::PixelSize px = io::parse_pixel_size(size);
+        o.pixel_x = px.x, o.pixel_y = px.y, o.unit = px.symbol;
+    }
     o.description = p.string("description", "");
     return o;
 }
@@ -139,12 +142,31 @@ void configure_dz(const Params& p, SaveSettings& s) {
     s.dz = d;
 }
 
+// OME-Zarr: the TIFF family's tile keys (so the commands' --tile-size and
+// --compression reach it unchanged), with a pyramid unless told otherwise.
+void configure_ome_zarr(const Params& p, SaveSettings& s) {
+    io::OmeZarrOptions z;
+    z.codec = io::zarr_codec_for(p.string("compression", "blosc"));
+    if (!p.boolean("tile", true)) throw ParamError("tile", "OME-Zarr chunks are always tiles; remove \"tile\": false");
+    z.pyramid = p.boolean("pyramid", true);
+    z.tile_w = int(p.integer("tile_width", s.format->default_tile));
+    z.tile_h = int(p.integer("tile_height", s.format->default_tile));
+    z.band_width = int(p.integer("band_width"));
+    if (const std::string size = p.string("pixel_size", ""); !size.empty()) z.pixel_size = io::parse_pixel_size(size);
+    z.channel_names = io::parse_channel_names(p.string("channel_names", ""), s.info.bands);
+    io::check_ome_zarr_options(s.info, z);
+    s.tile_w = z.tile_w;
+    s.tile_h = z.tile_h;
+    s.zarr = z;
+}
+
 // ---- sinks
 
 std::unique_ptr<Sink> tiff_sink(const SaveSettings& s) {
     return s.tiled ? io::make_tiff_sink(s.path, *s.tiled) : io::make_vips_save_sink(s);
 }
 std::unique_ptr<Sink> dz_sink(const SaveSettings& s) { return io::make_dz_sink(s.path, *s.dz); }
+std::unique_ptr<Sink> ome_zarr_sink(const SaveSettings& s) { return io::make_ome_zarr_sink(s.path, *s.zarr); }
 
 // ---- libvips' savers' options
 
@@ -182,6 +204,7 @@ const io::FormatWriter kTiffWriter{.configure = configure_tiff, .make_sink = tif
 const io::FormatWriter kCogWriter{.configure = configure_cog, .make_sink = tiff_sink};
 const io::FormatWriter kOmeTiffWriter{.configure = configure_ome_tiff, .make_sink = tiff_sink};
 const io::FormatWriter kDzWriter{.configure = configure_dz, .make_sink = dz_sink};
+const io::FormatWriter kOmeZarrWriter{.configure = configure_ome_zarr, .make_sink = ome_zarr_sink, .folder = true};
 const io::FormatWriter kPngWriter{.configure = configure_nothing, .make_sink = io::make_vips_save_sink,
                                   .vips_saver = "pngsave", .vips_options = png_options};
 const io::FormatWriter kJpegWriter{.configure = configure_quality, .make_sink = io::make_vips_save_sink,
@@ -251,6 +274,19 @@ const std::vector<OutputFormat>& table() {
          .streaming = true,
          .shards = true,
          .writer = &kDzWriter},
+        {.name = "ome-zarr",
+         .aliases = {"zarr", "ngff"},
+         .extensions = {".zarr", ".ome.zarr"},
+         .summary = "OME-Zarr",
+         .doc = "OME-Zarr (NGFF 0.4 on Zarr v2), a folder: axes c, y, x, a level per 2x shrink down to one chunk "
+                "(0, 1, ...), chunks (bands, tile, tile) compressed with blosc (lz4, shuffle; default), blosc-zstd, "
+                "zstd, deflate or none; pixel_size and channel_names in its metadata; streaming, shards",
+         .keys = {"compression", "tile", "tile_width", "tile_height", "pyramid", "band_width", "pixel_size",
+                  "channel_names"},
+         .default_tile = 256,
+         .streaming = true,
+         .shards = true,
+         .writer = &kOmeZarrWriter},
         {.name = "png",
          .extensions = {".png"},
          .doc = "PNG through libvips' pngsave (8 or 16 bit), assembled whole",

@@ -9,5 +9,6 @@ OpSpec load_op_spec();
 OpSpec save_op_spec();
 OpSpec gdal_load_op_spec();
 OpSpec reproject_op_spec();
+OpSpec zarr_load_op_spec();
 
 }  // namespace tessera

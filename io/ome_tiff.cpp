@@ -32,17 +32,6 @@ namespace tessera::io {
 
 namespace {
 
-// OME's UnitsLength symbols (the schema's enumeration, but "reference frame").
-const char* const kUnits[] = {"Ym", "Zm", "Em", "Pm",   "Tm",   "Gm", "Mm", "km", "hm", "dam", "m",  "dm",
-                              "cm", "mm", "µm", "nm",   "pm",   "fm", "am", "zm", "ym", "Å",   "thou", "li",
-                              "in", "ft", "yd", "mi",   "ua",   "ly", "pc", "pt", "pixel"};
-
-std::string trim(const std::string& s) {
-    const auto a = s.find_first_not_of(" \t");
-    if (a == std::string::npos) return "";
-    return s.substr(a, s.find_last_not_of(" \t") - a + 1);
-}
-
 std::string escape(const std::string& s) {
     std::string out;
     for (char c : s) {
@@ -77,64 +66,6 @@ const char* pixel_type(Format f) {
 }
 
 }  // namespace
-
-std::vector<std::string> parse_channel_names(const std::string& text, int count) {
-    std::vector<std::string> names;
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t comma = text.find(',', start);
-        names.push_back(trim(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    if (int(names.size()) != count)
-        throw ParamError("channel_names", "'" + text + "' names " + std::to_string(names.size()) +
-                                              " channel(s), and the image has " + std::to_string(count) +
-                                              (count == 1 ? " (an 8-bit RGB image is one RGB channel)" : "") +
-                                              "; give one name per channel, separated by commas");
-    for (const std::string& n : names)
-        if (n.empty()) throw ParamError("channel_names", "'" + text + "' has an empty name; name every channel");
-    return names;
-}
-
-void parse_pixel_size(const std::string& text_in, OmeOptions& o) {
-    const std::string text = trim(text_in);
-    const auto space = text.find_last_of(" \t");
-    auto bad = [&](const std::string& why) {
-        return ParamError("pixel_size", "'" + text_in + "': " + why +
-                                            "; give \"X[,Y] UNIT\", e.g. \"0.325 um\" or \"0.5,0.52 µm\"");
-    };
-    if (space == std::string::npos) throw bad("no unit");
-    std::string unit = text.substr(space + 1);
-    const std::string sizes = trim(text.substr(0, space));
-    if (unit == "um" || unit == "micron" || unit == "microns" || unit == "\xce\xbcm" /* Greek mu */) unit = "µm";
-    if (unit == "A" || unit == "angstrom") unit = "Å";
-    bool known = false;
-    for (const char* u : kUnits) known = known || unit == u;
-    if (!known) {
-        std::string list;
-        for (const char* u : kUnits) list += (list.empty() ? "" : ", ") + std::string(u);
-        throw ParamError("pixel_size", "unknown unit '" + unit + "'; use one of OME's: " + list + " (um for µm)");
-    }
-    std::vector<double> v;
-    std::size_t start = 0;
-    for (;;) {
-        const std::size_t comma = sizes.find(',', start);
-        const std::string part = trim(sizes.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-        double d = 0;
-        auto r = std::from_chars(part.data(), part.data() + part.size(), d);
-        if (part.empty() || r.ec != std::errc() || r.ptr != part.data() + part.size())
-            throw bad("'" + part + "' is not a number");
-        if (!std::isfinite(d) || d <= 0) throw bad("a pixel size is a number above 0");
-        v.push_back(d);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    if (v.size() > 2) throw bad("at most two sizes (X and Y)");
-    o.pixel_x = v[0];
-    o.pixel_y = v.size() > 1 ? v[1] : v[0];
-    o.unit = unit;
-}
 
 bool ome_interleaved_rgb(const ImageInfo& info) {
     return info.format == Format::u8 && info.bands == 3 && info.interpretation == Interpretation::srgb;

@@ -18,12 +18,8 @@ struct OmeOptions {
     std::string description;                 // Image/Description; empty: none
 };
 
-// The save keys as OmeOptions; throw ParamError naming the key.
-// channel_names: "DAPI,GFP" (comma separated, one per band).
-std::vector<std::string> parse_channel_names(const std::string& text, int bands);
-// pixel_size: "X[,Y] UNIT" (e.g. "0.325 um", "0.5,0.52 µm"); UNIT is one of
-// OME's length symbols, or um/micron/microns for µm.
-void parse_pixel_size(const std::string& text, OmeOptions& o);
+// (the save keys channel_names and pixel_size are parsed by pixel_size.hpp,
+// shared with OME-Zarr)
 
 // Whether an image is stored as one interleaved RGB plane (8-bit sRGB with 3
 // bands: what Bio-Formats and QuPath read as a brightfield RGB image, and

@@ -8,6 +8,7 @@ void register_io_ops(OpRegistry& r) {
     r.add(save_op_spec());
     r.add(gdal_load_op_spec());
     r.add(reproject_op_spec());
+    r.add(zarr_load_op_spec());
 }
 
 }  // namespace tessera

@@ -326,7 +326,7 @@ void check_holds(const OutputFormat& f, const ImageInfo& info, const std::string
 
 // The target's folder must exist and take new files (GDAL's virtual file
 // systems, /vsimem/ and the like, are GDAL's to check).
-void check_target_folder(const std::string& path) {
+void check_target_folder(const std::string& path, bool folder_output) {
     if (io::is_vsi_path(path)) return;
     fs::path target(path);
     fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
@@ -336,7 +336,8 @@ void check_target_folder(const std::string& path) {
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
         throw IoError(path, "cannot be written: the folder '" + dir.string() +
                                 "' is not writable; pick another folder or fix its permissions");
-    if (fs::is_directory(target, ec)) throw IoError(path, "is a folder; give the path of a file to write");
+    if (!folder_output && fs::is_directory(target, ec))
+        throw IoError(path, "is a folder; give the path of a file to write");
 }
 
 class SaveOp final : public Op {
@@ -350,7 +351,7 @@ public:
         refuse_other_formats_keys(*s_.format, p);
         check_holds(*s_.format, info_, s_.path);
         s_.format->writer->configure(p, s_);
-        check_target_folder(s_.path);
+        check_target_folder(s_.path, s_.format->writer->folder);
     }
 
     // The output is the input: every rect is placed straight from it.
@@ -362,7 +363,7 @@ public:
     // A Deep Zoom pyramid is NAME.dzi and the folder NAME_files (google:
     // NAME), replaced whole (dzsave.cpp).
     std::vector<FileUse> files_written() const override {
-        std::vector<FileUse> out{{s_.path, false}};
+        std::vector<FileUse> out{{s_.path, s_.format->writer->folder}};
         if (s_.dz && s_.dz->zipped()) return {{io::dz_target(s_.path, *s_.dz), false}};  // one archive
         if (s_.dz) {
             const fs::path t(s_.path);
@@ -394,7 +395,9 @@ OpSpec save_op_spec() {
              // the defaults of compression, tile, pyramid and the tile sizes
              // depend on the format (cog)
              {.name = "compression", .type = ParamType::string, .default_text = "none (cog: deflate)",
-              .doc = "tiff: none, deflate, lzw, jpeg or zstd", .choices = {"none", "deflate", "lzw", "jpeg", "zstd"}},
+              .doc = "tiff: none, deflate, lzw, jpeg or zstd; ome-zarr: blosc (lz4, the default), blosc-zstd, zstd, "
+                     "deflate or none",
+              .choices = {"none", "deflate", "lzw", "jpeg", "zstd", "blosc", "blosc-zstd"}},
              {"tile", ParamType::boolean, false, "false (cog: true)", "tiff: write tiles rather than strips"},
              {.name = "tile_width", .type = ParamType::integer, .default_text = "256 (cog: 512)",
               .doc = "tiff tile width (a multiple of 16)", .min = 16, .max = 8192},
@@ -432,11 +435,11 @@ OpSpec save_op_spec() {
               .min = -1, .max = 65535},
              {.name = "id", .type = ParamType::string, .default_text = "https://example.com/iiif",
               .doc = "dz iiif/iiif3: the base URL info.json names the image by (ID/NAME)"},
-             {.name = "channel_names", .type = ParamType::string, .default_text = "C0, C1, ... (8-bit RGB: RGB)",
-              .doc = "ome-tiff: a name per channel, separated by commas (8-bit RGB is one channel)",
+             {.name = "channel_names", .type = ParamType::string, .default_text = "ome-tiff: C0, C1, ... (8-bit RGB: RGB); ome-zarr: Channel 0, ...",
+              .doc = "ome-tiff, ome-zarr: a name per channel, separated by commas (an 8-bit RGB OME-TIFF is one channel)",
               .default_value = std::string()},
              {.name = "pixel_size", .type = ParamType::string, .default_text = "none",
-              .doc = "ome-tiff: physical pixel size \"X[,Y] UNIT\", e.g. \"0.325 um\" (OME's length units)",
+              .doc = "ome-tiff, ome-zarr: physical pixel size \"X[,Y] UNIT\", e.g. \"0.325 um\" (nm, um, mm, ...)",
               .default_value = std::string()},
              {.name = "description", .type = ParamType::string, .default_text = "none",
               .doc = "ome-tiff: the image's description in its OME-XML", .default_value = std::string()}},

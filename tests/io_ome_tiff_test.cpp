@@ -290,15 +290,15 @@ TEST_CASE("ome-tiff: keys are checked when the graph is built naming the key") {
         return tt::error_of([&] { g.add("save", {in}, p); });
     };
     std::string e = error({{"channel_names", std::string("a,b,c")}});
-    CHECK(has(e, "key 'channel_names': 'a,b,c' names 3 channel(s), and the image has 2"));
+    CHECK(has(e, "key 'channel_names': 'a,b,c' gives 3 names for an image of 2 channels"));
     CHECK(has(error({{"channel_names", std::string("a,")}}), "has an empty name"));
     CHECK(has(error({{"pixel_size", std::string("0.5 furlong")}}), "key 'pixel_size': unknown unit 'furlong'"));
-    CHECK(has(error({{"pixel_size", std::string("0.5")}}), "'0.5': no unit"));
+    CHECK(has(error({{"pixel_size", std::string("0.5")}}), "'0.5' has no unit"));
     CHECK(has(error({{"pixel_size", std::string("-1 um")}}), "above 0"));
     CHECK(has(error({{"pixel_size", std::string("1,2,3 um")}}), "at most two"));
     CHECK(has(error({{"tile", false}}), "an OME-TIFF is always tiled"));
     CHECK(has(error({{"channel_names", std::string("a,b")}}, "e.tif"),
-              "key 'channel_names': applies to ome-tiff output only, not to tiff"));
+              "key 'channel_names': applies to ome-tiff or ome-zarr output only, not to tiff"));
     CHECK(error({{"channel_names", std::string("a,b")}, {"pixel_size", std::string("1 micron")}}) == "(no error)");
 }
 
@@ -347,7 +347,7 @@ TEST_CASE("ome-tiff: stitch writes it with --channel-names --pixel-size and the 
     CHECK(tt::slurp(out) == before);
     // the options are the OME-TIFF's: a .tif refuses them, naming the file
     CHECK(tt::run_command(stitch + " -o " + (dir / "x.tif").string() + " --channel-names a,b", &log) != 0);
-    CHECK(has(log, "--channel-names and --pixel-size apply to ome-tiff outputs, not to tiff"));
+    CHECK(has(log, "--channel-names applies to ome-tiff or ome-zarr outputs, not to tiff"));
     CHECK_FALSE(fs::exists(dir / "x.tif"));
 }
 

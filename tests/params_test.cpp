@@ -79,7 +79,7 @@ TEST_CASE("params: a pipeline file's bad value names the file and node and key a
     std::string e = error_for(R"("compression": "zip")");
     CHECK(has(e, p.string()));
     CHECK(has(e, "node 'out' (op save), key 'compression'"));
-    CHECK(has(e, "unknown compression 'zip'; use none, deflate, lzw, jpeg or zstd"));
+    CHECK(has(e, "unknown compression 'zip'; use none, deflate, lzw, jpeg, zstd, blosc or blosc-zstd"));
     e = error_for(R"("tile": true, "tile_width": 8192, "tile_height": 8208)");
     CHECK(has(e, "node 'out' (op save), key 'tile_height'"));
     CHECK(has(e, "8208 is out of range; use a value in [16, 8192]"));

@@ -177,8 +177,9 @@ TEST_CASE("rel: stitch and mosaic write the format their output's extension name
     // a name no format claims is refused, listing the ones that are
     CHECK(tt::run_command(stitch_cmd(tmp, (tmp / "out.xyz").string()), &log) == 1);
     CHECK(log.find("'.xyz', which names no format") != std::string::npos);
+    CAPTURE(log);
     CHECK(log.find(".tif/.tiff (tiled TIFF, pyramid), .ome.tif/.ome.tiff (OME-TIFF pyramid), .dzi/.zip/.szi (Deep Zoom), "
-                   ".png, .jpg/.jpeg, .webp or .v") !=
+                   ".zarr/.ome.zarr (OME-Zarr), .png, .jpg/.jpeg, .webp or .v") !=
           std::string::npos);
     CHECK(tt::run_command(stitch_cmd(tmp, (tmp / "noext").string()), &log) == 1);
     CHECK(log.find("has no extension") != std::string::npos);

@@ -7,6 +7,9 @@
 #           JPEG Q85 pyramid TIFF, 256-pixel tiles
 #   dzi:    the same mid stitch as a Deep Zoom pyramid (JPEG Q75 tiles of 254,
 #           overlap 1: about 10000 files, which every rank writes itself)
+#   zarr:   the same mid stitch as OME-Zarr (zstd chunks of 256, every level;
+#           about 9900 chunk files, which every rank writes itself), and
+#   tiffzstd: the same as a zstd pyramid TIFF, to compare it with
 #   merge:  the merge benchmark's 2x2 subset (4 uint16 5000^2 GeoTIFFs ->
 #           9500^2), deflate GeoTIFF and COG
 # Prints wall time and peak RSS (largest process, /usr/bin/time) per run,
@@ -35,10 +38,12 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 
 args_for() {
     case $1 in
-    stitch | dzi)
+    stitch | dzi | zarr | tiffzstd)
         [ -f "$data/mid/positions.csv" ] || DATA=$data "$kit/stitch-bench.sh" mid 0 >/dev/null 2>&1 || true
         [ -f "$data/mid/positions.csv" ] || { echo "no mid dataset in $data (run the kit's make_scans)" >&2; exit 2; }
-        if [ "$1" = stitch ]; then
+        if [ "$1" = zarr ] || [ "$1" = tiffzstd ]; then
+            echo "stitch $data/mid/positions.csv --canvas 24000 20000 --tile-size 256 --compression zstd --pyramid"
+        elif [ "$1" = stitch ]; then
             echo "stitch $data/mid/positions.csv --canvas 24000 20000 --tile-size 256 --compression jpeg --quality 85 --pyramid"
         else
             echo "stitch $data/mid/positions.csv --canvas 24000 20000"
@@ -57,10 +62,17 @@ for job in $jobs; do
     args=$(args_for "$job")
     ext=tif
     [ "$job" = dzi ] && ext=dzi
+    # (a store's .zattrs names it: the two runs' stores have one name)
+    [ "$job" = zarr ] && ext=ome.zarr && mkdir -p "$out/1" "$out/2"
+    o1=$out/one.$ext o2=$out/two.$ext
+    [ "$job" = zarr ] && o1=$out/1/slide.$ext o2=$out/2/slide.$ext
     echo "== $job: $args"
-    "$tessera" $args -q --threads 2 -o "$out/one.$ext"
-    mpirun --oversubscribe -np 2 "$tessera" $args -q --threads 1 -o "$out/two.$ext" 2>"$out/ranks.txt"
-    if [ "$job" = dzi ]; then
+    "$tessera" $args -q --threads 2 -o "$o1"
+    mpirun --oversubscribe -np 2 "$tessera" $args -q --threads 1 -o "$o2" 2>"$out/ranks.txt"
+    if [ "$job" = zarr ]; then
+        diff -r -q "$o1" "$o2" || { echo "$job: the sharded output differs from one process's"; exit 1; }
+        echo "outputs byte-identical ($(find "$o1" -type f | wc -l) files)"
+    elif [ "$job" = dzi ]; then
         cmp "$out/one.dzi" "$out/two.dzi" && diff -r -q "$out/one_files" "$out/two_files" ||
             { echo "$job: the sharded output differs from one process's"; exit 1; }
         echo "outputs byte-identical ($(find "$out/one_files" -type f | wc -l) files)"
@@ -71,10 +83,10 @@ for job in $jobs; do
     : >"$out/t1"
     : >"$out/t2"
     for i in $(seq 1 "$runs"); do
-        /usr/bin/time -f "%e %M" -o "$out/time" "$tessera" $args -q --threads 2 -o "$out/one.$ext"
+        /usr/bin/time -f "%e %M" -o "$out/time" "$tessera" $args -q --threads 2 -o "$o1"
         read -r s1 m1 <"$out/time"
         /usr/bin/time -f "%e %M" -o "$out/time" mpirun --oversubscribe -np 2 "$tessera" $args -q --threads 1 \
-            -o "$out/two.$ext" 2>"$out/ranks.txt"
+            -o "$o2" 2>"$out/ranks.txt"
         read -r s2 m2 <"$out/time"
         echo "run $i: 1 process x 2 threads $s1 s ${m1} KB | 2 ranks x 1 thread $s2 s ${m2} KB"
         echo "$s1" >>"$out/t1"

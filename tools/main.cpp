@@ -332,14 +332,17 @@ void add_tile_inputs(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
                     "CSV file,x,y");
 }
 
-// OME-TIFF's --channel-names and --pixel-size X[,Y] UNIT (the save keys
-// channel_names and pixel_size, "X[,Y] UNIT"), for stitch, mosaic and merge.
+// The OME outputs' --channel-names and --pixel-size X[,Y] UNIT (the save
+// keys channel_names and pixel_size), for stitch, mosaic and merge; the size
+// as two words (0.325 um) or one ('0.325 um').
 void add_ome_options(CLI::App* cmd, std::string& names, std::string& pixel_size) {
-    cmd->add_option("--channel-names", names, "OME-TIFF: a name per channel, separated by commas (8-bit RGB is one)");
+    cmd->add_option("--channel-names", names,
+                    "OME-TIFF, OME-Zarr: a name per channel, separated by commas (an 8-bit RGB OME-TIFF is one)");
     cmd->add_option_function<std::vector<std::string>>(
-           "--pixel-size", [&pixel_size](const std::vector<std::string>& v) { pixel_size = v[0] + " " + v[1]; },
-           "OME-TIFF: physical pixel size X[,Y] UNIT, e.g. 0.325 um")
-        ->expected(2);
+           "--pixel-size",
+           [&pixel_size](const std::vector<std::string>& v) { pixel_size = v.size() == 1 ? v[0] : v[0] + " " + v[1]; },
+           "OME-TIFF, OME-Zarr: physical pixel size X[,Y] UNIT, e.g. 0.325 um")
+        ->expected(1, 2);
 }
 
 // The output of stitch and mosaic: the file and its format's options.
@@ -355,7 +358,7 @@ void add_output_options(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
                     "tile size (TIFF: " + param_spec(reg, "save", "tile_width").allowed() +
                         ", a multiple of 16, default 256; .dzi: " + param_spec(reg, "save", "tile_size").allowed() +
                         ", default 254, google 256)");
-    cmd->add_option("--compression", o.compression, "none, deflate, lzw, zstd or jpeg")->check(spec("save", "compression"));
+    cmd->add_option("--compression", o.compression, "TIFF: none, deflate, lzw, zstd or jpeg; OME-Zarr: blosc (default), blosc-zstd, zstd, deflate or none")->check(spec("save", "compression"));
     cmd->add_option("--quality", o.quality, "JPEG (and .dzi webp) quality")->check(spec("save", "quality"));
     // (as a .dzi's overlap it is checked by the save's spec when the
     // graph is built, like a pipeline's)

@@ -172,18 +172,20 @@ NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
         if (o.pyramid) save.set("pyramid", true);
         if (o.bigtiff != "auto") save.set("bigtiff", o.bigtiff);
     }
-    if (!f.takes("channel_names") && (!o.channel_names.empty() || !o.pixel_size.empty())) {
-        const auto [names, ext] = readers_of("channel_names");
-        throw IoError(o.output, "--channel-names and --pixel-size apply to " + names + " outputs, not to " + f.name +
-                                    "; name the output NAME" + ext + " for them");
+    for (auto [key, value] : {std::pair{"pixel_size", &o.pixel_size}, std::pair{"channel_names", &o.channel_names}}) {
+        if (value->empty()) continue;
+        if (!f.takes(key)) {
+            const auto [names, ext] = readers_of(key);
+            throw IoError(o.output, std::string("--") + (key[0] == 'p' ? "pixel-size" : "channel-names") +
+                                        " applies to " + names + " outputs, not to " + f.name + "; name the output NAME" + ext);
+        }
+        save.set(key, *value);
     }
-    if (f.takes("channel_names")) {
+    if (f.takes("description")) {
         // and what the stitch knows: how many tiles, from where
         const std::size_t tiles = g.node(image).inputs.size();
         save.set("description", "tessera: " + std::to_string(tiles > 1 ? tiles - 1 : tiles) + " tiles from " +
                                     fs::path(o.positions).filename().string());
-        if (!o.channel_names.empty()) save.set("channel_names", o.channel_names);
-        if (!o.pixel_size.empty()) save.set("pixel_size", o.pixel_size);
     }
     return g.add("save", {image}, save, "save");
 }

@@ -48,7 +48,7 @@ struct StitchOptions {
     std::string container;        // fs, zip or szi; empty: by the extension (.zip, .szi), else fs
     int skip_blanks = -2;         // tiles within this of the background are not written; -1 none; -2: the layout's (google 5)
     std::string id;               // iiif layouts: the base URL of info.json's id; empty: vips's example.com
-    // OME-TIFF outputs: a name per channel ("DAPI,GFP"), the physical pixel
+    // OME outputs (ome-tiff, ome-zarr): a name per channel ("DAPI,GFP"), the physical pixel
     // size ("0.325 um", "0.5,0.52 µm"); empty: none
     std::string channel_names;
     std::string pixel_size;

@@ -1,0 +1,89 @@
+#include "pixel_size.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <utility>
+
+#include "tessera/core/error.hpp"
+
+namespace tessera::io {
+
+namespace {
+
+std::string trim(const std::string& s) {
+    const auto a = s.find_first_not_of(" \t");
+    if (a == std::string::npos) return {};
+    return s.substr(a, s.find_last_not_of(" \t") + 1 - a);
+}
+
+double size_of(const std::string& text, const std::string& value) {
+    const std::string t = trim(text);
+    char* end = nullptr;
+    const double v = t.empty() ? 0 : std::strtod(t.c_str(), &end);
+    if (t.empty() || *end != '\0' || !std::isfinite(v) || v <= 0)
+        throw ParamError("pixel_size", "'" + value + "': '" + t + "' is not a size above 0; write \"X[,Y] UNIT\", "
+                                       "e.g. \"0.325 um\" or \"0.5,0.52 micrometer\"");
+    return v;
+}
+
+}  // namespace
+
+PixelSize parse_pixel_size(const std::string& value) {
+    const std::string v = trim(value);
+    const auto space = v.find_last_of(" \t");
+    if (space == std::string::npos)
+        throw ParamError("pixel_size", "'" + value + "' has no unit; write \"X[,Y] UNIT\", e.g. \"0.325 um\"");
+    const std::string numbers = trim(v.substr(0, space)), unit = v.substr(space + 1);
+    PixelSize p;
+    const auto comma = numbers.find(',');
+    if (comma != std::string::npos && numbers.find(',', comma + 1) != std::string::npos)
+        throw ParamError("pixel_size", "'" + value + "' gives more sizes than X and Y: at most two, \"X[,Y] UNIT\"");
+    p.x = size_of(numbers.substr(0, comma), value);
+    p.y = comma == std::string::npos ? p.x : size_of(numbers.substr(comma + 1), value);
+    // NGFF 0.4's space units (the common ones; the schema lists the SI
+    // prefixes from yocto to yotta), with OME-XML's symbol for each
+    static const std::pair<const char*, std::pair<const char*, const char*>> kUnits[] = {
+        {"angstrom", {"angstrom", "Å"}}, {"A", {"angstrom", "Å"}},     {"Å", {"angstrom", "Å"}},
+        {"picometer", {"picometer", "pm"}}, {"pm", {"picometer", "pm"}},
+        {"nanometer", {"nanometer", "nm"}}, {"nm", {"nanometer", "nm"}},
+        {"micrometer", {"micrometer", "µm"}}, {"um", {"micrometer", "µm"}}, {"µm", {"micrometer", "µm"}},
+        {"μm", {"micrometer", "µm"}},  // (Greek mu)
+        {"micron", {"micrometer", "µm"}},
+        {"millimeter", {"millimeter", "mm"}}, {"mm", {"millimeter", "mm"}},
+        {"centimeter", {"centimeter", "cm"}}, {"cm", {"centimeter", "cm"}},
+        {"meter", {"meter", "m"}}, {"m", {"meter", "m"}},
+        {"kilometer", {"kilometer", "km"}}, {"km", {"kilometer", "km"}},
+        {"inch", {"inch", "in"}}, {"in", {"inch", "in"}},
+        {"foot", {"foot", "ft"}}, {"ft", {"foot", "ft"}},
+    };
+    for (const auto& [name, u] : kUnits)
+        if (unit == name) {
+            p.unit = u.first;
+            p.symbol = u.second;
+            return p;
+        }
+    throw ParamError("pixel_size", "unknown unit '" + unit + "' in '" + value +
+                                       "'; use nm, um (micrometer), mm, cm, m, pm, angstrom, inch or foot");
+}
+
+std::vector<std::string> parse_channel_names(const std::string& value, int bands) {
+    std::vector<std::string> names;
+    if (trim(value).empty()) return names;
+    std::size_t start = 0;
+    for (;;) {
+        const auto comma = value.find(',', start);
+        names.push_back(trim(value.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (int(names.size()) != bands)
+        throw ParamError("channel_names", "'" + value + "' gives " + std::to_string(names.size()) +
+                                              " names for an image of " + std::to_string(bands) +
+                                              " channels (an 8-bit RGB OME-TIFF is one RGB channel); give one name "
+                                              "per channel, separated by commas");
+    for (const std::string& n : names)
+        if (n.empty()) throw ParamError("channel_names", "'" + value + "' has an empty name; name every channel");
+    return names;
+}
+
+}  // namespace tessera::io
