@@ -27,9 +27,11 @@ int main(int argc, char** argv) {
         std::getline(in, line);  // header: file,x,y
 
         Graph g(standard_registry());
-        std::vector<NodeId> inputs{g.add("black", {}, {{"width", std::int64_t(std::stoi(argv[2]))},
-                                                       {"height", std::int64_t(std::stoi(argv[3]))},
-                                                       {"bands", std::int64_t(3)}}, "canvas")};
+        std::vector<NodeId> inputs{g.add("black", {},
+                                         {{"width", std::int64_t(std::stoi(argv[2]))},
+                                          {"height", std::int64_t(std::stoi(argv[3]))},
+                                          {"bands", std::int64_t(3)}},
+                                         "canvas")};
         std::vector<IntPair> at;
         while (std::getline(in, line)) {
             std::stringstream ss(line);
@@ -43,8 +45,8 @@ int main(int argc, char** argv) {
             at.push_back({std::stoll(x), std::stoll(y)});
         }
         NodeId mosaic = g.add("insert", inputs, {{"at", at}}, "mosaic");
-        g.add("save", {mosaic}, {{"path", std::string(argv[4])}, {"compression", std::string("deflate")}, {"tile", true}},
-              "save");
+        g.add("save", {mosaic},
+              {{"path", std::string(argv[4])}, {"compression", std::string("deflate")}, {"tile", true}}, "save");
 
         if (argc > 5) std::ofstream(argv[5]) << to_json(g);
         RunStats s = Evaluator(g).run_sinks();

@@ -193,8 +193,8 @@ std::string iso8601_now() {
     std::tm tm{};
     gmtime_r(&t, &tm);
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(us));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, int(us));
     return buf;
 }
 
@@ -309,7 +309,8 @@ public:
         finish_tiles();
         for (const Level& l : levels_)
             for (std::uint8_t s : l.state)
-                if (!(s & kCut)) throw Error("dzsave: internal: a tile of level " + std::to_string(l.number) + " was never cut");
+                if (!(s & kCut))
+                    throw Error("dzsave: internal: a tile of level " + std::to_string(l.number) + " was never cut");
         for (Level& l : levels_) l.blocks.clear();
         if (part_.producer()) {  // every file of this rank is closed: rank 0 may move the folder
             part_.link->send_end();
@@ -420,7 +421,8 @@ private:
         if (!blank(job.pixels)) {
             const std::string rel = tile_name(d, tx, ty);
             job.file = zip_ ? fs::path(entry_root_ + "/" + rel) : tmp_ / root_ / rel;
-            job.make_folders = !zip_ && (opt_.layout == DzOptions::Layout::iiif || opt_.layout == DzOptions::Layout::iiif3);
+            job.make_folders =
+                !zip_ && (opt_.layout == DzOptions::Layout::iiif || opt_.layout == DzOptions::Layout::iiif3);
             const std::size_t n = job.pixels.size();
             queue_.push(std::move(job), n);
         }
@@ -697,7 +699,9 @@ private:
         if (job.make_folders) {
             std::error_code ec;
             fs::create_directories(job.file.parent_path(), ec);
-            if (ec) throw IoError(path_, "cannot create the tile folder '" + job.file.parent_path().string() + "': " + ec.message());
+            if (ec)
+                throw IoError(path_, "cannot create the tile folder '" + job.file.parent_path().string() +
+                                         "': " + ec.message());
         }
         write_file(job.file, bytes.data(), bytes.size(), path_);
     }
@@ -723,15 +727,19 @@ private:
     // a viewer then never asks for the smallest level, which is written).
     std::string info_json() const {
         const bool v3 = opt_.layout == DzOptions::Layout::iiif3;
-        std::string s = "{\n  \"@context\": \"http://iiif.io/api/image/" + std::string(v3 ? "3" : "2") +
-                        "/context.json\",\n";
+        // clang-format off (text laid out as it reads)
+        std::string s =
+            "{\n  \"@context\": \"http://iiif.io/api/image/" + std::string(v3 ? "3" : "2") + "/context.json\",\n";
         if (v3)
-            s += "  \"id\": \"" + opt_.id + "/" + stem_ + "\",\n  \"type\": \"ImageService3\",\n"
+            s += "  \"id\": \"" + opt_.id + "/" + stem_ +
+                 "\",\n  \"type\": \"ImageService3\",\n"
                  "  \"profile\": \"level0\",\n  \"protocol\": \"http://iiif.io/api/image\",\n";
         else
-            s += "  \"@id\": \"" + opt_.id + "/" + stem_ + "\",\n  \"profile\": [\n"
+            s += "  \"@id\": \"" + opt_.id + "/" + stem_ +
+                 "\",\n  \"profile\": [\n"
                  "    \"http://iiif.io/api/image/2/level0.json\",\n    {\n      \"formats\": [\n        \"" +
-                 opt_.suffix + "\"\n      ],\n      \"qualities\": [\n        \"default\"\n      ]\n    }\n  ],\n"
+                 opt_.suffix +
+                 "\"\n      ],\n      \"qualities\": [\n        \"default\"\n      ]\n    }\n  ],\n"
                  "  \"protocol\": \"http://iiif.io/api/image\",\n";
         s += "  \"tiles\": [\n    {\n      \"scaleFactors\": [\n";
         const int top = int(levels_.size()) - 1;
@@ -740,6 +748,7 @@ private:
         s += "  \"width\": " + std::to_string(info_.width) + ",\n  \"height\": " + std::to_string(info_.height) +
              "\n}\n";
         return s;
+        // clang-format on
     }
 
     // The .szi's scan-properties.xml, as libvips writes it: the size (the
@@ -749,24 +758,37 @@ private:
         return "<?xml version=\"1.0\"?>\n<image xmlns=\"http://www.pathozoom.com/szi\" date=\"" + iso8601_now() +
                "\" version=\"1.0\">\n  <properties>\n"
                "    <property>\n      <name>ImageWidth</name>\n      <value type=\"gint\">" +
-               std::to_string(info_.width) + "</value>\n    </property>\n"
+               std::to_string(info_.width) +
+               "</value>\n    </property>\n"
                "    <property>\n      <name>ImageHeight</name>\n      <value type=\"gint\">" +
                std::to_string(info_.height) + "</value>\n    </property>\n  </properties>\n</image>\n";
     }
 
     // The .dzi, laid out as libvips writes it.
     std::string dzi_text() const {
+        // clang-format off (text laid out as it reads)
         std::string s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                         "<Image xmlns=\"http://schemas.microsoft.com/deepzoom/2008\"\n"
-                        "  Format=\"" + opt_.suffix + "\"\n"
-                        "  Overlap=\"" + std::to_string(opt_.overlap) + "\"\n"
-                        "  TileSize=\"" + std::to_string(opt_.tile_size) + "\"\n"
+                        "  Format=\"" +
+                        opt_.suffix +
+                        "\"\n"
+                        "  Overlap=\"" +
+                        std::to_string(opt_.overlap) +
+                        "\"\n"
+                        "  TileSize=\"" +
+                        std::to_string(opt_.tile_size) +
+                        "\"\n"
                         "  >\n"
                         "  <Size \n"
-                        "    Height=\"" + std::to_string(info_.height) + "\"\n"
-                        "    Width=\"" + std::to_string(info_.width) + "\"\n"
+                        "    Height=\"" +
+                        std::to_string(info_.height) +
+                        "\"\n"
+                        "    Width=\"" +
+                        std::to_string(info_.width) +
+                        "\"\n"
                         "  />\n"
                         "</Image>\n";
+        // clang-format on
         return s;
     }
 
@@ -776,7 +798,7 @@ private:
     ImageInfo info_;
     WriterPart part_;  // the run's account; sharded runs: the share and the link
     std::vector<Level> levels_;
-    std::vector<std::uint8_t> src_;  // shrink scratch (serial stage only)
+    std::vector<std::uint8_t> src_;    // shrink scratch (serial stage only)
     std::optional<OutputTarget> out_;  // rank 0 (or the only process): the temporary folder, removed unless committed
     fs::path dir_, tmp_;               // tmp_: where the tiles go (on producers, rank 0's folder)
     std::string stem_, name_, root_;

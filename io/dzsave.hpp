@@ -25,7 +25,7 @@ struct DzOptions {
     // The tiles' file extension as given: jpeg or jpg (both JPEG), png or
     // webp. vips dzsave's default is jpeg for dz, jpg for the others.
     std::string suffix = "jpeg";
-    int quality = 75;             // jpeg and webp
+    int quality = 75;  // jpeg and webp
     // Google tiles are always whole: the part outside the image is this
     // value (libvips's default background, white). Also what skip_blanks
     // compares with.

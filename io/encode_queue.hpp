@@ -209,8 +209,8 @@ private:
     MemoryAccount* account_ = nullptr;
     int threads_ = 1;
     mutable std::mutex mu_;
-    std::condition_variable more_;  // a job was queued, or feeding ended
-    std::condition_variable room_;  // a job was taken, or a worker ended
+    std::condition_variable more_;                // a job was queued, or feeding ended
+    std::condition_variable room_;                // a job was taken, or a worker ended
     std::deque<std::shared_ptr<Entry>> pending_;  // under mu_: not yet taken
     std::deque<std::shared_ptr<Entry>> kept_;     // Order::kept, serial: not yet retired, in queue order
     bool feeding_ = false;                        // under mu_

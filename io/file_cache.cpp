@@ -49,10 +49,11 @@ struct State {
         f->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (f->fd < 0) {
             int e = errno;
-            std::string hint = e == EMFILE || e == ENFILE ? "; too many open files: lower max_open_files or raise ulimit -n"
-                               : e == ENOENT            ? "; check the path"
-                               : e == EACCES            ? "; check its permissions"
-                                                        : "";
+            std::string hint = e == EMFILE || e == ENFILE
+                                   ? "; too many open files: lower max_open_files or raise ulimit -n"
+                               : e == ENOENT ? "; check the path"
+                               : e == EACCES ? "; check its permissions"
+                                             : "";
             throw IoError(path, std::string("cannot open: ") + std::strerror(e) + hint);
         }
         std::lock_guard lock(mu);

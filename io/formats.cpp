@@ -69,13 +69,15 @@ void configure_tiff_family(const Params& p, SaveSettings& s, bool cog, bool ome 
     const bool pyramid = p.boolean("pyramid", cog || ome);
     const std::string big = p.string("bigtiff");
     // libtiff can only address 4 GB without BigTIFF.
-    s.bigtiff = big == "yes" ||
-                (big == "auto" && s.info.bytes() >= (std::uint64_t(4) << 30) - (std::uint64_t(64) << 20));
+    s.bigtiff =
+        big == "yes" || (big == "auto" && s.info.bytes() >= (std::uint64_t(4) << 30) - (std::uint64_t(64) << 20));
     for (auto [key, dim] : {std::pair{"tile_width", &s.tile_w}, std::pair{"tile_height", &s.tile_h}}) {
         *dim = int(p.integer(key, s.format->default_tile));
         if (*dim % 16 != 0)
-            throw ParamError(key, std::to_string(*dim) + " is not a multiple of 16, which TIFF tiles must be; "
-                                                         "use e.g. " + std::to_string((*dim + 15) / 16 * 16));
+            throw ParamError(key, std::to_string(*dim) +
+                                      " is not a multiple of 16, which TIFF tiles must be; "
+                                      "use e.g. " +
+                                      std::to_string((*dim + 15) / 16 * 16));
     }
     // kept for compression jpeg and unused otherwise, so a pipeline may
     // switch compressions without editing it
@@ -93,8 +95,8 @@ void configure_tiff_family(const Params& p, SaveSettings& s, bool cog, bool ome 
     t.pyramid = pyramid;
     t.cog = cog;
     t.codec.predictor = predictor;
-    if (predictor && t.codec.compression != io::Compression::deflate &&
-        t.codec.compression != io::Compression::zstd && t.codec.compression != io::Compression::lzw)
+    if (predictor && t.codec.compression != io::Compression::deflate && t.codec.compression != io::Compression::zstd &&
+        t.codec.compression != io::Compression::lzw)
         throw ParamError("predictor", std::string("applies to deflate, zstd and lzw compression, not ") +
                                           io::compression_name(t.codec.compression) + "; remove it");
     t.band_width = int(p.integer("band_width"));
@@ -175,9 +177,7 @@ void png_options(VipsOperation* op, const VipsImage* in, const SaveSettings&) {
     // tagged multiband would silently drop to 8 bits.
     if (in->BandFmt == VIPS_FORMAT_USHORT) set_if_present(op, "bitdepth", 16);
 }
-void quality_options(VipsOperation* op, const VipsImage*, const SaveSettings& s) {
-    set_if_present(op, "Q", s.quality);
-}
+void quality_options(VipsOperation* op, const VipsImage*, const SaveSettings& s) { set_if_present(op, "Q", s.quality); }
 VipsForeignTiffCompression vips_compression(io::Compression c) {
     switch (c) {
         case io::Compression::none: return VIPS_FOREIGN_TIFF_COMPRESSION_NONE;
@@ -199,21 +199,31 @@ void tiff_options(VipsOperation* op, const VipsImage*, const SaveSettings& s) {
     set_if_present(op, "pyramid", false);
 }
 
-const io::FormatWriter kTiffWriter{.configure = configure_tiff, .make_sink = tiff_sink, .vips_saver = "tiffsave",
+const io::FormatWriter kTiffWriter{.configure = configure_tiff,
+                                   .make_sink = tiff_sink,
+                                   .vips_saver = "tiffsave",
                                    .vips_options = tiff_options};
 const io::FormatWriter kCogWriter{.configure = configure_cog, .make_sink = tiff_sink};
 const io::FormatWriter kOmeTiffWriter{.configure = configure_ome_tiff, .make_sink = tiff_sink};
 const io::FormatWriter kDzWriter{.configure = configure_dz, .make_sink = dz_sink};
 const io::FormatWriter kOmeZarrWriter{.configure = configure_ome_zarr, .make_sink = ome_zarr_sink, .folder = true};
-const io::FormatWriter kPngWriter{.configure = configure_nothing, .make_sink = io::make_vips_save_sink,
-                                  .vips_saver = "pngsave", .vips_options = png_options};
-const io::FormatWriter kJpegWriter{.configure = configure_quality, .make_sink = io::make_vips_save_sink,
-                                   .vips_saver = "jpegsave", .vips_options = quality_options};
-const io::FormatWriter kWebpWriter{.configure = configure_quality, .make_sink = io::make_vips_save_sink,
-                                   .vips_saver = "webpsave", .vips_options = quality_options};
+const io::FormatWriter kPngWriter{.configure = configure_nothing,
+                                  .make_sink = io::make_vips_save_sink,
+                                  .vips_saver = "pngsave",
+                                  .vips_options = png_options};
+const io::FormatWriter kJpegWriter{.configure = configure_quality,
+                                   .make_sink = io::make_vips_save_sink,
+                                   .vips_saver = "jpegsave",
+                                   .vips_options = quality_options};
+const io::FormatWriter kWebpWriter{.configure = configure_quality,
+                                   .make_sink = io::make_vips_save_sink,
+                                   .vips_saver = "webpsave",
+                                   .vips_options = quality_options};
 // (libvips' vipssave writes nothing to a name that does not end in .v)
-const io::FormatWriter kVipsWriter{.configure = configure_nothing, .make_sink = io::make_vips_save_sink,
-                                   .vips_saver = "vipssave", .temp_suffix = ".v"};
+const io::FormatWriter kVipsWriter{.configure = configure_nothing,
+                                   .make_sink = io::make_vips_save_sink,
+                                   .vips_saver = "vipssave",
+                                   .temp_suffix = ".v"};
 
 // The table. The order is the order of every list shown (and the first
 // entry claiming an extension is the one it names). Built on first use, so
@@ -459,11 +469,12 @@ std::string describe_output_formats(bool json) {
             for (std::size_t k = 0; k < f.holds.bands.size(); ++k)
                 bands += (k ? ", " : "") + std::to_string(f.holds.bands[k]);
             out += "  {\"name\": " + json_string(f.name) + ", \"aliases\": " + json_strings(f.aliases) +
-                   ", \"extensions\": " + json_strings(f.extensions) + ", \"written_as\": " +
-                   json_strings(f.written_as) + ",\n   \"doc\": " + json_string(f.doc) +
-                   ",\n   \"keys\": " + json_strings(f.keys) + ",\n   \"holds\": {\"formats\": " +
-                   json_strings(formats) + ", \"bands\": " + bands + "], \"max_side\": " +
-                   std::to_string(f.holds.max_side) + "},\n   \"streaming\": " + (f.streaming ? "true" : "false") +
+                   ", \"extensions\": " + json_strings(f.extensions) +
+                   ", \"written_as\": " + json_strings(f.written_as) + ",\n   \"doc\": " + json_string(f.doc) +
+                   ",\n   \"keys\": " + json_strings(f.keys) +
+                   ",\n   \"holds\": {\"formats\": " + json_strings(formats) + ", \"bands\": " + bands +
+                   "], \"max_side\": " + std::to_string(f.holds.max_side) +
+                   "},\n   \"streaming\": " + (f.streaming ? "true" : "false") +
                    ", \"shards\": " + (f.shards ? "true" : "false") +
                    ", \"georeferenced\": " + (f.georeferenced ? "true" : "false") + "}" +
                    (i + 1 < table().size() ? "," : "") + "\n";

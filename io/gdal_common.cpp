@@ -67,10 +67,20 @@ namespace {
 
 std::size_t tiff_type_size(std::uint16_t type) {
     switch (type) {
-        case 1: case 2: case 6: case 7: return 1;  // BYTE ASCII SBYTE UNDEFINED
-        case 3: case 8: return 2;                  // SHORT SSHORT
-        case 4: case 9: case 11: return 4;         // LONG SLONG FLOAT
-        case 5: case 10: case 12: case 16: case 17: return 8;  // RATIONALs DOUBLE LONG8 SLONG8
+        case 1:
+        case 2:
+        case 6:
+        case 7: return 1;  // BYTE ASCII SBYTE UNDEFINED
+        case 3:
+        case 8: return 2;  // SHORT SSHORT
+        case 4:
+        case 9:
+        case 11: return 4;  // LONG SLONG FLOAT
+        case 5:
+        case 10:
+        case 12:
+        case 16:
+        case 17: return 8;  // RATIONALs DOUBLE LONG8 SLONG8
         default: return 0;
     }
 }
@@ -128,7 +138,13 @@ std::vector<TiffTag> geotiff_tags(const GeoRef& geo, const std::string& target) 
         TiffTag tag;
         tag.tag = read_le<std::uint16_t>(e);
         switch (tag.tag) {
-            case 33550: case 33922: case 34264: case 34735: case 34736: case 34737: case 42113: break;
+            case 33550:
+            case 33922:
+            case 34264:
+            case 34735:
+            case 34736:
+            case 34737:
+            case 42113: break;
             default: continue;
         }
         tag.type = read_le<std::uint16_t>(e + 2);

@@ -139,11 +139,12 @@ std::vector<int> select_bands(const Params& p, GDALDatasetH ds, const std::strin
     if (p.has("bands")) {
         for (std::int64_t b : p.integers("bands")) {
             if (b > count)
-                throw ParamError("bands", "band " + std::to_string(b) + " does not exist: '" + path + "' has bands 1 to " +
-                                              std::to_string(count) + " (bands count from 1)");
+                throw ParamError("bands", "band " + std::to_string(b) + " does not exist: '" + path +
+                                              "' has bands 1 to " + std::to_string(count) + " (bands count from 1)");
             bands.push_back(int(b));
         }
-        if (bands.empty()) throw ParamError("bands", "is empty; list the bands to read, from 1, or leave it out for all");
+        if (bands.empty())
+            throw ParamError("bands", "is empty; list the bands to read, from 1, or leave it out for all");
     } else {
         for (int b = 1; b <= count; ++b) bands.push_back(b);
     }
@@ -175,10 +176,10 @@ void check_block_size(GDALDatasetH ds, int band, GDALDataType type, int count, c
     const std::uint64_t limit = std::uint64_t(io_limits().max_decode_mb) << 20;
     if (block_bytes > limit)
         throw IoError(path, "has blocks (tiles or strips) of " + std::to_string(bx) + "x" + std::to_string(by) +
-                                 " pixels, " + std::to_string(block_bytes >> 20) + " MB each with its " +
-                                 std::to_string(count) + " band(s), over the limit of " +
-                                 std::to_string(limit >> 20) + " MB; if the file is genuine, retile it "
-                                 "(gdal_translate -co TILED=YES) or raise IoLimits::max_decode_mb");
+                                " pixels, " + std::to_string(block_bytes >> 20) + " MB each with its " +
+                                std::to_string(count) + " band(s), over the limit of " + std::to_string(limit >> 20) +
+                                " MB; if the file is genuine, retile it "
+                                "(gdal_translate -co TILED=YES) or raise IoLimits::max_decode_mb");
 }
 
 // The dataset's georeference for the selected bands (nodata, alpha), or
@@ -194,11 +195,11 @@ std::optional<GeoRef> read_georef(GDALDatasetH ds, const std::vector<int>& bands
     // here, naming the file.
     const bool finite = std::all_of(t, t + 6, [](double v) { return std::isfinite(v); });
     if (!finite || t[1] * t[5] - t[2] * t[4] == 0)
-        throw IoError(path, "has a broken geotransform (origin " + std::to_string(t[0]) + ", " +
-                                 std::to_string(t[3]) + ", pixel size " + std::to_string(t[1]) + " x " +
-                                 std::to_string(t[5]) + ", rotation " + std::to_string(t[2]) + ", " +
-                                 std::to_string(t[4]) + "): it must be finite with a non-zero pixel size; "
-                                 "fix the georeference (gdal_edit.py -a_ullr or -unsetgt)");
+        throw IoError(path, "has a broken geotransform (origin " + std::to_string(t[0]) + ", " + std::to_string(t[3]) +
+                                ", pixel size " + std::to_string(t[1]) + " x " + std::to_string(t[5]) + ", rotation " +
+                                std::to_string(t[2]) + ", " + std::to_string(t[4]) +
+                                "): it must be finite with a non-zero pixel size; "
+                                "fix the georeference (gdal_edit.py -a_ullr or -unsetgt)");
     GeoRef g;
     for (int i = 0; i < 6; ++i) g.transform[i] = t[i];
     const char* wkt = GDALGetProjectionRef(ds);
@@ -212,8 +213,7 @@ std::optional<GeoRef> read_georef(GDALDatasetH ds, const std::vector<int>& bands
     }
     if (!any) g.nodata.clear();
     for (std::size_t i = 0; i < bands.size(); ++i)
-        if (GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands[i])) == GCI_AlphaBand)
-            g.alpha_band = int(i);
+        if (GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands[i])) == GCI_AlphaBand) g.alpha_band = int(i);
     return g;
 }
 
@@ -242,8 +242,8 @@ ImageInfo dataset_header(GDALDatasetH ds, const std::vector<int>& bands, Format 
     info.bands = int(bands.size());
     info.format = format;
     auto interp = [&](std::size_t i) { return GDALGetRasterColorInterpretation(GDALGetRasterBand(ds, bands[i])); };
-    const bool rgb = info.bands >= 3 && interp(0) == GCI_RedBand && interp(1) == GCI_GreenBand &&
-                     interp(2) == GCI_BlueBand;
+    const bool rgb =
+        info.bands >= 3 && interp(0) == GCI_RedBand && interp(1) == GCI_GreenBand && interp(2) == GCI_BlueBand;
     info.interpretation = rgb || (info.bands == 1 && interp(0) == GCI_GrayIndex)
                               ? default_interpretation(info.bands, info.format)
                               : Interpretation::multiband;
@@ -256,8 +256,9 @@ ImageInfo dataset_header(GDALDatasetH ds, const std::vector<int>& bands, Format 
 // honours it); ParamError on "mask" otherwise.
 void add_mask_band(ImageInfo& info, const std::string& path) {
     if (!info.geo)
-        throw ParamError("mask", "'" + path + "' has no georeference; masks mark valid pixels for merge, "
-                                 "which places rasters by their georeference");
+        throw ParamError("mask", "'" + path +
+                                     "' has no georeference; masks mark valid pixels for merge, "
+                                     "which places rasters by their georeference");
     if (info.bands + 1 > kMaxBands) throw ParamError("mask", "too many bands with the mask");
     info.bands += 1;
     info.geo->alpha_band = info.bands - 1;
@@ -269,7 +270,8 @@ class GdalLoadOp final : public Op {
 public:
     GdalLoadOp(const Params& p, std::span<const ImageInfo> in) {
         path_ = p.string("path");
-        if (path_.empty()) throw ParamError("path", "is empty; give the raster to read (a file, /vsimem/..., a subdataset)");
+        if (path_.empty())
+            throw ParamError("path", "is empty; give the raster to read (a file, /vsimem/..., a subdataset)");
         io::gdal_init();
         // handles left idle from an earlier graph may predate a rewrite
         DatasetPool::instance().close_idle(path_);
@@ -404,12 +406,18 @@ OpSpec gdal_load_op_spec() {
             "run (pipelines link it by path): the raster is read after it has finished",
             0,
             1,
-            {{"path", ParamType::string, true, "", "what GDAL opens: a file (relative to the pipeline's folder), /vsi... path or subdataset string", true},
+            {{"path", ParamType::string, true, "",
+              "what GDAL opens: a file (relative to the pipeline's folder), /vsi... path or subdataset string", true},
              // bands and mask have no default_value: a node reading a file the
              // pipeline writes refuses them when given (promised())
-             {.name = "bands", .type = ParamType::integers, .default_text = "all",
-              .doc = "bands to read, from 1, in this order (all of one data type)", .min = 1},
-             {"mask", ParamType::boolean, false, "false", "add GDAL's mask of the dataset (.msk, internal mask, alpha or nodata) as a last band, the alpha band merge honours"}},
+             {.name = "bands",
+              .type = ParamType::integers,
+              .default_text = "all",
+              .doc = "bands to read, from 1, in this order (all of one data type)",
+              .min = 1},
+             {"mask", ParamType::boolean, false, "false",
+              "add GDAL's mask of the dataset (.msk, internal mask, alpha or nodata) as a last band, the alpha band "
+              "merge honours"}},
             false,
             &make_op<GdalLoadOp>,
             true};

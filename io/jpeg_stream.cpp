@@ -323,7 +323,8 @@ bool probe_streamable_jpeg(const std::string& path, ImageInfo& info) {
     jpeg_create_decompress(&d);
     attach_source(c, d);
     jpeg_read_header(&d, TRUE);
-    bool ok = d.data_precision == 8 && (d.num_components == 1 || (d.num_components == 3 && d.jpeg_color_space == JCS_YCbCr));
+    bool ok =
+        d.data_precision == 8 && (d.num_components == 1 || (d.num_components == 3 && d.jpeg_color_space == JCS_YCbCr));
     info.width = int(d.image_width);
     info.height = int(d.image_height);
     info.bands = d.num_components == 1 ? 1 : 3;
@@ -398,8 +399,8 @@ void JpegDecoders::set_budget(std::size_t bytes) {
 std::size_t JpegDecoders::rewinds() const { return reg().rewinds.load(); }
 std::string JpegDecoders::stats() const {
     return "jpeg: " + std::to_string(g_pixels_decoded.load() / 1000000) + " Mpx decoded (" +
-           std::to_string(g_rows_decoded.load()) + " rows, " + std::to_string(g_rows_skipped.load()) +
-           " skipped), " + std::to_string(rewinds()) + " restarts, at most " + std::to_string(reg().max_live) +
+           std::to_string(g_rows_decoded.load()) + " rows, " + std::to_string(g_rows_skipped.load()) + " skipped), " +
+           std::to_string(rewinds()) + " restarts, at most " + std::to_string(reg().max_live) +
            " decoders open holding " + std::to_string(reg().account.peak() >> 20) + " MB of rows";
 }
 std::size_t JpegDecoders::live() const {

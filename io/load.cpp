@@ -64,11 +64,12 @@ public:
         const std::string l = loader_of(im);
         bool in_parts = l.rfind("tiffload", 0) == 0 || l.rfind("vipsload", 0) == 0 || l.rfind("openslideload", 0) == 0;
         if (in_parts || info_.bytes() <= decode_limit_bytes()) return;
-        throw IoError(path_, "claims " + std::to_string(info_.width) + "x" + std::to_string(info_.height) + "x" +
-                                 std::to_string(info_.bands) + " pixels (" + std::to_string(info_.bytes() >> 20) +
-                                 " MB decoded), and " + (l.empty() ? std::string("its format") : l) +
-                                 " decodes whole, over the limit of " + std::to_string(decode_limit_bytes() >> 20) +
-                                 " MB; if the file is genuine, convert it to a tiled TIFF or raise IoLimits::max_decode_mb");
+        throw IoError(path_,
+                      "claims " + std::to_string(info_.width) + "x" + std::to_string(info_.height) + "x" +
+                          std::to_string(info_.bands) + " pixels (" + std::to_string(info_.bytes() >> 20) +
+                          " MB decoded), and " + (l.empty() ? std::string("its format") : l) +
+                          " decodes whole, over the limit of " + std::to_string(decode_limit_bytes() >> 20) +
+                          " MB; if the file is genuine, convert it to a tiled TIFF or raise IoLimits::max_decode_mb");
     }
 
     void expect(const Rect& region) const override {
@@ -147,23 +148,21 @@ void describe_into(std::string& s, VipsImage* im, const std::string& path) {
         interp += std::string(" (libvips: ") + vips_enum_nick(VIPS_TYPE_INTERPRETATION, v) + ")";
     line("interpretation", interp);
     const char* loader = nullptr;
-    if (vips_image_get_typeof(im, VIPS_META_LOADER) && !vips_image_get_string(im, VIPS_META_LOADER, &loader) &&
-        loader)
+    if (vips_image_get_typeof(im, VIPS_META_LOADER) && !vips_image_get_string(im, VIPS_META_LOADER, &loader) && loader)
         line("loader", loader);
     int n = 0;
     if (vips_image_get_typeof(im, VIPS_META_N_PAGES) && !vips_image_get_int(im, VIPS_META_N_PAGES, &n) && n > 1)
         line("pages", std::to_string(n));
     n = 0;
-    if (vips_image_get_typeof(im, VIPS_META_N_SUBIFDS) && !vips_image_get_int(im, VIPS_META_N_SUBIFDS, &n) &&
-        n > 0)
+    if (vips_image_get_typeof(im, VIPS_META_N_SUBIFDS) && !vips_image_get_int(im, VIPS_META_N_SUBIFDS, &n) && n > 0)
         line("levels", std::to_string(n + 1) + " (pyramid in sub-IFDs)");
     if (vips_image_get_typeof(im, "openslide.level-count") && !vips_image_get_int(im, "openslide.level-count", &n))
         line("levels", std::to_string(n));
     // libvips keeps resolution in pixels per millimetre; 1 is its "unknown".
     if (im->Xres > 0 && im->Yres > 0 && !(im->Xres == 1.0 && im->Yres == 1.0)) {
         char buf[96];
-        std::snprintf(buf, sizeof buf, "%.4g x %.4g pixels/mm (%.4g x %.4g dpi)", im->Xres, im->Yres,
-                      im->Xres * 25.4, im->Yres * 25.4);
+        std::snprintf(buf, sizeof buf, "%.4g x %.4g pixels/mm (%.4g x %.4g dpi)", im->Xres, im->Yres, im->Xres * 25.4,
+                      im->Yres * 25.4);
         line("resolution", buf);
     }
 }
@@ -171,11 +170,19 @@ void describe_into(std::string& s, VipsImage* im, const std::string& path) {
 }  // namespace
 
 OpSpec load_op_spec() {
-    return {"load", "an image file (JPEG, PNG, TIFF, WebP, ... anything libvips reads), opened lazily", 0, 0,
+    return {"load",
+            "an image file (JPEG, PNG, TIFF, WebP, ... anything libvips reads), opened lazily",
+            0,
+            0,
             {{"path", ParamType::string, true, "", "the image file; relative to the pipeline's folder", true},
-             {.name = "page", .type = ParamType::integer, .doc = "page (or frame) of a multi-page file, from 0",
-              .default_value = std::int64_t(0), .min = 0, .max = 1'000'000}},
-            false, &make_op<LoadOp>};
+             {.name = "page",
+              .type = ParamType::integer,
+              .doc = "page (or frame) of a multi-page file, from 0",
+              .default_value = std::int64_t(0),
+              .min = 0,
+              .max = 1'000'000}},
+            false,
+            &make_op<LoadOp>};
 }
 
 std::string io_stats() { return io::JpegDecoders::instance().stats() + "; " + io::TiffReaders::instance().stats(); }

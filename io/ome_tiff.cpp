@@ -80,7 +80,8 @@ std::string ome_xml(const ImageInfo& info, const OmeOptions& o, int planes, cons
     x += "<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/2016-06\" "
          "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
          "xsi:schemaLocation=\"http://www.openmicroscopy.org/Schemas/OME/2016-06 "
-         "http://www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" UUID=\"" + uuid + "\" Creator=\"tessera\">\n";
+         "http://www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" UUID=\"" +
+         uuid + "\" Creator=\"tessera\">\n";
     x += "  <Image ID=\"Image:0\" Name=\"" + file + "\">\n";
     if (!o.description.empty()) x += "    <Description>" + escape(o.description) + "</Description>\n";
     x += "    <Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"" + std::string(pixel_type(info.format)) +
@@ -106,8 +107,8 @@ std::string ome_xml(const ImageInfo& info, const OmeOptions& o, int planes, cons
 }
 
 std::string ome_uuid(std::uint64_t hi, std::uint64_t lo) {
-    hi = (hi & ~std::uint64_t(0xF000)) | 0x4000;                                 // version 4's shape
-    lo = (lo & ~(std::uint64_t(0xC) << 60)) | (std::uint64_t(0x8) << 60);       // RFC 4122 variant
+    hi = (hi & ~std::uint64_t(0xF000)) | 0x4000;                           // version 4's shape
+    lo = (lo & ~(std::uint64_t(0xC) << 60)) | (std::uint64_t(0x8) << 60);  // RFC 4122 variant
     char buf[64];
     std::snprintf(buf, sizeof buf, "urn:uuid:%08x-%04x-%04x-%04x-%012llx", unsigned(hi >> 32),
                   unsigned((hi >> 16) & 0xFFFF), unsigned(hi & 0xFFFF), unsigned(lo >> 48),

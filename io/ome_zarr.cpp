@@ -338,8 +338,8 @@ private:
         if (px >= l.tiles_x || py >= l.tiles_y) return;  // (q is empty then)
         if (part_.producer() && !l.mine[std::size_t(py) * l.tiles_x + px]) {
             if (q.rect.empty()) {
-                part_.link->send_block(std::uint32_t(d), px, py, ConstTile(Rect{0, 0, 0, 0}, info_.bands, info_.format,
-                                                                          nullptr, 0),
+                part_.link->send_block(std::uint32_t(d), px, py,
+                                       ConstTile(Rect{0, 0, 0, 0}, info_.bands, info_.format, nullptr, 0),
                                        Rect{0, 0, 0, 0}, true);
             } else {
                 part_.link->send_block(std::uint32_t(d), px, py, q, q.rect, true);
@@ -361,7 +361,8 @@ private:
     // How many chunks of level d - 1 make chunk (px, py) of level d.
     int quarters(std::size_t d, int px, int py) const {
         const LevelGrid& up = levels_[d - 1];
-        return (std::min(2 * px + 1, up.tiles_x - 1) - 2 * px + 1) * (std::min(2 * py + 1, up.tiles_y - 1) - 2 * py + 1);
+        return (std::min(2 * px + 1, up.tiles_x - 1) - 2 * px + 1) *
+               (std::min(2 * py + 1, up.tiles_y - 1) - 2 * py + 1);
     }
 
     // Chunk (cx, cy) of level d >= 1 is whole: its quarter goes down a
@@ -397,7 +398,8 @@ private:
                 for (int px = 0; px < l.tiles_x; ++px)
                     for (int cy = 2 * py; cy <= std::min(2 * py + 1, up.tiles_y - 1); ++cy)
                         for (int cx = 2 * px; cx <= std::min(2 * px + 1, up.tiles_x - 1); ++cx)
-                            if (!up.mine[std::size_t(cy) * up.tiles_x + cx]) l.mine[std::size_t(py) * l.tiles_x + px] = 0;
+                            if (!up.mine[std::size_t(cy) * up.tiles_x + cx])
+                                l.mine[std::size_t(py) * l.tiles_x + px] = 0;
         }
     }
 
@@ -467,12 +469,19 @@ private:
             }
         const PixelSize px = opt_.pixel_size.value_or(PixelSize{});
         const std::string unit = opt_.pixel_size ? ", \"unit\": " + json_string(px.unit) : std::string();
+        // clang-format off (JSON laid out as it reads)
         std::string s = "{\n    \"multiscales\": [\n        {\n            \"version\": \"0.4\",\n"
-                        "            \"name\": " + json_string(name) + ",\n"
+                        "            \"name\": " +
+                        json_string(name) +
+                        ",\n"
                         "            \"axes\": [\n"
                         "                {\"name\": \"c\", \"type\": \"channel\"},\n"
-                        "                {\"name\": \"y\", \"type\": \"space\"" + unit + "},\n"
-                        "                {\"name\": \"x\", \"type\": \"space\"" + unit + "}\n"
+                        "                {\"name\": \"y\", \"type\": \"space\"" +
+                        unit +
+                        "},\n"
+                        "                {\"name\": \"x\", \"type\": \"space\"" +
+                        unit +
+                        "}\n"
                         "            ],\n            \"datasets\": [\n";
         for (std::size_t d = 0; d < levels_.size(); ++d) {
             const double f = double(std::uint64_t(1) << d);
@@ -483,6 +492,7 @@ private:
         s += "            ],\n            \"type\": \"mean\",\n"
              "            \"metadata\": {\"description\": \"each level the rounded mean of 2x2 pixels of the one "
              "above (libvips's pyramid mean)\", \"method\": \"tessera\"}\n        }\n    ],\n";
+        // clang-format on
         // omero: what a viewer shows before anyone has set it; the window
         // is the sample type's range (floats: 0 to 1, libvips's convention)
         double lo = 0, hi = 1;
@@ -536,8 +546,9 @@ private:
 void check_ome_zarr_options(const ImageInfo& info, const OmeZarrOptions& o) {
     for (auto [key, v] : {std::pair{"tile_width", o.tile_w}, std::pair{"tile_height", o.tile_h}})
         if (v % 2 != 0)
-            throw ParamError(key, std::to_string(v) + " is odd; OME-Zarr chunks here are even (a level's 2x2 "
-                                                      "groups then never straddle two chunks); use e.g. " +
+            throw ParamError(key, std::to_string(v) +
+                                      " is odd; OME-Zarr chunks here are even (a level's 2x2 "
+                                      "groups then never straddle two chunks); use e.g. " +
                                       std::to_string(v + 1));
     if (std::uint64_t(o.tile_w) * o.tile_h * info.pixel_bytes() > (std::uint64_t(1) << 31) - 64)
         throw ParamError("tile_width", "a chunk of " + std::to_string(o.tile_w) + "x" + std::to_string(o.tile_h) +

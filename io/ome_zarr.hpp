@@ -23,7 +23,7 @@ struct OmeZarrOptions {
     bool pyramid = true;
     // Level 0 is asked for in vertical bands about this wide (pyramid_layout).
     int band_width = 16384;
-    std::optional<PixelSize> pixel_size;    // none: scale 1 (pixels), no unit
+    std::optional<PixelSize> pixel_size;     // none: scale 1 (pixels), no unit
     std::vector<std::string> channel_names;  // empty: "Channel 0", ...
 };
 

@@ -66,8 +66,8 @@ void OutputTarget::commit() {
     fs::rename(temp_, target_, ec);
     if (ec) {
         discard();
-        throw IoError(target_, "cannot move the finished file into place: " + ec.message() +
-                                   "; check the folder is writable");
+        throw IoError(target_,
+                      "cannot move the finished file into place: " + ec.message() + "; check the folder is writable");
     }
     untrack_temporary(slot_);
     done_ = true;

@@ -21,8 +21,9 @@ double size_of(const std::string& text, const std::string& value) {
     char* end = nullptr;
     const double v = t.empty() ? 0 : std::strtod(t.c_str(), &end);
     if (t.empty() || *end != '\0' || !std::isfinite(v) || v <= 0)
-        throw ParamError("pixel_size", "'" + value + "': '" + t + "' is not a size above 0; write \"X[,Y] UNIT\", "
-                                       "e.g. \"0.325 um\" or \"0.5,0.52 micrometer\"");
+        throw ParamError("pixel_size", "'" + value + "': '" + t +
+                                           "' is not a size above 0; write \"X[,Y] UNIT\", "
+                                           "e.g. \"0.325 um\" or \"0.5,0.52 micrometer\"");
     return v;
 }
 
@@ -43,18 +44,30 @@ PixelSize parse_pixel_size(const std::string& value) {
     // NGFF 0.4's space units (the common ones; the schema lists the SI
     // prefixes from yocto to yotta), with OME-XML's symbol for each
     static const std::pair<const char*, std::pair<const char*, const char*>> kUnits[] = {
-        {"angstrom", {"angstrom", "Å"}}, {"A", {"angstrom", "Å"}},     {"Å", {"angstrom", "Å"}},
-        {"picometer", {"picometer", "pm"}}, {"pm", {"picometer", "pm"}},
-        {"nanometer", {"nanometer", "nm"}}, {"nm", {"nanometer", "nm"}},
-        {"micrometer", {"micrometer", "µm"}}, {"um", {"micrometer", "µm"}}, {"µm", {"micrometer", "µm"}},
+        {"angstrom", {"angstrom", "Å"}},
+        {"A", {"angstrom", "Å"}},
+        {"Å", {"angstrom", "Å"}},
+        {"picometer", {"picometer", "pm"}},
+        {"pm", {"picometer", "pm"}},
+        {"nanometer", {"nanometer", "nm"}},
+        {"nm", {"nanometer", "nm"}},
+        {"micrometer", {"micrometer", "µm"}},
+        {"um", {"micrometer", "µm"}},
+        {"µm", {"micrometer", "µm"}},
         {"μm", {"micrometer", "µm"}},  // (Greek mu)
         {"micron", {"micrometer", "µm"}},
-        {"millimeter", {"millimeter", "mm"}}, {"mm", {"millimeter", "mm"}},
-        {"centimeter", {"centimeter", "cm"}}, {"cm", {"centimeter", "cm"}},
-        {"meter", {"meter", "m"}}, {"m", {"meter", "m"}},
-        {"kilometer", {"kilometer", "km"}}, {"km", {"kilometer", "km"}},
-        {"inch", {"inch", "in"}}, {"in", {"inch", "in"}},
-        {"foot", {"foot", "ft"}}, {"ft", {"foot", "ft"}},
+        {"millimeter", {"millimeter", "mm"}},
+        {"mm", {"millimeter", "mm"}},
+        {"centimeter", {"centimeter", "cm"}},
+        {"cm", {"centimeter", "cm"}},
+        {"meter", {"meter", "m"}},
+        {"m", {"meter", "m"}},
+        {"kilometer", {"kilometer", "km"}},
+        {"km", {"kilometer", "km"}},
+        {"inch", {"inch", "in"}},
+        {"in", {"inch", "in"}},
+        {"foot", {"foot", "ft"}},
+        {"ft", {"foot", "ft"}},
     };
     for (const auto& [name, u] : kUnits)
         if (unit == name) {

@@ -253,7 +253,8 @@ public:
         if (in.empty()) return;  // the tile lies outside the input
         const ConstTile& chunk = in[0].tile;
         io::GdalErrorScope errors;
-        GDALDatasetH src = wrap(const_cast<std::byte*>(chunk.data), chunk.rect, chunk.bands, chunk.format, chunk.stride);
+        GDALDatasetH src =
+            wrap(const_cast<std::byte*>(chunk.data), chunk.rect, chunk.bands, chunk.format, chunk.stride);
         GDALDatasetH dst = wrap(out.data, out.rect, out.bands, out.format, out.stride);
         struct Close {
             GDALDatasetH a, b;
@@ -345,7 +346,8 @@ private:
         if (!any) return {};
         const int m = margin;
         const double lo_x = std::max(std::floor(x0) - m, 0.0), lo_y = std::max(std::floor(y0) - m, 0.0);
-        const double hi_x = std::min(std::ceil(x1) + m, double(src_w_)), hi_y = std::min(std::ceil(y1) + m, double(src_h_));
+        const double hi_x = std::min(std::ceil(x1) + m, double(src_w_)),
+                     hi_y = std::min(std::ceil(y1) + m, double(src_h_));
         if (lo_x >= hi_x || lo_y >= hi_y) return {};
         return {int(lo_x), int(lo_y), int(hi_x - lo_x), int(hi_y - lo_y)};
     }
@@ -368,10 +370,15 @@ OpSpec reproject_op_spec() {
             1,
             1,
             {{"crs", ParamType::string, true, "", "the target CRS: EPSG:code, PROJ string or WKT"},
-             {"res", ParamType::numbers, false, "gdalwarp's", "output resolution [r] or [rx, ry] in target units (-tr)"},
-             {"bounds", ParamType::numbers, false, "the input's outline", "output bounds [west, south, east, north] in the target CRS (-te)"},
-             {.name = "resampling", .type = ParamType::string, .doc = "nearest, bilinear or cubic",
-              .default_value = std::string("nearest"), .choices = {"nearest", "bilinear", "cubic"}},
+             {"res", ParamType::numbers, false, "gdalwarp's",
+              "output resolution [r] or [rx, ry] in target units (-tr)"},
+             {"bounds", ParamType::numbers, false, "the input's outline",
+              "output bounds [west, south, east, north] in the target CRS (-te)"},
+             {.name = "resampling",
+              .type = ParamType::string,
+              .doc = "nearest, bilinear or cubic",
+              .default_value = std::string("nearest"),
+              .choices = {"nearest", "bilinear", "cubic"}},
              {"nodata", ParamType::number, false, "the input's", "output nodata (outside the input)"}},
             false,
             &make_op<ReprojectOp>};

@@ -194,8 +194,8 @@ private:
 
     void init_fields(VipsImage* im) const {
         vips_image_init_fields(im, info_.width, info_.height, info_.bands, to_vips_format(info_.format),
-                               VIPS_CODING_NONE, to_vips_interpretation(info_.interpretation, info_.bands, info_.format),
-                               1.0, 1.0);
+                               VIPS_CODING_NONE,
+                               to_vips_interpretation(info_.interpretation, info_.bands, info_.format), 1.0, 1.0);
     }
 
     // pwrite with retries; IoError on failure (a full disc, mostly).
@@ -231,8 +231,8 @@ private:
 
     io::SaveSettings s_;
     ImageInfo info_;
-    ImagePtr image_;   // the output in memory
-    int fd_ = -1;      // the raw file, on disc
+    ImagePtr image_;                   // the output in memory
+    int fd_ = -1;                      // the raw file, on disc
     std::optional<OutputTarget> out_;  // the encoded file, committed by finish()
     std::string tmpraw_;               // the raw pixels (on disc only)
     int raw_slot_ = -1;                // tmpraw_'s signal-cleanup slot
@@ -268,7 +268,8 @@ const OutputFormat& pick_file_format(const Params& p, const std::string& path) {
 // neither (the dz ones) asks for something whenever it is given.
 const ParamValue* asks_for_nothing(const std::string& key) {
     static const std::map<std::string, ParamValue> values = [] {
-        std::map<std::string, ParamValue> m{{"compression", std::string("none")}, {"tile", false},
+        std::map<std::string, ParamValue> m{{"compression", std::string("none")},
+                                            {"tile", false},
                                             {"pyramid", false},
                                             {"tile_width", std::int64_t(256)},
                                             {"tile_height", std::int64_t(256)}};
@@ -368,9 +369,9 @@ public:
         if (s_.dz) {
             const fs::path t(s_.path);
             const std::string stem = t.stem().string();
-            out.push_back({(t.parent_path() / (s_.dz->layout == io::DzOptions::Layout::dz ? stem + "_files" : stem))
-                               .string(),
-                           true});
+            out.push_back(
+                {(t.parent_path() / (s_.dz->layout == io::DzOptions::Layout::dz ? stem + "_files" : stem)).string(),
+                 true});
         }
         return out;
     }
@@ -384,66 +385,119 @@ private:
 std::unique_ptr<Sink> io::make_vips_save_sink(const io::SaveSettings& s) { return std::make_unique<VipsSaveSink>(s); }
 
 OpSpec save_op_spec() {
-    return {"save", "writes its input to an image file in one of the formats `tessera formats` lists (tiled TIFF, COG, OME-TIFF and Deep Zoom by streaming writers, the others whole through libvips); replaces the target only when complete",
-            1, 1,
-            {{"path", ParamType::string, true, "", "the file to write; its extension picks the format", true},
-             {"format", ParamType::string, false, "from the extension",
-              supported_format_names() + " (any case); `tessera formats` describes each"},
-             {.name = "quality", .type = ParamType::integer,
-              .doc = "for jpeg, webp, dz tiles and tiff with jpeg compression", .default_value = std::int64_t(75),
-              .min = 1, .max = 100},
-             // the defaults of compression, tile, pyramid and the tile sizes
-             // depend on the format (cog)
-             {.name = "compression", .type = ParamType::string, .default_text = "none (cog: deflate)",
-              .doc = "tiff: none, deflate, lzw, jpeg or zstd; ome-zarr: blosc (lz4, the default), blosc-zstd, zstd, "
-                     "deflate or none",
-              .choices = {"none", "deflate", "lzw", "jpeg", "zstd", "blosc", "blosc-zstd"}},
-             {"tile", ParamType::boolean, false, "false (cog: true)", "tiff: write tiles rather than strips"},
-             {.name = "tile_width", .type = ParamType::integer, .default_text = "256 (cog: 512)",
-              .doc = "tiff tile width (a multiple of 16)", .min = 16, .max = 8192},
-             {.name = "tile_height", .type = ParamType::integer, .default_text = "256 (cog: 512)",
-              .doc = "tiff tile height (a multiple of 16)", .min = 16, .max = 8192},
-             {.name = "bigtiff", .type = ParamType::string,
-              .doc = "tiff: auto, yes or no (auto: BigTIFF when 4 GB may not hold it)",
-              .default_value = std::string("auto"), .choices = {"auto", "yes", "no"}},
-             {"pyramid", ParamType::boolean, false, "false (cog: true)", "tiff: add every 2x smaller level down to one tile, in the same pass (implies tile)"},
-             {.name = "predictor", .type = ParamType::boolean,
-              .doc = "tiled tiff: horizontal differencing before deflate, zstd or lzw", .default_value = false},
-             {.name = "band_width", .type = ParamType::integer,
-              .doc = "tiled tiff and dz: work in vertical bands about this wide (memory grows with it; pixels never "
-                     "change)",
-              .default_value = std::int64_t(16384), .min = 32, .max = kMaxDimension},
-             // the dz keys have no default_value: giving one is an error
-             // for other formats (dz_settings)
-             {.name = "tile_size", .type = ParamType::integer, .default_text = "254 (google: 256)",
-              .doc = "dz: tile step in pixels, as vips dzsave", .min = 1, .max = 8192},
-             {.name = "overlap", .type = ParamType::integer, .default_text = "1 (google: 0)",
-              .doc = "dz: pixels each tile reaches beyond its step on every side", .min = 0, .max = 8192},
-             {.name = "suffix", .type = ParamType::string, .default_text = "jpeg",
-              .doc = "dz: tile format, jpeg, png or webp", .choices = {"jpeg", "jpg", "png", "webp"}},
-             {.name = "layout", .type = ParamType::string, .default_text = "dz",
-              .doc = "dz: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW), google (NAME/Z/Y/X), iiif or iiif3 (NAME/info.json "
-                     "+ NAME/REGION/SIZE/0/default.EXT, IIIF Image API 2 or 3 level 0)",
-              .choices = {"dz", "google", "iiif", "iiif3"}},
-             {.name = "container", .type = ParamType::string, .default_text = "fs (.zip: zip, .szi: szi)",
-              .doc = "dz: fs (files), zip (NAME.zip, everything under NAME/) or szi (NAME.szi: the zip with "
-                     "scan-properties.xml)",
-              .choices = {"fs", "zip", "szi"}},
-             {.name = "skip_blanks", .type = ParamType::integer, .default_text = "-1 (google: 5)",
-              .doc = "dz: tiles whose every sample is within this of the background (255) are not written; -1: none "
-                     "skipped",
-              .min = -1, .max = 65535},
-             {.name = "id", .type = ParamType::string, .default_text = "https://example.com/iiif",
-              .doc = "dz iiif/iiif3: the base URL info.json names the image by (ID/NAME)"},
-             {.name = "channel_names", .type = ParamType::string, .default_text = "ome-tiff: C0, C1, ... (8-bit RGB: RGB); ome-zarr: Channel 0, ...",
-              .doc = "ome-tiff, ome-zarr: a name per channel, separated by commas (an 8-bit RGB OME-TIFF is one channel)",
-              .default_value = std::string()},
-             {.name = "pixel_size", .type = ParamType::string, .default_text = "none",
-              .doc = "ome-tiff, ome-zarr: physical pixel size \"X[,Y] UNIT\", e.g. \"0.325 um\" (nm, um, mm, ...)",
-              .default_value = std::string()},
-             {.name = "description", .type = ParamType::string, .default_text = "none",
-              .doc = "ome-tiff: the image's description in its OME-XML", .default_value = std::string()}},
-            true, &make_op<SaveOp>};
+    return {
+        "save",
+        "writes its input to an image file in one of the formats `tessera formats` lists (tiled TIFF, COG, OME-TIFF "
+        "and Deep Zoom by streaming writers, the others whole through libvips); replaces the target only when complete",
+        1,
+        1,
+        {{"path", ParamType::string, true, "", "the file to write; its extension picks the format", true},
+         {"format", ParamType::string, false, "from the extension",
+          supported_format_names() + " (any case); `tessera formats` describes each"},
+         {.name = "quality",
+          .type = ParamType::integer,
+          .doc = "for jpeg, webp, dz tiles and tiff with jpeg compression",
+          .default_value = std::int64_t(75),
+          .min = 1,
+          .max = 100},
+         // the defaults of compression, tile, pyramid and the tile sizes
+         // depend on the format (cog)
+         {.name = "compression",
+          .type = ParamType::string,
+          .default_text = "none (cog: deflate)",
+          .doc = "tiff: none, deflate, lzw, jpeg or zstd; ome-zarr: blosc (lz4, the default), blosc-zstd, zstd, "
+                 "deflate or none",
+          .choices = {"none", "deflate", "lzw", "jpeg", "zstd", "blosc", "blosc-zstd"}},
+         {"tile", ParamType::boolean, false, "false (cog: true)", "tiff: write tiles rather than strips"},
+         {.name = "tile_width",
+          .type = ParamType::integer,
+          .default_text = "256 (cog: 512)",
+          .doc = "tiff tile width (a multiple of 16)",
+          .min = 16,
+          .max = 8192},
+         {.name = "tile_height",
+          .type = ParamType::integer,
+          .default_text = "256 (cog: 512)",
+          .doc = "tiff tile height (a multiple of 16)",
+          .min = 16,
+          .max = 8192},
+         {.name = "bigtiff",
+          .type = ParamType::string,
+          .doc = "tiff: auto, yes or no (auto: BigTIFF when 4 GB may not hold it)",
+          .default_value = std::string("auto"),
+          .choices = {"auto", "yes", "no"}},
+         {"pyramid", ParamType::boolean, false, "false (cog: true)",
+          "tiff: add every 2x smaller level down to one tile, in the same pass (implies tile)"},
+         {.name = "predictor",
+          .type = ParamType::boolean,
+          .doc = "tiled tiff: horizontal differencing before deflate, zstd or lzw",
+          .default_value = false},
+         {.name = "band_width",
+          .type = ParamType::integer,
+          .doc = "tiled tiff and dz: work in vertical bands about this wide (memory grows with it; pixels never "
+                 "change)",
+          .default_value = std::int64_t(16384),
+          .min = 32,
+          .max = kMaxDimension},
+         // the dz keys have no default_value: giving one is an error
+         // for other formats (dz_settings)
+         {.name = "tile_size",
+          .type = ParamType::integer,
+          .default_text = "254 (google: 256)",
+          .doc = "dz: tile step in pixels, as vips dzsave",
+          .min = 1,
+          .max = 8192},
+         {.name = "overlap",
+          .type = ParamType::integer,
+          .default_text = "1 (google: 0)",
+          .doc = "dz: pixels each tile reaches beyond its step on every side",
+          .min = 0,
+          .max = 8192},
+         {.name = "suffix",
+          .type = ParamType::string,
+          .default_text = "jpeg",
+          .doc = "dz: tile format, jpeg, png or webp",
+          .choices = {"jpeg", "jpg", "png", "webp"}},
+         {.name = "layout",
+          .type = ParamType::string,
+          .default_text = "dz",
+          .doc = "dz: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW), google (NAME/Z/Y/X), iiif or iiif3 (NAME/info.json "
+                 "+ NAME/REGION/SIZE/0/default.EXT, IIIF Image API 2 or 3 level 0)",
+          .choices = {"dz", "google", "iiif", "iiif3"}},
+         {.name = "container",
+          .type = ParamType::string,
+          .default_text = "fs (.zip: zip, .szi: szi)",
+          .doc = "dz: fs (files), zip (NAME.zip, everything under NAME/) or szi (NAME.szi: the zip with "
+                 "scan-properties.xml)",
+          .choices = {"fs", "zip", "szi"}},
+         {.name = "skip_blanks",
+          .type = ParamType::integer,
+          .default_text = "-1 (google: 5)",
+          .doc = "dz: tiles whose every sample is within this of the background (255) are not written; -1: none "
+                 "skipped",
+          .min = -1,
+          .max = 65535},
+         {.name = "id",
+          .type = ParamType::string,
+          .default_text = "https://example.com/iiif",
+          .doc = "dz iiif/iiif3: the base URL info.json names the image by (ID/NAME)"},
+         {.name = "channel_names",
+          .type = ParamType::string,
+          .default_text = "ome-tiff: C0, C1, ... (8-bit RGB: RGB); ome-zarr: Channel 0, ...",
+          .doc = "ome-tiff, ome-zarr: a name per channel, separated by commas (an 8-bit RGB OME-TIFF is one channel)",
+          .default_value = std::string()},
+         {.name = "pixel_size",
+          .type = ParamType::string,
+          .default_text = "none",
+          .doc = "ome-tiff, ome-zarr: physical pixel size \"X[,Y] UNIT\", e.g. \"0.325 um\" (nm, um, mm, ...)",
+          .default_value = std::string()},
+         {.name = "description",
+          .type = ParamType::string,
+          .default_text = "none",
+          .doc = "ome-tiff: the image's description in its OME-XML",
+          .default_value = std::string()}},
+        true,
+        &make_op<SaveOp>};
 }
 
 }  // namespace tessera

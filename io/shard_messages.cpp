@@ -37,8 +37,7 @@ void ShardLink::send_tile(std::uint32_t level, std::uint32_t index, std::span<co
     courier_->send(std::move(w.bytes()));
 }
 
-void ShardLink::send_block(std::uint32_t level, int bx, int by, const ConstTile& pixels, const Rect& whole,
-                           bool last) {
+void ShardLink::send_block(std::uint32_t level, int bx, int by, const ConstTile& pixels, const Rect& whole, bool last) {
     const std::size_t row = pixels.row_bytes(), n = row * std::size_t(pixels.rect.h);
     MessageWriter w;
     w.bytes().reserve(64 + n);

@@ -122,7 +122,6 @@ struct TileRecord {
     std::uint64_t size = 0;
 };
 
-
 struct Level : LevelGrid {
     explicit Level(const LevelGrid& g) : LevelGrid(g) {}
     Buffer pixels;                  // whole levels (above the band-local ones): the whole level
@@ -160,9 +159,7 @@ public:
 
     std::optional<Point> tile_size() const override { return Point{opt_.tile_w, opt_.tile_h}; }
 
-    std::vector<std::uint32_t> tile_order(int cols, int rows) const override {
-        return layout_.order(cols, rows);
-    }
+    std::vector<std::uint32_t> tile_order(int cols, int rows) const override { return layout_.order(cols, rows); }
 
     // Whole units (see the header): every strip of levels 1..log2(R) lies
     // inside one, so a rank finishes those levels of its share itself.
@@ -223,7 +220,8 @@ public:
         if (levels_.size() > 1 || opt_.cog || part_.share || planes_ > 1) {
             std::string lp = temp_beside(path_, ".levels");
             levels_file_ = std::fopen(lp.c_str(), "w+b");
-            if (!levels_file_) fail("cannot create a temporary file beside the output: " + std::string(std::strerror(errno)));
+            if (!levels_file_)
+                fail("cannot create a temporary file beside the output: " + std::string(std::strerror(errno)));
             ::unlink(lp.c_str());  // gone from the folder; freed when closed
         }
         if (opt_.cog || part_.share || planes_ > 1)
@@ -345,7 +343,8 @@ private:
 
     void open_tiff() {
         tif_ = TIFFOpen(out_->temp().c_str(), big_ ? "w8" : "w");
-        if (!tif_) fail("cannot create the output file (" + t_tiff_error + "); check the folder exists and is writable");
+        if (!tif_)
+            fail("cannot create the output file (" + t_tiff_error + "); check the folder exists and is writable");
         if (opt_.codec.compression == Compression::jpeg) jpeg_tables_ = opt_.codec.jpeg_tables(spp_);
     }
 
@@ -364,8 +363,7 @@ private:
         for (std::size_t i = 0; i < n; ++i) copy_tile(L, uint32_t(i), plane);
     }
     void copy_tile(std::size_t L, uint32_t i, int plane = 0) {
-        const TileRecord& t =
-            levels_[L].tiles[std::size_t(plane) * levels_[L].tiles_x * levels_[L].tiles_y + i];
+        const TileRecord& t = levels_[L].tiles[std::size_t(plane) * levels_[L].tiles_x * levels_[L].tiles_y + i];
         copy_bytes_.resize(t.size);
         if (pread(fileno(levels_file_), copy_bytes_.data(), t.size, off_t(t.offset)) != ssize_t(t.size))
             fail("cannot read back the temporary level file: " + std::string(std::strerror(errno)));
@@ -406,8 +404,7 @@ private:
         open_tiff();
         for (std::size_t L = 0; L < levels_.size(); ++L) {
             set_tags(int(L), 0);
-            if (!TIFFDeferStrileArrayWriting(tif_) || !TIFFWriteCheck(tif_, 1, "tessera") ||
-                !TIFFWriteDirectory(tif_))
+            if (!TIFFDeferStrileArrayWriting(tif_) || !TIFFWriteCheck(tif_, 1, "tessera") || !TIFFWriteDirectory(tif_))
                 fail("cannot write the TIFF directory (" + t_tiff_error + ")");
         }
         for (std::size_t L = levels_.size(); L-- > 0;) {
@@ -438,7 +435,7 @@ private:
         TIFFSetField(tif_, TIFFTAG_SAMPLESPERPIXEL, uint16_t(spp_));
         TIFFSetField(tif_, TIFFTAG_BITSPERSAMPLE, uint16_t(8 * format_size(in.format)));
         TIFFSetField(tif_, TIFFTAG_SAMPLEFORMAT,
-                     uint16_t(format_is_float(in.format)                                   ? SAMPLEFORMAT_IEEEFP
+                     uint16_t(format_is_float(in.format)                               ? SAMPLEFORMAT_IEEEFP
                               : (in.format == Format::i16 || in.format == Format::i32) ? SAMPLEFORMAT_INT
                                                                                        : SAMPLEFORMAT_UINT));
         TIFFSetField(tif_, TIFFTAG_PLANARCONFIG, uint16_t(PLANARCONFIG_CONTIG));
@@ -457,14 +454,17 @@ private:
         if (const int extras = spp - (colour ? 3 : 1); extras > 0) {
             std::vector<uint16_t> extra(std::size_t(extras), EXTRASAMPLE_UNSPECIFIED);
             if (in.geo && in.geo->alpha_band >= 0 && in.geo->alpha_band == in.bands - 1)
-                extra.back() = EXTRASAMPLE_UNASSALPHA;  // a georeferenced alpha band (a gdal_load mask): GDAL reads it back as alpha
+                extra.back() = EXTRASAMPLE_UNASSALPHA;  // a georeferenced alpha band (a gdal_load mask): GDAL reads it
+                                                        // back as alpha
             else if ((colour && spp == 4) || (!colour && spp == 2))
                 extra[0] = EXTRASAMPLE_UNASSALPHA;
             TIFFSetField(tif_, TIFFTAG_EXTRASAMPLES, uint16_t(extra.size()), extra.data());
         }
         switch (opt_.codec.compression) {
             case Compression::none: TIFFSetField(tif_, TIFFTAG_COMPRESSION, uint16_t(COMPRESSION_NONE)); break;
-            case Compression::deflate: TIFFSetField(tif_, TIFFTAG_COMPRESSION, uint16_t(COMPRESSION_ADOBE_DEFLATE)); break;
+            case Compression::deflate:
+                TIFFSetField(tif_, TIFFTAG_COMPRESSION, uint16_t(COMPRESSION_ADOBE_DEFLATE));
+                break;
             case Compression::lzw: TIFFSetField(tif_, TIFFTAG_COMPRESSION, uint16_t(COMPRESSION_LZW)); break;
             case Compression::zstd: TIFFSetField(tif_, TIFFTAG_COMPRESSION, uint16_t(COMPRESSION_ZSTD)); break;
             case Compression::jpeg:
@@ -479,9 +479,9 @@ private:
                 break;
         }
         TIFFSetField(tif_, TIFFTAG_PHOTOMETRIC, photometric);
-        if (opt_.codec.predictor && (opt_.codec.compression == Compression::deflate ||
-                                     opt_.codec.compression == Compression::zstd ||
-                                     opt_.codec.compression == Compression::lzw))
+        if (opt_.codec.predictor &&
+            (opt_.codec.compression == Compression::deflate || opt_.codec.compression == Compression::zstd ||
+             opt_.codec.compression == Compression::lzw))
             TIFFSetField(tif_, TIFFTAG_PREDICTOR, uint16_t(PREDICTOR_HORIZONTAL));
         if (L == 0 && plane == 0)
             for (const TiffTag& t : geo_tags_) {
@@ -495,9 +495,8 @@ private:
     }
 
     void write_tile(uint32_t index, std::vector<std::uint8_t>& bytes) {
-        tmsize_t n = opt_.codec.encodes_raw()
-                         ? TIFFWriteRawTile(tif_, index, bytes.data(), tmsize_t(bytes.size()))
-                         : TIFFWriteEncodedTile(tif_, index, bytes.data(), tmsize_t(bytes.size()));
+        tmsize_t n = opt_.codec.encodes_raw() ? TIFFWriteRawTile(tif_, index, bytes.data(), tmsize_t(bytes.size()))
+                                              : TIFFWriteEncodedTile(tif_, index, bytes.data(), tmsize_t(bytes.size()));
         if (n < 0) fail("cannot write a tile (" + t_tiff_error + "); is the disk full?");
     }
 
@@ -527,8 +526,9 @@ private:
         auto [it, fresh] = strips_.try_emplace({L, band, strip_y});
         Strip& strip = it->second;
         if (fresh) {
-            strip.pixels = Buffer(part_.account, Rect{band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h,
-                                                 (cols / 2) * opt_.tile_w, opt_.tile_h},
+            strip.pixels = Buffer(part_.account,
+                                  Rect{band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h, (cols / 2) * opt_.tile_w,
+                                       opt_.tile_h},
                                   info_.bands, info_.format);
             clear(strip.pixels);
         }
@@ -613,8 +613,8 @@ private:
     // whatever order they arrive in (a sum of the tiles' hashes).
     void note_digest(std::size_t L, std::uint32_t i, std::span<const std::byte> bytes) {
         if (!opt_.ome) return;
-        const std::uint64_t h = std::hash<std::string_view>{}(
-            std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+        const std::uint64_t h =
+            std::hash<std::string_view>{}(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
         std::uint64_t a = h ^ (std::uint64_t(L) << 56) ^ (std::uint64_t(i) * 0x9E3779B97F4A7C15ull);
         a ^= a >> 31;
         a *= 0xBF58476D1CE4E5B9ull;
@@ -633,7 +633,8 @@ private:
     // the serial stage only copies and writes.
     void encode_job(Job& job) {
         ConstTile t({0, 0, opt_.tile_w, opt_.tile_h}, info_.bands, info_.format,
-                    reinterpret_cast<const std::byte*>(job.pixels.data()), std::size_t(opt_.tile_w) * info_.pixel_bytes());
+                    reinterpret_cast<const std::byte*>(job.pixels.data()),
+                    std::size_t(opt_.tile_w) * info_.pixel_bytes());
         job.bytes = encode_planes(t);
     }
     // A tile's bytes for each plane: compressed, or for LZW raw (libtiff
@@ -641,11 +642,11 @@ private:
     PlaneBytes encode_planes(const ConstTile& t) const {
         PlaneBytes out(static_cast<std::size_t>(planes_));
         for (int k = 0; k < planes_; ++k) {
-            std::vector<std::uint8_t> raw = planes_ == 1 ? pad_tile(t, opt_.tile_w, opt_.tile_h)
-                                                         : pad_band(t, k, opt_.tile_w, opt_.tile_h);
-            out[std::size_t(k)] = opt_.codec.encodes_raw()
-                                      ? opt_.codec.encode_padded(std::move(raw), spp_, t.format, opt_.tile_w, opt_.tile_h)
-                                      : std::move(raw);
+            std::vector<std::uint8_t> raw =
+                planes_ == 1 ? pad_tile(t, opt_.tile_w, opt_.tile_h) : pad_band(t, k, opt_.tile_w, opt_.tile_h);
+            out[std::size_t(k)] = opt_.codec.encodes_raw() ? opt_.codec.encode_padded(std::move(raw), spp_, t.format,
+                                                                                      opt_.tile_w, opt_.tile_h)
+                                                           : std::move(raw);
         }
         return out;
     }
@@ -670,11 +671,11 @@ private:
     ImageInfo info_;
     WriterPart part_;  // the run's account; sharded runs: the share and the link
     std::vector<Level> levels_;
-    int planes_ = 1;         // main IFDs (OME-TIFF: the bands, unless interleaved RGB)
-    int spp_ = 1;            // samples per pixel of each
+    int planes_ = 1;                             // main IFDs (OME-TIFF: the bands, unless interleaved RGB)
+    int spp_ = 1;                                // samples per pixel of each
     std::array<std::uint64_t, 2> digest_{0, 0};  // OME-TIFF: of the tiles, for the UUID
-    std::size_t local_ = 0;  // levels 1..local_ are kept a band strip at a time
-    std::size_t own_ = 0;    // of those, the ones this process finishes (all, unless sharded)
+    std::size_t local_ = 0;                      // levels 1..local_ are kept a band strip at a time
+    std::size_t own_ = 0;                        // of those, the ones this process finishes (all, unless sharded)
     std::map<std::tuple<std::size_t, int, int>, Strip> strips_;  // (level, band, strip row) -> strip
     std::vector<std::uint32_t> order_;                           // sharded: the level-0 tile order
     int ends_ = 0;                                               // writer: producers finished
@@ -699,11 +700,11 @@ void check_tiff_options(const ImageInfo& info, const TiffOptions& o) {
     // (an OME-TIFF's planes are one band each, but for 8-bit RGB)
     const int spp = o.ome && !ome_interleaved_rgb(info) ? 1 : info.bands;
     if (o.codec.compression == Compression::jpeg && (info.format != Format::u8 || (spp != 1 && spp != 3)))
-        throw ParamError("compression", "JPEG holds 1 or 3 bands of u8, and this image has " + std::to_string(info.bands) +
-                                            " bands of " + std::string(format_name(info.format)) +
+        throw ParamError("compression", "JPEG holds 1 or 3 bands of u8, and this image has " +
+                                            std::to_string(info.bands) + " bands of " +
+                                            std::string(format_name(info.format)) +
                                             "; use deflate, zstd or lzw, or cast first");
-    if (o.codec.quality < 1 || o.codec.quality > 100)
-        throw ParamError("quality", "use a JPEG quality in [1, 100]");
+    if (o.codec.quality < 1 || o.codec.quality > 100) throw ParamError("quality", "use a JPEG quality in [1, 100]");
 }
 
 std::unique_ptr<Sink> make_tiff_sink(const std::string& path, const TiffOptions& options) {

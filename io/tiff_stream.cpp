@@ -80,9 +80,9 @@ struct Page {
     std::mutex mu;  // libtiff's handle is one thread's at a time
     bool tiled = false, raw = false, swab = false;
     std::uint32_t width = 0, height = 0;
-    std::uint32_t bw = 0, bh = 0;  // block size: a tile, or the full width x rows per strip
-    std::uint32_t across = 1;      // blocks per block row
-    std::size_t px = 0, sample = 0;  // bytes per pixel, per sample
+    std::uint32_t bw = 0, bh = 0;                // block size: a tile, or the full width x rows per strip
+    std::uint32_t across = 1;                    // blocks per block row
+    std::size_t px = 0, sample = 0;              // bytes per pixel, per sample
     std::vector<std::uint64_t> offsets, counts;  // per block (raw pages)
 };
 
@@ -98,8 +98,8 @@ std::unique_ptr<TIFF, TiffCloser> open_tiff(ClientFile& f, int page) {
     TIFFOpenOptionsSetWarningHandlerExtR(opts, on_warning, &f);
     // "rm": read, and never map the file (the size above counts reads)
     std::unique_ptr<TIFF, TiffCloser> t(TIFFClientOpenExt(f.path.c_str(), "rm", &f, client_read, client_write,
-                                                         client_seek, client_close, client_size, client_map,
-                                                         client_unmap, opts));
+                                                          client_seek, client_close, client_size, client_map,
+                                                          client_unmap, opts));
     TIFFOpenOptionsFree(opts);
     if (t && page > 0 && !TIFFSetDirectory(t.get(), tdir_t(page))) t.reset();
     return t;
@@ -213,9 +213,10 @@ struct TiffReaders::Impl {
         p->file->size = vipsio::check_readable(path).size;
         p->tif = open_tiff(*p->file, page);
         if (!p->tif)
-            throw IoError(path, "cannot be read as a TIFF any more (" +
-                                    (p->file->error.empty() ? std::string("libtiff could not open it") : p->file->error) +
-                                    "); was it replaced while the pipeline ran?");
+            throw IoError(path,
+                          "cannot be read as a TIFF any more (" +
+                              (p->file->error.empty() ? std::string("libtiff could not open it") : p->file->error) +
+                              "); was it replaced while the pipeline ran?");
         if (!layout_of(p->tif.get(), info, *p))
             throw IoError(path, "is no longer the TIFF the pipeline was built on (its size, samples or layout "
                                 "changed); build the pipeline again");
@@ -334,17 +335,21 @@ void TiffReaders::read(const std::string& path, int page, const ImageInfo& info,
             const std::size_t stride = std::size_t(p.bw) * p.px;  // a block row's bytes
             if (p.raw) {
                 if (block >= p.offsets.size())
-                    throw IoError(path, "has fewer strips or tiles than its size needs: the file is truncated or damaged; check it, or write it again");
+                    throw IoError(path, "has fewer strips or tiles than its size needs: the file is truncated or "
+                                        "damaged; check it, or write it again");
                 for (int y = part.y; y < part.bottom(); ++y) {
                     const std::uint64_t at = std::uint64_t(y - br.y) * stride + std::uint64_t(part.x - br.x) * p.px;
                     if (at + row_bytes > p.counts[block])
-                        throw IoError(path, "has a strip or tile shorter than its rows: the file is truncated or damaged; check it, or write it again");
+                        throw IoError(path, "has a strip or tile shorter than its rows: the file is truncated or "
+                                            "damaged; check it, or write it again");
                     std::byte* dst = out.at(part.x, y);
                     std::size_t got = 0;
                     while (got < row_bytes) {
                         const std::size_t n =
                             FileCache::instance().read(path, p.offsets[block] + at + got, dst + got, row_bytes - got);
-                        if (n == 0) throw IoError(path, "ends inside its pixel data: the file is truncated or damaged; check it, or write it again");
+                        if (n == 0)
+                            throw IoError(path, "ends inside its pixel data: the file is truncated or damaged; check "
+                                                "it, or write it again");
                         got += n;
                     }
                     if (p.swab) byteswap(dst, row_bytes, p.sample);
@@ -356,7 +361,8 @@ void TiffReaders::read(const std::string& path, int page, const ImageInfo& info,
             for (int y = part.y; y < part.bottom(); ++y) {
                 const std::size_t at = std::size_t(y - br.y) * stride + std::size_t(part.x - br.x) * p.px;
                 if (at + row_bytes > bytes->size())
-                    throw IoError(path, "has a strip or tile that decodes to fewer rows than it holds: the file is truncated or damaged; check it, or write it again");
+                    throw IoError(path, "has a strip or tile that decodes to fewer rows than it holds: the file is "
+                                        "truncated or damaged; check it, or write it again");
                 std::memcpy(out.at(part.x, y), bytes->data() + at, row_bytes);
             }
         }

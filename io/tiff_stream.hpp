@@ -43,7 +43,7 @@ public:
     // cached blocks.
     void release(const std::string& path, int page);
     void set_budget(std::size_t bytes);  // the decoded-block cache's bytes (default 64 MiB)
-    std::string stats() const;          // one line for --stats
+    std::string stats() const;           // one line for --stats
 
 private:
     struct Impl;

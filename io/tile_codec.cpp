@@ -109,7 +109,8 @@ void setup_jpeg(jpeg_compress_struct& c, int bands, int quality) {
     // kept whole from 90 up, as libvips does (the TIFF's YCbCrSubsampling
     // tag says which: jpeg_chroma_subsampling()).
     jpeg_set_quality(&c, quality, TRUE);
-    if (bands == 3 && jpeg_chroma_subsampling(quality) == 1) c.comp_info[0].h_samp_factor = c.comp_info[0].v_samp_factor = 1;
+    if (bands == 3 && jpeg_chroma_subsampling(quality) == 1)
+        c.comp_info[0].h_samp_factor = c.comp_info[0].v_samp_factor = 1;
     c.dct_method = JDCT_ISLOW;
 }
 

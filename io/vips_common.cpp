@@ -45,7 +45,6 @@ void ensure_vips() {
     });
 }
 
-
 std::string take_vips_error() {
     char* text = vips_error_buffer_copy();  // copies and clears under libvips' lock
     std::string s = text ? text : "";
@@ -210,10 +209,11 @@ ImagePtr open_image(const std::string& path, int page) {
         const bool untrusted = klass && (VIPS_OPERATION_CLASS(klass)->flags & VIPS_OPERATION_BLOCKED);
         if (klass) g_type_class_unref(klass);
         if (untrusted)
-            throw IoError(path, std::string("is read only by libvips's ") + loader_nickname(loader) +
-                                    ", an untrusted loader (ImageMagick's, for magickload) that tessera blocks by "
-                                    "default; convert the file to TIFF, PNG or JPEG, or pass "
-                                    "--allow-untrusted-loaders (C++: tessera::allow_untrusted_loaders) if you trust it");
+            throw IoError(path,
+                          std::string("is read only by libvips's ") + loader_nickname(loader) +
+                              ", an untrusted loader (ImageMagick's, for magickload) that tessera blocks by "
+                              "default; convert the file to TIFF, PNG or JPEG, or pass "
+                              "--allow-untrusted-loaders (C++: tessera::allow_untrusted_loaders) if you trust it");
     }
     if (!loader)
         throw_vips_error(path, "is not in a format libvips can read; check that it is an image (JPEG, PNG, TIFF, "
@@ -233,8 +233,7 @@ ImagePtr open_image(const std::string& path, int page) {
         ImagePtr first;
         try {
             first = open_page(path, loader, 0);
-        } catch (const IoError&) {
-        }
+        } catch (const IoError&) {}
         int pages = 0;
         if (first && vips_image_get_typeof(first.get(), VIPS_META_N_PAGES))
             vips_image_get_int(first.get(), VIPS_META_N_PAGES, &pages);

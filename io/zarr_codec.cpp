@@ -22,8 +22,9 @@ ZarrCodec zarr_codec_for(const std::string& s) {
     if (s == "zstd") return {ZarrCodec::Kind::zstd, "", 3, 0};
     if (s == "deflate" || s == "zlib") return {ZarrCodec::Kind::zlib, "", 6, 0};
     if (s == "none") return {ZarrCodec::Kind::none, "", 0, 0};
-    throw ParamError("compression", "'" + s + "' is no Zarr codec; use blosc (the default), blosc-zstd, zstd, "
-                                              "deflate or none");
+    throw ParamError("compression", "'" + s +
+                                        "' is no Zarr codec; use blosc (the default), blosc-zstd, zstd, "
+                                        "deflate or none");
 }
 
 std::string zarr_codec_json(const ZarrCodec& c) {
@@ -38,8 +39,8 @@ std::string zarr_codec_json(const ZarrCodec& c) {
     return "null";
 }
 
-std::vector<std::uint8_t> zarr_encode(const ZarrCodec& c, const std::uint8_t* data, std::size_t n,
-                                      std::size_t typesize, const std::string& what) {
+std::vector<std::uint8_t> zarr_encode(const ZarrCodec& c, const std::uint8_t* data, std::size_t n, std::size_t typesize,
+                                      const std::string& what) {
     std::vector<std::uint8_t> out;
     switch (c.kind) {
         case ZarrCodec::Kind::none: out.assign(data, data + n); return out;
@@ -55,13 +56,15 @@ std::vector<std::uint8_t> zarr_encode(const ZarrCodec& c, const std::uint8_t* da
         case ZarrCodec::Kind::zstd: {
             out.resize(ZSTD_compressBound(n));
             const std::size_t k = ZSTD_compress(out.data(), out.size(), data, n, c.level);
-            if (ZSTD_isError(k)) throw IoError(what, std::string("zstd could not compress a chunk: ") + ZSTD_getErrorName(k));
+            if (ZSTD_isError(k))
+                throw IoError(what, std::string("zstd could not compress a chunk: ") + ZSTD_getErrorName(k));
             out.resize(k);
             return out;
         }
         case ZarrCodec::Kind::zlib: {
-            std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)> z(
-                libdeflate_alloc_compressor(c.level), libdeflate_free_compressor);
+            std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)> z(libdeflate_alloc_compressor(
+                                                                                           c.level),
+                                                                                       libdeflate_free_compressor);
             if (!z) throw IoError(what, "cannot make a zlib compressor (out of memory?)");
             out.resize(libdeflate_zlib_compress_bound(z.get(), n));
             const std::size_t k = libdeflate_zlib_compress(z.get(), data, n, out.data(), out.size());

@@ -30,8 +30,8 @@ std::string zarr_codec_json(const ZarrCodec& c);
 
 // `n` bytes of `typesize`-byte samples, encoded. Error naming `what` when
 // the library fails.
-std::vector<std::uint8_t> zarr_encode(const ZarrCodec& c, const std::uint8_t* data, std::size_t n,
-                                      std::size_t typesize, const std::string& what);
+std::vector<std::uint8_t> zarr_encode(const ZarrCodec& c, const std::uint8_t* data, std::size_t n, std::size_t typesize,
+                                      const std::string& what);
 
 // Decodes a chunk file's bytes into exactly `n` bytes at `out`; IoError
 // naming `what` (the chunk file) when they are not a chunk of that size.

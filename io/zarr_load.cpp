@@ -55,8 +55,9 @@ Format format_of_dtype(const std::string& d, const std::string& path) {
     if (d == "<i4") return Format::i32;
     if (d == "<f4") return Format::f32;
     if (d == "<f8") return Format::f64;
-    throw IoError(path, "has dtype '" + d + "', which zarr_load does not read; it reads |u1, <u2, <i2, <u4, <i4, "
-                        "<f4 and <f8 (rewrite it little-endian, as one of those)");
+    throw IoError(path, "has dtype '" + d +
+                            "', which zarr_load does not read; it reads |u1, <u2, <i2, <u4, <i4, "
+                            "<f4 and <f8 (rewrite it little-endian, as one of those)");
 }
 
 io::ZarrCodec codec_of(const json& c, const std::string& path) {
@@ -85,8 +86,9 @@ public:
         if (fs::exists(root / ".zarray", ec)) {
             array_ = root;
             if (level != 0)
-                throw ParamError("level", "'" + path_ + "' is a plain Zarr array, of one level; remove \"level\" or "
-                                          "give the OME-Zarr image it belongs to");
+                throw ParamError("level", "'" + path_ +
+                                              "' is a plain Zarr array, of one level; remove \"level\" or "
+                                              "give the OME-Zarr image it belongs to");
         } else if (fs::exists(root / ".zattrs", ec)) {
             const json a = read_json(root / ".zattrs", path_);
             if (!a.contains("multiscales") || !a["multiscales"].is_array() || a["multiscales"].empty())
@@ -95,9 +97,8 @@ public:
             const json& m = a["multiscales"][0];
             const json& datasets = m.value("datasets", json::array());
             if (level >= int(datasets.size()))
-                throw ParamError("level", "'" + path_ + "' has " + std::to_string(datasets.size()) +
-                                              " levels (0 to " + std::to_string(int(datasets.size()) - 1) +
-                                              "); ask for one of them");
+                throw ParamError("level", "'" + path_ + "' has " + std::to_string(datasets.size()) + " levels (0 to " +
+                                              std::to_string(int(datasets.size()) - 1) + "); ask for one of them");
             const json& ds = datasets[std::size_t(level)];
             if (!ds.contains("path") || !ds["path"].is_string())
                 throw IoError(path_, "multiscales dataset " + std::to_string(level) + " has no path");
@@ -135,9 +136,10 @@ public:
                     const Rect part = Rect{kx * cw, ky * ch, cw, ch}.intersect(out.rect);
                     for (int c = kc * cc; c < std::min(C, (kc + 1) * cc); ++c)
                         for (int y = part.y; y < part.bottom(); ++y) {
-                            const std::uint8_t* src = chunk.data() + (std::size_t(c - kc * cc) * stride_c_ +
-                                                                      std::size_t(y - ky * ch) * stride_y_ +
-                                                                      std::size_t(part.x - kx * cw)) * sz;
+                            const std::uint8_t* src =
+                                chunk.data() + (std::size_t(c - kc * cc) * stride_c_ +
+                                                std::size_t(y - ky * ch) * stride_y_ + std::size_t(part.x - kx * cw)) *
+                                                   sz;
                             std::byte* dst = out.at(part.x, y) + std::size_t(c) * sz;
                             copy_samples(src, dst, part.w, sz, out.pixel_bytes());
                         }
@@ -176,8 +178,9 @@ private:
         for (const json& v : z["chunks"]) chunks_.push_back(int(v.get<std::int64_t>()));
         const std::size_t nd = shape_.size();
         if (nd < 2 || nd > 5)
-            throw IoError(where, "has " + std::to_string(nd) + " dimensions; zarr_load reads images of 2 (y, x) to 5 "
-                                 "(t, c, z, y, x, all but c, y and x of size 1)");
+            throw IoError(where, "has " + std::to_string(nd) +
+                                     " dimensions; zarr_load reads images of 2 (y, x) to 5 "
+                                     "(t, c, z, y, x, all but c, y and x of size 1)");
         for (int c : chunks_)
             if (c < 1) throw IoError(where, ".zarray has a chunk size below 1");
         y_ = nd - 2;
@@ -210,8 +213,9 @@ private:
         if (order != "C")
             throw IoError(where, "has order '" + order + "'; zarr_load reads order C (row-major) chunks only");
         if (z.contains("filters") && !z["filters"].is_null() && !z["filters"].empty())
-            throw IoError(where, "has filters (" + z["filters"].dump() + "), which zarr_load does not apply; rewrite "
-                                 "it without");
+            throw IoError(where, "has filters (" + z["filters"].dump() +
+                                     "), which zarr_load does not apply; rewrite "
+                                     "it without");
         codec_ = codec_of(z.value("compressor", json()), where);
         if (!z.contains("dtype") || !z["dtype"].is_string()) throw IoError(where, ".zarray has no dtype string");
         info_.format = format_of_dtype(z["dtype"].get<std::string>(), where);
@@ -219,7 +223,8 @@ private:
         info_.height = int(shape_[y_]);
         info_.bands = int(bands);
         const std::string sep = z.value("dimension_separator", ".");
-        if (sep != "." && sep != "/") throw IoError(where, "has dimension_separator '" + sep + "'; Zarr v2 has . and /");
+        if (sep != "." && sep != "/")
+            throw IoError(where, "has dimension_separator '" + sep + "'; Zarr v2 has . and /");
         sep_ = sep[0];
         chunk_elems_ = 1;
         for (int c : chunks_) chunk_elems_ *= std::size_t(c);
@@ -237,10 +242,14 @@ private:
         fill_ = 0;
         if (z.contains("fill_value")) {
             const json& f = z["fill_value"];
-            if (f.is_number()) fill_ = f.get<double>();
-            else if (f.is_string() && f.get<std::string>() == "NaN") fill_ = std::numeric_limits<double>::quiet_NaN();
-            else if (f.is_string() && f.get<std::string>() == "Infinity") fill_ = std::numeric_limits<double>::infinity();
-            else if (f.is_string() && f.get<std::string>() == "-Infinity") fill_ = -std::numeric_limits<double>::infinity();
+            if (f.is_number())
+                fill_ = f.get<double>();
+            else if (f.is_string() && f.get<std::string>() == "NaN")
+                fill_ = std::numeric_limits<double>::quiet_NaN();
+            else if (f.is_string() && f.get<std::string>() == "Infinity")
+                fill_ = std::numeric_limits<double>::infinity();
+            else if (f.is_string() && f.get<std::string>() == "-Infinity")
+                fill_ = -std::numeric_limits<double>::infinity();
         }
     }
 
@@ -254,7 +263,8 @@ private:
         const fs::path p = array_ / name;
         std::FILE* f = std::fopen(p.c_str(), "rb");
         if (!f) {
-            if (errno != ENOENT) throw IoError(path_, "cannot read chunk '" + p.string() + "': " + std::strerror(errno));
+            if (errno != ENOENT)
+                throw IoError(path_, "cannot read chunk '" + p.string() + "': " + std::strerror(errno));
             fill(chunk);
             return;
         }
@@ -301,10 +311,14 @@ OpSpec zarr_load_op_spec() {
             "chunks, read lazily by chunk",
             0,
             0,
-            {{"path", ParamType::string, true, "", "the store's folder (NAME.ome.zarr) or an array's (with .zarray)", true},
-             {.name = "level", .type = ParamType::integer,
-              .doc = "OME-Zarr: the multiscales level to read (0: full resolution)", .default_value = std::int64_t(0),
-              .min = 0, .max = 64}},
+            {{"path", ParamType::string, true, "", "the store's folder (NAME.ome.zarr) or an array's (with .zarray)",
+              true},
+             {.name = "level",
+              .type = ParamType::integer,
+              .doc = "OME-Zarr: the multiscales level to read (0: full resolution)",
+              .default_value = std::int64_t(0),
+              .min = 0,
+              .max = 64}},
             false,
             &make_op<ZarrLoadOp>};
 }

@@ -94,7 +94,7 @@ bool add_zip64_end(const std::string& file, std::uint64_t entries) {
         put_le(end, 0x07064b50u, 4);  // its locator
         put_le(end, 0, 4);
         put_le(end, std::uint64_t(at), 8);
-        put_le(end, 1, 4);  // disks
+        put_le(end, 1, 4);                       // disks
         end.insert(end.end(), eocd, eocd + 22);  // the classic record, 0xFFFF counts: "see zip64"
         ok = std::fseek(f, at, SEEK_SET) == 0 && std::fwrite(end.data(), 1, end.size(), f) == end.size();
     }
@@ -134,8 +134,9 @@ void unzip_to(const std::string& archive, const std::string& folder) {
             throw IoError(archive, "has an entry that cannot be read; is it complete?");
         const fs::path rel = fs::path(name).lexically_normal();
         if (rel.empty() || rel.is_absolute() || *rel.begin() == "..")
-            throw IoError(archive, std::string("has the entry '") + name + "', which would land outside the folder; "
-                                                                         "it was not written by a Deep Zoom save");
+            throw IoError(archive, std::string("has the entry '") + name +
+                                       "', which would land outside the folder; "
+                                       "it was not written by a Deep Zoom save");
         const std::string n(name);
         const fs::path out = fs::path(folder) / rel;
         std::error_code ec;
@@ -151,8 +152,12 @@ void unzip_to(const std::string& archive, const std::string& folder) {
             ok = got > 0 && std::fwrite(buf.data(), 1, std::size_t(got), f) == std::size_t(got);
         if (f) ok = std::fclose(f) == 0 && ok;
         ok = unzCloseCurrentFile(z) == UNZ_OK && ok;  // also checks the entry's CRC
-        if (!ok) throw IoError(archive, "cannot unpack '" + n + "' to '" + out.string() + "' (a damaged archive, a full disk, or zip64 sizes this zip reader cannot take: libarchive's, "
-                                    "in vips dzsave's archives; unzip those with unzip first)");
+        if (!ok)
+            throw IoError(
+                archive,
+                "cannot unpack '" + n + "' to '" + out.string() +
+                    "' (a damaged archive, a full disk, or zip64 sizes this zip reader cannot take: libarchive's, "
+                    "in vips dzsave's archives; unzip those with unzip first)");
     }
     if (rc != UNZ_END_OF_LIST_OF_FILE) throw IoError(archive, "is damaged: its entries cannot be listed");
 }

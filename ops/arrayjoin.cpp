@@ -91,8 +91,7 @@ public:
         std::vector<double> background = p.numbers("background", {});
         if (background.size() != 1 && int(background.size()) != first.bands)
             throw ParamError("background", "has " + std::to_string(background.size()) + " values for " +
-                                               std::to_string(first.bands) +
-                                               " bands; give one value, or one per band");
+                                               std::to_string(first.bands) + " bands; give one value, or one per band");
 
         const int down = (n + across - 1) / across;
         const std::int64_t out_w = std::int64_t(hspacing) * across + std::int64_t(shim) * (across - 1);
@@ -179,10 +178,10 @@ private:
     void add_outside(const Rect& cell, const Rect& hole, std::vector<Rect>& parts) const {
         const Rect all = info_.rect();
         const Rect pieces[4] = {
-            cell.intersect({0, 0, all.w, hole.y}),                   // above
-            cell.intersect({0, hole.bottom(), all.w, all.h}),        // below
-            cell.intersect({0, hole.y, hole.x, hole.h}),             // left
-            cell.intersect({hole.right(), hole.y, all.w, hole.h}),   // right
+            cell.intersect({0, 0, all.w, hole.y}),                  // above
+            cell.intersect({0, hole.bottom(), all.w, all.h}),       // below
+            cell.intersect({0, hole.y, hole.x, hole.h}),            // left
+            cell.intersect({hole.right(), hole.y, all.w, hole.h}),  // right
         };
         for (const Rect& piece : pieces)
             if (!piece.empty()) parts.push_back(piece);
@@ -200,26 +199,49 @@ OpSpec arrayjoin_op_spec() {
     return {"arrayjoin",
             "lays N images (same bands and format) out on a grid, left to right then top to bottom, as libvips "
             "arrayjoin",
-            1, -1,
+            1,
+            -1,
             // across and the spacings default to what the inputs give
-            {{.name = "across", .type = ParamType::integer, .default_text = "number of inputs",
-              .doc = "images per row", .min = 1, .max = kMaxArg},
-             {.name = "shim", .type = ParamType::integer, .doc = "pixels of background between cells",
-              .default_value = std::int64_t(0), .min = 0, .max = kMaxArg},
-             {.name = "hspacing", .type = ParamType::integer, .default_text = "widest input",
-              .doc = "cell width; wider images are clipped", .min = 1, .max = kMaxArg},
-             {.name = "vspacing", .type = ParamType::integer, .default_text = "tallest input",
-              .doc = "cell height; taller images are clipped", .min = 1, .max = kMaxArg},
-             {.name = "halign", .type = ParamType::string,
+            {{.name = "across",
+              .type = ParamType::integer,
+              .default_text = "number of inputs",
+              .doc = "images per row",
+              .min = 1,
+              .max = kMaxArg},
+             {.name = "shim",
+              .type = ParamType::integer,
+              .doc = "pixels of background between cells",
+              .default_value = std::int64_t(0),
+              .min = 0,
+              .max = kMaxArg},
+             {.name = "hspacing",
+              .type = ParamType::integer,
+              .default_text = "widest input",
+              .doc = "cell width; wider images are clipped",
+              .min = 1,
+              .max = kMaxArg},
+             {.name = "vspacing",
+              .type = ParamType::integer,
+              .default_text = "tallest input",
+              .doc = "cell height; taller images are clipped",
+              .min = 1,
+              .max = kMaxArg},
+             {.name = "halign",
+              .type = ParamType::string,
               .doc = "position in the cell: low (left), centre or high (right)",
-              .default_value = std::string("low"), .choices = kAlignNames},
-             {.name = "valign", .type = ParamType::string,
+              .default_value = std::string("low"),
+              .choices = kAlignNames},
+             {.name = "valign",
+              .type = ParamType::string,
               .doc = "position in the cell: low (top), centre or high (bottom)",
-              .default_value = std::string("low"), .choices = kAlignNames},
-             {.name = "background", .type = ParamType::numbers,
+              .default_value = std::string("low"),
+              .choices = kAlignNames},
+             {.name = "background",
+              .type = ParamType::numbers,
               .doc = "colour between and around images: one value for all bands or one per band",
               .default_value = std::vector<double>{0.0}}},
-            false, &make_op<ArrayjoinOp>};
+            false,
+            &make_op<ArrayjoinOp>};
 }
 
 }  // namespace tessera

@@ -75,8 +75,13 @@ private:
 }  // namespace
 
 OpSpec bandjoin_op_spec() {
-    return {"bandjoin", "the bands of N images of one size and format, in input order (libvips bandjoin); halo: none",
-            1, -1, {}, false, &make_op<BandjoinOp>};
+    return {"bandjoin",
+            "the bands of N images of one size and format, in input order (libvips bandjoin); halo: none",
+            1,
+            -1,
+            {},
+            false,
+            &make_op<BandjoinOp>};
 }
 
 }  // namespace tessera

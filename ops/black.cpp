@@ -32,18 +32,39 @@ private:
 }  // namespace
 
 OpSpec black_op_spec() {
-    return {"black", "a constant canvas of the given size (zero unless value is set)", 0, 0,
-            {{.name = "width", .type = ParamType::integer, .required = true, .doc = "width in pixels", .min = 1,
+    return {"black",
+            "a constant canvas of the given size (zero unless value is set)",
+            0,
+            0,
+            {{.name = "width",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "width in pixels",
+              .min = 1,
               .max = kMaxDimension},
-             {.name = "height", .type = ParamType::integer, .required = true, .doc = "height in pixels", .min = 1,
+             {.name = "height",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "height in pixels",
+              .min = 1,
               .max = kMaxDimension},
-             {.name = "bands", .type = ParamType::integer, .doc = "number of bands", .default_value = std::int64_t(1),
-              .min = 1, .max = kMaxBands},
-             {.name = "format", .type = ParamType::string, .doc = "pixel format: u8 u16 i16 u32 i32 f32 f64",
-              .default_value = std::string("u8"), .choices = format_spellings()},
-             {.name = "value", .type = ParamType::numbers, .doc = "fill value: one for all bands or one per band",
+             {.name = "bands",
+              .type = ParamType::integer,
+              .doc = "number of bands",
+              .default_value = std::int64_t(1),
+              .min = 1,
+              .max = kMaxBands},
+             {.name = "format",
+              .type = ParamType::string,
+              .doc = "pixel format: u8 u16 i16 u32 i32 f32 f64",
+              .default_value = std::string("u8"),
+              .choices = format_spellings()},
+             {.name = "value",
+              .type = ParamType::numbers,
+              .doc = "fill value: one for all bands or one per band",
               .default_value = std::vector<double>{0.0}}},
-            false, &make_op<BlackOp>};
+            false,
+            &make_op<BlackOp>};
 }
 
 }  // namespace tessera

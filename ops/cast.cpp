@@ -122,9 +122,13 @@ OpSpec cast_op_spec() {
     return {"cast",
             "converts pixels to another sample format as libvips cast does: clipped to the range, floats truncated "
             "toward zero",
-            1, 1,
-            {{.name = "format", .type = ParamType::string, .required = true,
-              .doc = "output format: u8 u16 i16 u32 i32 f32 f64", .choices = format_spellings()}},
+            1,
+            1,
+            {{.name = "format",
+              .type = ParamType::string,
+              .required = true,
+              .doc = "output format: u8 u16 i16 u32 i32 f32 f64",
+              .choices = format_spellings()}},
             false,
             &make_op<CastOp>};
 }

@@ -43,9 +43,7 @@ enum class Extend { black, white, background, copy, repeat, mirror };
 const std::vector<std::string> kExtendNames = {"black", "white", "background", "copy", "repeat", "mirror"};
 
 // `s` is one of kExtendNames: the graph checked it against the spec.
-Extend parse_extend(const std::string& s) {
-    return Extend(choice_index(kExtendNames, s));
-}
+Extend parse_extend(const std::string& s) { return Extend(choice_index(kExtendNames, s)); }
 
 int floor_mod(int a, int m) {
     int r = a % m;
@@ -121,8 +119,7 @@ public:
         std::vector<double> background = p.numbers("background", {0.0});
         if (background.size() != 1 && int(background.size()) != src.bands)
             throw ParamError("background", "has " + std::to_string(background.size()) + " values for " +
-                                               std::to_string(src.bands) +
-                                               " bands; give one value, or one per band");
+                                               std::to_string(src.bands) + " bands; give one value, or one per band");
 
         info_ = src;
         info_.width = width;
@@ -134,11 +131,10 @@ public:
         if (sub_.empty() && extend_ == Extend::copy)
             // name the coordinate that misses: x when the columns miss
             throw ParamError(Rect{x, 0, src.width, 1}.overlaps({0, 0, width, 1}) ? "y" : "x",
-                             "the " + std::to_string(src.width) + "x" + std::to_string(src.height) +
-                                      " input at (" + std::to_string(x) + ", " + std::to_string(y) +
-                                      ") lies wholly outside the " + std::to_string(width) + "x" +
-                                      std::to_string(height) +
-                                      " output, so extend=copy has no edge to copy; move x / y so they overlap");
+                             "the " + std::to_string(src.width) + "x" + std::to_string(src.height) + " input at (" +
+                                 std::to_string(x) + ", " + std::to_string(y) + ") lies wholly outside the " +
+                                 std::to_string(width) + "x" + std::to_string(height) +
+                                 " output, so extend=copy has no edge to copy; move x / y so they overlap");
         xaxis_ = {extend_, x, src.width};
         yaxis_ = {extend_, y, src.height};
         make_border();
@@ -270,25 +266,44 @@ private:
 
 OpSpec embed_op_spec() {
     return {"embed",
-            "places the input at (x, y) on a width x height canvas; extend says how the new pixels are made", 1, 1,
-            {{.name = "x", .type = ParamType::integer, .required = true,
-              .doc = "column of the input's left edge on the output (may be negative)", .min = -kMaxDimension,
+            "places the input at (x, y) on a width x height canvas; extend says how the new pixels are made",
+            1,
+            1,
+            {{.name = "x",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "column of the input's left edge on the output (may be negative)",
+              .min = -kMaxDimension,
               .max = kMaxDimension},
-             {.name = "y", .type = ParamType::integer, .required = true,
-              .doc = "row of the input's top edge on the output (may be negative)", .min = -kMaxDimension,
+             {.name = "y",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "row of the input's top edge on the output (may be negative)",
+              .min = -kMaxDimension,
               .max = kMaxDimension},
-             {.name = "width", .type = ParamType::integer, .required = true, .doc = "output width in pixels",
-              .min = 1, .max = kMaxDimension},
-             {.name = "height", .type = ParamType::integer, .required = true, .doc = "output height in pixels",
-              .min = 1, .max = kMaxDimension},
+             {.name = "width",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "output width in pixels",
+              .min = 1,
+              .max = kMaxDimension},
+             {.name = "height",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "output height in pixels",
+              .min = 1,
+              .max = kMaxDimension},
              // no default_values: extend's depends on whether background
              // is given, so background's must not be filled in
-             {.name = "extend", .type = ParamType::string, .default_text = "black (background if background is set)",
+             {.name = "extend",
+              .type = ParamType::string,
+              .default_text = "black (background if background is set)",
               .doc = "new pixels: black, white, background, copy (edge pixel), repeat (tile) or mirror",
               .choices = kExtendNames},
              {"background", ParamType::numbers, false, "[0]",
               "colour for extend=background: one value for all bands or one per band"}},
-            false, &make_op<EmbedOp>};
+            false,
+            &make_op<EmbedOp>};
 }
 
 }  // namespace tessera

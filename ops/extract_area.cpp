@@ -22,9 +22,10 @@ public:
             // Name the parameter that pushes the area out, so the message
             // points at the number to change.
             Rect fit = area_.intersect(src.rect());
-            std::string key = left >= src.width ? "left" : top >= src.height ? "top"
-                              : fit.w < width    ? "width"
-                                                 : "height";
+            std::string key = left >= src.width   ? "left"
+                              : top >= src.height ? "top"
+                              : fit.w < width     ? "width"
+                                                  : "height";
             throw ParamError(key, "the area [" + std::to_string(left) + ", " + std::to_string(top) + "] " +
                                       std::to_string(width) + "x" + std::to_string(height) +
                                       " does not fit inside the " + std::to_string(src.width) + "x" +
@@ -57,16 +58,35 @@ private:
 
 OpSpec extract_area_op_spec() {
     return {"extract_area",
-            "a width x height rectangle cut from the input at (left, top); it must lie inside the input", 1, 1,
-            {{.name = "left", .type = ParamType::integer, .required = true,
-              .doc = "column of the area's left edge in the input", .min = 0, .max = kMaxDimension},
-             {.name = "top", .type = ParamType::integer, .required = true,
-              .doc = "row of the area's top edge in the input", .min = 0, .max = kMaxDimension},
-             {.name = "width", .type = ParamType::integer, .required = true, .doc = "width of the area in pixels",
-              .min = 1, .max = kMaxDimension},
-             {.name = "height", .type = ParamType::integer, .required = true, .doc = "height of the area in pixels",
-              .min = 1, .max = kMaxDimension}},
-            false, &make_op<ExtractAreaOp>};
+            "a width x height rectangle cut from the input at (left, top); it must lie inside the input",
+            1,
+            1,
+            {{.name = "left",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "column of the area's left edge in the input",
+              .min = 0,
+              .max = kMaxDimension},
+             {.name = "top",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "row of the area's top edge in the input",
+              .min = 0,
+              .max = kMaxDimension},
+             {.name = "width",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "width of the area in pixels",
+              .min = 1,
+              .max = kMaxDimension},
+             {.name = "height",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "height of the area in pixels",
+              .min = 1,
+              .max = kMaxDimension}},
+            false,
+            &make_op<ExtractAreaOp>};
 }
 
 }  // namespace tessera

@@ -21,8 +21,8 @@ public:
                                          "-band image does not exist; bands count from 0");
         if (band_ + n > src.bands)
             throw ParamError("n", std::to_string(n) + " bands from band " + std::to_string(band_) + " run past the " +
-                                      std::to_string(src.bands) + " bands; use n <= " +
-                                      std::to_string(src.bands - band_));
+                                      std::to_string(src.bands) +
+                                      " bands; use n <= " + std::to_string(src.bands - band_));
         info_ = src;
         info_.bands = n;
         info_.interpretation = default_interpretation(n, src.format);
@@ -56,12 +56,24 @@ private:
 }  // namespace
 
 OpSpec extract_band_op_spec() {
-    return {"extract_band", "bands [band, band + n) of the input (libvips extract_band); halo: none", 1, 1,
-            {{.name = "band", .type = ParamType::integer, .required = true, .doc = "the first band, from 0", .min = 0,
+    return {"extract_band",
+            "bands [band, band + n) of the input (libvips extract_band); halo: none",
+            1,
+            1,
+            {{.name = "band",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "the first band, from 0",
+              .min = 0,
               .max = kMaxBands - 1},
-             {.name = "n", .type = ParamType::integer, .doc = "how many bands", .default_value = std::int64_t(1),
-              .min = 1, .max = kMaxBands}},
-            false, &make_op<ExtractBandOp>};
+             {.name = "n",
+              .type = ParamType::integer,
+              .doc = "how many bands",
+              .default_value = std::int64_t(1),
+              .min = 1,
+              .max = kMaxBands}},
+            false,
+            &make_op<ExtractBandOp>};
 }
 
 }  // namespace tessera

@@ -67,14 +67,14 @@ public:
     FlatfieldOp(const Params& p, std::span<const ImageInfo> in) {
         info_ = in[0];
         gain_ = p.number("gain");  // the spec's range and default
-        if (!(gain_ > 0))  // (a range's bounds are inclusive: "above 0" is said here)
+        if (!(gain_ > 0))          // (a range's bounds are inclusive: "above 0" is said here)
             throw ParamError("gain", "must be a number above 0 (the tile's exposure relative to the others)");
         const char* names[] = {"image", "flat", "dark"};
         for (std::size_t k = 1; k < in.size(); ++k) {
             const std::string what = "input " + std::to_string(k) + " (the " + names[k] + ")";
             if (in[k].bands != 1)
-                throw Error(what + " has " + std::to_string(in[k].bands) +
-                            " bands; a " + names[k] + "-field is one band (extract the band, or average them)");
+                throw Error(what + " has " + std::to_string(in[k].bands) + " bands; a " + names[k] +
+                            "-field is one band (extract the band, or average them)");
             if (in[k].width != in[0].width || in[k].height != in[0].height)
                 throw Error(what + " is " + std::to_string(in[k].width) + "x" + std::to_string(in[k].height) +
                             ", the image (input 0) " + std::to_string(in[0].width) + "x" +
@@ -136,14 +136,16 @@ OpSpec flatfield_op_spec() {
     return {"flatfield",
             "flat-field correction (I - D) / (F gain) per band; inputs image[, flat[, dark]] (one-band, the image's "
             "size); format kept (rounded, clipped); 0 where the flat is not > 0",
-            1, 3,
+            1,
+            3,
             {{.name = "gain",
               .type = ParamType::number,
               .doc = "the image's exposure relative to its neighbours': divided out too",
               .default_value = 1.0,
               .min = 0.0,
               .max = 1e6}},
-            false, &make_op<FlatfieldOp>};
+            false,
+            &make_op<FlatfieldOp>};
 }
 
 }  // namespace tessera

@@ -22,7 +22,8 @@ T stored(double v) {
     if constexpr (std::is_floating_point_v<T>)
         return T(v);
     else
-        return T(std::clamp(std::trunc(v), double(std::numeric_limits<T>::lowest()), double(std::numeric_limits<T>::max())));
+        return T(
+            std::clamp(std::trunc(v), double(std::numeric_limits<T>::lowest()), double(std::numeric_limits<T>::max())));
 }
 
 class FlattenOp final : public Op {
@@ -32,7 +33,8 @@ public:
         if (src.bands < 2)
             throw Error("flatten: the input has " + std::to_string(src.bands) +
                         " band; flatten takes its last band as alpha, so it needs at least 2");
-        const bool sixteen = src.interpretation == Interpretation::grey16 || src.interpretation == Interpretation::rgb16;
+        const bool sixteen =
+            src.interpretation == Interpretation::grey16 || src.interpretation == Interpretation::rgb16;
         max_alpha_ = p.has("max_alpha") ? p.number("max_alpha") : sixteen ? 65535 : 255;
         if (!(max_alpha_ > 0)) throw ParamError("max_alpha", "must be above 0 (the alpha of an opaque pixel)");
         background_ = p.numbers("background", {0.0});
@@ -79,12 +81,19 @@ private:
 
 OpSpec flatten_op_spec() {
     return {"flatten",
-            "the image over a background by its last band as alpha, alpha dropped (libvips flatten); halo: none", 1, 1,
-            {{.name = "background", .type = ParamType::numbers, .doc = "one number, or one per colour band",
+            "the image over a background by its last band as alpha, alpha dropped (libvips flatten); halo: none",
+            1,
+            1,
+            {{.name = "background",
+              .type = ParamType::numbers,
+              .doc = "one number, or one per colour band",
               .default_value = std::vector<double>{0.0}},
-             {.name = "max_alpha", .type = ParamType::number, .default_text = "65535 for 16-bit RGB/grey, else 255",
+             {.name = "max_alpha",
+              .type = ParamType::number,
+              .default_text = "65535 for 16-bit RGB/grey, else 255",
               .doc = "the alpha of an opaque pixel"}},
-            false, &make_op<FlattenOp>};
+            false,
+            &make_op<FlattenOp>};
 }
 
 }  // namespace tessera

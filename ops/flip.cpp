@@ -18,7 +18,8 @@ public:
         info_ = src;
         const int w = src.width, h = src.height;
         // pixel map (X, Y) -> input pixel, and the same for pixel corners
-        map_ = horizontal_ ? InverseAffine{-1, 0, double(w - 1), 0, 1, 0} : InverseAffine{1, 0, 0, 0, -1, double(h - 1)};
+        map_ =
+            horizontal_ ? InverseAffine{-1, 0, double(w - 1), 0, 1, 0} : InverseAffine{1, 0, 0, 0, -1, double(h - 1)};
         if (src.geo)
             info_.geo = mapped_geo(*src.geo, horizontal_ ? InverseAffine{-1, 0, double(w), 0, 1, 0}
                                                          : InverseAffine{1, 0, 0, 0, -1, double(h)});
@@ -29,8 +30,8 @@ public:
     // for vertical), reversed in compute. A vertical flip could be placed
     // row by row, but a need places one rect, so compute copies the rows.
     void demand(const Rect& r, Demand& need) const override {
-        const Rect m = horizontal_ ? Rect{info_.width - r.right(), r.y, r.w, r.h}
-                                   : Rect{r.x, info_.height - r.bottom(), r.w, r.h};
+        const Rect m =
+            horizontal_ ? Rect{info_.width - r.right(), r.y, r.w, r.h} : Rect{r.x, info_.height - r.bottom(), r.w, r.h};
         need.push_back({0, m, std::nullopt});
     }
 
@@ -44,10 +45,17 @@ private:
 }  // namespace
 
 OpSpec flip_op_spec() {
-    return {"flip", "mirrors the image left-right or top-bottom (libvips flip); halo: none", 1, 1,
-            {{.name = "direction", .type = ParamType::string, .doc = "horizontal: left-right; vertical: top-bottom",
-              .default_value = std::string("horizontal"), .choices = {"horizontal", "vertical"}}},
-            false, &make_op<FlipOp>};
+    return {"flip",
+            "mirrors the image left-right or top-bottom (libvips flip); halo: none",
+            1,
+            1,
+            {{.name = "direction",
+              .type = ParamType::string,
+              .doc = "horizontal: left-right; vertical: top-bottom",
+              .default_value = std::string("horizontal"),
+              .choices = {"horizontal", "vertical"}}},
+            false,
+            &make_op<FlipOp>};
 }
 
 }  // namespace tessera

@@ -65,7 +65,8 @@ std::vector<std::size_t> spread_sample(std::size_t n, std::size_t max) {
         return out;
     }
     if (max == 1) return {n / 2};
-    for (std::size_t k = 0; k < max; ++k) out.push_back(std::size_t(std::llround(double(k) * double(n - 1) / double(max - 1))));
+    for (std::size_t k = 0; k < max; ++k)
+        out.push_back(std::size_t(std::llround(double(k) * double(n - 1) / double(max - 1))));
     return out;
 }
 
@@ -174,7 +175,8 @@ std::vector<float> at_pixels(const Basis& basis, const Grid& g, const std::vecto
     for (int y = 0; y < g.tile_h; ++y) {
         std::fill(rowc.begin(), rowc.end(), 0.0);
         for (std::size_t t = 0; t < coef.size(); ++t)
-            rowc[std::size_t(basis.terms[t].first)] += coef[t] * py[std::size_t(y) * d + std::size_t(basis.terms[t].second)];
+            rowc[std::size_t(basis.terms[t].first)] +=
+                coef[t] * py[std::size_t(y) * d + std::size_t(basis.terms[t].second)];
         float* o = out.data() + std::size_t(y) * g.tile_w;
         for (int x = 0; x < g.tile_w; ++x) {
             double s = 0;

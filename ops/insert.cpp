@@ -31,9 +31,13 @@ private:
 }  // namespace
 
 OpSpec insert_op_spec() {
-    return {"insert", "draws images over a base at [x, y] positions, later ones on top (one node for N images)", 1, -1,
+    return {"insert",
+            "draws images over a base at [x, y] positions, later ones on top (one node for N images)",
+            1,
+            -1,
             {{"at", ParamType::points, true, "", "one [x, y] per inserted image: its top-left on the base"}},
-            false, &make_op<InsertOp>};
+            false,
+            &make_op<InsertOp>};
 }
 
 }  // namespace tessera

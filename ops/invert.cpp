@@ -52,8 +52,13 @@ public:
 }  // namespace
 
 OpSpec invert_op_spec() {
-    return {"invert", "the negative: max - x for unsigned formats, -x for signed and float (libvips invert); halo: none",
-            1, 1, {}, false, &make_op<InvertOp>};
+    return {"invert",
+            "the negative: max - x for unsigned formats, -x for signed and float (libvips invert); halo: none",
+            1,
+            1,
+            {},
+            false,
+            &make_op<InvertOp>};
 }
 
 }  // namespace tessera

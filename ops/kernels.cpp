@@ -335,7 +335,8 @@ void affine_kernel(const ConstTile& src, const Rect& bounds, const InverseAffine
         std::array<std::array<int, 4>, 65> i{};
         for (int t = 0; t <= 64; ++t) {
             catmull(double(float(t) / 64), f[std::size_t(t)].data());
-            for (int k = 0; k < 4; ++k) i[std::size_t(t)][std::size_t(k)] = int(f[std::size_t(t)][std::size_t(k)] * 4096);
+            for (int k = 0; k < 4; ++k)
+                i[std::size_t(t)][std::size_t(k)] = int(f[std::size_t(t)][std::size_t(k)] * 4096);
         }
         return std::pair{f, i};
     }();
@@ -377,8 +378,8 @@ void affine_kernel(const ConstTile& src, const Rect& bounds, const InverseAffine
                 const float fx = float(u - iu), fy = float(v - iv);
                 const std::size_t rb = std::size_t(2 * bands);
                 for (int b = 0; b < bands; ++b)
-                    q[b] = Interp<T>::bilinear(&win[std::size_t(b)], &win[std::size_t(bands + b)], &win[rb + std::size_t(b)],
-                                              &win[rb + std::size_t(bands + b)], fx, fy);
+                    q[b] = Interp<T>::bilinear(&win[std::size_t(b)], &win[std::size_t(bands + b)],
+                                               &win[rb + std::size_t(b)], &win[rb + std::size_t(bands + b)], fx, fy);
                 continue;
             }
             // bicubic
@@ -405,7 +406,8 @@ void affine_kernel(const ConstTile& src, const Rect& bounds, const InverseAffine
                         for (int j = 0; j < 4; ++j) {
                             const T* w = &win[std::size_t(j) * rb + std::size_t(b)];
                             const std::int64_t s = std::int64_t(cx[0]) * w[0] + std::int64_t(cx[1]) * w[bands] +
-                                                   std::int64_t(cx[2]) * w[2 * bands] + std::int64_t(cx[3]) * w[3 * bands];
+                                                   std::int64_t(cx[2]) * w[2 * bands] +
+                                                   std::int64_t(cx[3]) * w[3 * bands];
                             // libvips rounds each row in int, unclipped
                             r[j] = std::is_unsigned_v<T> ? (s + 2048) >> 12 : (s + (s > 0 ? 2048 : -2048)) >> 12;
                         }
@@ -423,7 +425,8 @@ void affine_kernel(const ConstTile& src, const Rect& bounds, const InverseAffine
                             r[j] = cx[0] * w[0] + cx[1] * w[bands] + cx[2] * w[2 * bands] + cx[3] * w[3 * bands];
                             if constexpr (std::is_floating_point_v<T>) r[j] = as_sample<T>(r[j]);
                         }
-                        q[b] = T(clip_sample<T>(as_sample<T>(cy[0] * r[0] + cy[1] * r[1] + cy[2] * r[2] + cy[3] * r[3])));
+                        q[b] =
+                            T(clip_sample<T>(as_sample<T>(cy[0] * r[0] + cy[1] * r[1] + cy[2] * r[2] + cy[3] * r[3])));
                     }
                 }
             }
@@ -455,8 +458,12 @@ Rect affine_support(const Rect& dst, const InverseAffine& m, Interpolator ip, co
         }
     const int np = interp_points(ip), back = ip == Interpolator::bicubic ? 1 : 0;
     // clamp before the conversion: a far-off position must not overflow int
-    auto lo = [&](double u, int a, int b) { return int(std::clamp(std::floor(u), double(a) - 8, double(b) + 8)) - back; };
-    auto hi = [&](double u, int a, int b) { return int(std::clamp(std::floor(u), double(a) - 8, double(b) + 8)) - back + np; };
+    auto lo = [&](double u, int a, int b) {
+        return int(std::clamp(std::floor(u), double(a) - 8, double(b) + 8)) - back;
+    };
+    auto hi = [&](double u, int a, int b) {
+        return int(std::clamp(std::floor(u), double(a) - 8, double(b) + 8)) - back + np;
+    };
     // one more sample each side for the rounding of the corner positions
     Rect r{lo(x0, bounds.x, bounds.right()) - 1, lo(y0, bounds.y, bounds.bottom()) - 1, 0, 0};
     r.w = hi(x1, bounds.x, bounds.right()) + 1 - r.x;
@@ -464,8 +471,8 @@ Rect affine_support(const Rect& dst, const InverseAffine& m, Interpolator ip, co
     return r.intersect(bounds);
 }
 
-void affine_sample(const ConstTile& src, const Rect& bounds, const InverseAffine& m, Interpolator ip,
-                   bool copy_edges, const std::vector<double>& background, const Tile& dst) {
+void affine_sample(const ConstTile& src, const Rect& bounds, const InverseAffine& m, Interpolator ip, bool copy_edges,
+                   const std::vector<double>& background, const Tile& dst) {
     if (dst.rect.empty()) return;
     dispatch_format(dst.format,
                     [&](auto zero) { affine_kernel<decltype(zero)>(src, bounds, m, ip, copy_edges, background, dst); });

@@ -101,8 +101,8 @@ Rect affine_support(const Rect& dst, const InverseAffine& m, Interpolator ip, co
 // outside bounds read as the background (copy_edges false: libvips's
 // default extend) or the nearest edge sample (copy_edges true: extend
 // copy). background: one value per band. src must hold affine_support.
-void affine_sample(const ConstTile& src, const Rect& bounds, const InverseAffine& m, Interpolator ip,
-                   bool copy_edges, const std::vector<double>& background, const Tile& dst);
+void affine_sample(const ConstTile& src, const Rect& bounds, const InverseAffine& m, Interpolator ip, bool copy_edges,
+                   const std::vector<double>& background, const Tile& dst);
 
 }  // namespace tessera
 

@@ -80,8 +80,7 @@ public:
             const std::size_t len = std::string(key) == "a" ? a_.size() : b_.size();
             if (len != 1 && len != std::size_t(src.bands) && src.bands != 1)
                 throw ParamError(key, "has " + std::to_string(len) + " numbers for an image of " +
-                                          std::to_string(src.bands) + " bands; give 1 or " +
-                                          std::to_string(src.bands));
+                                          std::to_string(src.bands) + " bands; give 1 or " + std::to_string(src.bands));
         }
         if (a_.size() != 1 && b_.size() != 1 && a_.size() != b_.size())
             throw ParamError("b", "has " + std::to_string(b_.size()) + " numbers and a has " +
@@ -99,8 +98,10 @@ public:
         info_.bands = bands;
         info_.format = p.boolean("uchar", false) ? Format::u8 : src.format == Format::f64 ? Format::f64 : Format::f32;
         info_.interpretation = bands == src.bands ? src.interpretation : default_interpretation(bands, info_.format);
-        if (info_.format == Format::u8 && src.interpretation == Interpretation::grey16) info_.interpretation = Interpretation::bw;
-        if (info_.format == Format::u8 && src.interpretation == Interpretation::rgb16) info_.interpretation = Interpretation::srgb;
+        if (info_.format == Format::u8 && src.interpretation == Interpretation::grey16)
+            info_.interpretation = Interpretation::bw;
+        if (info_.format == Format::u8 && src.interpretation == Interpretation::rgb16)
+            info_.interpretation = Interpretation::srgb;
         // a nodata value no longer marks the same pixels
         if (info_.geo) info_.geo->nodata.clear();
         kernel_ = dispatch_format(src.format, [&](auto i) {
@@ -134,14 +135,23 @@ private:
 
 OpSpec linear_op_spec() {
     return {"linear",
-            "a * x + b per band (libvips linear: float output, double for double input, u8 with uchar); halo: none", 1, 1,
-            {{.name = "a", .type = ParamType::numbers, .doc = "multiply by: one number, or one per band",
+            "a * x + b per band (libvips linear: float output, double for double input, u8 with uchar); halo: none",
+            1,
+            1,
+            {{.name = "a",
+              .type = ParamType::numbers,
+              .doc = "multiply by: one number, or one per band",
               .default_value = std::vector<double>{1.0}},
-             {.name = "b", .type = ParamType::numbers, .doc = "then add: one number, or one per band",
+             {.name = "b",
+              .type = ParamType::numbers,
+              .doc = "then add: one number, or one per band",
               .default_value = std::vector<double>{0.0}},
-             {.name = "uchar", .type = ParamType::boolean, .doc = "u8 output: clipped to [0, 255], truncated",
+             {.name = "uchar",
+              .type = ParamType::boolean,
+              .doc = "u8 output: clipped to [0, 255], truncated",
               .default_value = false}},
-            false, &make_op<LinearOp>};
+            false,
+            &make_op<LinearOp>};
 }
 
 }  // namespace tessera

@@ -129,15 +129,15 @@ bool gdal_is_nodata(double v, double nd, Format f) {
 
 struct Source {
     int input = 0;
-    Rect window;    // output pixels this input lands on (clipped to the output)
+    Rect window;         // output pixels this input lands on (clipped to the output)
     int wx = 0, wy = 0;  // the unclipped window's origin (output frame)
     bool direct = false;
-    int ix = 0, iy = 0;  // direct: input pixel of window pixel (0, 0)
+    int ix = 0, iy = 0;                                 // direct: input pixel of window pixel (0, 0)
     double x_off = 0, y_off = 0, x_inc = 1, y_inc = 1;  // resampled: GDAL's nearest rule
     int src_w = 0, src_h = 0;
     Format format = Format::u8;
     std::vector<std::optional<double>> nodata;  // per band
-    int alpha = -1;  // the alpha band: where it is 0 the whole pixel is invalid
+    int alpha = -1;                             // the alpha band: where it is 0 the whole pixel is invalid
 
     Resampling resampling = Resampling::nearest;  // only where !direct
 
@@ -210,9 +210,10 @@ void check_merge_inputs(std::span<const ImageInfo> in) {
             throw ParamError("inputs", which + " has " + std::to_string(in[i].bands) + " bands and input 0 " +
                                            std::to_string(in[0].bands) + "; select the same bands of each");
         if (in[i].geo->crs_wkt != in[0].geo->crs_wkt)
-            throw ParamError("inputs", which + " is in CRS " + crs_name(in[i].geo->crs_wkt) + " and input 0 in " +
-                                           crs_name(in[0].geo->crs_wkt) +
-                                           "; reproject it to input 0's CRS first (a reproject node, or gdalwarp -t_srs)");
+            throw ParamError("inputs",
+                             which + " is in CRS " + crs_name(in[i].geo->crs_wkt) + " and input 0 in " +
+                                 crs_name(in[0].geo->crs_wkt) +
+                                 "; reproject it to input 0's CRS first (a reproject node, or gdalwarp -t_srs)");
     }
 }
 
@@ -235,8 +236,8 @@ MergeGrid plan_merge_grid(const Params& p, std::span<const ImageInfo> in) {
         if (b.size() != 4) throw ParamError("bounds", "give four numbers [west, south, east, north]");
         w = b[0], s = b[1], e = b[2], n = b[3];
         if (!(w < e) || !(s < n))
-            throw ParamError("bounds", "west must be below east and south below north; got [" + num(w) + ", " +
-                                           num(s) + ", " + num(e) + ", " + num(n) + "]");
+            throw ParamError("bounds", "west must be below east and south below north; got [" + num(w) + ", " + num(s) +
+                                           ", " + num(e) + ", " + num(n) + "]");
     } else {
         w = s = std::numeric_limits<double>::infinity();
         e = n = -std::numeric_limits<double>::infinity();
@@ -277,12 +278,14 @@ std::optional<double> merge_nodata(const Params& p, std::span<const ImageInfo> i
     if (nodata) {
         const double v = *nodata;
         const std::string from = p.has("nodata") ? "nodata " : "input 0's nodata ";
-        if (!format_is_float(format) && (std::isnan(v) || v != std::floor(v) || v < format_min(format) || v > format_max(format)))
+        if (!format_is_float(format) &&
+            (std::isnan(v) || v != std::floor(v) || v < format_min(format) || v > format_max(format)))
             throw ParamError(nodata_key, from + num(v) + " cannot be held by " + std::string(format_name(format)) +
                                              " (whole numbers " + num(format_min(format)) + " to " +
                                              num(format_max(format)) + "); give a nodata that fits, or another dtype");
         if (format == Format::f32 && std::isfinite(v) && std::fabs(v) > double(std::numeric_limits<float>::max()))
-            throw ParamError(nodata_key, from + num(v) + " is beyond the range of f32; give a nodata that fits, or dtype float64");
+            throw ParamError(nodata_key,
+                             from + num(v) + " is beyond the range of f32; give a nodata that fits, or dtype float64");
     }
     return nodata;
 }
@@ -531,10 +534,12 @@ private:
                     case Method::first:
                     case Method::last: break;
                     case Method::min:
-                        m = std::isnan(x) || std::isnan(double(m)) ? cast_to<T>(NAN) : cast_to<T>(std::min(double(m), x));
+                        m = std::isnan(x) || std::isnan(double(m)) ? cast_to<T>(NAN)
+                                                                   : cast_to<T>(std::min(double(m), x));
                         break;
                     case Method::max:
-                        m = std::isnan(x) || std::isnan(double(m)) ? cast_to<T>(NAN) : cast_to<T>(std::max(double(m), x));
+                        m = std::isnan(x) || std::isnan(double(m)) ? cast_to<T>(NAN)
+                                                                   : cast_to<T>(std::max(double(m), x));
                         break;
                     case Method::sum: m = cast_to<T>(double(m) + x); break;
                     case Method::count: m = cast_to<T>(double(m) + 1); break;
@@ -556,19 +561,29 @@ OpSpec merge_op_spec() {
             "georeferenced rasters onto one grid, rasterio.merge semantics (first, last, min, max, sum, count)",
             1,
             -1,
-            {{.name = "method", .type = ParamType::string, .doc = "first, last, min, max, sum or count",
-              .default_value = std::string("first"), .choices = kMethodNames},
-             {"nodata", ParamType::number, false, "input 0's", "output nodata: the initial value, and what counts as empty"},
+            {{.name = "method",
+              .type = ParamType::string,
+              .doc = "first, last, min, max, sum or count",
+              .default_value = std::string("first"),
+              .choices = kMethodNames},
+             {"nodata", ParamType::number, false, "input 0's",
+              "output nodata: the initial value, and what counts as empty"},
              {"res", ParamType::numbers, false, "input 0's", "output resolution: [r] or [rx, ry], in CRS units"},
              {"bounds", ParamType::numbers, false, "union of inputs", "output bounds [west, south, east, north]"},
-             {.name = "tap", .type = ParamType::boolean,
-              .doc = "align the bounds to multiples of the resolution (gdal -tap)", .default_value = false},
-             {.name = "dtype", .type = ParamType::string, .default_text = "input 0's",
+             {.name = "tap",
+              .type = ParamType::boolean,
+              .doc = "align the bounds to multiples of the resolution (gdal -tap)",
+              .default_value = false},
+             {.name = "dtype",
+              .type = ParamType::string,
+              .default_text = "input 0's",
               .doc = "output format: uint8, uint16, int16, uint32, int32, float32, float64",
               .choices = format_spellings()},
-             {.name = "resampling", .type = ParamType::string,
+             {.name = "resampling",
+              .type = ParamType::string,
               .doc = "how inputs at another resolution are read: nearest, bilinear or cubic (GDAL's kernels)",
-              .default_value = std::string("nearest"), .choices = kResamplingNames}},
+              .default_value = std::string("nearest"),
+              .choices = kResamplingNames}},
             false,
             &make_op<MergeOp>};
 }

@@ -97,7 +97,8 @@ public:
         bool any = false;
         for (std::size_t a = 0; a < live.size(); ++a)
             for (std::size_t b = a + 1; b < live.size(); ++b)
-                if (rects[hits[live[a]]].intersect(rects[hits[live[b]]]).overlaps(r)) any = blended[a] = blended[b] = true;
+                if (rects[hits[live[a]]].intersect(rects[hits[live[b]]]).overlaps(r))
+                    any = blended[a] = blended[b] = true;
         const bool base = !stack_.covered_by(r, hits, 0);
         // Placed needs land after compute(), in order: with nothing to blend
         // the base goes first and every visible image over it, as in insert;
@@ -211,7 +212,7 @@ private:
         const Rect& at = stack_.rects()[k];
         if (!fractional(k)) return part.translate(-at.x, -at.y);
         return (cubic_ ? cubic_support : bilinear_support)(part.translate(-at.x, -at.y), pos_[k][0] - at.x,
-                                                            pos_[k][1] - at.y, Rect{0, 0, size_[k].x, size_[k].y});
+                                                           pos_[k][1] - at.y, Rect{0, 0, size_[k].x, size_[k].y});
     }
     // Image k's pulled source resampled into dst (its frame: the output
     // less the image's rect origin).
@@ -233,9 +234,11 @@ private:
         for (std::size_t a = 0; a < live.size(); ++a) {
             if (fractional(std::size_t(hits[live[a]]))) any = blended[a] = true;
             for (std::size_t b = a + 1; b < live.size(); ++b)
-                if (rects[hits[live[a]]].intersect(rects[hits[live[b]]]).overlaps(r)) any = blended[a] = blended[b] = true;
+                if (rects[hits[live[a]]].intersect(rects[hits[live[b]]]).overlaps(r))
+                    any = blended[a] = blended[b] = true;
         }
-        if (!stack_.covered_by(r, hits, 0)) need.push_back({0, r, any ? std::nullopt : std::optional<Point>(r.origin())});
+        if (!stack_.covered_by(r, hits, 0))
+            need.push_back({0, r, any ? std::nullopt : std::optional<Point>(r.origin())});
         for (std::size_t a = 0; a < live.size(); ++a)
             if (blended[a]) {
                 const std::size_t k = std::size_t(hits[live[a]]);
@@ -298,7 +301,8 @@ private:
                 resample(k, p.tile, b.tile());
                 tile = b.view();
             }
-            const Rect core = subpixel_ ? cores_[k] : Rect{at.x + width_, at.y + width_, at.w - 2 * width_, at.h - 2 * width_};
+            const Rect core =
+                subpixel_ ? cores_[k] : Rect{at.x + width_, at.y + width_, at.w - 2 * width_, at.h - 2 * width_};
             Src s{at, part, tile, {}, core, k};
             s.ax.resize(std::size_t(s.part.w));
             for (int x = 0; x < s.part.w; ++x)
@@ -477,16 +481,23 @@ OpSpec mosaic_op_spec() {
             -1,
             {{"at", ParamType::coords, true, "",
               "one [x, y] per image: its top-left on the base; fractions resample it (bilinear)"},
-             {.name = "blend", .type = ParamType::string,
+             {.name = "blend",
+              .type = ParamType::string,
               .doc = "feather (each image fades in from its edges over blend_width) or none (hard edges, as insert)",
-              .default_value = std::string("feather"), .choices = {"feather", "none"}},
-             {.name = "blend_width", .type = ParamType::integer,
+              .default_value = std::string("feather"),
+              .choices = {"feather", "none"}},
+             {.name = "blend_width",
+              .type = ParamType::integer,
               .doc = "pixels over which an image's opacity rises from its edge to 1",
-              .default_value = std::int64_t(64), .min = 1, .max = 100000},
-             {.name = "interpolate", .type = ParamType::string,
+              .default_value = std::int64_t(64),
+              .min = 1,
+              .max = 100000},
+             {.name = "interpolate",
+              .type = ParamType::string,
               .doc = "for fractional positions: bilinear (never overshoots) or cubic (Catmull-Rom: sharper, may ring "
                      "at sharp edges)",
-              .default_value = std::string("bilinear"), .choices = {"bilinear", "cubic"}}},
+              .default_value = std::string("bilinear"),
+              .choices = {"bilinear", "cubic"}}},
             false,
             &make_op<MosaicOp>};
 }

@@ -130,8 +130,11 @@ Score ncc(const Plane& a, const Plane& b, Point t) {
 class Correlator {
 public:
     Correlator(const Plane& a, const Plane& b)
-        : a_(a), b_(b), step_(int(std::max<std::int64_t>(1, (std::max(a.rect.area(), b.rect.area()) + 16383) / 16384)) | 1),
-          ta_(a), tb_(b) {}
+        : a_(a),
+          b_(b),
+          step_(int(std::max<std::int64_t>(1, (std::max(a.rect.area(), b.rect.area()) + 16383) / 16384)) | 1),
+          ta_(a),
+          tb_(b) {}
 
     Score operator()(Point t) {
         const std::uint64_t key = (std::uint64_t(std::uint32_t(t.x)) << 32) | std::uint32_t(t.y);
@@ -147,8 +150,11 @@ private:
     class Table {
     public:
         explicit Table(const Plane& p)
-            : p_(p), w_(std::size_t(p.rect.w) + 1), sum_(new double[w_ * std::size_t(std::max(p.rect.h, 0))]),
-              sq_(new double[w_ * std::size_t(std::max(p.rect.h, 0))]), done_(std::size_t(std::max(p.rect.h, 0)), 0) {}
+            : p_(p),
+              w_(std::size_t(p.rect.w) + 1),
+              sum_(new double[w_ * std::size_t(std::max(p.rect.h, 0))]),
+              sq_(new double[w_ * std::size_t(std::max(p.rect.h, 0))]),
+              done_(std::size_t(std::max(p.rect.h, 0)), 0) {}
         // the sums of row y's samples [x0, x1) and of their squares
         std::pair<double, double> run(int y, int x0, int x1) {
             const std::size_t o = std::size_t(y) * w_;
@@ -163,7 +169,8 @@ private:
                 }
                 done_[std::size_t(y)] = 1;
             }
-            return {sum_[o + std::size_t(x1)] - sum_[o + std::size_t(x0)], sq_[o + std::size_t(x1)] - sq_[o + std::size_t(x0)]};
+            return {sum_[o + std::size_t(x1)] - sum_[o + std::size_t(x0)],
+                    sq_[o + std::size_t(x1)] - sq_[o + std::size_t(x0)]};
         }
 
     private:
@@ -221,7 +228,9 @@ class Fft {
 public:
     int rows, cols;
     Fft(int r, int c)
-        : rows(r), cols(c), rf_(kiss_fftr_alloc(c, 0, nullptr, nullptr), &std::free),
+        : rows(r),
+          cols(c),
+          rf_(kiss_fftr_alloc(c, 0, nullptr, nullptr), &std::free),
           ri_(kiss_fftr_alloc(c, 1, nullptr, nullptr), &std::free),
           cf_(kiss_fft_alloc(r, 0, nullptr, nullptr), &std::free),
           ci_(kiss_fft_alloc(r, 1, nullptr, nullptr), &std::free) {}
@@ -229,13 +238,15 @@ public:
 
     // time (rows x cols) -> freq (rows x (cols / 2 + 1))
     void forward(const float* time, kiss_fft_cpx* freq) const {
-        for (int y = 0; y < rows; ++y) kiss_fftr(rf_.get(), time + std::size_t(y) * cols, freq + std::size_t(y) * half());
+        for (int y = 0; y < rows; ++y)
+            kiss_fftr(rf_.get(), time + std::size_t(y) * cols, freq + std::size_t(y) * half());
         columns(cf_.get(), freq);
     }
     // freq -> time, unnormalised (scaled by rows x cols); freq is destroyed
     void inverse(kiss_fft_cpx* freq, float* time) const {
         columns(ci_.get(), freq);
-        for (int y = 0; y < rows; ++y) kiss_fftri(ri_.get(), freq + std::size_t(y) * half(), time + std::size_t(y) * cols);
+        for (int y = 0; y < rows; ++y)
+            kiss_fftri(ri_.get(), freq + std::size_t(y) * half(), time + std::size_t(y) * cols);
     }
 
 private:
@@ -305,7 +316,9 @@ std::vector<Point> peaks(const std::vector<float>& c, int rows, int cols, std::s
     // one goes after), so the answer is deterministic
     std::vector<std::pair<float, Point>> best;
     best.reserve(k + 1);
-    auto at = [&](int x, int y) { return c[std::size_t((y + rows) % rows) * std::size_t(cols) + std::size_t((x + cols) % cols)]; };
+    auto at = [&](int x, int y) {
+        return c[std::size_t((y + rows) % rows) * std::size_t(cols) + std::size_t((x + cols) % cols)];
+    };
     for (int y = 0; y < rows; ++y)
         for (int x = 0; x < cols; ++x) {
             const float v = at(x, y);
@@ -318,7 +331,8 @@ std::vector<Point> peaks(const std::vector<float>& c, int rows, int cols, std::s
                         break;
                     }
             if (!top) continue;
-            auto pos = std::upper_bound(best.begin(), best.end(), v, [](float u, const auto& p) { return u > p.first; });
+            auto pos =
+                std::upper_bound(best.begin(), best.end(), v, [](float u, const auto& p) { return u > p.first; });
             best.insert(pos, {v, {x, y}});
             if (best.size() > k) best.pop_back();
         }
@@ -468,7 +482,7 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
         const float *b0 = b.row(y - t.y), *bu = b.row(y - 1 - t.y), *bd = b.row(y + 1 - t.y);
         const float v = float((y - cy) * sy);
         float *jx = col(0), *jy = col(1), *jg = col(2), *jug = col(3), *jvg = col(4), *jv = col(7), *jvv = col(9);
-        const float *cu = col(6);
+        const float* cu = col(6);
         const float fma_ = float(ma), fmb = float(mb), fia = float(ia), fib = float(ib);
         for (int i = 0; i < w; ++i) {
             const int x = x0 + i, xb = x - t.x;
@@ -505,9 +519,11 @@ struct Search {
     int min_w, min_h;
 
     Search(const Plane& pa, const Plane& pb, const PairPlan& plan)
-        : a(pa), b(pb),
+        : a(pa),
+          b(pb),
           t0{plan.nominal.x + plan.crop_b.x - plan.crop_a.x, plan.nominal.y + plan.crop_b.y - plan.crop_a.y},
-          E(plan.error), min_w(std::max(3, std::min(a.rect.w, b.rect.w) / 8)),
+          E(plan.error),
+          min_w(std::max(3, std::min(a.rect.w, b.rect.w) / 8)),
           min_h(std::max(3, std::min(a.rect.h, b.rect.h) / 8)) {}
 
     // reading t of the strips shrunk by f keeps enough in common
@@ -576,7 +592,8 @@ std::vector<Candidate> coarse_candidates(const Search& s, Pyramid& lv) {
     for (Point p : peaks(pcm, fft.rows, fft.cols, 8))
         for (int wx = 0; wx < 2; ++wx)
             for (int wy = 0; wy < 2; ++wy) consider({p.x - wx * fft.cols, p.y - wy * fft.rows});
-    std::stable_sort(cands.begin(), cands.end(), [](const Candidate& p, const Candidate& q) { return p.s.ncc > q.s.ncc; });
+    std::stable_sort(cands.begin(), cands.end(),
+                     [](const Candidate& p, const Candidate& q) { return p.s.ncc > q.s.ncc; });
     if (cands.size() > 3) cands.resize(3);
     return cands;
 }
@@ -676,7 +693,12 @@ Fraction sub_pixel(const Search& s, Correlator& corr, const Candidate& best) {
         fx = std::clamp(d->x, -0.5, 0.5), fy = std::clamp(d->y, -0.5, 0.5);
         used = at;
         fraction = true;
-        const Point next{at.x + (d->x > 0.5 ? 1 : d->x < -0.5 ? -1 : 0), at.y + (d->y > 0.5 ? 1 : d->y < -0.5 ? -1 : 0)};
+        const Point next{at.x + (d->x > 0.5    ? 1
+                                 : d->x < -0.5 ? -1
+                                               : 0),
+                         at.y + (d->y > 0.5    ? 1
+                                 : d->y < -0.5 ? -1
+                                               : 0)};
         if (next == at || !s.in_bound(next) || !s.common_ok(next, 1) || round == 2) break;
         at = next;
     }
@@ -828,7 +850,8 @@ std::optional<PairPlan> plan_null(const std::vector<Rect>& nominal, const PairPl
     // wherever the images truly are.
     const Rect ca = p.crop_a.translate(A.x, A.y);
     const Rect cb = p.crop_b.translate(B.x, B.y);
-    const Rect grown{cb.x - 2 * pair.error.x, cb.y - 2 * pair.error.y, cb.w + 4 * pair.error.x, cb.h + 4 * pair.error.y};
+    const Rect grown{cb.x - 2 * pair.error.x, cb.y - 2 * pair.error.y, cb.w + 4 * pair.error.x,
+                     cb.h + 4 * pair.error.y};
     if (grown.overlaps(ca) || (p.crop_a == pair.crop_a && p.crop_b == pair.crop_b)) return std::nullopt;
     // and both must still be one size, so that they read like the pair
     if (p.crop_a.w != pair.crop_a.w || p.crop_b.h != pair.crop_b.h) return std::nullopt;
@@ -842,7 +865,8 @@ template <class F>
 void each_overlap(const std::vector<Rect>& nominal, F&& f) {
     std::vector<int> by_x(nominal.size());
     std::iota(by_x.begin(), by_x.end(), 0);
-    std::sort(by_x.begin(), by_x.end(), [&](int p, int q) { return nominal[std::size_t(p)].x < nominal[std::size_t(q)].x; });
+    std::sort(by_x.begin(), by_x.end(),
+              [&](int p, int q) { return nominal[std::size_t(p)].x < nominal[std::size_t(q)].x; });
     for (std::size_t s = 0; s < by_x.size(); ++s) {
         const Rect& A0 = nominal[std::size_t(by_x[s])];
         for (std::size_t t = s + 1; t < by_x.size() && nominal[std::size_t(by_x[t])].x < A0.right(); ++t)
@@ -874,9 +898,8 @@ std::vector<PairPlan> plan_pairs(const std::vector<Rect>& nominal, const PlanOpt
     each_overlap(nominal, [&](int a, int b) {
         if (auto p = plan_window(nominal, a, b, o, 0)) all.push_back(*p);
     });
-    std::sort(all.begin(), all.end(), [](const PairPlan& p, const PairPlan& q) {
-        return std::pair(p.a, p.b) < std::pair(q.a, q.b);
-    });
+    std::sort(all.begin(), all.end(),
+              [](const PairPlan& p, const PairPlan& q) { return std::pair(p.a, p.b) < std::pair(q.a, q.b); });
     if (o.deep_share >= 1) return all;
 
     // Groups of images the shallow pairs join.
@@ -1166,7 +1189,9 @@ void fit_stage_model(const std::vector<Vec2>& nominal, const std::vector<int>& l
 void place_by_model(const std::vector<Vec2>& nominal, const std::vector<int>& linked, const std::vector<int>& group,
                     int main, Solution& s) {
     const double *mx = s.model, *my = s.model + 3;
-    auto model = [&](const Vec2& p) { return Vec2{mx[0] * p.x + mx[1] * p.y + mx[2], my[0] * p.x + my[1] * p.y + my[2]}; };
+    auto model = [&](const Vec2& p) {
+        return Vec2{mx[0] * p.x + mx[1] * p.y + mx[2], my[0] * p.x + my[1] * p.y + my[2]};
+    };
     const std::size_t n = nominal.size();
     std::map<int, std::pair<Vec2, int>> shift;
     for (std::size_t i = 0; i < n; ++i)
@@ -1191,8 +1216,7 @@ void place_by_model(const std::vector<Vec2>& nominal, const std::vector<int>& li
 
 }  // namespace
 
-std::vector<bool> fits_stage(
-const std::vector<Vec2>& nominal, const std::vector<Link>& links,
+std::vector<bool> fits_stage(const std::vector<Vec2>& nominal, const std::vector<Link>& links,
                              const std::vector<int>& kind, double spread, double slack) {
     std::vector<bool> out(links.size(), true);
     auto error = [&](const Link& l, int axis) {

@@ -72,9 +72,9 @@ void to_samples(const Acc* __restrict in, T* __restrict out, std::size_t n) {
             constexpr I top = I(std::numeric_limits<T>::max());
             for (std::size_t i = 0; i < n; ++i) {
                 I q = I(in[i] + Acc(0.5));
-                q &= ~(q >> 31);                    // max(q, 0)
+                q &= ~(q >> 31);  // max(q, 0)
                 const I over = q - top;
-                q -= over & ~(over >> 31);          // min(q, top)
+                q -= over & ~(over >> 31);  // min(q, top)
                 out[i] = T(q);
             }
             return;
@@ -186,7 +186,8 @@ Taps4 taps4(int d0, int n, double shift, int lo, int hi) {
         }
         k.i[std::size_t(j)] = {c(base - 1), c(base), c(base + 1), c(base + 2)};
         const double t2 = t * t, t3 = t2 * t;
-        k.w[std::size_t(j)] = {(-t3 + 2 * t2 - t) / 2, (3 * t3 - 5 * t2 + 2) / 2, (-3 * t3 + 4 * t2 + t) / 2, (t3 - t2) / 2};
+        k.w[std::size_t(j)] = {(-t3 + 2 * t2 - t) / 2, (3 * t3 - 5 * t2 + 2) / 2, (-3 * t3 + 4 * t2 + t) / 2,
+                               (t3 - t2) / 2};
     }
     return k;
 }
@@ -215,7 +216,8 @@ void shift4(const ConstTile& src, const Rect& bounds, double dx, double dy, cons
     int j0 = 0, j1 = 0;
     auto steps = [&](int a, int b) {
         for (std::size_t k = 0; k < 4; ++k)
-            if (kx.i[std::size_t(b)][k] != kx.i[std::size_t(a)][k] + (b - a) || kx.w[std::size_t(b)][k] != kx.w[std::size_t(a)][k])
+            if (kx.i[std::size_t(b)][k] != kx.i[std::size_t(a)][k] + (b - a) ||
+                kx.w[std::size_t(b)][k] != kx.w[std::size_t(a)][k])
                 return false;
         return true;
     };

@@ -44,9 +44,9 @@ namespace {
 // How one axis is resampled (see the file comment).
 struct Axis {
     enum Mode { copy, reduce, up };
-    int in = 0;    // input size
-    int box = 1;   // integer shrink first (box mean; nearest: subsample)
-    int mid = 0;   // size after the box step
+    int in = 0;   // input size
+    int box = 1;  // integer shrink first (box mean; nearest: subsample)
+    int mid = 0;  // size after the box step
     int out = 0;
     Mode mode = copy;
     double factor = 1;  // reduce: residual shrink; up: scale
@@ -107,7 +107,8 @@ public:
         const ImageInfo& src = in[0];
         kernel_ = Kernel(choice_index(kKernelNames, p.string("kernel")));
         const double gap = p.number("gap");
-        if (gap > 0 && gap < 1) throw ParamError("gap", "a gap between 0 and 1 means nothing; use 0 (no box shrink) or >= 1");
+        if (gap > 0 && gap < 1)
+            throw ParamError("gap", "a gap between 0 and 1 means nothing; use 0 (no box shrink) or >= 1");
         double hs = 0, vs = 0;
         const bool by_size = p.has("width") || p.has("height");
         if (p.has("scale")) {
@@ -175,7 +176,8 @@ public:
         // an enlargement: the reduce stages fill the part of the reduced
         // image the interpolator reads, then the affine samples it
         Scratch stage;
-        const Tile& out = affine_ ? stage.make(affine_support(final_out.rect, map_, ip_, reduced_), final_out) : final_out;
+        const Tile& out =
+            affine_ ? stage.make(affine_support(final_out.rect, map_, ip_, reduced_), final_out) : final_out;
         reduce(out, in[0].tile);
         if (affine_) affine_sample(out, reduced_, map_, ip_, true, {0.0}, final_out);
     }
@@ -191,8 +193,8 @@ private:
         Scratch sv, vv;
         ConstTile rows = src;
         if (kernel_ != Kernel::nearest && v_.box > 1) {
-            const Rect mr = mode1(v_) == Axis::copy ? Rect{x0, r.y, x1 - x0, r.h}
-                                                  : Rect{x0, tv.lo(), x1 - x0, tv.hi() - tv.lo()};
+            const Rect mr =
+                mode1(v_) == Axis::copy ? Rect{x0, r.y, x1 - x0, r.h} : Rect{x0, tv.lo(), x1 - x0, tv.hi() - tv.lo()};
             shrink_box(src, sv.make(mr, out), 1, v_.box, bounds);
             rows = sv.tile;
         }
@@ -277,23 +279,46 @@ OpSpec resize_op_spec() {
             "scale by a factor or to a width/height with a kernel (as libvips resize: box shrink by the integer "
             "part, then reduce; enlarge by interpolation); halo: box x rint(support x residual) px (nearest 0), "
             "enlarging 1 (linear) or 2 (cubic)",
-            1, 1,
-            {{.name = "scale", .type = ParamType::number, .default_text = "(from width/height)",
-              .doc = "the factor (horizontal, and vertical unless vscale): 0.1 makes a tenth", .min = 1e-7,
+            1,
+            1,
+            {{.name = "scale",
+              .type = ParamType::number,
+              .default_text = "(from width/height)",
+              .doc = "the factor (horizontal, and vertical unless vscale): 0.1 makes a tenth",
+              .min = 1e-7,
               .max = 1e7},
-             {.name = "vscale", .type = ParamType::number, .default_text = "scale",
-              .doc = "the vertical factor", .min = 1e-7, .max = 1e7},
-             {.name = "width", .type = ParamType::integer, .default_text = "(from scale)",
-              .doc = "target width (instead of scale; the height follows the aspect ratio unless given)", .min = 1,
+             {.name = "vscale",
+              .type = ParamType::number,
+              .default_text = "scale",
+              .doc = "the vertical factor",
+              .min = 1e-7,
+              .max = 1e7},
+             {.name = "width",
+              .type = ParamType::integer,
+              .default_text = "(from scale)",
+              .doc = "target width (instead of scale; the height follows the aspect ratio unless given)",
+              .min = 1,
               .max = kMaxDimension},
-             {.name = "height", .type = ParamType::integer, .default_text = "(from scale)",
-              .doc = "target height (instead of scale)", .min = 1, .max = kMaxDimension},
-             {.name = "kernel", .type = ParamType::string, .doc = "the reduce kernel (enlarging: nearest, bilinear, "
-              "or bicubic above linear)", .default_value = std::string("lanczos3"), .choices = kKernelNames},
-             {.name = "gap", .type = ParamType::number,
+             {.name = "height",
+              .type = ParamType::integer,
+              .default_text = "(from scale)",
+              .doc = "target height (instead of scale)",
+              .min = 1,
+              .max = kMaxDimension},
+             {.name = "kernel",
+              .type = ParamType::string,
+              .doc = "the reduce kernel (enlarging: nearest, bilinear, "
+                     "or bicubic above linear)",
+              .default_value = std::string("lanczos3"),
+              .choices = kKernelNames},
+             {.name = "gap",
+              .type = ParamType::number,
               .doc = "box-shrink by floor(in / out / gap) first (0: reduce alone, slower, as libvips's gap)",
-              .default_value = 2.0, .min = 0, .max = 1e6}},
-            false, &make_op<ResizeOp>};
+              .default_value = 2.0,
+              .min = 0,
+              .max = 1e6}},
+            false,
+            &make_op<ResizeOp>};
 }
 
 }  // namespace tessera

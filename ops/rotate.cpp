@@ -66,10 +66,18 @@ private:
 }  // namespace
 
 OpSpec rotate_op_spec() {
-    return {"rotate", "rotates by a right angle, clockwise, exactly (libvips rot); other angles through affine; halo: none", 1, 1,
-            {{.name = "angle", .type = ParamType::integer, .required = true,
-              .doc = "degrees clockwise: 0, 90, 180 or 270", .min = 0, .max = 270}},
-            false, &make_op<RotateOp>};
+    return {"rotate",
+            "rotates by a right angle, clockwise, exactly (libvips rot); other angles through affine; halo: none",
+            1,
+            1,
+            {{.name = "angle",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "degrees clockwise: 0, 90, 180 or 270",
+              .min = 0,
+              .max = 270}},
+            false,
+            &make_op<RotateOp>};
 }
 
 }  // namespace tessera

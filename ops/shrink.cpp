@@ -92,12 +92,22 @@ OpSpec shrink_op_spec() {
     return {"shrink",
             "box-filter downsample by integer factors (as libvips shrink: vertical pass, then horizontal, each "
             "rounded; size rounded to nearest)",
-            1, 1,
-            {{.name = "hshrink", .type = ParamType::integer, .required = true, .doc = "horizontal factor",
-              .min = 1, .max = kMaxShrink},
-             {.name = "vshrink", .type = ParamType::integer, .required = true, .doc = "vertical factor", .min = 1,
+            1,
+            1,
+            {{.name = "hshrink",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "horizontal factor",
+              .min = 1,
+              .max = kMaxShrink},
+             {.name = "vshrink",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "vertical factor",
+              .min = 1,
               .max = kMaxShrink}},
-            false, &make_op<ShrinkOp>};
+            false,
+            &make_op<ShrinkOp>};
 }
 
 }  // namespace tessera

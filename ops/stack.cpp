@@ -15,8 +15,8 @@ Stack::Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in, cons
     for (std::size_t i = 1; i < in.size(); ++i) {
         if (in[i].bands != base.bands || in[i].format != base.format)
             throw ParamError("inputs", "image " + std::to_string(i) + " has " + std::to_string(in[i].bands) +
-                                           " bands of " + std::string(format_name(in[i].format)) + " but the base has " +
-                                           std::to_string(base.bands) + " bands of " +
+                                           " bands of " + std::string(format_name(in[i].format)) +
+                                           " but the base has " + std::to_string(base.bands) + " bands of " +
                                            std::string(format_name(base.format)) + "; cast or convert it first");
         const IntPair& xy = at[i - 1];
         if (xy[0] < -kMaxDimension || xy[0] > kMaxDimension || xy[1] < -kMaxDimension || xy[1] > kMaxDimension)

@@ -74,7 +74,8 @@ TEST_CASE("cli: run's --threads --tile-size and --memory-mb take the pipeline's 
     tt::TempDir tmp;
     fs::path ex = copy_example(tmp);
     const std::string p = (ex / "stitch.json").string();
-    for (auto [key, option] : {std::pair{"threads", "--threads"}, {"tile", "--tile-size"}, {"memory_mb", "--memory-mb"}}) {
+    for (auto [key, option] :
+         {std::pair{"threads", "--threads"}, {"tile", "--tile-size"}, {"memory_mb", "--memory-mb"}}) {
         CAPTURE(key);
         const tessera::ParamSpec* spec = nullptr;
         for (const tessera::ParamSpec& q : tessera::execution_params())
@@ -193,7 +194,8 @@ std::string slow_pipeline(const fs::path& dir, const std::string& out) {
     std::string p = (dir / "slow.json").string();
     write(p, R"({"version": 1, "nodes": [
         {"id": "c", "op": "black", "width": 60000, "height": 60000, "bands": 3, "value": [10, 20, 30]},
-        {"id": "s", "op": "save", "inputs": ["c"], "path": ")" + out + R"(", "pyramid": true, "compression": "deflate"}]})");
+        {"id": "s", "op": "save", "inputs": ["c"], "path": ")" +
+                 out + R"(", "pyramid": true, "compression": "deflate"}]})");
     return p;
 }
 }  // namespace
@@ -207,10 +209,11 @@ TEST_CASE("cli: SIGINT and SIGTERM stop a run within a second - exit 130 and 143
         std::string p = slow_pipeline(tmp.path, out);
         // start, wait until it is writing, signal, time how long it takes to stop
         std::string log;
-        int rc = tt::run_command("bash -c '" + tt::tessera_binary() + " run -q " + p +
-                                     " & pid=$!; sleep 1; t0=$(date +%s%N); kill -" + sig +
-                                     " $pid; wait $pid; rc=$?; t1=$(date +%s%N); echo rc=$rc ms=$(( (t1 - t0) / 1000000 ))'",
-                                 &log);
+        int rc =
+            tt::run_command("bash -c '" + tt::tessera_binary() + " run -q " + p +
+                                " & pid=$!; sleep 1; t0=$(date +%s%N); kill -" + sig +
+                                " $pid; wait $pid; rc=$?; t1=$(date +%s%N); echo rc=$rc ms=$(( (t1 - t0) / 1000000 ))'",
+                            &log);
         REQUIRE(rc == 0);
         CHECK(log.find("rc=" + std::to_string(code)) != std::string::npos);
         auto ms = std::stoi(log.substr(log.find("ms=") + 3));
@@ -291,8 +294,8 @@ TEST_CASE("cli: --progress json prints one object per line and nothing is shown 
     tt::TempDir tmp;
     fs::path ex = copy_example(tmp);
     std::string out;
-    REQUIRE(tt::run_command(tt::tessera_binary() + " run --tile-size 64 --progress json " + (ex / "stitch.json").string() +
-                                " 2>/dev/null",
+    REQUIRE(tt::run_command(tt::tessera_binary() + " run --tile-size 64 --progress json " +
+                                (ex / "stitch.json").string() + " 2>/dev/null",
                             &out) == 0);
     std::stringstream ss(out);
     int lines = 0;
@@ -300,14 +303,17 @@ TEST_CASE("cli: --progress json prints one object per line and nothing is shown 
     for (std::string line; std::getline(ss, line);) {
         CHECK(line.front() == '{');
         CHECK(line.back() == '}');
-        for (const char* k : {"\"tiles_done\"", "\"tiles_total\"", "\"mpx_per_s\"", "\"eta_seconds\"", "\"pixel_memory_bytes\""})
+        for (const char* k :
+             {"\"tiles_done\"", "\"tiles_total\"", "\"mpx_per_s\"", "\"eta_seconds\"", "\"pixel_memory_bytes\""})
             CHECK(line.find(k) != std::string::npos);
         last = line;
         ++lines;
     }
     CHECK(lines >= 2);  // one per sink at least (the TIFF and the thumbnail)
     // the last object is a finished sink: done == total
-    auto field = [&](const std::string& k) { return std::stol(last.substr(last.find("\"" + k + "\": ") + k.size() + 4)); };
+    auto field = [&](const std::string& k) {
+        return std::stol(last.substr(last.find("\"" + k + "\": ") + k.size() + 4));
+    };
     CHECK(field("tiles_done") == field("tiles_total"));
     CHECK(field("tiles_total") > 0);
     // stdout and stderr not a terminal, no --progress: nothing but the result
@@ -321,9 +327,11 @@ TEST_CASE("cli: dot folds a 2000-input fan-in and --svg draws it with graphviz")
         {"id": "canvas", "op": "black", "width": 4000, "height": 4000, "bands": 1})";
     std::string ins = "\"canvas\"", at;
     for (int i = 0; i < 2000; ++i) {
-        p += ",\n {\"id\": \"t" + std::to_string(i) + "\", \"op\": \"black\", \"width\": 10, \"height\": 10, \"bands\": 1}";
+        p += ",\n {\"id\": \"t" + std::to_string(i) +
+             "\", \"op\": \"black\", \"width\": 10, \"height\": 10, \"bands\": 1}";
         ins += ", \"t" + std::to_string(i) + "\"";
-        at += std::string(i ? ", " : "") + "[" + std::to_string(i % 400 * 10) + ", " + std::to_string(i / 400 * 10) + "]";
+        at +=
+            std::string(i ? ", " : "") + "[" + std::to_string(i % 400 * 10) + ", " + std::to_string(i / 400 * 10) + "]";
     }
     p += ",\n {\"id\": \"mosaic\", \"op\": \"insert\", \"inputs\": [" + ins + "], \"at\": [" + at + "]}";
     p += ",\n {\"id\": \"out\", \"op\": \"save\", \"inputs\": [\"mosaic\"], \"path\": \"out.dzi\"}]}";

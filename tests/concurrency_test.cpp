@@ -37,7 +37,8 @@ TEST_CASE("concurrency: sources read by many threads at once give the same pixel
                     // bands of rows top to bottom, as a run asks for them
                     for (int y = 0; y < 80; y += 20) {
                         Buffer b = ev.render(nodes[n], {t * 10, y, 80, 20});
-                        if (tt::max_abs_diff(tt::from_vips(tt::to_vips(b)), refs[n].extract_area(t * 10, y, 80, 20)) != 0)
+                        if (tt::max_abs_diff(tt::from_vips(tt::to_vips(b)), refs[n].extract_area(t * 10, y, 80, 20)) !=
+                            0)
                             ++wrong;
                     }
                 }
@@ -54,9 +55,13 @@ TEST_CASE("concurrency: the pyramid writer compresses on many threads and writes
     std::string in = tt::save(src, dir / "in.png"), out = (dir / "out.tif").string();
     Graph g(standard_registry());
     NodeId n = g.add("load", {}, {{"path", in}});
-    NodeId s = g.add("save", {n}, {{"path", out}, {"pyramid", true}, {"compression", std::string("deflate")},
-                                   {"tile_width", std::int64_t(64)}, {"tile_height", std::int64_t(64)},
-                                   {"band_width", std::int64_t(256)}});
+    NodeId s = g.add("save", {n},
+                     {{"path", out},
+                      {"pyramid", true},
+                      {"compression", std::string("deflate")},
+                      {"tile_width", std::int64_t(64)},
+                      {"tile_height", std::int64_t(64)},
+                      {"band_width", std::int64_t(256)}});
     // drive the sink by hand: prepare on 4 threads, consume in order on this one
     auto sink = g.node(s).op->make_sink();
     sink->start(g.info(n), SinkContext{64, 64});
@@ -83,8 +88,12 @@ TEST_CASE("concurrency: the pyramid writer compresses on many threads and writes
     std::string ref = (dir / "ref.tif").string();
     Graph r(standard_registry());
     NodeId rn = r.add("load", {}, {{"path", in}});
-    r.add("save", {rn}, {{"path", ref}, {"pyramid", true}, {"compression", std::string("deflate")},
-                         {"tile_width", std::int64_t(64)}, {"tile_height", std::int64_t(64)}});
+    r.add("save", {rn},
+          {{"path", ref},
+           {"pyramid", true},
+           {"compression", std::string("deflate")},
+           {"tile_width", std::int64_t(64)},
+           {"tile_height", std::int64_t(64)}});
     r.execution.threads = 1;  // (one thread: TBB's hand-offs stay out of the TSan run)
     Evaluator(r).run_sinks();
     CHECK(vips::VImage::new_from_file(out.c_str()).get_int("n-pages") == 5);  // 700x500 down to 43x31

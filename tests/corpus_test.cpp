@@ -40,8 +40,9 @@ std::string load_and_render_corner(const fs::path& p, const std::string& op) {
         Graph g(standard_registry());
         NodeId n = g.add(op, {}, {{"path", p.string()}}, "in");
         const ImageInfo& info = g.info(n);
-        NodeId c = g.add("extract_area", {n},
-                         {{"left", 0}, {"top", 0}, {"width", std::min(info.width, 256)}, {"height", std::min(info.height, 256)}});
+        NodeId c = g.add(
+            "extract_area", {n},
+            {{"left", 0}, {"top", 0}, {"width", std::min(info.width, 256)}, {"height", std::min(info.height, 256)}});
         tt::render(g, c, 64, 2);
     });
 }
@@ -52,7 +53,8 @@ TEST_CASE("corpus: truncated JPEG PNG TIFF and WebP files fail naming the file")
     // JPEG and PNG headers are intact: the run fails; libtiff writes the
     // directory last and WebP is parsed whole, so those fail at build;
     // tiles-past-end.tif has a sound directory whose tiles lie past the end.
-    for (const char* name : {"truncated.jpg", "truncated.png", "truncated.tif", "truncated.webp", "tiles-past-end.tif"}) {
+    for (const char* name :
+         {"truncated.jpg", "truncated.png", "truncated.tif", "truncated.webp", "tiles-past-end.tif"}) {
         CAPTURE(name);
         std::string e = load_and_render(image(name));
         CHECK(has(e, image(name).string()));

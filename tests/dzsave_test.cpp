@@ -145,10 +145,16 @@ TEST_CASE("dzsave: threads and band width never change the bytes and memory stay
     // a source that costs nothing to make, so the sink's own memory shows
     auto run = [&](const std::string& out, int threads, int band, tessera::RunStats* stats) {
         tessera::Graph g(tessera::standard_registry());
-        auto c = g.add("black", {}, {{"width", std::int64_t(8000)}, {"height", std::int64_t(1500)},
-                                     {"bands", std::int64_t(3)}, {"value", std::vector<double>{40, 90, 160}}});
-        auto s = g.add("black", {}, {{"width", std::int64_t(3001)}, {"height", std::int64_t(701)},
-                                     {"bands", std::int64_t(3)}, {"value", std::vector<double>{250, 10, 10}}});
+        auto c = g.add("black", {},
+                       {{"width", std::int64_t(8000)},
+                        {"height", std::int64_t(1500)},
+                        {"bands", std::int64_t(3)},
+                        {"value", std::vector<double>{40, 90, 160}}});
+        auto s = g.add("black", {},
+                       {{"width", std::int64_t(3001)},
+                        {"height", std::int64_t(701)},
+                        {"bands", std::int64_t(3)},
+                        {"value", std::vector<double>{250, 10, 10}}});
         auto m = g.add("insert", {c, s}, {{"at", std::vector<tessera::IntPair>{{2999, 399}}}});
         g.add("save", {m}, {{"path", (tmp / out).string()}, {"band_width", std::int64_t(band)}});
         g.execution.threads = threads;
@@ -279,8 +285,11 @@ std::set<std::string> unzipped(const fs::path& archive, const fs::path& into) {
 vips::VImage with_blank_region() {
     vips::VImage grey = vips::VImage::black(1000, 600, vips::VImage::option()->set("bands", 3)) + 253;
     grey = grey.cast(VIPS_FORMAT_UCHAR);
-    grey = grey.insert((vips::VImage::black(300, 200, vips::VImage::option()->set("bands", 3)) + 10).cast(VIPS_FORMAT_UCHAR), 0, 0);
-    return grey.insert((vips::VImage::black(300, 200, vips::VImage::option()->set("bands", 3)) + 249).cast(VIPS_FORMAT_UCHAR), 700, 400);
+    grey = grey.insert(
+        (vips::VImage::black(300, 200, vips::VImage::option()->set("bands", 3)) + 10).cast(VIPS_FORMAT_UCHAR), 0, 0);
+    return grey.insert(
+        (vips::VImage::black(300, 200, vips::VImage::option()->set("bands", 3)) + 249).cast(VIPS_FORMAT_UCHAR), 700,
+        400);
 }
 
 }  // namespace
@@ -288,7 +297,8 @@ vips::VImage with_blank_region() {
 TEST_CASE("dzsave: zip and szi hold the folder's files and bytes - stored - and vips dzsave's") {
     tt::TempDir tmp;
     vips::VImage im = tt::pattern(700, 500, 3, VIPS_FORMAT_UCHAR, 7);
-    save_ours(tmp, im, (tmp / "slide.dzi").string(), {{"suffix", std::string("png")}, {"band_width", std::int64_t(300)}});
+    save_ours(tmp, im, (tmp / "slide.dzi").string(),
+              {{"suffix", std::string("png")}, {"band_width", std::int64_t(300)}});
     fs::create_directories(tmp / "z");
     fs::create_directories(tmp / "s");
     // the zip from NAME.dzi and the container key, the szi from the extension
@@ -383,7 +393,7 @@ TEST_CASE("dzsave: skip_blanks leaves out the tiles near the background - as vip
         for (int tx = 0; tx < 4; ++tx) {
             const int x0 = std::max(0, tx * 254 - 1), x1 = std::min(1000, tx * 254 + 255);
             const int y0 = std::max(0, ty * 254 - 1), y1 = std::min(600, ty * 254 + 255);
-            const bool dark = x0 < 300 && y0 < 200, grey = x1 > 700 && y1 > 400;
+            const bool dark = x0 < 300 && y0<200, grey = x1> 700 && y1 > 400;
             const std::string f = "10/" + std::to_string(tx) + "_" + std::to_string(ty) + ".png";
             CAPTURE(f);
             CHECK(ours.count(f) == std::size_t(dark || grey));
@@ -413,13 +423,13 @@ TEST_CASE("dzsave: iiif and iiif3 layouts equal vips dzsave - info.json and regi
     tt::TempDir tmp;
     vips::VImage im = tt::pattern(1001, 603, 3, VIPS_FORMAT_UCHAR, 9);
     fs::create_directories(tmp / "vips");
-    for (auto [layout, vl] : {std::pair{"iiif", VIPS_FOREIGN_DZ_LAYOUT_IIIF}, std::pair{"iiif3", VIPS_FOREIGN_DZ_LAYOUT_IIIF3}}) {
+    for (auto [layout, vl] :
+         {std::pair{"iiif", VIPS_FOREIGN_DZ_LAYOUT_IIIF}, std::pair{"iiif3", VIPS_FOREIGN_DZ_LAYOUT_IIIF3}}) {
         CAPTURE(layout);
         const std::string name = std::string("i") + layout;
-        im.dzsave((tmp / "vips" / name).c_str(), vips::VImage::option()
-                                                       ->set("layout", vl)
-                                                       ->set("tile_size", 256)
-                                                       ->set("id", "http://127.0.0.1:8000/iiif"));
+        im.dzsave(
+            (tmp / "vips" / name).c_str(),
+            vips::VImage::option()->set("layout", vl)->set("tile_size", 256)->set("id", "http://127.0.0.1:8000/iiif"));
         save_ours(tmp, im, (tmp / (name + ".dzi")).string(),
                   {{"layout", std::string(layout)},
                    {"tile_size", std::int64_t(256)},
@@ -441,11 +451,14 @@ TEST_CASE("dzsave: iiif and iiif3 layouts equal vips dzsave - info.json and regi
         CHECK(ours.count(v3 ? "0,0,1001,603/251,151/0/default.jpg" : "0,0,1001,603/251,/0/default.jpg") == 1);
         CHECK(ours.size() == 1 + 4 * 3 + 2 * 2 + 1);
         const std::string info = slurp(tmp / name / "info.json");
-        CHECK(info.find(v3 ? "\"id\": \"http://127.0.0.1:8000/iiif/" + name + "\"" : "\"@id\": \"http://127.0.0.1:8000/iiif/" + name + "\"") != std::string::npos);
-        CHECK(info.find(v3 ? "\"@context\": \"http://iiif.io/api/image/3/context.json\"" : "\"@context\": \"http://iiif.io/api/image/2/context.json\"") != std::string::npos);
-        CHECK(info.find(v3 ? "\"type\": \"ImageService3\"" : "\"http://iiif.io/api/image/2/level0.json\"") != std::string::npos);
+        CHECK(info.find(v3 ? "\"id\": \"http://127.0.0.1:8000/iiif/" + name + "\""
+                           : "\"@id\": \"http://127.0.0.1:8000/iiif/" + name + "\"") != std::string::npos);
+        CHECK(info.find(v3 ? "\"@context\": \"http://iiif.io/api/image/3/context.json\""
+                           : "\"@context\": \"http://iiif.io/api/image/2/context.json\"") != std::string::npos);
+        CHECK(info.find(v3 ? "\"type\": \"ImageService3\"" : "\"http://iiif.io/api/image/2/level0.json\"") !=
+              std::string::npos);
         CHECK(info.find("\"width\": 1001,\n  \"height\": 603") != std::string::npos);
-        CHECK(info.find("\"width\": 256\n") != std::string::npos);  // the tiles'
+        CHECK(info.find("\"width\": 256\n") != std::string::npos);                                     // the tiles'
         CHECK(info.find("\"scaleFactors\": [\n        1,\n        2\n      ]") != std::string::npos);  // vips's count
     }
     // and zipped: NAME/ + the same tree
@@ -454,14 +467,15 @@ TEST_CASE("dzsave: iiif and iiif3 layouts equal vips dzsave - info.json and regi
     const auto z = unzipped(tmp / "z" / "iiif.zip", tmp / "uz");
     CHECK(z.count("iiif/info.json") == 1);
     CHECK(z.count("iiif/0,0,512,512/512,/0/default.jpg") == 1);  // the layout's default tile size, 512
-    CHECK(slurp(tmp / "uz" / "iiif" / "info.json").find("\"@id\": \"https://example.com/iiif/iiif\"") != std::string::npos);
+    CHECK(slurp(tmp / "uz" / "iiif" / "info.json").find("\"@id\": \"https://example.com/iiif/iiif\"") !=
+          std::string::npos);
 }
 
 TEST_CASE("dzsave: stitch --layout --container --id and --skip-blanks reach the save") {
     tt::TempDir tmp;
     fs::copy(tt::source_dir() / "examples" / "stitch", tmp / "stitch", fs::copy_options::recursive);
-    const std::string stitch = tt::tessera_binary() + " stitch -q " + (tmp / "stitch" / "positions.csv").string() +
-                               " --canvas 1000 700 ";
+    const std::string stitch =
+        tt::tessera_binary() + " stitch -q " + (tmp / "stitch" / "positions.csv").string() + " --canvas 1000 700 ";
     std::string out;
     REQUIRE(tt::run_command(stitch + "--layout iiif3 --tile-size 256 --id http://h.org/iiif --container zip -o " +
                                 (tmp / "slide.dzi").string(),

@@ -213,13 +213,12 @@ TEST_CASE("flatfield: a gain alone divides the image and a bad gain is refused")
         CAPTURE(e);
         // above 0 (the op's rule), in the spec's range (the graph's check)
         CHECK(e.find("key 'gain': ") != std::string::npos);
-        CHECK((e.find("must be a number above 0") != std::string::npos || e.find("is out of range") != std::string::npos));
+        CHECK((e.find("must be a number above 0") != std::string::npos ||
+               e.find("is out of range") != std::string::npos));
     }
 }
 
-TEST_CASE("flatfield: float images are unrounded") {
-    check_against_reference(VIPS_FORMAT_FLOAT, 2, true, 0, 0, false);
-}
+TEST_CASE("flatfield: float images are unrounded") { check_against_reference(VIPS_FORMAT_FLOAT, 2, true, 0, 0, false); }
 
 TEST_CASE("flatfield: estimated from the tiles of a 16-bit acquisition within 2.5 percent RMS of the truth") {
     tt::TempDir dir;
@@ -252,8 +251,8 @@ TEST_CASE("flatfield: estimated from the tiles of a 16-bit acquisition within 2.
 TEST_CASE("flatfield: estimated from the tiles of an 8-bit acquisition and of 64 tiles") {
     tt::TempDir dir;
     tt::make_acquisition(dir / "a", "cols=4 rows=3 tile=256x192 overlap=6 bits=8 seed=4");
-    FlatfieldEstimate est = estimate_flatfield(read_positions_csv((dir / "a" / "nominal.csv").string()), {},
-                                               standard_registry());
+    FlatfieldEstimate est =
+        estimate_flatfield(read_positions_csv((dir / "a" / "nominal.csv").string()), {}, standard_registry());
     auto [fmax, frms] = relative_error(to_doubles(est.flatfield), read_profile(dir / "a" / "flatfield.tif"));
     MESSAGE("8-bit, 12 tiles: flat-field max ", fmax, " rms ", frms, "; residual ", est.residual);
     CHECK(frms < 0.025);
@@ -306,12 +305,13 @@ TEST_CASE("flatfield: the corrected stitch is closer to the specimen than the un
     VImage specimen = VImage::new_from_file((dir / "specimen.tif").c_str());
     VImage covered = coverage(csv, w, h, 256, 192);
     const double raw = misfit8(stitch(csv, dir / "raw.tif", {}), specimen, covered);
-    const double truth = misfit8(
-        stitch(csv, dir / "true.tif", {(dir / "flatfield.tif").string(), (dir / "darkfield.tif").string(), {}}),
-        specimen, covered);
+    const double truth =
+        misfit8(stitch(csv, dir / "true.tif", {(dir / "flatfield.tif").string(), (dir / "darkfield.tif").string(), {}}),
+                specimen, covered);
     FlatfieldEstimate est = estimate_flatfield(read_positions_csv(csv.string()), {}, standard_registry());
     save_profile(est.flatfield, (dir / "est.tif").string(), standard_registry());
-    const double estimated = misfit8(stitch(csv, dir / "est_stitch.tif", {(dir / "est.tif").string(), "", {}}), specimen, covered);
+    const double estimated =
+        misfit8(stitch(csv, dir / "est_stitch.tif", {(dir / "est.tif").string(), "", {}}), specimen, covered);
     MESSAGE("RMS misfit to the specimen (relative, 1/8 scale): uncorrected ", raw, ", true F and D ", truth,
             ", estimated F ", estimated);
     // Measured 0.081, 0.026, 0.030: what is left with the true profiles is
@@ -336,8 +336,8 @@ TEST_CASE("flatfield: CLI round trip --estimate-flatfield --flatfield-out then -
     const std::string common = " stitch " + csv + " --canvas " + std::to_string(w) + " " + std::to_string(h) + " -q";
     std::string out;
     const std::string bin = tt::tessera_binary();
-    REQUIRE(tt::run_command(bin + common + " -o " + (dir / "a.tif").string() + " --estimate-flatfield --flatfield-out " +
-                                (dir / "F.tif").string() + " --stats",
+    REQUIRE(tt::run_command(bin + common + " -o " + (dir / "a.tif").string() +
+                                " --estimate-flatfield --flatfield-out " + (dir / "F.tif").string() + " --stats",
                             &out) == 0);
     CHECK(out.find("flat-field: estimated from 12 of 12 tiles") != std::string::npos);
     VImage f = VImage::new_from_file((dir / "F.tif").c_str());
@@ -347,8 +347,9 @@ TEST_CASE("flatfield: CLI round trip --estimate-flatfield --flatfield-out then -
     auto [fmax, frms] = relative_error(samples(f), read_profile(dir / "flatfield.tif"));
     CHECK(frms < 0.025);
     // the saved profile reproduces the run that estimated it, bit for bit
-    REQUIRE(tt::run_command(bin + common + " -o " + (dir / "b.tif").string() + " --flatfield " + (dir / "F.tif").string(),
-                            &out) == 0);
+    REQUIRE(
+        tt::run_command(bin + common + " -o " + (dir / "b.tif").string() + " --flatfield " + (dir / "F.tif").string(),
+                        &out) == 0);
     VImage a = VImage::new_from_file((dir / "a.tif").c_str()), b = VImage::new_from_file((dir / "b.tif").c_str());
     CHECK(a.format() == VIPS_FORMAT_USHORT);
     CHECK((a - b).abs().max() == 0);
@@ -359,20 +360,23 @@ TEST_CASE("flatfield: CLI round trip --estimate-flatfield --flatfield-out then -
     REQUIRE(tt::run_command(bin + common + " -o " + (dir / "raw.tif").string(), &out) == 0);
     CHECK((a - VImage::new_from_file((dir / "raw.tif").c_str())).abs().max() > 1000);
     // --emit-json prints a pipeline that loads the saved estimate and runs to the same pixels
-    REQUIRE(tt::run_command(bin + common + " -o " + (dir / "d.tif").string() + " --estimate-flatfield --flatfield-out " +
-                                (dir / "F2.tif").string() + " --emit-json > " + (dir / "p.json").string()) == 0);
+    REQUIRE(tt::run_command(bin + common + " -o " + (dir / "d.tif").string() +
+                            " --estimate-flatfield --flatfield-out " + (dir / "F2.tif").string() + " --emit-json > " +
+                            (dir / "p.json").string()) == 0);
     const std::string json = tt::slurp(dir / "p.json");
     CHECK(json.find("\"flatfield\"") != std::string::npos);
     CHECK(json.find("F2.tif") != std::string::npos);
     REQUIRE(tt::run_command(bin + " run -q " + (dir / "p.json").string(), &out) == 0);
     CHECK((a - VImage::new_from_file((dir / "d.tif").c_str())).abs().max() == 0);
     // which needs a file to load
-    CHECK(tt::run_command(bin + common + " -o " + (dir / "e.tif").string() + " --estimate-flatfield --emit-json", &out) == 1);
+    CHECK(tt::run_command(bin + common + " -o " + (dir / "e.tif").string() + " --estimate-flatfield --emit-json",
+                          &out) == 1);
     CHECK(out.find("needs --flatfield-out") != std::string::npos);
     // mosaic takes the same options (registration off: 6 % overlap is below today's window)
     const std::string m = " mosaic " + csv + " --canvas " + std::to_string(w) + " " + std::to_string(h) +
                           " -q --no-register --blend none -o ";
-    REQUIRE(tt::run_command(bin + m + (dir / "m.tif").string() + " --flatfield " + (dir / "F.tif").string(), &out) == 0);
+    REQUIRE(tt::run_command(bin + m + (dir / "m.tif").string() + " --flatfield " + (dir / "F.tif").string(), &out) ==
+            0);
     CHECK((a - VImage::new_from_file((dir / "m.tif").c_str())).abs().max() == 0);
 }
 
@@ -389,13 +393,16 @@ TEST_CASE("flatfield: bad profiles give errors naming the file") {
     CHECK(out.find(small) != std::string::npos);
     CHECK(out.find("is 63x48") != std::string::npos);
     CHECK(out.find("64x48") != std::string::npos);
-    const std::string three = tt::save((VImage::black(64, 48, VImage::option()->set("bands", 3)) + 1).cast(VIPS_FORMAT_FLOAT), dir / "three.tif");
+    const std::string three =
+        tt::save((VImage::black(64, 48, VImage::option()->set("bands", 3)) + 1).cast(VIPS_FORMAT_FLOAT),
+                 dir / "three.tif");
     CHECK(tt::run_command(run + " --flatfield " + three, &out) == 1);
     CHECK(out.find("with 3 band(s)") != std::string::npos);
     const std::string missing = (dir / "nope.tif").string();
     CHECK(tt::run_command(run + " --flatfield " + missing, &out) == 1);
     CHECK(out.find(missing) != std::string::npos);
-    CHECK(tt::run_command(run + " --flatfield " + (dir / "flatfield.tif").string() + " --darkfield " + missing, &out) == 1);
+    CHECK(tt::run_command(run + " --flatfield " + (dir / "flatfield.tif").string() + " --darkfield " + missing, &out) ==
+          1);
     CHECK(out.find(missing) != std::string::npos);
     CHECK(tt::run_command(run + " --estimate-flatfield --darkfield " + small, &out) == 1);
     CHECK(out.find(small) != std::string::npos);
@@ -420,8 +427,8 @@ TEST_CASE("flatfield: gains solved from overlap means up to a common factor and 
             if (c + 1 < cols) ov.push_back({a, a + 1, truth[a] * x, truth[a + 1] * x});
             if (r + 1 < rows) ov.push_back({a, a + std::size_t(cols), truth[a] * x * 1.01, truth[a + cols] * x * 1.01});
         }
-    ov.push_back({0, 5, 1000, 3000});  // a misplaced tile's overlap
-    ov.push_back({2, 3, 0, 100});      // unusable
+    ov.push_back({0, 5, 1000, 3000});                                                     // a misplaced tile's overlap
+    ov.push_back({2, 3, 0, 100});                                                         // unusable
     illumination::Gains g = illumination::solve_gains(std::size_t(cols * rows) + 1, ov);  // and one tile alone
     REQUIRE(g.gain.size() == 13);
     CHECK(g.dropped == 2);
@@ -430,7 +437,8 @@ TEST_CASE("flatfield: gains solved from overlap means up to a common factor and 
     double lmean = 0;
     for (int k = 0; k < 12; ++k) lmean += std::log(truth[std::size_t(k)]);
     lmean /= 12;
-    for (int k = 0; k < 12; ++k) CHECK(g.gain[std::size_t(k)] == doctest::Approx(truth[std::size_t(k)] / std::exp(lmean)).epsilon(1e-9));
+    for (int k = 0; k < 12; ++k)
+        CHECK(g.gain[std::size_t(k)] == doctest::Approx(truth[std::size_t(k)] / std::exp(lmean)).epsilon(1e-9));
     CHECK(g.rms_after < 1e-9);
     CHECK(g.rms_before > 0.05);
 }
@@ -451,7 +459,8 @@ TEST_CASE("flatfield: gain compensation recovers the tiles' exposures and remove
     std::string line;
     std::getline(in, line);
     std::vector<double> ratio;
-    while (std::getline(in, line)) ratio.push_back(std::log(est.gains.gain[ratio.size()] / std::stod(line.substr(line.find(',') + 1))));
+    while (std::getline(in, line))
+        ratio.push_back(std::log(est.gains.gain[ratio.size()] / std::stod(line.substr(line.find(',') + 1))));
     REQUIRE(ratio.size() == 12);
     double m = 0, s = 0;
     for (double r : ratio) m += r / 12;
@@ -473,7 +482,9 @@ TEST_CASE("flatfield: gain compensation recovers the tiles' exposures and remove
     std::string out;
     REQUIRE(tt::run_command(cmd + " --stats", &out) == 0);
     CHECK(out.find("gains: 29 of 29 overlaps used, 0 tiles without one") != std::string::npos);
-    CHECK((VImage::new_from_file((dir / "cli.tif").c_str()) - VImage::new_from_file((dir / "both.tif").c_str())).abs().max() == 0);
+    CHECK((VImage::new_from_file((dir / "cli.tif").c_str()) - VImage::new_from_file((dir / "both.tif").c_str()))
+              .abs()
+              .max() == 0);
     REQUIRE(tt::run_command(cmd + " --emit-json", &out) == 0);
     CHECK(out.find("\"gain\"") != std::string::npos);
 }
@@ -502,7 +513,8 @@ TEST_CASE("flatfield: working grid and sample spread and strips shrink as the wh
             double sum = 0, n = 0;
             for (int y = j * 70 / 21; y < (j + 1) * 70 / 21; ++y)
                 for (int x = i * 100 / 30; x < (i + 1) * 100 / 30; ++x)
-                    for (int c = 0; c < 2; ++c) sum += px[(std::size_t(y) * 100 + std::size_t(x)) * 2 + std::size_t(c)], n += 1;
+                    for (int c = 0; c < 2; ++c)
+                        sum += px[(std::size_t(y) * 100 + std::size_t(x)) * 2 + std::size_t(c)], n += 1;
             CHECK(got[std::size_t(j) * 30 + std::size_t(i)] == doctest::Approx(sum / n).epsilon(1e-6));
         }
 }

@@ -152,8 +152,7 @@ TEST_CASE("formats: an extension no format claims is refused listing the table")
     tt::TempDir dir;
     Graph g(standard_registry());
     const NodeId in = image(g, dir, tt::pattern(20, 20, 3));
-    const std::string save_error =
-        tt::error_of([&] { g.add("save", {in}, {{"path", (dir / "out.xyz").string()}}); });
+    const std::string save_error = tt::error_of([&] { g.add("save", {in}, {{"path", (dir / "out.xyz").string()}}); });
     const std::string cli_error = tt::error_of([&] { output_format_for((dir / "out.xyz").string()); });
     for (const std::string& e : {save_error, cli_error}) {
         CAPTURE(e);
@@ -209,12 +208,12 @@ TEST_CASE("formats: --format overrides the extension and a conflict names both")
     stitch(dir, "-o " + (dir / "g.tif").string() + " --format gif", &log);
     CHECK(has(log, "--format gif: no format has this name; use " + supported_format_names()));
     // mosaic takes the same option
-    tt::run_command(tt::tessera_binary() + " mosaic " + (dir / "positions.csv").string() +
-                        " --no-register -q -o " + (dir / "m.webp").string() + " --format jpeg 2>&1",
+    tt::run_command(tt::tessera_binary() + " mosaic " + (dir / "positions.csv").string() + " --no-register -q -o " +
+                        (dir / "m.webp").string() + " --format jpeg 2>&1",
                     &log);
     CHECK(has(log, "which names webp, but --format jpeg asks for jpeg"));
-    tt::run_command(tt::tessera_binary() + " mosaic " + (dir / "positions.csv").string() +
-                        " --no-register -q -o " + (dir / "m.v").string() + " --format v 2>&1",
+    tt::run_command(tt::tessera_binary() + " mosaic " + (dir / "positions.csv").string() + " --no-register -q -o " +
+                        (dir / "m.v").string() + " --format v 2>&1",
                     &log);
     CHECK(magic(dir / "m.v") == "v");
 }
@@ -227,9 +226,9 @@ TEST_CASE("formats: merge picks GeoTIFF or COG through the table and refuses the
     for (const auto& [out, fmt, pages] : std::vector<std::tuple<std::string, std::string, bool>>{
              {"a.tif", "", false}, {"b.TIFF", "gtiff", false}, {"c.tif", "cog", true}}) {
         CAPTURE(out);
-        REQUIRE(tt::run_command(merge + " -o " + (dir / out).string() + (fmt.empty() ? "" : " --format " + fmt) +
-                                    " 2>&1",
-                                &log) == 0);
+        REQUIRE(
+            tt::run_command(merge + " -o " + (dir / out).string() + (fmt.empty() ? "" : " --format " + fmt) + " 2>&1",
+                            &log) == 0);
         CHECK(magic(dir / out) == "tiff");
         CHECK((VImage::new_from_file((dir / out).c_str()).get_int("n-pages") > 1) == pages);
     }
@@ -289,12 +288,13 @@ TEST_CASE("formats: what each format says it holds comes back unchanged") {
     // it declares it holds is saved and read back: same size, bands and
     // sample format (and pixels, for the lossless ones; a webp of one band
     // comes back as RGB with equal channels, as its doc says).
-    const std::vector<std::pair<Format, VipsBandFormat>> kinds{
-        {Format::u8, VIPS_FORMAT_UCHAR}, {Format::u16, VIPS_FORMAT_USHORT}, {Format::f32, VIPS_FORMAT_FLOAT}};
+    const std::vector<std::pair<Format, VipsBandFormat>> kinds{{Format::u8, VIPS_FORMAT_UCHAR},
+                                                               {Format::u16, VIPS_FORMAT_USHORT},
+                                                               {Format::f32, VIPS_FORMAT_FLOAT}};
     int tried = 0;
     for (const OutputFormat& f : output_formats()) {
         if (f.extensions.empty() || f.name == "dz") continue;  // dz: tests/dzsave_test.cpp
-        if (f.name == "ome-zarr") continue;                     // tests/io_ome_zarr_test.cpp (libvips reads no Zarr)
+        if (f.name == "ome-zarr") continue;                    // tests/io_ome_zarr_test.cpp (libvips reads no Zarr)
         for (const auto& [kind, vf] : kinds) {
             if (!f.holds.formats.empty() &&
                 std::find(f.holds.formats.begin(), f.holds.formats.end(), kind) == f.holds.formats.end())
@@ -307,8 +307,8 @@ TEST_CASE("formats: what each format says it holds comes back unchanged") {
                 if (vf != VIPS_FORMAT_UCHAR) im = (im * 251).cast(vf);
                 Graph g(standard_registry());
                 const NodeId n = image(g, dir, im);
-                const fs::path out = dir / ("o" + std::to_string(bands) + std::string(format_name(kind)) +
-                                            f.extensions[0]);
+                const fs::path out =
+                    dir / ("o" + std::to_string(bands) + std::string(format_name(kind)) + f.extensions[0]);
                 CAPTURE(out);
                 g.add("save", {n}, {{"path", out.string()}});
                 Evaluator(g).run_sinks();
@@ -343,7 +343,8 @@ TEST_CASE("formats: a key another format reads is refused naming the formats tha
     CHECK(has(e, "key 'tile_size': applies to dz output only, not to png; remove it or save to a .dzi"));
     e = build("a.jpg", {{"compression", std::string("lzw")}});
     CAPTURE(e);
-    CHECK(has(e, "key 'compression': applies to tiff, cog, ome-tiff or ome-zarr output only, not to jpeg; remove it or save to a .tif, .ome.tif or .zarr"));
+    CHECK(has(e, "key 'compression': applies to tiff, cog, ome-tiff or ome-zarr output only, not to jpeg; remove it or "
+                 "save to a .tif, .ome.tif or .zarr"));
     e = build("a.dzi", {{"predictor", true}});
     CHECK(has(e, "key 'predictor'"));
     e = build("a.v", {{"quality", std::int64_t(90)}});
@@ -374,8 +375,8 @@ TEST_CASE("formats: a key another format reads is refused naming the formats tha
 TEST_CASE("formats: the table's shards flag is what its writer does") {
     tt::TempDir dir;
     Graph g(standard_registry());
-    const NodeId in = g.add("black", {}, {{"width", std::int64_t(4096)}, {"height", std::int64_t(4096)},
-                                         {"bands", std::int64_t(3)}});
+    const NodeId in =
+        g.add("black", {}, {{"width", std::int64_t(4096)}, {"height", std::int64_t(4096)}, {"bands", std::int64_t(3)}});
     for (const OutputFormat& f : output_formats()) {
         CAPTURE(f.name);
         Params p{{"path", (dir / ("s." + f.name)).string()}, {"format", f.name}};

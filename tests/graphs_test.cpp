@@ -97,11 +97,19 @@ const OpRegistry& test_registry() {
         OpRegistry r;
         register_ops(r);
         register_io_ops(r);
-        r.add({"ramp", "test source", 0, 0,
-               {{"width", ParamType::integer, true, "", ""}, {"height", ParamType::integer, true, "", ""}}, false,
+        r.add({"ramp",
+               "test source",
+               0,
+               0,
+               {{"width", ParamType::integer, true, "", ""}, {"height", ParamType::integer, true, "", ""}},
+               false,
                &make_op<RampOp>});
-        r.add({"probe", "test source that logs its advice", 0, 0,
-               {{"width", ParamType::integer, true, "", ""}, {"height", ParamType::integer, true, "", ""}}, false,
+        r.add({"probe",
+               "test source that logs its advice",
+               0,
+               0,
+               {{"width", ParamType::integer, true, "", ""}, {"height", ParamType::integer, true, "", ""}},
+               false,
                &make_op<ProbeOp>});
         r.add({"copy", "test copy", 1, 1, {}, false, &make_op<CopyOp>});
         r.add({"fail", "test failure", 1, 1, {}, false, &make_op<FailOp>});
@@ -121,7 +129,10 @@ TEST_CASE("graph: arity / unknown op and unknown params are errors naming node a
     auto a = g.add("ramp", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(10)}}, "a");
     CHECK(has(tt::error_of([&] { g.add("insert", {}, {{"at", std::vector<IntPair>{}}}, "ins"); }), "node 'ins'"));
     CHECK(has(tt::error_of([&] { g.add("nosuch", {a}, {}, "x"); }), "unknown op 'nosuch'"));
-    std::string e = tt::error_of([&] { g.add("black", {}, {{"width", std::int64_t(5)}, {"height", std::int64_t(5)}, {"colour", std::int64_t(1)}}, "bk"); });
+    std::string e = tt::error_of([&] {
+        g.add("black", {}, {{"width", std::int64_t(5)}, {"height", std::int64_t(5)}, {"colour", std::int64_t(1)}},
+              "bk");
+    });
     CHECK(has(e, "node 'bk'"));
     CHECK(has(e, "key 'colour'"));
     e = tt::error_of([&] { g.add("black", {}, {{"width", std::string("wide")}, {"height", std::int64_t(5)}}, "bk"); });
@@ -136,7 +147,8 @@ TEST_CASE("graph: arity / unknown op and unknown params are errors naming node a
 
 TEST_CASE("graph: pixel-format compatibility is checked when the graph is built") {
     Graph g(test_registry());
-    auto base = g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(10)}, {"bands", std::int64_t(3)}});
+    auto base =
+        g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(10)}, {"bands", std::int64_t(3)}});
     auto r = g.add("ramp", {}, {{"width", std::int64_t(4)}, {"height", std::int64_t(4)}});
     std::string e = tt::error_of([&] { g.add("insert", {base, r}, {{"at", std::vector<IntPair>{{1, 1}}}}, "ins"); });
     CHECK(has(e, "node 'ins' (op insert)"));
@@ -147,12 +159,13 @@ TEST_CASE("pipeline: malformed JSON / unknown keys and ids / cycles name the nod
     CHECK(has(tt::error_of([] { parse("{\"version\": 1, \"nodes\": [}"); }), "malformed JSON"));
     CHECK(has(tt::error_of([] { parse(R"({"version": 2, "nodes": []})"); }), "version"));
     CHECK(has(tt::error_of([] { parse(R"({"version": 1, "nodes": [], "extra": 1})"); }), "key 'extra'"));
-    CHECK(has(tt::error_of([] { parse(R"({"version": 1, "execution": {"tiles": 5}, "nodes": []})"); }), "execution.tiles"));
-    std::string e = tt::error_of([] {
-        parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 4, "height": 4, "widht": 3}]})");
-    });
+    CHECK(has(tt::error_of([] { parse(R"({"version": 1, "execution": {"tiles": 5}, "nodes": []})"); }),
+              "execution.tiles"));
+    std::string e = tt::error_of(
+        [] { parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 4, "height": 4, "widht": 3}]})"); });
     CHECK(has(e, "node 'c' (op black), key 'widht'"));
-    e = tt::error_of([] { parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": "4", "height": 4}]})"); });
+    e = tt::error_of(
+        [] { parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": "4", "height": 4}]})"); });
     CHECK(has(e, "node 'c' (op black), key 'width'"));
     CHECK(has(e, "expected integer, got string"));
     e = tt::error_of([] {
@@ -168,9 +181,11 @@ TEST_CASE("pipeline: malformed JSON / unknown keys and ids / cycles name the nod
     });
     CHECK(has(e, "cycle"));
     CHECK((has(e, "a -> b -> a") || has(e, "b -> a -> b")));
-    e = tt::error_of([] { parse(R"({"version": 1, "nodes": [{"id": "s", "op": "insert", "inputs": ["s"], "at": []}]})"); });
+    e = tt::error_of(
+        [] { parse(R"({"version": 1, "nodes": [{"id": "s", "op": "insert", "inputs": ["s"], "at": []}]})"); });
     CHECK(has(e, "s -> s"));
-    e = tt::error_of([] { parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 0, "height": 4}]})"); });
+    e = tt::error_of(
+        [] { parse(R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 0, "height": 4}]})"); });
     CHECK(has(e, "key 'width'"));
     CHECK(has(e, "out of range"));
 }
@@ -199,8 +214,13 @@ TEST_CASE("pipeline: nodes may come in any order - a graph saves to JSON and rel
     // the C++ API builds the same graph: its params are made canonical too
     Graph c(test_registry());
     auto r = c.add("ramp", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(12)}}, "r");
-    auto bg = c.add("black", {}, {{"width", std::int64_t(40)}, {"height", std::int64_t(30)}, {"bands", std::int64_t(2)},
-                                  {"format", std::string("u16")}, {"value", std::int64_t(7)}}, "bg");
+    auto bg = c.add("black", {},
+                    {{"width", std::int64_t(40)},
+                     {"height", std::int64_t(30)},
+                     {"bands", std::int64_t(2)},
+                     {"format", std::string("u16")},
+                     {"value", std::int64_t(7)}},
+                    "bg");
     c.add("insert", {bg, r}, {{"at", std::vector<IntPair>{{3, 4}}}}, "ins");
     Graph c2 = parse(to_json(c));
     CHECK(c2.node(c2.find("bg")).params == c.node(c.find("bg")).params);
@@ -235,8 +255,8 @@ TEST_CASE("evaluator: output bits do not depend on threads or tile size") {
     auto px = [&](int x, int y, int band) { return ref.view().row<std::uint16_t>(y)[x * 2 + band]; };
     CHECK(px(0, 0, 0) == 5);
     CHECK(px(0, 0, 1) == 9);
-    CHECK(px(10, 20, 0) == (30 * 7 + 10 * 13));  // a's pixel (30, 10)
-    CHECK(px(110, 70, 0) == (10 * 7 + 10 * 13));  // b's pixel (10, 10), on top of a
+    CHECK(px(10, 20, 0) == (30 * 7 + 10 * 13));    // a's pixel (30, 10)
+    CHECK(px(110, 70, 0) == (10 * 7 + 10 * 13));   // b's pixel (10, 10), on top of a
     CHECK(px(300, 206, 0) == (50 * 7 + 26 * 13));  // a again, clipped at the corner
     for (int tile : {16, 37, 64, 100})
         for (int threads : {1, 2, 4}) {
@@ -249,7 +269,8 @@ TEST_CASE("evaluator: output bits do not depend on threads or tile size") {
 TEST_CASE("evaluator: pixel memory is bounded by tiles in flight / not image size") {
     auto peak_for = [](int size) {
         Graph g = parse(R"({"version": 1, "nodes": [
-            {"id": "bg", "op": "black", "width": )" + std::to_string(size) + R"(, "height": )" + std::to_string(size) +
+            {"id": "bg", "op": "black", "width": )" +
+                        std::to_string(size) + R"(, "height": )" + std::to_string(size) +
                         R"(, "bands": 2, "format": "u16"},
             {"id": "a", "op": "ramp", "width": 500, "height": 500},
             {"id": "c", "op": "copy", "inputs": ["a"]},
@@ -366,8 +387,8 @@ struct Keep final : ShardedSink {
     std::optional<Share> share_;
     std::promise<void> started;
     std::shared_future<void> gate;
-    std::vector<std::uint32_t> order;   // tile_order(); empty: row-major
-    std::vector<std::size_t> starts;    // share_starts(); empty: cannot be split
+    std::vector<std::uint32_t> order;  // tile_order(); empty: row-major
+    std::vector<std::size_t> starts;   // share_starts(); empty: cannot be split
     std::size_t tiles = 0;
     std::optional<Share> share() const { return share_; }
     std::vector<std::uint32_t> tile_order(int, int) const override { return order; }

@@ -71,7 +71,8 @@ TEST_CASE("on_error background: a truncated tile is filled with background and r
     CHECK(g.execution.on_error == Execution::OnError::background);
     CHECK(to_json(g).find("\"on_error\": \"background\"") != std::string::npos);
     std::string e = tt::error_of([] {
-        parse_pipeline(R"({"version": 1, "execution": {"on_error": "ignore"}, "nodes": []})", standard_registry(), "p.json");
+        parse_pipeline(R"({"version": 1, "execution": {"on_error": "ignore"}, "nodes": []})", standard_registry(),
+                       "p.json");
     });
     CHECK(e.find("execution.on_error") != std::string::npos);
 }
@@ -116,7 +117,8 @@ TEST_CASE("a full disk gives a clear error and leaves the previous output and no
             if (ext == ".png") {  // the libvips writer, through a pipeline
                 std::ofstream(tmp / "p.json")
                     << R"({"version": 1, "nodes": [{"id": "a", "op": "black", "width": 3000, "height": 3000, "bands": 3, "value": [7]},
-                          {"id": "s", "op": "save", "inputs": ["a"], "path": ")" + out.string() + R"(", "format": "v"}]})";
+                          {"id": "s", "op": "save", "inputs": ["a"], "path": ")" +
+                           out.string() + R"(", "format": "v"}]})";
                 cmd = tt::tessera_binary() + " run -q " + (tmp / "p.json").string();
             }
             std::string log;

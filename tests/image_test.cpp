@@ -53,8 +53,9 @@ TEST_CASE("image: windows outside the image and sinks are refused naming the nod
     const Image c = Image::apply("black", {}, {{"width", 50}, {"height", 40}});
     CHECK(error_of([&] { c.region({40, 0, 20, 10}); }).find("not inside the image (50x40)") != std::string::npos);
     CHECK(error_of([&] { c.region({0, 0, 0, 10}); }).find("node 'black0'") != std::string::npos);
-    CHECK(error_of([&] { Image::apply("black", {}, {{"width", 0}, {"height", 4}}); }).find("key 'width'") !=
-          std::string::npos);
+    CHECK(error_of([&] {
+              Image::apply("black", {}, {{"width", 0}, {"height", 4}});
+          }).find("key 'width'") != std::string::npos);
     CHECK(error_of([&] { Image::apply("black", {}, {{"colour", 3}}); }).find("key 'colour'") != std::string::npos);
 }
 
@@ -87,9 +88,10 @@ TEST_CASE("image: a memory source reads the caller's pixels without a copy and k
                                      header(20, 5, 2, Format::u16), 80)
                       .standalone())
               .find("\"op\": \"memory\"") != std::string::npos);
-    CHECK(error_of([&] { parse_pipeline(R"({"version": 1, "nodes": [{"id": "m", "op": "memory", "handle": 999999}]})",
-                                        tessera::image_registry()); })
-              .find("no memory image 999999") != std::string::npos);
+    CHECK(error_of([&] {
+              parse_pipeline(R"({"version": 1, "nodes": [{"id": "m", "op": "memory", "handle": 999999}]})",
+                             tessera::image_registry());
+          }).find("no memory image 999999") != std::string::npos);
 }
 
 TEST_CASE("image: save writes the image and leaves its graph unchanged") {
@@ -103,7 +105,8 @@ TEST_CASE("image: save writes the image and leaves its graph unchanged") {
     CHECK(back.width() == 100);
     CHECK(max_abs_diff(back.region({0, 0, 100, 75}), s.region({0, 0, 100, 75})) == 0);
     // a bad option names the key and nothing is written
-    CHECK(error_of([&] { s.save((dir / "t.tif").string(), {{"quality", 0}}); }).find("key 'quality'") !=
-          std::string::npos);
+    CHECK(error_of([&] {
+              s.save((dir / "t.tif").string(), {{"quality", 0}});
+          }).find("key 'quality'") != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(dir / "t.tif"));
 }

@@ -61,7 +61,9 @@ void run(Graph& g, int tile = 256, int threads = 2) {
     Evaluator(g).run_sinks();
 }
 
-bool have_gdal_tools() { return tt::run_command("command -v gdal_translate >/dev/null && command -v gdalinfo >/dev/null") == 0; }
+bool have_gdal_tools() {
+    return tt::run_command("command -v gdal_translate >/dev/null && command -v gdalinfo >/dev/null") == 0;
+}
 
 }  // namespace
 
@@ -74,8 +76,11 @@ TEST_CASE("cog: valid for GDAL's validator with the input's pixels georeference 
     Graph g(standard_registry());
     NodeId src = g.add("gdal_load", {}, {{"path", in}});
     g.add("save", {src},
-          {{"path", out}, {"format", std::string("cog")}, {"tile_width", std::int64_t(256)},
-           {"tile_height", std::int64_t(256)}, {"predictor", true}});
+          {{"path", out},
+           {"format", std::string("cog")},
+           {"tile_width", std::int64_t(256)},
+           {"tile_height", std::int64_t(256)},
+           {"predictor", true}});
     run(g);
 
     if (auto v = validate(out)) {
@@ -103,7 +108,8 @@ TEST_CASE("cog: valid for GDAL's validator with the input's pixels georeference 
     // the overviews: GDAL's COG driver with AVERAGE resampling (which skips
     // nodata) makes the same levels with the same pixels
     std::string ref = (dir / "ref.tif").string();
-    REQUIRE(tt::run_command("gdal_translate -q -of COG -co BLOCKSIZE=256 -co RESAMPLING=AVERAGE " + in + " " + ref) == 0);
+    REQUIRE(tt::run_command("gdal_translate -q -of COG -co BLOCKSIZE=256 -co RESAMPLING=AVERAGE " + in + " " + ref) ==
+            0);
     std::string mine = checksums(out), theirs = checksums(ref);
     CAPTURE(mine);
     CHECK(mine.find("Overviews: 512x384, 256x192") != std::string::npos);
@@ -119,8 +125,12 @@ TEST_CASE("cog: the file's bytes do not depend on threads or the execution tile 
         Graph g(standard_registry());
         NodeId src = g.add("gdal_load", {}, {{"path", in}});
         g.add("save", {src},
-              {{"path", out}, {"format", std::string("cog")}, {"tile_width", std::int64_t(128)},
-               {"tile_height", std::int64_t(128)}, {"compression", std::string("zstd")}, {"predictor", true}});
+              {{"path", out},
+               {"format", std::string("cog")},
+               {"tile_width", std::int64_t(128)},
+               {"tile_height", std::int64_t(128)},
+               {"compression", std::string("zstd")},
+               {"predictor", true}});
         run(g, tile, threads);
         std::string bytes = slurp(out);
         REQUIRE(bytes.size() > 1000);
@@ -137,8 +147,17 @@ TEST_CASE("cog: JPEG-compressed RGB and a COG without overviews are valid too") 
     Graph g(standard_registry());
     src = tt::load_image(g, dir, tt::pattern(900, 600, 3), "rgb.png");
     std::string jpeg = (dir / "rgb.tif").string(), flat = (dir / "flat.tif").string();
-    g.add("save", {src}, {{"path", jpeg}, {"format", std::string("cog")}, {"compression", std::string("jpeg")}, {"quality", std::int64_t(90)}});
-    g.add("save", {src}, {{"path", flat}, {"format", std::string("cog")}, {"pyramid", false}, {"compression", std::string("lzw")}, {"predictor", true}});
+    g.add("save", {src},
+          {{"path", jpeg},
+           {"format", std::string("cog")},
+           {"compression", std::string("jpeg")},
+           {"quality", std::int64_t(90)}});
+    g.add("save", {src},
+          {{"path", flat},
+           {"format", std::string("cog")},
+           {"pyramid", false},
+           {"compression", std::string("lzw")},
+           {"predictor", true}});
     run(g);
     for (const std::string& f : {jpeg, flat}) {
         if (auto v = validate(f)) {
@@ -174,9 +193,17 @@ TEST_CASE("cog: JPEG-compressed RGB and a COG without overviews are valid too") 
     // a COG is tiled: saying otherwise is an error naming the key
     Graph k(standard_registry());
     NodeId s = tt::load_image(k, dir, tt::pattern(64, 64, 1), "grey.png");
-    std::string e = tt::error_of([&] { k.add("save", {s}, {{"path", flat}, {"format", std::string("cog")}, {"tile", false}}); });
+    std::string e = tt::error_of([&] {
+        k.add("save", {s}, {{"path", flat}, {"format", std::string("cog")}, {"tile", false}});
+    });
     CHECK(e.find("key 'tile'") != std::string::npos);
-    e = tt::error_of([&] { k.add("save", {s}, {{"path", flat}, {"format", std::string("cog")}, {"compression", std::string("jpeg")}, {"predictor", true}}); });
+    e = tt::error_of([&] {
+        k.add("save", {s},
+              {{"path", flat},
+               {"format", std::string("cog")},
+               {"compression", std::string("jpeg")},
+               {"predictor", true}});
+    });
     CHECK(e.find("key 'predictor'") != std::string::npos);
 }
 
@@ -187,15 +214,17 @@ TEST_CASE("vsimem: a COG written to memory is read by a later node of the same p
     geo::write_vrt(dir.path, "a", a);
     geo::Raster b = a;
     b.width = b.height = 100;
-    b.transform[0] += 50 * 10;   // 50 px right
-    b.transform[3] -= 20 * 10;   // 20 px down
+    b.transform[0] += 50 * 10;  // 50 px right
+    b.transform[3] -= 20 * 10;  // 20 px down
     b.value = [](int x, int y, int) { return double(100 + x + y); };
     geo::write_vrt(dir.path, "b", b);
     const std::string mem = "/vsimem/tessera-test-" + std::to_string(::getpid()) + "/b.tif";
     const std::string text = R"({"version": 1, "nodes": [
         {"id": "b", "op": "gdal_load", "path": "b.vrt"},
-        {"id": "to_memory", "op": "save", "inputs": ["b"], "path": ")" + mem + R"(", "format": "cog", "tile_width": 64, "tile_height": 64},
-        {"id": "from_memory", "op": "gdal_load", "path": ")" + mem + R"("},
+        {"id": "to_memory", "op": "save", "inputs": ["b"], "path": ")" +
+                             mem + R"(", "format": "cog", "tile_width": 64, "tile_height": 64},
+        {"id": "from_memory", "op": "gdal_load", "path": ")" +
+                             mem + R"("},
         {"id": "a", "op": "gdal_load", "path": "a.vrt"},
         {"id": "m", "op": "merge", "inputs": ["a", "from_memory"], "method": "last"},
         {"id": "out", "op": "save", "inputs": ["m"], "path": "merged.tif", "tile": true}]})";
@@ -223,8 +252,9 @@ TEST_CASE("vsimem: a COG written to memory is read by a later node of the same p
     const std::string in_place = R"({"version": 1, "nodes": [
         {"id": "r", "op": "gdal_load", "path": "merged.tif"},
         {"id": "w", "op": "save", "inputs": ["r"], "path": "merged.tif", "tile": true}]})";
-    CHECK(tt::error_of([&] { parse_pipeline(in_place, standard_registry(), "p.json", dir.path.string()); })
-              .find("node 'w' (op save), key 'path'") != std::string::npos);
+    CHECK(tt::error_of([&] {
+              parse_pipeline(in_place, standard_registry(), "p.json", dir.path.string());
+          }).find("node 'w' (op save), key 'path'") != std::string::npos);
     Graph v(standard_registry());
     CHECK(tt::max_abs_diff(tt::render(v, v.add("gdal_load", {}, {{"path", (dir / "merged.tif").string()}})), px) == 0);
 
@@ -245,8 +275,11 @@ TEST_CASE("vsimem: C++ runs write a COG to memory and the next graph merges it a
     {
         Graph g(standard_registry());
         NodeId src = g.add("gdal_load", {}, {{"path", in}});
-        NodeId shifted = g.add("extract_area", {src}, {{"left", std::int64_t(128)}, {"top", std::int64_t(0)},
-                                                       {"width", std::int64_t(128)}, {"height", std::int64_t(256)}});
+        NodeId shifted = g.add("extract_area", {src},
+                               {{"left", std::int64_t(128)},
+                                {"top", std::int64_t(0)},
+                                {"width", std::int64_t(128)},
+                                {"height", std::int64_t(256)}});
         g.add("save", {shifted}, {{"path", mem}, {"format", std::string("cog")}});
         run(g);
     }

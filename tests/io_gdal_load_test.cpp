@@ -43,8 +43,11 @@ TEST_CASE("gdal_load: the header carries size bands format geotransform CRS and 
     CHECK(info.geo->crs_wkt.find("UTM zone 32N") != std::string::npos);
     CHECK(info.geo->nodata == std::vector<std::optional<double>>(3, 7.0));
     // extract_area moves the origin
-    NodeId e = g.add("extract_area", {n}, {{"left", std::int64_t(5)}, {"top", std::int64_t(2)},
-                                           {"width", std::int64_t(10)}, {"height", std::int64_t(10)}});
+    NodeId e = g.add("extract_area", {n},
+                     {{"left", std::int64_t(5)},
+                      {"top", std::int64_t(2)},
+                      {"width", std::int64_t(10)},
+                      {"height", std::int64_t(10)}});
     CHECK(g.info(e).geo->transform == std::array<double, 6>{600050, 10, 0, 4999980, 0, -10});
     // a raster without geotransform has no georeference
     std::string png = tt::save(tt::pattern(9, 9, 1), dir / "plain.png");
@@ -65,7 +68,8 @@ TEST_CASE("gdal_load: pixels equal GDAL's reads across tile seams") {
         if (have("gdal_translate")) {
             std::string tif = (dir / ("p" + std::string(format_name(f)) + ".tif")).string();
             REQUIRE(tt::run_command("gdal_translate -q -co TILED=YES -co BLOCKXSIZE=16 -co BLOCKYSIZE=16 -co "
-                                    "COMPRESS=DEFLATE " + vrt + " " + tif) == 0);
+                                    "COMPRESS=DEFLATE " +
+                                    vrt + " " + tif) == 0);
             paths.push_back(tif);
         }
         for (const std::string& path : paths) {
@@ -118,7 +122,9 @@ TEST_CASE("gdal_load: errors name the file or the key") {
     CHECK(e.find("GDAL cannot open it") != std::string::npos);
 
     std::string path = geo::write_vrt(dir.path, "p", pattern_raster(8, 8, 2, Format::u8));
-    e = tt::error_of([&] { g.add("gdal_load", {}, {{"path", path}, {"bands", std::vector<std::int64_t>{1, 3}}}, "b"); });
+    e = tt::error_of([&] {
+        g.add("gdal_load", {}, {{"path", path}, {"bands", std::vector<std::int64_t>{1, 3}}}, "b");
+    });
     CHECK(e.find("key 'bands'") != std::string::npos);
     CHECK(e.find("band 3 does not exist") != std::string::npos);
 

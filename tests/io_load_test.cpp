@@ -42,8 +42,8 @@ void truncate_file(const std::string& path, std::uintmax_t keep) { std::filesyst
 VImage pattern16(int w, int h, int bands) {
     return (tt::pattern(w, h, bands, VIPS_FORMAT_UINT) * 257 + 3)
         .cast(VIPS_FORMAT_USHORT)
-        .copy(VImage::option()->set("interpretation", bands >= 3 ? VIPS_INTERPRETATION_RGB16
-                                                                 : VIPS_INTERPRETATION_GREY16));
+        .copy(VImage::option()->set("interpretation",
+                                    bands >= 3 ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_GREY16));
 }
 
 struct Case {
@@ -213,7 +213,9 @@ TEST_CASE("load: files open lazily and the open-file cache bounds descriptors") 
     struct Collect final : Sink {
         Buffer& out;
         explicit Collect(Buffer& o) : out(o) {}
-        void start(const ImageInfo& info, const SinkContext&) override { out = Buffer(nullptr, info.rect(), info.bands, info.format); }
+        void start(const ImageInfo& info, const SinkContext&) override {
+            out = Buffer(nullptr, info.rect(), info.bands, info.format);
+        }
         void consume(const ConstTile& t, std::shared_ptr<void>) override { copy_pixels(t, out.tile()); }
         void finish() override {}
         void abort() noexcept override {}

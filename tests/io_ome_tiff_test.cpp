@@ -93,7 +93,8 @@ VImage half(const VImage& im) {
 void check_schema(const tt::TempDir& dir) {
     const fs::path xsd = tt::shared_dir() / "data" / "schemas" / "ome-2016-06" / "ome.xsd";
     std::string out;
-    const int rc = tt::run_command("xmllint --noout --nonet --schema " + xsd.string() + " " + (dir / "ome.xml").string(), &out);
+    const int rc =
+        tt::run_command("xmllint --noout --nonet --schema " + xsd.string() + " " + (dir / "ome.xml").string(), &out);
     INFO(out);
     CHECK(rc == 0);
     CHECK(has(out, "validates"));
@@ -175,7 +176,8 @@ TEST_CASE("ome-tiff: 8-bit RGB is one interleaved plane and JPEG is YCbCr") {
     const NodeId in = tt::load_image(g, dir, im);
     const fs::path out = dir / "rgb.ome.tiff";
     save_ome(g, in, out, {{"compression", std::string("jpeg")}, {"quality", std::int64_t(95)}});
-    save_ome(g, in, dir / "rgb.tif", {{"compression", std::string("jpeg")}, {"quality", std::int64_t(95)}, {"pyramid", true}});
+    save_ome(g, in, dir / "rgb.tif",
+             {{"compression", std::string("jpeg")}, {"quality", std::int64_t(95)}, {"pyramid", true}});
     Evaluator(g).run_sinks();
     auto v = tifffile_view(dir, out);
     CHECK(v["series"] == "1");
@@ -210,8 +212,11 @@ TEST_CASE("ome-tiff: float and 5 channels and BigTIFF and JPEG of planes") {
         Graph g(standard_registry());
         const NodeId in = tt::load_image(g, dir, im);
         const fs::path out = dir / "f.ome.tif";
-        save_ome(g, in, out, {{"compression", std::string("deflate")}, {"predictor", true}, {"bigtiff", std::string("yes")},
-                              {"pixel_size", std::string("2 nm")}});
+        save_ome(g, in, out,
+                 {{"compression", std::string("deflate")},
+                  {"predictor", true},
+                  {"bigtiff", std::string("yes")},
+                  {"pixel_size", std::string("2 nm")}});
         save_ome(g, in, dir / "z.ome.tif", {{"compression", std::string("zstd")}, {"predictor", true}});
         Evaluator(g).run_sinks();
         const VImage im1 = half(im);
@@ -237,7 +242,8 @@ TEST_CASE("ome-tiff: float and 5 channels and BigTIFF and JPEG of planes") {
         Graph g(standard_registry());
         const NodeId in = tt::load_image(g, dir, im, "five.v");
         const fs::path out = dir / "five.ome.tif";
-        save_ome(g, in, out, {{"compression", std::string("deflate")}, {"channel_names", std::string("a,b,c,d,e&<f>")}});
+        save_ome(g, in, out,
+                 {{"compression", std::string("deflate")}, {"channel_names", std::string("a,b,c,d,e&<f>")}});
         save_ome(g, in, dir / "lzw.ome.tif", {{"compression", std::string("lzw")}, {"predictor", true}});
         Evaluator(g).run_sinks();
         const VImage im1 = half(im);
@@ -315,7 +321,8 @@ TEST_CASE("ome-tiff: stitch writes it with --channel-names --pixel-size and the 
     }
     const fs::path out = dir / "s.ome.tif";
     std::string log;
-    const std::string stitch = tt::tessera_binary() + " stitch " + (dir / "positions.csv").string() + " -q --tile-size 32";
+    const std::string stitch =
+        tt::tessera_binary() + " stitch " + (dir / "positions.csv").string() + " -q --tile-size 32";
     REQUIRE(tt::run_command(stitch + " -o " + out.string() +
                                 " --channel-names DAPI,GFP --pixel-size 0.65 um --compression deflate",
                             &log) == 0);
@@ -365,7 +372,8 @@ TEST_CASE("mpi: OME-TIFF on 2 and 3 ranks writes the single-process file byte fo
         fs::create_directories(tmp / tag);
         std::ofstream(tmp / ("p-" + tag + ".json")) << R"({"version": 1, "nodes": [
           {"id": "in", "op": "load", "path": "in.v"},
-          {"id": "ome", "op": "save", "inputs": ["in"], "path": ")" + tag + R"(/out.ome.tif",
+          {"id": "ome", "op": "save", "inputs": ["in"], "path": ")" +
+                                                           tag + R"(/out.ome.tif",
            "tile_width": 32, "tile_height": 32, "compression": "deflate", "predictor": true, "band_width": 256,
            "channel_names": "a,b,c,d"}]})";
         return (tmp / ("p-" + tag + ".json")).string();
@@ -376,10 +384,11 @@ TEST_CASE("mpi: OME-TIFF on 2 and 3 ranks writes the single-process file byte fo
     for (int n : {2, 3}) {
         const std::string tag = std::to_string(n);
         std::string log;
-        REQUIRE_MESSAGE(tt::run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
-                                            tag + " " + tt::tessera_binary() + " run -q --threads 1 " + pipeline(tag),
-                                        &log) == 0,
-                        log);
+        REQUIRE_MESSAGE(
+            tt::run_command("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np " +
+                                tag + " " + tt::tessera_binary() + " run -q --threads 1 " + pipeline(tag),
+                            &log) == 0,
+            log);
         CHECK_MESSAGE(tt::slurp(tmp / tag / "out.ome.tif") == one, n << " ranks");
     }
 }

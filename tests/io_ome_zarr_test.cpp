@@ -141,7 +141,16 @@ TEST_CASE("ome-zarr: zarr-python reads every level with its shape dtype chunks a
         std::string compression, pixel_size, unit, sx, sy, names;
     } cases[] = {
         {1001, 603, {VIPS_FORMAT_UCHAR, "uint8", 3}, 256, 600, "", "0.325 um", "micrometer", "0.325", "0.325", "-"},
-        {777, 1203, {VIPS_FORMAT_USHORT, "uint16", 1}, 128, 300, "zstd", "0.5,0.52 nm", "nanometer", "0.5", "0.52",
+        {777,
+         1203,
+         {VIPS_FORMAT_USHORT, "uint16", 1},
+         128,
+         300,
+         "zstd",
+         "0.5,0.52 nm",
+         "nanometer",
+         "0.5",
+         "0.52",
          "DAPI"},
         {300, 211, {VIPS_FORMAT_FLOAT, "float32", 2}, 64, 16384, "deflate", "", "", "1", "1", "a b,c\"d"},
         {515, 257, {VIPS_FORMAT_USHORT, "uint16", 4}, 96, 200, "blosc-zstd", "", "", "1", "1", "-"},
@@ -239,7 +248,8 @@ print("OK")
     auto run = [&](const fs::path& store) {
         Graph g(standard_registry());
         NodeId in = g.add("zarr_load", {}, {{"path", store.string()}});
-        g.add("save", {in}, {{"path", target.string()}, {"tile_width", std::int64_t(64)}, {"tile_height", std::int64_t(64)}});
+        g.add("save", {in},
+              {{"path", target.string()}, {"tile_width", std::int64_t(64)}, {"tile_height", std::int64_t(64)}});
         Evaluator(g).run_sinks();
     };
     const std::string e = tt::error_of([&] { run(dir / "bad.zarr"); });
@@ -311,7 +321,8 @@ print("OK")
 TEST_CASE("zarr_load: our own store at every level feeds a pipeline") {
     tt::TempDir dir;
     vips::VImage im = tt::pattern(600, 400, 3, VIPS_FORMAT_UCHAR, 3);
-    const fs::path store = save_store(dir, im, "own", {{"tile_width", std::int64_t(128)}, {"tile_height", std::int64_t(128)}});
+    const fs::path store =
+        save_store(dir, im, "own", {{"tile_width", std::int64_t(128)}, {"tile_height", std::int64_t(128)}});
     Graph g(standard_registry());
     NodeId l0 = g.add("zarr_load", {}, {{"path", store.string()}});
     tt::check_pixels(g, l0, im);
@@ -322,8 +333,9 @@ TEST_CASE("zarr_load: our own store at every level feeds a pipeline") {
     im.tiffsave((dir / "p.tif").c_str(), vips::VImage::option()->set("pyramid", true)->set("tile", true));
     vips::VImage p1 = vips::VImage::new_from_file((dir / "p.tif").c_str(), vips::VImage::option()->set("page", 1));
     tt::check_pixels(g, l1, p1);
-    const std::string e =
-        tt::error_of([&] { g.add("zarr_load", {}, {{"path", store.string()}, {"level", std::int64_t(4)}}); });
+    const std::string e = tt::error_of([&] {
+        g.add("zarr_load", {}, {{"path", store.string()}, {"level", std::int64_t(4)}});
+    });
     CHECK_MESSAGE(has(e, "has 4 levels (0 to 3)"), e);
 }
 
@@ -345,7 +357,9 @@ TEST_CASE("ome-zarr: options and stores it cannot take are refused naming the ke
     CHECK(save({{"compression", std::string("blosc-zstd")}, {"pixel_size", std::string("0.3,0.4 µm")}}) ==
           "(no error)");
     // zarr_load
-    auto load = [&](const fs::path& p) { return tt::error_of([&] { g.add("zarr_load", {}, {{"path", p.string()}}); }); };
+    auto load = [&](const fs::path& p) {
+        return tt::error_of([&] { g.add("zarr_load", {}, {{"path", p.string()}}); });
+    };
     fs::create_directories(dir / "v3.zarr");
     std::ofstream(dir / "v3.zarr" / "zarr.json") << "{}";
     CHECK(has(load(dir / "v3.zarr"), "Zarr v3"));
@@ -372,9 +386,10 @@ TEST_CASE("ome-zarr: options and stores it cannot take are refused naming the ke
 // to check something.
 TEST_CASE("ome-zarr: .zattrs validates against the NGFF 0.4 image and strict_image schemas") {
     tt::TempDir dir;
-    const fs::path store = save_store(dir, tt::pattern(300, 200, 3), "v", {{"tile_width", std::int64_t(64)},
-                                                                          {"tile_height", std::int64_t(64)},
-                                                                          {"pixel_size", std::string("0.5 um")}});
+    const fs::path store = save_store(dir, tt::pattern(300, 200, 3), "v",
+                                      {{"tile_width", std::int64_t(64)},
+                                       {"tile_height", std::int64_t(64)},
+                                       {"pixel_size", std::string("0.5 um")}});
     const std::string script = R"PY(
 import json, sys, copy
 schemas = sys.argv[1]

@@ -11,7 +11,9 @@ using namespace tessera;
 
 namespace {
 
-bool have_gdalwarp() { return tt::run_command("command -v gdalwarp >/dev/null && command -v gdal_translate >/dev/null") == 0; }
+bool have_gdalwarp() {
+    return tt::run_command("command -v gdalwarp >/dev/null && command -v gdal_translate >/dev/null") == 0;
+}
 
 // A uint16 UTM raster with sharp value steps (they show any sub-pixel
 // shift) and a nodata corner, as a GeoTIFF.
@@ -49,7 +51,9 @@ TEST_CASE("reproject: equals gdalwarp -et 0 for nearest bilinear and cubic - wha
         {"bilinear", "bilinear", {}, ""},
         {"cubic", "cubic", {}, ""},
         {"bilinear", "bilinear", {{"res", std::vector<double>{0.0003}}}, "-tr 0.0003 0.0003"},
-        {"nearest", "near", {{"bounds", std::vector<double>{9.0, 45.1, 9.05, 45.13}}, {"res", std::vector<double>{0.0001, 0.00012}}},
+        {"nearest",
+         "near",
+         {{"bounds", std::vector<double>{9.0, 45.1, 9.05, 45.13}}, {"res", std::vector<double>{0.0001, 0.00012}}},
          "-te 9.0 45.1 9.05 45.13 -tr 0.0001 0.00012"},
     };
     for (const Case& c : cases) {
@@ -86,9 +90,13 @@ TEST_CASE("reproject: errors name the key") {
     NodeId src = g.add("gdal_load", {}, {{"path", in}});
     std::string e = tt::error_of([&] { g.add("reproject", {src}, {{"crs", std::string("EPSG:999999")}}, "rp"); });
     CHECK(e.find("node 'rp' (op reproject), key 'crs'") != std::string::npos);
-    e = tt::error_of([&] { g.add("reproject", {src}, {{"crs", std::string("EPSG:4326")}, {"resampling", std::string("lanczos")}}); });
+    e = tt::error_of([&] {
+        g.add("reproject", {src}, {{"crs", std::string("EPSG:4326")}, {"resampling", std::string("lanczos")}});
+    });
     CHECK(e.find("key 'resampling'") != std::string::npos);
-    e = tt::error_of([&] { g.add("reproject", {src}, {{"crs", std::string("EPSG:4326")}, {"res", std::vector<double>{-1}}}); });
+    e = tt::error_of([&] {
+        g.add("reproject", {src}, {{"crs", std::string("EPSG:4326")}, {"res", std::vector<double>{-1}}});
+    });
     CHECK(e.find("key 'res'") != std::string::npos);
     NodeId plain = tt::load_image(g, dir, tt::pattern(8, 8, 1), "plain.png");
     e = tt::error_of([&] { g.add("reproject", {plain}, {{"crs", std::string("EPSG:4326")}}); });

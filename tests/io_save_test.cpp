@@ -55,8 +55,8 @@ void load_and_save(const std::string& src, const std::string& out, Params extra 
 VImage pattern16(int w, int h, int bands) {
     return (tt::pattern(w, h, bands, VIPS_FORMAT_UINT) * 257 + 3)
         .cast(VIPS_FORMAT_USHORT)
-        .copy(VImage::option()->set("interpretation", bands >= 3 ? VIPS_INTERPRETATION_RGB16
-                                                                 : VIPS_INTERPRETATION_GREY16));
+        .copy(VImage::option()->set("interpretation",
+                                    bands >= 3 ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_GREY16));
 }
 
 }  // namespace
@@ -75,8 +75,12 @@ TEST_CASE("save: png / tiff and v round trips are exact") {
         {"d.png", "d-out.png", pattern16(101, 75, 3), {}},
         {"e.png", "e-out.tif", tt::pattern(101, 75, 3), {}},
         {"f.tif", "f-out.tiff", pattern16(90, 64, 1), {{"compression", std::string("deflate")}}},
-        {"g.tif", "g-out.tif", tt::pattern(130, 70, 3),
-         {{"compression", std::string("lzw")}, {"tile", true}, {"tile_width", std::int64_t(32)},
+        {"g.tif",
+         "g-out.tif",
+         tt::pattern(130, 70, 3),
+         {{"compression", std::string("lzw")},
+          {"tile", true},
+          {"tile_width", std::int64_t(32)},
           {"tile_height", std::int64_t(48)}}},
         {"h.v", "h-out.v", tt::pattern(70, 50, 5, VIPS_FORMAT_FLOAT, 3), {}},
         {"i.png", "i-out.dat", tt::pattern(70, 50, 3), {{"format", std::string("tiff")}}},
@@ -97,7 +101,9 @@ TEST_CASE("save: a pyramid tiff has its half-size levels") {
     std::string src = tt::save(tt::pattern(130, 70, 3), dir / "src.png");
     std::string out = (dir / "pyr.tif").string();
     load_and_save(src, out,
-                  {{"pyramid", true}, {"tile_width", std::int64_t(32)}, {"tile_height", std::int64_t(32)},
+                  {{"pyramid", true},
+                   {"tile_width", std::int64_t(32)},
+                   {"tile_height", std::int64_t(32)},
                    {"compression", std::string("deflate")}});
     VImage top = VImage::new_from_file(out.c_str());
     CHECK(top.get_int("n-pages") >= 3);
@@ -109,8 +115,9 @@ TEST_CASE("save: a pyramid tiff has its half-size levels") {
 
 TEST_CASE("save: the interpretation is kept / so files look right") {
     tt::TempDir dir;
-    std::string rgb = tt::save(tt::pattern(40, 30, 3).copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB)),
-                               dir / "rgb.png");
+    std::string rgb =
+        tt::save(tt::pattern(40, 30, 3).copy(VImage::option()->set("interpretation", VIPS_INTERPRETATION_sRGB)),
+                 dir / "rgb.png");
     std::string wide = tt::save(pattern16(40, 30, 3), dir / "wide.png");
     load_and_save(rgb, (dir / "rgb-out.tif").string());
     load_and_save(wide, (dir / "wide-out.png").string());
@@ -205,7 +212,8 @@ TEST_CASE("save: the target is replaced only when complete - abort leaves it and
 
     // A run that completes replaces it by a rename (a new inode), never by
     // writing over it in place.
-    struct stat old_st {}, new_st {};
+    struct stat old_st {
+    }, new_st{};
     REQUIRE(::stat(target.c_str(), &old_st) == 0);
     g.execution.tile_w = g.execution.tile_h = 32;
     Evaluator(g).run_sinks();
@@ -239,11 +247,10 @@ TEST_CASE("save: what a killed run left beside the target goes with the next run
         std::ofstream(d / (mine + dead + "-1.tmp") / "out_files" / "0" / "0_0.jpeg") << "partial";
         // not to be touched: a live process's, another host's (its ids mean
         // nothing here), another target's, and a look-alike without an id
-        const std::vector<std::string> kept = {
-            mine + alive + "-0.tmp",
-            "." + target + ".tessera-" + std::string(host) + "x-" + dead + "-0.tmp",
-            ".other.png.tessera-" + std::string(host) + "-" + dead + "-0.tmp",
-            mine + "notapid-0.tmp"};
+        const std::vector<std::string> kept = {mine + alive + "-0.tmp",
+                                               "." + target + ".tessera-" + std::string(host) + "x-" + dead + "-0.tmp",
+                                               ".other.png.tessera-" + std::string(host) + "-" + dead + "-0.tmp",
+                                               mine + "notapid-0.tmp"};
         for (const std::string& k : kept) std::ofstream(d / k) << "keep";
 
         Graph g(standard_registry());
@@ -392,6 +399,9 @@ TEST_CASE("save: bad parameters fail when the graph is built / naming the key") 
     CHECK(msg.find("does not exist") != std::string::npos);
     // Good ones build.
     CHECK(build({{"path", path("ok.jpeg")}, {"quality", std::int64_t(90)}}) == "(no error)");
-    CHECK(build({{"path", path("ok.TIF")}, {"compression", std::string("jpeg")}, {"quality", std::int64_t(80)},
-                 {"tile", true}, {"pyramid", true}}) == "(no error)");
+    CHECK(build({{"path", path("ok.TIF")},
+                 {"compression", std::string("jpeg")},
+                 {"quality", std::int64_t(80)},
+                 {"tile", true},
+                 {"pyramid", true}}) == "(no error)");
 }

@@ -168,9 +168,10 @@ TEST_CASE("tiff conformance: every TIFF writer for 1 to 5 bands of u8 u16 and f3
                 if (colour && bands < 3) continue;
                 VImage im = tt::pattern(70, 40, bands, VIPS_FORMAT_UCHAR, bands);
                 if (format != Format::u8) im = (im * 3).cast(vips_format(format));
-                im = im.copy(VImage::option()->set(
-                    "interpretation", colour ? (format == Format::u16 ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_sRGB)
-                                             : VIPS_INTERPRETATION_MULTIBAND));
+                im = im.copy(
+                    VImage::option()->set("interpretation", colour ? (format == Format::u16 ? VIPS_INTERPRETATION_RGB16
+                                                                                            : VIPS_INTERPRETATION_sRGB)
+                                                                   : VIPS_INTERPRETATION_MULTIBAND));
                 const std::string stem =
                     std::string(format_name(format)) + "-" + std::to_string(bands) + (colour ? "-rgb" : "");
                 // the same samples georeferenced (GDAL reads the VRT)
@@ -191,21 +192,35 @@ TEST_CASE("tiff conformance: every TIFF writer for 1 to 5 bands of u8 u16 and f3
                     NodeId from;
                     Params p;
                 };
-                const Params pyramid{{"tile", true}, {"pyramid", true}, {"tile_width", std::int64_t(32)},
-                                     {"tile_height", std::int64_t(32)}, {"compression", std::string("deflate")}};
+                const Params pyramid{{"tile", true},
+                                     {"pyramid", true},
+                                     {"tile_width", std::int64_t(32)},
+                                     {"tile_height", std::int64_t(32)},
+                                     {"compression", std::string("deflate")}};
                 std::vector<Out> outs{
                     {"pyr.tif", in, pyramid},
                     {"strips.tif", in, {}},
-                    {"cog.tif", in, {{"format", std::string("cog")}, {"tile_width", std::int64_t(32)},
-                                     {"tile_height", std::int64_t(32)}}},
+                    {"cog.tif",
+                     in,
+                     {{"format", std::string("cog")},
+                      {"tile_width", std::int64_t(32)},
+                      {"tile_height", std::int64_t(32)}}},
                     {"geo-tiled.tif", gin, pyramid},
                     {"geo-strips.tif", gin, {}},
-                    {"ome.tif", in, {{"format", std::string("ome-tiff")}, {"tile_width", std::int64_t(32)},
-                                     {"tile_height", std::int64_t(32)}}},
+                    {"ome.tif",
+                     in,
+                     {{"format", std::string("ome-tiff")},
+                      {"tile_width", std::int64_t(32)},
+                      {"tile_height", std::int64_t(32)}}},
                 };
                 if (format == Format::u8 && (bands == 1 || (bands == 3 && colour)))
-                    outs.push_back({"jpeg.tif", in, {{"tile", true}, {"pyramid", true}, {"compression", std::string("jpeg")},
-                                                     {"tile_width", std::int64_t(32)}, {"tile_height", std::int64_t(32)}}});
+                    outs.push_back({"jpeg.tif",
+                                    in,
+                                    {{"tile", true},
+                                     {"pyramid", true},
+                                     {"compression", std::string("jpeg")},
+                                     {"tile_width", std::int64_t(32)},
+                                     {"tile_height", std::int64_t(32)}}});
                 for (Out& o : outs) {
                     o.p.set("path", (dir / (stem + "-" + o.name)).string());
                     g.add("save", {o.from}, o.p);

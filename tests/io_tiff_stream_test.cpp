@@ -31,8 +31,8 @@ long tiff_pages_opened() {
 VImage pattern16(int w, int h, int bands) {
     return (tt::pattern(w, h, bands, VIPS_FORMAT_UINT) * 257 + 3)
         .cast(VIPS_FORMAT_USHORT)
-        .copy(VImage::option()->set("interpretation", bands >= 3 ? VIPS_INTERPRETATION_RGB16
-                                                                 : VIPS_INTERPRETATION_GREY16));
+        .copy(VImage::option()->set("interpretation",
+                                    bands >= 3 ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_GREY16));
 }
 
 // A big-endian (MM) uncompressed 16-bit grey TIFF, strips of `rps` rows, the
@@ -54,17 +54,17 @@ std::vector<std::uint8_t> big_endian_tiff(int w, int h, int rps) {
         else
             u32(value);
     };
-    entry(256, 4, 1, unsigned(w));                                   // ImageWidth
-    entry(257, 4, 1, unsigned(h));                                   // ImageLength
-    entry(258, 3, 1, 16);                                            // BitsPerSample
-    entry(259, 3, 1, 1);                                             // Compression: none
-    entry(262, 3, 1, 1);                                             // Photometric: min-is-black
-    entry(273, 4, unsigned(strips), strips == 1 ? data : arrays);    // StripOffsets
-    entry(277, 3, 1, 1);                                             // SamplesPerPixel
-    entry(278, 4, 1, unsigned(rps));                                 // RowsPerStrip
+    entry(256, 4, 1, unsigned(w));                                 // ImageWidth
+    entry(257, 4, 1, unsigned(h));                                 // ImageLength
+    entry(258, 3, 1, 16);                                          // BitsPerSample
+    entry(259, 3, 1, 1);                                           // Compression: none
+    entry(262, 3, 1, 1);                                           // Photometric: min-is-black
+    entry(273, 4, unsigned(strips), strips == 1 ? data : arrays);  // StripOffsets
+    entry(277, 3, 1, 1);                                           // SamplesPerPixel
+    entry(278, 4, 1, unsigned(rps));                               // RowsPerStrip
     entry(279, 4, unsigned(strips), strips == 1 ? unsigned(w * h * 2) : arrays + 4 * unsigned(strips));
-    entry(284, 3, 1, 1);                                             // PlanarConfig: contig
-    u32(0);                                                          // no next directory
+    entry(284, 3, 1, 1);  // PlanarConfig: contig
+    u32(0);               // no next directory
     for (int s = 0; s < strips; ++s) u32(data + unsigned(s * rps * w * 2));
     for (int s = 0; s < strips; ++s) u32(unsigned(std::min(rps, h - s * rps) * w * 2));
     for (int y = 0; y < h; ++y)
@@ -87,12 +87,17 @@ TEST_CASE("tiff stream: striped and tiled TIFFs of every layout read as libvips 
         {"grey8-strips.tif", tt::pattern(w, h, 1), opt()},
         {"grey16-strips.tif", pattern16(w, h, 1), opt()},
         {"rgb8-strips-deflate-predictor.tif", tt::pattern(w, h, 3),
-         opt()->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE)
+         opt()
+             ->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_DEFLATE)
              ->set("predictor", VIPS_FOREIGN_TIFF_PREDICTOR_HORIZONTAL)},
         {"grey16-strips-lzw.tif", pattern16(w, h, 1), opt()->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_LZW)},
-        {"rgb16-tiled.tif", pattern16(w, h, 3), opt()->set("tile", true)->set("tile_width", 64)->set("tile_height", 32)},
+        {"rgb16-tiled.tif", pattern16(w, h, 3),
+         opt()->set("tile", true)->set("tile_width", 64)->set("tile_height", 32)},
         {"grey16-tiled-zstd.tif", pattern16(w, h, 1),
-         opt()->set("tile", true)->set("tile_width", 48)->set("tile_height", 48)
+         opt()
+             ->set("tile", true)
+             ->set("tile_width", 48)
+             ->set("tile_height", 48)
              ->set("compression", VIPS_FOREIGN_TIFF_COMPRESSION_ZSTD)},
         {"rgba8-strips.tif", tt::pattern(w, h, 4), opt()},
         {"float2-strips.tif", tt::pattern(w, h, 2, VIPS_FORMAT_FLOAT, 4), opt()},
@@ -111,12 +116,14 @@ TEST_CASE("tiff stream: striped and tiled TIFFs of every layout read as libvips 
     }
 }
 
-TEST_CASE("tiff stream: a big-endian uncompressed TIFF is byte-swapped as libtiff would / a truncated one is an error naming it") {
+TEST_CASE("tiff stream: a big-endian uncompressed TIFF is byte-swapped as libtiff would / a truncated one is an error "
+          "naming it") {
     tt::TempDir dir;
     const int w = 90, h = 70;
     const std::vector<std::uint8_t> bytes = big_endian_tiff(w, h, 16);
     const std::string path = (dir / "be.tif").string();
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
     {
         Graph g(standard_registry());
         NodeId n = add_load(g, path);
@@ -160,8 +167,9 @@ TEST_CASE("tiff stream: a mosaic of 16-bit striped TIFFs holds a few strips of e
     tt::TempDir dir;
     const int n = 6, size = 1024, step = 1000, canvas = step * (n - 1) + size;
     Graph g(standard_registry());
-    std::vector<NodeId> inputs{g.add("black", {}, {{"width", std::int64_t(canvas)}, {"height", std::int64_t(canvas)},
-                                                   {"format", std::string("u16")}})};
+    std::vector<NodeId> inputs{
+        g.add("black", {},
+              {{"width", std::int64_t(canvas)}, {"height", std::int64_t(canvas)}, {"format", std::string("u16")}})};
     std::vector<IntPair> at;
     VImage want = VImage::black(canvas, canvas).cast(VIPS_FORMAT_USHORT);
     for (int r = 0; r < n; ++r)

@@ -57,8 +57,9 @@ TEST_CASE("jobs: tessera::mosaic with an estimated flat-field and gains writes t
     CHECK(fitted == 1);
 
     std::string out;
-    REQUIRE(tt::run_command(tt::tessera_binary() + " mosaic " + csv + " -q --threads 2 --estimate-flatfield --flatfield-out " +
-                                (dir / "F2.tif").string() + " --gain-compensation -o " + (dir / "cli.tif").string(),
+    REQUIRE(tt::run_command(tt::tessera_binary() + " mosaic " + csv +
+                                " -q --threads 2 --estimate-flatfield --flatfield-out " + (dir / "F2.tif").string() +
+                                " --gain-compensation -o " + (dir / "cli.tif").string(),
                             &out) == 0);
     CHECK(tt::slurp(dir / "api.tif") == tt::slurp(dir / "cli.tif"));
     CHECK(tt::slurp(dir / "F.tif") == tt::slurp(dir / "F2.tif"));
@@ -155,10 +156,14 @@ TEST_CASE("jobs: registration options outside their specs are refused by the lib
         std::string why;
     };
     const Case cases[] = {
-        {"--stage-error", "5000", [](RegisterOptions& o) { o.stage_error = 5000; }, "stage_error: 5000 is out of range; use a value in [1, 4096]"},
-        {"--register-band", "70000", [](RegisterOptions& o) { o.band = 70000; }, "band: 70000 is out of range; use a value in [0, 65536]"},
-        {"--min-score", "2", [](RegisterOptions& o) { o.min_score = 2; }, "min_score: 2 is out of range; use a value in [-1, 1]"},
-        {"--deep-share", "1.5", [](RegisterOptions& o) { o.plan.deep_share = 1.5; }, "deep_share: 1.5 is out of range; use a value in [0, 1]"},
+        {"--stage-error", "5000", [](RegisterOptions& o) { o.stage_error = 5000; },
+         "stage_error: 5000 is out of range; use a value in [1, 4096]"},
+        {"--register-band", "70000", [](RegisterOptions& o) { o.band = 70000; },
+         "band: 70000 is out of range; use a value in [0, 65536]"},
+        {"--min-score", "2", [](RegisterOptions& o) { o.min_score = 2; },
+         "min_score: 2 is out of range; use a value in [-1, 1]"},
+        {"--deep-share", "1.5", [](RegisterOptions& o) { o.plan.deep_share = 1.5; },
+         "deep_share: 1.5 is out of range; use a value in [0, 1]"},
     };
     for (const Case& c : cases) {
         CAPTURE(c.option);

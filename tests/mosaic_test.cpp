@@ -33,7 +33,11 @@ struct Scan {
 Scan make_scan(const fs::path& dir, const std::string& ext, int cols = 4, int rows = 3, Rect blank = {}) {
     fs::create_directories(dir / "tiles");
     const int tw = 400, th = 300, sx = 300, sy = 210, margin = 20;
-    Scan s{dir / "nominal.csv", dir / "truth.csv", 2 * margin + sx * (cols - 1) + tw, 2 * margin + sy * (rows - 1) + th, {}};
+    Scan s{dir / "nominal.csv",
+           dir / "truth.csv",
+           2 * margin + sx * (cols - 1) + tw,
+           2 * margin + sy * (rows - 1) + th,
+           {}};
     // texture at several scales, and a slow shade so no two places look alike
     VImage cells = VImage::worley(s.canvas_w, s.canvas_h, VImage::option()->set("cell_size", 40)->set("seed", 2));
     VImage fine = VImage::perlin(s.canvas_w, s.canvas_h, VImage::option()->set("cell_size", 12)->set("seed", 5));
@@ -42,8 +46,9 @@ Scan make_scan(const fs::path& dir, const std::string& ext, int cols = 4, int ro
     VImage r = cells * 1.5 + fine * 50 + 120 - shade, g = cells + fine * 40 + 100 + shade, b = fine * 60 + 150;
     VImage slide = r.bandjoin(g).bandjoin(b).cast(VIPS_FORMAT_UCHAR).copy_memory();
     if (!blank.empty())  // a patch of bare glass
-        slide = slide.insert((VImage::black(blank.w, blank.h, VImage::option()->set("bands", 3)) + 200).cast(VIPS_FORMAT_UCHAR),
-                             blank.x, blank.y);
+        slide = slide.insert(
+            (VImage::black(blank.w, blank.h, VImage::option()->set("bands", 3)) + 200).cast(VIPS_FORMAT_UCHAR), blank.x,
+            blank.y);
     const int n = cols * rows;
     std::vector<int> jx(static_cast<std::size_t>(n)), jy(static_cast<std::size_t>(n));
     for (int k = 0; k < n; ++k) {
@@ -142,7 +147,8 @@ TEST_CASE("mosaic command: registered from nominal positions - equal to insert o
     CHECK(mean_abs_diff(ours, want) < 1.0);
     // the positions CSV is written relative to its own folder: stitch reads it back
     fs::path again = tmp / "again.tif";
-    REQUIRE(tessera_cmd("stitch " + solved.string() + " --canvas " + size_of(s) + " -o " + again.string() + " -q") == 0);
+    REQUIRE(tessera_cmd("stitch " + solved.string() + " --canvas " + size_of(s) + " -o " + again.string() + " -q") ==
+            0);
     CHECK(tt::max_abs_diff(tt::from_vips(VImage::new_from_file(again.c_str())), ours) == 0);
 }
 
@@ -177,7 +183,8 @@ TEST_CASE("mosaic: register_positions on lossless tiles is exact - reads only wi
     CHECK(near(all.positions, s.true_at));
     // and the thread count changes nothing
     o.threads = 1;
-    CHECK(register_positions(read_positions_csv(s.nominal.string()), o, standard_registry()).positions == all.positions);
+    CHECK(register_positions(read_positions_csv(s.nominal.string()), o, standard_registry()).positions ==
+          all.positions);
 }
 
 TEST_CASE("mosaic: a pair whose window falls on bare glass tries other places along its overlap") {

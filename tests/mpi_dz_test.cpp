@@ -14,8 +14,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // mpirun refuses root unless told; the tests may run as root in a container
-const std::string kMpirun =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np 3 ";
+const std::string kMpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np 3 ";
 
 bool can_shard() {
     if (!tessera::mpi_available()) {
@@ -53,11 +52,12 @@ void check_sharded(const Case& c) {
         fs::create_directories(tmp / run);
         const fs::path json = tmp / (std::string(run) + ".json");
         std::ofstream(json) << R"({"version": 1, "nodes": [
-            {"id": "in", "op": "load", "path": ")" + src.string() + R"("},
-            {"id": "out", "op": "save", "inputs": ["in"], "path": ")" + (tmp / run / "slide.dzi").string() + "\", " +
-                                   c.options + "}]}";
-        const std::string cmd = (std::string(run) == "one" ? "" : kMpirun) + tt::tessera_binary() + " run -q " +
-                                json.string();
+            {"id": "in", "op": "load", "path": ")" +
+                                   src.string() + R"("},
+            {"id": "out", "op": "save", "inputs": ["in"], "path": ")" +
+                                   (tmp / run / "slide.dzi").string() + "\", " + c.options + "}]}";
+        const std::string cmd =
+            (std::string(run) == "one" ? "" : kMpirun) + tt::tessera_binary() + " run -q " + json.string();
         std::string out;
         INFO(cmd);
         REQUIRE_MESSAGE(tt::run_command(cmd, &out) == 0, out);
@@ -98,7 +98,8 @@ TEST_CASE("mpi dz: overlap 3 png one band") {
 
 TEST_CASE("mpi dz: google layout jpeg") {
     if (!can_shard()) return;
-    check_sharded({1001, 603, 3, R"("layout": "google", "suffix": "jpeg", "tile_size": 64, "overlap": 0, "band_width": 128)"});
+    check_sharded(
+        {1001, 603, 3, R"("layout": "google", "suffix": "jpeg", "tile_size": 64, "overlap": 0, "band_width": 128)"});
 }
 
 TEST_CASE("mpi dz: odd size and odd tile size") {

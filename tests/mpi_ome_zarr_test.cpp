@@ -14,8 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kMpirun =
-    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np 3 ";
+const std::string kMpirun = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np 3 ";
 
 bool can_shard() {
     if (!tessera::mpi_available()) {
@@ -47,11 +46,12 @@ void check_sharded(int w, int h, int bands, const std::string& cast, const std::
         fs::create_directories(tmp / run);
         const fs::path json = tmp / (std::string(run) + ".json");
         std::ofstream(json) << R"({"version": 1, "nodes": [
-            {"id": "in", "op": "load", "path": ")" + src.string() + R"("},
-            {"id": "out", "op": "save", "inputs": ["in"], "path": ")" + (tmp / run / "s.ome.zarr").string() + "\", " +
-                                   options + "}]}";
-        const std::string cmd = (std::string(run) == "one" ? "" : kMpirun) + tt::tessera_binary() + " run -q " +
-                                json.string();
+            {"id": "in", "op": "load", "path": ")" +
+                                   src.string() + R"("},
+            {"id": "out", "op": "save", "inputs": ["in"], "path": ")" +
+                                   (tmp / run / "s.ome.zarr").string() + "\", " + options + "}]}";
+        const std::string cmd =
+            (std::string(run) == "one" ? "" : kMpirun) + tt::tessera_binary() + " run -q " + json.string();
         std::string out;
         INFO(cmd);
         REQUIRE_MESSAGE(tt::run_command(cmd, &out) == 0, out);

@@ -81,7 +81,8 @@ TEST_CASE("mpi: stitch on 3 ranks writes the single-process pyramid TIFF byte fo
     const std::string one = tt::slurp(tmp / "one.tif");
     REQUIRE(one.size() > 10000);
     std::string log;
-    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &log) == 0, log);
+    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &log) == 0,
+                    log);
     CHECK(tt::slurp(tmp / "three.tif") == one);
     // every rank computed a share and reported it; the writer sent nothing
     CHECK(log.find("rank 0: ") != std::string::npos);
@@ -148,9 +149,11 @@ TEST_CASE("mpi: pyramid TIFF in several bands on 2 and 3 ranks - both sinks of a
     auto pipeline = [&](const std::string& tag) {
         const std::string json = R"({"version": 1, "nodes": [
           {"id": "in", "op": "load", "path": "in.png"},
-          {"id": "tif", "op": "save", "inputs": ["in"], "path": "out-)" + tag + R"(.tif",
+          {"id": "tif", "op": "save", "inputs": ["in"], "path": "out-)" +
+                                 tag + R"(.tif",
            "tile_width": 32, "tile_height": 32, "pyramid": true, "compression": "deflate", "band_width": 256},
-          {"id": "png", "op": "save", "inputs": ["in"], "path": "out-)" + tag + R"(.png"}]})";
+          {"id": "png", "op": "save", "inputs": ["in"], "path": "out-)" +
+                                 tag + R"(.png"}]})";
         std::ofstream(tmp / ("p-" + tag + ".json")) << json;
         return (tmp / ("p-" + tag + ".json")).string();
     };
@@ -196,7 +199,9 @@ TEST_CASE("mpi: merge to a COG on 3 ranks writes the single-process file byte fo
         r.transform = {500000.0 + 300 * k, 10, 0, 4200000.0 - 150 * k, 0, -10};
         r.srs = "EPSG:32633";
         r.nodata = 0;
-        r.value = [k](int x, int y, int) { return (x + y) % 97 == 0 ? 0.0 : double(1000 * (k + 1) + (x * 3 + y) % 500); };
+        r.value = [k](int x, int y, int) {
+            return (x + y) % 97 == 0 ? 0.0 : double(1000 * (k + 1) + (x * 3 + y) % 500);
+        };
         const std::string vrt = geo::write_vrt(tmp.path, "r" + std::to_string(k), r);
         const std::string tif = (tmp / ("r" + std::to_string(k) + ".tif")).string();
         REQUIRE(tt::run_command("gdal_translate -q -co TILED=YES " + vrt + " " + tif) == 0);
@@ -209,14 +214,17 @@ TEST_CASE("mpi: merge to a COG on 3 ranks writes the single-process file byte fo
     const std::string one = tt::slurp(tmp / "one.tif");
     REQUIRE(!one.empty());
     std::string log;
-    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &log) == 0, log);
+    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &log) == 0,
+                    log);
     CHECK(tt::slurp(tmp / "three.tif") == one);
     // and as a plain tiled GeoTIFF
     args = "merge";
     for (const auto& i : inputs) args += " " + i;
     args += " --tile-size 64 -q";
     REQUIRE(tessera_cmd(args + " -o " + (tmp / "one-gtiff.tif").string()) == 0);
-    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three-gtiff.tif").string()), &log) == 0, log);
+    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three-gtiff.tif").string()), &log) ==
+                        0,
+                    log);
     CHECK(tt::slurp(tmp / "three-gtiff.tif") == tt::slurp(tmp / "one-gtiff.tif"));
 }
 
@@ -255,12 +263,12 @@ TEST_CASE("mpi: a rank killed mid-run ends the job - no output and no temporary 
     // mpirun in the background; once the writer has its temporary file,
     // SIGKILL the rank-1 process (found by its environment)
     const std::string script =
-        "cd " + tmp.path.string() + "\n(" +
-        mpirun(3, "run -q --threads 1 p.json") +
+        "cd " + tmp.path.string() + "\n(" + mpirun(3, "run -q --threads 1 p.json") +
         " > log 2>&1; echo $? > rc) & "
         "for i in $(seq 1 300); do ls -a | grep -q 'out.tif.tessera' && break; sleep 0.05; done; "
         "for p in $(pgrep -f 'tessera.*p.json'); do "
-        "  if tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then kill -9 $p; echo killed; fi; "
+        "  if tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1; then kill -9 $p; echo "
+        "killed; fi; "
         "done; wait";
     std::ofstream(tmp / "p.json") << R"({"version": 1, "nodes": [
       {"id": "in", "op": "load", "path": "in.v"},
@@ -285,11 +293,11 @@ TEST_CASE("mpi: srun without --mpi=pmix (plain copies of the job) is refused - w
     tt::save(tt::pattern(40, 30, 1, VIPS_FORMAT_UCHAR, 1), tmp / "in.png");
     const std::string out = (tmp / "out.tif").string();
     std::string said;
-    const int rc = tt::run_command("env -u PMIX_RANK -u PMI_RANK -u PMI_SIZE -u OMPI_COMM_WORLD_SIZE "
-                                   "SLURM_STEP_NUM_TASKS=4 SLURM_PROCID=1 " +
-                                       tt::tessera_binary() + " stitch " + (tmp / "in.png").string() +
-                                       " --canvas 40 30 -o " + out,
-                                   &said);
+    const int rc =
+        tt::run_command("env -u PMIX_RANK -u PMI_RANK -u PMI_SIZE -u OMPI_COMM_WORLD_SIZE "
+                        "SLURM_STEP_NUM_TASKS=4 SLURM_PROCID=1 " +
+                            tt::tessera_binary() + " stitch " + (tmp / "in.png").string() + " --canvas 40 30 -o " + out,
+                        &said);
     CHECK(rc == 1);
     CHECK_MESSAGE(said.find("one of 4 tasks srun started without MPI") != std::string::npos, said);
     CHECK_MESSAGE(said.find("--mpi=pmix") != std::string::npos, said);
@@ -299,7 +307,8 @@ TEST_CASE("mpi: srun without --mpi=pmix (plain copies of the job) is refused - w
     std::ofstream(tmp / "p.json") << R"({"version": 1, "nodes": [
       {"id": "in", "op": "load", "path": "in.png"},
       {"id": "out", "op": "save", "inputs": ["in"], "path": "out.tif"}]})";
-    CHECK(tt::run_command("SLURM_STEP_NUM_TASKS=1 " + tt::tessera_binary() + " run -q " + (tmp / "p.json").string()) == 0);
+    CHECK(tt::run_command("SLURM_STEP_NUM_TASKS=1 " + tt::tessera_binary() + " run -q " + (tmp / "p.json").string()) ==
+          0);
     CHECK(fs::exists(out));
 }
 
@@ -326,7 +335,8 @@ TEST_CASE("mpi: --on-error background on 3 ranks - the same file - rank 0 report
     };
     std::string one_log, three_log;
     REQUIRE_MESSAGE(tessera_cmd(args + " -o " + (tmp / "one.tif").string(), &one_log) == 0, one_log);
-    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &three_log) == 0,
+    REQUIRE_MESSAGE(tt::run_command(mpirun(3, args + " --threads 1 -o " + (tmp / "three.tif").string()), &three_log) ==
+                        0,
                     three_log);
     CHECK(tt::slurp(tmp / "three.tif") == tt::slurp(tmp / "one.tif"));
     const auto fills = lines_with(one_log, "filled with background: node");

@@ -64,9 +64,9 @@ TEST_CASE("affine: each interpolator near vips affine / u8 RGB and u16 grey / ti
                                      {{1.7, 0, 0, 0.6}, 3.25, -2.5, 0.5, 0.5, false},
                                      {{1, 0.35, 0, 1}, 0, 0, 0, 0, true},
                                      {{-0.8, 0.1, 0.2, 1.3}, 0.3, 0.7, 0, 0, true}};
-    for (auto [im, name] : {std::pair{tt::pattern(143, 101, 3).gaussblur(1).copy_memory(), "rgb.v"},
-                            std::pair{(tt::pattern(97, 61, 1).gaussblur(3) * 257).cast(VIPS_FORMAT_USHORT).copy_memory(),
-                                      "g16.v"}}) {
+    for (auto [im, name] :
+         {std::pair{tt::pattern(143, 101, 3).gaussblur(1).copy_memory(), "rgb.v"},
+          std::pair{(tt::pattern(97, 61, 1).gaussblur(3) * 257).cast(VIPS_FORMAT_USHORT).copy_memory(), "g16.v"}}) {
         NodeId in = tt::load_image(g, dir, im, name);
         for (const Case& k : cases)
             for (int i = 0; i < 3; ++i) {
@@ -75,8 +75,12 @@ TEST_CASE("affine: each interpolator near vips affine / u8 RGB and u16 grey / ti
                 CAPTURE(k.m[1]);
                 CAPTURE(kInterp[i]);
                 NodeId n = g.add("affine", {in},
-                                 {{"matrix", k.m}, {"interpolate", std::string(kInterp[i])}, {"odx", k.odx},
-                                  {"ody", k.ody}, {"idx", k.idx}, {"idy", k.idy},
+                                 {{"matrix", k.m},
+                                  {"interpolate", std::string(kInterp[i])},
+                                  {"odx", k.odx},
+                                  {"ody", k.ody},
+                                  {"idx", k.idx},
+                                  {"idy", k.idy},
                                   {"extend", std::string(k.copy ? "copy" : "background")}});
                 VImage want = im.affine(k.m, VImage::option()
                                                  ->set("interpolate", vips::VInterpolate::new_from_name(kInterp[i]))
@@ -129,6 +133,8 @@ TEST_CASE("affine: bad matrices name the node and the key") {
     CHECK_THROWS_WITH_AS(g.add("affine", {b}, {{"matrix", std::vector<double>{1, 0, 0}}}, "warp"),
                          doctest::Contains("key 'matrix': needs 4 numbers"), GraphError);
     CHECK_THROWS_WITH_AS(g.add("affine", {b}, {}, "warp"), doctest::Contains("key 'matrix'"), GraphError);
-    CHECK_THROWS_WITH_AS(g.add("affine", {b}, {{"matrix", std::vector<double>{1, 0, 0, 1}}, {"interpolate", std::string("lanczos")}}, "warp"),
+    CHECK_THROWS_WITH_AS(g.add("affine", {b},
+                               {{"matrix", std::vector<double>{1, 0, 0, 1}}, {"interpolate", std::string("lanczos")}},
+                               "warp"),
                          doctest::Contains("key 'interpolate'"), GraphError);
 }

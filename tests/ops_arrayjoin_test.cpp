@@ -128,21 +128,25 @@ TEST_CASE("arrayjoin: a float grid matches libvips") {
         ims.push_back((tt::pattern(15 + 4 * i, 22 - 3 * i, 1, VIPS_FORMAT_FLOAT, i) * 0.5 - 3).copy_memory());
         ids.push_back(tt::load_image(g, dir, ims.back(), "f" + std::to_string(i) + ".v"));
     }
-    NodeId n = g.add("arrayjoin", ids,
-                     {{"across", std::int64_t(3)}, {"shim", std::int64_t(4)}, {"background", std::vector<double>{-2.5}}});
-    tt::check_pixels(g, n,
-                 VImage::arrayjoin(ims, VImage::option()
-                                            ->set("across", 3)
-                                            ->set("shim", 4)
-                                            ->set("background", std::vector<double>{-2.5})));
+    NodeId n =
+        g.add("arrayjoin", ids,
+              {{"across", std::int64_t(3)}, {"shim", std::int64_t(4)}, {"background", std::vector<double>{-2.5}}});
+    tt::check_pixels(
+        g, n,
+        VImage::arrayjoin(
+            ims, VImage::option()->set("across", 3)->set("shim", 4)->set("background", std::vector<double>{-2.5})));
 }
 
 TEST_CASE("arrayjoin: mismatched inputs and bad parameters name the problem") {
     Graph g(standard_registry());
-    NodeId a = g.add("black", {}, {{"width", std::int64_t(8)}, {"height", std::int64_t(8)}, {"bands", std::int64_t(3)}});
+    NodeId a =
+        g.add("black", {}, {{"width", std::int64_t(8)}, {"height", std::int64_t(8)}, {"bands", std::int64_t(3)}});
     NodeId b = g.add("black", {}, {{"width", std::int64_t(8)}, {"height", std::int64_t(8)}});
-    NodeId c = g.add("black", {}, {{"width", std::int64_t(8)}, {"height", std::int64_t(8)}, {"bands", std::int64_t(3)},
-                                   {"format", std::string("u16")}});
+    NodeId c = g.add("black", {},
+                     {{"width", std::int64_t(8)},
+                      {"height", std::int64_t(8)},
+                      {"bands", std::int64_t(3)},
+                      {"format", std::string("u16")}});
     CHECK_THROWS_WITH_AS(g.add("arrayjoin", {a, a, b}, {}),
                          doctest::Contains("key 'inputs': image 2 has 1 bands of u8 but image 0 has 3 bands of u8"),
                          GraphError);

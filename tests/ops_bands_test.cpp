@@ -48,9 +48,11 @@ TEST_CASE("invert equals vips invert for every format") {
 
 TEST_CASE("extract_band and bandjoin: bad bands and mismatched inputs are refused") {
     Graph g(standard_registry());
-    NodeId b = g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(7)}, {"bands", std::int64_t(3)}});
+    NodeId b =
+        g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(7)}, {"bands", std::int64_t(3)}});
     NodeId c = g.add("black", {}, {{"width", std::int64_t(11)}, {"height", std::int64_t(7)}});
-    NodeId d = g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(7)}, {"format", std::string("u16")}});
+    NodeId d =
+        g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(7)}, {"format", std::string("u16")}});
     CHECK_THROWS_WITH_AS(g.add("extract_band", {b}, {{"band", std::int64_t(3)}}, "pick"),
                          doctest::Contains("node 'pick' (op extract_band), key 'band': band 3 of a 3-band image"),
                          GraphError);
@@ -78,5 +80,6 @@ TEST_CASE("flatten equals vips flatten / u8 RGBA and u16 RGBA / black and a colo
     }
     Graph h(standard_registry());
     NodeId one = h.add("black", {}, {{"width", std::int64_t(4)}, {"height", std::int64_t(4)}});
-    CHECK_THROWS_WITH_AS(h.add("flatten", {one}, {}, "over"), doctest::Contains("node 'over' (op flatten)"), GraphError);
+    CHECK_THROWS_WITH_AS(h.add("flatten", {one}, {}, "over"), doctest::Contains("node 'over' (op flatten)"),
+                         GraphError);
 }

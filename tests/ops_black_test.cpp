@@ -9,7 +9,9 @@ using vips::VImage;
 namespace {
 
 Params canvas(int w, int h, int bands = 1, const std::string& format = "u8") {
-    return {{"width", std::int64_t(w)}, {"height", std::int64_t(h)}, {"bands", std::int64_t(bands)},
+    return {{"width", std::int64_t(w)},
+            {"height", std::int64_t(h)},
+            {"bands", std::int64_t(bands)},
             {"format", format}};
 }
 

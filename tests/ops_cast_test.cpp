@@ -9,13 +9,12 @@ using vips::VImage;
 
 namespace {
 
-std::unique_ptr<Op> build(const Params& p, const ImageInfo& in) {
-    return tt::build_op("cast", p, {in});
-}
+std::unique_ptr<Op> build(const Params& p, const ImageInfo& in) { return tt::build_op("cast", p, {in}); }
 
-const std::pair<const char*, VipsBandFormat> kFormats[] = {
-    {"u8", VIPS_FORMAT_UCHAR}, {"u16", VIPS_FORMAT_USHORT}, {"i16", VIPS_FORMAT_SHORT}, {"u32", VIPS_FORMAT_UINT},
-    {"i32", VIPS_FORMAT_INT},  {"f32", VIPS_FORMAT_FLOAT},  {"f64", VIPS_FORMAT_DOUBLE}};
+const std::pair<const char*, VipsBandFormat> kFormats[] = {{"u8", VIPS_FORMAT_UCHAR},  {"u16", VIPS_FORMAT_USHORT},
+                                                           {"i16", VIPS_FORMAT_SHORT}, {"u32", VIPS_FORMAT_UINT},
+                                                           {"i32", VIPS_FORMAT_INT},   {"f32", VIPS_FORMAT_FLOAT},
+                                                           {"f64", VIPS_FORMAT_DOUBLE}};
 
 // Values that exercise every rule: negative and positive fractions (band
 // 0), values past the 8 and 16 bit ranges (band 1), past the 32 bit ranges

@@ -9,12 +9,12 @@ using vips::VImage;
 
 namespace {
 
-std::unique_ptr<Op> build(const Params& p, const ImageInfo& in) {
-    return tt::build_op("embed", p, {in});
-}
+std::unique_ptr<Op> build(const Params& p, const ImageInfo& in) { return tt::build_op("embed", p, {in}); }
 
 Params place(int x, int y, int width, int height, const std::string& extend = "") {
-    Params p{{"x", std::int64_t(x)}, {"y", std::int64_t(y)}, {"width", std::int64_t(width)},
+    Params p{{"x", std::int64_t(x)},
+             {"y", std::int64_t(y)},
+             {"width", std::int64_t(width)},
              {"height", std::int64_t(height)}};
     if (!extend.empty()) p.set("extend", extend);
     return p;
@@ -167,10 +167,10 @@ TEST_CASE("embed: background values are converted as libvips converts them") {
         q.set("background", std::vector<double>{-1.5, 70000.7});
         NodeId b = g.add("embed", {s}, q);
         tt::check_pixels(g, b,
-                     im.embed(-4, 6, 40, 35,
-                              VImage::option()
-                                  ->set("extend", VIPS_EXTEND_BACKGROUND)
-                                  ->set("background", std::vector<double>{-1.5, 70000.7})));
+                         im.embed(-4, 6, 40, 35,
+                                  VImage::option()
+                                      ->set("extend", VIPS_EXTEND_BACKGROUND)
+                                      ->set("background", std::vector<double>{-1.5, 70000.7})));
         NodeId w = g.add("embed", {s}, place(3, 2, 40, 35, "white"));
         tt::check_pixels(g, w, im.embed(3, 2, 40, 35, VImage::option()->set("extend", VIPS_EXTEND_WHITE)));
     }
@@ -178,7 +178,8 @@ TEST_CASE("embed: background values are converted as libvips converts them") {
 
 TEST_CASE("embed: bad parameters name their key") {
     Graph g(standard_registry());
-    NodeId b = g.add("black", {}, {{"width", std::int64_t(50)}, {"height", std::int64_t(40)}, {"bands", std::int64_t(3)}});
+    NodeId b =
+        g.add("black", {}, {{"width", std::int64_t(50)}, {"height", std::int64_t(40)}, {"bands", std::int64_t(3)}});
     CHECK_THROWS_WITH_AS(g.add("embed", {b}, place(0, 0, 60, 50, "wrap")), doctest::Contains("key 'extend'"),
                          GraphError);
     Params p = place(0, 0, 60, 50);
@@ -188,10 +189,10 @@ TEST_CASE("embed: bad parameters name their key") {
     // copy needs an edge to copy from
     CHECK_THROWS_WITH_AS(g.add("embed", {b}, place(100, 0, 60, 50, "copy")),
                          doctest::Contains("key 'x': the 50x40 input at (100, 0) lies wholly outside"), GraphError);
-    CHECK_THROWS_WITH_AS(g.add("embed", {b}, place(0, -40, 60, 50, "copy")),
-                         doctest::Contains("key 'y'"), GraphError);
+    CHECK_THROWS_WITH_AS(g.add("embed", {b}, place(0, -40, 60, 50, "copy")), doctest::Contains("key 'y'"), GraphError);
     // the constant rules give the plain canvas (libvips refuses these too)
     NodeId off = g.add("embed", {b}, place(0, -40, 60, 50, "white"));
     CHECK(tt::max_abs_diff(tt::render(g, off, 16, 1),
-                           (VImage::black(60, 50, VImage::option()->set("bands", 3)) + 255).cast(VIPS_FORMAT_UCHAR)) == 0);
+                           (VImage::black(60, 50, VImage::option()->set("bands", 3)) + 255).cast(VIPS_FORMAT_UCHAR)) ==
+          0);
 }

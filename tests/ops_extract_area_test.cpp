@@ -10,14 +10,14 @@ namespace {
 
 // A load node reading `im`, saved losslessly in the libvips format.
 // The op built straight from its spec, on a made-up input header.
-std::unique_ptr<Op> build(const Params& p, const ImageInfo& in) {
-    return tt::build_op("extract_area", p, {in});
-}
+std::unique_ptr<Op> build(const Params& p, const ImageInfo& in) { return tt::build_op("extract_area", p, {in}); }
 
 // The node at tile sizes that put seams in different places (37 is odd),
 // one and two threads, each compared exactly with libvips.
 Params area(int left, int top, int width, int height) {
-    return {{"left", std::int64_t(left)}, {"top", std::int64_t(top)}, {"width", std::int64_t(width)},
+    return {{"left", std::int64_t(left)},
+            {"top", std::int64_t(top)},
+            {"width", std::int64_t(width)},
             {"height", std::int64_t(height)}};
 }
 
@@ -93,16 +93,12 @@ TEST_CASE("extract_area: an area outside the input names the key") {
     in.height = 80;
     Graph g(standard_registry());
     NodeId b = g.add("black", {}, {{"width", std::int64_t(100)}, {"height", std::int64_t(80)}});
-    CHECK_THROWS_WITH_AS(g.add("extract_area", {b}, area(50, 0, 60, 10)), doctest::Contains("key 'width'"),
-                         GraphError);
-    CHECK_THROWS_WITH_AS(g.add("extract_area", {b}, area(100, 0, 1, 1)), doctest::Contains("key 'left'"),
-                         GraphError);
+    CHECK_THROWS_WITH_AS(g.add("extract_area", {b}, area(50, 0, 60, 10)), doctest::Contains("key 'width'"), GraphError);
+    CHECK_THROWS_WITH_AS(g.add("extract_area", {b}, area(100, 0, 1, 1)), doctest::Contains("key 'left'"), GraphError);
     CHECK_THROWS_WITH_AS(g.add("extract_area", {b}, area(0, 70, 10, 11)), doctest::Contains("key 'height'"),
                          GraphError);
-    CHECK_THROWS_WITH_AS(g.add("extract_area", {b}, area(0, -1, 10, 10)), doctest::Contains("key 'top'"),
-                         GraphError);
-    CHECK_THROWS_WITH_AS(g.add("extract_area", {b}, area(0, 0, 0, 10)), doctest::Contains("key 'width'"),
-                         GraphError);
+    CHECK_THROWS_WITH_AS(g.add("extract_area", {b}, area(0, -1, 10, 10)), doctest::Contains("key 'top'"), GraphError);
+    CHECK_THROWS_WITH_AS(g.add("extract_area", {b}, area(0, 0, 0, 10)), doctest::Contains("key 'width'"), GraphError);
     // the message says what to do
     CHECK_THROWS_WITH_AS(build(area(50, 0, 60, 10), in), doctest::Contains("does not fit inside the 100x80 input"),
                          ParamError);

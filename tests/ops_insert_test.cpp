@@ -9,9 +9,7 @@ using vips::VImage;
 
 namespace {
 
-std::unique_ptr<Op> build(const Params& p, const std::vector<ImageInfo>& in) {
-    return tt::build_op("insert", p, in);
-}
+std::unique_ptr<Op> build(const Params& p, const std::vector<ImageInfo>& in) { return tt::build_op("insert", p, in); }
 
 }  // namespace
 
@@ -20,7 +18,8 @@ TEST_CASE("insert: geometry is the base's") {
     GeoRef geo;
     geo.transform = {1, 2, 0, 3, 0, -2};
     base.geo = geo;
-    auto op = build({{"at", std::vector<IntPair>{{10, 20}, {-5, 140}}}}, {base, tt::header(50, 40, 3), tt::header(30, 30, 3)});
+    auto op = build({{"at", std::vector<IntPair>{{10, 20}, {-5, 140}}}},
+                    {base, tt::header(50, 40, 3), tt::header(30, 30, 3)});
     CHECK(op->info() == base);
 }
 
@@ -89,7 +88,8 @@ TEST_CASE("insert: pixels across tile seams match libvips") {
 
 TEST_CASE("insert: bad parameters name their key") {
     Graph g(standard_registry());
-    NodeId base = g.add("black", {}, {{"width", std::int64_t(50)}, {"height", std::int64_t(50)}, {"bands", std::int64_t(3)}});
+    NodeId base =
+        g.add("black", {}, {{"width", std::int64_t(50)}, {"height", std::int64_t(50)}, {"bands", std::int64_t(3)}});
     NodeId grey = g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(10)}});
     CHECK_THROWS_WITH_AS(g.add("insert", {base, base}, {{"at", std::vector<IntPair>{{1, 2}, {3, 4}}}}),
                          doctest::Contains("key 'at': has 2 positions for 1 inserted images"), GraphError);
@@ -102,7 +102,8 @@ TEST_CASE("insert: bad parameters name their key") {
     // wholly outside the base (swapped or scaled coordinates): an error;
     // partly outside is clipped as libvips does
     CHECK_THROWS_WITH_AS(g.add("insert", {base, base, base}, {{"at", std::vector<IntPair>{{0, 0}, {-50, 10}}}}),
-                         doctest::Contains("key 'at': position 1 [-50, 10] puts image 2 (50x50) wholly outside the 50x50 base"),
+                         doctest::Contains(
+                             "key 'at': position 1 [-50, 10] puts image 2 (50x50) wholly outside the 50x50 base"),
                          GraphError);
     CHECK_NOTHROW(g.add("insert", {base, base}, {{"at", std::vector<IntPair>{{-49, 49}}}}));
 }

@@ -12,8 +12,10 @@ TEST_CASE("linear: every format and constant shape equals vips linear") {
     tt::TempDir dir;
     Graph g(standard_registry());
     VImage base = (tt::pattern(71, 43, 3, VIPS_FORMAT_DOUBLE, 3) - 100) * 263.7;
-    const std::vector<std::pair<std::vector<double>, std::vector<double>>> consts = {
-        {{0.1}, {0.3}}, {{-1.7}, {1000.25}}, {{0.1, 2.5, -0.03}, {0.3}}, {{1.0 / 3}, {0.5, -7.25, 11}}};
+    const std::vector<std::pair<std::vector<double>, std::vector<double>>> consts = {{{0.1}, {0.3}},
+                                                                                     {{-1.7}, {1000.25}},
+                                                                                     {{0.1, 2.5, -0.03}, {0.3}},
+                                                                                     {{1.0 / 3}, {0.5, -7.25, 11}}};
     for (VipsBandFormat f : {VIPS_FORMAT_UCHAR, VIPS_FORMAT_USHORT, VIPS_FORMAT_SHORT, VIPS_FORMAT_UINT,
                              VIPS_FORMAT_INT, VIPS_FORMAT_FLOAT, VIPS_FORMAT_DOUBLE}) {
         VImage im = (f == VIPS_FORMAT_UCHAR ? tt::pattern(71, 43, 3, f, 3) : base.cast(f)).copy_memory();
@@ -37,8 +39,11 @@ TEST_CASE("linear: u8 RGB and u16 grey across tile seams / a grey image banded u
     Graph g(standard_registry());
     VImage rgb = tt::pattern(143, 101, 3);
     NodeId a = tt::load_image(g, dir, rgb, "rgb.v");
-    tt::check_pixels(g, g.add("linear", {a}, {{"a", std::vector<double>{1.5, 0.5, 2}}, {"b", std::vector<double>{-20.0}}, {"uchar", true}}),
-                     rgb.linear({1.5, 0.5, 2}, {-20}, VImage::option()->set("uchar", true)));
+    tt::check_pixels(
+        g,
+        g.add("linear", {a},
+              {{"a", std::vector<double>{1.5, 0.5, 2}}, {"b", std::vector<double>{-20.0}}, {"uchar", true}}),
+        rgb.linear({1.5, 0.5, 2}, {-20}, VImage::option()->set("uchar", true)));
     VImage grey = (tt::pattern(97, 61, 1) * 257).cast(VIPS_FORMAT_USHORT).copy_memory();
     NodeId b = tt::load_image(g, dir, grey, "g16.v");
     // 16-bit counts to 8-bit for a JPEG: x / 257
@@ -52,7 +57,8 @@ TEST_CASE("linear: u8 RGB and u16 grey across tile seams / a grey image banded u
 
 TEST_CASE("linear: vectors of the wrong length name the node and the key") {
     Graph g(standard_registry());
-    NodeId b = g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(7)}, {"bands", std::int64_t(3)}});
+    NodeId b =
+        g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(7)}, {"bands", std::int64_t(3)}});
     CHECK_THROWS_WITH_AS(g.add("linear", {b}, {{"a", std::vector<double>{1, 2}}}, "scale"),
                          doctest::Contains("node 'scale' (op linear), key 'a': has 2 numbers for an image of 3 bands"),
                          GraphError);

@@ -56,7 +56,8 @@ TEST_CASE("merge grid: by default input 0's resolution over the union of the inp
 TEST_CASE("merge grid: res and bounds given - sizes rounded half to even as Python's round") {
     const std::vector<ImageInfo> in{geo_header(4, 3, 100, 200, 10)};
     // 25 / 10 = 2.5 -> 2 and 35 / 10 = 3.5 -> 4
-    MergeGrid g = plan_merge_grid({{"res", std::vector<double>{10}}, {"bounds", std::vector<double>{0, 0, 25, 35}}}, in);
+    MergeGrid g =
+        plan_merge_grid({{"res", std::vector<double>{10}}, {"bounds", std::vector<double>{0, 0, 25, 35}}}, in);
     CHECK(g.width == 2);
     CHECK(g.height == 4);
     CHECK(g.w == 0);

@@ -371,9 +371,11 @@ TEST_CASE("merge command: --format cog with GDAL-style creation options") {
         CHECK(info.find("Overviews") == std::string::npos);  // 15x15 fits one 16x16 tile
     }
     // options are checked before anything runs, naming the option
-    CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --co TILED=YES 2>&1", &log) != 0);
+    CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --co TILED=YES 2>&1", &log) !=
+          0);
     CHECK(log.find("unknown creation option 'TILED'") != std::string::npos);
-    CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --co QUALITY=0 2>&1", &log) != 0);
+    CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --co QUALITY=0 2>&1", &log) !=
+          0);
     CHECK(log.find("QUALITY=0: use a whole number from 1 to 100") != std::string::npos);
 }
 
@@ -398,7 +400,8 @@ TEST_CASE("merge: an alpha band or a GDAL mask marks the pixels an input does no
     const std::string a_mask = (dir / "a_mask.tif").string(), b_plain = (dir / "b_plain.tif").string();
     REQUIRE(tt::run_command("gdal_translate -q -colorinterp_2 alpha " + a_vrt + " " + a_alpha) == 0);
     REQUIRE(tt::run_command("gdal_translate -q -colorinterp_2 alpha " + b_vrt + " " + b_alpha) == 0);
-    REQUIRE(tt::run_command("gdal_translate -q -b 1 -mask 2 --config GDAL_TIFF_INTERNAL_MASK YES " + a_vrt + " " + a_mask) == 0);
+    REQUIRE(tt::run_command("gdal_translate -q -b 1 -mask 2 --config GDAL_TIFF_INTERNAL_MASK YES " + a_vrt + " " +
+                            a_mask) == 0);
     REQUIRE(tt::run_command("gdal_translate -q -b 1 " + b_vrt + " " + b_plain) == 0);
 
     Graph g(standard_registry());
@@ -423,7 +426,8 @@ TEST_CASE("merge: an alpha band or a GDAL mask marks the pixels an input does no
     const std::string out = (dir / "out.tif").string();
     Graph w(standard_registry());
     NodeId wa = w.add("gdal_load", {}, {{"path", a_alpha}}), wb = w.add("gdal_load", {}, {{"path", b_alpha}});
-    w.add("save", {w.add("merge", {wa, wb})}, {{"path", out}, {"tile", true}, {"tile_width", std::int64_t(16)}, {"tile_height", std::int64_t(16)}});
+    w.add("save", {w.add("merge", {wa, wb})},
+          {{"path", out}, {"tile", true}, {"tile_width", std::int64_t(16)}, {"tile_height", std::int64_t(16)}});
     Evaluator(w).run_sinks();
     Graph back(standard_registry());
     CHECK(back.info(back.add("gdal_load", {}, {{"path", out}})).geo->alpha_band == 1);
@@ -445,7 +449,9 @@ TEST_CASE("merge: bilinear and cubic resampling equal GDAL's RasterIO - up and d
     for (bool holes : {false, true}) {
         if (holes) {
             r.nodata = 0;
-            r.value = [](int x, int y, int) { return (x % 9 == 4 && y % 5 == 2) || x > 33 ? 0 : 1000 + 37 * x + 5 * y * y; };
+            r.value = [](int x, int y, int) {
+                return (x % 9 == 4 && y % 5 == 2) || x > 33 ? 0 : 1000 + 37 * x + 5 * y * y;
+            };
         }
         // a GeoTIFF, as rasterio would read: GDAL resamples a VRT band
         // without its nodata mask, but a GeoTIFF band with it

@@ -19,7 +19,9 @@ namespace {
 std::unique_ptr<Op> build(const Params& p, const std::vector<ImageInfo>& in) { return tt::build_op("mosaic", p, in); }
 
 // A smooth image, value(i, j) in about [40, 210] (times `scale`).
-double smooth(int i, int j, double scale) { return scale * (125 + 60 * std::sin(i / 7.0) * std::cos(j / 5.0) + 0.4 * i - 0.3 * j); }
+double smooth(int i, int j, double scale) {
+    return scale * (125 + 60 * std::sin(i / 7.0) * std::cos(j / 5.0) + 0.4 * i - 0.3 * j);
+}
 
 VImage smooth_image(int w, int h, VipsBandFormat format, double scale) {
     std::vector<double> v(std::size_t(w) * h);
@@ -57,7 +59,8 @@ double catmull_rom(const std::vector<double>& s, int w, int h, double u, double 
     double sum = 0;
     for (int j = int(std::floor(v)) - 1; j <= int(std::floor(v)) + 2; ++j)
         for (int i = int(std::floor(u)) - 1; i <= int(std::floor(u)) + 2; ++i)
-            sum += kernel(u - i) * kernel(v - j) * s[std::size_t(std::clamp(j, 0, h - 1)) * w + std::clamp(i, 0, w - 1)];
+            sum +=
+                kernel(u - i) * kernel(v - j) * s[std::size_t(std::clamp(j, 0, h - 1)) * w + std::clamp(i, 0, w - 1)];
     return sum;
 }
 
@@ -77,8 +80,9 @@ double at(const Buffer& b, int x, int y) {
 }  // namespace
 
 TEST_CASE("mosaic subpixel: a smooth image at x 10.5 y 3.25 is its bilinear shift - u8 u16 f32") {
-    for (auto [format, scale, tol] : {std::tuple{VIPS_FORMAT_UCHAR, 1.0, 0.5}, std::tuple{VIPS_FORMAT_USHORT, 250.0, 0.5},
-                                      std::tuple{VIPS_FORMAT_FLOAT, 0.01, 1e-5}}) {
+    for (auto [format, scale, tol] :
+         {std::tuple{VIPS_FORMAT_UCHAR, 1.0, 0.5}, std::tuple{VIPS_FORMAT_USHORT, 250.0, 0.5},
+          std::tuple{VIPS_FORMAT_FLOAT, 0.01, 1e-5}}) {
         CAPTURE(int(format));
         tt::TempDir dir;
         Graph g(standard_registry());
@@ -87,7 +91,8 @@ TEST_CASE("mosaic subpixel: a smooth image at x 10.5 y 3.25 is its bilinear shif
         NodeId base = tt::load_image(g, dir, (VImage::black(100, 60) + 7).cast(format), "base.v");
         NodeId a = tt::load_image(g, dir, im, "a.v");
         NodeId m = g.add("mosaic", {base, a}, {{"at", std::vector<NumPair>{{10.5, 3.25}}}});
-        NodeId mc = g.add("mosaic", {base, a}, {{"at", std::vector<NumPair>{{10.5, 3.25}}}, {"interpolate", std::string("cubic")}});
+        NodeId mc = g.add("mosaic", {base, a},
+                          {{"at", std::vector<NumPair>{{10.5, 3.25}}}, {"interpolate", std::string("cubic")}});
         const std::vector<double> s = samples(im);
         for (int tile : {16, 64}) {
             Buffer out = tt::render(g, m, tile, 2), cubic = tt::render(g, mc, tile, 2);
@@ -175,12 +180,12 @@ TEST_CASE("mosaic subpixel: whole coords give the points bits and a fraction cha
         Buffer bp = tt::render(g, np, 64, 2), bw = tt::render(g, nw, 64, 2), bf = tt::render(g, nf, 64, 2);
         CHECK(tt::max_abs_diff(bp, bw) == 0);
         // straight through the op too (no graph canonicalisation): the same
-        auto op = build({{"at", whole}, {"blend", blend}}, {tt::header(230, 170, 3), tt::header(90, 80, 3),
-                                                            tt::header(97, 75, 3), tt::header(104, 70, 3),
-                                                            tt::header(111, 65, 3), tt::header(118, 60, 3)});
-        auto op_pts = build({{"at", pts}, {"blend", blend}}, {tt::header(230, 170, 3), tt::header(90, 80, 3),
-                                                             tt::header(97, 75, 3), tt::header(104, 70, 3),
-                                                             tt::header(111, 65, 3), tt::header(118, 60, 3)});
+        auto op = build({{"at", whole}, {"blend", blend}},
+                        {tt::header(230, 170, 3), tt::header(90, 80, 3), tt::header(97, 75, 3), tt::header(104, 70, 3),
+                         tt::header(111, 65, 3), tt::header(118, 60, 3)});
+        auto op_pts = build({{"at", pts}, {"blend", blend}},
+                            {tt::header(230, 170, 3), tt::header(90, 80, 3), tt::header(97, 75, 3),
+                             tt::header(104, 70, 3), tt::header(111, 65, 3), tt::header(118, 60, 3)});
         for (Rect r : {Rect{0, 0, 64, 64}, Rect{64, 64, 64, 64}, Rect{128, 0, 64, 64}}) {
             Demand d1, d2;
             op->demand(r, d1);
@@ -199,7 +204,8 @@ TEST_CASE("mosaic subpixel: whole coords give the points bits and a fraction cha
         for (int y = 0; y < 170; ++y)
             for (int x = 0; x < 230; ++x)
                 for (int k = 0; k < 3; ++k) {
-                    const bool diff = bp.view().row<std::uint8_t>(y)[x * 3 + k] != bf.view().row<std::uint8_t>(y)[x * 3 + k];
+                    const bool diff =
+                        bp.view().row<std::uint8_t>(y)[x * 3 + k] != bf.view().row<std::uint8_t>(y)[x * 3 + k];
                     if (cover.contains(Point{x, y}))
                         changed += diff;
                     else
@@ -211,12 +217,14 @@ TEST_CASE("mosaic subpixel: whole coords give the points bits and a fraction cha
 }
 
 TEST_CASE("mosaic subpixel: tile sizes and threads never change a bit - overlaps feathered and hard") {
-    for (auto [bands, format] : {std::pair{3, VIPS_FORMAT_UCHAR}, std::pair{1, VIPS_FORMAT_USHORT},
-                                 std::pair{2, VIPS_FORMAT_FLOAT}, std::pair{1, VIPS_FORMAT_SHORT},
-                                 std::pair{1, VIPS_FORMAT_UINT}, std::pair{1, VIPS_FORMAT_INT}, std::pair{1, VIPS_FORMAT_DOUBLE}}) {
+    for (auto [bands, format] :
+         {std::pair{3, VIPS_FORMAT_UCHAR}, std::pair{1, VIPS_FORMAT_USHORT}, std::pair{2, VIPS_FORMAT_FLOAT},
+          std::pair{1, VIPS_FORMAT_SHORT}, std::pair{1, VIPS_FORMAT_UINT}, std::pair{1, VIPS_FORMAT_INT},
+          std::pair{1, VIPS_FORMAT_DOUBLE}}) {
         CAPTURE(bands);
         CAPTURE(int(format));
-        for (auto [blend, interp] : {std::pair{"feather", "bilinear"}, std::pair{"none", "bilinear"}, std::pair{"feather", "cubic"}}) {
+        for (auto [blend, interp] :
+             {std::pair{"feather", "bilinear"}, std::pair{"none", "bilinear"}, std::pair{"feather", "cubic"}}) {
             CAPTURE(blend);
             CAPTURE(interp);
             tt::TempDir dir;
@@ -224,10 +232,14 @@ TEST_CASE("mosaic subpixel: tile sizes and threads never change a bit - overlaps
             std::vector<NodeId> in{tt::load_image(g, dir, tt::pattern(200, 150, bands, format, 9), "base.v")};
             std::vector<NumPair> at = {{-10.3, 5.5}, {50.25, 30}, {90, 60.8}, {130.9, -20.1}, {20.5, 90.5}, {60, 40}};
             for (std::size_t k = 0; k < at.size(); ++k)
-                in.push_back(tt::load_image(g, dir, tt::pattern(80 + 5 * int(k), 70 - 3 * int(k), bands, format, int(k)),
+                in.push_back(tt::load_image(g, dir,
+                                            tt::pattern(80 + 5 * int(k), 70 - 3 * int(k), bands, format, int(k)),
                                             "t" + std::to_string(k) + ".v"));
-            NodeId m = g.add("mosaic", in, {{"at", at}, {"blend", std::string(blend)}, {"blend_width", std::int64_t(10)},
-                                            {"interpolate", std::string(interp)}});
+            NodeId m = g.add("mosaic", in,
+                             {{"at", at},
+                              {"blend", std::string(blend)},
+                              {"blend_width", std::int64_t(10)},
+                              {"interpolate", std::string(interp)}});
             Buffer one = tt::render(g, m, 200, 1);  // one tile: no seams
             tt::check_pixels(g, m, tt::to_vips(one));
         }
@@ -243,7 +255,8 @@ TEST_CASE("mosaic subpixel: feathered seams between fractional tiles stay smooth
     NodeId base = tt::load_image(g, dir, VImage::black(200, 60).cast(VIPS_FORMAT_UCHAR), "base.v");
     NodeId a = tt::load_image(g, dir, (VImage::black(120, 60) + 100).cast(VIPS_FORMAT_UCHAR), "a.v");
     NodeId b = tt::load_image(g, dir, (VImage::black(139, 60) + 140).cast(VIPS_FORMAT_UCHAR), "b.v");
-    NodeId m = g.add("mosaic", {base, a, b}, {{"at", std::vector<NumPair>{{0, 0}, {60.6, 0}}}, {"blend_width", std::int64_t(24)}});
+    NodeId m = g.add("mosaic", {base, a, b},
+                     {{"at", std::vector<NumPair>{{0, 0}, {60.6, 0}}}, {"blend_width", std::int64_t(24)}});
     Buffer out = tt::render(g, m, 16, 2);
     const std::uint8_t* row = out.view().row<std::uint8_t>(30);
     int worst = 0;
@@ -259,7 +272,8 @@ TEST_CASE("mosaic subpixel: feathered seams between fractional tiles stay smooth
 
 TEST_CASE("mosaic subpixel: demand - a fractional image is resampled with a one-pixel halo") {
     // image 1 (40x40) at (10.5, 10.25) covers [10, 51)^2; image 2 (30x30) at (60, 60) whole
-    auto op = build({{"at", std::vector<NumPair>{{10.5, 10.25}, {60, 60}}}}, {tt::header(100, 100), tt::header(40, 40), tt::header(30, 30)});
+    auto op = build({{"at", std::vector<NumPair>{{10.5, 10.25}, {60, 60}}}},
+                    {tt::header(100, 100), tt::header(40, 40), tt::header(30, 30)});
     Demand need;
     op->demand({20, 20, 8, 8}, need);  // inside image 1 alone: pulled, no base
     REQUIRE(need.size() == 1);
@@ -343,7 +357,8 @@ TEST_CASE("mosaic subpixel: JSON keeps fractional at and insert refuses it") {
     CHECK(std::holds_alternative<std::vector<IntPair>>(w.node(w.find("m")).params.values().at("at")));
 
     // insert places whole pixels: a fraction is refused, naming the node, key and fix
-    std::string e = tt::error_of([&] { parse_pipeline(pipeline("insert", "[[10.5, 3], [40, 20]]"), standard_registry(), "p.json"); });
+    std::string e = tt::error_of(
+        [&] { parse_pipeline(pipeline("insert", "[[10.5, 3], [40, 20]]"), standard_registry(), "p.json"); });
     CHECK(e.find("'m'") != std::string::npos);
     CHECK(e.find("at") != std::string::npos);
     CHECK(e.find("[10.5,3]") != std::string::npos);
@@ -358,7 +373,9 @@ TEST_CASE("mosaic subpixel: JSON keeps fractional at and insert refuses it") {
     NodeId ok = gi.add("insert", {base, a}, {{"at", std::vector<NumPair>{{1, 2}}}});
     CHECK(std::holds_alternative<std::vector<IntPair>>(gi.node(ok).params.values().at("at")));
     // an unknown interpolator names the key and the choices
-    e = tt::error_of([&] { gi.add("mosaic", {base, a}, {{"at", std::vector<NumPair>{{1, 2.5}}}, {"interpolate", std::string("lanczos")}}); });
+    e = tt::error_of([&] {
+        gi.add("mosaic", {base, a}, {{"at", std::vector<NumPair>{{1, 2.5}}}, {"interpolate", std::string("lanczos")}});
+    });
     CHECK(e.find("interpolate") != std::string::npos);
     CHECK(e.find("bilinear or cubic") != std::string::npos);
     // and mosaic refuses what it cannot place

@@ -36,7 +36,8 @@ void build_scene(Scene& s, const tt::TempDir& dir, const std::string& blend, int
 
 TEST_CASE("mosaic: geometry is the base's") {
     ImageInfo base = tt::header(200, 150, 3);
-    auto op = build({{"at", std::vector<IntPair>{{10, 20}, {30, 25}}}}, {base, tt::header(50, 40, 3), tt::header(30, 30, 3)});
+    auto op =
+        build({{"at", std::vector<IntPair>{{10, 20}, {30, 25}}}}, {base, tt::header(50, 40, 3), tt::header(30, 30, 3)});
     CHECK(op->info() == base);
 }
 
@@ -116,8 +117,8 @@ TEST_CASE("mosaic: feather is the same across tile seams - where one image cover
         Buffer feathered = tt::render(s.g, s.mosaic, 230, 1);  // one tile: no seams
         tt::check_pixels(s.g, s.mosaic, tt::to_vips(feathered));
         // pixels covered by at most one image: exactly insert's
-        std::vector<Rect> rects = {{-10, 5, 90, 80}, {60, 30, 97, 75}, {100, 60, 104, 70}, {150, -20, 111, 65},
-                                   {20, 100, 118, 60}};
+        std::vector<Rect> rects = {
+            {-10, 5, 90, 80}, {60, 30, 97, 75}, {100, 60, 104, 70}, {150, -20, 111, 65}, {20, 100, 118, 60}};
         int same = 0, blended = 0;
         dispatch_format(ins.view().format, [&](auto z) {
             using T = decltype(z);
@@ -187,8 +188,10 @@ TEST_CASE("mosaic: bad parameters name the key and the fix") {
     CHECK(e.find("use feather") != std::string::npos);
     e = key_of([&] { build({{"at", std::vector<IntPair>{{0, 0}}}, {"blend_width", std::int64_t(0)}}, in); });
     CHECK(e.rfind("blend_width: ", 0) == 0);
-    CHECK(tt::error_of([&] { build({{"at", std::vector<IntPair>{{0, 0}, {1, 1}}}}, in); }).find("one [x, y] per image") !=
-          std::string::npos);
-    CHECK(tt::error_of([&] { build({{"at", std::vector<IntPair>{{0, 0}}}}, {tt::header(100, 100, 3), tt::header(40, 40, 1)}); })
-              .find("cast or convert") != std::string::npos);
+    CHECK(tt::error_of([&] {
+              build({{"at", std::vector<IntPair>{{0, 0}, {1, 1}}}}, in);
+          }).find("one [x, y] per image") != std::string::npos);
+    CHECK(tt::error_of([&] {
+              build({{"at", std::vector<IntPair>{{0, 0}}}}, {tt::header(100, 100, 3), tt::header(40, 40, 1)});
+          }).find("cast or convert") != std::string::npos);
 }

@@ -55,7 +55,8 @@ TEST_CASE("resize: output sizes are libvips resize's") {
                 CAPTURE(w);
                 CAPTURE(h);
                 VImage want = VImage::black(w, h).resize(s, VImage::option()->set("kernel", kVipsKernels[k]));
-                auto op = tt::build_op("resize", {{"scale", s}, {"kernel", std::string(kKernels[k])}}, {tt::header(w, h)});
+                auto op =
+                    tt::build_op("resize", {{"scale", s}, {"kernel", std::string(kKernels[k])}}, {tt::header(w, h)});
                 CHECK(op->info().width == want.width());
                 CHECK(op->info().height == want.height());
             }
@@ -155,7 +156,8 @@ TEST_CASE("resize: vscale and a float image bit for bit") {
     Graph g(standard_registry());
     VImage im = photo(120, 90, 2, VIPS_FORMAT_FLOAT, 1.0);
     NodeId in = tt::load_image(g, dir, im);
-    for (auto [hs, vs] : std::vector<std::pair<double, double>>{{0.4, 0.25}, {0.77, 1.0}, {1.0, 0.3}, {0.77, 0.3}, {0.3, 0.3}, {0.5, 0.5}})
+    for (auto [hs, vs] : std::vector<std::pair<double, double>>{
+             {0.4, 0.25}, {0.77, 1.0}, {1.0, 0.3}, {0.77, 0.3}, {0.3, 0.3}, {0.5, 0.5}})
         for (int k = 1; k < 4; ++k) {
             CAPTURE(hs);
             CAPTURE(vs);

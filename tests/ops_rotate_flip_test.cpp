@@ -10,8 +10,9 @@ using vips::VImage;
 TEST_CASE("rotate: every right angle equals vips rot / u8 RGB and u16 grey") {
     tt::TempDir dir;
     Graph g(standard_registry());
-    for (auto [im, name] : {std::pair{tt::pattern(143, 101, 3), "rgb.v"},
-                            std::pair{(tt::pattern(97, 61, 1) * 257).cast(VIPS_FORMAT_USHORT).copy_memory(), "g16.v"}}) {
+    for (auto [im, name] :
+         {std::pair{tt::pattern(143, 101, 3), "rgb.v"},
+          std::pair{(tt::pattern(97, 61, 1) * 257).cast(VIPS_FORMAT_USHORT).copy_memory(), "g16.v"}}) {
         NodeId in = tt::load_image(g, dir, im, name);
         const VipsAngle angles[] = {VIPS_ANGLE_D0, VIPS_ANGLE_D90, VIPS_ANGLE_D180, VIPS_ANGLE_D270};
         for (int i = 0; i < 4; ++i) {
@@ -26,8 +27,9 @@ TEST_CASE("rotate: every right angle equals vips rot / u8 RGB and u16 grey") {
 TEST_CASE("flip: both directions equal vips flip / u8 RGB and u16 grey") {
     tt::TempDir dir;
     Graph g(standard_registry());
-    for (auto [im, name] : {std::pair{tt::pattern(143, 101, 3), "rgb.v"},
-                            std::pair{(tt::pattern(97, 61, 1) * 257).cast(VIPS_FORMAT_USHORT).copy_memory(), "g16.v"}}) {
+    for (auto [im, name] :
+         {std::pair{tt::pattern(143, 101, 3), "rgb.v"},
+          std::pair{(tt::pattern(97, 61, 1) * 257).cast(VIPS_FORMAT_USHORT).copy_memory(), "g16.v"}}) {
         NodeId in = tt::load_image(g, dir, im, name);
         CAPTURE(name);
         tt::check_pixels(g, g.add("flip", {in}, {{"direction", std::string("horizontal")}}),
@@ -68,7 +70,8 @@ TEST_CASE("rotate and flip: bad values name the node and the key") {
     Graph g(standard_registry());
     NodeId b = g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(7)}});
     CHECK_THROWS_WITH_AS(g.add("rotate", {b}, {{"angle", std::int64_t(45)}}, "turn"),
-                         doctest::Contains("node 'turn' (op rotate), key 'angle': 45 is not a right angle"), GraphError);
+                         doctest::Contains("node 'turn' (op rotate), key 'angle': 45 is not a right angle"),
+                         GraphError);
     CHECK_THROWS_WITH_AS(g.add("rotate", {b}, {{"angle", std::int64_t(360)}}, "turn"), doctest::Contains("key 'angle'"),
                          GraphError);
     CHECK_THROWS_WITH_AS(g.add("flip", {b}, {{"direction", std::string("diagonal")}}, "mirror"),

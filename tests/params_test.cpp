@@ -43,7 +43,9 @@ TEST_CASE("params: an out-of-range value names node and op and key and the value
     NodeId c = g.add("black", {}, canvas(40, 30), "c");
     e = tt::error_of([&] { g.add("shrink", {c}, {{"hshrink", std::int64_t(2)}, {"vshrink", std::int64_t(-3)}}, "s"); });
     CHECK(has(e, "node 's' (op shrink), key 'vshrink': -3 is out of range; use a value in [1, 1000000]"));
-    e = tt::error_of([&] { g.add("mosaic", {c, c}, {{"at", std::vector<IntPair>{{0, 0}}}, {"blend_width", std::int64_t(100001)}}, "m"); });
+    e = tt::error_of([&] {
+        g.add("mosaic", {c, c}, {{"at", std::vector<IntPair>{{0, 0}}}, {"blend_width", std::int64_t(100001)}}, "m");
+    });
     CHECK(has(e, "node 'm' (op mosaic), key 'blend_width': 100001 is out of range; use a value in [1, 100000]"));
     // each element of a list, with its position
     ParamSpec bands{.name = "bands", .type = ParamType::integers, .min = 1};
@@ -57,9 +59,15 @@ TEST_CASE("params: an out-of-range value names node and op and key and the value
 TEST_CASE("params: a value outside the choices names node and op and key and the value and the choices") {
     Graph g(standard_registry());
     NodeId b = g.add("black", {}, canvas(8, 8), "b");
-    std::string e = tt::error_of([&] { g.add("embed", {b}, {{"x", std::int64_t(0)}, {"y", std::int64_t(0)},
-                                                            {"width", std::int64_t(9)}, {"height", std::int64_t(9)},
-                                                            {"extend", std::string("wrap")}}, "e"); });
+    std::string e = tt::error_of([&] {
+        g.add("embed", {b},
+              {{"x", std::int64_t(0)},
+               {"y", std::int64_t(0)},
+               {"width", std::int64_t(9)},
+               {"height", std::int64_t(9)},
+               {"extend", std::string("wrap")}},
+              "e");
+    });
     CHECK(has(e, "node 'e' (op embed), key 'extend': unknown extend 'wrap'; use black, white, background, copy, "
                  "repeat or mirror"));
     e = tt::error_of([&] { g.add("merge", {b}, {{"method", std::string("mean")}}, "m"); });
@@ -73,7 +81,8 @@ TEST_CASE("params: a pipeline file's bad value names the file and node and key a
     const fs::path p = dir / "p.json";
     auto error_for = [&](const std::string& save_keys) {
         std::ofstream(p) << R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 4, "height": 4},
-            {"id": "out", "op": "save", "inputs": ["c"], "path": "o.tif", )" + save_keys + "}]}";
+            {"id": "out", "op": "save", "inputs": ["c"], "path": "o.tif", )" +
+                                save_keys + "}]}";
         return tt::error_of([&] { load_pipeline(p.string(), standard_registry()); });
     };
     std::string e = error_for(R"("compression": "zip")");
@@ -88,13 +97,16 @@ TEST_CASE("params: a pipeline file's bad value names the file and node and key a
 
 TEST_CASE("params: defaults are filled in for the op and the node keeps what was given") {
     OpRegistry r;
-    r.add(see_spec({{.name = "n", .type = ParamType::integer, .doc = "n", .default_value = std::int64_t(7), .min = 0,
-                     .max = 9},
-                    {.name = "mode", .type = ParamType::string, .doc = "mode", .default_value = std::string("fast"),
-                     .choices = {"fast", "slow"}},
-                    {.name = "scale", .type = ParamType::number, .doc = "scale", .default_value = 0.5},
-                    // an old-style spec: shown default, none filled in
-                    {"old", ParamType::integer, false, "whatever the op picks", "old"}}));
+    r.add(see_spec(
+        {{.name = "n", .type = ParamType::integer, .doc = "n", .default_value = std::int64_t(7), .min = 0, .max = 9},
+         {.name = "mode",
+          .type = ParamType::string,
+          .doc = "mode",
+          .default_value = std::string("fast"),
+          .choices = {"fast", "slow"}},
+         {.name = "scale", .type = ParamType::number, .doc = "scale", .default_value = 0.5},
+         // an old-style spec: shown default, none filled in
+         {"old", ParamType::integer, false, "whatever the op picks", "old"}}));
     const ParamSpec& n = r.find("see")->params[0];
     CHECK(n.default_text == "7");  // derived from the value
     CHECK(r.find("see")->params[2].default_text == "0.5");
@@ -131,7 +143,8 @@ TEST_CASE("params: a spec whose default breaks its own range or type is refused 
     e = tt::error_of([&] { r.add(see_spec({{.name = "n", .type = ParamType::integer, .default_value = 1.5}})); });
     CHECK(has(e, "default_value is a number but the parameter is declared integer"));
     e = tt::error_of([&] {
-        r.add(see_spec({{.name = "m", .type = ParamType::string, .default_value = std::string("x"), .choices = {"a"}}}));
+        r.add(
+            see_spec({{.name = "m", .type = ParamType::string, .default_value = std::string("x"), .choices = {"a"}}}));
     });
     CHECK(has(e, "unknown m 'x'; use a"));
 }
@@ -160,11 +173,14 @@ TEST_CASE("params: a CLI option rejects the value its parameter rejects in JSON 
                                    (tmp / out).string() + " --emit-json " + opts,
                                log);
     };
-    auto json_error = [&](const std::string& save_keys) {
-        std::ofstream(tmp / "p.json") << R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 4, "height": 4},
-            {"id": "out", "op": "save", "inputs": ["c"], )" + save_keys + "}]}";
-        return tt::error_of([&] { load_pipeline((tmp / "p.json").string(), standard_registry()); });
-    };
+    auto json_error =
+        [&](const std::string& save_keys) {
+            std::ofstream(tmp / "p.json")
+                << R"({"version": 1, "nodes": [{"id": "c", "op": "black", "width": 4, "height": 4},
+            {"id": "out", "op": "save", "inputs": ["c"], )" +
+                       save_keys + "}]}";
+            return tt::error_of([&] { load_pipeline((tmp / "p.json").string(), standard_registry()); });
+        };
     std::string log;
     CHECK(stitch("a.tif", "--quality 0", &log) != 0);
     CHECK(has(log, "--quality: 0 is out of range; use a value in [1, 100]"));
@@ -176,7 +192,8 @@ TEST_CASE("params: a CLI option rejects the value its parameter rejects in JSON 
     // small for the one and fine for the other, on both sides
     CHECK(stitch("a.tif", "--tile-size 8", &log) != 0);
     CHECK(has(log, "--tile-size: 8 is out of range; use a value in [16, 8192]"));
-    CHECK(has(json_error(R"("path": "a.tif", "tile": true, "tile_width": 8)"), "8 is out of range; use a value in [16, 8192]"));
+    CHECK(has(json_error(R"("path": "a.tif", "tile": true, "tile_width": 8)"),
+              "8 is out of range; use a value in [16, 8192]"));
     CHECK(stitch("a.dzi", "--tile-size 8", &log) == 0);
     CHECK(has(log, "\"tile_size\": 8"));
     CHECK(json_error(R"("path": "a.dzi", "tile_size": 8)") == "(no error)");

@@ -107,7 +107,8 @@ TEST_CASE("tileconfiguration: written and read back with fractional positions an
     // the CSV: integers exactly as before when whole, 3 decimals otherwise
     const std::string csv = (tmp / "p.csv").string();
     write_positions(csv, rows);
-    CHECK(tt::slurp(csv) == "file,x,y\na.tif,0,0\ntiles/b c [Grid@1 0].jpg,920.75,-3.125\ntiles/(d); e.png,0,12345.5\n");
+    CHECK(tt::slurp(csv) ==
+          "file,x,y\na.tif,0,0\ntiles/b c [Grid@1 0].jpg,920.75,-3.125\ntiles/(d); e.png,0,12345.5\n");
     std::vector<Placement> from_csv = read_positions(csv);
     REQUIRE(from_csv.size() == 3);
     CHECK(from_csv[1].at == std::array<double, 2>{920.75, -3.125});
@@ -118,7 +119,8 @@ TEST_CASE("tileconfiguration: the variants other writers produce are read") {
     tt::TempDir tmp;
     // no dim line, Windows line ends and BOM, "dim=2" later, no spaces,
     // Java's exponent notation, a series number
-    write_text(tmp / "tc", "\xEF\xBB\xBF# from a script\r\n\r\ndim=2\r\nx 1.tif;;(1.5E2,-2)\r\n  y.tif ; 3 ; ( 7 , 8.25 )  \r\n");
+    write_text(tmp / "tc",
+               "\xEF\xBB\xBF# from a script\r\n\r\ndim=2\r\nx 1.tif;;(1.5E2,-2)\r\n  y.tif ; 3 ; ( 7 , 8.25 )  \r\n");
     CHECK(is_tile_configuration((tmp / "tc").string()));
     std::vector<Placement> t = read_positions((tmp / "tc").string());
     REQUIRE(t.size() == 2);
@@ -143,7 +145,8 @@ TEST_CASE("tileconfiguration: 3-D and malformed lines are refused naming the fil
         return error_of([&] { read_positions(p.string()); });
     };
     const std::string at = (tmp / "TileConfiguration.txt").string();
-    std::string e = refused("# Define the number of dimensions we are working on\ndim = 3\n\na.tif; ; (0.0, 0.0, 0.0)\n");
+    std::string e =
+        refused("# Define the number of dimensions we are working on\ndim = 3\n\na.tif; ; (0.0, 0.0, 0.0)\n");
     CHECK(e.find(at + " line 2: dim = 3: only 2-D") != std::string::npos);
     e = refused("dim = 2\na.tif; ; (1.0, 2.0)\nb.tif; ; (1.0, 2.0, 3.0)\n");
     CHECK(e.find(at + " line 3: 'b.tif' has 3-D coordinates") != std::string::npos);
@@ -185,7 +188,8 @@ TEST_CASE("positions csv: fractional coordinates in any notation - NaN and garba
 
 TEST_CASE("grid: row column snake and column-snake orders place the tiles of a pattern") {
     tt::TempDir tmp;
-    for (int i = 1; i <= 6; ++i) write_tile(tmp / ("tile_" + std::string(i < 10 ? "00" : "0") + std::to_string(i) + ".png"), 40, 30, i);
+    for (int i = 1; i <= 6; ++i)
+        write_tile(tmp / ("tile_" + std::string(i < 10 ? "00" : "0") + std::to_string(i) + ".png"), 40, 30, i);
     const std::string pattern = (tmp / "tile_{iii}.png").string();
     GridOptions o;
     o.cols = 3;
@@ -205,7 +209,8 @@ TEST_CASE("grid: row column snake and column-snake orders place the tiles of a p
         for (int k = 0; k < 6; ++k) {
             CAPTURE(k);
             CHECK(fs::path(t[std::size_t(k)].file).filename() == "tile_00" + std::to_string(k + 1) + ".png");
-            CHECK(t[std::size_t(k)].at == std::array<double, 2>{want[std::size_t(k)][0] * 35.0, want[std::size_t(k)][1] * 26.25});
+            CHECK(t[std::size_t(k)].at ==
+                  std::array<double, 2>{want[std::size_t(k)][0] * 35.0, want[std::size_t(k)][1] * 26.25});
         }
     }
     CHECK(parse_grid("3x2") == std::array<int, 2>{3, 2});
@@ -224,26 +229,33 @@ TEST_CASE("grid: pattern letters - rows and columns from 0 or 1 - first index - 
         const fs::path dir = tmp / std::to_string(base);
         for (int r = 0; r < 2; ++r)
             for (int c = 0; c < 2; ++c)
-                write_tile(dir / ("r00" + std::to_string(r + base) + "_c0" + std::to_string(c + base) + ".png"), 20, 10, r * 2 + c);
+                write_tile(dir / ("r00" + std::to_string(r + base) + "_c0" + std::to_string(c + base) + ".png"), 20, 10,
+                           r * 2 + c);
         const std::string pattern = (dir / "r{rrr}_c{cc}.png").string();
         std::vector<Placement> t = grid_positions(pattern, o, standard_registry());  // the first index found
         REQUIRE(t.size() == 4);
-        CHECK(fs::path(t[3].file).filename() == "r00" + std::to_string(1 + base) + "_c0" + std::to_string(1 + base) + ".png");
+        CHECK(fs::path(t[3].file).filename() ==
+              "r00" + std::to_string(1 + base) + "_c0" + std::to_string(1 + base) + ".png");
         CHECK(t[3].at == std::array<double, 2>{10, 5});
-        CHECK(fs::path(t[1].file).filename() == "r00" + std::to_string(base) + "_c0" + std::to_string(1 + base) + ".png");
+        CHECK(fs::path(t[1].file).filename() ==
+              "r00" + std::to_string(base) + "_c0" + std::to_string(1 + base) + ".png");
         o.first_index = base;  // given: the same
         CHECK(grid_positions(pattern, o, standard_registry())[3].file == t[3].file);
         o.first_index = -1;
     }
     CHECK(grid_file("t{i}_{iiii}[{c}]{rr}.tif", 7, 3, 12) == "t7_0007[12]03.tif");
-    CHECK(grid_file("t_{iii}.tif", 12345, 0, 0) == "t_12345.tif");  // wider than its letters
+    CHECK(grid_file("t_{iii}.tif", 12345, 0, 0) == "t_12345.tif");               // wider than its letters
     CHECK(grid_file("tile_x{xx}_y{yyy}.tif", 0, 3, 12) == "tile_x12_y003.tif");  // Fiji's letters
-    CHECK(error_of([&] { grid_positions("t_{q}.png", o, standard_registry()); }).find("{q} is not a counter") != std::string::npos);
-    CHECK(error_of([&] { grid_positions("t_{ii.png", o, standard_registry()); }).find("is not closed") != std::string::npos);
-    CHECK(error_of([&] { grid_positions("t_{rr}.png", o, standard_registry()); }).find("gives every tile the same name") !=
+    CHECK(error_of([&] { grid_positions("t_{q}.png", o, standard_registry()); }).find("{q} is not a counter") !=
           std::string::npos);
+    CHECK(error_of([&] { grid_positions("t_{ii.png", o, standard_registry()); }).find("is not closed") !=
+          std::string::npos);
+    CHECK(error_of([&] {
+              grid_positions("t_{rr}.png", o, standard_registry());
+          }).find("gives every tile the same name") != std::string::npos);
     o.overlap = 100;
-    CHECK(error_of([&] { grid_positions("t_{i}.png", o, standard_registry()); }).find("in [0, 100)") != std::string::npos);
+    CHECK(error_of([&] { grid_positions("t_{i}.png", o, standard_registry()); }).find("in [0, 100)") !=
+          std::string::npos);
 }
 
 TEST_CASE("grid: a missing file names the pattern the index and the path expected") {
@@ -285,8 +297,8 @@ TEST_CASE("grid: the real electron-microscope set's bracketed names stitch from 
     // and from the command line, no canvas: the tiles' bounding box
     tt::TempDir tmp;
     std::string log;
-    REQUIRE(tessera_cmd("stitch " + shell_quoted(pattern) + " --grid 2x3 --overlap 20 -o " + (tmp / "sem.tif").string() +
-                            " --progress none 2>&1",
+    REQUIRE(tessera_cmd("stitch " + shell_quoted(pattern) + " --grid 2x3 --overlap 20 -o " +
+                            (tmp / "sem.tif").string() + " --progress none 2>&1",
                         &log) == 0);
     CAPTURE(log);
     VImage out = VImage::new_from_file((tmp / "sem.tif").c_str());
@@ -296,7 +308,8 @@ TEST_CASE("grid: the real electron-microscope set's bracketed names stitch from 
     VImage last = VImage::new_from_file(t[5].file.c_str());
     CHECK(tt::max_abs_diff(tt::from_vips(out.extract_area(410, 707, 512, 442)), last) == 0);
     // --grid needs the overlap; a .dzi overlap is whole pixels
-    CHECK(tessera_cmd("stitch " + shell_quoted(pattern) + " --grid 2x3 -o " + (tmp / "x.tif").string() + " 2>&1", &log) != 0);
+    CHECK(tessera_cmd("stitch " + shell_quoted(pattern) + " --grid 2x3 -o " + (tmp / "x.tif").string() + " 2>&1",
+                      &log) != 0);
     CHECK(log.find("needs --overlap PCT") != std::string::npos);
     CHECK(tessera_cmd("stitch " + (tmp / "missing.csv").string() + " --overlap 2.5 -o " + (tmp / "x.dzi").string() +
                           " 2>&1",
@@ -308,7 +321,8 @@ TEST_CASE("grid: make_acquisition's tiles in snake and column order give its nom
     for (const char* order : {"snake", "column"}) {
         CAPTURE(order);
         tt::TempDir tmp;
-        tt::make_acquisition(tmp.path, std::string("cols=3 rows=3 tile=64x48 overlap=7 bits=8 format=png order=") + order);
+        tt::make_acquisition(tmp.path,
+                             std::string("cols=3 rows=3 tile=64x48 overlap=7 bits=8 format=png order=") + order);
         GridOptions o;
         o.cols = 3;
         o.rows = 3;
@@ -376,7 +390,7 @@ TEST_CASE("stitch: make_acquisition's TileConfiguration with no canvas equals no
                         &log) == 0);
     CAPTURE(log);
     REQUIRE(tessera_cmd("stitch -q " + (tmp / "nominal.csv").string() + " --canvas " + std::to_string(cw) + " " +
-                            std::to_string(ch) + " -o " + full.string()) == 0);
+                        std::to_string(ch) + " -o " + full.string()) == 0);
     const std::vector<Placement> nominal = read_positions((tmp / "nominal.csv").string());
     const IntPair margin = placed_at(nominal[0].at);  // the first tile is at the top-left of the grid
     CHECK(log.find("positions shifted by " + std::to_string(-margin[0]) + "," + std::to_string(-margin[1])) !=
@@ -390,7 +404,8 @@ TEST_CASE("stitch: make_acquisition's TileConfiguration with no canvas equals no
     }
     CHECK(a.width() == right - margin[0]);
     CHECK(a.height() == bottom - margin[1]);
-    CHECK(tt::max_abs_diff(tt::from_vips(a), b.extract_area(int(margin[0]), int(margin[1]), a.width(), a.height())) == 0);
+    CHECK(tt::max_abs_diff(tt::from_vips(a), b.extract_area(int(margin[0]), int(margin[1]), a.width(), a.height())) ==
+          0);
     // --positions-out has the positions on the output canvas, Fiji's format
     const std::vector<Placement> written = read_positions(out_txt.string());
     REQUIRE(written.size() == nominal.size());
@@ -426,7 +441,8 @@ TEST_CASE("report: the registration SVG has one outline per tile and one line pe
     CHECK(nused >= 5);
     // parsed as XML by python3: the tiles' outlines and the pairs' lines
     const std::string py =
-        "python3 -c \"import sys, xml.etree.ElementTree as E; n='{http://www.w3.org/2000/svg}'; r=E.parse(sys.argv[1]).getroot(); "
+        "python3 -c \"import sys, xml.etree.ElementTree as E; n='{http://www.w3.org/2000/svg}'; "
+        "r=E.parse(sys.argv[1]).getroot(); "
         "g={e.get('id'): e for e in r.iter(n+'g')}; "
         "print(len(g['tiles'].findall(n+'rect')), len(g['pairs'].findall(n+'line')), "
         "sum(1 for e in g['pairs'] if 'used' in e.get('class').split()), len(g['labels'].findall(n+'text')))\" ";
@@ -442,18 +458,21 @@ TEST_CASE("report: the registration SVG has one outline per tile and one line pe
     r.placement.assign(tiles.size(), TilePlacement::registered);
     r.placement[4] = TilePlacement::stage_model;
     r.placement[5] = TilePlacement::group;
-    PairResult used{0, 1, {}, 0.93, true, true, true, 0.1, ""}, dropped{1, 2, {}, 0.7, true, true, false, 3.2, "an outlier"},
+    PairResult used{0, 1, {}, 0.93, true, true, true, 0.1, ""},
+        dropped{1, 2, {}, 0.7, true, true, false, 3.2, "an outlier"},
         untrusted{3, 4, {}, 0.2, false, false, false, 0, "score too low & flat"};
     r.pairs = {used, dropped, untrusted};
     write_registration_svg(svg.string(), tiles, r);
     const std::string classes =
-        "python3 -c \"import sys, xml.etree.ElementTree as E; n='{http://www.w3.org/2000/svg}'; r=E.parse(sys.argv[1]).getroot(); "
+        "python3 -c \"import sys, xml.etree.ElementTree as E; n='{http://www.w3.org/2000/svg}'; "
+        "r=E.parse(sys.argv[1]).getroot(); "
         "g={e.get('id'): e for e in r.iter(n+'g')}; "
         "print(' '.join(e.get('class') for e in g['tiles']), '|', ' '.join(e.get('class') for e in g['pairs']))\" ";
     REQUIRE(tt::run_command(classes + svg.string(), &counts) == 0);
-    CHECK(counts ==
-          "tile registered tile registered tile registered tile registered tile stage_model tile group | pair used pair "
-          "dropped pair untrusted\n");
+    CHECK(
+        counts ==
+        "tile registered tile registered tile registered tile registered tile stage_model tile group | pair used pair "
+        "dropped pair untrusted\n");
     const std::string text = tt::slurp(svg);
     CHECK(text.find("score too low &amp; flat") != std::string::npos);
     CHECK(text.find("(1)") != std::string::npos);  // the legend's counts

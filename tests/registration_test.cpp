@@ -36,7 +36,8 @@ std::map<std::string, reg::Vec2> read_truth(const fs::path& csv) {
 struct Error2 {
     double rms = 0, max = 0;
 };
-Error2 score(const std::vector<Placement>& tiles, const RegisterReport& rep, const std::map<std::string, reg::Vec2>& truth) {
+Error2 score(const std::vector<Placement>& tiles, const RegisterReport& rep,
+             const std::map<std::string, reg::Vec2>& truth) {
     std::vector<reg::Vec2> d;
     reg::Vec2 mean;
     for (std::size_t i = 0; i < tiles.size(); ++i) {
@@ -166,7 +167,8 @@ TEST_CASE("registration: overlaps thinner than 8 px are reported and the rest re
     CHECK(rep.by_group == 3);
 }
 
-TEST_CASE("registration: plan_pairs cuts a window of the overlap from b - and from a the window grown by the stage error") {
+TEST_CASE(
+    "registration: plan_pairs cuts a window of the overlap from b - and from a the window grown by the stage error") {
     // 4 x 3 grid of 300 x 200 images stepping 220 x 150: overlaps of 80
     // side by side, 50 stacked, 80 x 50 diagonal corners
     std::vector<Rect> nominal;
@@ -299,7 +301,11 @@ TEST_CASE("registration: solve_positions recovers fractional positions - drops a
         }
     std::vector<reg::Link> links;
     auto link = [&](int a, int b) {
-        links.push_back({a, b, {truth[std::size_t(b)].x - truth[std::size_t(a)].x, truth[std::size_t(b)].y - truth[std::size_t(a)].y}, 0.9});
+        links.push_back(
+            {a,
+             b,
+             {truth[std::size_t(b)].x - truth[std::size_t(a)].x, truth[std::size_t(b)].y - truth[std::size_t(a)].y},
+             0.9});
     };
     for (int j = 0; j < 4; ++j)
         for (int i = 0; i < 5; ++i) {
@@ -331,7 +337,11 @@ TEST_CASE("registration: solve_positions recovers fractional positions - drops a
     links.clear();
     auto slink = [&](int a, int b) {
         if (a == 7 || b == 7) return;
-        links.push_back({a, b, {stage[std::size_t(b)].x - stage[std::size_t(a)].x, stage[std::size_t(b)].y - stage[std::size_t(a)].y}, 1});
+        links.push_back(
+            {a,
+             b,
+             {stage[std::size_t(b)].x - stage[std::size_t(a)].x, stage[std::size_t(b)].y - stage[std::size_t(a)].y},
+             1});
     };
     for (int j = 0; j < 4; ++j)
         for (int i = 0; i < 5; ++i) {
@@ -339,12 +349,16 @@ TEST_CASE("registration: solve_positions recovers fractional positions - drops a
             if (j + 1 < 4) slink(j * 5 + i, (j + 1) * 5 + i);
         }
     // image 18 and 19 only linked to each other: a group of two
-    std::erase_if(links, [](const reg::Link& l) { return (l.a == 18) != (l.b == 18) && (l.a == 19 || l.b == 19 || l.a == 13 || l.a == 17); });
+    std::erase_if(links, [](const reg::Link& l) {
+        return (l.a == 18) != (l.b == 18) && (l.a == 19 || l.b == 19 || l.a == 13 || l.a == 17);
+    });
     s = reg::solve_positions(nominal, links);
     CHECK(s.placed[7] == reg::Placed::stage_model);
     CHECK(s.placed[0] == reg::Placed::registered);
     // up to the common shift: compare differences to image 0
-    auto rel = [&](std::size_t i) { return reg::Vec2{s.positions[i].x - s.positions[0].x, s.positions[i].y - s.positions[0].y}; };
+    auto rel = [&](std::size_t i) {
+        return reg::Vec2{s.positions[i].x - s.positions[0].x, s.positions[i].y - s.positions[0].y};
+    };
     CHECK(std::abs(rel(7).x - stage[7].x) < 1e-6);
     CHECK(std::abs(rel(7).y - stage[7].y) < 1e-6);
     if (s.placed[18] == reg::Placed::group) {

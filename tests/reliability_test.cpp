@@ -65,13 +65,15 @@ TEST_CASE("rel: an output that is one of its inputs is refused - same path and s
     // after a save of the same file too
     Graph g(standard_registry());
     NodeId a = g.add("load", {}, {{"path", input}});
-    CHECK(tt::error_of([&] { g.add("save", {a}, {{"path", (tmp / "hard.tif").string()}}); })
-              .find("is the same file as the input") != std::string::npos);
+    CHECK(tt::error_of([&] {
+              g.add("save", {a}, {{"path", (tmp / "hard.tif").string()}});
+          }).find("is the same file as the input") != std::string::npos);
     Graph h(standard_registry());
     NodeId b = h.add("load", {}, {{"path", (tmp / "t0.png").string()}});
     h.add("save", {b}, {{"path", (tmp / "link.tif").string()}});
-    CHECK(tt::error_of([&] { h.add("load", {}, {{"path", input}}); }).find("would destroy that input") !=
-          std::string::npos);
+    CHECK(tt::error_of([&] {
+              h.add("load", {}, {{"path", input}});
+          }).find("would destroy that input") != std::string::npos);
     // a pipeline file too (tessera run)
     std::ofstream(tmp / "p.json") << R"({"version": 1, "nodes": [{"id": "in", "op": "load", "path": "t0.png"},
         {"id": "out", "op": "save", "inputs": ["in"], "path": "t0.png"}]})";
@@ -93,10 +95,13 @@ TEST_CASE("rel: a side file that is an input or another output is refused before
         std::string args, want;
     };
     for (const Case& c : std::vector<Case>{
-             {"stitch " + positions + " -o " + out + " --positions-out " + tile, "--positions-out '" + tile + "' is the same file as a tile"},
-             {"stitch " + positions + " -o " + out + " --positions-out " + positions, "is the same file as the positions file"},
+             {"stitch " + positions + " -o " + out + " --positions-out " + tile,
+              "--positions-out '" + tile + "' is the same file as a tile"},
+             {"stitch " + positions + " -o " + out + " --positions-out " + positions,
+              "is the same file as the positions file"},
              {"mosaic " + positions + " -o " + out + " --pairs-out " + (tmp / "link.csv").string(), "--pairs-out '"},
-             {"mosaic " + positions + " -o " + out + " --report " + tile, "--report '" + tile + "' is the same file as a tile"},
+             {"mosaic " + positions + " -o " + out + " --report " + tile,
+              "--report '" + tile + "' is the same file as a tile"},
          }) {
         CAPTURE(c.args);
         std::string log;
@@ -156,9 +161,12 @@ TEST_CASE("rel: stitch and mosaic write the format their output's extension name
     two_tiles(tmp);
     const vips::VImage want = tt::vips_insert_loop(tmp / "positions.csv", 80, 30);
     std::string log;
-    for (const auto& [name, loader] : std::vector<std::pair<std::string, std::string>>{
-             {"out.jpg", "jpegload"}, {"out.JPEG", "jpegload"}, {"out.png", "pngload"}, {"out.webp", "webpload"},
-             {"out.v", "vipsload"}, {"out.tif", "tiffload"}}) {
+    for (const auto& [name, loader] : std::vector<std::pair<std::string, std::string>>{{"out.jpg", "jpegload"},
+                                                                                       {"out.JPEG", "jpegload"},
+                                                                                       {"out.png", "pngload"},
+                                                                                       {"out.webp", "webpload"},
+                                                                                       {"out.v", "vipsload"},
+                                                                                       {"out.tif", "tiffload"}}) {
         CAPTURE(name);
         for (const std::string cmd : {"stitch", "mosaic"}) {
             const fs::path out = tmp / (cmd + "-" + name);
@@ -178,9 +186,9 @@ TEST_CASE("rel: stitch and mosaic write the format their output's extension name
     CHECK(tt::run_command(stitch_cmd(tmp, (tmp / "out.xyz").string()), &log) == 1);
     CHECK(log.find("'.xyz', which names no format") != std::string::npos);
     CAPTURE(log);
-    CHECK(log.find(".tif/.tiff (tiled TIFF, pyramid), .ome.tif/.ome.tiff (OME-TIFF pyramid), .dzi/.zip/.szi (Deep Zoom), "
-                   ".zarr/.ome.zarr (OME-Zarr), .png, .jpg/.jpeg, .webp or .v") !=
-          std::string::npos);
+    CHECK(
+        log.find(".tif/.tiff (tiled TIFF, pyramid), .ome.tif/.ome.tiff (OME-TIFF pyramid), .dzi/.zip/.szi (Deep Zoom), "
+                 ".zarr/.ome.zarr (OME-Zarr), .png, .jpg/.jpeg, .webp or .v") != std::string::npos);
     CHECK(tt::run_command(stitch_cmd(tmp, (tmp / "noext").string()), &log) == 1);
     CHECK(log.find("has no extension") != std::string::npos);
     // TIFF options on another format are errors, not ignored
@@ -189,8 +197,8 @@ TEST_CASE("rel: stitch and mosaic write the format their output's extension name
     CHECK_FALSE(fs::exists(tmp / "out.xyz"));
     CHECK_FALSE(fs::exists(tmp / "p.png"));
     // merge writes a GeoTIFF: any other name is refused before an input is read
-    CHECK(tt::run_command(tt::tessera_binary() + " merge nothing.tif -o " + (tmp / "m.jpg").string() + " 2>&1",
-                          &log) == 1);
+    CHECK(tt::run_command(tt::tessera_binary() + " merge nothing.tif -o " + (tmp / "m.jpg").string() + " 2>&1", &log) ==
+          1);
     CHECK(log.find("m.jpg': has the extension '.jpg', but merge writes a GeoTIFF") != std::string::npos);
 }
 
@@ -222,13 +230,15 @@ TEST_CASE("rel: a FIFO and /dev/zero and a socket are refused as inputs at once 
         // a tile of stitch and mosaic
         std::ofstream(tmp / "bad.csv") << "file,x,y\nt0.png,0,0\n" << special << ",40,0\n";
         for (const std::string cmd : {" stitch ", " mosaic "}) {
-            CHECK(tt::run_command(bin + cmd + (tmp / "bad.csv").string() + " -q -o " + (tmp / "o.tif").string() + " 2>&1",
-                                  &log) == 1);
+            CHECK(
+                tt::run_command(bin + cmd + (tmp / "bad.csv").string() + " -q -o " + (tmp / "o.tif").string() + " 2>&1",
+                                &log) == 1);
             CHECK(log.find("'" + special + "': is " + kind + ", not a regular file") != std::string::npos);
         }
         // the positions file and the pipeline file themselves
         CHECK(tt::run_command(bin + " stitch " + special + " -q -o " + (tmp / "o.tif").string() + " 2>&1", &log) == 1);
-        CHECK(log.find("'" + special + "': is " + kind + ", not a regular file; a positions file") != std::string::npos);
+        CHECK(log.find("'" + special + "': is " + kind + ", not a regular file; a positions file") !=
+              std::string::npos);
         CHECK(tt::run_command(bin + " run -q " + special + " 2>&1", &log) == 1);
         CHECK(log.find("'" + special + "': is " + kind + ", not a regular file; a pipeline file") != std::string::npos);
         // merge's inputs (gdal_load) and info (load)
@@ -239,8 +249,9 @@ TEST_CASE("rel: a FIFO and /dev/zero and a socket are refused as inputs at once 
         // the C++ API: load and gdal_load, when the graph is built
         Graph g(standard_registry());
         for (const char* op : {"load", "gdal_load"})
-            CHECK(tt::error_of([&] { g.add(op, {}, {{"path", special}}); }).find("is " + kind + ", not a regular file") !=
-                  std::string::npos);
+            CHECK(tt::error_of([&] {
+                      g.add(op, {}, {{"path", special}});
+                  }).find("is " + kind + ", not a regular file") != std::string::npos);
         CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
         CHECK_FALSE(fs::exists(tmp / "o.tif"));
     }
@@ -257,9 +268,9 @@ TEST_CASE("rel: SIGTERM stops stitch and mosaic within 1 s while they read thous
         for (int i = 0; i < 20000; ++i) csv << "t.png," << (i % 100) * 8 << "," << (i / 100) * 8 << "\n";
     }
     const std::string out = (tmp / "out.tif").string();
-    const std::vector<std::vector<std::string>> jobs{
-        {"stitch", (tmp / "many.csv").string(), "-q", "-o", out},
-        {"mosaic", (tmp / "many.csv").string(), "--no-register", "-q", "-o", out}};
+    const std::vector<std::vector<std::string>> jobs{{"stitch", (tmp / "many.csv").string(), "-q", "-o", out},
+                                                     {"mosaic", (tmp / "many.csv").string(), "--no-register", "-q",
+                                                      "-o", out}};
     for (const auto& job : jobs) {
         CAPTURE(job[0]);
         const pid_t child = ::fork();
@@ -282,7 +293,8 @@ TEST_CASE("rel: SIGTERM stops stitch and mosaic within 1 s while they read thous
         const auto t0 = std::chrono::steady_clock::now();
         ::kill(child, SIGTERM);
         pid_t done = 0;
-        while ((done = ::waitpid(child, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+        while ((done = ::waitpid(child, &status, WNOHANG)) == 0 &&
+               std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (done == 0) {
@@ -302,11 +314,27 @@ TEST_CASE("rel: a file only ImageMagick reads is refused by default - naming the
     tt::TempDir tmp;
     // a 2x2 24-bit BMP, which libvips 8.14 reads only through magickload
     std::string bmp = "BM";
-    auto u32 = [&](std::uint32_t v) { for (int k = 0; k < 4; ++k) bmp += char((v >> (8 * k)) & 0xff); };
-    auto u16 = [&](std::uint16_t v) { bmp += char(v & 0xff); bmp += char(v >> 8); };
-    u32(54 + 16); u32(0); u32(54);                     // file size, reserved, pixel offset
-    u32(40); u32(2); u32(2); u16(1); u16(24); u32(0);  // BITMAPINFOHEADER: 2x2, 24 bits, no compression
-    u32(16); u32(2835); u32(2835); u32(0); u32(0);
+    auto u32 = [&](std::uint32_t v) {
+        for (int k = 0; k < 4; ++k) bmp += char((v >> (8 * k)) & 0xff);
+    };
+    auto u16 = [&](std::uint16_t v) {
+        bmp += char(v & 0xff);
+        bmp += char(v >> 8);
+    };
+    u32(54 + 16);
+    u32(0);
+    u32(54);  // file size, reserved, pixel offset
+    u32(40);
+    u32(2);
+    u32(2);
+    u16(1);
+    u16(24);
+    u32(0);  // BITMAPINFOHEADER: 2x2, 24 bits, no compression
+    u32(16);
+    u32(2835);
+    u32(2835);
+    u32(0);
+    u32(0);
     for (int row = 0; row < 2; ++row) bmp += std::string("\x10\x20\x30\x40\x50\x60\0\0", 8);  // BGR x2 + padding
     const fs::path file = tmp / "only-magick.bmp";
     std::ofstream(file, std::ios::binary) << bmp;
@@ -339,8 +367,9 @@ TEST_CASE("rel: a file only ImageMagick reads is refused by default - naming the
     }
     // in C++ too, when the graph is built
     Graph g(standard_registry());
-    CHECK(tt::error_of([&] { g.add("load", {}, {{"path", file.string()}}); }).find("untrusted loader") !=
-          std::string::npos);
+    CHECK(tt::error_of([&] {
+              g.add("load", {}, {{"path", file.string()}});
+          }).find("untrusted loader") != std::string::npos);
 }
 
 namespace {
@@ -360,7 +389,8 @@ TEST_CASE("rel: 200 failed runs in one process leave open descriptors and pixel 
     tt::pattern(64, 256, 3).jpegsave(good.c_str());
     tt::pattern(64, 256, 3).jpegsave(bad.c_str());
     Graph g(standard_registry());
-    NodeId canvas = g.add("black", {}, {{"width", std::int64_t(128)}, {"height", std::int64_t(256)}, {"bands", std::int64_t(3)}});
+    NodeId canvas =
+        g.add("black", {}, {{"width", std::int64_t(128)}, {"height", std::int64_t(256)}, {"bands", std::int64_t(3)}});
     NodeId a = g.add("load", {}, {{"path", good}});
     NodeId b = g.add("load", {}, {{"path", bad}});
     NodeId m = g.add("insert", {canvas, a, b}, {{"at", std::vector<IntPair>{{0, 0}, {64, 0}}}});
@@ -382,7 +412,10 @@ TEST_CASE("rel: 200 failed runs in one process leave open descriptors and pixel 
     std::atomic<bool> cancel{false};
     RunOptions o;
     o.cancel = &cancel;
-    o.progress = [&](const Progress&) { cancel = true; return true; };
+    o.progress = [&](const Progress&) {
+        cancel = true;
+        return true;
+    };
     // (cancelled after the first tile, unless the second failed first)
     const std::string stopped = tt::error_of([&] { ev.run_sinks(o); });
     CHECK((stopped == "cancelled" || stopped.find("bad.jpg") != std::string::npos));

@@ -31,7 +31,7 @@ geo::Raster s2_tile(int col, int res) {
     r.nodata = 0;
     r.transform = {300000.0 + col * kShift * 10, double(res), 0, 5000040, 0, -double(res)};
     r.value = [col, scale](int x, int y, int) {
-        const int X = x * scale, Y = y * scale;  // in 10 m pixels of the tile
+        const int X = x * scale, Y = y * scale;             // in 10 m pixels of the tile
         if (col == 1 && X + (kTile - Y) < 300) return 0.0;  // the wedge, east tile only
         return double(1000 + col * 3000 + (X * 7 + Y * 3) % 2000 + (scale - 1) * 500);
     };
@@ -80,14 +80,13 @@ TEST_CASE("sentinel2: two tiles of one zone merge onto their shared grid - first
     // rasterio.merge of the same files, as raw little-endian uint16
     for (const char* method : {"first", "last"}) {
         const fs::path raw = dir / (std::string("rasterio-") + method + ".raw");
-        const std::string script =
-            "import sys, rasterio; from rasterio.merge import merge\n"
-            "a, t = merge([rasterio.open(p) for p in sys.argv[3:]], method=sys.argv[2])\n"
-            "assert tuple(t)[:6] == (10.0, 0.0, 300000.0, 0.0, -10.0, 5000040.0), t\n"
-            "open(sys.argv[1], 'wb').write(a.astype('<u2').tobytes())\n";
+        const std::string script = "import sys, rasterio; from rasterio.merge import merge\n"
+                                   "a, t = merge([rasterio.open(p) for p in sys.argv[3:]], method=sys.argv[2])\n"
+                                   "assert tuple(t)[:6] == (10.0, 0.0, 300000.0, 0.0, -10.0, 5000040.0), t\n"
+                                   "open(sys.argv[1], 'wb').write(a.astype('<u2').tobytes())\n";
         std::ofstream(dir / "m.py") << script;
-        REQUIRE(tt::run_command("/usr/bin/python3 " + (dir / "m.py").string() + " " + raw.string() + " " + method + " " +
-                                west + " " + east + " 2>&1") == 0);
+        REQUIRE(tt::run_command("/usr/bin/python3 " + (dir / "m.py").string() + " " + raw.string() + " " + method +
+                                " " + west + " " + east + " 2>&1") == 0);
         std::ifstream in(raw, std::ios::binary);
         std::vector<std::uint16_t> want(std::size_t(info.width) * info.height);
         in.read(reinterpret_cast<char*>(want.data()), std::streamsize(want.size() * 2));

@@ -63,9 +63,10 @@ TEST_CASE("jpeg streaming: any rects in row-major order equal libvips's decode")
             CAPTURE(bands);
             vips::VImage src = tt::pattern(517, 301, bands, VIPS_FORMAT_UCHAR, bands);
             std::string path = (tmp / ("s" + std::to_string(bands) + subsample + ".jpg")).string();
-            src.jpegsave(path.c_str(), vips::VImage::option()->set("Q", 80)->set(
-                                           "subsample_mode", std::string(subsample) == "off" ? VIPS_FOREIGN_SUBSAMPLE_OFF
-                                                                                              : VIPS_FOREIGN_SUBSAMPLE_AUTO));
+            src.jpegsave(path.c_str(), vips::VImage::option()->set("Q", 80)->set("subsample_mode",
+                                                                                 std::string(subsample) == "off"
+                                                                                     ? VIPS_FOREIGN_SUBSAMPLE_OFF
+                                                                                     : VIPS_FOREIGN_SUBSAMPLE_AUTO));
             vips::VImage ref = vips::VImage::new_from_file(path.c_str()).copy_memory();
             Graph g(standard_registry());
             NodeId n = g.add("load", {}, {{"path", path}});
@@ -73,8 +74,11 @@ TEST_CASE("jpeg streaming: any rects in row-major order equal libvips's decode")
             for (int tile : {16, 64, 100})
                 for (int threads : {1, 2}) CHECK(tt::max_abs_diff(tt::render(g, n, tile, threads), ref) == 0);
             // an embed that only shows the lower part: the decoder skips rows
-            NodeId e = g.add("extract_area", {n}, {{"left", std::int64_t(3)}, {"top", std::int64_t(190)},
-                                                   {"width", std::int64_t(500)}, {"height", std::int64_t(100)}});
+            NodeId e = g.add("extract_area", {n},
+                             {{"left", std::int64_t(3)},
+                              {"top", std::int64_t(190)},
+                              {"width", std::int64_t(500)},
+                              {"height", std::int64_t(100)}});
             CHECK(tt::max_abs_diff(tt::render(g, e, 32, 2), ref.extract_area(3, 190, 500, 100)) == 0);
             // going back up restarts the decode, and is still right
             Evaluator ev(g);
@@ -111,12 +115,19 @@ TEST_CASE("pyramid tiff: levels and pixels as libvips writes them - readable by 
     std::string ours = (tmp / "ours.tif").string(), theirs = (tmp / "vips.tif").string();
     Graph g(standard_registry());
     NodeId n = g.add("load", {}, {{"path", in}});
-    g.add("save", {n}, {{"path", ours}, {"tile", true}, {"pyramid", true}, {"tile_width", std::int64_t(128)},
-                        {"tile_height", std::int64_t(128)}});
+    g.add("save", {n},
+          {{"path", ours},
+           {"tile", true},
+           {"pyramid", true},
+           {"tile_width", std::int64_t(128)},
+           {"tile_height", std::int64_t(128)}});
     RunStats stats = Evaluator(g).run_sinks();
     CHECK(stats.tiles == 8 * 6);
-    src.tiffsave(theirs.c_str(), vips::VImage::option()->set("tile", true)->set("pyramid", true)->set("tile_width", 128)->set(
-                                     "tile_height", 128));
+    src.tiffsave(theirs.c_str(), vips::VImage::option()
+                                     ->set("tile", true)
+                                     ->set("pyramid", true)
+                                     ->set("tile_width", 128)
+                                     ->set("tile_height", 128));
     int levels = vips::VImage::new_from_file(theirs.c_str()).get_int("n-pages");
     CHECK(levels == 4);  // 1001x701, 500x350, 250x175, 125x87
     CHECK(vips::VImage::new_from_file(ours.c_str()).get_int("n-pages") == levels);
@@ -131,8 +142,13 @@ TEST_CASE("pyramid tiff: levels and pixels as libvips writes them - readable by 
         std::string banded = (tmp / ("band" + std::to_string(band) + ".tif")).string();
         Graph b(standard_registry());
         NodeId bn = b.add("load", {}, {{"path", in}});
-        b.add("save", {bn}, {{"path", banded}, {"tile", true}, {"pyramid", true}, {"tile_width", std::int64_t(128)},
-                             {"tile_height", std::int64_t(128)}, {"band_width", std::int64_t(band)}});
+        b.add("save", {bn},
+              {{"path", banded},
+               {"tile", true},
+               {"pyramid", true},
+               {"tile_width", std::int64_t(128)},
+               {"tile_height", std::int64_t(128)},
+               {"band_width", std::int64_t(band)}});
         Evaluator(b).run_sinks();
         for (int k = 0; k < levels; ++k) CHECK(tt::max_abs_diff(tt::from_vips(page(banded, k)), page(theirs, k)) == 0);
     }
@@ -167,8 +183,14 @@ TEST_CASE("pyramid tiff: every compression reads back - JPEG close to the source
         std::string out = (tmp / (std::string(c) + std::to_string(quality) + ".tif")).string();
         Graph g(standard_registry());
         NodeId n = g.add("load", {}, {{"path", in}});
-        g.add("save", {n}, {{"path", out}, {"tile", true}, {"pyramid", true}, {"compression", std::string(c)},
-                            {"quality", std::int64_t(quality)}, {"tile_width", std::int64_t(64)}, {"tile_height", std::int64_t(64)}});
+        g.add("save", {n},
+              {{"path", out},
+               {"tile", true},
+               {"pyramid", true},
+               {"compression", std::string(c)},
+               {"quality", std::int64_t(quality)},
+               {"tile_width", std::int64_t(64)},
+               {"tile_height", std::int64_t(64)}});
         Evaluator(g).run_sinks();
         vips::VImage back = vips::VImage::new_from_file(out.c_str());
         CHECK(back.get_int("n-pages") == 4);  // 300x200 down to 37x25
@@ -235,8 +257,10 @@ TEST_CASE("stitch: one file placed many times equals libvips's insert loop - in 
             }
     }
     std::ofstream(tmp / "p.json") << R"({"version": 1, "nodes": [
-      {"id": "canvas", "op": "black", "width": )" << w << R"(, "height": )" << h << R"(, "bands": 3},
-      )" << loads << R"({"id": "mosaic", "op": "insert", "inputs": [)" << inputs << R"(], "at": [)" << at << R"(]},
+      {"id": "canvas", "op": "black", "width": )"
+                                  << w << R"(, "height": )" << h << R"(, "bands": 3},
+      )" << loads << R"({"id": "mosaic", "op": "insert", "inputs": [)"
+                                  << inputs << R"(], "at": [)" << at << R"(]},
       {"id": "out", "op": "save", "inputs": ["mosaic"], "path": "out.tif", "tile_width": 64, "tile_height": 64,
        "pyramid": true, "band_width": 512, "compression": "deflate"}]})";
     const std::string out = (tmp / "out.tif").string();
@@ -278,17 +302,20 @@ TEST_CASE("stitch: bad positions files are errors naming the file and line") {
     tt::TempDir tmp;
     std::ofstream(tmp / "a.csv") << "name,x,y\n";
     std::string log;
-    CHECK(tessera_cmd("stitch " + (tmp / "a.csv").string() + " --canvas 10 10 -o " + (tmp / "o.tif").string(), &log) == 1);
+    CHECK(tessera_cmd("stitch " + (tmp / "a.csv").string() + " --canvas 10 10 -o " + (tmp / "o.tif").string(), &log) ==
+          1);
     CHECK(log.find("a.csv") != std::string::npos);
     CHECK(log.find("file,x,y") != std::string::npos);
     std::ofstream(tmp / "b.csv") << "file,x,y\nt.jpg,12,zz\n";
-    CHECK(tessera_cmd("stitch " + (tmp / "b.csv").string() + " --canvas 10 10 -o " + (tmp / "o.tif").string(), &log) == 1);
+    CHECK(tessera_cmd("stitch " + (tmp / "b.csv").string() + " --canvas 10 10 -o " + (tmp / "o.tif").string(), &log) ==
+          1);
     CHECK(log.find("line 2") != std::string::npos);
     CHECK_FALSE(fs::exists(tmp / "o.tif"));
     // a tile wholly off the canvas names its file and line
     tt::pattern(20, 20).pngsave((tmp / "t.png").c_str());
     std::ofstream(tmp / "c.csv") << "file,x,y\nt.png,0,0\nt.png,500,3\n";
-    CHECK(tessera_cmd("stitch " + (tmp / "c.csv").string() + " --canvas 100 100 -o " + (tmp / "o.tif").string(), &log) == 1);
+    CHECK(tessera_cmd("stitch " + (tmp / "c.csv").string() + " --canvas 100 100 -o " + (tmp / "o.tif").string(),
+                      &log) == 1);
     CHECK(log.find("c.csv line 3: '") != std::string::npos);
     CHECK(log.find("t.png' (20x20) at 500,3 lies wholly outside the 100x100 canvas") != std::string::npos);
     CHECK_FALSE(fs::exists(tmp / "o.tif"));

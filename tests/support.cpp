@@ -140,8 +140,8 @@ std::string save(vips::VImage im, const std::filesystem::path& path) {
 
 TempDir::TempDir() {
     static std::mt19937_64 rng(std::random_device{}());
-    path = std::filesystem::temp_directory_path() / ("tessera-test-" + std::to_string(getpid()) + "-" +
-                                                     std::to_string(rng() % 100000000));
+    path = std::filesystem::temp_directory_path() /
+           ("tessera-test-" + std::to_string(getpid()) + "-" + std::to_string(rng() % 100000000));
     std::filesystem::create_directories(path);
 }
 TempDir::~TempDir() {

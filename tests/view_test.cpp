@@ -17,7 +17,8 @@ namespace {
 // A 300x200 .dzi written by tessera's save, png tiles of 128 without overlap.
 fs::path tessera_dzi(const tt::TempDir& tmp) {
     Graph g(standard_registry());
-    NodeId im = g.add("black", {}, {{"width", std::int64_t(300)}, {"height", std::int64_t(200)}, {"bands", std::int64_t(3)}});
+    NodeId im =
+        g.add("black", {}, {{"width", std::int64_t(300)}, {"height", std::int64_t(200)}, {"bands", std::int64_t(3)}});
     g.add("save", {im},
           {{"path", (tmp / "slide.dzi").string()},
            {"tile_size", std::int64_t(128)},
@@ -63,9 +64,10 @@ TEST_CASE("view: read_dzi reads what libvips dzsave and tessera's save write") {
     CHECK(t.width == 300);
     CHECK(t.height == 200);
     // XML as XML: either quote, any order, comments, references, no declaration, a BOM
-    std::ofstream(tmp / "x.dzi") << "\xEF\xBB\xBF<!-- made by hand -->\n<Image TileSize='512' Format=\"&#x6a;p&#101;g\" "
-                                    "Overlap = \"2\" xmlns='http://schemas.microsoft.com/deepzoom/2009'><!-- size -->"
-                                    "<Size Width=\"70000\" Height=\"9\"></Size></Image>\n";
+    std::ofstream(tmp / "x.dzi")
+        << "\xEF\xBB\xBF<!-- made by hand -->\n<Image TileSize='512' Format=\"&#x6a;p&#101;g\" "
+           "Overlap = \"2\" xmlns='http://schemas.microsoft.com/deepzoom/2009'><!-- size -->"
+           "<Size Width=\"70000\" Height=\"9\"></Size></Image>\n";
     DeepZoomImage x = read_dzi((tmp / "x.dzi").string());
     CHECK(x.format == "jpeg");
     CHECK(x.overlap == 2);
@@ -103,7 +105,8 @@ TEST_CASE("view: write_view_page writes the descriptor's fields and copies OpenS
     fs::create_directories(tmp / "odd");
     fs::copy_file(dzi, tmp / "odd" / "it's <b>&\".dzi");
     fs::create_directories(tmp / "odd" / "it's <b>&\"_files");
-    const std::string odd = tt::slurp(write_view_page((tmp / "odd" / "it's <b>&\".dzi").string(), view_options("", tmp / "osd")));
+    const std::string odd =
+        tt::slurp(write_view_page((tmp / "odd" / "it's <b>&\".dzi").string(), view_options("", tmp / "osd")));
     CHECK(odd.find("<title>it&apos;s &lt;b&gt;&amp;&quot;</title>") != std::string::npos);
     CHECK(odd.find("Url: \"it\\'s \\x3cb>&\\\"_files/\"") != std::string::npos);
     CHECK(odd.find("<b>") == std::string::npos);
@@ -124,18 +127,23 @@ TEST_CASE("view: a descriptor that is not Deep Zoom XML is refused naming the fi
     const std::string attrs = "\n  Format=\"jpeg\"\n  Overlap=\"1\"\n  TileSize=\"254\"\n  >";
     const std::pair<std::string, std::string> cases[] = {
         {"file,x,y\ntiles/a.jpg,0,0\n", "is not a Deep Zoom descriptor: line 1: expected an XML element"},
-        {kHead + kImage + attrs + "\n  <Size Width=\"300\" Height=\"200\"/>\n", "line 8: <Image> (line 2) is never closed"},
-        {kHead + kImage + attrs + "\n  <Size Width=\"300\" Height=\"200\">\n</Image>\n", "line 8: </Image> closes <Size> (line 7)"},
+        {kHead + kImage + attrs + "\n  <Size Width=\"300\" Height=\"200\"/>\n",
+         "line 8: <Image> (line 2) is never closed"},
+        {kHead + kImage + attrs + "\n  <Size Width=\"300\" Height=\"200\">\n</Image>\n",
+         "line 8: </Image> closes <Size> (line 7)"},
         {kHead + kImage + "\n  Format=\"jpeg\"\n  Overlap=\"1\"\n  >" + size, "it has no TileSize attribute"},
         {kHead + kImage + attrs + "\n  <Size Height=\"200\"/>\n</Image>\n", "it has no Width attribute"},
         {kHead + kImage + "\n  Format=\"jpeg\"\n  Overlap=\"1\"\n  TileSize=\"25x\"\n  >" + size,
          "has a size or tile field that is not a whole number ('25x')"},
-        {kHead + kImage + attrs + "\n  <Size Width=\"-300\" Height=\"200\"/>\n</Image>\n", "not a whole number ('-300')"},
+        {kHead + kImage + attrs + "\n  <Size Width=\"-300\" Height=\"200\"/>\n</Image>\n",
+         "not a whole number ('-300')"},
         {kHead + kImage + "\n  Format=\"../../x\"\n  Overlap=\"1\"\n  TileSize=\"254\"\n  >" + size,
          "names the tile format '../../x'"},
-        {kHead + "<Collection xmlns=\"http://schemas.microsoft.com/deepzoom/2008\"/>\n", "its root element is <Collection"},
+        {kHead + "<Collection xmlns=\"http://schemas.microsoft.com/deepzoom/2008\"/>\n",
+         "its root element is <Collection"},
         {kHead + "<Image Format=\"jpeg\" Overlap=\"1\" TileSize=\"254\">" + size, "its root element is <Image>, not"},
-        {kHead + kImage + "\n  Format=\"jpeg\"\n  Format=\"png\"" + attrs + size, "line 4: <Image> has the attribute Format twice"},
+        {kHead + kImage + "\n  Format=\"jpeg\"\n  Format=\"png\"" + attrs + size,
+         "line 4: <Image> has the attribute Format twice"},
         {kHead + "<!DOCTYPE Image [<!ENTITY a \"b\">]>\n" + kImage + attrs + size, "line 2: a DOCTYPE"},
         {kHead + kImage + attrs + "\n  tiles here" + size, "line 7: text inside <Image>"},
         {kHead + kImage + "\n  Format=\"jp&eg;\"" + attrs + size, "line 3: the entity '&eg;'"},

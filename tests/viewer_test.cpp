@@ -90,7 +90,8 @@ void view_in_chromium(const std::string& save_path, const std::string& keys, con
         {"id": "red", "op": "black", "width": 2000, "height": 1000, "bands": 3, "value": [200, 30, 30]},
         {"id": "blue", "op": "black", "width": 1000, "height": 1000, "bands": 3, "value": [30, 30, 200]},
         {"id": "both", "op": "insert", "inputs": ["red", "blue"], "at": [[1000, 0]]},
-        {"id": "out", "op": "save", "inputs": ["both"], "path": ")" + save_path + "\"" + keys + "}]}";
+        {"id": "out", "op": "save", "inputs": ["both"], "path": ")" +
+                                         save_path + "\"" + keys + "}]}";
     std::string out;
     REQUIRE(tt::run_command(tt::tessera_binary() + " run -q " + (tmp / "p.json").string(), &out) == 0);
     int rc = tt::run_command(tt::tessera_binary() + " view " + (tmp / view).string(), &out);
@@ -117,9 +118,11 @@ void view_in_chromium(const std::string& save_path, const std::string& keys, con
     // and two Chromiums on a busy 2-core machine outlast the timeout)
     rc = tt::run_command("flock /tmp/tessera-viewer-test.lock timeout 120 " + chromium +
                              " --headless --no-sandbox --disable-gpu --disable-background-networking"
-                             " --no-first-run --user-data-dir='" + profile.string() + "' --window-size=800,600"
-                             " --virtual-time-budget=2000 --screenshot='" + shot.string() + "' http://127.0.0.1:" +
-                             std::to_string(port) + "/" + page,
+                             " --no-first-run --user-data-dir='" +
+                             profile.string() +
+                             "' --window-size=800,600"
+                             " --virtual-time-budget=2000 --screenshot='" +
+                             shot.string() + "' http://127.0.0.1:" + std::to_string(port) + "/" + page,
                          &out);
     CAPTURE(out);
     REQUIRE(rc == 0);

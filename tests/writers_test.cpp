@@ -184,12 +184,14 @@ TEST_CASE("writers: the encode queue keeps order - releases its charges - runs o
     // drain never starts more threads than the budget; feed queues more
     most = 0;
     int fed = 0;
-    Queue any([&](int&) {
-        const int now = ++running;
-        for (int m = most; now > m && !most.compare_exchange_weak(m, now);) {}
-        std::this_thread::sleep_for(std::chrono::microseconds(300));
-        --running;
-    }, Queue::Order::any);
+    Queue any(
+        [&](int&) {
+            const int now = ++running;
+            for (int m = most; now > m && !most.compare_exchange_weak(m, now);) {}
+            std::this_thread::sleep_for(std::chrono::microseconds(300));
+            --running;
+        },
+        Queue::Order::any);
     any.start(&account, 2);
     any.drain(
         [&] {
@@ -204,9 +206,11 @@ TEST_CASE("writers: the encode queue keeps order - releases its charges - runs o
     CHECK(account.current() == 0);
 
     // an error in a job is thrown by drain; what was queued is released
-    Queue failing([](int& v) {
-        if (v == 3) throw Error("job 3 failed");
-    }, Queue::Order::any);
+    Queue failing(
+        [](int& v) {
+            if (v == 3) throw Error("job 3 failed");
+        },
+        Queue::Order::any);
     failing.start(&account, 2);
     for (int i = 0; i < 50; ++i) failing.push(i, 10);
     CHECK(tt::error_of([&] { failing.drain(); }).find("job 3 failed") != std::string::npos);

@@ -56,8 +56,13 @@ const OpRegistry& profile_registry(const OpRegistry& base) {
     auto [it, fresh] = made.try_emplace(&base);
     if (fresh) {
         for (const OpSpec& s : base.specs()) it->second.add(s);
-        it->second.add({"held_buffer", "internal: a buffer held by the flat-field step", 0, 0,
-                        {{"key", ParamType::integer, true, "", "which"}}, false, &make_op<HeldBufferOp>});
+        it->second.add({"held_buffer",
+                        "internal: a buffer held by the flat-field step",
+                        0,
+                        0,
+                        {{"key", ParamType::integer, true, "", "which"}},
+                        false,
+                        &make_op<HeldBufferOp>});
     }
     return it->second;
 }
@@ -103,14 +108,16 @@ FlatfieldEstimate estimate_flatfield(const std::vector<Placement>& tiles, const 
                                                    "per size and stitch them apart)");
     }
     const ill::Grid grid = ill::working_grid(first.width, first.height, o.working_size);
-    std::vector<float> dark;  // the dark-field on the grid (box shrinking is linear: shrink(I - D) = shrink(I) - shrink(D))
+    std::vector<float>
+        dark;  // the dark-field on the grid (box shrinking is linear: shrink(I - D) = shrink(I) - shrink(D))
     if (!o.darkfield.empty()) {
         Graph dg(registry);
         NodeId d = dg.add("load", {}, {{"path", o.darkfield}}, "darkfield");
         const ImageInfo& di = dg.info(d);
         if (di.width != first.width || di.height != first.height || di.bands != 1)
             throw IoError(o.darkfield, "is " + std::to_string(di.width) + "x" + std::to_string(di.height) + " with " +
-                                           std::to_string(di.bands) + " band(s), but a dark-field must be one band of the tiles' size, and '" +
+                                           std::to_string(di.bands) +
+                                           " band(s), but a dark-field must be one band of the tiles' size, and '" +
                                            tiles[pick[0]].file + "' is " + std::to_string(first.width) + "x" +
                                            std::to_string(first.height) + "; give the dark-field made for these tiles");
         ill::Shrinker shrink(grid);

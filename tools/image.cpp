@@ -61,8 +61,8 @@ public:
     void compute(const Tile& out, std::span<const Pulled>) const override {
         const std::size_t px = info_.pixel_bytes();
         for (int y = out.rect.y; y < out.rect.bottom(); ++y)
-            std::memcpy(out.at(out.rect.x, y), block_->data + std::size_t(y) * block_->stride + std::size_t(out.rect.x) * px,
-                        out.row_bytes());
+            std::memcpy(out.at(out.rect.x, y),
+                        block_->data + std::size_t(y) * block_->stride + std::size_t(out.rect.x) * px, out.row_bytes());
     }
 
 private:
@@ -75,8 +75,11 @@ OpSpec memory_op_spec() {
             "the process that made it",
             0,
             0,
-            {{.name = "handle", .type = ParamType::integer, .required = true,
-              .doc = "the memory image's number in this process", .min = 1}},
+            {{.name = "handle",
+              .type = ParamType::integer,
+              .required = true,
+              .doc = "the memory image's number in this process",
+              .min = 1}},
             false,
             &make_op<MemoryOp>};
 }
@@ -142,8 +145,8 @@ Image Image::from_memory(std::shared_ptr<const void> owner, const std::byte* dat
                                       std::to_string(info.bands));
     if (!data || stride < std::size_t(info.width) * info.pixel_bytes())
         throw ParamError("stride", "the rows (stride " + std::to_string(stride) + " bytes) are shorter than " +
-                                       std::to_string(info.width) + " pixels of " +
-                                       std::to_string(info.pixel_bytes()) + " bytes");
+                                       std::to_string(info.width) + " pixels of " + std::to_string(info.pixel_bytes()) +
+                                       " bytes");
     auto block = std::make_shared<const MemoryBlock>(MemoryBlock{std::move(owner), data, info, stride});
     const std::int64_t handle = memory_table().add(block);
     auto g = std::make_shared<Graph>(image_registry());

@@ -112,13 +112,13 @@ const char* kProgressHelp =
 // Every rank's part of a sharded run (rank 0 has them).
 void print_ranks(const RunStats& s) {
     for (const RankStats& r : s.ranks)
-        std::fprintf(stderr,
-                     "tessera: rank %d: %zu tiles, busy %.2f s (thread time), share done at %.2f s, run %.2f s "
-                     "(%.2f s in the sink's serial steps, %.2f s of it waiting on other ranks), %.1f MB sent (%.1f KB per "
-                     "tile)\n",
-                     r.rank, r.tiles, r.busy_seconds, r.share_seconds, r.seconds, r.sink_seconds, r.wait_seconds,
-                     r.bytes_sent / 1048576.0,
-                     r.tiles ? r.bytes_sent / 1024.0 / double(r.tiles) : 0.0);
+        std::fprintf(
+            stderr,
+            "tessera: rank %d: %zu tiles, busy %.2f s (thread time), share done at %.2f s, run %.2f s "
+            "(%.2f s in the sink's serial steps, %.2f s of it waiting on other ranks), %.1f MB sent (%.1f KB per "
+            "tile)\n",
+            r.rank, r.tiles, r.busy_seconds, r.share_seconds, r.seconds, r.sink_seconds, r.wait_seconds,
+            r.bytes_sent / 1048576.0, r.tiles ? r.bytes_sent / 1024.0 / double(r.tiles) : 0.0);
 }
 
 void print_stats(const RunStats& s) {
@@ -166,8 +166,10 @@ int run_graph(Graph& g, const RunFlags& r) {
         std::vector<std::string> files;
         for (const Filled& f : s.filled)
             if (std::find(files.begin(), files.end(), f.file) == files.end()) files.push_back(f.file);
-        std::fprintf(stderr, "tessera: %zu tile part(s) of %zu file(s) were filled with background; the output is complete otherwise\n",
-                     s.filled.size(), files.size());
+        std::fprintf(
+            stderr,
+            "tessera: %zu tile part(s) of %zu file(s) were filled with background; the output is complete otherwise\n",
+            s.filled.size(), files.size());
     }
     print_ranks(s);
     if (r.stats) print_stats(s);
@@ -191,8 +193,9 @@ int cmd_ops(bool as_json) {
     }
     for (const OpSpec& s : r.specs()) {
         std::string ins = s.max_inputs < 0 ? std::to_string(s.min_inputs) + "+"
-                          : s.min_inputs == s.max_inputs ? std::to_string(s.min_inputs)
-                                                         : std::to_string(s.min_inputs) + "-" + std::to_string(s.max_inputs);
+                          : s.min_inputs == s.max_inputs
+                              ? std::to_string(s.min_inputs)
+                              : std::to_string(s.min_inputs) + "-" + std::to_string(s.max_inputs);
         std::cout << s.name << " (inputs: " << ins << (s.sink ? ", sink" : "") << "): " << s.doc << "\n";
         for (const ParamSpec& p : s.params) {
             std::cout << "    " << p.name << " : " << param_type_name(p.type);
@@ -317,7 +320,8 @@ void add_tile_inputs(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
                     "canvas width and height (default: the tiles' bounding box, shifted to start at 0,0)")
         ->expected(2);
     cmd->add_option("--grid", in.grid,
-                    "COLSxROWS: no positions file; POSITIONS is a file pattern ({i..}: acquisition index, {r..}/{c..} or Fiji's {y..}/{x..}: "
+                    "COLSxROWS: no positions file; POSITIONS is a file pattern ({i..}: acquisition index, {r..}/{c..} "
+                    "or Fiji's {y..}/{x..}: "
                     "row/column, zero-padded to the letters' count), tiles on a grid at --overlap percent");
     cmd->add_option("--order", in.grid_o.order,
                     "--grid acquisition order: row, column, snake (row by row, every other row right to left) or "
@@ -350,15 +354,19 @@ void add_output_options(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
     const OpRegistry& reg = standard_registry();
     cmd->add_option("-o,--output", o.output, "output; its extension picks the format: " + supported_extensions())
         ->required();
-    cmd->add_option("--format", o.format, "the output's format, overriding its extension (e.g. cog for a .tif): " +
-                                              supported_format_names() + "; `tessera formats` lists them");
+    cmd->add_option("--format", o.format,
+                    "the output's format, overriding its extension (e.g. cog for a .tif): " + supported_format_names() +
+                        "; `tessera formats` lists them");
     // checked after parsing against save's tile_width or tile_size,
     // whichever the output uses (check_tile_size)
     cmd->add_option("--tile-size", o.tile_size,
                     "tile size (TIFF: " + param_spec(reg, "save", "tile_width").allowed() +
                         ", a multiple of 16, default 256; .dzi: " + param_spec(reg, "save", "tile_size").allowed() +
                         ", default 254, google 256)");
-    cmd->add_option("--compression", o.compression, "TIFF: none, deflate, lzw, zstd or jpeg; OME-Zarr: blosc (default), blosc-zstd, zstd, deflate or none")->check(spec("save", "compression"));
+    cmd->add_option(
+           "--compression", o.compression,
+           "TIFF: none, deflate, lzw, zstd or jpeg; OME-Zarr: blosc (default), blosc-zstd, zstd, deflate or none")
+        ->check(spec("save", "compression"));
     cmd->add_option("--quality", o.quality, "JPEG (and .dzi webp) quality")->check(spec("save", "quality"));
     // (as a .dzi's overlap it is checked by the save's spec when the
     // graph is built, like a pipeline's)
@@ -366,14 +374,17 @@ void add_output_options(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
                     "with --grid: percent of a tile its neighbours share, as Fiji's and MIST's grids (required); "
                     "else .dzi: pixels each tile reaches beyond its step (default 1, google 0)")
         ->check(CLI::Range(0.0, 8192.0));
-    cmd->add_option("--suffix", o.suffix, ".dzi: tile format, jpeg (jpg), png or webp (default jpeg, other layouts jpg)")
+    cmd->add_option("--suffix", o.suffix,
+                    ".dzi: tile format, jpeg (jpg), png or webp (default jpeg, other layouts jpg)")
         ->check(spec("save", "suffix"));
-    cmd->add_option("--layout", o.layout,
-                    ".dzi: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW), google (NAME/Z/Y/X), iiif or iiif3 (NAME/info.json "
-                    "+ IIIF level-0 tiles)")
+    cmd->add_option(
+           "--layout", o.layout,
+           ".dzi: dz (NAME.dzi + NAME_files/LEVEL/COL_ROW), google (NAME/Z/Y/X), iiif or iiif3 (NAME/info.json "
+           "+ IIIF level-0 tiles)")
         ->check(spec("save", "layout"));
-    cmd->add_option("--container", o.container,
-                    ".dzi: fs (files), zip (NAME.zip) or szi (NAME.szi); default: by the extension (.zip, .szi), else fs")
+    cmd->add_option(
+           "--container", o.container,
+           ".dzi: fs (files), zip (NAME.zip) or szi (NAME.szi); default: by the extension (.zip, .szi), else fs")
         ->check(spec("save", "container"));
     cmd->add_option("--skip-blanks", o.skip_blanks,
                     ".dzi: tiles whose every sample is within this of the background (255) are not written; -1: none "
@@ -390,10 +401,13 @@ void add_output_options(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
 void add_illumination_options(CLI::App* cmd, StitchOptions& o) {
     cmd->add_option("--flatfield", o.illumination.flatfield,
                     "correct every tile as (I - D) / F: F a one-band image of the tile size (BaSiC's, ASHLAR's --ffp)");
-    cmd->add_option("--darkfield", o.illumination.darkfield, "the D of --flatfield (BaSiC's dark-field, ASHLAR's --dfp)");
+    cmd->add_option("--darkfield", o.illumination.darkfield,
+                    "the D of --flatfield (BaSiC's dark-field, ASHLAR's --dfp)");
     cmd->add_flag("--estimate-flatfield", o.estimate_flatfield,
-                  "estimate F from a sample of the tiles (up to 200, spread evenly) and correct with it (with --darkfield: as (I - D) / F)");
-    cmd->add_option("--flatfield-out", o.flatfield_out, "write the estimated F as a one-band float TIFF (for --flatfield)");
+                  "estimate F from a sample of the tiles (up to 200, spread evenly) and correct with it (with "
+                  "--darkfield: as (I - D) / F)");
+    cmd->add_option("--flatfield-out", o.flatfield_out,
+                    "write the estimated F as a one-band float TIFF (for --flatfield)");
     cmd->add_flag("--gain-compensation", o.gain_compensation,
                   "divide each tile by its exposure gain, solved from the means of its overlaps with its neighbours");
 }
@@ -431,7 +445,8 @@ std::vector<Placement> read_tiles(StitchOptions& o, TileInputs& in) {
         }
         return read_positions(o.positions);
     }
-    if (in.overlap < 0) throw Error("--grid " + in.grid + " needs --overlap PCT: the percent of a tile its neighbours share");
+    if (in.overlap < 0)
+        throw Error("--grid " + in.grid + " needs --overlap PCT: the percent of a tile its neighbours share");
     const auto [cols, rows] = parse_grid(in.grid);
     in.grid_o.cols = cols;
     in.grid_o.rows = rows;
@@ -488,7 +503,9 @@ CLI::App* add_run(CLI::App& app, RunCmd& c, RunFlags& r) {
     // (ranges: the pipeline's execution settings)
     run->add_option("--tile-size", c.tile, "tile width and height in pixels (default: the pipeline's setting)")
         ->check(spec_validator(param_spec(execution_params(), "tile")));
-    run->add_option("--memory-mb", r.memory_mb, "budget for the tiles in flight (fewer tiles at once, or an error before starting if one does not fit)")
+    run->add_option(
+           "--memory-mb", r.memory_mb,
+           "budget for the tiles in flight (fewer tiles at once, or an error before starting if one does not fit)")
         ->check(spec_validator(param_spec(execution_params(), "memory_mb")));
     return run;
 }
@@ -520,8 +537,8 @@ struct StitchCmd {
 };
 
 CLI::App* add_stitch(CLI::App& app, StitchCmd& c, RunFlags& r) {
-    auto* stitch = app.add_subcommand(
-        "stitch", "place scanned tiles on a canvas at their positions and write a tiled (pyramid) TIFF or a Deep Zoom pyramid (.dzi)");
+    auto* stitch = app.add_subcommand("stitch", "place scanned tiles on a canvas at their positions and write a tiled "
+                                                "(pyramid) TIFF or a Deep Zoom pyramid (.dzi)");
     add_job_options(stitch, c.o, c.in, c.emit_json, r);
     return stitch;
 }
@@ -546,19 +563,28 @@ CLI::App* add_mosaic(CLI::App& app, MosaicCmd& c, RunFlags& r) {
         "mosaic", "like stitch, with positions refined by registering neighbouring tiles and feathered overlaps");
     add_job_options(mosaic, c.o, c.in, c.emit_json, r);
     RegisterOptions& ro = c.o.registration;
-    mosaic->add_flag("--register,!--no-register", c.o.register_tiles, "refine the positions by registration (default) or take them as they are");
-    mosaic->add_option("--stage-error,--search", ro.stage_error,
-                       "largest error of a position relative to a neighbour's, pixels per axis (default: a tenth of "
-                       "the tile's width and height, at least 8)")
+    mosaic->add_flag("--register,!--no-register", c.o.register_tiles,
+                     "refine the positions by registration (default) or take them as they are");
+    mosaic
+        ->add_option("--stage-error,--search", ro.stage_error,
+                     "largest error of a position relative to a neighbour's, pixels per axis (default: a tenth of "
+                     "the tile's width and height, at least 8)")
         ->check(register_spec("stage_error"));
-    mosaic->add_option("--register-band", ro.band, "the band registered (0-based; default: the mean of the bands); every band uses its positions")
+    mosaic
+        ->add_option("--register-band", ro.band,
+                     "the band registered (0-based; default: the mean of the bands); every band uses its positions")
         ->check(register_spec("band"));
-    mosaic->add_option("--min-score", ro.min_score,
-                       "lowest trust threshold: a pair is used when its correlation is above this and above what "
-                       "tiles that cannot overlap score")
+    mosaic
+        ->add_option("--min-score", ro.min_score,
+                     "lowest trust threshold: a pair is used when its correlation is above this and above what "
+                     "tiles that cannot overlap score")
         ->check(register_spec("min_score"));
-    mosaic->add_flag("--integer-positions", c.o.integer_positions, "round the solved positions to whole pixels (no resampling)");
-    mosaic->add_option("--blend", c.o.blend, "feather (each tile fades in over --blend-width from its edges, later ones on top) or none (hard edges, as stitch)")
+    mosaic->add_flag("--integer-positions", c.o.integer_positions,
+                     "round the solved positions to whole pixels (no resampling)");
+    mosaic
+        ->add_option("--blend", c.o.blend,
+                     "feather (each tile fades in over --blend-width from its edges, later ones on top) or none (hard "
+                     "edges, as stitch)")
         ->check(spec("mosaic", "blend"));
     mosaic->add_option("--blend-width", c.o.blend_width, "pixels over which a tile fades in from its edge")
         ->check(spec("mosaic", "blend_width"));
@@ -568,9 +594,10 @@ CLI::App* add_mosaic(CLI::App& app, MosaicCmd& c, RunFlags& r) {
     mosaic->add_option("--pairs-out", c.pairs_out,
                        "write every registered pair as a CSV: the two files, measured offset, score (confidence), "
                        "found, used, residual, why not");
-    mosaic->add_option("--deep-share", ro.plan.deep_share,
-                       "share of the tiles read down to their overlap below (top-down JPEG decode makes those reads "
-                       "cost most of a decode); 1: register every overlapping pair")
+    mosaic
+        ->add_option("--deep-share", ro.plan.deep_share,
+                     "share of the tiles read down to their overlap below (top-down JPEG decode makes those reads "
+                     "cost most of a decode); 1: register every overlapping pair")
         ->check(register_spec("deep_share"));
     return mosaic;
 }
@@ -601,7 +628,9 @@ int cmd_mosaic(MosaicCmd& c, const RunFlags& r) {
     // builds the graph; rank 0 alone reports and writes the side files
     std::vector<Placement> tiles = read_tiles(c.o, c.in);
     check_side_outputs(c.o, tiles,
-                       {{"--positions-out", c.in.positions_out}, {"--pairs-out", c.pairs_out}, {"--report", c.report_out}});
+                       {{"--positions-out", c.in.positions_out},
+                        {"--pairs-out", c.pairs_out},
+                        {"--report", c.report_out}});
     if (!c.report_out.empty() && !c.o.register_tiles)
         throw Error("--report draws the registration; it needs --register");
     JobContext ctx = job_context(r, c.emit_json);
@@ -622,7 +651,8 @@ struct MergeCmd {
 
 CLI::App* add_merge(CLI::App& app, MergeCmd& c, RunFlags& r) {
     MergeOptions& mo = c.o;
-    auto* merge = app.add_subcommand("merge", "merge georeferenced rasters like rasterio.merge and write a tiled GeoTIFF");
+    auto* merge =
+        app.add_subcommand("merge", "merge georeferenced rasters like rasterio.merge and write a tiled GeoTIFF");
     merge->add_option("INPUTS", mo.inputs, "rasters GDAL opens, in merge order")->required();
     merge->add_option("-o,--output", mo.output, "output GeoTIFF")->required();
     merge->add_option("--method", mo.method, "first, last, min, max, sum or count")->check(spec("merge", "method"));
@@ -634,13 +664,16 @@ CLI::App* add_merge(CLI::App& app, MergeCmd& c, RunFlags& r) {
         ->check(spec("merge", "dtype"));
     merge->add_option("--resampling", mo.resampling, "nearest, bilinear or cubic (for inputs at another resolution)")
         ->check(spec("merge", "resampling"));
-    merge->add_option("--format", mo.format, "tiff or gtiff (tiled GeoTIFF) or cog (Cloud Optimized GeoTIFF, with overviews); default: the -o extension's");
+    merge->add_option(
+        "--format", mo.format,
+        "tiff or gtiff (tiled GeoTIFF) or cog (Cloud Optimized GeoTIFF, with overviews); default: the -o extension's");
     merge->add_option("--tile-size", mo.tile_size, "tile size, a multiple of 16 (default 256; cog 512)")
         ->check(spec("save", "tile_width"));
     merge->add_option("--compression", mo.compression, "none, deflate, lzw, zstd or jpeg")
         ->check(spec("save", "compression"));
-    merge->add_option("--co", mo.creation_options,
-                      "creation option KEY=VALUE, as GDAL's: BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, OVERVIEWS, BIGTIFF");
+    merge->add_option(
+        "--co", mo.creation_options,
+        "creation option KEY=VALUE, as GDAL's: BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, OVERVIEWS, BIGTIFF");
     add_ome_options(merge, mo.channel_names, mo.pixel_size);
     merge->add_flag("--emit-json", c.emit_json, "print the equivalent pipeline instead of running it");
     add_run_options(merge, r);
@@ -659,15 +692,20 @@ struct ViewCmd {
 };
 
 CLI::App* add_view(CLI::App& app, ViewCmd& c) {
-    auto* view = app.add_subcommand("view", "write NAME.html beside NAME.dzi (.zip, .szi, or a google or IIIF folder): the pyramid in OpenSeadragon (copied beside it; no CDN)");
-    view->add_option("PYRAMID", c.dzi, "a .dzi, .zip or .szi, or a google or IIIF folder, written by tessera (or vips dzsave); a zip is unpacked into NAME_unzipped/ beside the page")->required();
+    auto* view = app.add_subcommand("view", "write NAME.html beside NAME.dzi (.zip, .szi, or a google or IIIF folder): "
+                                            "the pyramid in OpenSeadragon (copied beside it; no CDN)");
+    view->add_option("PYRAMID", c.dzi,
+                     "a .dzi, .zip or .szi, or a google or IIIF folder, written by tessera (or vips dzsave); a zip is "
+                     "unpacked into NAME_unzipped/ beside the page")
+        ->required();
     view->add_option("-o,--output", c.o.output, "the page to write (default: NAME.html beside the .dzi)");
     return view;
 }
 
 int cmd_view(const ViewCmd& c) {
     const std::string page = write_view_page(c.dzi, c.o);
-    std::fprintf(stderr, "wrote %s (open it in a browser, or serve the folder: python3 -m http.server)\n", page.c_str());
+    std::fprintf(stderr, "wrote %s (open it in a browser, or serve the folder: python3 -m http.server)\n",
+                 page.c_str());
     return 0;
 }
 
@@ -686,8 +724,8 @@ struct Cli {
     ViewCmd view_o;
     bool allow_untrusted = false;
     bool loaders = false;
-    CLI::App *run = nullptr, *ops = nullptr, *formats = nullptr, *info = nullptr, *dot = nullptr, *stitch = nullptr, *mosaic = nullptr,
-             *merge = nullptr, *view = nullptr;
+    CLI::App *run = nullptr, *ops = nullptr, *formats = nullptr, *info = nullptr, *dot = nullptr, *stitch = nullptr,
+             *mosaic = nullptr, *merge = nullptr, *view = nullptr;
 
     Cli() {
         app.require_subcommand(1);
@@ -707,9 +745,10 @@ struct Cli {
         view = add_view(app, view_o);
         // libvips's untrusted loaders (ImageMagick) stay blocked unless asked for
         for (CLI::App* sub : {run, info, stitch, mosaic, merge})
-            sub->add_flag("--allow-untrusted-loaders", allow_untrusted,
-                          "let libvips read files with its untrusted loaders (ImageMagick's magickload); off by default: "
-                          "use it only for files you trust");
+            sub->add_flag(
+                "--allow-untrusted-loaders", allow_untrusted,
+                "let libvips read files with its untrusted loaders (ImageMagick's magickload); off by default: "
+                "use it only for files you trust");
     }
 
     // What parsing leaves to check and settle.

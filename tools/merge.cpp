@@ -29,8 +29,7 @@ void apply_creation_option(const std::string& kv, bool cog, Params& save) {
             std::size_t used = 0;
             int n = std::stoi(value, &used);
             if (used == value.size() && n >= lo && n <= hi) return n;
-        } catch (const std::exception&) {
-        }
+        } catch (const std::exception&) {}
         throw bad("a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
     };
     if (key == "BLOCKSIZE") {
@@ -56,13 +55,18 @@ void apply_creation_option(const std::string& kv, bool cog, Params& save) {
         if (v != "AUTO" && v != "NONE") throw bad("AUTO or NONE");
         save.set("pyramid", v == "AUTO");
     } else if (key == "BIGTIFF") {
-        if (v == "YES") save.set("bigtiff", std::string("yes"));
-        else if (v == "NO") save.set("bigtiff", std::string("no"));
-        else if (v == "IF_NEEDED" || v == "IF_SAFER") save.set("bigtiff", std::string("auto"));
-        else throw bad("YES, NO or IF_NEEDED");
+        if (v == "YES")
+            save.set("bigtiff", std::string("yes"));
+        else if (v == "NO")
+            save.set("bigtiff", std::string("no"));
+        else if (v == "IF_NEEDED" || v == "IF_SAFER")
+            save.set("bigtiff", std::string("auto"));
+        else
+            throw bad("YES, NO or IF_NEEDED");
     } else {
-        throw Error("merge: unknown creation option '" + key + "'; merge takes BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, " +
-                    "OVERVIEWS and BIGTIFF" + (cog ? "" : " (the others of GDAL's drivers do not apply)"));
+        throw Error("merge: unknown creation option '" + key +
+                    "'; merge takes BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, " + "OVERVIEWS and BIGTIFF" +
+                    (cog ? "" : " (the others of GDAL's drivers do not apply)"));
     }
 }
 
@@ -118,8 +122,8 @@ Graph merge_graph(const MergeOptions& o, const OpRegistry& registry) {
         // local files absolute (so --emit-json runs from anywhere); GDAL
         // paths (/vsimem/..., SENTINEL2_L1C:...) as given
         std::error_code ec;
-        std::string path = fs::exists(o.inputs[i], ec) ? fs::absolute(o.inputs[i]).lexically_normal().string()
-                                                        : o.inputs[i];
+        std::string path =
+            fs::exists(o.inputs[i], ec) ? fs::absolute(o.inputs[i]).lexically_normal().string() : o.inputs[i];
         loads.push_back(g.add("gdal_load", {}, {{"path", path}}, "in" + std::to_string(i)));
     }
     Params mp{{"method", o.method}, {"tap", o.tap}, {"resampling", o.resampling}};

@@ -65,8 +65,9 @@ void count_reads(const std::vector<reg::PairPlan>& pairs, std::vector<int>& bott
 // Reads the strips of `pairs` (tiles in parallel, each tile's reads top to
 // bottom in one decode, tiles in canvas order) and matches each pair as soon
 // as its second side is in.
-std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>& loads, const std::vector<Rect>& nominal,
-                                       const std::vector<reg::PairPlan>& pairs, const RegisterOptions& o) {
+std::vector<reg::Match> read_and_match(const Graph& g, const std::vector<NodeId>& loads,
+                                       const std::vector<Rect>& nominal, const std::vector<reg::PairPlan>& pairs,
+                                       const RegisterOptions& o) {
     const std::vector<std::vector<Read>> reads = plan_reads(pairs, loads.size());
     std::vector<std::size_t> order;
     for (std::size_t i = 0; i < loads.size(); ++i)
@@ -183,15 +184,30 @@ std::vector<reg::PairPlan> plan_nulls(const std::vector<Rect>& nominal, const st
 
 const std::vector<ParamSpec>& register_params() {
     static const std::vector<ParamSpec> params{
-        {.name = "stage_error", .type = ParamType::integer,
+        {.name = "stage_error",
+         .type = ParamType::integer,
          .default_text = "a tenth of the tile's width and height, at least 8",
-         .doc = "largest error of a position relative to a neighbour's, px per axis", .min = 1, .max = 4096},
-        {.name = "band", .type = ParamType::integer, .default_text = "the mean of the bands",
-         .doc = "the band registered (0-based)", .min = 0, .max = 1 << 16},
-        {.name = "min_score", .type = ParamType::number, .doc = "floor under the learned trust threshold",
-         .default_value = 0.15, .min = -1.0, .max = 1.0},
-        {.name = "deep_share", .type = ParamType::number, .doc = "share of the tiles read below their shallow part",
-         .default_value = 0.25, .min = 0.0, .max = 1.0},
+         .doc = "largest error of a position relative to a neighbour's, px per axis",
+         .min = 1,
+         .max = 4096},
+        {.name = "band",
+         .type = ParamType::integer,
+         .default_text = "the mean of the bands",
+         .doc = "the band registered (0-based)",
+         .min = 0,
+         .max = 1 << 16},
+        {.name = "min_score",
+         .type = ParamType::number,
+         .doc = "floor under the learned trust threshold",
+         .default_value = 0.15,
+         .min = -1.0,
+         .max = 1.0},
+        {.name = "deep_share",
+         .type = ParamType::number,
+         .doc = "share of the tiles read below their shallow part",
+         .default_value = 0.25,
+         .min = 0.0,
+         .max = 1.0},
     };
     return params;
 }
@@ -293,7 +309,8 @@ std::vector<reg::Match> first_pass(Reader& read, const std::vector<reg::PairPlan
     std::vector<reg::PairPlan> both = pairs;
     both.insert(both.end(), nulls.begin(), nulls.end());
     std::vector<reg::Match> m = read(both);
-    null_matches.assign(std::make_move_iterator(m.begin() + std::ptrdiff_t(pairs.size())), std::make_move_iterator(m.end()));
+    null_matches.assign(std::make_move_iterator(m.begin() + std::ptrdiff_t(pairs.size())),
+                        std::make_move_iterator(m.end()));
     m.resize(pairs.size());
     return m;
 }
@@ -367,7 +384,8 @@ Links trusted_links(const std::vector<reg::PairPlan>& pairs, const std::vector<r
             // weighed by the score and by how many pixels the offset rests
             // on (a measurement's variance falls with its area: the corner
             // a diagonal neighbour shares counts less than a whole side)
-            t.links.push_back({pairs[k].a, pairs[k].b, m.offset, m.score * std::sqrt(double(std::max<std::int64_t>(m.common, 1)))});
+            t.links.push_back(
+                {pairs[k].a, pairs[k].b, m.offset, m.score * std::sqrt(double(std::max<std::int64_t>(m.common, 1)))});
             t.link_pair.push_back(k);
             const Rect ov = nominal[p.a].intersect(nominal[p.b]);
             t.kind.push_back(ov.w <= ov.h ? 0 : 1);  // side by side, or stacked
@@ -410,7 +428,8 @@ void record_solution(const reg::Solution& sol, const Links& t, const std::vector
         PairResult& p = out.pairs[t.link_pair[l]];
         p.used = sol.used[l];
         p.residual = sol.residual[l];
-        if (!p.used) p.why = "disagrees with the other pairs by " + std::to_string(p.residual).substr(0, 5) + " px (an outlier)";
+        if (!p.used)
+            p.why = "disagrees with the other pairs by " + std::to_string(p.residual).substr(0, 5) + " px (an outlier)";
     }
     for (const PairResult& p : out.pairs)
         if (!p.used && out.problems.size() < 5) out.problems.push_back(pair_name(tiles, p) + p.why);
@@ -457,7 +476,8 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     out.trusted = t.links.size();
     if (t.links.empty()) {
         const PairResult& p = out.pairs.front();
-        throw Error(o.source + ": no overlapping pair could be aligned with confidence (" + pair_name(tiles, p) + p.why +
+        throw Error(o.source + ": no overlapping pair could be aligned with confidence (" + pair_name(tiles, p) +
+                    p.why +
                     "); check that the tiles overlap and the positions are within --stage-error of the truth, or "
                     "use --no-register");
     }
@@ -476,8 +496,8 @@ void write_pairs_csv(const std::string& path, const std::vector<Placement>& tile
         std::string why = p.why;
         std::replace(why.begin(), why.end(), ',', ';');
         char nums[128];
-        std::snprintf(nums, sizeof nums, "%.3f,%.3f,%.4f,%d,%d,%d,%.3f", p.offset.x, p.offset.y, p.score,
-                      int(p.found), int(p.trusted), int(p.used), p.residual);
+        std::snprintf(nums, sizeof nums, "%.3f,%.3f,%.4f,%d,%d,%d,%.3f", p.offset.x, p.offset.y, p.score, int(p.found),
+                      int(p.trusted), int(p.used), p.residual);
         out << rel(p.a) << "," << rel(p.b) << "," << nums << "," << why << "\n";
     }
     write_output_file(path, out.str(), "the pairs CSV");

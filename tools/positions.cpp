@@ -108,7 +108,8 @@ void write_positions_csv(const std::string& path, const std::vector<Placement>& 
     fs::path dir = folder_of(path);
     std::string text = "file,x,y\n";
     for (const Placement& r : rows)
-        text += relative_to(r.file, dir) + "," + format_coord(r.at[0], false) + "," + format_coord(r.at[1], false) + "\n";
+        text +=
+            relative_to(r.file, dir) + "," + format_coord(r.at[0], false) + "," + format_coord(r.at[1], false) + "\n";
     write_atomically(path, text, "positions CSV");
 }
 
@@ -127,8 +128,7 @@ std::vector<Placement> read_tile_configuration(const std::string& path) {
         if (line.rfind("dim", 0) == 0 && line.find(';') == std::string::npos) {
             const auto eq = line.find('=');
             const std::string value = eq == std::string::npos ? "" : trim(line.substr(eq + 1));
-            if (trim(line.substr(0, eq)) != "dim" || value.empty())
-                throw Error(where + ": expected 'dim = 2'");
+            if (trim(line.substr(0, eq)) != "dim" || value.empty()) throw Error(where + ": expected 'dim = 2'");
             if (value != "2")
                 throw Error(where + ": dim = " + value +
                             ": only 2-D tile configurations are read (stitch a 3-D stack plane by plane, with a "
@@ -164,7 +164,8 @@ std::vector<Placement> read_tile_configuration(const std::string& path) {
             int s = -1;
             auto [end, ec] = std::from_chars(series.data(), series.data() + series.size(), s);
             if (ec != std::errc() || end != series.data() + series.size() || s < 0)
-                throw Error(where + ": the series field '" + series + "' is not a number (leave it empty for a file "
+                throw Error(where + ": the series field '" + series +
+                            "' is not a number (leave it empty for a file "
                             "of one image)");
             p.page = s;
         }
@@ -176,7 +177,8 @@ std::vector<Placement> read_tile_configuration(const std::string& path) {
 
 void write_tile_configuration(const std::string& path, const std::vector<Placement>& rows) {
     fs::path dir = folder_of(path);
-    std::string text = "# Define the number of dimensions we are working on\ndim = 2\n\n# Define the image coordinates\n";
+    std::string text =
+        "# Define the number of dimensions we are working on\ndim = 2\n\n# Define the image coordinates\n";
     for (const Placement& r : rows)
         text += relative_to(r.file, dir) + "; " + (r.page > 0 ? std::to_string(r.page) : "") + "; (" +
                 format_coord(r.at[0], true) + ", " + format_coord(r.at[1], true) + ")\n";
@@ -218,12 +220,14 @@ PatternUse pattern_use(const std::string& pattern) {
     PatternUse u;
     for (std::size_t k = 0; k < pattern.size(); ++k) {
         if (pattern[k] == '}')
-            throw Error("file pattern '" + pattern + "': a '}' without its '{' (braces are the only special characters)");
+            throw Error("file pattern '" + pattern +
+                        "': a '}' without its '{' (braces are the only special characters)");
         if (pattern[k] != '{') continue;
         const auto close = pattern.find('}', k);
         if (close == std::string::npos) throw Error("file pattern '" + pattern + "': a '{' is not closed");
         const std::string f = pattern.substr(k + 1, close - k - 1);
-        if (f.empty() || f.find_first_not_of(f[0]) != std::string::npos || std::string("ircxy").find(f[0]) == std::string::npos)
+        if (f.empty() || f.find_first_not_of(f[0]) != std::string::npos ||
+            std::string("ircxy").find(f[0]) == std::string::npos)
             throw Error("file pattern '" + pattern + "': {" + f +
                         "} is not a counter; use {iii} (acquisition index), {rrr} (row) or {ccc} (column), one letter "
                         "per digit ({yyy} and {xxx}, Fiji's row and column, work too)");
@@ -286,7 +290,8 @@ std::vector<Placement> grid_positions(const std::string& pattern, const GridOpti
     if (o.order != "row" && o.order != "column" && o.order != "snake" && o.order != "column-snake")
         throw Error("--order '" + o.order + "': use row, column, snake or column-snake");
     if (!use.i && !((use.r || o.rows == 1) && (use.c || o.cols == 1)))
-        throw Error("file pattern '" + pattern + "' gives every tile the same name; put {iii} (acquisition index) or "
+        throw Error("file pattern '" + pattern +
+                    "' gives every tile the same name; put {iii} (acquisition index) or "
                     "{rrr} and {ccc} (row, column) in it, e.g. 'tile_{iiii}.tif'");
     // Fiji numbers files from 1 by default, MIST and most row/column names
     // from 0: without --first-index, 0 if that first tile is there, else 1.
@@ -301,9 +306,10 @@ std::vector<Placement> grid_positions(const std::string& pattern, const GridOpti
         p.file = fs::absolute(grid_file(pattern, first + k, first + r, first + c)).lexically_normal().string();
         if (!fs::exists(p.file)) {
             std::string also;
-            if (k == 0 && o.first_index < 0) also = " (nor the one numbered from 0: " + grid_file(pattern, 0, 0, 0) + ")";
-            throw IoError(p.file, "file pattern '" + pattern + "': tile " + std::to_string(k) + " of the " +
-                                      o.order + " order (index " + std::to_string(first + k) + ", row " +
+            if (k == 0 && o.first_index < 0)
+                also = " (nor the one numbered from 0: " + grid_file(pattern, 0, 0, 0) + ")";
+            throw IoError(p.file, "file pattern '" + pattern + "': tile " + std::to_string(k) + " of the " + o.order +
+                                      " order (index " + std::to_string(first + k) + ", row " +
                                       std::to_string(first + r) + ", column " + std::to_string(first + c) +
                                       ") is missing" + also + "; check the pattern, --grid, --order and --first-index");
         }

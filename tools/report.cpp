@@ -130,19 +130,32 @@ void draw_head(std::string& s, const Layout& L, std::size_t tiles) {
          num(L.vw) + " " + num(L.vh) + "\" width=\"" + num(L.display_w) + "\" height=\"" + num(L.display_h) + "\">\n";
     s += "<title>Registration of " + std::to_string(tiles) + " tiles</title>\n";
     s += "<defs><linearGradient id=\"score\" x1=\"0\" x2=\"1\" y1=\"0\" y2=\"0\">"
-         "<stop offset=\"0\" stop-color=\"" + score_colour(0.5) + "\"/><stop offset=\"0.5\" stop-color=\"" +
-         score_colour(0.75) + "\"/><stop offset=\"1\" stop-color=\"" + score_colour(1) +
-         "\"/></linearGradient></defs>\n";
+         "<stop offset=\"0\" stop-color=\"" +
+         score_colour(0.5) + "\"/><stop offset=\"0.5\" stop-color=\"" + score_colour(0.75) +
+         "\"/><stop offset=\"1\" stop-color=\"" + score_colour(1) + "\"/></linearGradient></defs>\n";
+    // clang-format off (text laid out as it reads)
     s += "<style>\n"
-         ".tile{fill:none;stroke:#444;stroke-width:" + num(lw / 2) + "}\n"
-         ".tile.stage_model{fill:#f28e2b;fill-opacity:0.2;stroke:#d66a00;stroke-width:" + num(lw) + "}\n"
-         ".tile.group{fill:#d73027;fill-opacity:0.25;stroke:#b00000;stroke-width:" + num(lw) + "}\n"
-         ".pair{stroke-width:" + num(lw) + ";stroke-linecap:round}\n"
-         ".pair.dropped{stroke-dasharray:" + num(3 * lw) + " " + num(2 * lw) + "}\n"
-         ".pair.untrusted{stroke:#8c8c8c;stroke-width:" + num(lw * 0.7) + ";stroke-dasharray:" + num(0.1 * lw) + " " +
-         num(1.5 * lw) + "}\n"
+         ".tile{fill:none;stroke:#444;stroke-width:" +
+         num(lw / 2) +
+         "}\n"
+         ".tile.stage_model{fill:#f28e2b;fill-opacity:0.2;stroke:#d66a00;stroke-width:" +
+         num(lw) +
+         "}\n"
+         ".tile.group{fill:#d73027;fill-opacity:0.25;stroke:#b00000;stroke-width:" +
+         num(lw) +
+         "}\n"
+         ".pair{stroke-width:" +
+         num(lw) +
+         ";stroke-linecap:round}\n"
+         ".pair.dropped{stroke-dasharray:" +
+         num(3 * lw) + " " + num(2 * lw) +
+         "}\n"
+         ".pair.untrusted{stroke:#8c8c8c;stroke-width:" +
+         num(lw * 0.7) + ";stroke-dasharray:" + num(0.1 * lw) + " " + num(1.5 * lw) +
+         "}\n"
          "text{font-family:sans-serif;fill:#222}\n"
          "</style>\n";
+    // clang-format on
     s += "<rect x=\"" + num(L.vx) + "\" y=\"" + num(L.vy) + "\" width=\"" + num(L.vw) + "\" height=\"" + num(L.vh) +
          "\" fill=\"#ffffff\"/>\n";
 }
@@ -191,8 +204,8 @@ void draw_legend(std::string& s, const Layout& L, const Counts& n) {
     s += "<rect x=\"" + num(lx) + "\" y=\"" + num(ly + f * 0.5) + "\" width=\"" + num(f * 12) + "\" height=\"" +
          num(f) + "\" fill=\"url(#score)\"/>\n";
     s += "<text x=\"" + num(lx) + "\" y=\"" + num(ly + f * 2.6) + "\">0.5</text><text x=\"" + num(lx + f * 5.3) +
-         "\" y=\"" + num(ly + f * 2.6) + "\">0.75</text><text x=\"" + num(lx + f * 11) + "\" y=\"" +
-         num(ly + f * 2.6) + "\">1</text>\n";
+         "\" y=\"" + num(ly + f * 2.6) + "\">0.75</text><text x=\"" + num(lx + f * 11) + "\" y=\"" + num(ly + f * 2.6) +
+         "\">1</text>\n";
     const double kx = lx, ky = ly + f * 4.5;
     auto key_line = [&](double y, const char* kind, const std::string& colour, const std::string& label) {
         // the pairs' dashes at the legend's scale
@@ -200,13 +213,13 @@ void draw_legend(std::string& s, const Layout& L, const Counts& n) {
                                  : std::string(kind) == "untrusted" ? num(f * 0.02) + " " + num(f * 0.3)
                                                                     : "none";
         s += "<line class=\"pair " + std::string(kind) + "\" style=\"stroke-width:" + num(f / 4) +
-             ";stroke-dasharray:" + dash + "\"" +
-             (colour.empty() ? "" : " stroke=\"" + colour + "\"") + " x1=\"" + num(kx) + "\" y1=\"" + num(y) +
-             "\" x2=\"" + num(kx + f * 3) + "\" y2=\"" + num(y) + "\"/><text x=\"" + num(kx + f * 3.5) + "\" y=\"" +
-             num(y + f * 0.35) + "\">" + label + "</text>\n";
+             ";stroke-dasharray:" + dash + "\"" + (colour.empty() ? "" : " stroke=\"" + colour + "\"") + " x1=\"" +
+             num(kx) + "\" y1=\"" + num(y) + "\" x2=\"" + num(kx + f * 3) + "\" y2=\"" + num(y) + "\"/><text x=\"" +
+             num(kx + f * 3.5) + "\" y=\"" + num(y + f * 0.35) + "\">" + label + "</text>\n";
     };
     key_line(ky, "used", score_colour(0.9), "pair used (" + std::to_string(n.used) + ")");
-    key_line(ky + f * 1.5, "dropped", score_colour(0.9), "outlier, dropped by the solve (" + std::to_string(n.dropped) + ")");
+    key_line(ky + f * 1.5, "dropped", score_colour(0.9),
+             "outlier, dropped by the solve (" + std::to_string(n.dropped) + ")");
     key_line(ky + f * 3, "untrusted", "", "no trustworthy match (" + std::to_string(n.untrusted) + ")");
     const double tx = lx, ty = ky + f * 4.5;
     auto key_tile = [&](double y, const char* kind, const std::string& label) {
@@ -215,8 +228,10 @@ void draw_legend(std::string& s, const Layout& L, const Counts& n) {
              num(y + f * 0.35) + "\">" + label + "</text>\n";
     };
     key_tile(ty, "registered", "tile placed by registration (" + std::to_string(n.registered) + ")");
-    key_tile(ty + f * 1.5, "stage_model", "no trusted pair: placed by the stage model (" + std::to_string(n.model) + ")");
-    key_tile(ty + f * 3, "group", "in a smaller group: placed as a whole by the stage model (" + std::to_string(n.group) + ")");
+    key_tile(ty + f * 1.5, "stage_model",
+             "no trusted pair: placed by the stage model (" + std::to_string(n.model) + ")");
+    key_tile(ty + f * 3, "group",
+             "in a smaller group: placed as a whole by the stage model (" + std::to_string(n.group) + ")");
     s += "</g>\n";
     // the key swatches take the tiles' looks
     const std::string key_style = ".key{fill:none;stroke:#444;stroke-width:" + num(f / 10) +
@@ -229,8 +244,8 @@ void draw_legend(std::string& s, const Layout& L, const Counts& n) {
 
 void write_registration_svg(const std::string& path, const std::vector<Placement>& tiles, const RegisterReport& r) {
     if (r.positions.size() != tiles.size())
-        throw Error("write_registration_svg: the report has " + std::to_string(r.positions.size()) +
-                    " positions for " + std::to_string(tiles.size()) + " tiles; pass the tiles it was made from");
+        throw Error("write_registration_svg: the report has " + std::to_string(r.positions.size()) + " positions for " +
+                    std::to_string(tiles.size()) + " tiles; pass the tiles it was made from");
     if (tiles.empty()) throw Error("write_registration_svg: no tiles to draw");
     const Layout L = layout(tiles, r);
     std::string s;

@@ -15,14 +15,14 @@ IntPair placed_at(const std::array<double, 2>& at) {
     return {std::int64_t(std::floor(at[0] + 0.5)), std::int64_t(std::floor(at[1] + 0.5))};
 }
 
-CanvasFit fit_canvas(const std::vector<Placement>& rows, const std::vector<std::array<int, 2>>& sizes,
-                     bool subpixel) {
+CanvasFit fit_canvas(const std::vector<Placement>& rows, const std::vector<std::array<int, 2>>& sizes, bool subpixel) {
     if (rows.empty()) throw Error("no tiles to fit a canvas to");
     Rect box;
     for (std::size_t i = 0; i < rows.size(); ++i) {
         if (subpixel) {
             const double x0 = std::floor(rows[i].at[0]), y0 = std::floor(rows[i].at[1]);
-            box = box.unite(Rect{int(x0), int(y0), sizes[i][0] + (rows[i].at[0] != x0), sizes[i][1] + (rows[i].at[1] != y0)});
+            box = box.unite(
+                Rect{int(x0), int(y0), sizes[i][0] + (rows[i].at[0] != x0), sizes[i][1] + (rows[i].at[1] != y0)});
             continue;
         }
         const IntPair p = placed_at(rows[i].at);
@@ -69,9 +69,10 @@ std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows,
             const ImageInfo& t = g.info(tiles[i]);
             if (p.width != t.width || p.height != t.height || p.bands != 1)
                 throw IoError(path, "is " + std::to_string(p.width) + "x" + std::to_string(p.height) + " with " +
-                                        std::to_string(p.bands) + " band(s), but a " + what + " must be one band of the " +
-                                        "tiles' size, and '" + rows[i].file + "' is " + std::to_string(t.width) + "x" +
-                                        std::to_string(t.height) + "; give the profile made for these tiles");
+                                        std::to_string(p.bands) + " band(s), but a " + what +
+                                        " must be one band of the " + "tiles' size, and '" + rows[i].file + "' is " +
+                                        std::to_string(t.width) + "x" + std::to_string(t.height) +
+                                        "; give the profile made for these tiles");
         }
         return n;
     };
@@ -108,8 +109,7 @@ int stitch_tile_size(const StitchOptions& o) {
 std::string stitch_tile_key(const StitchOptions& o) {
     try {
         if (output_format_for(o.output, o.format).takes("tile_size")) return "tile_size";
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
     return "tile_width";
 }
 
@@ -177,7 +177,8 @@ NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
         if (!f.takes(key)) {
             const auto [names, ext] = readers_of(key);
             throw IoError(o.output, std::string("--") + (key[0] == 'p' ? "pixel-size" : "channel-names") +
-                                        " applies to " + names + " outputs, not to " + f.name + "; name the output NAME" + ext);
+                                        " applies to " + names + " outputs, not to " + f.name +
+                                        "; name the output NAME" + ext);
         }
         save.set(key, *value);
     }

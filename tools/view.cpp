@@ -68,9 +68,7 @@ private:
         return "'" + near + "'";
     }
     static bool space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-    static bool name_start(char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c == ':';
-    }
+    static bool name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' || c == ':'; }
     static bool name_char(char c) { return name_start(c) || (c >= '0' && c <= '9') || c == '-' || c == '.'; }
 
     void skip_space() {
@@ -121,7 +119,8 @@ private:
         fail("the entity '&" + e + ";' is not one a Deep Zoom descriptor uses");
     }
     std::string attribute_value() {
-        if (pos_ >= s_.size() || (s_[pos_] != '"' && s_[pos_] != '\'')) fail("expected a quoted value, found " + found());
+        if (pos_ >= s_.size() || (s_[pos_] != '"' && s_[pos_] != '\''))
+            fail("expected a quoted value, found " + found());
         const char quote = s_[pos_++];
         std::string v;
         for (;;) {
@@ -166,8 +165,7 @@ private:
             if (starts("</")) {
                 pos_ += 2;
                 const std::string end = name();
-                if (end != e.name)
-                    fail("</" + end + "> closes <" + e.name + "> (line " + std::to_string(e.line) + ")");
+                if (end != e.name) fail("</" + end + "> closes <" + e.name + "> (line " + std::to_string(e.line) + ")");
                 skip_space();
                 if (!starts(">")) fail("expected '>' after </" + end + ", found " + found());
                 ++pos_;
@@ -327,8 +325,8 @@ std::string tile_source(const fs::path& root, const std::string& url) {
         const std::string json = slurp_small(root / "info.json", "IIIF info.json");
         if (json.find("http://iiif.io/api/image") == std::string::npos)
             throw IoError((root / "info.json").string(), "is not a IIIF image's info.json (no IIIF context in it)");
-        return "(function () {\n    var info = JSON.parse(\"" + js_escape(json) +
-               "\");\n    info[\"@id\"] = \"" + js_escape(url.substr(0, url.size() - 1)) +
+        return "(function () {\n    var info = JSON.parse(\"" + js_escape(json) + "\");\n    info[\"@id\"] = \"" +
+               js_escape(url.substr(0, url.size() - 1)) +
                "\";\n    if (\"id\" in info) info.id = info[\"@id\"];\n    return info;\n  })()";
     }
     if (fs::exists(root / "blank.png")) {
@@ -341,7 +339,8 @@ std::string tile_source(const fs::path& root, const std::string& url) {
         std::error_code ec;
         for (const auto& e : fs::directory_iterator(root, ec)) {
             const std::string n = e.path().filename().string();
-            if (!e.is_directory() || n.empty() || n.size() > 2 || n.find_first_not_of("0123456789") != std::string::npos)
+            if (!e.is_directory() || n.empty() || n.size() > 2 ||
+                n.find_first_not_of("0123456789") != std::string::npos)
                 continue;
             top = std::max(top, std::stoi(n));
             if (ext.empty())
@@ -351,13 +350,14 @@ std::string tile_source(const fs::path& root, const std::string& url) {
                         break;
                     }
         }
-        if (top < 0 || ext.empty() || T < 1 || T > 8192 || ext.find_first_not_of(".abcdefghijklmnopqrstuvwxyz") != std::string::npos)
+        if (top < 0 || ext.empty() || T < 1 || T > 8192 ||
+            ext.find_first_not_of(".abcdefghijklmnopqrstuvwxyz") != std::string::npos)
             throw IoError(root.string(), "is not a google pyramid: no Z/Y/X.EXT tiles beside blank.png");
         const std::int64_t side = std::int64_t(T) << top;
         return "{width: " + num(side) + ", height: " + num(side) + ", tileSize: " + num(T) +
                ", tileOverlap: 0, minLevel: 0, maxLevel: " + num(top) +
-               ",\n    getTileUrl: function (z, x, y) { return \"" + js_escape(url) + "\" + z + \"/\" + y + \"/\" + x + \"" +
-               ext + "\"; }}";
+               ",\n    getTileUrl: function (z, x, y) { return \"" + js_escape(url) +
+               "\" + z + \"/\" + y + \"/\" + x + \"" + ext + "\"; }}";
     }
     throw IoError(root.string(), "is not a pyramid: give a .dzi, a .zip or .szi, or a google or IIIF folder (with "
                                  "blank.png or info.json)");
@@ -411,7 +411,8 @@ std::string write_view_page(const std::string& input, const ViewOptions& options
     fs::path tiles = root;
     if (!fs::is_directory(root)) {
         tiles = root.parent_path() / (root.stem().string() + "_files");
-        if (!fs::is_directory(tiles)) throw IoError(root.string(), "has no tile folder '" + tiles.string() + "' beside it");
+        if (!fs::is_directory(tiles))
+            throw IoError(root.string(), "has no tile folder '" + tiles.string() + "' beside it");
     }
     const std::string url = fs::relative(fs::absolute(tiles), fs::absolute(page_dir)).generic_string() + "/";
     const std::string source = tile_source(root, url);
@@ -422,9 +423,12 @@ std::string write_view_page(const std::string& input, const ViewOptions& options
         "#view { width: 100%; height: 100%; }</style>\n"
         "<script src=\"openseadragon/openseadragon.min.js\"></script>\n</head>\n<body>\n"
         "<div id=\"view\"></div>\n<script>\n"
-        "// written by tessera view from " + js_escape(src.filename().string()) + "\n"
+        "// written by tessera view from " +
+        js_escape(src.filename().string()) +
+        "\n"
         "OpenSeadragon({\n  id: \"view\",\n  prefixUrl: \"openseadragon/images/\",\n  showNavigator: true,\n"
-        "  tileSources: " + source + "\n});\n</script>\n</body>\n</html>\n";
+        "  tileSources: " +
+        source + "\n});\n</script>\n</body>\n</html>\n";
 
     // OpenSeadragon beside the page, then the page (under a temporary name,
     // renamed when complete)

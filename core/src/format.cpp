@@ -15,11 +15,13 @@ std::string_view format_name(Format f) { return kFormatNames[int(f)]; }
 
 namespace {
 // libvips and numpy spellings, so pipelines written by their users load
-constexpr std::pair<std::string_view, Format> kFormatAliases[] = {
-    {"uchar", Format::u8},   {"uint8", Format::u8},    {"ushort", Format::u16}, {"uint16", Format::u16},
-    {"short", Format::i16},  {"int16", Format::i16},   {"uint", Format::u32},   {"uint32", Format::u32},
-    {"int", Format::i32},    {"int32", Format::i32},   {"float", Format::f32},  {"float32", Format::f32},
-    {"double", Format::f64}, {"float64", Format::f64}};
+constexpr std::pair<std::string_view, Format> kFormatAliases[] = {{"uchar", Format::u8},   {"uint8", Format::u8},
+                                                                  {"ushort", Format::u16}, {"uint16", Format::u16},
+                                                                  {"short", Format::i16},  {"int16", Format::i16},
+                                                                  {"uint", Format::u32},   {"uint32", Format::u32},
+                                                                  {"int", Format::i32},    {"int32", Format::i32},
+                                                                  {"float", Format::f32},  {"float32", Format::f32},
+                                                                  {"double", Format::f64}, {"float64", Format::f64}};
 }  // namespace
 
 std::optional<Format> parse_format(std::string_view s) {
@@ -55,8 +57,10 @@ std::optional<Interpretation> parse_interpretation(std::string_view s) {
 
 Interpretation default_interpretation(int bands, Format f) {
     bool wide = f == Format::u16;
-    if (bands == 1 || bands == 2) return wide ? Interpretation::grey16 : (f == Format::u8 ? Interpretation::bw : Interpretation::multiband);
-    if (bands == 3 || bands == 4) return wide ? Interpretation::rgb16 : (f == Format::u8 ? Interpretation::srgb : Interpretation::multiband);
+    if (bands == 1 || bands == 2)
+        return wide ? Interpretation::grey16 : (f == Format::u8 ? Interpretation::bw : Interpretation::multiband);
+    if (bands == 3 || bands == 4)
+        return wide ? Interpretation::rgb16 : (f == Format::u8 ? Interpretation::srgb : Interpretation::multiband);
     return Interpretation::multiband;
 }
 

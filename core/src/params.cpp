@@ -37,8 +37,7 @@ std::string number_text(double d) {
 std::string bound_text(double d) { return number_text(d); }
 
 bool is_numeric(ParamType t) {
-    return t == ParamType::integer || t == ParamType::number || t == ParamType::integers ||
-           t == ParamType::numbers;
+    return t == ParamType::integer || t == ParamType::number || t == ParamType::integers || t == ParamType::numbers;
 }
 
 }  // namespace
@@ -73,9 +72,8 @@ std::string param_text(const ParamValue& v) {
     if (auto l = std::get_if<std::vector<double>>(&v)) return list_text(*l, number_text);
     if (auto l = std::get_if<std::vector<NumPair>>(&v))
         return list_text(*l, [](const NumPair& p) { return "[" + number_text(p[0]) + ", " + number_text(p[1]) + "]"; });
-    return list_text(std::get<std::vector<IntPair>>(v), [](const IntPair& p) {
-        return "[" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + "]";
-    });
+    return list_text(std::get<std::vector<IntPair>>(v),
+                     [](const IntPair& p) { return "[" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + "]"; });
 }
 
 std::string ParamSpec::allowed() const {
@@ -134,8 +132,8 @@ namespace {
 template <class T>
 const T& as(const std::string& key, const ParamValue& v, ParamType want) {
     if (auto p = std::get_if<T>(&v)) return *p;
-    throw ParamError(key, std::string("expected ") + param_type_name(want) + ", got " +
-                              param_type_name(param_type_of(v)));
+    throw ParamError(key,
+                     std::string("expected ") + param_type_name(want) + ", got " + param_type_name(param_type_of(v)));
 }
 }  // namespace
 
@@ -145,9 +143,7 @@ bool Params::boolean(const std::string& key, bool def) const {
 std::int64_t Params::integer(const std::string& key) const {
     return as<std::int64_t>(key, get(key), ParamType::integer);
 }
-std::int64_t Params::integer(const std::string& key, std::int64_t def) const {
-    return has(key) ? integer(key) : def;
-}
+std::int64_t Params::integer(const std::string& key, std::int64_t def) const { return has(key) ? integer(key) : def; }
 int Params::integer_in(const std::string& key, std::int64_t lo, std::int64_t hi) const {
     std::int64_t v = integer(key);
     if (v < lo || v > hi)

@@ -68,9 +68,9 @@ void shrink_box_rows(const ConstTile& src, const Tile& out, int hshrink, int vsh
 template <class T, int NB>
 void shrink2x2_mean_rows(const ConstTile& src, const Tile& dst, int nb) {
     const int bands = NB > 0 ? NB : nb;
-    using Sum = std::conditional_t<std::is_floating_point_v<T>, double,
-                                   std::conditional_t<(sizeof(T) <= 2 && std::is_unsigned_v<T>), std::uint32_t,
-                                                      std::int64_t>>;
+    using Sum =
+        std::conditional_t<std::is_floating_point_v<T>, double,
+                           std::conditional_t<(sizeof(T) <= 2 && std::is_unsigned_v<T>), std::uint32_t, std::int64_t>>;
     for (int y = dst.rect.y; y < dst.rect.bottom(); ++y) {
         const T* a = src.row<T>(2 * y) + std::size_t(2 * dst.rect.x - src.rect.x) * bands;
         const T* b = src.row<T>(2 * y + 1) + std::size_t(2 * dst.rect.x - src.rect.x) * bands;

@@ -143,8 +143,7 @@ std::pair<std::size_t, std::size_t> share_of(const std::vector<std::size_t>& sta
     auto cut = [&](int r) -> std::size_t {  // position where rank r's share begins
         if (r <= 0) return 0;
         if (r >= ranks) return costs.size();
-        const long double target =
-            (long double)(prefix.back() + writer) * r / ranks - (long double)writer;
+        const long double target = (long double)(prefix.back() + writer) * r / ranks - (long double)writer;
         std::size_t best = 0;
         for (std::size_t k = 1; k < prefix.size(); ++k)
             if (std::abs((long double)prefix[k] - target) < std::abs((long double)prefix[best] - target)) best = k;
@@ -186,8 +185,7 @@ struct Evaluator::Impl {
             cached[n] = g.node(n).cache || (g.consumers(n) > 1 && !g.node(n).inputs.empty());
             any = any || cached[n];
         }
-        if (any && g.execution.cache_mb > 0)
-            cache = std::make_unique<TileCache>(account, g.execution.cache_mb << 20);
+        if (any && g.execution.cache_mb > 0) cache = std::make_unique<TileCache>(account, g.execution.cache_mb << 20);
     }
 
     // What the sources are told during a run. A node's uses fall into
@@ -318,9 +316,10 @@ struct Evaluator::Impl {
             std::size_t fit = (ex.memory_mb << 20) / std::max<std::size_t>(tile_bytes, 1);
             if (fit < 1)
                 throw GraphError(g.node(node).id, g.node(node).op_name, "",
-                                 "memory_mb " + std::to_string(ex.memory_mb) + " cannot hold one " + std::to_string(tw) +
-                                     "x" + std::to_string(th) + " tile of " + std::to_string(info.bands) + " x " +
-                                     std::string(format_name(info.format)) + " (" + std::to_string(tile_bytes >> 10) +
+                                 "memory_mb " + std::to_string(ex.memory_mb) + " cannot hold one " +
+                                     std::to_string(tw) + "x" + std::to_string(th) + " tile of " +
+                                     std::to_string(info.bands) + " x " + std::string(format_name(info.format)) + " (" +
+                                     std::to_string(tile_bytes >> 10) +
                                      " KiB); raise memory_mb or lower the tile size");
             tokens = std::min(tokens, fit);
         }
@@ -494,8 +493,8 @@ RunStats Evaluator::Impl::run_one(NodeId node, Sink& sink, const RunOptions& opt
     take_share(share, sink, grid, walk.costs);
     const Plan plan = walk.plan(share.first, share.last);
     if (share.first != 0 || share.last != tiles.size())
-        tiles = std::vector<Rect>(tiles.begin() + std::ptrdiff_t(share.first),
-                                  tiles.begin() + std::ptrdiff_t(share.last));
+        tiles =
+            std::vector<Rect>(tiles.begin() + std::ptrdiff_t(share.first), tiles.begin() + std::ptrdiff_t(share.last));
     // the pipeline: source, compute and sink stages
     TileRun run{*this, node, sink, grid, tiles, plan, options, t0};
     if (!share.skip) run.produce(threads(), tokens, share.share ? &*share.share : nullptr);
@@ -626,14 +625,13 @@ void Evaluator::Impl::TileRun::pipeline(int threads, std::size_t tokens) {
                               std::max<std::size_t>(threads, tbb::info::default_concurrency()));
     tbb::task_arena arena(threads);
     arena.execute([&] {
-        tbb::parallel_pipeline(
-            tokens,
-            tbb::make_filter<void, std::size_t>(tbb::filter_mode::serial_in_order,
-                                                [&](tbb::flow_control& fc) { return source(fc); }) &
-                tbb::make_filter<std::size_t, Computed>(tbb::filter_mode::parallel,
-                                                        [&](std::size_t i) { return compute(i); }) &
-                tbb::make_filter<Computed, void>(tbb::filter_mode::serial_in_order,
-                                                 [&](Computed c) { write(std::move(c)); }));
+        tbb::parallel_pipeline(tokens,
+                               tbb::make_filter<void, std::size_t>(tbb::filter_mode::serial_in_order,
+                                                                   [&](tbb::flow_control& fc) { return source(fc); }) &
+                                   tbb::make_filter<std::size_t, Computed>(tbb::filter_mode::parallel,
+                                                                           [&](std::size_t i) { return compute(i); }) &
+                                   tbb::make_filter<Computed, void>(tbb::filter_mode::serial_in_order,
+                                                                    [&](Computed c) { write(std::move(c)); }));
     });
 }
 
@@ -663,8 +661,7 @@ void Evaluator::Impl::TileRun::produce(int threads, std::size_t tokens, const Sh
 void Evaluator::Impl::release_all() noexcept {
     for (NodeId n = 0; n < g.size(); ++n) try {
             g.node(n).op->release();
-        } catch (...) {
-        }
+        } catch (...) {}
 }
 
 // Gather statistics: the run's figures, a stable report of its fills, and
@@ -697,14 +694,9 @@ RunStats Evaluator::Impl::gather_statistics(const TileRun& run, const RunShare& 
 void Evaluator::Impl::gather_ranks(RunStats& stats, const TileRun& run, const RunShare& share,
                                    const RunOptions& options) {
     Cluster& cluster = *share.cluster;
-    const RankStats mine{cluster.rank(),
-                         run.done,
-                         double(run.busy_ns.load()) * 1e-9,
-                         run.share_seconds,
-                         seconds_since(run.t0),
-                         run.sink_seconds,
-                         share.courier->seconds_waited(),
-                         share.courier->bytes_sent()};
+    const RankStats mine{
+        cluster.rank(),        run.done,         double(run.busy_ns.load()) * 1e-9, run.share_seconds,
+        seconds_since(run.t0), run.sink_seconds, share.courier->seconds_waited(),   share.courier->bytes_sent()};
     MessageWriter out;
     out.put(mine);
     if (cluster.rank() != 0) append_filled(out, stats.filled);
@@ -722,7 +714,8 @@ RunStats Evaluator::run_sinks(const RunOptions& options) {
     OneRunAtATime claim(impl_->running);
     RunStats all;
     std::vector<NodeId> sinks = impl_->g.sinks();
-    if (sinks.empty()) throw Error("the pipeline has no sink (save) node, so there is nothing to write; add a save node");
+    if (sinks.empty())
+        throw Error("the pipeline has no sink (save) node, so there is nothing to write; add a save node");
     // every sink's budget is checked before the first one writes anything
     std::vector<std::unique_ptr<Sink>> made;
     for (NodeId s : sinks) {

@@ -112,7 +112,8 @@ static void check_no_clobber(const std::vector<Node>& nodes, const Node& added) 
     auto refuse = [](const Node& sink, const Op::FileUse& out, const Node& source, const std::string& in) {
         throw GraphError(sink.id, sink.op_name, "path",
                          "the output '" + out.path + "'" +
-                             (out.folder ? " is a folder that the save replaces and that holds" : " is the same file as") +
+                             (out.folder ? " is a folder that the save replaces and that holds"
+                                         : " is the same file as") +
                              " the input '" + in + "' of node '" + source.id + "' (op " + source.op_name +
                              "; compared by device and inode, so links count); writing it would destroy that input: "
                              "write the output elsewhere");
@@ -171,8 +172,9 @@ NodeId Graph::add(const std::string& op, const std::vector<NodeId>& inputs, cons
     for (NodeId in : inputs) {
         if (in >= m.nodes.size()) throw GraphError(id, op, "inputs", "refers to a node that does not exist");
         if (m.nodes[in].spec->sink && !spec->inputs_may_be_sinks)
-            throw GraphError(id, op, "inputs", "input '" + m.nodes[in].id + "' is a sink (" + m.nodes[in].op_name +
-                                                   ") and has no output to read");
+            throw GraphError(id, op, "inputs",
+                             "input '" + m.nodes[in].id + "' is a sink (" + m.nodes[in].op_name +
+                                 ") and has no output to read");
         infos.push_back(m.nodes[in].op->info());
     }
 
@@ -180,7 +182,8 @@ NodeId Graph::add(const std::string& op, const std::vector<NodeId>& inputs, cons
     Params canon;
     for (const auto& [key, value] : params.values()) {
         // init-capture: clang 14 (the fuzz build) cannot capture a structured binding
-        auto it = std::find_if(spec->params.begin(), spec->params.end(), [&key = key](const ParamSpec& p) { return p.name == key; });
+        auto it = std::find_if(spec->params.begin(), spec->params.end(),
+                               [&key = key](const ParamSpec& p) { return p.name == key; });
         if (it == spec->params.end())
             throw GraphError(id, op, key, "unknown parameter; " + op + " takes " + param_list(*spec));
         try {
@@ -269,8 +272,9 @@ std::string Graph::to_dot(std::size_t collapse) const {
         if (hidden[n]) continue;
         const Node& nd = m.nodes[n];
         const ImageInfo& i = nd.op->info();
-        os << "  n" << n << " [label=\"" << dot_escape(nd.id) << "\\n" << nd.op_name << "\\n" << i.width << "x"
-           << i.height << "x" << i.bands << " " << format_name(i.format) << "\"";
+        os << "  n" << n << " [label=\"" << dot_escape(nd.id) << "\\n"
+           << nd.op_name << "\\n"
+           << i.width << "x" << i.height << "x" << i.bands << " " << format_name(i.format) << "\"";
         if (nd.spec->sink) os << ", shape=doubleoctagon";
         os << "];\n";
     }

@@ -139,7 +139,8 @@ const ParamSpec& execution_spec(const std::string& key) {
 
 // An integer setting, checked by its spec.
 int int_setting(const json& j, const char* key) {
-    if (!is_int(j)) throw GraphError("", "", std::string("execution.") + key, std::string("expected integer, got ") + json_type(j));
+    if (!is_int(j))
+        throw GraphError("", "", std::string("execution.") + key, std::string("expected integer, got ") + json_type(j));
     const std::string why = execution_spec(key).violation(ParamValue(j.get<std::int64_t>()));
     if (!why.empty()) throw GraphError("", "", std::string("execution.") + key, why);
     return int(j.get<std::int64_t>());
@@ -149,16 +150,35 @@ int int_setting(const json& j, const char* key) {
 
 const std::vector<ParamSpec>& execution_params() {
     static const std::vector<ParamSpec> specs = {
-        {.name = "tile", .type = ParamType::integer, .doc = "tile width and height (one value, or [width, height])",
-         .default_value = std::int64_t(256), .min = 16, .max = 8192},
-        {.name = "threads", .type = ParamType::integer, .doc = "worker threads (0: every core)",
-         .default_value = std::int64_t(0), .min = 0, .max = 1024},
-        {.name = "memory_mb", .type = ParamType::integer, .doc = "budget for the tiles in flight (0: none)",
-         .default_value = std::int64_t(0), .min = 0, .max = 1 << 30},
-        {.name = "cache_mb", .type = ParamType::integer, .doc = "budget of the per-node tile caches",
-         .default_value = std::int64_t(256), .min = 0, .max = 1 << 30},
-        {.name = "on_error", .type = ParamType::string, .doc = "a file that cannot be read: fail, or fill with background",
-         .default_value = std::string("fail"), .choices = {"fail", "background"}},
+        {.name = "tile",
+         .type = ParamType::integer,
+         .doc = "tile width and height (one value, or [width, height])",
+         .default_value = std::int64_t(256),
+         .min = 16,
+         .max = 8192},
+        {.name = "threads",
+         .type = ParamType::integer,
+         .doc = "worker threads (0: every core)",
+         .default_value = std::int64_t(0),
+         .min = 0,
+         .max = 1024},
+        {.name = "memory_mb",
+         .type = ParamType::integer,
+         .doc = "budget for the tiles in flight (0: none)",
+         .default_value = std::int64_t(0),
+         .min = 0,
+         .max = 1 << 30},
+        {.name = "cache_mb",
+         .type = ParamType::integer,
+         .doc = "budget of the per-node tile caches",
+         .default_value = std::int64_t(256),
+         .min = 0,
+         .max = 1 << 30},
+        {.name = "on_error",
+         .type = ParamType::string,
+         .doc = "a file that cannot be read: fail, or fill with background",
+         .default_value = std::string("fail"),
+         .choices = {"fail", "background"}},
     };
     return specs;
 }
@@ -268,8 +288,7 @@ json parse_json(std::string_view text, const std::string& source) {
         // out_of_range 406 while parsing (found by fuzz_pipeline; it escaped
         // as a non-tessera exception).
         std::string what = e.what();
-        throw Error(source + ": malformed JSON: " + what.substr(what.find(']') + 2) +
-                    "; numbers must fit a double");
+        throw Error(source + ": malformed JSON: " + what.substr(what.find(']') + 2) + "; numbers must fit a double");
     }
 }
 
@@ -283,7 +302,8 @@ void check_top_level(json& doc, const Complaint& err) {
     if (!doc.contains("version") || !is_int(doc["version"]))
         throw err("", "", "version", "missing or not an integer; write \"version\": 1");
     if (doc["version"].get<std::int64_t>() != kPipelineVersion)
-        throw err("", "", "version", "version " + doc["version"].dump() + " is not supported; this build reads version 1");
+        throw err("", "", "version",
+                  "version " + doc["version"].dump() + " is not supported; this build reads version 1");
     if (!doc.contains("nodes") || !doc["nodes"].is_array())
         throw err("", "", "nodes", "missing or not an array of node objects");
 }
@@ -312,7 +332,8 @@ std::vector<RawNode> read_nodes(const json& nodes, const OpRegistry& registry, c
             }
         }
         r.body = &n;
-        if (!index.emplace(r.id, i).second) throw err(r.id, r.op, "id", "the id is used by another node; ids must be unique");
+        if (!index.emplace(r.id, i).second)
+            throw err(r.id, r.op, "id", "the id is used by another node; ids must be unique");
         raw.push_back(std::move(r));
     }
     for (auto& r : raw)
@@ -413,12 +434,14 @@ Params node_params(const RawNode& r, const OpSpec& spec, const std::string& base
             continue;
         }
         // init-capture: clang 14 (the fuzz build) cannot capture a structured binding
-        auto ps = std::find_if(spec.params.begin(), spec.params.end(), [&key = key](const ParamSpec& p) { return p.name == key; });
+        auto ps = std::find_if(spec.params.begin(), spec.params.end(),
+                               [&key = key](const ParamSpec& p) { return p.name == key; });
         if (ps == spec.params.end()) {
             std::string names;
             for (const auto& p : spec.params) names += (names.empty() ? "" : ", ") + p.name;
-            throw err(r.id, r.op, key, "unknown key; " + r.op + " takes " + (names.empty() ? "no parameters" : names) +
-                                           " (and id, op, inputs, cache)");
+            throw err(r.id, r.op, key,
+                      "unknown key; " + r.op + " takes " + (names.empty() ? "no parameters" : names) +
+                          " (and id, op, inputs, cache)");
         }
         try {
             ParamValue pv = to_param(*ps, v);
@@ -500,7 +523,9 @@ std::string to_json(const Graph& g, int indent) {
     json doc;
     doc["version"] = kPipelineVersion;
     const Execution& e = g.execution;
-    doc["execution"] = {{"tile", {e.tile_w, e.tile_h}}, {"threads", e.threads}, {"memory_mb", e.memory_mb},
+    doc["execution"] = {{"tile", {e.tile_w, e.tile_h}},
+                        {"threads", e.threads},
+                        {"memory_mb", e.memory_mb},
                         {"cache_mb", e.cache_mb}};
     if (e.on_error == Execution::OnError::background) doc["execution"]["on_error"] = "background";
     json nodes = json::array();

@@ -93,7 +93,9 @@ inline void render_bounded(Graph& g, NodeId n) {
     NodeId top_left = n;
     if (pixels > kWholeImagePixels)
         top_left = g.add("extract_area", {n},
-                         {{"left", 0}, {"top", 0}, {"width", std::min(info.width, kWindow)},
+                         {{"left", 0},
+                          {"top", 0},
+                          {"width", std::min(info.width, kWindow)},
                           {"height", std::min(info.height, kWindow)}});
     // Sources keep per-file state (a JPEG's decoder and its window) until
     // released; a failed render does not release them, and every exec reads

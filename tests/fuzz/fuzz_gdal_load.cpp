@@ -13,7 +13,7 @@
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
     tessera_fuzz::init();
-    CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");               // no .aux.xml side-cars
+    CPLSetConfigOption("GDAL_PAM_ENABLED", "NO");                // no .aux.xml side-cars
     CPLSetConfigOption("GDAL_DISABLE_READDIR_ON_OPEN", "TRUE");  // no directory listings
     CPLSetConfigOption("GDAL_CACHEMAX", "16");                   // MB of block cache
     CPLSetConfigOption("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", ".none");

@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     tessera_fuzz::init();
     // a 4x3 grey PGM (libvips reads it), for pipelines that load "a.pgm"
     std::ofstream(tessera_fuzz::scratch_dir() + "/a.pgm", std::ios::binary)
-        << "P5 4 3 255\n" << std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c", 12);
+        << "P5 4 3 255\n"
+        << std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c", 12);
     // a 20x10 georeferenced GeoTIFF (EPSG:4326, 0.1 degree pixels, nodata
     // 0), for merge and gdal_load of "geo.tif"
     GDALAllRegister();

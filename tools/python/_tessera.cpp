@@ -90,7 +90,9 @@ bool is_int(const py::handle& h) {
 bool is_number(const py::handle& h) {
     return !py::isinstance<py::bool_>(h) && (is_int(h) || PyFloat_Check(h.ptr()) || py::hasattr(h, "__float__"));
 }
-std::int64_t to_int(const py::handle& h) { return py::int_(py::reinterpret_borrow<py::object>(h)).cast<std::int64_t>(); }
+std::int64_t to_int(const py::handle& h) {
+    return py::int_(py::reinterpret_borrow<py::object>(h)).cast<std::int64_t>();
+}
 double to_num(const py::handle& h) { return py::float_(py::reinterpret_borrow<py::object>(h)).cast<double>(); }
 
 [[noreturn]] void bad_value(const std::string& op, const std::string& key, const std::string& want,
@@ -177,7 +179,8 @@ Params to_params(const std::string& op, const py::dict& kwargs) {
     Params p;
     for (auto [k, v] : kwargs) {
         const std::string key = py::str(k);
-        auto it = std::find_if(spec.params.begin(), spec.params.end(), [&](const ParamSpec& s) { return s.name == key; });
+        auto it =
+            std::find_if(spec.params.begin(), spec.params.end(), [&](const ParamSpec& s) { return s.name == key; });
         if (it == spec.params.end()) {
             std::string names;
             for (const ParamSpec& s : spec.params) names += (names.empty() ? "" : ", ") + s.name;
@@ -252,15 +255,18 @@ GeoRef georef_from(const py::dict& d, int bands) {
     GeoRef g;
     if (d.contains("transform")) {
         py::list t(d["transform"]);
-        if (t.size() != 6) throw ParamError("georef", "georef['transform']: give GDAL's 6 numbers (x0, dx, rx, y0, ry, dy)");
+        if (t.size() != 6)
+            throw ParamError("georef", "georef['transform']: give GDAL's 6 numbers (x0, dx, rx, y0, ry, dy)");
         for (std::size_t i = 0; i < 6; ++i) g.transform[i] = to_num(t[i]);
     }
     if (d.contains("crs_wkt") && !d["crs_wkt"].is_none()) g.crs_wkt = py::str(d["crs_wkt"]);
     if (d.contains("nodata") && !d["nodata"].is_none()) {
         py::object nd = d["nodata"];
-        if (is_number(nd)) g.nodata.assign(std::size_t(bands), to_num(nd));
+        if (is_number(nd))
+            g.nodata.assign(std::size_t(bands), to_num(nd));
         else
-            for (auto v : py::list(nd)) g.nodata.push_back(v.is_none() ? std::nullopt : std::optional<double>(to_num(v)));
+            for (auto v : py::list(nd))
+                g.nodata.push_back(v.is_none() ? std::nullopt : std::optional<double>(to_num(v)));
     }
     if (d.contains("alpha_band") && !d["alpha_band"].is_none()) g.alpha_band = int(to_int(d["alpha_band"]));
     return g;
@@ -283,8 +289,7 @@ py::dtype dtype_of(Format f) {
 
 std::optional<Format> format_of(const py::dtype& d) {
     for (Format f : {Format::u8, Format::u16, Format::i16, Format::u32, Format::i32, Format::f32, Format::f64})
-        if (d.is(dtype_of(f)) || (d.kind() == dtype_of(f).kind() && d.itemsize() == dtype_of(f).itemsize()))
-            return f;
+        if (d.is(dtype_of(f)) || (d.kind() == dtype_of(f).kind() && d.itemsize() == dtype_of(f).itemsize())) return f;
     return std::nullopt;
 }
 
@@ -405,8 +410,8 @@ void stitch_options(StitchOptions& o, py::dict& d) {
 
 void refuse_leftovers(const py::dict& d, const std::string& job, const std::string& takes) {
     for (auto [k, v] : d)
-        throw ParamError(py::str(k), job + ": key '" + std::string(py::str(k)) + "': unknown option; " + job +
-                                         " takes " + takes);
+        throw ParamError(py::str(k),
+                         job + ": key '" + std::string(py::str(k)) + "': unknown option; " + job + " takes " + takes);
 }
 
 const char* kStitchKeys =
@@ -467,39 +472,43 @@ struct Pipeline {
 PYBIND11_MODULE(_tessera, m) {
     m.doc() = "The Tessera engine (C++); use the tessera package, which wraps this module.";
 
-    m.def("_set_error_types", [](py::object error, py::object param, py::object graph, py::object io, py::object cancelled) {
-        error_types() = {error, param, graph, io, cancelled};
-    });
+    m.def("_set_error_types",
+          [](py::object error, py::object param, py::object graph, py::object io, py::object cancelled) {
+              error_types() = {error, param, graph, io, cancelled};
+          });
     py::register_exception_translator(&translate);
 
-    m.def("op_specs", [] {
-        py::list out;
-        for (const OpSpec& s : image_registry().specs()) {
-            py::dict d;
-            d["name"] = s.name;
-            d["doc"] = s.doc;
-            d["min_inputs"] = s.min_inputs;
-            d["max_inputs"] = s.max_inputs;
-            d["sink"] = s.sink;
-            py::list params;
-            for (const ParamSpec& p : s.params) {
-                py::dict q;
-                q["name"] = p.name;
-                q["type"] = param_type_name(p.type);
-                q["required"] = p.required;
-                q["default"] = p.default_value ? value_to_py(*p.default_value) : py::object(py::none());
-                q["default_text"] = p.default_text;
-                q["allowed"] = p.allowed();
-                q["choices"] = p.choices;
-                q["doc"] = p.doc;
-                q["is_path"] = p.is_path;
-                params.append(q);
+    m.def(
+        "op_specs",
+        [] {
+            py::list out;
+            for (const OpSpec& s : image_registry().specs()) {
+                py::dict d;
+                d["name"] = s.name;
+                d["doc"] = s.doc;
+                d["min_inputs"] = s.min_inputs;
+                d["max_inputs"] = s.max_inputs;
+                d["sink"] = s.sink;
+                py::list params;
+                for (const ParamSpec& p : s.params) {
+                    py::dict q;
+                    q["name"] = p.name;
+                    q["type"] = param_type_name(p.type);
+                    q["required"] = p.required;
+                    q["default"] = p.default_value ? value_to_py(*p.default_value) : py::object(py::none());
+                    q["default_text"] = p.default_text;
+                    q["allowed"] = p.allowed();
+                    q["choices"] = p.choices;
+                    q["doc"] = p.doc;
+                    q["is_path"] = p.is_path;
+                    params.append(q);
+                }
+                d["params"] = params;
+                out.append(d);
             }
-            d["params"] = params;
-            out.append(d);
-        }
-        return out;
-    }, "Every op of the registry: name, doc, inputs, parameters (type, default, allowed values, doc).");
+            return out;
+        },
+        "Every op of the registry: name, doc, inputs, parameters (type, default, allowed values, doc).");
 
     py::class_<Image>(m, "Image", "A lazy image: a node of an engine graph (see tessera.Image).")
         .def_property_readonly("width", &Image::width)
@@ -513,115 +522,155 @@ PYBIND11_MODULE(_tessera, m) {
         .def_property_readonly("node_id", [](const Image& i) { return i.graph().node(i.node()).id; })
         .def_property_readonly("op", [](const Image& i) { return i.graph().node(i.node()).op_name; })
         .def_property_readonly("graph_size", [](const Image& i) { return i.graph().size(); })
-        .def("_read", [](const Image& img, int x, int y, int w, int h, int threads) {
-            Buffer b = run_engine<Buffer>(py::none(), [&](const std::atomic<bool>* cancel, const RunOptions&) {
-                return img.region(Rect{x, y, w, h}, {.threads = threads, .cancel = cancel});
-            });
-            return to_array(std::move(b), img.format());
-        }, py::arg("x"), py::arg("y"), py::arg("w"), py::arg("h"), py::arg("threads") = 0)
-        .def("_save", [](const Image& img, const std::string& path, py::dict kwargs, py::object progress) {
-            const Params p = to_params("save", kwargs);
-            RunStats s = run_engine<RunStats>(progress, [&](const std::atomic<bool>*, const RunOptions& ro) {
-                return img.save(path, p, ro);
-            });
-            return stats_dict(s);
-        })
-        .def("_with_execution", [](const Image& img, py::dict kw) {
-            Graph g = img.standalone();
-            for (auto [k, v] : kw) {
-                const std::string key = py::str(k);
-                if (key == "tile") {
-                    auto t = v.cast<std::vector<int>>();
-                    if (t.size() != 2 || t[0] < 1 || t[1] < 1) throw ParamError("tile", "key 'tile': give (width, height), each at least 1");
-                    g.execution.tile_w = t[0], g.execution.tile_h = t[1];
-                } else if (key == "threads") g.execution.threads = std::max(0, v.cast<int>());
-                else if (key == "cache_mb") g.execution.cache_mb = v.cast<std::size_t>();
-                else if (key == "memory_mb") g.execution.memory_mb = v.cast<std::size_t>();
-                else throw ParamError(key, "key '" + key + "': unknown execution setting; give tile, threads, cache_mb or memory_mb");
-            }
-            const NodeId n = g.size() - 1;
-            return Image(std::make_shared<const Graph>(std::move(g)), n);
-        })
-        .def("to_json", [](const Image& img, int indent) { return to_json(img.standalone(), indent); },
-             py::arg("indent") = 2, "This image's graph (its ancestors, this node last) as a pipeline's JSON.")
+        .def(
+            "_read",
+            [](const Image& img, int x, int y, int w, int h, int threads) {
+                Buffer b = run_engine<Buffer>(py::none(), [&](const std::atomic<bool>* cancel, const RunOptions&) {
+                    return img.region(Rect{x, y, w, h}, {.threads = threads, .cancel = cancel});
+                });
+                return to_array(std::move(b), img.format());
+            },
+            py::arg("x"), py::arg("y"), py::arg("w"), py::arg("h"), py::arg("threads") = 0)
+        .def("_save",
+             [](const Image& img, const std::string& path, py::dict kwargs, py::object progress) {
+                 const Params p = to_params("save", kwargs);
+                 RunStats s = run_engine<RunStats>(progress, [&](const std::atomic<bool>*, const RunOptions& ro) {
+                     return img.save(path, p, ro);
+                 });
+                 return stats_dict(s);
+             })
+        .def("_with_execution",
+             [](const Image& img, py::dict kw) {
+                 Graph g = img.standalone();
+                 for (auto [k, v] : kw) {
+                     const std::string key = py::str(k);
+                     if (key == "tile") {
+                         auto t = v.cast<std::vector<int>>();
+                         if (t.size() != 2 || t[0] < 1 || t[1] < 1)
+                             throw ParamError("tile", "key 'tile': give (width, height), each at least 1");
+                         g.execution.tile_w = t[0], g.execution.tile_h = t[1];
+                     } else if (key == "threads")
+                         g.execution.threads = std::max(0, v.cast<int>());
+                     else if (key == "cache_mb")
+                         g.execution.cache_mb = v.cast<std::size_t>();
+                     else if (key == "memory_mb")
+                         g.execution.memory_mb = v.cast<std::size_t>();
+                     else
+                         throw ParamError(
+                             key,
+                             "key '" + key + "': unknown execution setting; give tile, threads, cache_mb or memory_mb");
+                 }
+                 const NodeId n = g.size() - 1;
+                 return Image(std::make_shared<const Graph>(std::move(g)), n);
+             })
+        .def(
+            "to_json", [](const Image& img, int indent) { return to_json(img.standalone(), indent); },
+            py::arg("indent") = 2, "This image's graph (its ancestors, this node last) as a pipeline's JSON.")
         .def("__repr__", [](const Image& i) {
             return "<tessera.Image " + std::to_string(i.width()) + "x" + std::to_string(i.height()) + " " +
                    std::to_string(i.bands()) + " band(s) " + std::string(format_name(i.format())) + ", op " +
                    i.graph().node(i.node()).op_name + ">";
         });
 
-    m.def("apply", [](const std::string& op, std::vector<Image> inputs, py::dict kwargs) {
-        const OpSpec& spec = spec_of(op);
-        if (spec.sink) throw GraphError("", op, "op", op + " is a sink: use Image.save");
-        const Params p = to_params(op, kwargs);
-        check_paths(spec, p);
-        py::gil_scoped_release release;  // a source reads its header
-        return Image::apply(op, inputs, p);
-    }, "apply(op, inputs, params): the op over the inputs (Images), params checked by its spec.");
+    m.def(
+        "apply",
+        [](const std::string& op, std::vector<Image> inputs, py::dict kwargs) {
+            const OpSpec& spec = spec_of(op);
+            if (spec.sink) throw GraphError("", op, "op", op + " is a sink: use Image.save");
+            const Params p = to_params(op, kwargs);
+            check_paths(spec, p);
+            py::gil_scoped_release release;  // a source reads its header
+            return Image::apply(op, inputs, p);
+        },
+        "apply(op, inputs, params): the op over the inputs (Images), params checked by its spec.");
 
-    m.def("from_array", [](py::array a, py::object georef) {
-        if (a.ndim() != 2 && a.ndim() != 3)
-            throw ParamError("array", "from_array: give an array of shape (height, width) or (height, width, bands), not " +
-                                          std::to_string(a.ndim()) + "-D");
-        const auto f = format_of(a.dtype());
-        if (!f)
-            throw ParamError("array", "from_array: dtype " + std::string(py::str(a.dtype())) +
-                                          " is not one the engine computes in; use uint8, uint16, int16, uint32, int32, "
-                                          "float32 or float64 (astype)");
-        ImageInfo info;
-        info.height = int(a.shape(0));
-        info.width = int(a.shape(1));
-        info.bands = a.ndim() == 3 ? int(a.shape(2)) : 1;
-        info.format = *f;
-        info.interpretation = default_interpretation(info.bands, info.format);
-        const auto item = py::ssize_t(format_size(*f));
-        const bool rows_dense = a.strides(1) == item * info.bands && (a.ndim() == 2 || a.strides(2) == item);
-        if (!rows_dense || a.strides(0) < item * info.bands * info.width || !a.dtype().attr("isnative").cast<bool>())
-            throw ParamError("array", "from_array: each row must hold its pixels contiguously and in native byte "
-                                      "order (numpy.ascontiguousarray(a) makes such a copy)");
-        if (!georef.is_none()) info.geo = georef_from(georef.cast<py::dict>(), info.bands);
-        // the node holds a reference to the array; dropped with the GIL held
-        auto* ref = new py::object(a);
-        std::shared_ptr<const void> owner(ref, [](py::object* o) {
-            if (!Py_IsInitialized()) return;
-            py::gil_scoped_acquire gil;
-            delete o;
-        });
-        return Image::from_memory(owner, static_cast<const std::byte*>(a.data()), info, std::size_t(a.strides(0)));
-    }, py::arg("array"), py::arg("georef") = py::none());
+    m.def(
+        "from_array",
+        [](py::array a, py::object georef) {
+            if (a.ndim() != 2 && a.ndim() != 3)
+                throw ParamError("array",
+                                 "from_array: give an array of shape (height, width) or (height, width, bands), not " +
+                                     std::to_string(a.ndim()) + "-D");
+            const auto f = format_of(a.dtype());
+            if (!f)
+                throw ParamError("array",
+                                 "from_array: dtype " + std::string(py::str(a.dtype())) +
+                                     " is not one the engine computes in; use uint8, uint16, int16, uint32, int32, "
+                                     "float32 or float64 (astype)");
+            ImageInfo info;
+            info.height = int(a.shape(0));
+            info.width = int(a.shape(1));
+            info.bands = a.ndim() == 3 ? int(a.shape(2)) : 1;
+            info.format = *f;
+            info.interpretation = default_interpretation(info.bands, info.format);
+            const auto item = py::ssize_t(format_size(*f));
+            const bool rows_dense = a.strides(1) == item * info.bands && (a.ndim() == 2 || a.strides(2) == item);
+            if (!rows_dense || a.strides(0) < item * info.bands * info.width ||
+                !a.dtype().attr("isnative").cast<bool>())
+                throw ParamError("array", "from_array: each row must hold its pixels contiguously and in native byte "
+                                          "order (numpy.ascontiguousarray(a) makes such a copy)");
+            if (!georef.is_none()) info.geo = georef_from(georef.cast<py::dict>(), info.bands);
+            // the node holds a reference to the array; dropped with the GIL held
+            auto* ref = new py::object(a);
+            std::shared_ptr<const void> owner(ref, [](py::object* o) {
+                if (!Py_IsInitialized()) return;
+                py::gil_scoped_acquire gil;
+                delete o;
+            });
+            return Image::from_memory(owner, static_cast<const std::byte*>(a.data()), info, std::size_t(a.strides(0)));
+        },
+        py::arg("array"), py::arg("georef") = py::none());
 
     py::class_<Pipeline>(m, "Pipeline", "A pipeline: a whole graph, as a JSON file holds it.")
-        .def_static("from_json", [](const std::string& text, const std::string& base_dir) {
-            py::gil_scoped_release release;
-            return Pipeline{std::make_shared<Graph>(parse_pipeline(text, image_registry(), "pipeline", base_dir))};
-        }, py::arg("text"), py::arg("base_dir") = "",
-           "The pipeline in JSON text; relative paths are resolved against base_dir when given.")
-        .def_static("load", [](const std::string& path) {
-            py::gil_scoped_release release;
-            return Pipeline{std::make_shared<Graph>(load_pipeline(path, image_registry()))};
-        }, "The pipeline in a JSON file (relative paths against its folder).")
-        .def("to_json", [](const Pipeline& p, int indent) { return to_json(*p.graph, indent); }, py::arg("indent") = 2)
-        .def_property_readonly("ids", [](const Pipeline& p) {
-            std::vector<std::string> ids;
-            for (NodeId n = 0; n < p.graph->size(); ++n) ids.push_back(p.graph->node(n).id);
-            return ids;
-        })
-        .def("__getitem__", [](const Pipeline& p, const std::string& id) { return Image(p.graph, p.graph->find(id)); },
-             "The image of the node with this id (a lazy Image).")
-        .def("run", [](const Pipeline& p, py::object progress, int threads) {
-            if (threads > 0) p.graph->execution.threads = threads;
-            RunStats s = run_engine<RunStats>(progress, [&](const std::atomic<bool>*, const RunOptions& ro) {
-                return Evaluator(*p.graph).run_sinks(ro);
-            });
-            return stats_dict(s);
-        }, py::arg("progress") = py::none(), py::arg("threads") = 0);
+        .def_static(
+            "from_json",
+            [](const std::string& text, const std::string& base_dir) {
+                py::gil_scoped_release release;
+                return Pipeline{std::make_shared<Graph>(parse_pipeline(text, image_registry(), "pipeline", base_dir))};
+            },
+            py::arg("text"), py::arg("base_dir") = "",
+            "The pipeline in JSON text; relative paths are resolved against base_dir when given.")
+        .def_static(
+            "load",
+            [](const std::string& path) {
+                py::gil_scoped_release release;
+                return Pipeline{std::make_shared<Graph>(load_pipeline(path, image_registry()))};
+            },
+            "The pipeline in a JSON file (relative paths against its folder).")
+        .def(
+            "to_json", [](const Pipeline& p, int indent) { return to_json(*p.graph, indent); }, py::arg("indent") = 2)
+        .def_property_readonly("ids",
+                               [](const Pipeline& p) {
+                                   std::vector<std::string> ids;
+                                   for (NodeId n = 0; n < p.graph->size(); ++n) ids.push_back(p.graph->node(n).id);
+                                   return ids;
+                               })
+        .def(
+            "__getitem__", [](const Pipeline& p, const std::string& id) { return Image(p.graph, p.graph->find(id)); },
+            "The image of the node with this id (a lazy Image).")
+        .def(
+            "run",
+            [](const Pipeline& p, py::object progress, int threads) {
+                if (threads > 0) p.graph->execution.threads = threads;
+                RunStats s = run_engine<RunStats>(progress, [&](const std::atomic<bool>*, const RunOptions& ro) {
+                    return Evaluator(*p.graph).run_sinks(ro);
+                });
+                return stats_dict(s);
+            },
+            py::arg("progress") = py::none(), py::arg("threads") = 0);
 
-    m.def("stitch", [](const std::string& positions, const std::string& output, py::kwargs kw) {
-        return job(false, positions, output, py::dict(kw));
-    }, py::arg("positions"), py::arg("output") = "");
-    m.def("mosaic", [](const std::string& positions, const std::string& output, py::kwargs kw) {
-        return job(true, positions, output, py::dict(kw));
-    }, py::arg("positions"), py::arg("output") = "");
+    m.def(
+        "stitch",
+        [](const std::string& positions, const std::string& output, py::kwargs kw) {
+            return job(false, positions, output, py::dict(kw));
+        },
+        py::arg("positions"), py::arg("output") = "");
+    m.def(
+        "mosaic",
+        [](const std::string& positions, const std::string& output, py::kwargs kw) {
+            return job(true, positions, output, py::dict(kw));
+        },
+        py::arg("positions"), py::arg("output") = "");
 
     m.def("formats", [] { return std::vector<std::string>{"u8", "u16", "i16", "u32", "i32", "f32", "f64"}; });
 }

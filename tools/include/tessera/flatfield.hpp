@@ -35,16 +35,16 @@ struct FlatfieldOptions {
     // A dark-field (path) to take off each tile before F is estimated from
     // (I - D), as the correction will apply it; empty: none.
     std::string darkfield;
-    int threads = 0;              // 0: every core
-    std::string source = "positions";  // named in errors (the CSV's path)
+    int threads = 0;                            // 0: every core
+    std::string source = "positions";           // named in errors (the CSV's path)
     const std::atomic<bool>* cancel = nullptr;  // set to stop: Cancelled is thrown
 };
 
 struct FlatfieldEstimate {
-    Buffer flatfield;  // one band f32, the tiles' size, mean 1
-    std::size_t tiles = 0;      // sampled
-    double residual = 0;        // illumination::Profiles::flat_residual
-    int degree = 0;             // of the polynomial fitted
+    Buffer flatfield;       // one band f32, the tiles' size, mean 1
+    std::size_t tiles = 0;  // sampled
+    double residual = 0;    // illumination::Profiles::flat_residual
+    int degree = 0;         // of the polynomial fitted
     std::uint64_t pixels_read = 0;
     double seconds = 0;
 };

@@ -35,12 +35,12 @@ struct RegisterOptions {
     // The stage error, px per axis, when plan leaves it at 0; 0 here: a
     // tenth of the first tile's width and height, at least 8 px.
     int stage_error = 0;
-    double min_score = 0.15;     // floor under the learned trust threshold
-    double max_residual = 1.5;   // pixels; worse pairs are dropped as outliers
-    int retries = 2;             // other places along the overlap a failed pair tries
-    int band = -1;               // the band registered (0-based); -1: the mean of the bands
-    int null_pairs = 64;         // pairs that cannot overlap, scored to learn the threshold
-    int threads = 0;             // 0: every core
+    double min_score = 0.15;           // floor under the learned trust threshold
+    double max_residual = 1.5;         // pixels; worse pairs are dropped as outliers
+    int retries = 2;                   // other places along the overlap a failed pair tries
+    int band = -1;                     // the band registered (0-based); -1: the mean of the bands
+    int null_pairs = 64;               // pairs that cannot overlap, scored to learn the threshold
+    int threads = 0;                   // 0: every core
     std::string source = "positions";  // named in errors (the positions file's path)
     // Set from any thread (e.g. a signal handler) to stop: Cancelled is thrown.
     const std::atomic<bool>* cancel = nullptr;
@@ -78,21 +78,21 @@ struct PairResult {
 using TilePlacement = registration::Placed;
 
 struct RegisterReport {
-    std::vector<std::array<double, 2>> positions;  // solved, one per tile, in input order
-    std::vector<TilePlacement> placement;          // one per tile
-    std::vector<PairResult> pairs;                 // every registered pair
+    std::vector<std::array<double, 2>> positions;           // solved, one per tile, in input order
+    std::vector<TilePlacement> placement;                   // one per tile
+    std::vector<PairResult> pairs;                          // every registered pair
     std::vector<std::pair<std::size_t, std::size_t>> thin;  // overlapping neighbours too thin to register
-    std::size_t candidates = 0;      // overlapping pairs with room for a strip
-    std::size_t registered = 0;      // pairs whose strips were read and matched
-    std::size_t matched = 0;         // of those, found inside the stage error
-    std::size_t trusted = 0;         // of those, above the threshold
-    std::size_t retried = 0;         // strips tried again elsewhere in their overlap
-    std::size_t rejected = 0;        // trusted pairs dropped as outliers by the solve
-    std::size_t deep_reads = 0;      // tiles read below their shallow part
-    std::size_t by_pairs = 0, by_group = 0, by_model = 0;  // tiles placed each way
-    double threshold = 0;            // the trust threshold (learned, or the floor)
-    std::size_t null_scored = 0;     // pairs that cannot overlap, scored to learn it
-    Point stage_error{0, 0};               // the error bound used, px per axis
+    std::size_t candidates = 0;                             // overlapping pairs with room for a strip
+    std::size_t registered = 0;                             // pairs whose strips were read and matched
+    std::size_t matched = 0;                                // of those, found inside the stage error
+    std::size_t trusted = 0;                                // of those, above the threshold
+    std::size_t retried = 0;                                // strips tried again elsewhere in their overlap
+    std::size_t rejected = 0;                               // trusted pairs dropped as outliers by the solve
+    std::size_t deep_reads = 0;                             // tiles read below their shallow part
+    std::size_t by_pairs = 0, by_group = 0, by_model = 0;   // tiles placed each way
+    double threshold = 0;                                   // the trust threshold (learned, or the floor)
+    std::size_t null_scored = 0;                            // pairs that cannot overlap, scored to learn it
+    Point stage_error{0, 0};                                // the error bound used, px per axis
     std::uint64_t pixels_read = 0;
     double seconds = 0;
     std::vector<std::string> problems;  // the first few pairs not used, and why

@@ -19,7 +19,6 @@ namespace tessera {
 // colour for an outlier the solve dropped, dotted grey for a pair that
 // found no trustworthy match; a legend and the counts below. Reads the
 // tiles' headers for their sizes. Atomic (written beside, renamed).
-void write_registration_svg(const std::string& path, const std::vector<Placement>& tiles,
-                            const RegisterReport& report);
+void write_registration_svg(const std::string& path, const std::vector<Placement>& tiles, const RegisterReport& report);
 
 }  // namespace tessera

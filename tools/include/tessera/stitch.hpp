@@ -30,7 +30,7 @@ struct Illumination {
 };
 
 struct StitchOptions {
-    std::string positions;  // CSV file,x,y or Fiji TileConfiguration; paths relative to its folder
+    std::string positions;           // CSV file,x,y or Fiji TileConfiguration; paths relative to its folder
     int canvas_w = 0, canvas_h = 0;  // 0x0: the tiles' bounding box (fit_canvas)
     std::string output;  // .tif/.tiff: tiled TIFF; .dzi: Deep Zoom (or google) pyramid; .png, .jpg, .webp, .v: libvips
                          // (another extension is an error listing these; tessera/io/formats.hpp)
@@ -43,16 +43,16 @@ struct StitchOptions {
     std::vector<double> background{0};
     // .dzi outputs (as vips dzsave); -1: the layout's default (dz 1, google 0)
     int overlap = -1;
-    std::string suffix;           // jpeg (jpg), png or webp; empty: the layout's (dz jpeg, others jpg)
-    std::string layout = "dz";    // dz, google, iiif or iiif3
-    std::string container;        // fs, zip or szi; empty: by the extension (.zip, .szi), else fs
-    int skip_blanks = -2;         // tiles within this of the background are not written; -1 none; -2: the layout's (google 5)
-    std::string id;               // iiif layouts: the base URL of info.json's id; empty: vips's example.com
+    std::string suffix;         // jpeg (jpg), png or webp; empty: the layout's (dz jpeg, others jpg)
+    std::string layout = "dz";  // dz, google, iiif or iiif3
+    std::string container;      // fs, zip or szi; empty: by the extension (.zip, .szi), else fs
+    int skip_blanks = -2;  // tiles within this of the background are not written; -1 none; -2: the layout's (google 5)
+    std::string id;        // iiif layouts: the base URL of info.json's id; empty: vips's example.com
     // OME outputs (ome-tiff, ome-zarr): a name per channel ("DAPI,GFP"), the physical pixel
     // size ("0.325 um", "0.5,0.52 µm"); empty: none
     std::string channel_names;
     std::string pixel_size;
-    Illumination illumination;    // none by default
+    Illumination illumination;  // none by default
     // Illumination estimated from the tiles before the graph is built, by
     // the jobs of tessera/jobs.hpp (stitch, mosaic: tessera/flatfield.hpp's
     // estimates); stitch_graph and mosaic_graph take `illumination` only.
@@ -109,8 +109,7 @@ std::string stitch_tile_key(const StitchOptions& o);
 // ("flat0", ...; the loads stay "tile0", ...), the profiles loaded once
 // ("flatfield", "darkfield"); a profile of another size than a tile is an
 // error naming both files.
-std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows,
-                                   const Illumination& illumination = {});
+std::vector<NodeId> add_tile_loads(Graph& g, const std::vector<Placement>& rows, const Illumination& illumination = {});
 NodeId add_canvas(Graph& g, const StitchOptions& options, const ImageInfo& like);
 NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& options);
 

@@ -67,7 +67,9 @@ struct Tile {
         return data + std::size_t(y - rect.y) * stride + std::size_t(x - rect.x) * pixel_bytes();
     }
     template <class T>
-    T* row(int y) const { return reinterpret_cast<T*>(data + std::size_t(y - rect.y) * stride); }
+    T* row(int y) const {
+        return reinterpret_cast<T*>(data + std::size_t(y - rect.y) * stride);
+    }
     // The part of this view covering sub (which must lie inside rect).
     Tile sub(const Rect& s) const { return {s, bands, format, at(s.x, s.y), stride}; }
     // The same memory seen in another frame: pixel p here is p + (dx, dy) there.
@@ -92,7 +94,9 @@ struct ConstTile {
         return data + std::size_t(y - rect.y) * stride + std::size_t(x - rect.x) * pixel_bytes();
     }
     template <class T>
-    const T* row(int y) const { return reinterpret_cast<const T*>(data + std::size_t(y - rect.y) * stride); }
+    const T* row(int y) const {
+        return reinterpret_cast<const T*>(data + std::size_t(y - rect.y) * stride);
+    }
     ConstTile sub(const Rect& s) const { return {s, bands, format, at(s.x, s.y), stride}; }
 };
 
@@ -118,7 +122,9 @@ public:
     void reset();
     bool valid() const { return bool(bytes_); }
     std::size_t size() const { return size_; }
-    Tile tile() const { return {rect_, bands_, format_, bytes_.get(), std::size_t(rect_.w) * bands_ * format_size(format_)}; }
+    Tile tile() const {
+        return {rect_, bands_, format_, bytes_.get(), std::size_t(rect_.w) * bands_ * format_size(format_)};
+    }
     ConstTile view() const { return tile(); }
     const Rect& rect() const { return rect_; }
 

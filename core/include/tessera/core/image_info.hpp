@@ -17,8 +17,8 @@ namespace tessera {
 //   X = t[0] + col * t[1] + row * t[2],  Y = t[3] + col * t[4] + row * t[5].
 struct GeoRef {
     std::array<double, 6> transform{0, 1, 0, 0, 0, 1};
-    std::string crs_wkt;                          // empty: unknown CRS
-    std::vector<std::optional<double>> nodata;    // one per band (empty: none)
+    std::string crs_wkt;                        // empty: unknown CRS
+    std::vector<std::optional<double>> nodata;  // one per band (empty: none)
     // The band (from 0) that is an alpha band: a pixel is valid where it is
     // nonzero (GDAL's GMF_ALPHA). -1: none.
     int alpha_band = -1;

@@ -137,7 +137,6 @@ public:
     virtual void finish() = 0;
     // The run failed or was cancelled: leave nothing behind.
     virtual void abort() noexcept = 0;
-
 };
 
 // A sink that can be split over the ranks of a sharded run (shard.hpp); a

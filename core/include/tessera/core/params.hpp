@@ -17,8 +17,8 @@ namespace tessera {
 using IntPair = std::array<std::int64_t, 2>;
 // A fractional [x, y] (sub-pixel positions).
 using NumPair = std::array<double, 2>;
-using ParamValue = std::variant<bool, std::int64_t, double, std::string, std::vector<std::int64_t>,
-                                std::vector<double>, std::vector<IntPair>, std::vector<NumPair>>;
+using ParamValue = std::variant<bool, std::int64_t, double, std::string, std::vector<std::int64_t>, std::vector<double>,
+                                std::vector<IntPair>, std::vector<NumPair>>;
 
 // The types a parameter can be declared with; index-aligned with ParamValue.
 enum class ParamType { boolean, integer, number, string, integers, numbers, points, coords };

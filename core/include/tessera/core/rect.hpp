@@ -41,9 +41,7 @@ struct Rect {
     constexpr bool contains(const Rect& o) const {
         return o.empty() || (o.x >= x && o.y >= y && o.right() <= right() && o.bottom() <= bottom());
     }
-    constexpr bool contains(Point p) const {
-        return p.x >= x && p.y >= y && p.x < right() && p.y < bottom();
-    }
+    constexpr bool contains(Point p) const { return p.x >= x && p.y >= y && p.x < right() && p.y < bottom(); }
     constexpr Rect translate(int dx, int dy) const { return {x + dx, y + dy, w, h}; }
     // The smallest rect holding both (an empty one adds nothing).
     constexpr Rect unite(const Rect& o) const {

@@ -40,12 +40,12 @@ struct Filled {
 // One rank's part of a sharded run (Evaluator::run with a cluster).
 struct RankStats {
     int rank = 0;
-    std::size_t tiles = 0;       // output tiles this rank computed
-    double busy_seconds = 0;     // thread time computing and compressing them
-    double share_seconds = 0;    // wall time until its last tile was handed on
-    double seconds = 0;          // wall time of its whole run (the writer's includes the writing)
-    double sink_seconds = 0;     // of that, in the sink's serial steps (writing, sending, receiving)
-    double wait_seconds = 0;     // of those, waiting on other ranks
+    std::size_t tiles = 0;         // output tiles this rank computed
+    double busy_seconds = 0;       // thread time computing and compressing them
+    double share_seconds = 0;      // wall time until its last tile was handed on
+    double seconds = 0;            // wall time of its whole run (the writer's includes the writing)
+    double sink_seconds = 0;       // of that, in the sink's serial steps (writing, sending, receiving)
+    double wait_seconds = 0;       // of those, waiting on other ranks
     std::uint64_t bytes_sent = 0;  // to the writer
 };
 

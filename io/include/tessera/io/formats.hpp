@@ -29,7 +29,7 @@ struct FormatWriter;  // io/'s: how the entry's keys are read and its sink is ma
 struct FormatHolds {
     std::vector<Format> formats = {};  // empty: any
     std::vector<int> bands = {};       // band counts, ascending; empty: any
-    int max_side = 0;             // width and height at most this; 0: no limit
+    int max_side = 0;                  // width and height at most this; 0: no limit
     // Why `info` cannot be written (empty when it can), e.g. "jpeg holds u8
     // samples and this image's are u16".
     std::string refusal(const std::string& format, const ImageInfo& info) const;
@@ -40,18 +40,18 @@ struct FormatHolds {
 // (every field has an initialiser, so that entries written with designated
 // initialisers may leave any out)
 struct OutputFormat {
-    std::string name = {};                      // the save op's "format" and --format: "tiff"
-    std::vector<std::string> aliases = {};      // also taken as the name, any case: "tif", "gtiff"
-    std::vector<std::string> extensions = {};   // claimed, lower case, with the dot; the first is suggested
-    std::vector<std::string> written_as = {};   // unclaimed names it may have when asked for by name (cog: .tif)
-    std::string summary = {};                   // in the list of extensions: ".tif/.tiff (tiled TIFF, pyramid)"
-    std::string doc = {};                       // one line, for `tessera formats`
-    std::vector<std::string> keys = {};         // the save keys it reads besides path and format
+    std::string name = {};                     // the save op's "format" and --format: "tiff"
+    std::vector<std::string> aliases = {};     // also taken as the name, any case: "tif", "gtiff"
+    std::vector<std::string> extensions = {};  // claimed, lower case, with the dot; the first is suggested
+    std::vector<std::string> written_as = {};  // unclaimed names it may have when asked for by name (cog: .tif)
+    std::string summary = {};                  // in the list of extensions: ".tif/.tiff (tiled TIFF, pyramid)"
+    std::string doc = {};                      // one line, for `tessera formats`
+    std::vector<std::string> keys = {};        // the save keys it reads besides path and format
     FormatHolds holds = {};
-    int default_tile = 0;                  // its tiles' default size (tile_width or tile_size); 0: untiled
-    bool streaming = false;                // written tile by tile as computed, else assembled whole and encoded
-    bool shards = false;                   // its writer can be split over MPI ranks (tiff: when tiled)
-    bool georeferenced = false;            // keeps a georeference (what merge writes)
+    int default_tile = 0;        // its tiles' default size (tile_width or tile_size); 0: untiled
+    bool streaming = false;      // written tile by tile as computed, else assembled whole and encoded
+    bool shards = false;         // its writer can be split over MPI ranks (tiff: when tiled)
+    bool georeferenced = false;  // keeps a georeference (what merge writes)
     const io::FormatWriter* writer = nullptr;
 
     bool takes(std::string_view key) const;

@@ -120,12 +120,12 @@ struct Overlap {
     double mean_a = 0, mean_b = 0;  // > 0, else the overlap is not used
 };
 struct Gains {
-    std::vector<double> gain;   // one per tile, to divide the tile by
-    std::size_t used = 0;       // overlaps in the final solve
-    std::size_t dropped = 0;    // overlaps dropped as outliers or unusable
-    std::size_t unlinked = 0;   // tiles no used overlap reaches (gain 1)
-    double rms_before = 0;      // RMS of log(mean_b / mean_a) over the used overlaps
-    double rms_after = 0;       // the same after dividing by the gains
+    std::vector<double> gain;  // one per tile, to divide the tile by
+    std::size_t used = 0;      // overlaps in the final solve
+    std::size_t dropped = 0;   // overlaps dropped as outliers or unusable
+    std::size_t unlinked = 0;  // tiles no used overlap reaches (gain 1)
+    double rms_before = 0;     // RMS of log(mean_b / mean_a) over the used overlaps
+    double rms_after = 0;      // the same after dividing by the gains
 };
 Gains solve_gains(std::size_t tiles, const std::vector<Overlap>& overlaps);
 

@@ -44,8 +44,8 @@ std::optional<double> merge_nodata(const Params& p, std::span<const ImageInfo> i
 // covers on the input. None when they share no area (only an edge, or
 // nothing) or the rounded window is empty.
 struct MergeWindow {
-    Rect window;          // output pixels it lands on, clipped to the output
-    Rect unclipped;       // the rounded window before clipping (output frame)
+    Rect window;                            // output pixels it lands on, clipped to the output
+    Rect unclipped;                         // the rounded window before clipping (output frame)
     double fx = 0, fy = 0, fw = 0, fh = 0;  // the window on the input, in input pixels
 };
 std::optional<MergeWindow> merge_window(const ImageInfo& input, const MergeGrid& grid);

@@ -59,10 +59,10 @@ Plane shrink(const Plane& im, int f);
 // its window shows is inside a's crop.
 struct PairPlan {
     int a = 0, b = 0;
-    Rect crop_a;       // in a's frame
-    Rect crop_b;       // in b's frame
-    Point nominal;     // nominal offset: position of b minus position of a (whole pixels)
-    Point error;       // largest error of that offset, per axis
+    Rect crop_a;        // in a's frame
+    Rect crop_b;        // in b's frame
+    Point nominal;      // nominal offset: position of b minus position of a (whole pixels)
+    Point error;        // largest error of that offset, per axis
     bool deep = false;  // needs rows low in a or b (see plan_pairs)
     // A permutation-test pair (plan_null): only its score is wanted, so
     // match() skips the offset's fraction.
@@ -197,9 +197,9 @@ enum class Placed {
 
 struct Solution {
     std::vector<Vec2> positions;
-    std::vector<Placed> placed;      // per image
-    std::vector<bool> used;          // per link: kept (not rejected as an outlier)
-    std::vector<double> residual;    // per link: |solved offset - measured offset|, pixels
+    std::vector<Placed> placed;    // per image
+    std::vector<bool> used;        // per link: kept (not rejected as an outlier)
+    std::vector<double> residual;  // per link: |solved offset - measured offset|, pixels
     int rejected = 0;
     // The stage model fitted to the largest group: position = m * nominal + c.
     double model[6] = {1, 0, 0, 0, 1, 0};  // x = m0 X + m1 Y + m2, y = m3 X + m4 Y + m5
@@ -217,7 +217,6 @@ struct Solution {
 // they lie on a line), every smaller group is shifted to agree with the model
 // on average, and an image with no link is placed where the model puts it.
 // Positions are fractional.
-Solution solve_positions(const std::vector<Vec2>& nominal, const std::vector<Link>& links,
-                         double max_residual = 1.5);
+Solution solve_positions(const std::vector<Vec2>& nominal, const std::vector<Link>& links, double max_residual = 1.5);
 
 }  // namespace tessera::registration
