@@ -185,6 +185,15 @@ OpSpec load_op_spec() {
             &make_op<LoadOp>};
 }
 
+bool decodes_top_down(const std::string& path, int page) {
+    ImageInfo info;
+    try {
+        return page == 0 && io::probe_streamable_jpeg(path, info);
+    } catch (const std::exception&) {
+        return false;  // the load says what is wrong with it
+    }
+}
+
 std::string io_stats() { return io::JpegDecoders::instance().stats() + "; " + io::TiffReaders::instance().stats(); }
 
 ImageInfo read_image_header(const std::string& path) {

@@ -780,6 +780,12 @@ bool side_by_side(const Rect& ov) { return ov.w <= ov.h; }
 
 }  // namespace
 
+bool deep_read(const std::vector<Rect>& nominal, const PlanOptions& o, int i, const Rect& crop) {
+    const std::size_t k = std::size_t(i);
+    if (k < o.top_down.size() && !o.top_down[k]) return false;
+    return crop.bottom() > o.shallow_depth * nominal[k].h;
+}
+
 std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int b, const PlanOptions& o, int attempt) {
     const Rect& A = nominal[std::size_t(a)];
     const Rect& B = nominal[std::size_t(b)];
@@ -820,7 +826,7 @@ std::optional<PairPlan> plan_window(const std::vector<Rect>& nominal, int a, int
     p.crop_b = win.intersect(B).translate(-B.x, -B.y);
     p.nominal = {B.x - A.x, B.y - A.y};
     p.error = {ex, ey};
-    p.deep = p.crop_a.bottom() > o.shallow_depth * A.h || p.crop_b.bottom() > o.shallow_depth * B.h;
+    p.deep = deep_read(nominal, o, a, p.crop_a) || deep_read(nominal, o, b, p.crop_b);
     return p;
 }
 
@@ -910,8 +916,8 @@ std::vector<PairPlan> plan_pairs(const std::vector<Rect>& nominal, const PlanOpt
     // groups they join.
     auto deep_sides = [&](const PairPlan& p) {
         std::vector<int> s;
-        if (p.crop_a.bottom() > o.shallow_depth * nominal[std::size_t(p.a)].h) s.push_back(p.a);
-        if (p.crop_b.bottom() > o.shallow_depth * nominal[std::size_t(p.b)].h) s.push_back(p.b);
+        if (deep_read(nominal, o, p.a, p.crop_a)) s.push_back(p.a);
+        if (deep_read(nominal, o, p.b, p.crop_b)) s.push_back(p.b);
         return s;
     };
     std::map<std::pair<int, int>, std::vector<std::size_t>> groups;

@@ -282,6 +282,30 @@ TEST_CASE("registration: plan_pairs reads a share of the images deep and still l
     CHECK(reg::plan_pairs(nominal, o).size() == 11 * 4 + 12 * 3 + 11 * 3 * 2);
 }
 
+TEST_CASE("registration: plan_pairs leaves no pair out for images not decoded top to bottom") {
+    // the same 4 rows of 12 as above; half the images are TIFFs (any strip
+    // reads alone): only pairs with a deep side in a JPEG can be left out
+    std::vector<Rect> nominal;
+    for (int r = 0; r < 4; ++r)
+        for (int c = 0; c < 12; ++c) nominal.push_back({c * 220, r * 150, 300, 200});
+    reg::PlanOptions o;
+    o.error_x = o.error_y = 10;
+    o.max_area = 1 << 12;
+    o.min_along = 16;
+    o.corners = true;
+    o.deep_share = 0.1;
+    const std::size_t all = reg::plan_pairs(nominal, [&] { reg::PlanOptions e = o; e.deep_share = 1; return e; }()).size();
+    const std::size_t jpeg = reg::plan_pairs(nominal, o).size();
+    CHECK(jpeg < all);
+    o.top_down.assign(nominal.size(), false);
+    CHECK(reg::plan_pairs(nominal, o).size() == all);
+    for (std::size_t i = 0; i < nominal.size(); i += 2) o.top_down[i] = true;
+    for (const reg::PairPlan& p : reg::plan_pairs(nominal, o))
+        if (p.deep) CHECK((reg::deep_read(nominal, o, p.a, p.crop_a) || reg::deep_read(nominal, o, p.b, p.crop_b)));
+    CHECK(!reg::deep_read(nominal, o, 1, Rect{0, 150, 10, 50}));  // a TIFF read at its bottom
+    CHECK(reg::deep_read(nominal, o, 0, Rect{0, 150, 10, 50}));   // a JPEG read at its bottom
+}
+
 TEST_CASE("registration: solve_positions recovers fractional positions - drops an outlier - models the stage") {
     // 5 x 4 grid, jitter summing to zero per axis (the gauge: mean correction 0)
     std::vector<reg::Vec2> nominal, truth;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "tessera/core/error.hpp"
+#include "tessera/io/io.hpp"
 #include "tessera/core/shard.hpp"
 #include "tessera/graphs/evaluator.hpp"
 #include "tessera/io/output_target.hpp"
@@ -167,8 +168,8 @@ std::vector<reg::PairPlan> plan_nulls(const std::vector<Rect>& nominal, const st
     for (int variant = 0; variant < 3; ++variant)
         for (const reg::PairPlan& p : pairs)
             if (auto q = reg::plan_null(nominal, p, variant)) {
-                q->deep = q->crop_a.bottom() > o.plan.shallow_depth * nominal[std::size_t(q->a)].h ||
-                          q->crop_b.bottom() > o.plan.shallow_depth * nominal[std::size_t(q->b)].h;
+                q->deep = reg::deep_read(nominal, o.plan, q->a, q->crop_a) ||
+                          reg::deep_read(nominal, o.plan, q->b, q->crop_b);
                 (q->deep ? deep : shallow).push_back(*q);
             }
     std::vector<reg::PairPlan> out;
@@ -204,8 +205,8 @@ const std::vector<ParamSpec>& register_params() {
          .max = 1.0},
         {.name = "deep_share",
          .type = ParamType::number,
-         .doc = "share of the tiles read below their shallow part",
-         .default_value = 0.25,
+         .doc = "share of the JPEG tiles read below their shallow part",
+         .default_value = 0.1,
          .min = 0.0,
          .max = 1.0},
     };
@@ -459,7 +460,9 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     Graph g(registry);
     std::vector<NodeId> loads = add_tile_loads(g, tiles, o_in.illumination);  // headers only; corrected tiles
     const Nominal nominal = nominal_places(g, loads, tiles);
-    const RegisterOptions o = resolve_options(o_in, g.info(loads[0]), nominal.rects[0]);
+    RegisterOptions o = resolve_options(o_in, g.info(loads[0]), nominal.rects[0]);
+    // deep reads cost only on tiles decoded top to bottom (JPEG)
+    for (const Placement& t : tiles) o.plan.top_down.push_back(decodes_top_down(t.file, t.page));
     out.stage_error = {o.plan.error_x, o.plan.error_y};
     const std::vector<reg::PairPlan> pairs = plan_registration(nominal.rects, o, out);
 
@@ -469,7 +472,7 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     retry_failed(read, pairs, matches);
     learn_threshold(null_matches, o, out);
     for (std::size_t i = 0; i < tiles.size(); ++i)
-        out.deep_reads += read.bottom[i] > o.plan.shallow_depth * nominal.rects[i].h;
+        out.deep_reads += reg::deep_read(nominal.rects, o.plan, int(i), Rect{0, 0, 1, read.bottom[i]});
 
     Links t = trusted_links(pairs, matches, nominal.rects, out);
     drop_lone_misfits(nominal.at, t, out);
