@@ -180,7 +180,12 @@ bool probe_streamable_tiff(const std::string& path, int page, const ImageInfo& i
     f.size = vipsio::check_readable(path).size;
     auto t = open_tiff(f, page);
     Page p;
-    return t && layout_of(t.get(), info, p);
+    const bool ok = t && layout_of(t.get(), info, p);
+    t.reset();
+    // the header is read: its descriptor goes, as the load op's header read
+    // promises (a graph of 2000 loads holds none until it runs)
+    FileCache::instance().close(path);
+    return ok;
 }
 
 struct TiffReaders::Impl {
