@@ -208,7 +208,11 @@ ImagePtr open_image(const std::string& path, int page) {
         gpointer klass = type ? g_type_class_ref(type) : nullptr;
         const bool untrusted = klass && (VIPS_OPERATION_CLASS(klass)->flags & VIPS_OPERATION_BLOCKED);
         if (klass) g_type_class_unref(klass);
-        if (untrusted)
+        // A TIFF that a blocked loader would take first (libvips 8.14 flags
+        // openslideload untrusted, and it outranks tiffload for SVS and
+        // similar slides) is still a TIFF: libtiff's loader reads its pages.
+        if (untrusted && vips_foreign_is_a("tiffload", path.c_str())) loader = "VipsForeignLoadTiffFile";
+        else if (untrusted)
             throw IoError(path,
                           std::string("is read only by libvips's ") + loader_nickname(loader) +
                               ", an untrusted loader (ImageMagick's, for magickload) that tessera blocks by "

@@ -289,3 +289,17 @@ TEST_CASE("load: a JPEG read outside what expect() announced - and one file load
     b.release();
     CHECK(same_as_libvips(a, Rect{0, 0, 640, 400}));
 }
+
+TEST_CASE("load: the real Aperio slide opens with the untrusted loaders blocked - read by tiffload") {
+    // libvips 8.14 flags openslideload untrusted and it outranks tiffload for
+    // an SVS: the file is a TIFF, so libtiff's loader reads it instead of a
+    // refusal (the pixels are tiffload's page 0)
+    const std::string path = (tt::shared_dir() / "data/real/slide/CMU-1-Small-Region.svs").string();
+    REQUIRE(std::filesystem::exists(path));
+    Graph g(standard_registry());
+    NodeId n = add_load(g, path);
+    VImage oracle = VImage::tiffload(path.c_str());
+    CHECK(g.info(n).width == oracle.width());
+    CHECK(g.info(n).height == oracle.height());
+    CHECK(tt::max_abs_diff(tt::render(g, n, 256, 2), oracle) == 0);
+}
