@@ -211,7 +211,8 @@ ImagePtr open_image(const std::string& path, int page) {
         // A TIFF that a blocked loader would take first (libvips 8.14 flags
         // openslideload untrusted, and it outranks tiffload for SVS and
         // similar slides) is still a TIFF: libtiff's loader reads its pages.
-        if (untrusted && vips_foreign_is_a("tiffload", path.c_str())) loader = "VipsForeignLoadTiffFile";
+        if (untrusted && vips_foreign_is_a("tiffload", path.c_str()))
+            loader = "VipsForeignLoadTiffFile";
         else if (untrusted)
             throw IoError(path,
                           std::string("is read only by libvips's ") + loader_nickname(loader) +
