@@ -110,3 +110,27 @@ TEST_CASE("image: save writes the image and leaves its graph unchanged") {
           }).find("key 'quality'") != std::string::npos);
     CHECK_FALSE(std::filesystem::exists(dir / "t.tif"));
 }
+
+TEST_CASE("image: a file that fails while a window is computed names the node and keeps the file's path") {
+    TempDir dir;
+    // the header is read when the node is made, the strips only when a
+    // window is computed: by then the file has lost its second half
+    const std::string path = save(pattern(256, 256, 1, VIPS_FORMAT_USHORT, 3), dir / "a.tif");
+    const Image a = Image::apply("load", {}, {{"path", path}});
+    (void)a.region({0, 0, 8, 8});
+    std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
+    try {
+        (void)a.region(a.info().rect());
+        FAIL("a truncated file was read");
+    } catch (const GraphError& e) {
+        CHECK(e.node() == "load0");
+        CHECK(e.path() == path);
+        CHECK(std::string(e.what()).find(path) != std::string::npos);
+    }
+    // a graph that is wrong has no file to blame
+    try {
+        (void)Image::apply("black", {}, {{"width", 0}, {"height", 4}});
+    } catch (const GraphError& e) {
+        CHECK(e.path().empty());
+    }
+}

@@ -14,12 +14,13 @@ std::string compose(const std::string& node, const std::string& op, const std::s
 }
 }  // namespace
 
-GraphError::GraphError(std::string node, std::string op, std::string key, const std::string& message)
+GraphError::GraphError(std::string node, std::string op, std::string key, const std::string& message, std::string path)
     : Error(compose(node, op, key, message)),
       node_(std::move(node)),
       op_(std::move(op)),
       key_(std::move(key)),
-      message_(message) {}
+      message_(message),
+      path_(std::move(path)) {}
 
 void refuse_special_file(const std::string& path, const std::string& what) {
     struct stat st {};

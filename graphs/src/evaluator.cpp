@@ -380,8 +380,10 @@ struct Evaluator::Impl {
             throw;
         } catch (const Cancelled&) {
             throw;
-        } catch (const Error& e) {
+        } catch (const IoError& e) {
             // The innermost failing node names itself; outer ones pass it on.
+            throw GraphError(node.id, node.op_name, "", e.what(), e.path());
+        } catch (const Error& e) {
             throw GraphError(node.id, node.op_name, "", e.what());
         }
         if (use_cache) cache->store(n, dst.rect, dst);

@@ -61,7 +61,12 @@ void translate(std::exception_ptr p) {
     } catch (const Cancelled& e) {
         raise(t.cancelled, e.what());
     } catch (const GraphError& e) {
-        raise(is_param_key(e.key()) ? t.param : t.graph, e.what(), e.key(), e.node(), e.op());
+        // a file that failed while a node was computed is an IoError naming
+        // the file and the node
+        if (!e.path().empty())
+            raise(t.io, e.what(), "", e.node(), e.op(), e.path());
+        else
+            raise(is_param_key(e.key()) ? t.param : t.graph, e.what(), e.key(), e.node(), e.op());
     } catch (const ParamError& e) {
         raise(t.param, e.what(), e.key());
     } catch (const IoError& e) {

@@ -1,5 +1,6 @@
 """Errors: Python exceptions of the tessera.Error family naming the key,
 node, op or file, from the same specs as pipelines'."""
+import numpy as np
 import pytest
 
 import tessera
@@ -69,3 +70,20 @@ def test_windows_outside_and_bad_pipelines():
         tessera.Pipeline.from_json('{"version": 1, "nodes": [{"id": "x", "op": "black", "width": 0, "height": 1}]}')
     with pytest.raises(tessera.ParamError, match="memory image 12345"):
         tessera.Pipeline.from_json('{"version": 1, "nodes": [{"id": "m", "op": "memory", "handle": 12345}]}')
+
+
+def test_a_file_that_fails_while_computing_is_an_io_error(tmp_path):
+    # the header is read when the graph is built; the pixels only when a
+    # window is computed, by which time the file has lost its second half
+    src = tessera.from_array(np.arange(256 * 256, dtype=np.uint16).reshape(256, 256, 1))
+    path = tmp_path / "a.tif"
+    src.save(str(path), compression="none", tile=False)
+    img = tessera.load(str(path))
+    assert img.read(0, 0, 8, 8)[0, 1, 0] == 1
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(size // 2)
+    with pytest.raises(tessera.IoError) as e:
+        img.numpy()
+    assert e.value.path == str(path)
+    assert e.value.node is not None and e.value.op == "load"

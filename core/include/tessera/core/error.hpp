@@ -26,17 +26,22 @@ private:
 
 // An error tied to a pipeline node: what() reads
 //   node 'ID' (op OP), key 'KEY': MESSAGE
-// with the parts that are known.
+// with the parts that are known. A file that failed while the node was
+// computed (an IoError inside a run) keeps its path(), so a caller can tell
+// a file that went bad from a graph that is wrong (the Python package
+// raises the first as IoError) without parsing the message.
 class GraphError : public Error {
 public:
-    GraphError(std::string node, std::string op, std::string key, const std::string& message);
+    GraphError(std::string node, std::string op, std::string key, const std::string& message, std::string path = {});
     const std::string& node() const { return node_; }
     const std::string& op() const { return op_; }
     const std::string& key() const { return key_; }
     const std::string& message() const { return message_; }
+    // The file whose read or write failed; empty when no file is to blame.
+    const std::string& path() const { return path_; }
 
 private:
-    std::string node_, op_, key_, message_;
+    std::string node_, op_, key_, message_, path_;
 };
 
 // A failure reading or writing a file; what() names the file.
