@@ -257,6 +257,54 @@ TEST_CASE("rel: a FIFO and /dev/zero and a socket are refused as inputs at once 
     }
 }
 
+namespace {
+
+// How a `tessera` job given SIGTERM `delay` after its start ended.
+struct Stopped {
+    bool running_at_signal = false;  // false: it had ended before the signal
+    double waited = 0;               // seconds from SIGTERM to its exit
+    int status = 0;                  // waitpid's
+    std::string err;                 // its stderr
+};
+
+Stopped sigterm_after(const std::vector<std::string>& job, std::chrono::milliseconds delay,
+                      const std::filesystem::path& err_file) {
+    Stopped s;
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        std::vector<char*> argv;
+        const std::string bin = tt::tessera_binary();
+        argv.push_back(const_cast<char*>(bin.c_str()));
+        for (const std::string& a : job) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(err, 2);
+        ::execv(bin.c_str(), argv.data());
+        ::_exit(127);
+    }
+    std::this_thread::sleep_for(delay);
+    s.running_at_signal = ::waitpid(child, &s.status, WNOHANG) == 0;
+    if (s.running_at_signal) {
+        const auto t0 = std::chrono::steady_clock::now();
+        ::kill(child, SIGTERM);
+        pid_t done = 0;
+        while ((done = ::waitpid(child, &s.status, WNOHANG)) == 0 &&
+               std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        s.waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (done == 0) {
+            ::kill(child, SIGKILL);
+            ::waitpid(child, &s.status, 0);
+        }
+    }
+    std::ifstream in(err_file);
+    s.err.assign(std::istreambuf_iterator<char>(in), {});
+    return s;
+}
+
+}  // namespace
+
 TEST_CASE("rel: SIGTERM stops stitch and mosaic within 1 s while they read thousands of headers") {
     tt::TempDir tmp;
     // one tiny tile named 20000 times: every row is a load whose header is
@@ -273,41 +321,46 @@ TEST_CASE("rel: SIGTERM stops stitch and mosaic within 1 s while they read thous
                                                       "-o", out}};
     for (const auto& job : jobs) {
         CAPTURE(job[0]);
-        const pid_t child = ::fork();
-        REQUIRE(child >= 0);
-        if (child == 0) {
-            std::vector<char*> argv;
-            const std::string bin = tt::tessera_binary();
-            argv.push_back(const_cast<char*>(bin.c_str()));
-            for (const std::string& a : job) argv.push_back(const_cast<char*>(a.c_str()));
-            argv.push_back(nullptr);
-            const int null = ::open("/dev/null", O_WRONLY);
-            ::dup2(null, 2);
-            ::execv(bin.c_str(), argv.data());
-            ::_exit(127);
-        }
         // well inside the header reading (the whole job takes seconds)
-        std::this_thread::sleep_for(std::chrono::milliseconds(700));
-        int status = 0;
-        REQUIRE(::waitpid(child, &status, WNOHANG) == 0);  // still reading
-        const auto t0 = std::chrono::steady_clock::now();
-        ::kill(child, SIGTERM);
-        pid_t done = 0;
-        while ((done = ::waitpid(child, &status, WNOHANG)) == 0 &&
-               std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5))
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (done == 0) {
-            ::kill(child, SIGKILL);
-            ::waitpid(child, &status, 0);
-        }
-        MESSAGE(job[0] << " stopped " << waited << " s after SIGTERM");
-        CHECK(waited < 1.0);
-        REQUIRE(WIFEXITED(status));
-        CHECK(WEXITSTATUS(status) == 143);
+        const Stopped s = sigterm_after(job, std::chrono::milliseconds(700), tmp.path / "err.txt");
+        REQUIRE(s.running_at_signal);
+        MESSAGE(job[0] << " stopped " << s.waited << " s after SIGTERM");
+        CHECK(s.waited < 1.0);
+        REQUIRE(WIFEXITED(s.status));
+        CHECK(WEXITSTATUS(s.status) == 143);
         CHECK_FALSE(fs::exists(out));
         for (const auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().filename().string()[0] != '.');
     }
+}
+
+TEST_CASE("rel: SIGTERM stops a mosaic within 1 s while it registers") {
+    tt::TempDir tmp;
+    // 48 tiles of 1024x768 16-bit cut from one image with 64 px overlaps,
+    // registered with a wide search: their headers take milliseconds, the
+    // registration seconds (each pair's correlation is where it stops)
+    const vips::VImage whole = tt::pattern(8 * 960 + 64, 6 * 704 + 64, 1, VIPS_FORMAT_USHORT, 5);
+    {
+        std::ofstream csv(tmp / "tiles.csv");
+        csv << "file,x,y\n";
+        for (int r = 0; r < 6; ++r)
+            for (int c = 0; c < 8; ++c) {
+                const std::string name = "t" + std::to_string(r) + "_" + std::to_string(c) + ".tif";
+                tt::save(whole.extract_area(c * 960, r * 704, 1024, 768), tmp / name);
+                csv << name << "," << c * 960 << "," << r * 704 << "\n";
+            }
+    }
+    const std::string out = (tmp / "out.tif").string();
+    const Stopped s = sigterm_after({"mosaic", (tmp / "tiles.csv").string(), "--search", "60", "-o", out},
+                                    std::chrono::milliseconds(600), tmp.path / "err.txt");
+    REQUIRE(s.running_at_signal);
+    // the registration had not finished: its summary line is missing
+    CHECK(s.err.find("registration:") == std::string::npos);
+    MESSAGE("mosaic stopped " << s.waited << " s after SIGTERM in its registration");
+    CHECK(s.waited < 1.0);
+    REQUIRE(WIFEXITED(s.status));
+    CHECK(WEXITSTATUS(s.status) == 143);
+    CHECK_FALSE(fs::exists(out));
+    for (const auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().filename().string()[0] != '.');
 }
 
 TEST_CASE("rel: a file only ImageMagick reads is refused by default - naming the file and the switch") {
