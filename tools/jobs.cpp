@@ -7,10 +7,10 @@
 #include <array>
 #include <cmath>
 #include <filesystem>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tessera/core/error.hpp"
+#include "tessera/core/file_identity.hpp"
 #include "tessera/core/shard.hpp"
 
 namespace tessera {
@@ -78,16 +78,7 @@ void prepare_gains(StitchOptions& o, const std::vector<Placement>& tiles, const 
     o.illumination.gains = est.gains.gain;
 }
 
-namespace {
-
-// Device and inode of what `path` names (links followed), if it exists.
-std::optional<std::pair<dev_t, ino_t>> identity(const std::string& path) {
-    struct stat st {};
-    if (path.empty() || ::stat(path.c_str(), &st) != 0) return std::nullopt;
-    return std::pair{st.st_dev, st.st_ino};
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void check_side_outputs(const StitchOptions& options, const std::vector<Placement>& tiles,
                         const std::vector<std::pair<std::string, std::string>>& side_files) {
@@ -102,17 +93,17 @@ void check_side_outputs(const StitchOptions& options, const std::vector<Placemen
     for (const Placement& t : tiles) inputs.emplace_back("a tile", t.file);
     for (std::size_t i = 0; i < outputs.size(); ++i) {
         const auto& [what, path] = outputs[i];
-        const auto id = identity(path);
+        const auto id = file_identity(path);
         if (!id) continue;  // not there yet: cannot be an input
         for (const auto& [kind, in] : inputs)
-            if (identity(in) == id)
+            if (file_identity(in) == id)
                 throw Error(what + " '" + path + "' is the same file as " + kind + " of the job, '" + in +
                             "' (compared by device and inode, so links count); writing it would destroy that "
                             "input: write it elsewhere");
         std::vector<std::pair<std::string, std::string>> others(outputs.begin(), outputs.begin() + std::ptrdiff_t(i));
         others.emplace_back("the output", options.output);
         for (const auto& [other, q] : others)
-            if (identity(q) == id)
+            if (file_identity(q) == id)
                 throw Error(what + " '" + path + "' is the same file as " + other + " '" + q +
                             "': each output needs a file of its own");
     }

@@ -4,11 +4,11 @@
 #include <filesystem>
 #include <optional>
 #include <sstream>
-#include <sys/stat.h>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "tessera/core/error.hpp"
+#include "tessera/core/file_identity.hpp"
 
 namespace tessera {
 
@@ -69,13 +69,6 @@ std::string param_list(const OpSpec& spec) {
     std::string s;
     for (const auto& p : spec.params) s += (s.empty() ? "" : ", ") + p.name;
     return s.empty() ? "no parameters" : s;
-}
-
-// Device and inode of what `path` names (symlinks followed), if it exists.
-std::optional<std::pair<dev_t, ino_t>> file_identity(const std::string& path) {
-    struct stat st {};
-    if (path.empty() || ::stat(path.c_str(), &st) != 0) return std::nullopt;
-    return std::pair{st.st_dev, st.st_ino};
 }
 
 // Whether writing `out` would replace or remove the input file `in`: the
