@@ -122,6 +122,7 @@ public:
     }
 
     std::vector<std::string> files_read() const override { return {path_}; }
+    bool decodes_from_top() const override { return jpeg_; }
 
 private:
     std::string path_;
@@ -183,15 +184,6 @@ OpSpec load_op_spec() {
               .max = 1'000'000}},
             false,
             &make_op<LoadOp>};
-}
-
-bool decodes_top_down(const std::string& path, int page) {
-    ImageInfo info;
-    try {
-        return page == 0 && io::probe_streamable_jpeg(path, info);
-    } catch (const std::exception&) {
-        return false;  // the load says what is wrong with it
-    }
 }
 
 std::string io_stats() { return io::JpegDecoders::instance().stats() + "; " + io::TiffReaders::instance().stats(); }

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <thread>
 #include <fstream>
+#include <sstream>
 
 #include "support.hpp"
 
@@ -267,8 +268,28 @@ struct Stopped {
     std::string err;                 // its stderr
 };
 
-Stopped sigterm_after(const std::vector<std::string>& job, std::chrono::milliseconds delay,
-                      const std::filesystem::path& err_file) {
+// CPU-seconds process `pid` has used so far (user + system), from
+// /proc/PID/stat; -1 once it has gone.
+double cpu_seconds(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(in)), {});
+    const std::size_t close = s.rfind(')');  // after the command name, which may hold spaces
+    if (close == std::string::npos) return -1;
+    std::istringstream rest(s.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15: utime, stime
+        if (i == 14) utime = std::stod(field);
+        if (i == 15) stime = std::stod(field);
+    }
+    return (utime + stime) / double(::sysconf(_SC_CLK_TCK));
+}
+
+// Runs `tessera job...` and sends SIGTERM once it has used `cpu` CPU-seconds:
+// by work done, not by the clock, so a loaded machine (where starting the
+// process alone can take most of a second) does not move the signal into
+// another stage.
+Stopped sigterm_after(const std::vector<std::string>& job, double cpu, const std::filesystem::path& err_file) {
     Stopped s;
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
@@ -283,7 +304,10 @@ Stopped sigterm_after(const std::vector<std::string>& job, std::chrono::millisec
         ::execv(bin.c_str(), argv.data());
         ::_exit(127);
     }
-    std::this_thread::sleep_for(delay);
+    const auto started = std::chrono::steady_clock::now();
+    while (::waitpid(child, &s.status, WNOHANG) == 0 && cpu_seconds(child) < cpu &&
+           std::chrono::steady_clock::now() - started < std::chrono::seconds(60))
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
     s.running_at_signal = ::waitpid(child, &s.status, WNOHANG) == 0;
     if (s.running_at_signal) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -321,8 +345,8 @@ TEST_CASE("rel: SIGTERM stops stitch and mosaic within 1 s while they read thous
                                                       "-o", out}};
     for (const auto& job : jobs) {
         CAPTURE(job[0]);
-        // well inside the header reading (the whole job takes seconds)
-        const Stopped s = sigterm_after(job, std::chrono::milliseconds(700), tmp.path / "err.txt");
+        // well inside the header reading (the whole job takes seconds of CPU)
+        const Stopped s = sigterm_after(job, 0.5, tmp.path / "err.txt");
         REQUIRE(s.running_at_signal);
         MESSAGE(job[0] << " stopped " << s.waited << " s after SIGTERM");
         CHECK(s.waited < 1.0);
@@ -350,8 +374,8 @@ TEST_CASE("rel: SIGTERM stops a mosaic within 1 s while it registers") {
             }
     }
     const std::string out = (tmp / "out.tif").string();
-    const Stopped s = sigterm_after({"mosaic", (tmp / "tiles.csv").string(), "--search", "60", "-o", out},
-                                    std::chrono::milliseconds(600), tmp.path / "err.txt");
+    const Stopped s =
+        sigterm_after({"mosaic", (tmp / "tiles.csv").string(), "--search", "60", "-o", out}, 0.4, tmp.path / "err.txt");
     REQUIRE(s.running_at_signal);
     // the registration had not finished: its summary line is missing
     CHECK(s.err.find("registration:") == std::string::npos);

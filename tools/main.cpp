@@ -808,6 +808,14 @@ int fail(int code, const std::string& message = {}) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // First of all, so that a signal during the parsing below (slow on a
+    // loaded machine) cancels the job as it starts instead of killing the
+    // process unannounced; building the graph (the headers of thousands of
+    // inputs) stops too.
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    set_build_cancel(&g_cancel);
+
     Cli cli;
     CLI11_PARSE(cli.app, argc, argv);
     try {
@@ -815,11 +823,6 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return cli.app.exit(e);
     }
-
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    // building the graph (the headers of thousands of inputs) stops too
-    set_build_cancel(&g_cancel);
     try {
         join_job(argc, argv);
     } catch (const std::exception& e) {

@@ -462,7 +462,8 @@ RegisterReport register_positions(const std::vector<Placement>& tiles, const Reg
     const Nominal nominal = nominal_places(g, loads, tiles);
     RegisterOptions o = resolve_options(o_in, g.info(loads[0]), nominal.rects[0]);
     // deep reads cost only on tiles decoded top to bottom (JPEG)
-    for (const Placement& t : tiles) o.plan.top_down.push_back(decodes_top_down(t.file, t.page));
+    for (std::size_t i = 0; i < tiles.size(); ++i)
+        o.plan.top_down.push_back(g.node(g.find("tile" + std::to_string(i))).op->decodes_from_top());
     out.stage_error = {o.plan.error_x, o.plan.error_y};
     const std::vector<reg::PairPlan> pairs = plan_registration(nominal.rects, o, out);
 

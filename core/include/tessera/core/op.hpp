@@ -85,6 +85,12 @@ public:
     virtual std::vector<std::string> files_read() const { return {}; }
     virtual std::vector<FileUse> files_written() const { return {}; }
 
+    // Whether its pixels come from a decoder that reads its file from the
+    // top (a baseline JPEG, streamed): a rect then costs every row above it
+    // too, which a reader planning how deep to read (registration) weighs.
+    // Known when the op is built, so nobody reads the file's header again.
+    virtual bool decodes_from_top() const { return false; }
+
 protected:
     ImageInfo info_;
 };

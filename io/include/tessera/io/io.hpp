@@ -23,11 +23,6 @@ ImageInfo read_image_header(const std::string& path);
 // Human-readable facts about a file for `tessera info` (one "key: value" per line).
 std::string describe_image(const std::string& path);
 
-// Whether the load op decodes this file top to bottom (a plain JPEG,
-// streamed): reading its low rows then costs a decode of every row above
-// them. Reads the header only; false for anything it cannot read.
-bool decodes_top_down(const std::string& path, int page = 0);
-
 // One line of what the io layer did in this process (decoded pixels,
 // restarts), for --stats.
 std::string io_stats();
