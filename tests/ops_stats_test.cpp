@@ -411,3 +411,32 @@ TEST_CASE("pre-pass: over a large lazy image it holds its tiles in flight and no
     CHECK(st.peak_pixel_bytes < std::size_t(32) << 20);
     if (before > 0) CHECK(grown < 64 * 1024);
 }
+
+TEST_CASE("example: contrast - a 16-bit mosaic stretched to an 8-bit JPEG pyramid") {
+    // examples/contrast: mosaic -> scale (percentiles 0.5 and 99.5, the
+    // histogram pre-pass) -> pyramid TIFF with JPEG tiles
+    tt::TempDir dir;
+    fs::copy(tt::source_dir() / "examples" / "contrast", dir / "contrast", fs::copy_options::recursive);
+    const fs::path json = dir / "contrast" / "contrast.json";
+    std::string log;
+    REQUIRE_MESSAGE(tt::run_command(tt::tessera_binary() + " run " + json.string() +
+                                        " --threads 2 --progress none --stats",
+                                    &log) == 0,
+                    log);
+    CHECK(log.find("statistics pre-pass: 'mosaic' for 'stretch' (histogram)") != std::string::npos);
+    const VImage out = VImage::new_from_file((dir / "contrast" / "contrast.tif").c_str());
+    CHECK(out.format() == VIPS_FORMAT_UCHAR);
+    CHECK(out.width() == 533);
+    CHECK(out.height() == 274);
+    CHECK(out.get_int("n-pages") >= 2);  // a pyramid
+    // the pixels are the stretch of the mosaic, to JPEG's loss
+    Graph g = load_pipeline(json.string(), standard_registry());
+    const Buffer m16 = tt::render(g, g.find("mosaic"), 64, 2);
+    const VImage m = tt::to_vips(m16);
+    CHECK(m.max() - m.min() < 65535 * 0.75);  // the counts use part of the range
+    const Buffer stretched = tt::render(g, g.find("stretch"), 64, 2);
+    const VImage want = tt::to_vips(stretched);
+    CHECK(want.min() == 0);
+    CHECK(want.max() == 255);
+    CHECK((out.cast(VIPS_FORMAT_INT) - want).abs().avg() < 2.0);
+}
