@@ -440,3 +440,27 @@ TEST_CASE("example: contrast - a 16-bit mosaic stretched to an 8-bit JPEG pyrami
     CHECK(want.max() == 255);
     CHECK((out.cast(VIPS_FORMAT_INT) - want).abs().avg() < 2.0);
 }
+
+TEST_CASE("pre-pass: once per input per run - and render binds at its first call") {
+    tt::TempDir dir;
+    Graph g(standard_registry());
+    const VImage im = u16_image(300, 260, 1);
+    const NodeId in = tt::load_image(g, dir, im, "in.v");
+    // two consumers of the same input's min and max, and a stats sink of it
+    const NodeId a = g.add("scale", {in}), b = g.add("normalise", {in});
+    g.add("save", {a}, {{"path", (dir / "a.png").string()}});
+    g.add("save", {b}, {{"path", (dir / "b.tif").string()}});
+    g.add("stats", {in}, {{"path", (dir / "s.json").string()}});
+    const RunStats s = Evaluator(g).run_sinks();
+    REQUIRE(s.prepasses.size() == 1);  // normalise reuses scale's
+    CHECK(s.prepasses[0].node == g.node(a).id);
+    CHECK(s.prepasses[0].tiles == 2 * 2);
+    CHECK(tt::max_abs_diff(tt::from_vips(VImage::new_from_file((dir / "a.png").c_str())), im.scale()) == 0);
+    // render: the statistics of the whole image, not of the rect asked for
+    Evaluator ev(g);
+    const Buffer part = ev.render(a, {0, 0, 50, 20});
+    CHECK(tt::max_abs_diff(part, im.scale().extract_area(0, 0, 50, 20)) == 0);
+    CHECK(tt::max_abs_diff(part, im.extract_area(0, 0, 50, 20).scale()) > 0);  // which the rect alone would not give
+    const Buffer again = ev.render(a, {0, 0, 300, 260});
+    CHECK(tt::max_abs_diff(again, im.scale()) == 0);
+}
