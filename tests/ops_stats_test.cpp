@@ -444,7 +444,10 @@ TEST_CASE("example: contrast - a 16-bit mosaic stretched to an 8-bit JPEG pyrami
 TEST_CASE("pre-pass: once per input per run - and render binds at its first call") {
     tt::TempDir dir;
     Graph g(standard_registry());
-    const VImage im = u16_image(300, 260, 1);
+    // a bright patch at the bottom right: the whole image's max is not the
+    // top left's
+    const VImage im =
+        u16_image(300, 260, 1).insert((VImage::black(40, 20) + 60000).cast(VIPS_FORMAT_USHORT), 250, 230).copy_memory();
     const NodeId in = tt::load_image(g, dir, im, "in.v");
     // two consumers of the same input's min and max, and a stats sink of it
     const NodeId a = g.add("scale", {in}), b = g.add("normalise", {in});
