@@ -127,6 +127,9 @@ void print_stats(const RunStats& s) {
                  "%zu  cache hits/misses: %zu/%zu\n",
                  s.tiles, s.seconds, s.peak_process_pixel_bytes / 1048576.0, s.peak_pixel_bytes / 1048576.0, s.tokens,
                  s.cache_hits, s.cache_misses);
+    for (const PrePass& p : s.prepasses)
+        std::fprintf(stderr, "statistics pre-pass: '%s' for '%s' (%s): %zu blocks, %.2f s\n", p.input.c_str(),
+                     p.node.c_str(), p.histogram ? "histogram" : "min/max/mean", p.tiles, p.seconds);
     std::fprintf(stderr, "%s\n", io_stats().c_str());
 }
 

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <algorithm>
 #include <list>
+#include <map>
 #include <mutex>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
@@ -16,6 +17,7 @@
 #include <unordered_set>
 
 #include "tessera/core/error.hpp"
+#include "tessera/core/statistics_sink.hpp"
 
 namespace tessera {
 
@@ -175,9 +177,18 @@ struct Evaluator::Impl {
     // A run is under way (run() or run_sinks()): the members above are its
     // state, so a second one at the same time is refused (see the header).
     std::atomic<bool> running{false};
+    // Per node, the op with its statistics (Op::with_statistics) once the
+    // pre-pass ran; null: the graph's op. A run starts them afresh (and
+    // renders keep them), with the statistics by (input node, histogram).
+    std::vector<std::shared_ptr<const Op>> bound;
+    std::map<std::pair<NodeId, bool>, std::shared_ptr<const Statistics>> statistics;
+    std::mutex bind_mu;  // renders binding at the same time
+
+    const Op& op(NodeId n) const { return bound[n] ? *bound[n] : *g.node(n).op; }
 
     explicit Impl(const Graph& graph) : g(graph) {
         cached.resize(g.size());
+        bound.resize(g.size());
         bool any = false;
         for (NodeId n = 0; n < g.size(); ++n) {
             // Explicitly marked nodes, and nodes read by several consumers,
@@ -284,7 +295,7 @@ struct Evaluator::Impl {
                 s.region = s.region.unite(r);
                 if (node.inputs.empty()) cost += std::uint64_t(r.area());
                 need.clear();
-                node.op->demand(r, need);
+                op(n).demand(r, need);
                 for (const Need& d : need)
                     if (!d.rect.empty()) stack.push_back({node.inputs[d.input], d.rect});
             }
@@ -334,7 +345,7 @@ struct Evaluator::Impl {
     void compute(NodeId n, const Tile& dst, std::span<const Pulled> pulled) {
         const Node& node = g.node(n);
         if (g.execution.on_error != Execution::OnError::background || !node.inputs.empty()) {
-            node.op->compute(dst, pulled);
+            op(n).compute(dst, pulled);
             return;
         }
         try {
@@ -357,7 +368,7 @@ struct Evaluator::Impl {
         bool use_cache = cache && cached[n];
         if (use_cache && cache->lookup(n, dst.rect, dst)) return;
         Demand need;
-        node.op->demand(dst.rect, need);
+        op(n).demand(dst.rect, need);
         try {
             std::vector<Buffer> scratch;
             std::vector<Pulled> pulled;
@@ -426,6 +437,12 @@ struct Evaluator::Impl {
         void produce(int threads, std::size_t tokens, const Share* share);
     };
     RunStats run_one(NodeId node, Sink& sink, const RunOptions& options);
+    RunStats run_tiles(NodeId node, Sink& sink, const RunOptions& options);
+    void bind_statistics(NodeId root, const RunOptions& options, std::vector<RunStats>& passes);
+    void forget_statistics() {
+        std::fill(bound.begin(), bound.end(), nullptr);
+        statistics.clear();
+    }
     TileGrid tile_grid(NodeId node, const Sink& sink) const;
     void begin(const RunOptions& options);
     static std::vector<Rect> ordered_tiles(const Sink& sink, const TileGrid& grid, const Rect& image);
@@ -468,6 +485,11 @@ Buffer Evaluator::render(NodeId node, const Rect& rect) {
     const ImageInfo& info = impl_->g.info(node);
     if (!info.rect().contains(rect)) throw GraphError(impl_->g.node(node).id, "", "", "render: rect outside the image");
     if (impl_->running) throw Error(std::string("render: ") + OneRunAtATime::kBusy);
+    {
+        std::lock_guard lock(impl_->bind_mu);
+        std::vector<RunStats> passes;
+        impl_->bind_statistics(node, RunOptions{}, passes);
+    }
     Buffer b(nullptr, rect, info.bands, info.format);
     impl_->pull(node, b.tile());
     return b;
@@ -475,11 +497,82 @@ Buffer Evaluator::render(NodeId node, const Rect& rect) {
 
 RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
     OneRunAtATime claim(impl_->running);
+    impl_->forget_statistics();
     return impl_->run_one(node, sink, options);
+}
+
+// The statistics pre-pass: every op under `root` (or root itself) that asks
+// for statistics and has none yet gets them, in node order (a node's inputs
+// come first, so a consumer under a consumer is bound before its input is
+// read). Each is a run of a StatisticsSink over the input, like a sink's
+// (in parallel, tile by tile, sharded over the ranks, which all come here in
+// the same order); one per (input, histogram) per run.
+void Evaluator::Impl::bind_statistics(NodeId root, const RunOptions& options, std::vector<RunStats>& passes) {
+    std::vector<bool> under(root + 1, false);
+    under[root] = true;
+    for (NodeId n = root + 1; n-- > 0;)
+        if (under[n])
+            for (NodeId in : g.node(n).inputs) under[in] = true;
+    for (NodeId n = 0; n <= root; ++n) {
+        if (!under[n] || bound[n]) continue;
+        const Node& node = g.node(n);
+        const std::vector<StatisticRequest> requests = node.op->statistics();
+        if (requests.empty()) continue;
+        std::vector<Statistics> results;
+        for (const StatisticRequest& rq : requests) {
+            const NodeId in = node.inputs.at(std::size_t(rq.input));
+            auto it = statistics.find({in, rq.histogram});
+            if (it == statistics.end() && !rq.histogram) it = statistics.find({in, true});
+            if (it != statistics.end()) {
+                results.push_back(*it->second);
+                continue;
+            }
+            StatisticsSink sink(rq.histogram);
+            RunStats r;
+            try {
+                r = run_one(in, sink, options);
+            } catch (const GraphError&) {
+                throw;
+            } catch (const Cancelled&) {
+                throw;
+            } catch (const Error& e) {
+                throw GraphError(node.id, node.op_name, "",
+                                 "the statistics pre-pass over input '" + g.node(in).id + "': " + e.what());
+            }
+            r.prepasses.push_back({node.id, g.node(in).id, rq.histogram, r.tiles, r.seconds});
+            passes.push_back(std::move(r));
+            auto s = std::make_shared<const Statistics>(sink.result());
+            statistics[{in, rq.histogram}] = s;
+            results.push_back(*s);
+        }
+        auto with = node.op->with_statistics(results);
+        if (!with || with->info() != node.op->info())
+            throw GraphError(node.id, node.op_name, "",
+                             "internal: the op asks for statistics but with_statistics gives no op of its header");
+        bound[n] = std::move(with);
+    }
 }
 
 // The stages of one run, in order; each below.
 RunStats Evaluator::Impl::run_one(NodeId node, Sink& sink, const RunOptions& options) {
+    // pre-pass: the statistics ops under this node need (each a run of its own)
+    std::vector<RunStats> passes;
+    bind_statistics(node, options, passes);
+    RunStats stats = run_tiles(node, sink, options);
+    for (RunStats& r : passes) {
+        stats.peak_pixel_bytes = std::max(stats.peak_pixel_bytes, r.peak_pixel_bytes);
+        stats.peak_process_pixel_bytes = std::max(stats.peak_process_pixel_bytes, r.peak_process_pixel_bytes);
+        stats.cache_hits += r.cache_hits;
+        stats.cache_misses += r.cache_misses;
+        stats.filled.insert(stats.filled.end(), r.filled.begin(), r.filled.end());
+        stats.ranks.insert(stats.ranks.end(), r.ranks.begin(), r.ranks.end());
+        stats.prepasses.insert(stats.prepasses.end(), r.prepasses.begin(), r.prepasses.end());
+    }
+    if (!passes.empty()) sort_filled(stats.filled);
+    return stats;
+}
+
+RunStats Evaluator::Impl::run_tiles(NodeId node, Sink& sink, const RunOptions& options) {
     const TileGrid grid = tile_grid(node, sink);
     const std::size_t tokens = tokens_for(node, sink);
     begin(options);
@@ -714,6 +807,7 @@ void Evaluator::Impl::gather_ranks(RunStats& stats, const TileRun& run, const Ru
 
 RunStats Evaluator::run_sinks(const RunOptions& options) {
     OneRunAtATime claim(impl_->running);
+    impl_->forget_statistics();
     RunStats all;
     std::vector<NodeId> sinks = impl_->g.sinks();
     if (sinks.empty())
@@ -735,6 +829,7 @@ RunStats Evaluator::run_sinks(const RunOptions& options) {
         all.seconds += r.seconds;
         all.filled.insert(all.filled.end(), r.filled.begin(), r.filled.end());
         all.ranks.insert(all.ranks.end(), r.ranks.begin(), r.ranks.end());
+        all.prepasses.insert(all.prepasses.end(), r.prepasses.begin(), r.prepasses.end());
     }
     return all;
 }

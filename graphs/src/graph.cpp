@@ -278,6 +278,14 @@ std::string Graph::to_dot(std::size_t collapse) const {
         }
         for (NodeId in : m.nodes[n].inputs)
             if (!hidden[in]) os << "  n" << in << " -> n" << n << ";\n";
+        // the statistics pre-pass (Op::statistics): the input is read
+        // whole first, drawn as a dashed edge of its own
+        for (const StatisticRequest& rq : m.nodes[n].op->statistics()) {
+            const NodeId in = m.nodes[n].inputs[std::size_t(rq.input)];
+            if (!hidden[in])
+                os << "  n" << in << " -> n" << n << " [style=dashed, color=blue, label=\"pre-pass: "
+                   << (rq.histogram ? "histogram" : "min/max/mean") << "\"];\n";
+        }
     }
     os << "}\n";
     return os.str();

@@ -18,6 +18,7 @@
 #include "tessera/core/params.hpp"
 #include "tessera/core/rect.hpp"
 #include "tessera/core/shard.hpp"
+#include "tessera/core/statistics.hpp"
 
 namespace tessera {
 
@@ -69,6 +70,17 @@ public:
     // a source may drop its decoder, window or open file. Only advice: a
     // later compute() must still work (by reopening).
     virtual void release() const {}
+
+    // Whole-image statistics this op needs of its inputs before its first
+    // tile (statistics.hpp): the evaluator computes them in a pre-pass, then
+    // computes the tiles of with_statistics(results) instead of this op's.
+    // Fixed at construction, like info().
+    virtual std::vector<StatisticRequest> statistics() const { return {}; }
+    // A copy of this op that computes with `results` (one per request of
+    // statistics(), in order); null for an op that asks for none. The copy
+    // has the same info() and demand(); this op's own compute() may refuse
+    // to run without them.
+    virtual std::shared_ptr<const Op> with_statistics(std::span<const Statistics> results) const { return nullptr; }
 
     // Sinks (save ops) return the writer that consumes this node's tiles.
     virtual std::unique_ptr<Sink> make_sink() const { return nullptr; }

@@ -49,6 +49,15 @@ struct RankStats {
     std::uint64_t bytes_sent = 0;  // to the writer
 };
 
+// A statistics pre-pass a run made before a consumer's tiles
+// (Op::statistics): `node` asked for the statistics of its input `input`.
+struct PrePass {
+    std::string node, input;
+    bool histogram = false;
+    std::size_t tiles = 0;  // blocks read (kStatisticsBlock each), by this rank
+    double seconds = 0;
+};
+
 struct RunStats {
     std::size_t tiles = 0;
     std::size_t peak_pixel_bytes = 0;  // peak pixel memory of this run's tiles, cache and sink
@@ -65,6 +74,9 @@ struct RunStats {
     // Sharded runs, on rank 0: every rank's part, in rank order (one entry
     // per rank per sink run).
     std::vector<RankStats> ranks;
+    // the statistics pre-passes run first, in the order they ran (their
+    // tiles are not in `tiles`; their peaks are in the peaks)
+    std::vector<PrePass> prepasses;
 };
 
 struct RunOptions {
@@ -98,7 +110,10 @@ public:
     RunStats run(NodeId node, Sink& sink, const RunOptions& options = {});
     // Runs every sink node of the graph (save ops), one after the other.
     RunStats run_sinks(const RunOptions& options = {});
-    // Computes one rect of a node into a new buffer (single-threaded).
+    // Computes one rect of a node into a new buffer (single-threaded). An
+    // op under it that needs statistics gets them from a pre-pass at the
+    // first render that needs it (kept for later renders; a run computes
+    // them afresh).
     Buffer render(NodeId node, const Rect& rect);
 
     MemoryAccount& account();
