@@ -24,5 +24,13 @@ OpSpec extract_band_op_spec();
 OpSpec bandjoin_op_spec();
 OpSpec invert_op_spec();
 OpSpec flatten_op_spec();
+OpSpec calc_op_spec();
+OpSpec compare_op_spec();
+OpSpec ifthenelse_op_spec();
+OpSpec bandmean_op_spec();
+OpSpec gamma_op_spec();
+OpSpec premultiply_op_spec();
+OpSpec unpremultiply_op_spec();
+OpSpec composite_op_spec();
 
 }  // namespace tessera
