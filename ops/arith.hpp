@@ -60,8 +60,8 @@ T stored_round(double v) {
         return T(v);
     else {
         if (std::isnan(v)) return T(0);
-        return T(std::clamp(std::round(v), double(std::numeric_limits<T>::lowest()),
-                            double(std::numeric_limits<T>::max())));
+        return T(
+            std::clamp(std::round(v), double(std::numeric_limits<T>::lowest()), double(std::numeric_limits<T>::max())));
     }
 }
 

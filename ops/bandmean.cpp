@@ -1,10 +1,12 @@
 // bandmean: the mean of the bands of each pixel, one band in the input's
 // format (libvips bandmean). Demand halo: none.
 //
-// libvips 8.14's arithmetic (conversion/bandmean.c): integers summed in
-// 64 bits and divided rounding half away from zero ((sum + n/2) / n, or
-// (sum - n/2) / n for a negative sum, in integer division); floats summed
-// in double and divided by n, stored in the input's float format.
+// libvips 8.14's arithmetic (conversion/bandmean.c): integers summed and
+// divided rounding half away from zero ((sum + n/2) / n, or (sum - n/2) / n
+// for a negative sum, in integer division); floats summed in their own
+// type and divided by n. One deviation: the integer sum is 64-bit here, so
+// u32 and i32 pixels whose bands sum past 32 bits average correctly where
+// libvips's 32-bit sum wraps.
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -41,9 +43,9 @@ public:
                 T* q = out.row<T>(y);
                 for (int x = 0; x < out.rect.w; ++x, p += n) {
                     if constexpr (std::is_floating_point_v<T>) {
-                        double sum = 0;
+                        T sum = 0;
                         for (std::int64_t k = 0; k < n; ++k) sum += p[k];
-                        q[x] = T(sum / double(n));
+                        q[x] = sum / T(n);
                     } else {
                         std::int64_t sum = 0;
                         for (std::int64_t k = 0; k < n; ++k) sum += p[k];

@@ -117,8 +117,8 @@ public:
                                           std::to_string(in.size()) + "; give one name per input, in input order");
         for (std::size_t i = 0; i < names.size(); ++i) {
             if (!valid_name(names[i]))
-                throw ParamError("names", "'" + names[i] +
-                                              "' is no name: use letters, digits and _, not starting with a digit");
+                throw ParamError("names",
+                                 "'" + names[i] + "' is no name: use letters, digits and _, not starting with a digit");
             for (std::size_t j = 0; j < i; ++j)
                 if (names[j] == names[i]) throw ParamError("names", "'" + names[i] + "' names two inputs");
             if (in[i].width != in[0].width || in[i].height != in[0].height)
@@ -161,7 +161,8 @@ public:
                 throw ParamError("expression", "names '" + v.name + "' bare (per band) with " +
                                                    std::to_string(in[std::size_t(v.input)].bands) +
                                                    " bands beside an input of " + std::to_string(bands) +
-                                                   "; index its bands (" + v.name + "[1]) or give inputs of one "
+                                                   "; index its bands (" + v.name +
+                                                   "[1]) or give inputs of one "
                                                    "band count");
         const std::string fmt = p.string("format");
         info_ = in[0];
@@ -179,7 +180,8 @@ public:
         inputs_.resize(in.size());
         for (std::size_t i = 0; i < in.size(); ++i) {
             inputs_[i].bands = in[i].bands;
-            inputs_[i].read = dispatch_format(in[i].format, [](auto z) -> RowReader { return &row_to_double<decltype(z)>; });
+            inputs_[i].read =
+                dispatch_format(in[i].format, [](auto z) -> RowReader { return &row_to_double<decltype(z)>; });
             if (in[i].geo) inputs_[i].nodata = in[i].geo->nodata;
         }
         for (const Var& v : vars_) inputs_[std::size_t(v.input)].used = true;
@@ -213,15 +215,14 @@ public:
                         const Var& var = vars_[v];
                         const Input& src = inputs_[std::size_t(var.input)];
                         const int band = var.band >= 0 ? var.band : src.bands == 1 ? 0 : b;
-                        const double s = rows[std::size_t(var.input)][std::size_t(x) * std::size_t(src.bands) +
-                                                                        std::size_t(band)];
+                        const double s =
+                            rows[std::size_t(var.input)][std::size_t(x) * std::size_t(src.bands) + std::size_t(band)];
                         if (has_nodata_ && std::size_t(band) < src.nodata.size() && src.nodata[std::size_t(band)] &&
                             s == *src.nodata[std::size_t(band)])
                             missing = true;
                         w->slots[v] = s;
                     }
-                    result[std::size_t(x) * std::size_t(bands) + std::size_t(b)] =
-                        missing ? nodata_ : w->parser.Eval();
+                    result[std::size_t(x) * std::size_t(bands) + std::size_t(b)] = missing ? nodata_ : w->parser.Eval();
                 }
             write_(result.data(), result.size(), out.at(out.rect.x, y));
         }
@@ -284,7 +285,8 @@ OpSpec calc_op_spec() {
             {{.name = "expression",
               .type = ParamType::string,
               .required = true,
-              .doc = "muparser expression: NAME[k] is band k (from 1) of an input, a bare NAME its band per output band"},
+              .doc =
+                  "muparser expression: NAME[k] is band k (from 1) of an input, a bare NAME its band per output band"},
              {.name = "names",
               .type = ParamType::string,
               .doc = "the inputs' names in order, separated by spaces or commas (default A, B, C ...)",

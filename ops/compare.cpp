@@ -6,10 +6,11 @@
 //
 // As libvips: two images are made alike in bands (one band is repeated to
 // the other's count) and must have the same size; a one-band image against
-// n constants gives n bands. The test is done on the samples as doubles,
-// which holds every value of every format exactly, so it equals libvips's
-// comparison in the inputs' common format (vips_format_common) and its
-// double comparison against constants.
+// n constants gives n bands. The test is done on doubles, which hold every
+// value of every format exactly: it equals libvips's comparison of two
+// images in their common format (vips_format_common), and libvips 8.14's
+// comparison with constants as doubles (a u8 120 is less than 120.5; later
+// libvips versions convert the constants to the image's format first).
 #include <string>
 #include <vector>
 
@@ -64,11 +65,11 @@ public:
         } else {
             if (in.size() != 2) throw ParamError("c", "is missing: give a second input image, or the constant c");
             if (in[1].width != in[0].width || in[1].height != in[0].height)
-                throw Error("compare: input 1 is " + std::to_string(in[1].width) + "x" +
-                            std::to_string(in[1].height) + " and input 0 " + std::to_string(in[0].width) + "x" +
-                            std::to_string(in[0].height) + "; give images of one size");
+                throw Error("compare: input 1 is " + std::to_string(in[1].width) + "x" + std::to_string(in[1].height) +
+                            " and input 0 " + std::to_string(in[0].width) + "x" + std::to_string(in[0].height) +
+                            "; give images of one size");
             info_ = in[0];
-            info_.bands = arith::alike_bands({{"compare: input 0", in[0].bands}, {"input 1", in[1].bands}});
+            info_.bands = arith::alike_bands({{"input 0", in[0].bands}, {"input 1", in[1].bands}});
             bands_a_ = in[0].bands;
             bands_b_ = in[1].bands;
             b_ = sampler(in[1].format);
@@ -118,11 +119,7 @@ OpSpec compare_op_spec() {
             "moreeq); halo: none",
             1,
             2,
-            {{.name = "op",
-              .type = ParamType::string,
-              .required = true,
-              .doc = "the relation",
-              .choices = kRelations},
+            {{.name = "op", .type = ParamType::string, .required = true, .doc = "the relation", .choices = kRelations},
              {.name = "c",
               .type = ParamType::numbers,
               .default_text = "none (compare with input 1)",

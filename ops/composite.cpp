@@ -8,20 +8,24 @@
 // or 3 is opaque; all have one colour-band count (grey or RGB: convert
 // first, as libvips would by its compositing_space) and one size (embed or
 // insert first; libvips's x and y). Each layer is premultiplied inside, in
-// double: colour c and alpha a scaled to [0, 1] by its max_alpha (65535 for
-// 16-bit interpretations, else 255), A = c a. For a layer A over what is
-// below, B:
+// double, with its colour c and alpha a scaled to [0, 1] by its max_alpha
+// (65535 for 16-bit interpretations, else 255): A = c a. For a layer A over
+// what is below, B (libvips's vips_composite_base_blend, whose PDF modes
+// take the premultiplied values as they are):
 //   over:     aR = aA + aB (1 - aA),  R = A + B (1 - aA)
 //   add:      aR = min(1, aA + aB),   R = A + B
-//   multiply, screen (PDF separable modes):
+//   multiply, screen:
 //             aR = aA + aB (1 - aA),
-//             R = (1 - aB) A + (1 - aA) B + aA aB f(cA, cB),
-//             f = cA cB (multiply), cA + cB - cA cB (screen).
+//             R = (1 - aB) A + (1 - aA) B + aA aB f,
+//             f = A B (multiply), A + B - A B (screen).
 // The result is unpremultiplied (R / aR, 0 where aR is 0) and scaled by the
-// output's max_alpha (65535 if any input is 16-bit, else 255); the output
-// always has alpha, in the inputs' common format (vips_format_common),
-// integers rounded to nearest and clipped. libvips computes in float:
-// its u8 results differ by at most 1 (see tests/ops_composite_test.cpp).
+// output's max_alpha (65535 if any input is 16-bit, else 255: libvips's
+// compositing space RGB16/GREY16 or sRGB/B_W); the output always has
+// alpha, in the inputs' common format (vips_format_common), integers
+// clipped to the format and truncated as libvips writes them back. libvips
+// computes 8-bit and 16-bit RGBA in float (its vector path) where this
+// computes in double: results differ by at most 1 (where a float lands on
+// the other side of an integer; tests/ops_masks_test.cpp).
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -61,7 +65,8 @@ public:
         const std::size_t joins = in.size() - 1;
         if (words.size() != 1 && words.size() != joins)
             throw ParamError("mode", "has " + std::to_string(words.size()) + " modes for " + std::to_string(in.size()) +
-                                         " layers; give one, or " + std::to_string(joins) + " (one per layer above the first)");
+                                         " layers; give one, or " + std::to_string(joins) +
+                                         " (one per layer above the first)");
         for (const std::string& w : words) {
             const std::size_t i = choice_index(kModes, w);
             if (i == kModes.size()) throw ParamError("mode", "'" + w + "' is no blend mode; use " + or_list(kModes));
@@ -83,8 +88,9 @@ public:
                             std::to_string(in[0].height) + "; give layers of one size (embed or insert first)");
             fmt = arith::common_format(fmt, im.format);
             sixteen = sixteen || arith::max_alpha(im.interpretation) == 65535;
-            layers_.push_back({im.bands, arith::max_alpha(im.interpretation),
-                               dispatch_format(im.format, [](auto z) -> RowReader { return &row_to_double<decltype(z)>; })});
+            layers_.push_back(
+                {im.bands, arith::max_alpha(im.interpretation),
+                 dispatch_format(im.format, [](auto z) -> RowReader { return &row_to_double<decltype(z)>; })});
         }
         info_ = in[0];
         info_.bands = colour_ + 1;
@@ -110,7 +116,8 @@ public:
         for (std::size_t i = 0; i < layers_.size(); ++i) rows[i].resize(std::size_t(w) * std::size_t(layers_[i].bands));
         std::vector<double> result(std::size_t(w) * std::size_t(nb));
         for (int y = out.rect.y; y < out.rect.bottom(); ++y) {
-            for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i].read(in[i].tile, out.rect.x, y, w, rows[i].data());
+            for (std::size_t i = 0; i < layers_.size(); ++i)
+                layers_[i].read(in[i].tile, out.rect.x, y, w, rows[i].data());
             for (int x = 0; x < w; ++x) {
                 double B[3], aB = 0;
                 premultiplied(0, rows[0], x, B, aB);
@@ -120,13 +127,13 @@ public:
                     blend(modes_[i - 1], A, aA, B, aB);
                 }
                 double* q = &result[std::size_t(x) * std::size_t(nb)];
-                for (int k = 0; k < colour_; ++k) q[k] = aB == 0 ? 0.0 : std::clamp(B[k] / aB, 0.0, 1.0) * out_max_;
+                for (int k = 0; k < colour_; ++k) q[k] = aB == 0 ? 0.0 : B[k] / aB * out_max_;
                 q[colour_] = aB * out_max_;
             }
             dispatch_format(out.format, [&](auto zero) {
                 using T = decltype(zero);
                 T* q = out.row<T>(y);
-                for (std::size_t i = 0; i < result.size(); ++i) q[i] = arith::stored_round<T>(result[i]);
+                for (std::size_t i = 0; i < result.size(); ++i) q[i] = arith::stored_trunc<T>(result[i]);
             });
         }
     }
@@ -142,7 +149,7 @@ private:
     void premultiplied(std::size_t i, const std::vector<double>& row, int x, double* c, double& a) const {
         const Layer& l = layers_[i];
         const double* p = &row[std::size_t(x) * std::size_t(l.bands)];
-        a = l.bands > colour_ ? std::clamp(p[colour_] / l.max_alpha, 0.0, 1.0) : 1.0;
+        a = l.bands > colour_ ? p[colour_] / l.max_alpha : 1.0;  // unclipped, as libvips
         for (int k = 0; k < colour_; ++k) c[k] = p[k] / l.max_alpha * a;
     }
 
@@ -160,8 +167,7 @@ private:
             case Mode::multiply:
             case Mode::screen:
                 for (int k = 0; k < colour_; ++k) {
-                    const double cA = aA == 0 ? 0 : A[k] / aA, cB = aB == 0 ? 0 : B[k] / aB;
-                    const double f = m == Mode::multiply ? cA * cB : cA + cB - cA * cB;
+                    const double f = m == Mode::multiply ? A[k] * B[k] : A[k] + B[k] - A[k] * B[k];
                     B[k] = (1 - aB) * A[k] + (1 - aA) * B[k] + aA * aB * f;
                 }
                 aB = aA + aB * (1 - aA);

@@ -1,12 +1,12 @@
 // gamma: every sample raised to 1 / exponent within the range of its
-// format, m (x / m)^(1 / exponent) (libvips gamma; exponent 2.4 by
-// default), m the maximum libvips takes from the interpretation (65535 for
-// 16-bit RGB and grey, else 255, whatever the format: a u16 image that is
-// not marked 16-bit is scaled as 8-bit, as libvips does). The format is
-// kept. Demand halo: none.
+// format, m (x / m)^(1 / exponent) (libvips gamma; exponent 1 / 2.4 by
+// default, as libvips 8.14, so x^2.4), m the format's maximum as libvips's
+// table has it: 255, 65535, 32767 (i16), 4294967295, 2147483647 (i32), 1
+// for floats (whatever the interpretation). The format is kept. Demand
+// halo: none.
 //
-// libvips 8.14's arithmetic (arithmetic/gamma.c): x^(1/e) in double stored
-// as float (vips pow_const), times the float 1 / s with
+// libvips's arithmetic (conversion/gamma.c): x^(1/e) in double stored as
+// float (vips pow_const; double for f64), times the float 1 / s with
 // s = m^(1/e) / m (vips linear, float), then cast to the input format
 // (clipped, truncated toward zero; NaN as 0). u8 and u16 go through a
 // lookup table of all their values, as libvips's maplut, which gives the
@@ -27,9 +27,7 @@ public:
     GammaOp(const Params& p, std::span<const ImageInfo> in) {
         info_ = in[0];
         exponent_ = p.number("exponent");
-        if (exponent_ == 0.0 || !std::isfinite(exponent_))
-            throw ParamError("exponent", "must be a finite number other than 0");
-        const double m = arith::max_alpha(in[0].interpretation);
+        const double m = format_is_float(info_.format) ? 1.0 : format_max(info_.format);
         scale_ = std::pow(m, 1.0 / exponent_) / m;
         if (info_.geo) info_.geo->nodata.clear();
         if (info_.format == Format::u8 || info_.format == Format::u16) {
@@ -72,7 +70,7 @@ private:
         return arith::stored_trunc<T>(v);
     }
 
-    double exponent_ = 2.4, scale_ = 1.0;
+    double exponent_ = 1.0 / 2.4, scale_ = 1.0;
     std::vector<std::uint16_t> lut_;  // the stored values, u8 or u16
 };
 
@@ -80,14 +78,15 @@ private:
 
 OpSpec gamma_op_spec() {
     return {"gamma",
-            "m (x / m)^(1 / exponent), m 65535 for 16-bit interpretations else 255, format kept (libvips gamma); "
-            "halo: none",
+            "m (x / m)^(1 / exponent), m the format's maximum (1 for floats), format kept (libvips gamma); halo: none",
             1,
             1,
             {{.name = "exponent",
               .type = ParamType::number,
               .doc = "the gamma: samples are raised to 1 / exponent",
-              .default_value = 2.4}},
+              .default_value = 1.0 / 2.4,
+              .min = 0.000001,
+              .max = 1000.0}},
             false,
             &make_op<GammaOp>};
 }

@@ -3,13 +3,14 @@
 // halo: none.
 //
 // As libvips 8.14 (conversion/ifthenelse.c): a condition that is not u8 is
-// first made 255/0 (notequal 0); then and else are converted to their
+// first cast to u8 (clipped to [0, 255], truncated: 0.5 is 0, so false, and
+// 300 is 255); then and else are converted to their
 // common format (vips_format_common: u8 with u16 gives u16, u8 with i16
 // i16 ...), and all three made alike in bands (one band repeats); the
 // three must have one size. With blend, the condition is a mix factor
-// rather than a switch: out = (c a + (255 - c) b) / 255 with c the u8
-// condition, integers in int arithmetic rounded as libvips's
-// (c a + (255 - c) b + 128) / 255, floats without the 128.
+// rather than a switch, c the u8 condition: integers in int arithmetic as
+// libvips's (c a + (255 - c) b + 128) / 255, floats in double as
+// (c / 255) a + (1 - c / 255) b.
 #include <string>
 #include <vector>
 
@@ -19,7 +20,7 @@
 namespace tessera {
 namespace {
 
-// The u8 condition of row y: 255/0 unless the input already is u8.
+// The u8 condition of row y: the input cast to u8 (libvips cast).
 template <class C>
 void condition_row(const ConstTile& t, int x, int y, int w, std::uint8_t* out) {
     const C* p = reinterpret_cast<const C*>(t.at(x, y));
@@ -28,7 +29,7 @@ void condition_row(const ConstTile& t, int x, int y, int w, std::uint8_t* out) {
         if constexpr (std::is_same_v<C, std::uint8_t>)
             out[i] = p[i];
         else
-            out[i] = p[i] != C(0) ? 255 : 0;
+            out[i] = arith::stored_trunc<std::uint8_t>(double(p[i]));
     }
 }
 using ConditionRow = void (*)(const ConstTile&, int, int, int, std::uint8_t*);
@@ -55,14 +56,13 @@ public:
         for (int i = 1; i < 3; ++i)
             if (in[std::size_t(i)].width != in[0].width || in[std::size_t(i)].height != in[0].height)
                 throw Error("ifthenelse: input " + std::to_string(i) + " is " +
-                            std::to_string(in[std::size_t(i)].width) + "x" +
-                            std::to_string(in[std::size_t(i)].height) + " and the condition " +
-                            std::to_string(in[0].width) + "x" + std::to_string(in[0].height) +
+                            std::to_string(in[std::size_t(i)].width) + "x" + std::to_string(in[std::size_t(i)].height) +
+                            " and the condition " + std::to_string(in[0].width) + "x" + std::to_string(in[0].height) +
                             "; give three images of one size");
         blend_ = p.boolean("blend", false);
         info_ = in[1];
-        info_.bands = arith::alike_bands(
-            {{"ifthenelse: the condition", in[0].bands}, {"then", in[1].bands}, {"else", in[2].bands}});
+        info_.bands =
+            arith::alike_bands({{"the condition", in[0].bands}, {"then", in[1].bands}, {"else", in[2].bands}});
         info_.format = arith::common_format(in[1].format, in[2].format);
         if (info_.bands != in[1].bands || info_.format != in[1].format)
             info_.interpretation = default_interpretation(info_.bands, info_.format);
@@ -99,7 +99,7 @@ public:
                         if (!blend_)
                             *q++ = v ? va : vb;
                         else if constexpr (std::is_floating_point_v<O>)
-                            *q++ = O((v * va + (255 - v) * vb) / 255);
+                            *q++ = O(v / 255.0 * va + (1.0 - v / 255.0) * vb);
                         else
                             *q++ = O((std::int64_t(v) * va + std::int64_t(255 - v) * vb + 128) / 255);
                     }

@@ -4,8 +4,9 @@
 // f64 input), as libvips. Demand halo: none.
 //
 // libvips 8.14's arithmetic (conversion/unpremultiply.c): the factor
-// max_alpha / alpha in double stored as the output's float type, each band
-// factor * x in that type. max_alpha: 65535 for 16-bit RGB and grey, else
+// max_alpha * (1 / alpha) (vips_recip: 0 for 0) in double stored as the
+// output's float type, each band factor * x in that type; the factor uses
+// the unclipped alpha, so over- and undershoots cancel as in libvips. max_alpha: 65535 for 16-bit RGB and grey, else
 // 255 (libvips's choice from the interpretation), or as given.
 #include <algorithm>
 #include <string>
@@ -46,7 +47,7 @@ public:
                         O* q = out.row<O>(y);
                         for (int x = 0; x < out.rect.w; ++x, p += n, q += n) {
                             const I alpha = p[n - 1];
-                            const O factor = alpha == I(0) ? O(0) : O(max_alpha_ / double(alpha));
+                            const O factor = O(max_alpha_ * (alpha == I(0) ? 0.0 : 1.0 / double(alpha)));
                             for (int k = 0; k < n - 1; ++k) q[k] = factor * O(p[k]);
                             q[n - 1] = O(std::clamp(double(alpha), 0.0, max_alpha_));
                         }
