@@ -153,17 +153,14 @@ public:
         }
         int bands = 1;
         for (const Var& v : vars_)
-            if (v.band < 0) {
-                bands = std::max(bands, in[std::size_t(v.input)].bands);
-            }
+            if (v.band < 0) bands = std::max(bands, in[std::size_t(v.input)].bands);
         for (const Var& v : vars_)
             if (v.band < 0 && in[std::size_t(v.input)].bands != 1 && in[std::size_t(v.input)].bands != bands)
                 throw ParamError("expression", "names '" + v.name + "' bare (per band) with " +
                                                    std::to_string(in[std::size_t(v.input)].bands) +
                                                    " bands beside an input of " + std::to_string(bands) +
                                                    "; index its bands (" + v.name +
-                                                   "[1]) or give inputs of one "
-                                                   "band count");
+                                                   "[1]) or give inputs of one band count");
         const std::string fmt = p.string("format");
         info_ = in[0];
         info_.bands = bands;

@@ -37,7 +37,7 @@ srs = osr.SpatialReference(); srs.ImportFromEPSG(32632)
 for path, band in ((sys.argv[2], 4), (sys.argv[3], 8)):
     ds = gdal.GetDriverByName("GTiff").Create(path, size, size, 1, gdal.GDT_UInt16,
                                               ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "BIGTIFF=YES"])
-    ds.SetGeoTransform((300000, 10, 0, 5000040 + 0 * size, 0, -10))
+    ds.SetGeoTransform((300000, 10, 0, 5000040, 0, -10))
     ds.SetProjection(srs.ExportToWkt())
     b = ds.GetRasterBand(1)
     b.SetNoDataValue(0)
@@ -57,7 +57,7 @@ cat >"$data/ndvi.json" <<JSON
    {"id": "nir", "op": "gdal_load", "path": "$b08"},
    {"id": "ndvi", "op": "calc", "inputs": ["red", "nir"], "names": "B04 B08",
     "expression": "(B08 - B04) / (B08 + B04)", "nodata": -2},
-   {"id": "out", "op": "save", "inputs": ["ndvi"], "path": "$data/tessera.tif", "tile": true, "bigtiff": true}]}
+   {"id": "out", "op": "save", "inputs": ["ndvi"], "path": "$data/tessera.tif", "tile": true}]}
 JSON
 
 run_tool() {  # tool -> "seconds maxrss_kb"
