@@ -28,5 +28,13 @@ OpSpec stats_op_spec();
 OpSpec scale_op_spec();
 OpSpec hist_equal_op_spec();
 OpSpec normalise_op_spec();
+OpSpec calc_op_spec();
+OpSpec compare_op_spec();
+OpSpec ifthenelse_op_spec();
+OpSpec bandmean_op_spec();
+OpSpec gamma_op_spec();
+OpSpec premultiply_op_spec();
+OpSpec unpremultiply_op_spec();
+OpSpec composite_op_spec();
 
 }  // namespace tessera

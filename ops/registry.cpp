@@ -27,6 +27,14 @@ void register_ops(OpRegistry& r) {
     r.add(scale_op_spec());
     r.add(hist_equal_op_spec());
     r.add(normalise_op_spec());
+    r.add(calc_op_spec());
+    r.add(compare_op_spec());
+    r.add(ifthenelse_op_spec());
+    r.add(bandmean_op_spec());
+    r.add(gamma_op_spec());
+    r.add(premultiply_op_spec());
+    r.add(unpremultiply_op_spec());
+    r.add(composite_op_spec());
 }
 
 }  // namespace tessera

@@ -4,11 +4,11 @@
 TESSERA_PACKAGES="build-essential cmake ninja-build pkg-config
   libvips-dev libvips-tools libgdal-dev gdal-bin python3-gdal
   libboost-graph-dev libtbb-dev doctest-dev nlohmann-json3-dev libcli11-dev
-  libtiff-tools libtiff-dev libjpeg-dev libdeflate-dev libzstd-dev libkissfft-dev openslide-tools time python3-rasterio
+  libtiff-tools libtiff-dev libjpeg-dev libdeflate-dev libzstd-dev libkissfft-dev libmuparser-dev openslide-tools time python3-rasterio
   libblosc-dev libminizip-dev pybind11-dev python3-dev python3-numpy python3-pytest
   python3-tifffile python3-zarr python3-numcodecs libxml2-utils libjpeg-turbo-progs
   chromium graphviz libopenmpi-dev openmpi-bin ${TESSERA_EXTRA_PACKAGES:-}"
-# libblosc-dev: OME-Zarr chunks; libminizip-dev: zipped Deep Zoom;
+# libmuparser-dev: calc's expressions; libblosc-dev: OME-Zarr chunks; libminizip-dev: zipped Deep Zoom;
 # pybind11-dev/python3-dev/numpy/pytest: the Python package and its tests;
 # tifffile, zarr, numcodecs, xmllint: readers nobody here wrote, checking
 # the OME-TIFF and OME-Zarr outputs in the tests.

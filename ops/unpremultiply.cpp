@@ -1,0 +1,80 @@
+// unpremultiply: undoes premultiply: the last band taken as alpha, every
+// other band multiplied by max_alpha / alpha (0 where alpha is 0) (libvips
+// unpremultiply); alpha clipped to [0, max_alpha]. Output float (f64 for
+// f64 input), as libvips. Demand halo: none.
+//
+// libvips 8.14's arithmetic (conversion/unpremultiply.c): the factor
+// max_alpha * (1 / alpha) (vips_recip: 0 for 0) in double stored as the
+// output's float type, each band factor * x in that type; the factor uses
+// the unclipped alpha, so over- and undershoots cancel as in libvips. max_alpha: 65535 for 16-bit RGB and grey, else
+// 255 (libvips's choice from the interpretation), or as given.
+#include <algorithm>
+#include <string>
+#include <type_traits>
+
+#include "arith.hpp"
+#include "ops_list.hpp"
+
+namespace tessera {
+namespace {
+
+class UnpremultiplyOp final : public Op {
+public:
+    UnpremultiplyOp(const Params& p, std::span<const ImageInfo> in) {
+        if (in[0].bands < 2)
+            throw Error("unpremultiply: the input has 1 band; the last band is taken as alpha, so give at least 2");
+        info_ = in[0];
+        in_format_ = in[0].format;
+        info_.format = in[0].format == Format::f64 ? Format::f64 : Format::f32;
+        max_alpha_ = p.has("max_alpha") ? p.number("max_alpha") : arith::max_alpha(in[0].interpretation);
+        if (!(max_alpha_ > 0)) throw ParamError("max_alpha", "must be above 0 (the alpha of an opaque pixel)");
+        if (info_.geo) info_.geo->nodata.clear();
+    }
+
+    // Case analysis for an output rect r: one case, the same rect of the
+    // input, per pixel; alpha 0 gives 0 in every band.
+    void demand(const Rect& r, Demand& need) const override { need.push_back({0, r, std::nullopt}); }
+
+    void compute(const Tile& out, std::span<const Pulled> in) const override {
+        dispatch_format(in_format_, [&](auto zi) {
+            dispatch_format(out.format, [&](auto zo) {
+                using I = decltype(zi);
+                using O = decltype(zo);
+                if constexpr (std::is_floating_point_v<O>) {
+                    const int n = out.bands;
+                    for (int y = out.rect.y; y < out.rect.bottom(); ++y) {
+                        const I* p = reinterpret_cast<const I*>(in[0].tile.at(out.rect.x, y));
+                        O* q = out.row<O>(y);
+                        for (int x = 0; x < out.rect.w; ++x, p += n, q += n) {
+                            const I alpha = p[n - 1];
+                            const O factor = O(max_alpha_ * (alpha == I(0) ? 0.0 : 1.0 / double(alpha)));
+                            for (int k = 0; k < n - 1; ++k) q[k] = factor * O(p[k]);
+                            q[n - 1] = O(std::clamp(double(alpha), 0.0, max_alpha_));
+                        }
+                    }
+                }
+            });
+        });
+    }
+
+private:
+    Format in_format_ = Format::u8;
+    double max_alpha_ = 255;
+};
+
+}  // namespace
+
+OpSpec unpremultiply_op_spec() {
+    return {"unpremultiply",
+            "bands times max_alpha / alpha, the last band alpha, float output (libvips unpremultiply); halo: none",
+            1,
+            1,
+            {{.name = "max_alpha",
+              .type = ParamType::number,
+              .default_text = "65535 for 16-bit interpretations, else 255",
+              .doc = "the alpha of an opaque pixel"}},
+            false,
+            &make_op<UnpremultiplyOp>};
+}
+
+}  // namespace tessera
