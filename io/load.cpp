@@ -182,7 +182,10 @@ OpSpec load_op_spec() {
               .min = 0,
               .max = 1'000'000}},
             false,
-            &make_op<LoadOp>};
+            &make_op<LoadOp>,
+            false,
+            "source",
+            "0"};
 }
 
 bool decodes_top_down(const std::string& path, int page) {
