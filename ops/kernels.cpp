@@ -511,3 +511,100 @@ void remap_pixels(const ConstTile& src, const InverseAffine& m, const Tile& dst)
 }
 
 }  // namespace tessera
+
+namespace tessera {
+
+Mask intize(const Mask& m) {
+    Mask o = m;
+    double flat = 0;  // a flat image of 1 through the mask as given
+    for (double v : m.c) flat += v;
+    flat /= m.scale;
+    long long isum = 0;
+    for (double& v : o.c) {
+        v = std::rint(v);
+        isum += (long long)v;
+    }
+    o.scale = std::rint(m.scale);
+    if (o.scale == 0) o.scale = 1;
+    o.offset = std::rint(m.offset);
+    // libvips divides in int: the flat image's integer gain
+    const long long igain = isum / (long long)o.scale;
+    o.scale = std::rint(o.scale + (double(igain) - flat));
+    if (o.scale == 0) o.scale = 1;
+    return o;
+}
+
+namespace {
+
+template <class S, class D, bool Int>
+void convolve_as(const ConstTile& src, const Rect& bounds, const Mask& m, const Tile& dst) {
+    const Rect& r = dst.rect;
+    const int nb = dst.bands;
+    // the nonzero coefficients (libvips squeezes out the zeros), in mask
+    // order, so sums run in libvips's order
+    std::vector<int> mi, mj;
+    std::vector<double> cf;
+    std::vector<long long> ci;
+    for (int j = 0; j < m.h; ++j)
+        for (int i = 0; i < m.w; ++i)
+            if (double v = m.c[std::size_t(j) * std::size_t(m.w) + std::size_t(i)]; v != 0) {
+                mi.push_back(i);
+                mj.push_back(j);
+                cf.push_back(v);
+                ci.push_back((long long)v);
+            }
+    // per mask column, each output column's source element offset
+    // (clamped into bounds: the copy extension)
+    std::vector<std::vector<std::ptrdiff_t>> col(std::size_t(m.w));
+    for (int i = 0; i < m.w; ++i) {
+        auto& c = col[std::size_t(i)];
+        c.resize(std::size_t(r.w));
+        for (int x = 0; x < r.w; ++x) {
+            const int sx = std::clamp(r.x + x + i - m.left(), bounds.x, bounds.right() - 1);
+            c[std::size_t(x)] = std::ptrdiff_t(sx - src.rect.x) * nb;
+        }
+    }
+    const long long iscale = (long long)m.scale, rounding = iscale / 2, ioffset = (long long)m.offset;
+    std::vector<const S*> rows(std::size_t(m.h));
+    const std::size_t nz = cf.size();
+    std::vector<const S*> tap(nz);
+    std::vector<const std::ptrdiff_t*> off(nz);
+    for (std::size_t k = 0; k < nz; ++k) off[k] = col[std::size_t(mi[k])].data();
+    for (int y = r.y; y < r.bottom(); ++y) {
+        for (int j = 0; j < m.h; ++j)
+            rows[std::size_t(j)] = src.row<S>(std::clamp(y + j - m.up(), bounds.y, bounds.bottom() - 1));
+        for (std::size_t k = 0; k < nz; ++k) tap[k] = rows[std::size_t(mj[k])];
+        D* q = dst.row<D>(y);
+        for (int x = 0; x < r.w; ++x)
+            for (int b = 0; b < nb; ++b, ++q) {
+                if constexpr (Int) {
+                    long long sum = 0;
+                    for (std::size_t k = 0; k < nz; ++k) sum += ci[k] * (long long)tap[k][off[k][x] + b];
+                    sum = (sum + rounding) / iscale + ioffset;
+                    *q = D(std::clamp<long long>(sum, (long long)std::numeric_limits<D>::lowest(),
+                                                 (long long)std::numeric_limits<D>::max()));
+                } else {
+                    double sum = 0;
+                    for (std::size_t k = 0; k < nz; ++k) sum += cf[k] * double(tap[k][off[k][x] + b]);
+                    *q = D(sum / m.scale + m.offset);
+                }
+            }
+    }
+}
+
+}  // namespace
+
+void convolve(const ConstTile& src, const Rect& bounds, const Mask& m, bool integer, const Tile& dst) {
+    dispatch_format(src.format, [&](auto s0) {
+        using S = decltype(s0);
+        dispatch_format(dst.format, [&](auto d0) {
+            using D = decltype(d0);
+            if constexpr (std::is_integral_v<S> && std::is_same_v<S, D>) {
+                if (integer) return convolve_as<S, D, true>(src, bounds, m, dst);
+            }
+            convolve_as<S, D, false>(src, bounds, m, dst);
+        });
+    });
+}
+
+}  // namespace tessera

@@ -24,5 +24,10 @@ OpSpec extract_band_op_spec();
 OpSpec bandjoin_op_spec();
 OpSpec invert_op_spec();
 OpSpec flatten_op_spec();
+OpSpec conv_op_spec();
+OpSpec gaussblur_op_spec();
+OpSpec median_op_spec();
+OpSpec colourspace_op_spec();
+OpSpec sharpen_op_spec();
 
 }  // namespace tessera

@@ -23,6 +23,11 @@ void register_ops(OpRegistry& r) {
     r.add(bandjoin_op_spec());
     r.add(invert_op_spec());
     r.add(flatten_op_spec());
+    r.add(conv_op_spec());
+    r.add(gaussblur_op_spec());
+    r.add(median_op_spec());
+    r.add(colourspace_op_spec());
+    r.add(sharpen_op_spec());
 }
 
 }  // namespace tessera
