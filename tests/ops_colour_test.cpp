@@ -73,7 +73,7 @@ TEST_CASE("colourspace: from sRGB and GREY16 to every space as vips colourspace 
     }
 }
 
-TEST_CASE("colourspace: from LAB, XYZ, scRGB and LABS (source given) as vips colourspace bit for bit") {
+TEST_CASE("colourspace: from LAB and XYZ and scRGB and LABS (source given) as vips colourspace bit for bit") {
     tt::TempDir dir;
     Graph g(standard_registry());
     const VImage rgb = photo(67, 53, 3, VIPS_FORMAT_UCHAR, 1.0, VIPS_INTERPRETATION_sRGB);
