@@ -20,8 +20,9 @@
 //   - B_W -> sRGB (GREY16 -> RGB16): the band copied three times (libvips's
 //     BW2sRGB), and back through scRGB.
 // Bands beyond the colour ones (alpha) are carried as they are, clipped to
-// the output format, scaled by 256 between 8- and 16-bit spaces (libvips's
-// rule for extra bands).
+// the output format, scaled by 256 between 8- and 16-bit spaces (as
+// libvips's scRGB2sRGB does for 16-bit output; not yet checked against
+// libvips for every pair).
 #pragma once
 
 #include <optional>

@@ -536,59 +536,50 @@ Mask intize(const Mask& m) {
 
 namespace {
 
-template <class S, class D, bool Int>
+// Per output row: each mask row's source row copied once with its columns
+// clamped (the copy extension), then every nonzero coefficient added over
+// the whole row at its column shift: contiguous loops the compiler
+// vectorises, each sample's terms still summed in mask order (so float
+// sums round as libvips's do).
+template <class S, class D, bool Int, class A>
 void convolve_as(const ConstTile& src, const Rect& bounds, const Mask& m, const Tile& dst) {
     const Rect& r = dst.rect;
     const int nb = dst.bands;
-    // the nonzero coefficients (libvips squeezes out the zeros), in mask
-    // order, so sums run in libvips's order
-    std::vector<int> mi, mj;
-    std::vector<double> cf;
-    std::vector<long long> ci;
-    for (int j = 0; j < m.h; ++j)
-        for (int i = 0; i < m.w; ++i)
-            if (double v = m.c[std::size_t(j) * std::size_t(m.w) + std::size_t(i)]; v != 0) {
-                mi.push_back(i);
-                mj.push_back(j);
-                cf.push_back(v);
-                ci.push_back((long long)v);
-            }
-    // per mask column, each output column's source element offset
-    // (clamped into bounds: the copy extension)
-    std::vector<std::vector<std::ptrdiff_t>> col(std::size_t(m.w));
-    for (int i = 0; i < m.w; ++i) {
-        auto& c = col[std::size_t(i)];
-        c.resize(std::size_t(r.w));
-        for (int x = 0; x < r.w; ++x) {
-            const int sx = std::clamp(r.x + x + i - m.left(), bounds.x, bounds.right() - 1);
-            c[std::size_t(x)] = std::ptrdiff_t(sx - src.rect.x) * nb;
-        }
-    }
-    const long long iscale = (long long)m.scale, rounding = iscale / 2, ioffset = (long long)m.offset;
-    std::vector<const S*> rows(std::size_t(m.h));
-    const std::size_t nz = cf.size();
-    std::vector<const S*> tap(nz);
-    std::vector<const std::ptrdiff_t*> off(nz);
-    for (std::size_t k = 0; k < nz; ++k) off[k] = col[std::size_t(mi[k])].data();
+    const std::size_t n = std::size_t(r.w) * std::size_t(nb);       // samples per output row
+    const std::size_t pn = std::size_t(r.w + m.w - 1) * std::size_t(nb);  // per padded row
+    std::vector<std::vector<A>> pad(std::size_t(m.h), std::vector<A>(pn));
+    std::vector<A> acc(n);
+    std::vector<std::ptrdiff_t> col(std::size_t(r.w + m.w - 1));
+    for (std::size_t x = 0; x < col.size(); ++x)
+        col[x] = std::ptrdiff_t(std::clamp(r.x + int(x) - m.left(), bounds.x, bounds.right() - 1) - src.rect.x) * nb;
+    const A iscale = A(m.scale), rounding = A((long long)m.scale / 2), ioffset = A(m.offset);
     for (int y = r.y; y < r.bottom(); ++y) {
+        for (int j = 0; j < m.h; ++j) {
+            const S* p = src.row<S>(std::clamp(y + j - m.up(), bounds.y, bounds.bottom() - 1));
+            A* q = pad[std::size_t(j)].data();
+            for (std::size_t x = 0; x < col.size(); ++x)
+                for (int b = 0; b < nb; ++b) *q++ = A(p[col[x] + b]);
+        }
+        std::fill(acc.begin(), acc.end(), A(0));
         for (int j = 0; j < m.h; ++j)
-            rows[std::size_t(j)] = src.row<S>(std::clamp(y + j - m.up(), bounds.y, bounds.bottom() - 1));
-        for (std::size_t k = 0; k < nz; ++k) tap[k] = rows[std::size_t(mj[k])];
-        D* q = dst.row<D>(y);
-        for (int x = 0; x < r.w; ++x)
-            for (int b = 0; b < nb; ++b, ++q) {
-                if constexpr (Int) {
-                    long long sum = 0;
-                    for (std::size_t k = 0; k < nz; ++k) sum += ci[k] * (long long)tap[k][off[k][x] + b];
-                    sum = (sum + rounding) / iscale + ioffset;
-                    *q = D(std::clamp<long long>(sum, (long long)std::numeric_limits<D>::lowest(),
-                                                 (long long)std::numeric_limits<D>::max()));
-                } else {
-                    double sum = 0;
-                    for (std::size_t k = 0; k < nz; ++k) sum += cf[k] * double(tap[k][off[k][x] + b]);
-                    *q = D(sum / m.scale + m.offset);
-                }
+            for (int i = 0; i < m.w; ++i) {
+                const double v = m.c[std::size_t(j) * std::size_t(m.w) + std::size_t(i)];
+                if (v == 0) continue;  // libvips squeezes the zeros out
+                const A c = A(v);
+                const A* p = pad[std::size_t(j)].data() + std::size_t(i) * std::size_t(nb);
+                A* a = acc.data();
+                for (std::size_t e = 0; e < n; ++e) a[e] += c * p[e];
             }
+        D* q = dst.row<D>(y);
+        for (std::size_t e = 0; e < n; ++e) {
+            if constexpr (Int) {
+                const long long sum = (long long)((acc[e] + rounding) / iscale + ioffset);
+                q[e] = D(std::clamp<long long>(sum, (long long)std::numeric_limits<D>::lowest(),
+                                               (long long)std::numeric_limits<D>::max()));
+            } else {
+                q[e] = D(acc[e] / m.scale + m.offset);
+            }
+        }
     }
 }
 
@@ -600,9 +591,16 @@ void convolve(const ConstTile& src, const Rect& bounds, const Mask& m, bool inte
         dispatch_format(dst.format, [&](auto d0) {
             using D = decltype(d0);
             if constexpr (std::is_integral_v<S> && std::is_same_v<S, D>) {
-                if (integer) return convolve_as<S, D, true>(src, bounds, m, dst);
+                if (integer) {
+                    // 32-bit sums (as libvips's int) when no sum can overflow them
+                    double reach = 0;
+                    for (double v : m.c) reach += std::abs(v);
+                    if (sizeof(S) <= 2 && reach * 65536.0 < 2147483647.0)
+                        return convolve_as<S, D, true, std::int32_t>(src, bounds, m, dst);
+                    return convolve_as<S, D, true, long long>(src, bounds, m, dst);
+                }
             }
-            convolve_as<S, D, false>(src, bounds, m, dst);
+            convolve_as<S, D, false, double>(src, bounds, m, dst);
         });
     });
 }
