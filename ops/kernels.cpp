@@ -536,18 +536,21 @@ Mask intize(const Mask& m) {
 
 namespace {
 
-// Per output row: each mask row's source row copied once with its columns
-// clamped (the copy extension), then every nonzero coefficient added over
-// the whole row at its column shift: contiguous loops the compiler
-// vectorises, each sample's terms still summed in mask order (so float
-// sums round as libvips's do).
+// Per output row, each mask row's source row is read in place when the
+// tile's columns need no clamping (or copied once with its columns
+// clamped, the copy extension, at the image's left and right edges), then
+// every nonzero coefficient is added over the whole row at its column
+// shift: contiguous loops the compiler vectorises, each sample's terms
+// still summed in mask order (so float sums round as libvips's do).
 template <class S, class D, bool Int, class A>
 void convolve_as(const ConstTile& src, const Rect& bounds, const Mask& m, const Tile& dst) {
     const Rect& r = dst.rect;
     const int nb = dst.bands;
-    const std::size_t n = std::size_t(r.w) * std::size_t(nb);       // samples per output row
+    const std::size_t n = std::size_t(r.w) * std::size_t(nb);             // samples per output row
     const std::size_t pn = std::size_t(r.w + m.w - 1) * std::size_t(nb);  // per padded row
-    std::vector<std::vector<A>> pad(std::size_t(m.h), std::vector<A>(pn));
+    const bool inside = r.x - m.left() >= bounds.x && r.right() + m.right() <= bounds.right();
+    std::vector<std::vector<S>> pad(inside ? 0 : std::size_t(m.h), std::vector<S>(pn));
+    std::vector<const S*> rows(std::size_t(m.h));
     std::vector<A> acc(n);
     std::vector<std::ptrdiff_t> col(std::size_t(r.w + m.w - 1));
     for (std::size_t x = 0; x < col.size(); ++x)
@@ -556,9 +559,14 @@ void convolve_as(const ConstTile& src, const Rect& bounds, const Mask& m, const 
     for (int y = r.y; y < r.bottom(); ++y) {
         for (int j = 0; j < m.h; ++j) {
             const S* p = src.row<S>(std::clamp(y + j - m.up(), bounds.y, bounds.bottom() - 1));
-            A* q = pad[std::size_t(j)].data();
+            if (inside) {
+                rows[std::size_t(j)] = p + col[0];
+                continue;
+            }
+            S* q = pad[std::size_t(j)].data();
             for (std::size_t x = 0; x < col.size(); ++x)
-                for (int b = 0; b < nb; ++b) *q++ = A(p[col[x] + b]);
+                for (int b = 0; b < nb; ++b) *q++ = p[col[x] + b];
+            rows[std::size_t(j)] = pad[std::size_t(j)].data();
         }
         std::fill(acc.begin(), acc.end(), A(0));
         for (int j = 0; j < m.h; ++j)
@@ -566,9 +574,9 @@ void convolve_as(const ConstTile& src, const Rect& bounds, const Mask& m, const 
                 const double v = m.c[std::size_t(j) * std::size_t(m.w) + std::size_t(i)];
                 if (v == 0) continue;  // libvips squeezes the zeros out
                 const A c = A(v);
-                const A* p = pad[std::size_t(j)].data() + std::size_t(i) * std::size_t(nb);
+                const S* p = rows[std::size_t(j)] + std::size_t(i) * std::size_t(nb);
                 A* a = acc.data();
-                for (std::size_t e = 0; e < n; ++e) a[e] += c * p[e];
+                for (std::size_t e = 0; e < n; ++e) a[e] += c * A(p[e]);
             }
         D* q = dst.row<D>(y);
         for (std::size_t e = 0; e < n; ++e) {
