@@ -420,7 +420,9 @@ OpSpec gdal_load_op_spec() {
               "merge honours"}},
             false,
             &make_op<GdalLoadOp>,
-            true};
+            true,
+            "source",
+            "0"};
 }
 
 }  // namespace tessera

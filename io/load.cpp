@@ -183,7 +183,10 @@ OpSpec load_op_spec() {
               .min = 0,
               .max = 1'000'000}},
             false,
-            &make_op<LoadOp>};
+            &make_op<LoadOp>,
+            false,
+            "source",
+            "0"};
 }
 
 std::string io_stats() { return io::JpegDecoders::instance().stats() + "; " + io::TiffReaders::instance().stats(); }

@@ -381,7 +381,10 @@ OpSpec reproject_op_spec() {
               .choices = {"nearest", "bilinear", "cubic"}},
              {"nodata", ParamType::number, false, "the input's", "output nodata (outside the input)"}},
             false,
-            &make_op<ReprojectOp>};
+            &make_op<ReprojectOp>,
+            false,
+            "geometry",
+            "the mapped outline + the warp kernel's support"};
 }
 
 }  // namespace tessera

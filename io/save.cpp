@@ -497,7 +497,10 @@ OpSpec save_op_spec() {
           .doc = "ome-tiff: the image's description in its OME-XML",
           .default_value = std::string()}},
         true,
-        &make_op<SaveOp>};
+        &make_op<SaveOp>,
+        false,
+        "sink",
+        "0"};
 }
 
 }  // namespace tessera

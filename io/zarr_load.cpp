@@ -320,7 +320,10 @@ OpSpec zarr_load_op_spec() {
               .min = 0,
               .max = 64}},
             false,
-            &make_op<ZarrLoadOp>};
+            &make_op<ZarrLoadOp>,
+            false,
+            "source",
+            "0"};
 }
 
 }  // namespace tessera

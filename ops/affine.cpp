@@ -154,7 +154,10 @@ OpSpec affine_op_spec() {
               .doc = "the background: one number, or one per band",
               .default_value = std::vector<double>{0.0}}},
             false,
-            &make_op<AffineOp>};
+            &make_op<AffineOp>,
+            false,
+            "geometry",
+            "the mapped rect + 0, 1 or 2 (nearest, bilinear, bicubic)"};
 }
 
 }  // namespace tessera

@@ -241,7 +241,10 @@ OpSpec arrayjoin_op_spec() {
               .doc = "colour between and around images: one value for all bands or one per band",
               .default_value = std::vector<double>{0.0}}},
             false,
-            &make_op<ArrayjoinOp>};
+            &make_op<ArrayjoinOp>,
+            false,
+            "mosaic",
+            "0"};
 }
 
 }  // namespace tessera

@@ -81,7 +81,10 @@ OpSpec bandjoin_op_spec() {
             -1,
             {},
             false,
-            &make_op<BandjoinOp>};
+            &make_op<BandjoinOp>,
+            false,
+            "bands",
+            "0"};
 }
 
 }  // namespace tessera

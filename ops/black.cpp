@@ -64,7 +64,10 @@ OpSpec black_op_spec() {
               .doc = "fill value: one for all bands or one per band",
               .default_value = std::vector<double>{0.0}}},
             false,
-            &make_op<BlackOp>};
+            &make_op<BlackOp>,
+            false,
+            "source",
+            "0"};
 }
 
 }  // namespace tessera

@@ -130,7 +130,10 @@ OpSpec cast_op_spec() {
               .doc = "output format: u8 u16 i16 u32 i32 f32 f64",
               .choices = format_spellings()}},
             false,
-            &make_op<CastOp>};
+            &make_op<CastOp>,
+            false,
+            "arithmetic",
+            "0"};
 }
 
 }  // namespace tessera

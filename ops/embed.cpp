@@ -303,7 +303,10 @@ OpSpec embed_op_spec() {
              {"background", ParamType::numbers, false, "[0]",
               "colour for extend=background: one value for all bands or one per band"}},
             false,
-            &make_op<EmbedOp>};
+            &make_op<EmbedOp>,
+            false,
+            "geometry",
+            "0 (edge modes read the nearest edge pixels)"};
 }
 
 }  // namespace tessera

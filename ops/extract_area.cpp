@@ -86,7 +86,10 @@ OpSpec extract_area_op_spec() {
               .min = 1,
               .max = kMaxDimension}},
             false,
-            &make_op<ExtractAreaOp>};
+            &make_op<ExtractAreaOp>,
+            false,
+            "geometry",
+            "0"};
 }
 
 }  // namespace tessera

@@ -73,7 +73,10 @@ OpSpec extract_band_op_spec() {
               .min = 1,
               .max = kMaxBands}},
             false,
-            &make_op<ExtractBandOp>};
+            &make_op<ExtractBandOp>,
+            false,
+            "bands",
+            "0"};
 }
 
 }  // namespace tessera

@@ -145,7 +145,10 @@ OpSpec flatfield_op_spec() {
               .min = 0.0,
               .max = 1e6}},
             false,
-            &make_op<FlatfieldOp>};
+            &make_op<FlatfieldOp>,
+            false,
+            "arithmetic",
+            "0"};
 }
 
 }  // namespace tessera

@@ -93,7 +93,10 @@ OpSpec flatten_op_spec() {
               .default_text = "65535 for 16-bit RGB/grey, else 255",
               .doc = "the alpha of an opaque pixel"}},
             false,
-            &make_op<FlattenOp>};
+            &make_op<FlattenOp>,
+            false,
+            "bands",
+            "0"};
 }
 
 }  // namespace tessera

@@ -55,7 +55,10 @@ OpSpec flip_op_spec() {
               .default_value = std::string("horizontal"),
               .choices = {"horizontal", "vertical"}}},
             false,
-            &make_op<FlipOp>};
+            &make_op<FlipOp>,
+            false,
+            "geometry",
+            "0"};
 }
 
 }  // namespace tessera

@@ -37,7 +37,10 @@ OpSpec insert_op_spec() {
             -1,
             {{"at", ParamType::points, true, "", "one [x, y] per inserted image: its top-left on the base"}},
             false,
-            &make_op<InsertOp>};
+            &make_op<InsertOp>,
+            false,
+            "mosaic",
+            "0"};
 }
 
 }  // namespace tessera

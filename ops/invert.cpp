@@ -58,7 +58,10 @@ OpSpec invert_op_spec() {
             1,
             {},
             false,
-            &make_op<InvertOp>};
+            &make_op<InvertOp>,
+            false,
+            "arithmetic",
+            "0"};
 }
 
 }  // namespace tessera

@@ -511,3 +511,106 @@ void remap_pixels(const ConstTile& src, const InverseAffine& m, const Tile& dst)
 }
 
 }  // namespace tessera
+
+namespace tessera {
+
+Mask intize(const Mask& m) {
+    Mask o = m;
+    double flat = 0;  // a flat image of 1 through the mask as given
+    for (double v : m.c) flat += v;
+    flat /= m.scale;
+    long long isum = 0;
+    for (double& v : o.c) {
+        v = std::rint(v);
+        isum += (long long)v;
+    }
+    o.scale = std::rint(m.scale);
+    if (o.scale == 0) o.scale = 1;
+    o.offset = std::rint(m.offset);
+    // libvips divides in int: the flat image's integer gain
+    const long long igain = isum / (long long)o.scale;
+    o.scale = std::rint(o.scale + (double(igain) - flat));
+    if (o.scale == 0) o.scale = 1;
+    return o;
+}
+
+namespace {
+
+// Per output row, each mask row's source row is read in place when the
+// tile's columns need no clamping (or copied once with its columns
+// clamped, the copy extension, at the image's left and right edges), then
+// every nonzero coefficient is added over the whole row at its column
+// shift: contiguous loops the compiler vectorises, each sample's terms
+// still summed in mask order (so float sums round as libvips's do).
+template <class S, class D, bool Int, class A>
+void convolve_as(const ConstTile& src, const Rect& bounds, const Mask& m, const Tile& dst) {
+    const Rect& r = dst.rect;
+    const int nb = dst.bands;
+    const std::size_t n = std::size_t(r.w) * std::size_t(nb);             // samples per output row
+    const std::size_t pn = std::size_t(r.w + m.w - 1) * std::size_t(nb);  // per padded row
+    const bool inside = r.x - m.left() >= bounds.x && r.right() + m.right() <= bounds.right();
+    std::vector<std::vector<S>> pad(inside ? 0 : std::size_t(m.h), std::vector<S>(pn));
+    std::vector<const S*> rows(std::size_t(m.h));
+    std::vector<A> acc(n);
+    std::vector<std::ptrdiff_t> col(std::size_t(r.w + m.w - 1));
+    for (std::size_t x = 0; x < col.size(); ++x)
+        col[x] = std::ptrdiff_t(std::clamp(r.x + int(x) - m.left(), bounds.x, bounds.right() - 1) - src.rect.x) * nb;
+    const A iscale = A(m.scale), rounding = A((long long)m.scale / 2), ioffset = A(m.offset);
+    for (int y = r.y; y < r.bottom(); ++y) {
+        for (int j = 0; j < m.h; ++j) {
+            const S* p = src.row<S>(std::clamp(y + j - m.up(), bounds.y, bounds.bottom() - 1));
+            if (inside) {
+                rows[std::size_t(j)] = p + col[0];
+                continue;
+            }
+            S* q = pad[std::size_t(j)].data();
+            for (std::size_t x = 0; x < col.size(); ++x)
+                for (int b = 0; b < nb; ++b) *q++ = p[col[x] + b];
+            rows[std::size_t(j)] = pad[std::size_t(j)].data();
+        }
+        std::fill(acc.begin(), acc.end(), A(0));
+        for (int j = 0; j < m.h; ++j)
+            for (int i = 0; i < m.w; ++i) {
+                const double v = m.c[std::size_t(j) * std::size_t(m.w) + std::size_t(i)];
+                if (v == 0) continue;  // libvips squeezes the zeros out
+                const A c = A(v);
+                const S* p = rows[std::size_t(j)] + std::size_t(i) * std::size_t(nb);
+                A* a = acc.data();
+                for (std::size_t e = 0; e < n; ++e) a[e] += c * A(p[e]);
+            }
+        D* q = dst.row<D>(y);
+        for (std::size_t e = 0; e < n; ++e) {
+            if constexpr (Int) {
+                const long long sum = (long long)((acc[e] + rounding) / iscale + ioffset);
+                q[e] = D(std::clamp<long long>(sum, (long long)std::numeric_limits<D>::lowest(),
+                                               (long long)std::numeric_limits<D>::max()));
+            } else {
+                q[e] = D(acc[e] / m.scale + m.offset);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void convolve(const ConstTile& src, const Rect& bounds, const Mask& m, bool integer, const Tile& dst) {
+    dispatch_format(src.format, [&](auto s0) {
+        using S = decltype(s0);
+        dispatch_format(dst.format, [&](auto d0) {
+            using D = decltype(d0);
+            if constexpr (std::is_integral_v<S> && std::is_same_v<S, D>) {
+                if (integer) {
+                    // 32-bit sums (as libvips's int) when no sum can overflow them
+                    double reach = 0;
+                    for (double v : m.c) reach += std::abs(v);
+                    if (sizeof(S) <= 2 && reach * 65536.0 < 2147483647.0)
+                        return convolve_as<S, D, true, std::int32_t>(src, bounds, m, dst);
+                    return convolve_as<S, D, true, long long>(src, bounds, m, dst);
+                }
+            }
+            convolve_as<S, D, false, double>(src, bounds, m, dst);
+        });
+    });
+}
+
+}  // namespace tessera

@@ -118,3 +118,44 @@ GeoRef mapped_geo(const GeoRef& g, const InverseAffine& m);
 void remap_pixels(const ConstTile& src, const InverseAffine& m, const Tile& dst);
 
 }  // namespace tessera
+
+namespace tessera {
+
+// A convolution mask as libvips's matrix images: w x h coefficients, row
+// major, with a scale and an offset; the output is
+// sum(mask x input) / scale + offset, the mask's centre (w / 2, h / 2) over
+// the output pixel.
+struct Mask {
+    int w = 1, h = 1;
+    std::vector<double> c;
+    double scale = 1, offset = 0;
+    // How far the mask reaches from its centre: left/up w / 2 (h / 2),
+    // right/down the rest.
+    int left() const { return w / 2; }
+    int up() const { return h / 2; }
+    int right() const { return w - 1 - w / 2; }
+    int down() const { return h - 1 - h / 2; }
+    // out grown by the mask's reach, clipped to bounds: what convolve reads.
+    Rect support(const Rect& out, const Rect& bounds) const {
+        return Rect{out.x - left(), out.y - up(), out.w + w - 1, out.h + h - 1}.intersect(bounds);
+    }
+};
+
+// libvips's vips__image_intize (convolution/convi.c), the mask its integer
+// convolution uses: each coefficient and the offset rint, the scale rint
+// and then moved by the difference the rounding made to a flat image's
+// gain (rint again; never 0).
+Mask intize(const Mask& m);
+
+// dst = src convolved with m. src holds m.support(dst.rect, bounds);
+// samples outside bounds read the nearest edge pixel (libvips's conv embeds
+// its input with extend copy, so the output keeps the input's size).
+// integer (libvips convi's C path): m must be intized; integer formats sum
+// in integers, (sum + scale / 2) / scale + offset with C's truncating
+// division, clipped to dst's format; float formats sum in double.
+// Otherwise (libvips convf) every format sums in double and stores
+// sum / scale + offset in dst's format. src and dst formats may differ
+// (an integer image convolved in float precision writes f32).
+void convolve(const ConstTile& src, const Rect& bounds, const Mask& m, bool integer, const Tile& dst);
+
+}  // namespace tessera

@@ -151,7 +151,10 @@ OpSpec linear_op_spec() {
               .doc = "u8 output: clipped to [0, 255], truncated",
               .default_value = false}},
             false,
-            &make_op<LinearOp>};
+            &make_op<LinearOp>,
+            false,
+            "arithmetic",
+            "0"};
 }
 
 }  // namespace tessera

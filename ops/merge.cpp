@@ -585,7 +585,10 @@ OpSpec merge_op_spec() {
               .default_value = std::string("nearest"),
               .choices = kResamplingNames}},
             false,
-            &make_op<MergeOp>};
+            &make_op<MergeOp>,
+            false,
+            "mosaic",
+            "the resampling kernel's support (nearest 0)"};
 }
 
 }  // namespace tessera

@@ -499,7 +499,10 @@ OpSpec mosaic_op_spec() {
               .default_value = std::string("bilinear"),
               .choices = {"bilinear", "cubic"}}},
             false,
-            &make_op<MosaicOp>};
+            &make_op<MosaicOp>,
+            false,
+            "mosaic",
+            "0 (fractional positions: 1, cubic 2)"};
 }
 
 }  // namespace tessera

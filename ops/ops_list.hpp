@@ -36,5 +36,10 @@ OpSpec gamma_op_spec();
 OpSpec premultiply_op_spec();
 OpSpec unpremultiply_op_spec();
 OpSpec composite_op_spec();
+OpSpec conv_op_spec();
+OpSpec gaussblur_op_spec();
+OpSpec median_op_spec();
+OpSpec colourspace_op_spec();
+OpSpec sharpen_op_spec();
 
 }  // namespace tessera

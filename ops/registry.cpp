@@ -35,6 +35,11 @@ void register_ops(OpRegistry& r) {
     r.add(premultiply_op_spec());
     r.add(unpremultiply_op_spec());
     r.add(composite_op_spec());
+    r.add(conv_op_spec());
+    r.add(gaussblur_op_spec());
+    r.add(median_op_spec());
+    r.add(colourspace_op_spec());
+    r.add(sharpen_op_spec());
 }
 
 }  // namespace tessera

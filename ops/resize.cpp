@@ -318,7 +318,10 @@ OpSpec resize_op_spec() {
               .min = 0,
               .max = 1e6}},
             false,
-            &make_op<ResizeOp>};
+            &make_op<ResizeOp>,
+            false,
+            "geometry",
+            "box x rint(support x residual) (nearest 0; enlarging 1 linear, 2 cubic)"};
 }
 
 }  // namespace tessera

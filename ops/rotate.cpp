@@ -77,7 +77,10 @@ OpSpec rotate_op_spec() {
               .min = 0,
               .max = 270}},
             false,
-            &make_op<RotateOp>};
+            &make_op<RotateOp>,
+            false,
+            "geometry",
+            "0"};
 }
 
 }  // namespace tessera

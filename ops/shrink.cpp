@@ -107,7 +107,10 @@ OpSpec shrink_op_spec() {
               .min = 1,
               .max = kMaxShrink}},
             false,
-            &make_op<ShrinkOp>};
+            &make_op<ShrinkOp>,
+            false,
+            "geometry",
+            "0 beyond each output pixel's box"};
 }
 
 }  // namespace tessera

@@ -180,7 +180,7 @@ TEST_CASE("corpus: malformed pipelines fail naming the file and the node and key
         {"truncated.json", {"malformed JSON at byte"}},
         {"not-object.json", {"a pipeline is a JSON object"}},
         {"number-overflow.json", {"malformed JSON", "number overflow", "numbers must fit a double"}},
-        {"unknown-op.json", {"node 'blur1'", "key 'op'", "unknown op 'gaussblur'"}},
+        {"unknown-op.json", {"node 'blur1'", "key 'op'", "unknown op 'no_such_op'"}},
         {"unknown-param.json", {"node 'canvas' (op black), key 'colour'"}},
         {"wrong-type.json", {"node 'canvas' (op black), key 'height'", "expected integer"}},
         {"out-of-range.json", {"node 'half' (op shrink), key 'hshrink'"}},

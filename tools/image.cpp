@@ -81,7 +81,10 @@ OpSpec memory_op_spec() {
               .doc = "the memory image's number in this process",
               .min = 1}},
             false,
-            &make_op<MemoryOp>};
+            &make_op<MemoryOp>,
+            false,
+            "source",
+            "0"};
 }
 
 // Adds the ancestors of source nodes to `dst` again (by op, parameters and

@@ -194,12 +194,27 @@ int cmd_ops(bool as_json) {
         std::cout << ops_to_json(r);
         return 0;
     }
-    for (const OpSpec& s : r.specs()) {
+    // grouped by kind, in the README's order; kinds not listed (an op that
+    // set none is "other") follow in the order they first appear
+    std::vector<std::string> kinds = {"source",        "geometry",   "arithmetic", "bands", "colour",
+                                      "neighbourhood", "statistics", "mosaic",     "sink"};
+    for (const OpSpec& s : r.specs())
+        if (std::find(kinds.begin(), kinds.end(), s.kind) == kinds.end()) kinds.push_back(s.kind);
+    std::vector<const OpSpec*> order;
+    for (const std::string& kind : kinds)
+        for (const OpSpec& s : r.specs())
+            if (s.kind == kind) order.push_back(&s);
+    std::string last_kind;
+    for (const OpSpec* sp : order) {
+        const OpSpec& s = *sp;
+        if (s.kind != last_kind) std::cout << (last_kind.empty() ? "" : "\n") << "[" << s.kind << "]\n";
+        last_kind = s.kind;
         std::string ins = s.max_inputs < 0 ? std::to_string(s.min_inputs) + "+"
                           : s.min_inputs == s.max_inputs
                               ? std::to_string(s.min_inputs)
                               : std::to_string(s.min_inputs) + "-" + std::to_string(s.max_inputs);
-        std::cout << s.name << " (inputs: " << ins << (s.sink ? ", sink" : "") << "): " << s.doc << "\n";
+        std::cout << s.name << " (inputs: " << ins << (s.sink ? ", sink" : "") << ", halo: " << s.halo
+                  << "): " << s.doc << "\n";
         for (const ParamSpec& p : s.params) {
             std::cout << "    " << p.name << " : " << param_type_name(p.type);
             if (p.required)

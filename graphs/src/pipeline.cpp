@@ -567,7 +567,13 @@ std::string ops_to_json(const OpRegistry& registry, int indent) {
         }
         json inputs = {{"min", s.min_inputs}};
         if (s.max_inputs >= 0) inputs["max"] = s.max_inputs;
-        ops.push_back({{"name", s.name}, {"doc", s.doc}, {"inputs", inputs}, {"sink", s.sink}, {"params", params}});
+        ops.push_back({{"name", s.name},
+                       {"doc", s.doc},
+                       {"kind", s.kind},
+                       {"halo", s.halo},
+                       {"inputs", inputs},
+                       {"sink", s.sink},
+                       {"params", params}});
     }
     return json({{"ops", ops}}).dump(indent) + "\n";
 }

@@ -130,7 +130,7 @@ p() { printf '%s\n' "$2" >"$P/$1"; }
 p malformed.json '{"version": 1, "nodes": [{"id": "a", "op": "black" "width": 4}]}'
 p truncated.json '{"version": 1, "nodes": [{"id": "a", "op": "black", "width": 4'
 p not-object.json '[{"id": "a", "op": "black"}]'
-p unknown-op.json '{"version": 1, "nodes": [{"id": "blur1", "op": "gaussblur", "inputs": []}]}'
+p unknown-op.json '{"version": 1, "nodes": [{"id": "blur1", "op": "no_such_op", "inputs": []}]}'
 p unknown-param.json '{"version": 1, "nodes": [{"id": "canvas", "op": "black", "width": 4, "height": 4, "colour": 1}]}'
 p wrong-type.json '{"version": 1, "nodes": [{"id": "canvas", "op": "black", "width": 4, "height": [4]}]}'
 p out-of-range.json '{"version": 1, "nodes": [{"id": "canvas", "op": "black", "width": 4, "height": 4}, {"id": "half", "op": "shrink", "inputs": ["canvas"], "hshrink": 0, "vshrink": 2}]}'

@@ -189,6 +189,14 @@ struct OpSpec {
     // finished (their header is what it will find), never their pixels
     // (gdal_load of a file saved earlier in the same run).
     bool inputs_may_be_sinks = false;
+    // The family `tessera ops` and the README's op table list it under:
+    // "source", "geometry", "arithmetic", "bands", "colour",
+    // "neighbourhood", "statistics", "mosaic" or "sink".
+    std::string kind = "other";
+    // How far its demand reaches beyond an output rect, in input pixels, for
+    // the op table: a number ("0") or a rule ("ceil(3 sigma)", "kernel
+    // radius"). Ops state the same in their file header.
+    std::string halo = "not stated";
 };
 
 // The parameters an op is built from: `given` (keys and types already
