@@ -70,7 +70,10 @@ OpSpec bandmean_op_spec() {
             1,
             {},
             false,
-            &make_op<BandmeanOp>};
+            &make_op<BandmeanOp>,
+            false,
+            "bands",
+            "0"};
 }
 
 }  // namespace tessera

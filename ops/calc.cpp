@@ -299,7 +299,10 @@ OpSpec calc_op_spec() {
               .default_text = "none",
               .doc = "output value where a sample read equals its input's nodata (gdal_calc.py --NoDataValue)"}},
             false,
-            &make_op<CalcOp>};
+            &make_op<CalcOp>,
+            false,
+            "arithmetic",
+            "0"};
 }
 
 }  // namespace tessera

@@ -125,7 +125,10 @@ OpSpec compare_op_spec() {
               .default_text = "none (compare with input 1)",
               .doc = "a constant, or one per band, to compare input 0 with"}},
             false,
-            &make_op<CompareOp>};
+            &make_op<CompareOp>,
+            false,
+            "arithmetic",
+            "0"};
 }
 
 }  // namespace tessera

@@ -194,7 +194,10 @@ OpSpec composite_op_spec() {
               .doc = "blend mode: one, or one per layer above the first (over, multiply, screen, add)",
               .default_value = std::string("over")}},
             false,
-            &make_op<CompositeOp>};
+            &make_op<CompositeOp>,
+            false,
+            "mosaic",
+            "0"};
 }
 
 }  // namespace tessera

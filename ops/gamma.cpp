@@ -88,7 +88,10 @@ OpSpec gamma_op_spec() {
               .min = 0.000001,
               .max = 1000.0}},
             false,
-            &make_op<GammaOp>};
+            &make_op<GammaOp>,
+            false,
+            "arithmetic",
+            "0"};
 }
 
 }  // namespace tessera

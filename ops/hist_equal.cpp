@@ -136,7 +136,10 @@ OpSpec hist_equal_op_spec() {
               .default_value = std::int64_t(-1),
               .min = -1.0}},
             false,
-            &make_op<HistEqualOp>};
+            &make_op<HistEqualOp>,
+            false,
+            "statistics",
+            "0"};
 }
 
 }  // namespace tessera

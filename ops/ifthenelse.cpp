@@ -127,7 +127,10 @@ OpSpec ifthenelse_op_spec() {
               .doc = "mix then and else by the condition (0-255) instead of switching",
               .default_value = false}},
             false,
-            &make_op<IfthenelseOp>};
+            &make_op<IfthenelseOp>,
+            false,
+            "arithmetic",
+            "0"};
 }
 
 }  // namespace tessera

@@ -98,7 +98,10 @@ OpSpec normalise_op_spec() {
               .doc = "the output format",
               .choices = format_spellings()}},
             false,
-            &make_op<NormaliseOp>};
+            &make_op<NormaliseOp>,
+            false,
+            "statistics",
+            "0"};
 }
 
 }  // namespace tessera

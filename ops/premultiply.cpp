@@ -74,7 +74,10 @@ OpSpec premultiply_op_spec() {
               .default_text = "65535 for 16-bit interpretations, else 255",
               .doc = "the alpha of an opaque pixel"}},
             false,
-            &make_op<PremultiplyOp>};
+            &make_op<PremultiplyOp>,
+            false,
+            "bands",
+            "0"};
 }
 
 }  // namespace tessera

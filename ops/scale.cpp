@@ -289,7 +289,10 @@ OpSpec scale_op_spec() {
           .doc = "GDAL: the output format",
           .choices = format_spellings()}},
         false,
-        &make_op<ScaleOp>};
+        &make_op<ScaleOp>,
+        false,
+        "statistics",
+        "0"};
 }
 
 }  // namespace tessera

@@ -130,7 +130,10 @@ OpSpec stats_op_spec() {
               .doc = "the JSON file to write",
               .is_path = true}},
             true,
-            &make_op<StatsOp>};
+            &make_op<StatsOp>,
+            false,
+            "statistics",
+            "0"};
 }
 
 }  // namespace tessera
