@@ -141,43 +141,36 @@ std::string string_literal(const std::string& s) {
     return o + "\"";
 }
 
+// A C++ literal of a parameter value (any list: a braced list of its
+// elements, so a new list type needs no code here).
+struct Literal {
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(std::int64_t i) const {
+        return i == std::numeric_limits<std::int64_t>::min() ? "std::numeric_limits<std::int64_t>::min()"
+                                                             : std::to_string(i);
+    }
+    std::string operator()(double d) const { return number_literal(d); }
+    std::string operator()(const std::string& s) const { return string_literal(s); }
+    // any list (of numbers, strings, [x, y] pairs): a braced list of its elements
+    template <class T>
+    std::string operator()(const std::vector<T>& l) const {
+        std::string o = "{";
+        for (std::size_t i = 0; i < l.size(); ++i) o += (i ? ", " : "") + (*this)(l[i]);
+        return o + "}";
+    }
+    template <class T, std::size_t N>
+    std::string operator()(const std::array<T, N>& a) const {
+        std::string o = "{";
+        for (std::size_t i = 0; i < N; ++i) o += (i ? ", " : "") + (*this)(a[i]);
+        return o + "}";
+    }
+};
+
 // A C++ expression of the parameter's type for `v` (already of it: the
 // registry checked the default's type).
 std::string literal(const OpSpec& op, const ParamSpec& p, const ParamValue& v) {
-    struct Visit {
-        std::string operator()(bool b) const { return b ? "true" : "false"; }
-        std::string operator()(std::int64_t i) const {
-            return i == std::numeric_limits<std::int64_t>::min() ? "std::numeric_limits<std::int64_t>::min()"
-                                                                 : std::to_string(i);
-        }
-        std::string operator()(double d) const { return number_literal(d); }
-        std::string operator()(const std::string& s) const { return string_literal(s); }
-        std::string operator()(const std::vector<std::int64_t>& l) const {
-            std::string o = "{";
-            for (std::size_t i = 0; i < l.size(); ++i) o += (i ? ", " : "") + (*this)(l[i]);
-            return o + "}";
-        }
-        std::string operator()(const std::vector<double>& l) const {
-            std::string o = "{";
-            for (std::size_t i = 0; i < l.size(); ++i) o += (i ? ", " : "") + number_literal(l[i]);
-            return o + "}";
-        }
-        std::string operator()(const std::vector<IntPair>& l) const {
-            std::string o = "{";
-            for (std::size_t i = 0; i < l.size(); ++i)
-                o += (i ? ", " : "") + std::string("IntPair{") + (*this)(l[i][0]) + ", " + (*this)(l[i][1]) + "}";
-            return o + "}";
-        }
-        std::string operator()(const std::vector<NumPair>& l) const {
-            std::string o = "{";
-            for (std::size_t i = 0; i < l.size(); ++i)
-                o += (i ? ", " : "") + std::string("NumPair{") + number_literal(l[i][0]) + ", " +
-                     number_literal(l[i][1]) + "}";
-            return o + "}";
-        }
-    };
     if (param_type_of(v) != p.type) fail(op, p, "the default is not of the declared type");
-    return std::visit(Visit{}, v);
+    return std::visit(Literal{}, v);
 }
 
 // A comment line (no line break can end it early).
@@ -213,8 +206,9 @@ void write_op(std::ostream& types, std::ostream& fns, const OpSpec& op) {
         std::string field = sanitise(s.name);
         if (builder_names().count(field)) field += '_';
         Param p{&s, field, cxx_type(op, s), "", {}};
-        if (!s.choices.empty()) {
-            if (s.type != ParamType::string) fail(op, s, "choices on a parameter that is not a string");
+        // (choices of another type, say a list of strings, keep the plain
+        // type: the graph checks them)
+        if (!s.choices.empty() && s.type == ParamType::string) {
             p.enum_name = "op::" + Op + camel(s.name);
             std::set<std::string> seen;
             for (const std::string& c : s.choices) {
