@@ -8,6 +8,11 @@
 //   tessera::Buffer px = c.region(c.info().rect());  // computed in parallel, only this window
 //   c.save("c.tif", {{"compression", std::string("deflate")}});
 //
+// The same typed (tessera/ops_api.hpp, generated from the op specs; with the
+// jobs and position readers: tessera/api.hpp):
+//   Image c = tessera::extract_area(tessera::load("a.jpg"), 10, 10, 256, 256);
+//   tessera::save(c, "c.tif", {.compression = tessera::op::SaveCompression::deflate});
+//
 // Ownership, cost and threads. An Image is a node of a graph it shares with
 // the Images built from it: apply() appends its node to the graph of its
 // first input when it may (below), so a chain of N applies (the typed
