@@ -26,9 +26,9 @@ TEST_CASE("ops_api: there is one builder for every op of the standard registry")
     // the choice enums spell what the spec's choices do, in their order
     const OpSpec* save = tessera::standard_registry().find("save");
     REQUIRE(save);
-    const auto& comp = std::find_if(save->params.begin(), save->params.end(),
-                                    [](const ParamSpec& p) { return p.name == "compression"; })
-                           ->choices;
+    const auto& comp = std::find_if(save->params.begin(), save->params.end(), [](const ParamSpec& p) {
+                           return p.name == "compression";
+                       })->choices;
     CHECK(std::string(top::to_string(top::SaveCompression::none)) == comp.front());
     CHECK(std::string(top::to_string(top::SaveCompression::blosc_zstd)) == "blosc-zstd");
     CHECK(std::string(top::to_string(top::CastFormat::f64)) == "f64");
@@ -40,10 +40,10 @@ TEST_CASE("ops_api: typed and untyped builds give the same JSON and the same byt
     const std::string b = save(pattern(120, 90, 3, VIPS_FORMAT_UCHAR, 2), dir / "b.v");
     const std::vector<IntPair> at{{10, 20}, {250, 150}};
     // typed: only the parameters given reach the node
-    const Image typed = tessera::linear(
-        tessera::resize(tessera::insert(tessera::black(500, 400, {.bands = 3}), {tessera::load(a), tessera::load(b)}, at),
-                        {.scale = 0.5, .kernel = top::ResizeKernel::linear}),
-        {.a = {2.0}, .b = {1.0}, .uchar = true});
+    const Image typed = tessera::linear(tessera::resize(tessera::insert(tessera::black(500, 400, {.bands = 3}),
+                                                                        {tessera::load(a), tessera::load(b)}, at),
+                                                        {.scale = 0.5, .kernel = top::ResizeKernel::linear}),
+                                        {.a = {2.0}, .b = {1.0}, .uchar = true});
     // untyped, the same values
     const Image untyped = Image::apply(
         "linear",
@@ -58,7 +58,8 @@ TEST_CASE("ops_api: typed and untyped builds give the same JSON and the same byt
     const Graph alone = typed.standalone();
     const Node& black = alone.node(0);
     CHECK(black.op_name == "black");
-    CHECK(black.params == Params{{"width", std::int64_t(500)}, {"height", std::int64_t(400)}, {"bands", std::int64_t(3)}});
+    CHECK(black.params ==
+          Params{{"width", std::int64_t(500)}, {"height", std::int64_t(400)}, {"bands", std::int64_t(3)}});
     CHECK(typed.width() == 250);
     CHECK(typed.format() == Format::u8);
 
@@ -70,8 +71,8 @@ TEST_CASE("ops_api: typed and untyped builds give the same JSON and the same byt
     // the sink's graph, as a pipeline, is the untyped one with its save
     Graph g = untyped.standalone();
     g.add("save", {g.size() - 1}, {{"path", t2.string()}, {"compression", std::string("deflate")}, {"tile", true}});
-    CHECK(to_json(tessera::save_graph(typed, t2.string(), {.compression = top::SaveCompression::deflate, .tile = true})) ==
-          to_json(g));
+    CHECK(to_json(tessera::save_graph(typed, t2.string(),
+                                      {.compression = top::SaveCompression::deflate, .tile = true})) == to_json(g));
 }
 
 TEST_CASE("ops_api: a bad value is the same GraphError as the untyped build") {
@@ -83,11 +84,17 @@ TEST_CASE("ops_api: a bad value is the same GraphError as the untyped build") {
     CHECK(error_of([] { tessera::black(4, 4, {.bands = 0}); }).find("key 'bands'") != std::string::npos);
     // (each on a graph of its own: a failed add uses up its node's id)
     const Image c = tessera::black(8, 8), c2 = tessera::black(8, 8);
-    CHECK(error_of([&] { tessera::insert(c, {c, c}, {IntPair{0, 0}}); }) ==
-          error_of([&] { Image::apply("insert", {c2, c2, c2}, {{"at", std::vector<IntPair>{{0, 0}}}}); }));
+    CHECK(error_of([&] {
+              tessera::insert(c, {c, c}, {IntPair{0, 0}});
+          }) == error_of([&] {
+              Image::apply("insert", {c2, c2, c2}, {{"at", std::vector<IntPair>{{0, 0}}}});
+          }));
     // an optional without default left out is not given (resize needs scale or width)
     CHECK(error_of([&] { tessera::resize(c); }) == error_of([&] { Image::apply("resize", {c2}); }));
-    CHECK(tessera::resize(c, {.width = 4}).height() == 4);
+    const Image r = tessera::resize(c, {.width = 4});
+    CHECK(r.height() == 4);
+    CHECK(r.id() == "resize0");  // the refused resize used up no id
+    CHECK(r.op_name() == "resize");
 }
 
 TEST_CASE("ops_api: a chain of 200 applies and a fan-in stay linear in nodes") {
@@ -166,8 +173,8 @@ TEST_CASE("ops_api: the stitch job with the standard registry and the image a pl
     const RunStats s = tessera::stitch(o);
     CHECK(s.tiles > 0);
     // the planned job's image, read as a window, is the file the job wrote
-    const Image planned = tessera::job_image(
-        tessera::plan_stitch(o, tessera::read_positions(o.positions), tessera::standard_registry()));
+    const Image planned =
+        tessera::job_image(tessera::plan_stitch(o, tessera::read_positions(o.positions), tessera::standard_registry()));
     CHECK(planned.width() == 1000);
     CHECK(planned.height() == 700);
     const Image written = tessera::load(o.output);

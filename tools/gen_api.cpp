@@ -55,9 +55,9 @@ const std::set<std::string>& reserved() {
         "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float", "for",
         "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq",
         "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast",
-        "requires", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct",
-        "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename",
-        "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq",
+        "requires", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct", "switch",
+        "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename", "union",
+        "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq",
         // predefined or common macros
         "linux", "unix", "i386", "NULL", "EOF", "TRUE", "FALSE", "NAN", "INFINITY", "BUFSIZ", "stdin", "stdout",
         "stderr", "errno", "assert", "major", "minor"};
@@ -66,8 +66,8 @@ const std::set<std::string>& reserved() {
 
 // The builders' own argument and local names, which a parameter's must not be.
 const std::set<std::string>& builder_names() {
-    static const std::set<std::string> r = {"in", "in0", "in1", "in2", "in3", "inputs", "first", "rest", "options",
-                                            "run", "p_", "d_"};
+    static const std::set<std::string> r = {"in",    "in0",  "in1",     "in2", "in3", "inputs",
+                                            "first", "rest", "options", "run", "p_",  "d_"};
     return r;
 }
 
@@ -114,12 +114,14 @@ std::string cxx_type(const OpSpec& op, const ParamSpec& p) {
         case ParamType::points: return "std::vector<IntPair>";
         case ParamType::coords: return "std::vector<NumPair>";
     }
-    fail(op, p, std::string("no C++ type for parameters of type ") + param_type_name(p.type) +
-                    ": add one to gen_api's cxx_type and literal");
+    fail(op, p,
+         std::string("no C++ type for parameters of type ") + param_type_name(p.type) +
+             ": add one to gen_api's cxx_type and literal");
 }
 
 std::string number_literal(double d) {
-    if (std::isinf(d)) return d > 0 ? "std::numeric_limits<double>::infinity()" : "-std::numeric_limits<double>::infinity()";
+    if (std::isinf(d))
+        return d > 0 ? "std::numeric_limits<double>::infinity()" : "-std::numeric_limits<double>::infinity()";
     if (std::isnan(d)) return "std::numeric_limits<double>::quiet_NaN()";
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", d);
@@ -182,8 +184,8 @@ std::string comment(const std::string& s) {
 
 struct Param {
     const ParamSpec* spec;
-    std::string field;  // the C++ name
-    std::string type;   // of the argument or field (the enum for choices)
+    std::string field;      // the C++ name
+    std::string type;       // of the argument or field (the enum for choices)
     std::string enum_name;  // with choices; empty otherwise
     std::vector<std::string> enumerators;
 };
@@ -228,8 +230,7 @@ void write_op(std::ostream& types, std::ostream& fns, const OpSpec& op) {
             const std::string name = p.enum_name.substr(4);
             types << "// " << op.name << "'s " << p.spec->name << ": " << comment(p.spec->doc) << "\n";
             types << "enum class " << name << " {";
-            for (std::size_t i = 0; i < p.enumerators.size(); ++i)
-                types << (i ? ", " : " ") << p.enumerators[i];
+            for (std::size_t i = 0; i < p.enumerators.size(); ++i) types << (i ? ", " : " ") << p.enumerators[i];
             types << " };\n";
             types << "// The choice as the spec spells it.\ninline const char* to_string(" << name << " v) {\n"
                   << "    static constexpr const char* names[] = {";
@@ -291,8 +292,9 @@ void write_op(std::ostream& types, std::ostream& fns, const OpSpec& op) {
     else if (!variable)
         ins_doc = std::to_string(op.min_inputs) + (op.min_inputs == 1 ? " input" : " inputs");
     else
-        ins_doc = op.max_inputs < 0 ? "at least " + std::to_string(op.min_inputs) + " inputs"
-                                    : std::to_string(op.min_inputs) + " to " + std::to_string(op.max_inputs) + " inputs";
+        ins_doc = op.max_inputs < 0
+                      ? "at least " + std::to_string(op.min_inputs) + " inputs"
+                      : std::to_string(op.min_inputs) + " to " + std::to_string(op.max_inputs) + " inputs";
     doc += "// Takes " + ins_doc + (op.sink ? "; a sink: writes, returns the run's statistics" : "") + ".\n";
 
     auto body = [&](const std::string& inputs_expr, int mode) {
@@ -308,40 +310,42 @@ void write_op(std::ostream& types, std::ostream& fns, const OpSpec& op) {
             b += "    return Image::apply(" + string_literal(op.name) + ", " + inputs_expr + ", p_);\n";
         return b;
     };
-  for (int pass = 0; pass < (op.sink ? 2 : 1); ++pass) {
-    // a sink's second builder: <op>_graph, the graph its run would run
-    const bool as_graph = pass == 1;
-    const std::string ret = as_graph ? "inline Graph " : op.sink ? "inline RunStats " : "inline Image ";
-    const std::string tail = opts + (op.sink && !as_graph ? ", const RunOptions& run = {}" : "");
-    const std::string fn = as_graph ? base_fn + "_graph" : base_fn;
-    const int mode = as_graph ? 2 : op.sink ? 1 : 0;
-    fns << (as_graph ? "// The graph " + base_fn + "() runs, this sink last: to write down as a pipeline (to_json) or run later.\n" : doc);
-    if (!variable) {
-        std::string ins_args, ins_list;
-        for (int i = 0; i < op.min_inputs; ++i) {
-            const std::string n = op.min_inputs == 1 ? "in" : "in" + std::to_string(i);
-            ins_args += "const Image& " + n + ", ";
-            ins_list += (i ? ", " : "") + n;
-        }
-        fns << ret << fn << "(" << ins_args << req_args << tail << ") {\n"
-            << body("std::vector<Image>{" + ins_list + "}", mode) << "}\n";
-    } else {
-        if (op.min_inputs == 0) {
-            fns << "// The same without inputs.\n";
-            fns << ret << fn << "(" << req_args << tail << ") {\n" << body("std::vector<Image>{}", mode) << "}\n";
-        }
-        fns << ret << fn << "(const std::vector<Image>& inputs, " << req_args << tail << ") {\n"
-            << body("inputs", mode) << "}\n";
-        if (op.max_inputs < 0 && op.min_inputs >= 1) {
-            fns << "// The same with the first input apart (" << op.name << "(canvas, tiles, ...)).\n";
-            fns << ret << fn << "(const Image& first, const std::vector<Image>& rest, " << req_args << tail
-                << ") {\n"
-                << "    std::vector<Image> inputs;\n    inputs.reserve(rest.size() + 1);\n"
-                << "    inputs.push_back(first);\n    inputs.insert(inputs.end(), rest.begin(), rest.end());\n"
+    for (int pass = 0; pass < (op.sink ? 2 : 1); ++pass) {
+        // a sink's second builder: <op>_graph, the graph its run would run
+        const bool as_graph = pass == 1;
+        const std::string ret = as_graph ? "inline Graph " : op.sink ? "inline RunStats " : "inline Image ";
+        const std::string tail = opts + (op.sink && !as_graph ? ", const RunOptions& run = {}" : "");
+        const std::string fn = as_graph ? base_fn + "_graph" : base_fn;
+        const int mode = as_graph ? 2 : op.sink ? 1 : 0;
+        fns << (as_graph ? "// The graph " + base_fn +
+                               "() runs, this sink last: to write down as a pipeline (to_json) or run later.\n"
+                         : doc);
+        if (!variable) {
+            std::string ins_args, ins_list;
+            for (int i = 0; i < op.min_inputs; ++i) {
+                const std::string n = op.min_inputs == 1 ? "in" : "in" + std::to_string(i);
+                ins_args += "const Image& " + n + ", ";
+                ins_list += (i ? ", " : "") + n;
+            }
+            fns << ret << fn << "(" << ins_args << req_args << tail << ") {\n"
+                << body("std::vector<Image>{" + ins_list + "}", mode) << "}\n";
+        } else {
+            if (op.min_inputs == 0) {
+                fns << "// The same without inputs.\n";
+                fns << ret << fn << "(" << req_args << tail << ") {\n" << body("std::vector<Image>{}", mode) << "}\n";
+            }
+            fns << ret << fn << "(const std::vector<Image>& inputs, " << req_args << tail << ") {\n"
                 << body("inputs", mode) << "}\n";
+            if (op.max_inputs < 0 && op.min_inputs >= 1) {
+                fns << "// The same with the first input apart (" << op.name << "(canvas, tiles, ...)).\n";
+                fns << ret << fn << "(const Image& first, const std::vector<Image>& rest, " << req_args << tail
+                    << ") {\n"
+                    << "    std::vector<Image> inputs;\n    inputs.reserve(rest.size() + 1);\n"
+                    << "    inputs.push_back(first);\n    inputs.insert(inputs.end(), rest.begin(), rest.end());\n"
+                    << body("inputs", mode) << "}\n";
+            }
         }
     }
-  }
     fns << "\n";
 }
 
@@ -368,7 +372,8 @@ int main(int argc, char** argv) {
                "//\n"
                "//   tessera::Image canvas = tessera::black(1000, 700, {.bands = 3});\n"
                "//   tessera::Image m = tessera::insert(canvas, tiles, at);\n"
-               "//   tessera::save(m, \"out.tif\", {.compression = tessera::op::SaveCompression::deflate, .tile = true});\n"
+               "//   tessera::save(m, \"out.tif\", {.compression = tessera::op::SaveCompression::deflate, .tile = "
+               "true});\n"
                "#pragma once\n\n"
                "#include <array>\n#include <cstddef>\n#include <cstdint>\n#include <limits>\n#include <optional>\n"
                "#include <string>\n#include <string_view>\n#include <vector>\n\n"

@@ -23,6 +23,11 @@ struct ImageStore {
     // graph() or shared_graph() handed it out: it must not change again
     bool exposed = false;
     int readers = 0;  // Pins held
+    // The number the next node of each op added in place is named with:
+    // counted on success only (Graph::add's own count goes up on failure
+    // too), so that a refused apply leaves the next one's id as a fresh
+    // graph would name it.
+    std::map<std::string, std::size_t> next_id;
 
     static std::shared_ptr<ImageStore> make(const OpRegistry& registry, const Execution& execution) {
         auto s = std::make_shared<ImageStore>();
@@ -207,7 +212,12 @@ Image Image::apply(const std::string& op, const std::vector<Image>& inputs, cons
             ins.reserve(inputs.size());
             for (const Image& in : inputs)
                 ins.push_back(in.store_ == target ? in.node_ : c.copy(*pins.at(in.store_.get())->graph, in.node_));
-            const NodeId n = g.add(op, ins, params);
+            std::size_t k = target->next_id[op];
+            std::string id;
+            do id = op + std::to_string(k++);
+            while (g.contains(id));
+            const NodeId n = g.add(op, ins, params, id);
+            target->next_id[op] = k;
             return Image(target, n);
         }
     }
