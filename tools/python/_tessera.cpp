@@ -524,8 +524,8 @@ PYBIND11_MODULE(_tessera, m) {
         .def_property_readonly("interpretation",
                                [](const Image& i) { return std::string(interpretation_name(i.info().interpretation)); })
         .def_property_readonly("georef", [](const Image& i) { return georef_dict(i.georef()); })
-        .def_property_readonly("node_id", [](const Image& i) { return i.graph().node(i.node()).id; })
-        .def_property_readonly("op", [](const Image& i) { return i.graph().node(i.node()).op_name; })
+        .def_property_readonly("node_id", [](const Image& i) { return i.id(); })
+        .def_property_readonly("op", [](const Image& i) { return i.op_name(); })
         .def_property_readonly("graph_size", [](const Image& i) { return i.graph().size(); })
         .def(
             "_read",
@@ -574,7 +574,7 @@ PYBIND11_MODULE(_tessera, m) {
         .def("__repr__", [](const Image& i) {
             return "<tessera.Image " + std::to_string(i.width()) + "x" + std::to_string(i.height()) + " " +
                    std::to_string(i.bands()) + " band(s) " + std::string(format_name(i.format())) + ", op " +
-                   i.graph().node(i.node()).op_name + ">";
+                   i.op_name() + ">";
         });
 
     m.def(

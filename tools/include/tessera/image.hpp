@@ -8,15 +8,25 @@
 //   tessera::Buffer px = c.region(c.info().rect());  // computed in parallel, only this window
 //   c.save("c.tif", {{"compression", std::string("deflate")}});
 //
-// Ownership and threads. An Image holds its graph (shared, never changed
-// after the Image is made) and a node of it, so copies are cheap and any
-// number of threads may read, save or build on the same Image at once.
-// apply() builds a new graph holding the ancestors of every input (their
-// nodes added again, by op, parameters and inputs: a source reads its header
-// again) plus the new node; the inputs keep theirs. So a chain of N applies
-// on a graph of M nodes adds nodes N x M times: build a large fan-in (an
-// insert of thousands of loads) with one apply of all of them, or take the
-// graph of a job or pipeline as it is (Image(graph, node)).
+// The same typed (tessera/ops_api.hpp, generated from the op specs; with the
+// jobs and position readers: tessera/api.hpp):
+//   Image c = tessera::extract_area(tessera::load("a.jpg"), 10, 10, 256, 256);
+//   tessera::save(c, "c.tif", {.compression = tessera::op::SaveCompression::deflate});
+//
+// Ownership, cost and threads. An Image is a node of a graph it shares with
+// the Images built from it: apply() appends its node to the graph of its
+// first input when it may (below), so a chain of N applies (the typed
+// builders of tessera/ops_api.hpp: resize(rotate(load(p), 90), 0.5)) and a
+// fan-in over images of one graph cost N nodes, not N x M. An input from
+// another graph has its ancestors added to that graph once per apply (by
+// op, parameters and inputs: a source reads its header again). The graph
+// is only ever appended to, so every Image of it keeps its node and header.
+// It is appended to in place only while nothing outside the Images reads
+// it: while a region() or save() of an Image of it runs, or once graph() or
+// shared_graph() has handed it out (those promise a graph that no longer
+// changes), apply() builds a new graph of the ancestors instead. So copies
+// are cheap and any number of threads may read, save or build on the same
+// Image at once.
 //
 // Pixels from memory: from_memory() makes a source node over caller-owned
 // pixels (no copy), which the node keeps alive through `owner` (the Python
@@ -33,6 +43,10 @@
 #include "tessera/graphs/graph.hpp"
 
 namespace tessera {
+
+namespace detail {
+struct ImageStore;  // the shared, append-only graph of Images (image.cpp)
+}  // namespace detail
 
 // Every op of standard_registry() plus "memory" (from_memory's source): the
 // registry Images are built with. Built on first use, after every module
@@ -68,10 +82,16 @@ public:
     static Image from_memory(std::shared_ptr<const void> owner, const std::byte* data, const ImageInfo& info,
                              std::size_t stride);
 
-    const Graph& graph() const { return *graph_; }
-    std::shared_ptr<const Graph> shared_graph() const { return graph_; }
+    // The graph holding this node (and possibly nodes of other Images built
+    // from the same inputs): valid as long as this Image, never changed
+    // again once handed out (later applies build on a copy).
+    const Graph& graph() const;
+    std::shared_ptr<const Graph> shared_graph() const;
     NodeId node() const { return node_; }
-    const ImageInfo& info() const { return graph_->info(node_); }
+    // The node's id and op, without handing the graph out.
+    std::string id() const;
+    std::string op_name() const;
+    const ImageInfo& info() const { return op_->info(); }
     int width() const { return info().width; }
     int height() const { return info().height; }
     int bands() const { return info().bands; }
@@ -93,14 +113,25 @@ public:
     // progress and cancel flag from `run`. On failure or cancellation
     // nothing is left at `path`.
     RunStats save(const std::string& path, const Params& options = {}, const RunOptions& run = {}) const;
+    // Runs the sink op `op` (save, or any sink of `registry`) over `inputs`
+    // with `params` in a graph of their ancestors (the first input's
+    // execution settings); what the typed sinks of tessera/ops_api.hpp call.
+    static RunStats run_sink(const std::string& op, const std::vector<Image>& inputs, const Params& params,
+                             const RunOptions& run = {}, const OpRegistry& registry = image_registry());
+    // The graph run_sink runs (the sink last): to write down as a pipeline.
+    static Graph sink_graph(const std::string& op, const std::vector<Image>& inputs, const Params& params,
+                            const OpRegistry& registry = image_registry());
 
     // A graph of this image's ancestors only, this node last (its id kept):
     // what to_json writes down for it.
     Graph standalone() const;
 
 private:
-    std::shared_ptr<const Graph> graph_;
+    Image(std::shared_ptr<detail::ImageStore> store, NodeId node);
+
+    std::shared_ptr<detail::ImageStore> store_;
     NodeId node_ = 0;
+    std::shared_ptr<const Op> op_;  // the node's op: its header, whatever the graph does
 };
 
 }  // namespace tessera
