@@ -46,8 +46,7 @@ void configure_nothing(const Params&, SaveSettings&) {}
 io::OmeOptions ome_options(const Params& p, const ImageInfo& info) {
     io::OmeOptions o;
     const int channels = io::ome_interleaved_rgb(info) ? 1 : info.bands;
-    if (const std::string names = p.string("channel_names", ""); !names.empty())
-        o.channel_names = io::parse_channel_names(names, channels);
+    o.channel_names = io::check_channel_names(p.strings("channel_names", {}), channels);
     if (const std::string size = p.string("pixel_size", ""); !size.empty()) {
         const io::PixelSize px = io::parse_pixel_size(size);
         o.pixel_x = px.x, o.pixel_y = px.y, o.unit = px.symbol;
@@ -155,7 +154,7 @@ void configure_ome_zarr(const Params& p, SaveSettings& s) {
     z.tile_h = int(p.integer("tile_height", s.format->default_tile));
     z.band_width = int(p.integer("band_width"));
     if (const std::string size = p.string("pixel_size", ""); !size.empty()) z.pixel_size = io::parse_pixel_size(size);
-    z.channel_names = io::parse_channel_names(p.string("channel_names", ""), s.info.bands);
+    z.channel_names = io::check_channel_names(p.strings("channel_names", {}), s.info.bands);
     io::check_ome_zarr_options(s.info, z);
     s.tile_w = z.tile_w;
     s.tile_h = z.tile_h;
@@ -494,6 +493,22 @@ std::string describe_output_formats(bool json) {
                (f.georeferenced ? "; keeps a georeference" : "") + "\n";
     }
     return out + (json ? "]\n" : "");
+}
+
+std::vector<std::string> channel_names_list(const std::string& comma_separated) {
+    std::vector<std::string> names;
+    auto trim = [](std::string t) {
+        const auto b = t.find_first_not_of(" \t"), e = t.find_last_not_of(" \t");
+        return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+    };
+    if (trim(comma_separated).empty()) return names;
+    std::size_t start = 0;
+    for (;;) {
+        const auto comma = comma_separated.find(',', start);
+        names.push_back(trim(comma_separated.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+        if (comma == std::string::npos) return names;
+        start = comma + 1;
+    }
 }
 
 }  // namespace tessera

@@ -19,6 +19,7 @@
 #include "tiff_stream.hpp"
 #include "tessera/io/io.hpp"
 #include "vips_common.hpp"
+#include "zarr_codec.hpp"
 
 namespace tessera {
 namespace {
@@ -189,7 +190,10 @@ OpSpec load_op_spec() {
             "0"};
 }
 
-std::string io_stats() { return io::JpegDecoders::instance().stats() + "; " + io::TiffReaders::instance().stats(); }
+std::string io_stats() {
+    return io::JpegDecoders::instance().stats() + "; " + io::TiffReaders::instance().stats() + "; " +
+           io::zarr_chunk_stats();
+}
 
 ImageInfo read_image_header(const std::string& path) {
     vipsio::ImagePtr im = vipsio::open_image(path, 0);

@@ -79,23 +79,25 @@ PixelSize parse_pixel_size(const std::string& value) {
                                        "'; use nm, um (micrometer), mm, cm, m, pm, angstrom, inch or foot");
 }
 
-std::vector<std::string> parse_channel_names(const std::string& value, int bands) {
-    std::vector<std::string> names;
-    if (trim(value).empty()) return names;
-    std::size_t start = 0;
-    for (;;) {
-        const auto comma = value.find(',', start);
-        names.push_back(trim(value.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
+std::vector<std::string> check_channel_names(const std::vector<std::string>& names, int bands) {
+    if (names.empty()) return names;
+    auto shown = [&] {
+        std::string t = "[";
+        for (std::size_t k = 0; k < names.size(); ++k) t += (k ? ", \"" : "\"") + names[k] + "\"";
+        return t + "]";
+    };
+    if (int(names.size()) != bands) {
+        // "a,b" as one name: last round's comma-separated string, or a
+        // command line's list passed through whole
+        const bool commas = names.size() == 1 && names[0].find(',') != std::string::npos;
+        throw ParamError("channel_names",
+                         shown() + " gives " + std::to_string(names.size()) + " name" + (names.size() == 1 ? "" : "s") +
+                             " for an image of " + std::to_string(bands) +
+                             " channels (an 8-bit RGB OME-TIFF is one RGB channel); give one name per channel" +
+                             (commas ? ", as a list of strings ([\"A\", \"B\"], not \"A,B\")" : ""));
     }
-    if (int(names.size()) != bands)
-        throw ParamError("channel_names", "'" + value + "' gives " + std::to_string(names.size()) +
-                                              " names for an image of " + std::to_string(bands) +
-                                              " channels (an 8-bit RGB OME-TIFF is one RGB channel); give one name "
-                                              "per channel, separated by commas");
     for (const std::string& n : names)
-        if (n.empty()) throw ParamError("channel_names", "'" + value + "' has an empty name; name every channel");
+        if (trim(n).empty()) throw ParamError("channel_names", shown() + " has an empty name; name every channel");
     return names;
 }
 

@@ -22,10 +22,11 @@ struct PixelSize {
 // mm, cm, m, pm, A/Å, in, ft), "micron" too.
 PixelSize parse_pixel_size(const std::string& value);
 
-// The save key `channel_names` ("DAPI,GFP,..."), split at commas; an empty
-// value gives none. ParamError on "channel_names" when there are names but
-// not one per channel (`channels`: the bands, or 1 for an OME-TIFF's
-// interleaved RGB plane), or one is empty.
-std::vector<std::string> parse_channel_names(const std::string& value, int channels);
+// The save key `channel_names` (a list of strings, ["DAPI", "GFP"], each
+// name as given: a name may hold a comma or spaces); an empty list gives
+// none. ParamError on "channel_names" when there are names but not one per
+// channel (`channels`: the bands, or 1 for an OME-TIFF's interleaved RGB
+// plane), or one is empty.
+std::vector<std::string> check_channel_names(const std::vector<std::string>& names, int channels);
 
 }  // namespace tessera::io

@@ -644,8 +644,10 @@ private:
         for (int k = 0; k < planes_; ++k) {
             std::vector<std::uint8_t> raw =
                 planes_ == 1 ? pad_tile(t, opt_.tile_w, opt_.tile_h) : pad_band(t, k, opt_.tile_w, opt_.tile_h);
+            // (a plane compresses with its whole tile's zstd parameters: tile_codec.hpp)
+            const std::size_t whole = std::size_t(opt_.tile_w) * opt_.tile_h * t.pixel_bytes();
             out[std::size_t(k)] = opt_.codec.encodes_raw() ? opt_.codec.encode_padded(std::move(raw), spp_, t.format,
-                                                                                      opt_.tile_w, opt_.tile_h)
+                                                                                      opt_.tile_w, opt_.tile_h, whole)
                                                            : std::move(raw);
         }
         return out;

@@ -7,12 +7,12 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "block_cache.hpp"
 #include "file_cache.hpp"
 #include "tessera/core/error.hpp"
 #include "vips_common.hpp"
@@ -192,16 +192,9 @@ struct TiffReaders::Impl {
     std::mutex mu;
     std::unordered_map<std::string, std::shared_ptr<Page>> pages;  // "path\npage"
     std::size_t max_pages = std::size_t(std::max(default_max_open_files(), 4));
-    std::atomic<std::uint64_t> next_id{1};
     // decoded blocks of compressed pages: (page id, block) -> bytes, LRU
-    struct Block {
-        std::uint64_t key_page = 0;
-        std::uint32_t block = 0;
-        std::shared_ptr<const std::vector<std::byte>> bytes;
-    };
-    std::list<Block> lru;  // front: most recent
-    std::unordered_map<std::uint64_t, std::unordered_map<std::uint32_t, std::list<Block>::iterator>> index;
-    std::size_t budget = std::size_t(64) << 20, held = 0;
+    // (block_cache.hpp, which zarr_load's chunks share)
+    BlockCache blocks{std::size_t(64) << 20};
     std::atomic<std::uint64_t> decoded{0}, hits{0}, raw_reads{0}, opened{0};
 
     static std::string key(const std::string& path, int page) { return path + '\n' + std::to_string(page); }
@@ -225,7 +218,7 @@ struct TiffReaders::Impl {
         if (!layout_of(p->tif.get(), info, *p))
             throw IoError(path, "is no longer the TIFF the pipeline was built on (its size, samples or layout "
                                 "changed); build the pipeline again");
-        p->id = next_id++;
+        p->id = blocks.next_owner();
         ++opened;
         std::lock_guard lock(mu);
         auto [it, fresh] = pages.emplace(key(path, page), p);
@@ -243,56 +236,19 @@ struct TiffReaders::Impl {
                 (victim == pages.end() || it->second->id < victim->second->id))
                 victim = it;
         if (victim == pages.end()) return;
-        drop_blocks(victim->second->id);
+        blocks.drop(victim->second->id);
         pages.erase(victim);
-    }
-
-    void drop_blocks(std::uint64_t id) {  // mu held
-        auto it = index.find(id);
-        if (it == index.end()) return;
-        for (auto& [b, at] : it->second) {
-            held -= at->bytes->size();
-            lru.erase(at);
-        }
-        index.erase(it);
-    }
-
-    std::shared_ptr<const std::vector<std::byte>> cached(std::uint64_t id, std::uint32_t block) {
-        std::lock_guard lock(mu);
-        auto it = index.find(id);
-        if (it == index.end()) return nullptr;
-        auto b = it->second.find(block);
-        if (b == it->second.end()) return nullptr;
-        lru.splice(lru.begin(), lru, b->second);
-        return b->second->bytes;
-    }
-
-    void keep(std::uint64_t id, std::uint32_t block, std::shared_ptr<const std::vector<std::byte>> bytes) {
-        std::lock_guard lock(mu);
-        auto& blocks = index[id];
-        if (blocks.count(block)) return;
-        held += bytes->size();
-        lru.push_front({id, block, std::move(bytes)});
-        blocks.emplace(block, lru.begin());
-        while (held > budget && lru.size() > 1) {
-            Block& old = lru.back();
-            held -= old.bytes->size();
-            auto ix = index.find(old.key_page);
-            ix->second.erase(old.block);
-            if (ix->second.empty()) index.erase(ix);
-            lru.pop_back();
-        }
     }
 
     // A compressed block, decoded (from the cache when another tile of the
     // same output row asked for it already).
     std::shared_ptr<const std::vector<std::byte>> block_of(Page& p, std::uint32_t block) {
-        if (auto b = cached(p.id, block)) {
+        if (auto b = blocks.find(p.id, block)) {
             ++hits;
             return b;
         }
         std::lock_guard lock(p.mu);
-        if (auto b = cached(p.id, block)) {  // decoded while this thread waited
+        if (auto b = blocks.find(p.id, block)) {  // decoded while this thread waited
             ++hits;
             return b;
         }
@@ -308,7 +264,7 @@ struct TiffReaders::Impl {
                                             "); the file may be truncated or damaged: check it, or write it again");
         ++decoded;
         std::shared_ptr<const std::vector<std::byte>> out = std::move(bytes);
-        keep(p.id, block, out);
+        blocks.keep(p.id, block, out);
         return out;
     }
 };
@@ -377,14 +333,11 @@ void TiffReaders::release(const std::string& path, int page) {
     std::lock_guard lock(impl_->mu);
     auto it = impl_->pages.find(Impl::key(path, page));
     if (it == impl_->pages.end()) return;
-    impl_->drop_blocks(it->second->id);
+    impl_->blocks.drop(it->second->id);
     impl_->pages.erase(it);  // closed when the last reader lets go of it
 }
 
-void TiffReaders::set_budget(std::size_t bytes) {
-    std::lock_guard lock(impl_->mu);
-    impl_->budget = bytes;
-}
+void TiffReaders::set_budget(std::size_t bytes) { impl_->blocks.set_budget(bytes); }
 
 std::string TiffReaders::stats() const {
     return "tiff: " + std::to_string(impl_->opened.load()) + " pages opened, " +

@@ -6,6 +6,9 @@
 #include <jpeglib.h>
 #include <libdeflate.h>
 #include <memory>
+// (ZSTD_getCParams: zstd's experimental API, exported by the shared library
+// since 1.0 and unchanged since)
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
 #include "tessera/core/error.hpp"
@@ -202,7 +205,7 @@ std::vector<std::uint8_t> TileCodec::encode(const ConstTile& tile, int tw, int t
 }
 
 std::vector<std::uint8_t> TileCodec::encode_padded(std::vector<std::uint8_t> raw, int bands, Format format, int tw,
-                                                   int th) const {
+                                                   int th, std::size_t zstd_size) const {
     // LZW's predictor is applied by libtiff, which encodes it
     if (predictor && (compression == Compression::deflate || compression == Compression::zstd))
         apply_predictor(raw, bands, format, tw, th);
@@ -232,7 +235,23 @@ std::vector<std::uint8_t> TileCodec::encode_padded(std::vector<std::uint8_t> raw
             thread_local std::unique_ptr<ZSTD_CCtx, Free> c(ZSTD_createCCtx());
             if (!c) throw Error("zstd: cannot allocate a compressor");
             std::vector<std::uint8_t> out(ZSTD_compressBound(raw.size()));
-            std::size_t n = ZSTD_compressCCtx(c.get(), out.data(), out.size(), raw.data(), raw.size(), 9);
+            std::size_t n = 0;
+            if (zstd_size == 0 || zstd_size == raw.size()) {
+                n = ZSTD_compressCCtx(c.get(), out.data(), out.size(), raw.data(), raw.size(), 9);
+            } else {
+                // level 9's parameters for zstd_size bytes (see the header);
+                // reset after, so the plain path above starts clean
+                const ZSTD_compressionParameters p = ZSTD_getCParams(9, zstd_size, 0);
+                ZSTD_CCtx_setParameter(c.get(), ZSTD_c_windowLog, int(p.windowLog));
+                ZSTD_CCtx_setParameter(c.get(), ZSTD_c_chainLog, int(p.chainLog));
+                ZSTD_CCtx_setParameter(c.get(), ZSTD_c_hashLog, int(p.hashLog));
+                ZSTD_CCtx_setParameter(c.get(), ZSTD_c_searchLog, int(p.searchLog));
+                ZSTD_CCtx_setParameter(c.get(), ZSTD_c_minMatch, int(p.minMatch));
+                ZSTD_CCtx_setParameter(c.get(), ZSTD_c_targetLength, int(p.targetLength));
+                ZSTD_CCtx_setParameter(c.get(), ZSTD_c_strategy, int(p.strategy));
+                n = ZSTD_compress2(c.get(), out.data(), out.size(), raw.data(), raw.size());
+                ZSTD_CCtx_reset(c.get(), ZSTD_reset_session_and_parameters);
+            }
             if (ZSTD_isError(n)) throw Error(std::string("zstd failed: ") + ZSTD_getErrorName(n));
             out.resize(n);
             return out;

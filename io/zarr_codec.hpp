@@ -38,4 +38,8 @@ std::vector<std::uint8_t> zarr_encode(const ZarrCodec& c, const std::uint8_t* da
 void zarr_decode(const ZarrCodec& c, const std::uint8_t* data, std::size_t size, std::uint8_t* out, std::size_t n,
                  const std::string& what);
 
+// zarr_load's line for --stats: chunks decoded, and served from its cache
+// (zarr_load.cpp).
+std::string zarr_chunk_stats();
+
 }  // namespace tessera::io

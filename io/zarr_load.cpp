@@ -10,15 +10,27 @@
 // numcodecs ids). Axes other than the channel and the last two (y, x), such
 // as OME-Zarr's t and z, must have size 1 (pick a plane first otherwise).
 // compute() reads, lazily, the chunk files the tile touches (a missing one
-// is fill_value, as Zarr says), decodes each into a per-thread scratch and
-// copies its part of the tile, channels interleaved as tessera keeps them.
-// Chunks are read per tile: a tile grid on the chunk grid (the default for
-// the store's own 256 chunks) decodes each chunk once; another grid decodes
-// a chunk once per tile it meets.
+// is fill_value, as Zarr says), decodes each and copies its part of the
+// tile, channels interleaved as tessera keeps them.
+//
+// Chunk cache. A chunk the tile covers whole is decoded into a per-thread
+// scratch (a tile grid on the chunk grid, the default for the store's own
+// 256 chunks: no other tile needs it, so caching it would only churn
+// memory). A chunk the tile covers in part (another tile grid, a chunk
+// larger than a tile: bioformats2raw's 1024, GDAL's 512) is shared with the
+// tiles beside it, which the evaluator computes at about the same time
+// (rows of tiles across a band): it is decoded once into a byte-bounded LRU
+// (block_cache.hpp, the one the TIFF strip reader uses; 64 MiB for all
+// zarr_load ops of the process) and copied from there. Two threads wanting
+// the same chunk at once decode it once (striped locks; a chunk decodes in
+// about a millisecond). release() and the op's end drop its chunks.
 #include <nlohmann/json.hpp>
 
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "block_cache.hpp"
 #include "io_list.hpp"
 #include "tessera/core/error.hpp"
 #include "tessera/io/io.hpp"
@@ -36,6 +49,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// the chunks of every zarr_load op of the process (see the header)
+io::BlockCache& chunk_cache() {
+    static io::BlockCache c{std::size_t(64) << 20};
+    return c;
+}
+std::atomic<std::uint64_t> g_decoded{0}, g_hits{0};
 
 json read_json(const fs::path& file, const std::string& path) {
     std::ifstream f(file, std::ios::binary);
@@ -119,27 +139,45 @@ public:
 
     void demand(const Rect&, Demand&) const override {}
 
+    ~ZarrLoadOp() override { chunk_cache().drop(owner_); }
+
+    // The evaluator is done with this source: its cached chunks go.
+    void release() const override { chunk_cache().drop(owner_); }
+
     // Cases: each chunk the tile touches (channel chunks x row x column) is
-    // missing (fill_value) or a file, decoded whole; its part inside the
-    // tile is copied, channel by channel.
+    // missing (fill_value) or a file, decoded whole: into this thread's
+    // scratch when the tile covers the chunk whole, else through the chunk
+    // cache (the tiles beside it read it too); its part inside the tile is
+    // copied, channel by channel.
     void compute(const Tile& out, std::span<const Pulled>) const override {
         if (out.rect.empty()) return;
         const std::size_t sz = format_size(info_.format), n = chunk_elems_ * sz;
-        thread_local std::vector<std::uint8_t> chunk, file;
-        chunk.resize(n);
+        thread_local std::vector<std::uint8_t> scratch, file;
         const int cw = chunks_[x_], ch = chunks_[y_], cc = c_ >= 0 ? chunks_[std::size_t(c_)] : 1;
         const int C = info_.bands;
+        const Rect image{0, 0, info_.width, info_.height};
         for (int kc = 0; kc * cc < C; ++kc)
             for (int ky = out.rect.y / ch; ky * ch < out.rect.bottom(); ++ky)
                 for (int kx = out.rect.x / cw; kx * cw < out.rect.right(); ++kx) {
-                    load_chunk(kc, ky, kx, chunk, file);
-                    const Rect part = Rect{kx * cw, ky * ch, cw, ch}.intersect(out.rect);
+                    const Rect whole = Rect{kx * cw, ky * ch, cw, ch}.intersect(image);
+                    const Rect part = whole.intersect(out.rect);
+                    const std::uint8_t* chunk = nullptr;
+                    io::BlockCache::Bytes shared;
+                    if (part == whole) {
+                        scratch.resize(n);
+                        load_chunk(kc, ky, kx, scratch.data(), n, file);
+                        ++g_decoded;
+                        chunk = scratch.data();
+                    } else {
+                        shared = cached_chunk(kc, ky, kx, file);
+                        chunk = reinterpret_cast<const std::uint8_t*>(shared->data());
+                    }
                     for (int c = kc * cc; c < std::min(C, (kc + 1) * cc); ++c)
                         for (int y = part.y; y < part.bottom(); ++y) {
                             const std::uint8_t* src =
-                                chunk.data() + (std::size_t(c - kc * cc) * stride_c_ +
-                                                std::size_t(y - ky * ch) * stride_y_ + std::size_t(part.x - kx * cw)) *
-                                                   sz;
+                                chunk + (std::size_t(c - kc * cc) * stride_c_ + std::size_t(y - ky * ch) * stride_y_ +
+                                         std::size_t(part.x - kx * cw)) *
+                                            sz;
                             std::byte* dst = out.at(part.x, y) + std::size_t(c) * sz;
                             copy_samples(src, dst, part.w, sz, out.pixel_bytes());
                         }
@@ -228,6 +266,8 @@ private:
         sep_ = sep[0];
         chunk_elems_ = 1;
         for (int c : chunks_) chunk_elems_ *= std::size_t(c);
+        chunks_x_ = (shape_[x_] + chunks_[x_] - 1) / chunks_[x_];
+        chunks_y_ = (shape_[y_] + chunks_[y_] - 1) / chunks_[y_];
         if (chunk_elems_ * format_size(info_.format) > (std::size_t(1) << 31))
             throw IoError(where, "has chunks over 2 GB; zarr_load reads chunks up to 2 GB");
         stride_x_ = 1;
@@ -253,8 +293,32 @@ private:
         }
     }
 
-    // Chunk (kc, ky, kx) (the other axes' index 0) decoded into `chunk`.
-    void load_chunk(int kc, int ky, int kx, std::vector<std::uint8_t>& chunk, std::vector<std::uint8_t>& file) const {
+    // Chunk (kc, ky, kx) from the cache, decoded into it first if it is not
+    // there (once, whichever threads ask at the same time).
+    io::BlockCache::Bytes cached_chunk(int kc, int ky, int kx, std::vector<std::uint8_t>& file) const {
+        const std::uint64_t key =
+            (std::uint64_t(kc) * std::uint64_t(chunks_y_) + std::uint64_t(ky)) * std::uint64_t(chunks_x_) +
+            std::uint64_t(kx);
+        if (auto b = chunk_cache().find(owner_, key)) {
+            ++g_hits;
+            return b;
+        }
+        std::lock_guard lock(decoding_[key % decoding_.size()]);
+        if (auto b = chunk_cache().find(owner_, key)) {  // decoded while this thread waited
+            ++g_hits;
+            return b;
+        }
+        const std::size_t n = chunk_elems_ * format_size(info_.format);
+        auto bytes = std::make_shared<std::vector<std::byte>>(n);
+        load_chunk(kc, ky, kx, reinterpret_cast<std::uint8_t*>(bytes->data()), n, file);
+        ++g_decoded;
+        io::BlockCache::Bytes out = std::move(bytes);
+        chunk_cache().keep(owner_, key, out);
+        return out;
+    }
+
+    // Chunk (kc, ky, kx) (the other axes' index 0) decoded into `chunk` (n bytes).
+    void load_chunk(int kc, int ky, int kx, std::uint8_t* chunk, std::size_t n, std::vector<std::uint8_t>& file) const {
         std::string name;
         for (std::size_t i = 0; i < shape_.size(); ++i) {
             const int k = i == x_ ? kx : i == y_ ? ky : int(i) == c_ ? kc : 0;
@@ -265,7 +329,7 @@ private:
         if (!f) {
             if (errno != ENOENT)
                 throw IoError(path_, "cannot read chunk '" + p.string() + "': " + std::strerror(errno));
-            fill(chunk);
+            fill(chunk, n);
             return;
         }
         file.clear();
@@ -275,19 +339,18 @@ private:
         const bool bad = std::ferror(f);
         std::fclose(f);
         if (bad) throw IoError(path_, "cannot read chunk '" + p.string() + "'");
-        io::zarr_decode(codec_, file.data(), file.size(), chunk.data(), chunk.size(), p.string());
+        io::zarr_decode(codec_, file.data(), file.size(), chunk, n, p.string());
     }
 
-    void fill(std::vector<std::uint8_t>& chunk) const {
+    void fill(std::uint8_t* chunk, std::size_t n) const {
         if (fill_ == 0) {
-            std::fill(chunk.begin(), chunk.end(), std::uint8_t(0));
+            std::fill(chunk, chunk + n, std::uint8_t(0));
             return;
         }
         const double one[1] = {fill_};
         const std::size_t sz = format_size(info_.format);
-        const int w = int(chunk.size() / sz);
-        fill_pixels(Tile{Rect{0, 0, w, 1}, 1, info_.format, reinterpret_cast<std::byte*>(chunk.data()), chunk.size()},
-                    one, 1);
+        const int w = int(n / sz);
+        fill_pixels(Tile{Rect{0, 0, w, 1}, 1, info_.format, reinterpret_cast<std::byte*>(chunk), n}, one, 1);
     }
 
     std::string path_;
@@ -300,9 +363,19 @@ private:
     char sep_ = '.';
     double fill_ = 0;
     io::ZarrCodec codec_;
+    std::int64_t chunks_x_ = 1, chunks_y_ = 1;  // chunks across and down
+    std::uint64_t owner_ = chunk_cache().next_owner();  // this op's chunks in the cache
+    mutable std::array<std::mutex, 16> decoding_;      // (see cached_chunk)
 };
 
 }  // namespace
+
+namespace io {
+std::string zarr_chunk_stats() {
+    return "zarr: " + std::to_string(g_decoded.load()) + " chunks decoded (" + std::to_string(g_hits.load()) +
+           " served from the cache)";
+}
+}  // namespace io
 
 OpSpec zarr_load_op_spec() {
     return {"zarr_load",

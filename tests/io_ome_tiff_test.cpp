@@ -118,7 +118,7 @@ TEST_CASE("ome-tiff: tifffile sees one planar series with its channels levels an
     save_ome(g, in, out,
              {{"compression", std::string("deflate")},
               {"predictor", true},
-              {"channel_names", std::string("DAPI, GFP,Cy5")},
+              {"channel_names", std::vector<std::string>{"DAPI", "GFP", "Cy5"}},
               {"pixel_size", std::string("0.5,0.25 um")}});
     Evaluator(g).run_sinks();
     const VImage im1 = half(im);
@@ -243,13 +243,13 @@ TEST_CASE("ome-tiff: float and 5 channels and BigTIFF and JPEG of planes") {
         const NodeId in = tt::load_image(g, dir, im, "five.v");
         const fs::path out = dir / "five.ome.tif";
         save_ome(g, in, out,
-                 {{"compression", std::string("deflate")}, {"channel_names", std::string("a,b,c,d,e&<f>")}});
+                 {{"compression", std::string("deflate")}, {"channel_names", std::vector<std::string>{"a", "b", "c", "d, e", "&<f>"}}});
         save_ome(g, in, dir / "lzw.ome.tif", {{"compression", std::string("lzw")}, {"predictor", true}});
         Evaluator(g).run_sinks();
         const VImage im1 = half(im);
         auto v = tifffile_view(dir, out, &im, &im1);
         CHECK(v["shape"] == "5x80x100");
-        CHECK(v["channels"] == "a,b,c,d,e&<f>");
+        CHECK(v["channels"] == "a,b,c,d, e,&<f>");  // (a name may hold a comma)
         CHECK(v["level0_equal"] == "True");
         CHECK(v["level1_equal"] == "True");
         check_schema(dir);
@@ -295,17 +295,21 @@ TEST_CASE("ome-tiff: keys are checked when the graph is built naming the key") {
         p.set("path", (dir / name).string());
         return tt::error_of([&] { g.add("save", {in}, p); });
     };
-    std::string e = error({{"channel_names", std::string("a,b,c")}});
-    CHECK(has(e, "key 'channel_names': 'a,b,c' gives 3 names for an image of 2 channels"));
-    CHECK(has(error({{"channel_names", std::string("a,")}}), "has an empty name"));
+    std::string e = error({{"channel_names", std::vector<std::string>{"a", "b", "c"}}});
+    CHECK(has(e, "key 'channel_names': [\"a\", \"b\", \"c\"] gives 3 names for an image of 2 channels"));
+    CHECK(has(error({{"channel_names", std::vector<std::string>{"a", " "}}}), "has an empty name"));
+    // last round's comma-separated string is one name: the message says to give a list
+    CHECK(has(error({{"channel_names", std::string("a,b")}}),
+              "gives 1 name for an image of 2 channels (an 8-bit RGB OME-TIFF is one RGB channel); give one name per "
+              "channel, as a list of strings ([\"A\", \"B\"], not \"A,B\")"));
     CHECK(has(error({{"pixel_size", std::string("0.5 furlong")}}), "key 'pixel_size': unknown unit 'furlong'"));
     CHECK(has(error({{"pixel_size", std::string("0.5")}}), "'0.5' has no unit"));
     CHECK(has(error({{"pixel_size", std::string("-1 um")}}), "above 0"));
     CHECK(has(error({{"pixel_size", std::string("1,2,3 um")}}), "at most two"));
     CHECK(has(error({{"tile", false}}), "an OME-TIFF is always tiled"));
-    CHECK(has(error({{"channel_names", std::string("a,b")}}, "e.tif"),
+    CHECK(has(error({{"channel_names", std::vector<std::string>{"a", "b"}}}, "e.tif"),
               "key 'channel_names': applies to ome-tiff or ome-zarr output only, not to tiff"));
-    CHECK(error({{"channel_names", std::string("a,b")}, {"pixel_size", std::string("1 micron")}}) == "(no error)");
+    CHECK(error({{"channel_names", std::vector<std::string>{"a", "b"}}, {"pixel_size", std::string("1 micron")}}) == "(no error)");
 }
 
 TEST_CASE("ome-tiff: stitch writes it with --channel-names --pixel-size and the tiles it came from") {
@@ -346,7 +350,8 @@ TEST_CASE("ome-tiff: stitch writes it with --channel-names --pixel-size and the 
                                 "--compression deflate --emit-json > " + (dir / "job.json").string(),
                             &json) == 0);
     const std::string job = tt::slurp(dir / "job.json");
-    CHECK(has(job, R"("channel_names": "DAPI,GFP")"));
+    CHECK(has(job, R"("channel_names": [)"));  // a list, from --channel-names A,B
+    CHECK(has(job, R"("GFP")"));
     CHECK(has(job, R"("pixel_size": "0.65 um")"));
     const std::string before = tt::slurp(out);
     fs::remove(out);
@@ -375,7 +380,7 @@ TEST_CASE("mpi: OME-TIFF on 2 and 3 ranks writes the single-process file byte fo
           {"id": "ome", "op": "save", "inputs": ["in"], "path": ")" +
                                                            tag + R"(/out.ome.tif",
            "tile_width": 32, "tile_height": 32, "compression": "deflate", "predictor": true, "band_width": 256,
-           "channel_names": "a,b,c,d"}]})";
+           "channel_names": ["a", "b", "c", "d"]}]})";
         return (tmp / ("p-" + tag + ".json")).string();
     };
     REQUIRE(tt::run_command(tt::tessera_binary() + " run -q " + pipeline("one")) == 0);

@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "support.hpp"
+#include "tessera/io/formats.hpp"
 
 namespace fs = std::filesystem;
 using tessera::Evaluator;
@@ -21,6 +22,9 @@ using tessera::Graph;
 using tessera::NodeId;
 using tessera::Params;
 using tessera::standard_registry;
+using tessera::Buffer;
+using tessera::channel_names_list;
+using tessera::io_stats;
 
 namespace {
 
@@ -168,7 +172,7 @@ TEST_CASE("ome-zarr: zarr-python reads every level with its shape dtype chunks a
                  {"band_width", std::int64_t(c.band_width)}};
         if (!c.compression.empty()) p.set("compression", c.compression);
         if (!c.pixel_size.empty()) p.set("pixel_size", c.pixel_size);
-        if (c.names != "-") p.set("channel_names", c.names);
+        if (c.names != "-") p.set("channel_names", channel_names_list(c.names));  // "a b,c\"d": [a b, c"d]
         const fs::path store = save_store(dir, im, "s", p);
         save_raw(im, dir / "in.raw");
         std::string out;
@@ -352,7 +356,7 @@ TEST_CASE("ome-zarr: options and stores it cannot take are refused naming the ke
     CHECK(has(save({{"pixel_size", std::string("0.3")}}), "has no unit"));
     CHECK(has(save({{"pixel_size", std::string("-1 um")}}), "is not a size above 0"));
     CHECK(has(save({{"pixel_size", std::string("1 parsecs")}}), "unknown unit 'parsecs'"));
-    CHECK(has(save({{"channel_names", std::string("a,b")}}), "gives 2 names for an image of 3 channels"));
+    CHECK(has(save({{"channel_names", std::vector<std::string>{"a", "b"}}}), "gives 2 names for an image of 3 channels"));
     CHECK(has(save({{"tile", false}}), "always tiles"));
     CHECK(save({{"compression", std::string("blosc-zstd")}, {"pixel_size", std::string("0.3,0.4 µm")}}) ==
           "(no error)");
@@ -454,4 +458,38 @@ print("OK")
     CHECK_MESSAGE(python(dir, "schema.py", script, schemas.string() + " " + (store / ".zattrs").string(), &out) == 0,
                   out);
     CHECK(has(out, "OK"));
+}
+
+TEST_CASE("zarr_load: a chunk shared by several tiles is decoded once - any tile grid and threads") {
+    tt::TempDir dir;
+    // 600x400 in chunks of 128: 5 x 4 = 20 chunk files (each holds the 3 channels)
+    const vips::VImage im = tt::pattern(600, 400, 3, VIPS_FORMAT_UCHAR, 9);
+    const fs::path store =
+        save_store(dir, im, "c", {{"tile_width", std::int64_t(128)}, {"tile_height", std::int64_t(128)}});
+    // the io statistics' "zarr: N chunks decoded (M served from the cache)"
+    auto counts = [] {
+        const std::string s = io_stats();
+        const auto at = s.find("zarr: ");
+        REQUIRE(at != std::string::npos);
+        const long decoded = std::stol(s.substr(at + 6));
+        const auto open = s.find('(', at);
+        return std::pair{decoded, std::stol(s.substr(open + 1))};
+    };
+    Buffer want = tt::from_vips(im);
+    // tiles of 64 and 96 meet each chunk 4 times or more; 128 once (read
+    // past the cache); 256 covers whole chunks only
+    for (const int tile : {64, 96, 128, 256})
+        for (const int threads : {1, 2}) {
+            CAPTURE(tile);
+            CAPTURE(threads);
+            Graph g(standard_registry());
+            const NodeId n = g.add("zarr_load", {}, {{"path", store.string()}});
+            const auto [d0, h0] = counts();
+            const Buffer got = tt::render(g, n, tile, threads);
+            const auto [d1, h1] = counts();
+            CHECK(tt::max_abs_diff(got, want) == 0);
+            CHECK(d1 - d0 == 20);  // every chunk once
+            if (tile == 128 || tile == 256) CHECK(h1 - h0 == 0);
+            if (tile == 64) CHECK(h1 - h0 > 20);  // the other tiles of each chunk were served from the cache
+        }
 }

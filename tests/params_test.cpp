@@ -206,3 +206,52 @@ TEST_CASE("params: a CLI option rejects the value its parameter rejects in JSON 
                           &log) != 0);
     CHECK(has(log, "--resampling: unknown resampling 'lanczos'; use nearest, bilinear or cubic"));
 }
+
+TEST_CASE("params: a strings parameter takes a list or a lone string and reads back from JSON unchanged") {
+    OpRegistry r;
+    r.add(see_spec({{.name = "names",
+                     .type = ParamType::strings,
+                     .doc = "names",
+                     .default_value = std::vector<std::string>{"x"},
+                     .choices = {}},
+                    {.name = "kinds", .type = ParamType::strings, .doc = "kinds", .choices = {"a", "b"}}}));
+    CHECK(r.find("see")->params[0].default_text == "[\"x\"]");
+    CHECK(std::string(param_type_name(ParamType::strings)) == "array of strings");
+    Graph g(r);
+    // the default; a lone string is a list of one (as a lone number is numbers)
+    g.add("see", {}, {}, "d");
+    CHECK(g_seen.strings("names") == std::vector<std::string>{"x"});
+    NodeId one = g.add("see", {}, {{"names", std::string("a,b")}}, "one");
+    CHECK(g_seen.strings("names") == std::vector<std::string>{"a,b"});
+    CHECK(g.node(one).params == Params{{"names", std::vector<std::string>{"a,b"}}});
+    // names with commas, quotes and non-ASCII survive the JSON round trip
+    const std::vector<std::string> names{"DAPI", "a, b", "q\"uote", "µm"};
+    g.add("see", {}, {{"names", names}, {"kinds", std::vector<std::string>{"b", "a"}}}, "many");
+    CHECK(g_seen.strings("names") == names);
+    const std::string json = to_json(g);
+    CHECK(has(json, R"("a, b")"));
+    tt::TempDir dir;
+    std::ofstream(dir / "p.json") << json;
+    Graph back = load_pipeline((dir / "p.json").string(), r);
+    CHECK(to_json(back) == json);
+    CHECK(back.node(back.find("many")).params.strings("names") == names);
+    // refusals: an element that is no string, a value outside the choices
+    auto error_for = [&](const std::string& value) {
+        std::ofstream(dir / "e.json") << R"({"version": 1, "nodes": [{"id": "s", "op": "see", "names": )" + value +
+                                             "}]}";
+        return tt::error_of([&] { load_pipeline((dir / "e.json").string(), r); });
+    };
+    std::string e = error_for(R"(["a", 1])");
+    CHECK(has(e, "node 's' (op see), key 'names'"));
+    CHECK(has(e, "expected array of strings, got array"));
+    CHECK(has(error_for("3"), "expected array of strings, got integer"));
+    CHECK(error_for(R"([])") == "(no error)");
+    CHECK(has(tt::error_of([&] { g.add("see", {}, {{"kinds", std::vector<std::string>{"a", "c"}}}); }),
+              "key 'kinds': value 1: unknown kinds 'c'; use a or b"));
+    CHECK(has(tt::error_of([&] { g.add("see", {}, {{"names", std::int64_t(3)}}); }),
+              "expected array of strings, got integer"));
+    // save's channel_names is one, and `tessera ops` says so
+    std::string out;
+    REQUIRE(tt::run_command(tt::tessera_binary() + " ops", &out) == 0);
+    CHECK(has(out, "channel_names : array of strings"));
+}

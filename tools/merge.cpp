@@ -112,7 +112,7 @@ Graph merge_graph(const MergeOptions& o, const OpRegistry& registry) {
         save.set("tile_height", std::int64_t(o.tile_size));
     }
     for (const std::string& kv : o.creation_options) apply_creation_option(kv, cog, save);
-    if (!o.channel_names.empty()) save.set("channel_names", o.channel_names);  // the save refuses them but for OME-TIFF
+    if (!o.channel_names.empty()) save.set("channel_names", channel_names_list(o.channel_names));  // the save refuses them but for OME-TIFF
     if (!o.pixel_size.empty()) save.set("pixel_size", o.pixel_size);
     Graph g(registry);
     // the pull unit follows the output's tiles (the TIFF writer asks for its own)

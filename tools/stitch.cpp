@@ -180,7 +180,10 @@ NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
                                         " applies to " + names + " outputs, not to " + f.name +
                                         "; name the output NAME" + ext);
         }
-        save.set(key, *value);
+        if (std::string_view(key) == "channel_names")
+            save.set(key, channel_names_list(*value));
+        else
+            save.set(key, *value);
     }
     if (f.takes("description")) {
         // and what the stitch knows: how many tiles, from where

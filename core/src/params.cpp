@@ -16,6 +16,7 @@ const char* param_type_name(ParamType t) {
         case ParamType::numbers: return "array of numbers";
         case ParamType::points: return "array of [x, y] integer pairs";
         case ParamType::coords: return "array of [x, y] number pairs";
+        case ParamType::strings: return "array of strings";
     }
     return "?";
 }
@@ -72,6 +73,9 @@ std::string param_text(const ParamValue& v) {
     if (auto l = std::get_if<std::vector<double>>(&v)) return list_text(*l, number_text);
     if (auto l = std::get_if<std::vector<NumPair>>(&v))
         return list_text(*l, [](const NumPair& p) { return "[" + number_text(p[0]) + ", " + number_text(p[1]) + "]"; });
+    // quoted, as JSON writes them: a name may hold a comma
+    if (auto l = std::get_if<std::vector<std::string>>(&v))
+        return list_text(*l, [](const std::string& s) { return "\"" + s + "\""; });
     return list_text(std::get<std::vector<IntPair>>(v),
                      [](const IntPair& p) { return "[" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + "]"; });
 }
@@ -94,6 +98,14 @@ std::string ParamSpec::violation(const ParamValue& v) const {
     if (auto s = std::get_if<std::string>(&v)) {
         if (choices.empty() || std::find(choices.begin(), choices.end(), *s) != choices.end()) return "";
         return "unknown " + name + " '" + *s + "'; use " + or_list(choices);
+    }
+    if (auto l = std::get_if<std::vector<std::string>>(&v)) {
+        if (choices.empty()) return "";
+        for (std::size_t k = 0; k < l->size(); ++k)
+            if (std::find(choices.begin(), choices.end(), (*l)[k]) == choices.end())
+                return "value " + std::to_string(k) + ": unknown " + name + " '" + (*l)[k] + "'; use " +
+                       or_list(choices);
+        return "";
     }
     if (auto i = std::get_if<std::int64_t>(&v))
         return outside(double(*i)) ? std::to_string(*i) + " is out of range" + use("a value") : "";
@@ -193,6 +205,14 @@ std::vector<NumPair> Params::coords(const std::string& key) const {
         if (!std::isfinite(c[k][0]) || !std::isfinite(c[k][1]))
             throw ParamError(key, "pair " + std::to_string(k) + " is not finite; give finite numbers");
     return c;
+}
+std::vector<std::string> Params::strings(const std::string& key) const {
+    const ParamValue& v = get(key);
+    if (auto s = std::get_if<std::string>(&v)) return {*s};
+    return as<std::vector<std::string>>(key, v, ParamType::strings);
+}
+std::vector<std::string> Params::strings(const std::string& key, std::vector<std::string> def) const {
+    return has(key) ? strings(key) : def;
 }
 
 }  // namespace tessera

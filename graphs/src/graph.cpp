@@ -30,7 +30,7 @@ Graph& Graph::operator=(Graph&&) noexcept = default;
 namespace {
 
 // The value in the canonical type for its spec (integers where numbers are
-// declared become doubles, a lone number becomes a one-element list), so
+// declared become doubles, a lone number or string becomes a one-element list), so
 // that a graph saved to JSON and read back has equal params. Throws a
 // message when the type cannot be taken.
 ParamValue canonical(const ParamSpec& spec, const ParamValue& v) {
@@ -59,6 +59,9 @@ ParamValue canonical(const ParamSpec& spec, const ParamValue& v) {
             if (auto i = std::get_if<std::int64_t>(&v)) return std::vector<double>{double(*i)};
             if (auto d = std::get_if<double>(&v)) return std::vector<double>{*d};
             if (auto l = std::get_if<std::vector<std::int64_t>>(&v)) return std::vector<double>(l->begin(), l->end());
+            break;
+        case ParamType::strings:
+            if (auto s = std::get_if<std::string>(&v)) return std::vector<std::string>{*s};
             break;
         default: break;
     }

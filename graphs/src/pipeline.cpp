@@ -73,6 +73,17 @@ ParamValue to_param(const ParamSpec& spec, const json& j) {
             }
             return v;
         }
+        case ParamType::strings: {
+            // a lone string is a list of one, as a lone number is numbers
+            if (j.is_string()) return std::vector<std::string>{j.get<std::string>()};
+            if (!j.is_array()) return fail();
+            std::vector<std::string> v;
+            for (const auto& e : j) {
+                if (!e.is_string()) return fail();
+                v.push_back(e.get<std::string>());
+            }
+            return v;
+        }
         case ParamType::points:
         case ParamType::coords: {
             // Pairs of numbers; all whole: points (an integer token as it

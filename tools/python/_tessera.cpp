@@ -154,6 +154,16 @@ ParamValue to_param(const std::string& op, const ParamSpec& spec, const py::hand
             }
             return out;
         }
+        case ParamType::strings: {
+            // a lone str is a list of one (not a sequence of characters)
+            if (py::isinstance<py::str>(v)) return std::vector<std::string>{v.cast<std::string>()};
+            std::vector<std::string> out;
+            for (auto x : seq("a list of strings")) {
+                if (!py::isinstance<py::str>(x)) bad_value(op, spec.name, "a list of strings", v);
+                out.push_back(x.cast<std::string>());
+            }
+            return out;
+        }
         case ParamType::points:
         case ParamType::coords: {
             std::vector<NumPair> c;

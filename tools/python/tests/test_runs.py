@@ -137,3 +137,20 @@ def test_mosaic_job_lazy_and_written_agree(tmp_path):
     written = tessera.load(out)
     assert written.shape == lazy.shape
     np.testing.assert_array_equal(lazy[1000:1300, 1500:2000], written[1000:1300, 1500:2000])
+
+
+def test_channel_names_is_a_list_of_strings(tmp_path):
+    # a list (or tuple) of names, each as given: a name may hold a comma
+    import tifffile
+
+    a = pattern(64, 48, 3, seed=2).astype(np.uint16)
+    out = tmp_path / "c.ome.tif"
+    tessera.from_array(a).save(out, channel_names=("DAPI", "a, b", "Cy5"), compression="deflate")
+    with tifffile.TiffFile(out) as t:
+        assert t.series[0].shape == (3, 64, 48)
+        assert "Name=\"a, b\"" in t.pages[0].description
+    with pytest.raises(Exception, match="channel_names.*a list of strings"):
+        tessera.from_array(a).save(tmp_path / "d.ome.tif", channel_names=["a", 2, "c"])
+    # a lone str is one name, not a sequence of characters
+    with pytest.raises(Exception, match=r"gives 1 name for an image of 3 channels"):
+        tessera.from_array(a).save(tmp_path / "e.ome.tif", channel_names="abc")

@@ -18,10 +18,12 @@ using IntPair = std::array<std::int64_t, 2>;
 // A fractional [x, y] (sub-pixel positions).
 using NumPair = std::array<double, 2>;
 using ParamValue = std::variant<bool, std::int64_t, double, std::string, std::vector<std::int64_t>, std::vector<double>,
-                                std::vector<IntPair>, std::vector<NumPair>>;
+                                std::vector<IntPair>, std::vector<NumPair>, std::vector<std::string>>;
 
 // The types a parameter can be declared with; index-aligned with ParamValue.
-enum class ParamType { boolean, integer, number, string, integers, numbers, points, coords };
+// (strings: a list of names, e.g. save's channel_names; a lone string where
+// strings are declared is a one-element list, as a lone number is numbers)
+enum class ParamType { boolean, integer, number, string, integers, numbers, points, coords, strings };
 const char* param_type_name(ParamType t);
 ParamType param_type_of(const ParamValue& v);
 // Coords as points when every number in them is whole (and within 2^53, so
@@ -63,7 +65,7 @@ struct ParamSpec {
     // array of them.
     std::optional<double> min = std::nullopt;
     std::optional<double> max = std::nullopt;
-    // The values a string may take; empty: any.
+    // The values a string (or every string of a list) may take; empty: any.
     std::vector<std::string> choices = {};
 
     // Why `v` (already of the declared type) is not allowed, e.g.
@@ -110,6 +112,9 @@ public:
     std::vector<IntPair> points(const std::string& key) const;
     // [x, y] number pairs; points (integers) are accepted, as number() takes integers.
     std::vector<NumPair> coords(const std::string& key) const;
+    // A list of strings; a lone string is accepted as a list of one.
+    std::vector<std::string> strings(const std::string& key) const;
+    std::vector<std::string> strings(const std::string& key, std::vector<std::string> def) const;
 
     friend bool operator==(const Params&, const Params&) = default;
 

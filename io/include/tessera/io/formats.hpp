@@ -86,4 +86,9 @@ std::string supported_format_names();
 // The table for `tessera formats`: text, or JSON (an array of objects).
 std::string describe_output_formats(bool json);
 
+// The command line's --channel-names A,B,... as save's channel_names list:
+// split at commas, each name trimmed (a pipeline or Python gives a list,
+// where a name may hold a comma).
+std::vector<std::string> channel_names_list(const std::string& comma_separated);
+
 }  // namespace tessera
