@@ -113,6 +113,7 @@ std::string cxx_type(const OpSpec& op, const ParamSpec& p) {
         case ParamType::numbers: return "std::vector<double>";
         case ParamType::points: return "std::vector<IntPair>";
         case ParamType::coords: return "std::vector<NumPair>";
+        case ParamType::strings: return "std::vector<std::string>";
     }
     fail(op, p,
          std::string("no C++ type for parameters of type ") + param_type_name(p.type) +
@@ -300,7 +301,7 @@ void write_op(std::ostream& types, std::ostream& fns, const OpSpec& op) {
     auto body = [&](const std::string& inputs_expr, int mode) {
         std::string b = "    Params p_;\n";
         if (optional.empty()) b += "    (void)options;  // " + op.name + " has no optional parameters\n";
-        if (!set_optional.empty()) b += "    const op::" + Op + "Options d_{};\n";
+        if (set_optional.find(" d_.") != std::string::npos) b += "    const op::" + Op + "Options d_{};\n";
         b += set_required + set_optional;
         if (mode == 1)
             b += "    return Image::run_sink(" + string_literal(op.name) + ", " + inputs_expr + ", p_, run);\n";
