@@ -10,5 +10,6 @@ OpSpec save_op_spec();
 OpSpec gdal_load_op_spec();
 OpSpec reproject_op_spec();
 OpSpec zarr_load_op_spec();
+OpSpec stats_op_spec();
 
 }  // namespace tessera

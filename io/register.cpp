@@ -9,6 +9,7 @@ void register_io_ops(OpRegistry& r) {
     r.add(gdal_load_op_spec());
     r.add(reproject_op_spec());
     r.add(zarr_load_op_spec());
+    r.add(stats_op_spec());
 }
 
 }  // namespace tessera

@@ -24,7 +24,6 @@ OpSpec extract_band_op_spec();
 OpSpec bandjoin_op_spec();
 OpSpec invert_op_spec();
 OpSpec flatten_op_spec();
-OpSpec stats_op_spec();
 OpSpec scale_op_spec();
 OpSpec hist_equal_op_spec();
 OpSpec normalise_op_spec();

@@ -23,7 +23,6 @@ void register_ops(OpRegistry& r) {
     r.add(bandjoin_op_spec());
     r.add(invert_op_spec());
     r.add(flatten_op_spec());
-    r.add(stats_op_spec());
     r.add(scale_op_spec());
     r.add(hist_equal_op_spec());
     r.add(normalise_op_spec());

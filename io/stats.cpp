@@ -19,12 +19,12 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
-#include "ops_list.hpp"
+#include "io_list.hpp"
 #include "tessera/core/error.hpp"
 #include "tessera/core/statistics_sink.hpp"
+#include "tessera/io/output_target.hpp"
 
 namespace tessera {
 namespace {
@@ -65,28 +65,14 @@ public:
            << ",\n \"all\": " << moments_json(s.all) << ",\n \"band\": [";
         for (std::size_t b = 0; b < s.bands.size(); ++b) os << (b ? ",\n  " : "\n  ") << moments_json(s.bands[b]);
         os << "]}\n";
-        tmp_ = path_ + ".tmp-stats";
-        {
-            std::ofstream f(tmp_, std::ios::binary | std::ios::trunc);
-            if (!(f << os.str()) || !(f.flush()))
-                throw IoError(path_, "cannot be written (the statistics JSON); check the folder and the disk");
-        }
-        std::error_code ec;
-        fs::rename(tmp_, path_, ec);
-        if (ec)
-            throw IoError(path_, "cannot be written (renaming the statistics JSON into place: " + ec.message() + ")");
-        tmp_.clear();
+        // beside the target under a temporary name, renamed into place
+        write_output_file(path_, os.str(), "the statistics JSON");
     }
 
-    void abort() noexcept override {
-        if (!tmp_.empty()) {
-            std::error_code ec;
-            fs::remove(tmp_, ec);
-        }
-    }
+    void abort() noexcept override {}  // nothing is written before finish()
 
 private:
-    std::string path_, tmp_;
+    std::string path_;
     ImageInfo info_;
     bool writer_ = true;
 };
