@@ -14,6 +14,7 @@
 #include "tessera/core/error.hpp"
 #include "tessera/core/format.hpp"
 #include "tessera/core/image_info.hpp"
+#include "tessera/core/op.hpp"
 
 namespace tessera::arith {
 
@@ -76,5 +77,36 @@ inline int alike_bands(std::initializer_list<std::pair<const char*, int>> images
                         std::to_string(n) + "; give images of one band or the same bands");
     return n;
 }
+
+}  // namespace tessera::arith
+
+namespace tessera::arith {
+
+// What premultiply and unpremultiply share: the last band is alpha (so at
+// least 2 bands), the output float (f64 for f64 input) as libvips, max_alpha
+// given or libvips's choice from the interpretation, the same rect of the
+// input per output pixel (halo none). Each op writes its own compute.
+class AlphaScaleOp : public Op {
+public:
+    AlphaScaleOp(const char* op, const Params& p, std::span<const ImageInfo> in) {
+        if (in[0].bands < 2)
+            throw Error(std::string(op) +
+                        ": the input has 1 band; the last band is taken as alpha, so give at least 2");
+        info_ = in[0];
+        in_format_ = in[0].format;
+        info_.format = in[0].format == Format::f64 ? Format::f64 : Format::f32;
+        max_alpha_ = p.has("max_alpha") ? p.number("max_alpha") : max_alpha(in[0].interpretation);
+        if (!(max_alpha_ > 0)) throw ParamError("max_alpha", "must be above 0 (the alpha of an opaque pixel)");
+        if (info_.geo) info_.geo->nodata.clear();
+    }
+
+    // Case analysis for an output rect r: one case, the same rect of the
+    // input, per pixel.
+    void demand(const Rect& r, Demand& need) const override { need.push_back({0, r, std::nullopt}); }
+
+protected:
+    Format in_format_ = Format::u8;
+    double max_alpha_ = 255;
+};
 
 }  // namespace tessera::arith

@@ -17,22 +17,9 @@
 namespace tessera {
 namespace {
 
-class PremultiplyOp final : public Op {
+class PremultiplyOp final : public arith::AlphaScaleOp {
 public:
-    PremultiplyOp(const Params& p, std::span<const ImageInfo> in) {
-        if (in[0].bands < 2)
-            throw Error("premultiply: the input has 1 band; the last band is taken as alpha, so give at least 2");
-        info_ = in[0];
-        in_format_ = in[0].format;
-        info_.format = in[0].format == Format::f64 ? Format::f64 : Format::f32;
-        max_alpha_ = p.has("max_alpha") ? p.number("max_alpha") : arith::max_alpha(in[0].interpretation);
-        if (!(max_alpha_ > 0)) throw ParamError("max_alpha", "must be above 0 (the alpha of an opaque pixel)");
-        if (info_.geo) info_.geo->nodata.clear();
-    }
-
-    // Case analysis for an output rect r: one case, the same rect of the
-    // input, per pixel.
-    void demand(const Rect& r, Demand& need) const override { need.push_back({0, r, std::nullopt}); }
+    PremultiplyOp(const Params& p, std::span<const ImageInfo> in) : AlphaScaleOp("premultiply", p, in) {}
 
     void compute(const Tile& out, std::span<const Pulled> in) const override {
         dispatch_format(in_format_, [&](auto zi) {
@@ -56,10 +43,6 @@ public:
             });
         });
     }
-
-private:
-    Format in_format_ = Format::u8;
-    double max_alpha_ = 255;
 };
 
 }  // namespace
