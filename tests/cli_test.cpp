@@ -46,6 +46,23 @@ TEST_CASE("cli: the example pipeline runs and equals libvips's insert loop") {
     CHECK(diff_files(ex / "stitched.tif", ref) == 0);
     // the thumbnail is libvips's shrink of the same mosaic
     CHECK(diff_files(ex / "thumbnail.png", ref.shrink(4, 4)) == 0);
+    // the preview: resized to 400 px wide (lanczos3, as vips resize), then
+    // JPEG Q85: as far from libvips's resize as that resize is from its own
+    // Q85 JPEG (the codec's loss), give or take a little
+    vips::VImage preview = vips::VImage::new_from_file((ex / "preview.jpg").c_str());
+    CHECK(preview.width() == 400);
+    CHECK(preview.height() == 280);
+    const vips::VImage want = ref.resize(0.4);
+    REQUIRE(want.width() == 400);
+    auto mean_diff = [](vips::VImage a, vips::VImage b) {
+        return (a.cast(VIPS_FORMAT_FLOAT) - b.cast(VIPS_FORMAT_FLOAT)).abs().avg();
+    };
+    VipsBlob* jpeg = want.jpegsave_buffer(vips::VImage::option()->set("Q", 85));
+    const vips::VImage want_jpeg = vips::VImage::new_from_buffer(jpeg->area.data, jpeg->area.length, "");
+    const double codec_loss = mean_diff(want_jpeg, want);
+    MESSAGE("preview vs vips resize: mean |diff| " << mean_diff(preview, want) << ", codec loss " << codec_loss);
+    CHECK(mean_diff(preview, want) < codec_loss + 0.5);
+    vips_area_unref(&jpeg->area);
 }
 
 TEST_CASE("cli: threads and tile size never change the output") {
