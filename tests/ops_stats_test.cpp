@@ -409,7 +409,11 @@ TEST_CASE("pre-pass: over a large lazy image it holds its tiles in flight and no
     MESSAGE("pre-pass and scale of 200 MB: peak pixel memory " << st.peak_pixel_bytes / 1048576.0 << " MB, RSS grew "
                                                                << grown / 1024.0 << " MB");
     CHECK(st.peak_pixel_bytes < std::size_t(32) << 20);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    // (a sanitizer's quarantine keeps freed tiles resident: no bound there;
+    // the pixel account above is checked everywhere)
     if (before > 0) CHECK(grown < 64 * 1024);
+#endif
 }
 
 TEST_CASE("example: contrast - a 16-bit mosaic stretched to an 8-bit JPEG pyramid") {
