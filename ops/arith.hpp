@@ -78,6 +78,20 @@ inline int alike_bands(std::initializer_list<std::pair<const char*, int>> images
     return n;
 }
 
+// Converts row y of a tile, columns [x, x + w), to doubles: how calc and
+// composite read their inputs whatever the format (row_reader(format)
+// picks the instance once, when the op is built).
+template <class T>
+void row_to_double(const ConstTile& t, int x, int y, int w, double* out) {
+    const T* p = reinterpret_cast<const T*>(t.at(x, y));
+    const std::size_t n = std::size_t(w) * std::size_t(t.bands);
+    for (std::size_t i = 0; i < n; ++i) out[i] = double(p[i]);
+}
+using RowReader = void (*)(const ConstTile&, int, int, int, double*);
+inline RowReader row_reader(Format f) {
+    return dispatch_format(f, [](auto z) -> RowReader { return &row_to_double<decltype(z)>; });
+}
+
 }  // namespace tessera::arith
 
 namespace tessera::arith {

@@ -86,15 +86,6 @@ struct Var {
     int band = -1;
 };
 
-// Converts row y of a tile, columns [x, x + w), to doubles.
-template <class T>
-void row_to_double(const ConstTile& t, int x, int y, int w, double* out) {
-    const T* p = reinterpret_cast<const T*>(t.at(x, y));
-    const std::size_t n = std::size_t(w) * std::size_t(t.bands);
-    for (std::size_t i = 0; i < n; ++i) out[i] = double(p[i]);
-}
-using RowReader = void (*)(const ConstTile&, int, int, int, double*);
-
 template <class T>
 void store_row(const double* v, std::size_t n, std::byte* out) {
     T* q = reinterpret_cast<T*>(out);
@@ -177,8 +168,7 @@ public:
         inputs_.resize(in.size());
         for (std::size_t i = 0; i < in.size(); ++i) {
             inputs_[i].bands = in[i].bands;
-            inputs_[i].read =
-                dispatch_format(in[i].format, [](auto z) -> RowReader { return &row_to_double<decltype(z)>; });
+            inputs_[i].read = arith::row_reader(in[i].format);
             if (in[i].geo) inputs_[i].nodata = in[i].geo->nodata;
         }
         for (const Var& v : vars_) inputs_[std::size_t(v.input)].used = true;
@@ -230,7 +220,7 @@ private:
     struct Input {
         int bands = 1;
         bool used = false;
-        RowReader read = nullptr;
+        arith::RowReader read = nullptr;
         std::vector<std::optional<double>> nodata;
     };
     // One thread's parser, its variables bound to its own slots.

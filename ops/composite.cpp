@@ -41,14 +41,6 @@ namespace {
 enum class Mode { over, multiply, screen, add };
 const std::vector<std::string> kModes = {"over", "multiply", "screen", "add"};
 
-template <class T>
-void row_to_double(const ConstTile& t, int x, int y, int w, double* out) {
-    const T* p = reinterpret_cast<const T*>(t.at(x, y));
-    const std::size_t n = std::size_t(w) * std::size_t(t.bands);
-    for (std::size_t i = 0; i < n; ++i) out[i] = double(p[i]);
-}
-using RowReader = void (*)(const ConstTile&, int, int, int, double*);
-
 class CompositeOp final : public Op {
 public:
     CompositeOp(const Params& p, std::span<const ImageInfo> in) {
@@ -88,9 +80,7 @@ public:
                             std::to_string(in[0].height) + "; give layers of one size (embed or insert first)");
             fmt = arith::common_format(fmt, im.format);
             sixteen = sixteen || arith::max_alpha(im.interpretation) == 65535;
-            layers_.push_back(
-                {im.bands, arith::max_alpha(im.interpretation),
-                 dispatch_format(im.format, [](auto z) -> RowReader { return &row_to_double<decltype(z)>; })});
+            layers_.push_back({im.bands, arith::max_alpha(im.interpretation), arith::row_reader(im.format)});
         }
         info_ = in[0];
         info_.bands = colour_ + 1;
@@ -142,7 +132,7 @@ private:
     struct Layer {
         int bands = 1;
         double max_alpha = 255;
-        RowReader read = nullptr;
+        arith::RowReader read = nullptr;
     };
 
     // Layer i's pixel x as premultiplied colours in [0, 1] and its alpha.
