@@ -78,6 +78,52 @@ public:
 
 }  // namespace
 
+// The u8/u16 pyramid kernel runs in three passes along each row (see
+// core/src/shrink.cpp); each output sample must still be (a + b + c + d + 2)
+// >> 2 of its own four, for any band count, width (odd, one pixel) and
+// offset of the tile in its source, with no byte written outside it.
+template <class T>
+void check_mean_rows(int bands) {
+    std::uint32_t seed = 12345u + unsigned(bands);
+    auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
+    for (int w : {1, 2, 7, 256}) {
+        const Rect src_rect{6, 4, 2 * w + 6, 8};  // the tile is at x 3..3+w of dst's frame
+        const Rect dst_rect{5, 2, w, 3};          // rows 4..9 of src, columns 10..10+2w
+        std::vector<T> in(std::size_t(src_rect.area()) * bands);
+        for (T& v : in) v = T(next() >> 8);
+        const ConstTile src(src_rect, bands, format_of<T>(), reinterpret_cast<const std::byte*>(in.data()),
+                            std::size_t(src_rect.w) * bands * sizeof(T));
+        const int stride = (w + 2) * bands;  // a guard column each side
+        std::vector<T> out(std::size_t(stride) * dst_rect.h, T(7));
+        const Tile dst(dst_rect, bands, format_of<T>(), reinterpret_cast<std::byte*>(out.data() + bands),
+                       std::size_t(stride) * sizeof(T));
+        shrink2x2_mean(src, dst);
+        for (int y = 0; y < dst_rect.h; ++y) {
+            for (int k = 0; k < bands; ++k) {
+                CHECK(out[std::size_t(y) * stride + k] == T(7));
+                CHECK(out[std::size_t(y) * stride + (w + 1) * bands + k] == T(7));
+            }
+            for (int x = 0; x < w; ++x)
+                for (int k = 0; k < bands; ++k) {
+                    auto at = [&](int sx, int sy) {
+                        return std::uint64_t(
+                            in[(std::size_t(sy - src_rect.y) * src_rect.w + (sx - src_rect.x)) * bands + k]);
+                    };
+                    const int sx = 2 * (dst_rect.x + x), sy = 2 * (dst_rect.y + y);
+                    const auto want = T((at(sx, sy) + at(sx + 1, sy) + at(sx, sy + 1) + at(sx + 1, sy + 1) + 2) >> 2);
+                    CHECK(out[std::size_t(y) * stride + (x + 1) * bands + k] == want);
+                }
+        }
+    }
+}
+
+TEST_CASE("writers: the u8 and u16 2x2 mean is exact for every band count, width and offset") {
+    for (int bands : {1, 2, 3, 4, 5}) {
+        check_mean_rows<std::uint8_t>(bands);
+        check_mean_rows<std::uint16_t>(bands);
+    }
+}
+
 TEST_CASE("writers: the 2x2 kernels follow their own libvips rules") {
     // vips_shrink rounds the column means, then their mean: (1+0+1)/2 = 1,
     // (0+0+1)/2 = 0, (1+0+1)/2 = 1; the region shrink rounds the mean of
