@@ -641,6 +641,10 @@ private:
     // encodes it when it writes the tile).
     PlaneBytes encode_planes(const ConstTile& t) const {
         PlaneBytes out(static_cast<std::size_t>(planes_));
+        if (planes_ == 1 && opt_.codec.compression == Compression::jpeg) {
+            out[0] = opt_.codec.encode(t, opt_.tile_w, opt_.tile_h);  // from the tile's rows where it is whole
+            return out;
+        }
         for (int k = 0; k < planes_; ++k) {
             std::vector<std::uint8_t> raw =
                 planes_ == 1 ? pad_tile(t, opt_.tile_w, opt_.tile_h) : pad_band(t, k, opt_.tile_w, opt_.tile_h);
