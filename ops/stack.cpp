@@ -35,6 +35,51 @@ Stack::Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in, cons
                                        "or the base's size");
     }
     index_ = SpatialIndex(base.rect(), placed);
+    find_visible();
+}
+
+// Each image's rect less the later images over it, as a short list of
+// disjoint rects (as covered() keeps it), then that list's bounding box.
+// Past 64 pieces (images scattered over each other in no grid) the search
+// stops and the whole rect counts as visible: a box never smaller than the
+// truth, only less tight.
+void Stack::find_visible() {
+    const auto& rects = index_.rects();
+    visible_.assign(rects.begin(), rects.end());
+    std::vector<int> hits;
+    std::vector<Rect> left, next;
+    for (std::size_t k = 0; k < rects.size(); ++k) {
+        index_.query(rects[k], hits);
+        left.assign(1, rects[k]);
+        bool gave_up = false;
+        for (int j : hits) {
+            if (std::size_t(j) <= k || rects[j].empty()) continue;  // earlier images are under it
+            subtract(left, rects[j], next);
+            if (left.empty() || (gave_up = left.size() > 64)) break;
+        }
+        if (gave_up) continue;
+        Rect box;
+        for (const Rect& r : left) box = box.unite(r);
+        visible_[k] = box;
+    }
+}
+
+void Stack::subtract(std::vector<Rect>& left, const Rect& c, std::vector<Rect>& next) {
+    next.clear();
+    for (const Rect& r : left) {
+        Rect i = r.intersect(c);
+        if (i.empty()) {
+            next.push_back(r);
+            continue;
+        }
+        // the parts of r above, below, left and right of i
+        next.push_back({r.x, r.y, r.w, i.y - r.y});
+        next.push_back({r.x, i.bottom(), r.w, r.bottom() - i.bottom()});
+        next.push_back({r.x, i.y, i.x - r.x, i.h});
+        next.push_back({i.right(), i.y, r.right() - i.right(), i.h});
+        std::erase_if(next, [](const Rect& q) { return q.empty(); });
+    }
+    std::swap(left, next);
 }
 
 void Stack::demand_insert(const Rect& r, Demand& need) const {
@@ -49,10 +94,13 @@ void Stack::demand_insert(const Rect& r, Demand& need) const {
 //  2. otherwise: the base's part of r, then each overlapping image's part
 //     in input order, so later images land on top; a part that later
 //     images cover entirely is hidden and not asked for at all.
-// Every need is placed, so pixels go straight into the output tile. Parts
-// are whole (never trimmed to their visible rows), so every tile in a row
-// asks an input for the same rows: a streaming decoder serves them from
-// one decode.
+// Every need is placed, so pixels go straight into the output tile. A part
+// is trimmed to its image's visible box (visible()), the same box for every
+// tile, so every tile in a row asks an input for the same rows (a streaming
+// decoder serves them from one decode) and no rows or columns below or
+// right of what shows are decoded only to be drawn over: a grid of scans,
+// each under its right and lower neighbours, asked up to a tile's width and
+// height less of each (the mid stitch: 623 -> 571 Mpx decoded, 8 % fewer).
 void Stack::demand_insert(const Rect& r, const std::vector<int>& hits, Demand& need) const {
     const auto& rects = index_.rects();
     std::size_t first = 0;  // first hit that is visible
@@ -67,8 +115,9 @@ void Stack::demand_insert(const Rect& r, const std::vector<int>& hits, Demand& n
     if (!covered && !covered_by(r, hits, 0)) need.push_back({0, r, r.origin()});
     for (std::size_t k = first; k < hits.size(); ++k) {
         const Rect& at = rects[hits[k]];
-        Rect part = at.intersect(r);
-        if (!covered_by(part, hits, k + 1)) need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
+        Rect part = at.intersect(r).intersect(visible_[std::size_t(hits[k])]);
+        if (!part.empty() && !covered_by(part, hits, k + 1))
+            need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
     }
 }
 
@@ -92,22 +141,7 @@ bool Stack::covered(const Rect& part, const std::vector<int>& hits, std::size_t 
     std::vector<Rect> left{part}, next;
     for (std::size_t j = from; j < hits.size() && !left.empty(); ++j) {
         const Rect c = core_of(hits[j]);
-        if (c.empty()) continue;
-        next.clear();
-        for (const Rect& r : left) {
-            Rect i = r.intersect(c);
-            if (i.empty()) {
-                next.push_back(r);
-                continue;
-            }
-            // the parts of r above, below, left and right of i
-            next.push_back({r.x, r.y, r.w, i.y - r.y});
-            next.push_back({r.x, i.bottom(), r.w, r.bottom() - i.bottom()});
-            next.push_back({r.x, i.y, i.x - r.x, i.h});
-            next.push_back({i.right(), i.y, r.right() - i.right(), i.h});
-            std::erase_if(next, [](const Rect& q) { return q.empty(); });
-        }
-        std::swap(left, next);
+        if (!c.empty()) subtract(left, c, next);
     }
     return left.empty();
 }

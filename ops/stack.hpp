@@ -29,6 +29,9 @@ public:
     const SpatialIndex& index() const { return index_; }
     // The placed images (output frame), index k is input k + 1.
     const std::vector<Rect>& rects() const { return index_.rects(); }
+    // The bounding box of the part of image k that no later image covers
+    // (empty when later images hide it all): insert never asks outside it.
+    const Rect& visible(std::size_t k) const { return visible_[k]; }
 
     // insert's demand for r: placed needs only, later images on top, nothing
     // asked for that later images hide.
@@ -45,9 +48,13 @@ public:
                     const std::vector<Rect>& cores) const;
 
 private:
+    void find_visible();
+    // left minus c, in place (next: scratch)
+    static void subtract(std::vector<Rect>& left, const Rect& c, std::vector<Rect>& next);
     template <class CoreOf>
     bool covered(const Rect& part, const std::vector<int>& hits, std::size_t from, CoreOf core_of) const;
     SpatialIndex index_;
+    std::vector<Rect> visible_;
 };
 
 }  // namespace tessera

@@ -66,6 +66,33 @@ TEST_CASE("insert: demand skips what the topmost covering image hides") {
     CHECK(need[1].rect == Rect{0, 0, 15, 15});
 }
 
+TEST_CASE("insert: an image is asked only for its box that later images leave visible") {
+    // a 2x2 grid of 100x80 scans at a step of 90x70, later ones on top (as
+    // a scanner's positions file is): scan 0 shows only its top-left 90x70,
+    // scan 1 (top right) its top 70 rows, scan 2 (bottom left) its left 90
+    // columns, scan 3 all of it
+    auto op = build({{"at", std::vector<IntPair>{{0, 0}, {90, 0}, {0, 70}, {90, 70}}}},
+                    {tt::header(190, 150), tt::header(100, 80), tt::header(100, 80), tt::header(100, 80),
+                     tt::header(100, 80)});
+    // a tile over all four: each scan's part stops where its visible box does
+    Demand need;
+    op->demand({64, 64, 64, 64}, need);
+    REQUIRE(need.size() == 4);
+    CHECK(need[0].input == 1);
+    CHECK(need[0].rect == Rect{64, 64, 26, 6});  // up to column 90 and row 70, not 100 and 80
+    CHECK(need[1].input == 2);
+    CHECK(need[1].rect == Rect{0, 64, 38, 6});  // rows 64..70 only
+    CHECK(need[2].input == 3);
+    CHECK(need[2].rect == Rect{64, 0, 26, 58});  // columns 64..90 only
+    CHECK(need[3].input == 4);
+    CHECK(need[3].rect == Rect{0, 0, 38, 58});
+    // a tile over scan 0's hidden corner alone (under scans 1, 2 and 3) asks nothing of it
+    need.clear();
+    op->demand({92, 72, 6, 6}, need);
+    REQUIRE(need.size() == 1);
+    CHECK(need[0].input == 4);
+}
+
 TEST_CASE("insert: pixels across tile seams match libvips") {
     tt::TempDir dir;
     Graph g(standard_registry());
@@ -84,6 +111,21 @@ TEST_CASE("insert: pixels across tile seams match libvips") {
     // the same image twice, the second on top of the first
     NodeId twice = g.add("insert", {nb, na, na}, {{"at", std::vector<IntPair>{{20, 20}, {35, 30}}}});
     tt::check_pixels(g, twice, base.insert(a, 20, 20).insert(a, 35, 30));
+
+    // a jittered 2x2 grid, each scan asked only for its visible box: the
+    // same picture as libvips drawing every scan whole
+    std::vector<NodeId> in{nb};
+    std::vector<VImage> scans;
+    for (int k = 0; k < 4; ++k) {
+        scans.push_back(tt::pattern(80, 60, 3, VIPS_FORMAT_UCHAR, 4 + k));
+        in.push_back(tt::load_image(g, dir, scans.back(), "s" + std::to_string(k) + ".v"));
+    }
+    const std::vector<IntPair> at{{3, 2}, {71, 0}, {0, 55}, {69, 57}};
+    NodeId grid = g.add("insert", in, {{"at", at}});
+    VImage want = base;
+    for (int k = 0; k < 4; ++k)
+        want = want.insert(scans[std::size_t(k)], int(at[std::size_t(k)][0]), int(at[std::size_t(k)][1]));
+    tt::check_pixels(g, grid, want);
 }
 
 TEST_CASE("insert: bad parameters name their key") {
