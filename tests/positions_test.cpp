@@ -477,3 +477,47 @@ TEST_CASE("report: the registration SVG has one outline per tile and one line pe
     CHECK(text.find("score too low &amp; flat") != std::string::npos);
     CHECK(text.find("(1)") != std::string::npos);  // the legend's counts
 }
+
+TEST_CASE("mist: a global positions file is read as MIST writes it - and stitches as the same CSV does") {
+    tt::TempDir tmp;
+    for (int k = 0; k < 4; ++k)
+        write_tile(tmp / ("img_r00" + std::to_string(k / 2 + 1) + "_c00" + std::to_string(k % 2 + 1) + ".png"), 60, 40,
+                   k);
+    // MIST's own lines: corr in the writer's locale (a decimal comma), the
+    // grid as (col, row), a trailing ';'
+    write_text(tmp / "img-global-positions-1.txt",
+               "file: img_r001_c001.png; corr: -1,0000000000; position: (0, 2); grid: (0, 0);\n"
+               "file: img_r001_c002.png; corr: 0,9132; position: (51, 0); grid: (1, 0);\n"
+               "file: img_r002_c001.png; corr: 0,8870; position: (1, 35); grid: (0, 1);\n"
+               "\n"
+               "file: img_r002_c002.png; corr: 0,9551; position: (53, 37); grid: (1, 1);\n");
+    const auto rows = read_positions((tmp / "img-global-positions-1.txt").string());
+    REQUIRE(rows.size() == 4);
+    CHECK(rows[1].file == (tmp / "img_r001_c002.png").string());
+    CHECK(rows[1].at == std::array<double, 2>{51, 0});
+    CHECK(rows[3].at == std::array<double, 2>{53, 37});
+    CHECK(rows[3].line == 5);
+    write_text(tmp / "same.csv", "file,x,y\nimg_r001_c001.png,0,2\nimg_r001_c002.png,51,0\nimg_r002_c001.png,1,35\n"
+                                 "img_r002_c002.png,53,37\n");
+    REQUIRE(tessera_cmd("stitch " + shell_quoted(tmp / "img-global-positions-1.txt") + " -q -o " +
+                        shell_quoted(tmp / "mist.v")) == 0);
+    REQUIRE(tessera_cmd("stitch " + shell_quoted(tmp / "same.csv") + " -q -o " + shell_quoted(tmp / "csv.v")) == 0);
+    VImage a = VImage::new_from_file((tmp / "mist.v").c_str()), b = VImage::new_from_file((tmp / "csv.v").c_str());
+    CHECK(a.width() == 113);
+    CHECK(a.height() == 77);
+    CHECK(a.width() == b.width());
+    CHECK(a.height() == b.height());
+    CHECK((a - b).abs().max() == 0);
+
+    auto refused = [&](const std::string& text) {
+        write_text(tmp / "bad.txt", text);
+        return error_of([&] { read_positions((tmp / "bad.txt").string()); });
+    };
+    const std::string at = (tmp / "bad.txt").string();
+    CHECK(refused("file: a.png; corr: 1; grid: (0, 0);\n").find(at + " line 1: no 'position:' field") !=
+          std::string::npos);
+    CHECK(refused("file: a.png; position: (1, 2, 3);\n").find(at + " line 1: expected two coordinates") !=
+          std::string::npos);
+    CHECK(refused("file: a.png; position: (x, 2);\n").find(at + " line 1: 'x' is not a coordinate") !=
+          std::string::npos);
+}

@@ -213,8 +213,8 @@ int cmd_ops(bool as_json) {
                           : s.min_inputs == s.max_inputs
                               ? std::to_string(s.min_inputs)
                               : std::to_string(s.min_inputs) + "-" + std::to_string(s.max_inputs);
-        std::cout << s.name << " (inputs: " << ins << (s.sink ? ", sink" : "") << ", halo: " << s.halo
-                  << "): " << s.doc << "\n";
+        std::cout << s.name << " (inputs: " << ins << (s.sink ? ", sink" : "") << ", halo: " << s.halo << "): " << s.doc
+                  << "\n";
         for (const ParamSpec& p : s.params) {
             std::cout << "    " << p.name << " : " << param_type_name(p.type);
             if (p.required)
@@ -330,7 +330,8 @@ struct TileInputs {
 
 void add_tile_inputs(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
     cmd->add_option("POSITIONS", o.positions,
-                    "CSV with header file,x,y or Fiji TileConfiguration.txt (x,y the tiles' top-left, fractional "
+                    "CSV with header file,x,y, Fiji TileConfiguration.txt or MIST global positions (x,y the tiles' "
+                    "top-left, fractional "
                     "ones placed at the nearest whole pixel; paths relative to its folder; later rows on top); "
                     "with --grid a file pattern, e.g. 'tile_{iiii}.tif' or 'r{rrr}_c{ccc}.jpg'")
         ->required();

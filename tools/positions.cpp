@@ -197,8 +197,71 @@ bool is_tile_configuration(const std::string& path) {
     return false;
 }
 
+namespace {
+
+// The first line that is neither blank nor a comment, trimmed ("" if none).
+std::string first_content_line(const std::string& path) {
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+        line = trim(line);
+        if (line.rfind("\xEF\xBB\xBF", 0) == 0) line = trim(line.substr(3));
+        if (!line.empty() && line[0] != '#') return line;
+    }
+    return "";
+}
+
+// The value of "key: value" in one of a MIST line's ';'-separated fields.
+std::string mist_field(const std::vector<std::string>& fields, const std::string& key, const std::string& where) {
+    for (const std::string& f : fields) {
+        const std::string t = trim(f);
+        if (t.rfind(key + ":", 0) == 0) return trim(t.substr(key.size() + 1));
+    }
+    throw Error(where + ": no '" + key +
+                ":' field (MIST's global positions lines read 'file: NAME; corr: C; "
+                "position: (X, Y); grid: (COL, ROW);')");
+}
+
+}  // namespace
+
+bool is_mist_positions(const std::string& path) { return first_content_line(path).rfind("file:", 0) == 0; }
+
+std::vector<Placement> read_mist_positions(const std::string& path) {
+    refuse_special_file(path, "a positions file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError(path, "cannot open the MIST positions file; check the path");
+    fs::path dir = folder_of(path);
+    std::vector<Placement> rows;
+    std::string raw;
+    for (int n = 1; std::getline(in, raw); ++n) {
+        if (n == 1 && raw.rfind("\xEF\xBB\xBF", 0) == 0) raw = raw.substr(3);
+        const std::string line = trim(raw);
+        if (line.empty() || line[0] == '#') continue;
+        const std::string where = path + " line " + std::to_string(n);
+        std::vector<std::string> fields;
+        std::stringstream ss(line);
+        for (std::string f; std::getline(ss, f, ';');) fields.push_back(f);
+        const std::string file = mist_field(fields, "file", where);
+        std::string xy = mist_field(fields, "position", where);
+        if (file.empty()) throw Error(where + ": the line names no file");
+        if (xy.size() < 2 || xy.front() != '(' || xy.back() != ')')
+            throw Error(where + ": expected the position as '(x, y)', got '" + xy + "'");
+        xy = xy.substr(1, xy.size() - 2);
+        const auto comma = xy.find(',');
+        if (comma == std::string::npos || xy.find(',', comma + 1) != std::string::npos)
+            throw Error(where + ": expected two coordinates (x, y), got '(" + xy + ")'");
+        Placement p;
+        p.file = (dir / file).lexically_normal().string();
+        p.at = {parse_coord(xy.substr(0, comma), where), parse_coord(xy.substr(comma + 1), where)};
+        p.line = n;
+        rows.push_back(p);
+    }
+    if (rows.empty()) throw IoError(path, "lists no tiles (expected lines 'file: NAME; ...; position: (X, Y); ...')");
+    return rows;
+}
+
 std::vector<Placement> read_positions(const std::string& path) {
     refuse_special_file(path, "a positions file");
+    if (is_mist_positions(path)) return read_mist_positions(path);
     return is_tile_configuration(path) ? read_tile_configuration(path) : read_positions_csv(path);
 }
 

@@ -9,6 +9,10 @@
 //   "file; series; (x, y)" line a tile, the series field empty or a number.
 //   Fiji writes its registration result beside the input as
 //   TileConfiguration.registered.txt, in the same format.
+// - NIST MIST's global positions (img-global-positions-N.txt, MIST's
+//   registration result): one "file: NAME; corr: C; position: (X, Y);
+//   grid: (COL, ROW);" line a tile, X, Y the whole-pixel top-left; read
+//   (not written), so a MIST result can be rendered, or refined by mosaic.
 // - A grid with no positions file (Fiji's "Grid: row-by-row / snake by rows"
 //   and MIST's grid mode): COLSxROWS tiles at a nominal overlap, their files
 //   named by a pattern with {iii} (acquisition index) or {rrr} and {ccc}
@@ -56,7 +60,13 @@ void write_tile_configuration(const std::string& path, const std::vector<Placeme
 // Whether `path` is a TileConfiguration: it ends in .txt, or its first line
 // that is neither blank nor a comment starts with "dim".
 bool is_tile_configuration(const std::string& path);
-// Either format, chosen as above.
+// The tiles of a MIST global positions file, in order (the corr and grid
+// fields are not used). Errors name the file and line.
+std::vector<Placement> read_mist_positions(const std::string& path);
+// Whether its first line that is neither blank nor a comment starts "file:".
+bool is_mist_positions(const std::string& path);
+// Any of the three formats: MIST's by its first line, else a
+// TileConfiguration as above, else the CSV.
 std::vector<Placement> read_positions(const std::string& path);
 // A TileConfiguration for NAME.txt, else a CSV.
 void write_positions(const std::string& path, const std::vector<Placement>& rows);
