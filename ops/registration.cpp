@@ -52,9 +52,10 @@ Plane to_plane(const ConstTile& tile, int band) {
         }
     });
     // Not finite (a float image's NaN or inf) would poison every sum: such
-    // samples count as 0.
-    for (float& v : out.px)
-        if (!std::isfinite(v)) v = 0;
+    // samples count as 0. (Integer samples always are: no pass over them.)
+    if (tile.format == Format::f32 || tile.format == Format::f64)
+        for (float& v : out.px)
+            if (!std::isfinite(v)) v = 0;
     return out;
 }
 
