@@ -55,14 +55,15 @@ TEST_CASE("output target: written whole - replaced whole - nothing left on failu
     CHECK(entries(tmp.path) == 2);  // pairs.csv and adir only
 }
 
-TEST_CASE("output target: a run stopped while its output is put in place - by its progress or its token - leaves nothing") {
+TEST_CASE("output target: a run stopped during its final copy or rename leaves nothing at the target") {
     tt::TempDir tmp;
     // 1500 x 1000 RGB uncompressed: 4.5 MB, five 1 MiB chunks of the copy
     // into /vsimem/
     auto graph = [](const std::string& path) {
         Graph g(standard_registry());
-        const NodeId b = g.add("black", {}, {{"width", std::int64_t(1500)}, {"height", std::int64_t(1000)},
-                                             {"bands", std::int64_t(3)}});
+        const NodeId b =
+            g.add("black", {},
+                  {{"width", std::int64_t(1500)}, {"height", std::int64_t(1000)}, {"bands", std::int64_t(3)}});
         g.add("save", {b}, {{"path", path}, {"compression", std::string("none")}});
         return g;
     };
