@@ -165,7 +165,7 @@ std::vector<TiffTag> geotiff_tags(const GeoRef& geo, const std::string& target) 
 
 bool is_vsi_path(const std::string& path) { return path.rfind("/vsi", 0) == 0; }
 
-void copy_to_vsi(const std::string& from, const std::string& to) {
+void copy_to_vsi(const std::string& from, const std::string& to, void (*between_chunks)()) {
     gdal_init();
     GdalErrorScope errors;
     std::FILE* in = std::fopen(from.c_str(), "rb");
@@ -180,8 +180,16 @@ void copy_to_vsi(const std::string& from, const std::string& to) {
                               "); check the virtual file system prefix (e.g. /vsimem/)");
     std::vector<char> buf(1 << 20);
     bool ok = true;
-    for (std::size_t k; ok && (k = std::fread(buf.data(), 1, buf.size(), in)) > 0;)
-        ok = VSIFWriteL(buf.data(), 1, k, out) == k;
+    try {
+        for (std::size_t k; ok && (k = std::fread(buf.data(), 1, buf.size(), in)) > 0;) {
+            ok = VSIFWriteL(buf.data(), 1, k, out) == k;
+            if (between_chunks) between_chunks();
+        }
+    } catch (...) {  // stopped half-way: no half file at the target
+        VSIFCloseL(out);
+        VSIUnlink(to.c_str());
+        throw;
+    }
     ok = ok && !std::ferror(in);
     if (VSIFCloseL(out) != 0) ok = false;
     if (!ok) {

@@ -61,6 +61,9 @@ bool is_vsi_path(const std::string& path);
 // Copies the local file `from` to the GDAL path `to` (e.g. /vsimem/a.tif)
 // through VSI, replacing what was there: the "rename" of writers whose
 // target lives in a GDAL virtual file system. IoError naming `to`.
-void copy_to_vsi(const std::string& from, const std::string& to);
+// `between_chunks` (if given) is called after each MiB written and may
+// throw (Cancelled: the run was stopped); `to` is then removed and the
+// exception goes on.
+void copy_to_vsi(const std::string& from, const std::string& to, void (*between_chunks)() = nullptr);
 
 }  // namespace tessera::io

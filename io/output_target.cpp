@@ -8,6 +8,7 @@
 #include "gdal_common.hpp"
 #include "temp_beside.hpp"
 #include "tessera/core/error.hpp"
+#include "tessera/core/stop.hpp"
 #include "tessera/core/temporaries.hpp"
 
 namespace tessera {
@@ -52,9 +53,18 @@ void OutputTarget::discard() noexcept {
 }
 
 void OutputTarget::commit() {
+    // A run cancelled while its sink finished (a long encode) puts nothing
+    // in place; nor does one cancelled during the copy, which checks
+    // between its chunks (core/stop.hpp).
+    try {
+        throw_if_stopped();
+    } catch (...) {
+        discard();
+        throw;
+    }
     if (io::is_vsi_path(target_)) {  // a GDAL target: copied in, then the local file goes
         try {
-            io::copy_to_vsi(temp_, target_);
+            io::copy_to_vsi(temp_, target_, throw_if_stopped);
         } catch (...) {
             discard();
             throw;
@@ -74,6 +84,7 @@ void OutputTarget::commit() {
 }
 
 void OutputTarget::commit(const std::vector<std::string>& entries) {
+    throw_if_stopped();  // before any entry moves (the destructor removes temp())
     const fs::path target(target_), temp(temp_);
     const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
     std::error_code ec;

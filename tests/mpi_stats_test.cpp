@@ -11,24 +11,8 @@
 namespace fs = std::filesystem;
 using namespace tessera;
 
-namespace {
-
-bool mpi_ready() {
-    if (!mpi_available()) {
-        MESSAGE("skipped: this build has no MPI (configure with -DTESSERA_MPI=ON)");
-        return false;
-    }
-    if (tt::run_command("command -v mpirun >/dev/null") != 0) {
-        MESSAGE("skipped: no mpirun (apt install openmpi-bin)");
-        return false;
-    }
-    return true;
-}
-
-}  // namespace
-
 TEST_CASE("mpi: statistics pre-pass on 2 ranks gives the single-process stats and scaled file byte for byte") {
-    if (!mpi_ready()) return;
+    if (!tt::mpi_ready()) return;
     tt::TempDir tmp;
     // floats whose sums depend on the order they are added in, and 16-bit
     // counts for a percentile stretch

@@ -15,18 +15,6 @@ using namespace tessera;
 
 namespace {
 
-bool can_run_mpi() {
-    if (!mpi_available()) {
-        MESSAGE("skipped: this build has no MPI (configure with -DTESSERA_MPI=ON)");
-        return false;
-    }
-    if (tt::run_command("command -v mpirun >/dev/null") != 0) {
-        MESSAGE("skipped: no mpirun (apt install openmpi-bin)");
-        return false;
-    }
-    return true;
-}
-
 // `mpirun --oversubscribe -np N tessera ARGS`; OpenMPI refuses root unless told.
 std::string mpirun(int ranks, const std::string& args) {
     return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun "
@@ -71,7 +59,7 @@ fs::path make_scans(const fs::path& dir, int cols, int rows, int tw, int th, int
 }  // namespace
 
 TEST_CASE("mpi: stitch on 3 ranks writes the single-process pyramid TIFF byte for byte") {
-    if (!can_run_mpi()) return;
+    if (!tt::mpi_ready()) return;
     tt::TempDir tmp;
     int w = 0, h = 0;
     const fs::path csv = make_scans(tmp / "scan", 6, 5, 240, 180, w, h);
@@ -96,7 +84,7 @@ TEST_CASE("mpi: mosaic (registered and feathered) on 3 ranks writes the single-p
     // the ranks register a slice of the pairs each and share the matches,
     // then every rank solves and builds the graph: the solved positions must
     // not depend on the rank count or the threads
-    if (!can_run_mpi()) return;
+    if (!tt::mpi_ready()) return;
     tt::TempDir tmp;
     int w = 0, h = 0;
     make_scans(tmp / "scan", 5, 4, 256, 256, w, h);  // 64 px overlaps
@@ -140,7 +128,7 @@ TEST_CASE("mpi: mosaic (registered and feathered) on 3 ranks writes the single-p
 }
 
 TEST_CASE("mpi: pyramid TIFF in several bands on 2 and 3 ranks - both sinks of a pipeline") {
-    if (!can_run_mpi()) return;
+    if (!tt::mpi_ready()) return;
     tt::TempDir tmp;
     // 1000x700 in 32-pixel tiles and 256-pixel bands: 4 bands, shares cut
     // inside bands, levels finished by the ranks and by the writer; and a
@@ -170,7 +158,7 @@ TEST_CASE("mpi: pyramid TIFF in several bands on 2 and 3 ranks - both sinks of a
 }
 
 TEST_CASE("mpi: an image smaller than the ranks' shares - idle ranks still end cleanly") {
-    if (!can_run_mpi()) return;
+    if (!tt::mpi_ready()) return;
     tt::TempDir tmp;
     tt::save(tt::pattern(40, 30, 1, VIPS_FORMAT_UCHAR, 1), tmp / "in.png");
     const std::string args = "run -q --threads 1 " + (tmp / "p.json").string();
@@ -187,7 +175,7 @@ TEST_CASE("mpi: an image smaller than the ranks' shares - idle ranks still end c
 }
 
 TEST_CASE("mpi: merge to a COG on 3 ranks writes the single-process file byte for byte") {
-    if (!can_run_mpi()) return;
+    if (!tt::mpi_ready()) return;
     tt::TempDir tmp;
     // 3 overlapping uint16 rasters with nodata, 1500x1100 merged
     std::vector<std::string> inputs;
@@ -229,7 +217,7 @@ TEST_CASE("mpi: merge to a COG on 3 ranks writes the single-process file byte fo
 }
 
 TEST_CASE("mpi: a rank that fails ends every rank with an error and writes nothing") {
-    if (!can_run_mpi()) return;
+    if (!tt::mpi_ready()) return;
     tt::TempDir tmp;
     int w = 0, h = 0;
     const fs::path csv = make_scans(tmp / "scan", 6, 5, 240, 180, w, h);
@@ -255,7 +243,7 @@ TEST_CASE("mpi: a rank that fails ends every rank with an error and writes nothi
 }
 
 TEST_CASE("mpi: a rank killed mid-run ends the job - no output and no temporary file at the target") {
-    if (!can_run_mpi()) return;
+    if (!tt::mpi_ready()) return;
     tt::TempDir tmp;
     // big enough to take a few seconds on one thread per rank
     tt::save(tt::pattern(6000, 4000, 3, VIPS_FORMAT_UCHAR, 4), tmp / "in.v");
@@ -313,7 +301,7 @@ TEST_CASE("mpi: srun without --mpi=pmix (plain copies of the job) is refused - w
 }
 
 TEST_CASE("mpi: --on-error background on 3 ranks - the same file - rank 0 reports every rank's fills once") {
-    if (!can_run_mpi()) return;
+    if (!tt::mpi_ready()) return;
     tt::TempDir tmp;
     int w = 0, h = 0;
     const fs::path csv = make_scans(tmp / "scan", 6, 5, 240, 180, w, h);

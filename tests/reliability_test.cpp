@@ -387,6 +387,59 @@ TEST_CASE("rel: SIGTERM stops a mosaic within 1 s while it registers") {
     for (const auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().filename().string()[0] != '.');
 }
 
+namespace {
+// A pipeline of `n` tiny black canvases and one save (of the first): about
+// 70 bytes of JSON a node, 14 MB for 200 000.
+std::string many_nodes(int n, const std::string& out) {
+    std::string s = R"({"version": 1, "nodes": [)";
+    s.reserve(std::size_t(n) * 72 + 200);
+    for (int i = 0; i < n; ++i)
+        s += R"({"id": "b)" + std::to_string(i) + R"(", "op": "black", "width": 8, "height": 8, "bands": 1},)";
+    return s + R"({"id": "out", "op": "save", "inputs": ["b0"], "path": ")" + out + R"("}]})";
+}
+}  // namespace
+
+TEST_CASE("rel: SIGTERM stops tessera run within 1 s while it parses a pipeline of 200 000 nodes") {
+    tt::TempDir tmp;
+    const std::string out = (tmp / "out.tif").string();
+    std::ofstream(tmp / "big.json") << many_nodes(200000, out);
+    // On this machine the process has used ~0.1 s of CPU when it starts
+    // reading the file, ~0.3 s when the JSON is parsed, ~0.45 s when the
+    // nodes are read, ~1 s when the graph is built: 0.2 s is in the JSON
+    // parser, which checks the signal's flag every 64 KiB
+    const Stopped s = sigterm_after({"run", (tmp / "big.json").string(), "-q"}, 0.2, tmp.path / "err.txt");
+    REQUIRE(s.running_at_signal);
+    MESSAGE("run stopped " << s.waited << " s after SIGTERM while parsing");
+    CHECK(s.waited < 1.0);
+    REQUIRE(WIFEXITED(s.status));
+    CHECK(WEXITSTATUS(s.status) == 143);
+    CHECK(s.err.find("cancelled; no output was written") != std::string::npos);
+    CHECK_FALSE(fs::exists(out));
+    for (const auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().filename().string()[0] != '.');
+}
+
+TEST_CASE("rel: a pipeline is not parsed on once the build is cancelled - the JSON parser checks every 64 KiB") {
+    const std::string text = many_nodes(100000, "/nonexistent/out.tif");
+    struct Reset {
+        ~Reset() { set_build_cancel(nullptr); }
+    } reset;
+    std::atomic<bool> cancel{true};
+    set_build_cancel(&cancel);
+    // before: the parser read all 7 MB into a document and the nodes out of
+    // it (about a third of the whole build), and only the first node built
+    // said cancelled; now it stops within the first 64 KiB
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_AS(parse_pipeline(text, standard_registry()), Cancelled);
+    const double cancelled = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    set_build_cancel(nullptr);
+    const auto t1 = std::chrono::steady_clock::now();
+    const std::string whole = tt::error_of([&] { parse_pipeline(text, standard_registry()); });
+    const double parsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    CHECK(whole.find("/nonexistent") != std::string::npos);  // built to the save, which refuses its folder
+    MESSAGE("cancelled parse " << cancelled << " s, whole " << parsed << " s");
+    CHECK(cancelled < parsed / 20);
+}
+
 TEST_CASE("rel: a file only ImageMagick reads is refused by default - naming the file and the switch") {
     tt::TempDir tmp;
     // a 2x2 24-bit BMP, which libvips 8.14 reads only through magickload

@@ -225,6 +225,18 @@ std::string tessera_binary() { return TESSERA_BINARY; }
 
 std::filesystem::path shared_dir() { return TESSERA_SHARED_DIR; }
 
+bool mpi_ready() {
+    if (!mpi_available()) {
+        MESSAGE("skipped: this build has no MPI (configure with -DTESSERA_MPI=ON)");
+        return false;
+    }
+    if (run_command("command -v mpirun >/dev/null") != 0) {
+        MESSAGE("skipped: no mpirun (apt install openmpi-bin)");
+        return false;
+    }
+    return true;
+}
+
 void make_acquisition(const std::filesystem::path& dir, const std::string& args) {
 #ifdef TESSERA_MAKE_ACQUISITION
     std::string out;

@@ -68,6 +68,11 @@ int run_command(const std::string& cmd, std::string* output = nullptr);
 std::string tessera_binary();
 std::filesystem::path source_dir();
 
+// Whether the MPI tests can run: the build has MPI and mpirun is on the
+// PATH; if not, says why (a MESSAGE in the calling test) and the test
+// returns early.
+bool mpi_ready();
+
 // ../shared beside the checkout (real data in data/real, the bench kit).
 std::filesystem::path shared_dir();
 

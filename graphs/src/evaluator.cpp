@@ -18,6 +18,7 @@
 
 #include "tessera/core/error.hpp"
 #include "tessera/core/statistics_sink.hpp"
+#include "tessera/core/stop.hpp"
 
 namespace tessera {
 
@@ -435,6 +436,7 @@ struct Evaluator::Impl {
         void write(Computed c);
         void pipeline(int threads, std::size_t tokens);
         void produce(int threads, std::size_t tokens, const Share* share);
+        bool stop_finishing();
     };
     RunStats run_one(NodeId node, Sink& sink, const RunOptions& options);
     RunStats run_tiles(NodeId node, Sink& sink, const RunOptions& options);
@@ -740,13 +742,31 @@ void Evaluator::Impl::TileRun::produce(int threads, std::size_t tokens, const Sh
         if (m.cancelled() || user_cancel) throw Cancelled();
         share_seconds = seconds_since(t0);
         const auto tf = Clock::now();
-        sink.finish();
+        {
+            // the serial work after the last tile (a final copy into place)
+            // stops as the tiles do
+            StopScope stop([this] { return stop_finishing(); });
+            sink.finish();
+        }
         sink_seconds += seconds_since(tf);
     } catch (...) {
         sink.abort();
         m.release_all();
         throw;
     }
+}
+
+// Asked by the sink's finish() between its steps (core/stop.hpp): whether
+// the run is to stop. The progress callback is asked again, with every tile
+// done, so that returning false stops the final copy as it stops the tiles.
+bool Evaluator::Impl::TileRun::stop_finishing() {
+    if (m.cancelled() || user_cancel) return true;
+    if (options.progress &&
+        !options.progress(Progress{done, tiles.size(), pixels, m.account.current(), seconds_since(t0)})) {
+        user_cancel = true;
+        m.stop = true;
+    }
+    return user_cancel;
 }
 
 // The run unwinds (failed or cancelled), so no plan's release() is coming:

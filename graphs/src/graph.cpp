@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "build_cancel.hpp"
 #include "tessera/core/error.hpp"
 #include "tessera/core/file_identity.hpp"
 
@@ -142,9 +143,13 @@ std::atomic<const std::atomic<bool>*> g_build_cancel{nullptr};
 
 void set_build_cancel(const std::atomic<bool>* flag) { g_build_cancel.store(flag); }
 
+void throw_if_build_cancelled() {
+    if (const std::atomic<bool>* c = g_build_cancel.load(std::memory_order_relaxed); c && c->load()) throw Cancelled();
+}
+
 NodeId Graph::add(const std::string& op, const std::vector<NodeId>& inputs, const Params& params,
                   const std::string& id_in) {
-    if (const std::atomic<bool>* c = g_build_cancel.load(std::memory_order_relaxed); c && c->load()) throw Cancelled();
+    throw_if_build_cancelled();
     Impl& m = *impl_;
     std::string id = id_in;
     if (id.empty()) {

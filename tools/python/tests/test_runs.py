@@ -44,6 +44,38 @@ def test_progress_exception_propagates_and_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_run_inside_a_progress_callback_and_runs_on_many_threads(tmp_path):
+    # each Python thread's runs go to an engine thread kept for it, so a run
+    # started from a progress callback (on that engine thread) gets one of
+    # its own and does not wait for itself
+    inner = []
+
+    def progress(p):
+        if not inner:
+            inner.append(tessera.black(64, 48, value=9).save(tmp_path / "inner.tif"))
+        return True
+
+    tessera.black(500, 400).save(tmp_path / "outer.tif", progress=progress, tile=True)
+    assert inner and inner[0]["tiles"] >= 1
+    assert tessera.load(tmp_path / "inner.tif").numpy().max() == 9
+    errors = []
+
+    def runs(k):
+        try:
+            for i in range(10):
+                tessera.black(40 + k, 30 + i, value=k).save(tmp_path / f"t{k}_{i}.tif")
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    ts = [threading.Thread(target=runs, args=(k,)) for k in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in ts)
+    assert tessera.load(tmp_path / "t3_9.tif").shape == (39, 43, 1)
+
+
 def test_pipeline_round_trip_and_run(tmp_path):
     text = json.dumps({"version": 1, "nodes": [
         {"id": "c", "op": "black", "width": 300, "height": 200, "bands": 3, "value": [5, 6, 7]},

@@ -41,11 +41,14 @@ public:
     const std::string& temp() const { return temp_; }
     // Moves the finished file onto the target (a /vsi target: copies it
     // in); IoError naming the target if it cannot (the temporary is removed
-    // then too).
+    // then too). Inside a run's finish() it throws Cancelled, with nothing
+    // at the target, once the run is stopped: checked before the move and
+    // between the copy's chunks (core/stop.hpp).
     void commit();
     // Kind::folder: moves the entries (names in temp()) into the target's
     // folder, then removes temp(); IoError naming the target if it cannot
-    // (the old entries are back then, and temp() is removed too).
+    // (the old entries are back then, and temp() is removed too). Cancelled
+    // as commit(), checked before the first entry moves.
     void commit(const std::vector<std::string>& entries);
 
 private:
