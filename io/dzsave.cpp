@@ -38,11 +38,17 @@
 // above as soon as the group is complete. A tile is cut as soon as every
 // block it touches (its own and, with overlap, its 8 neighbours') is there,
 // and a block is dropped as soon as its tiles are cut and it was shrunk. So
-// what is held is about two block rows of a band per level, plus, with
-// overlap, the blocks of a band's last column, which wait for the next
-// band's first column (a column as tall as the level: about
-// 2 x height x (tile_size + overlap) x bands bytes over all levels, e.g.
-// 30 MB for a 20000-pixel-tall RGB image).
+// what is held is about two block rows of a band per level. With overlap,
+// the blocks of a band's last column wait for the next band's first column
+// (their tiles reach into it): a column as tall as the level, about
+// 2 x height x tile_size x bands bytes over all levels (122 MB for an
+// 80000-pixel-tall RGB image), which would make the memory grow with the
+// image. Such a block, once all it waits for lies in a band not begun, is
+// parked: written to an unlinked temporary file beside the output, and read
+// back when the next band reaches its row. Only the bytes' place changes,
+// so they are the same; what is held is then a few rows of blocks of a
+// band per level, whatever the image's size (the test "memory is the same
+// for an image 4x larger" checks it).
 //
 // Threads. Cutting and shrinking happen in the serial stage (consume); the
 // cut tiles are queued (encode_queue.hpp) and worker threads encode and
@@ -87,10 +93,12 @@
 // same pixels and encoded alone.
 #include "dzsave.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -105,6 +113,7 @@
 #include "encode_queue.hpp"
 #include "pyramid_layout.hpp"
 #include "shard_messages.hpp"
+#include "temp_beside.hpp"
 #include "tessera/core/error.hpp"
 #include "tessera/core/shrink.hpp"
 #include "tessera/io/output_target.hpp"
@@ -125,11 +134,81 @@ struct Level : LevelGrid {
     explicit Level(const LevelGrid& g) : LevelGrid(g), state(std::size_t(g.tiles_x) * g.tiles_y, 0) {}
     int number = 0;  // dz level / google z: 0 is the smallest
     std::unordered_map<std::uint64_t, Buffer> blocks;
+    std::unordered_map<std::uint64_t, std::pair<Rect, std::uint64_t>> parked;  // in the park file: rect, offset
     std::vector<std::uint8_t> state;  // per block (= per tile): kArrived, kShrunk, kCut
     std::uint8_t& at(int bx, int by) { return state[std::size_t(by) * tiles_x + bx]; }
+    std::uint8_t at(int bx, int by) const { return state[std::size_t(by) * tiles_x + bx]; }
 };
 
 std::uint64_t key(int bx, int by) { return (std::uint64_t(std::uint32_t(by)) << 32) | std::uint32_t(bx); }
+
+// The blocks that wait for the next band (see the header), kept in an
+// unlinked temporary file beside the output rather than in memory: the
+// pages are the kernel's to keep or write out, never this process's. A
+// freed slot is reused by the next block of its size (most are whole
+// blocks), so the file stays about as large as what waits at once.
+class ParkFile {
+public:
+    ParkFile() = default;
+    ParkFile(const ParkFile&) = delete;
+    ParkFile& operator=(const ParkFile&) = delete;
+    ~ParkFile() { close(); }
+
+    // Serial: the bytes of `t` (a whole Buffer's, rows packed); where.
+    std::uint64_t put(const ConstTile& t, const std::string& target) {
+        if (fd_ < 0) open(target);
+        const std::size_t n = t.row_bytes() * std::size_t(t.rect.h);
+        std::uint64_t at = end_;
+        auto slot = free_.find(n);
+        if (slot != free_.end() && !slot->second.empty()) {
+            at = slot->second.back();
+            slot->second.pop_back();
+        } else {
+            end_ += n;
+        }
+        for (std::size_t done = 0; done < n;) {
+            const ssize_t w = ::pwrite(fd_, t.data + done, n - done, off_t(at + done));
+            if (w <= 0)
+                throw IoError(target, "cannot write the temporary file of waiting blocks beside it: " +
+                                          std::string(std::strerror(errno)) + "; is the disk full?");
+            done += std::size_t(w);
+        }
+        return at;
+    }
+    // Serial: reads back what put() wrote at `at` into `t` (packed rows of
+    // the same size), and frees its slot.
+    void take(std::uint64_t at, const Tile& t, const std::string& target) {
+        const std::size_t n = t.row_bytes() * std::size_t(t.rect.h);
+        for (std::size_t done = 0; done < n;) {
+            const ssize_t r = ::pread(fd_, t.data + done, n - done, off_t(at + done));
+            if (r <= 0)
+                throw IoError(target, "cannot read back the temporary file of waiting blocks beside it: " +
+                                          std::string(r < 0 ? std::strerror(errno) : "it is shorter than written"));
+            done += std::size_t(r);
+        }
+        free_[n].push_back(at);
+    }
+    void close() noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+        end_ = 0;
+        free_.clear();
+    }
+
+private:
+    void open(const std::string& target) {
+        const std::string name = temp_beside(target, ".blocks");
+        fd_ = ::open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd_ < 0)
+            throw IoError(target, "cannot create a temporary file beside it for the blocks that wait for the next "
+                                  "band: " + std::string(std::strerror(errno)) + "; is the folder writable?");
+        ::unlink(name.c_str());  // gone from the folder; freed when closed
+    }
+
+    int fd_ = -1;
+    std::uint64_t end_ = 0;
+    std::unordered_map<std::size_t, std::vector<std::uint64_t>> free_;  // freed slots by size
+};
 
 // One tile's pixels, encoded as dzsave does (metadata stripped). JPEG
 // through libjpeg straight (tile_codec.cpp), with libvips's settings: the
@@ -297,6 +376,7 @@ public:
 
     void consume(const ConstTile& tile, std::shared_ptr<void>) override {
         const int T = opt_.tile_size;
+        band_now_ = std::max(band_now_, tile.rect.x / T / layout_.band());
         Buffer b(part_.account, tile.rect, tile.bands, tile.format);
         copy_pixels(tile, b.tile());
         arrive(0, tile.rect.x / T, tile.rect.y / T, std::move(b));
@@ -311,7 +391,11 @@ public:
             for (std::uint8_t s : l.state)
                 if (!(s & kCut))
                     throw Error("dzsave: internal: a tile of level " + std::to_string(l.number) + " was never cut");
-        for (Level& l : levels_) l.blocks.clear();
+        for (Level& l : levels_) {
+            l.blocks.clear();
+            l.parked.clear();
+        }
+        park_.close();
         if (part_.producer()) {  // every file of this rank is closed: rank 0 may move the folder
             part_.link->send_end();
             tmp_.clear();
@@ -350,7 +434,12 @@ public:
 
     void abort() noexcept override {
         queue_.clear();
-        for (Level& l : levels_) l.blocks.clear();
+        for (Level& l : levels_) {
+            l.blocks.clear();
+            l.parked.clear();
+        }
+        park_.close();
+        band_now_ = 0;
         zip_.reset();  // closed before its temporary file is removed
         out_.reset();  // rank 0's folder, with the producers' files in it
         tmp_.clear();
@@ -412,7 +501,7 @@ private:
                  std::size_t(w) * bands};
         for (int by = by0; by <= by1; ++by)
             for (int bx = bx0; bx <= bx1; ++bx) {
-                const Buffer& b = l.blocks.at(key(bx, by));
+                const Buffer& b = held(d, bx, by);
                 copy_pixels(b.view(), out.sub(b.rect().intersect(r)));
             }
         // a blank tile (vips's rule: every sample, overlap and google's
@@ -473,6 +562,8 @@ private:
         for (int cy = 2 * py; cy <= cy1; ++cy)
             for (int cx = 2 * px; cx <= cx1; ++cx)
                 if (!(l.at(cx, cy) & kArrived)) return;
+        for (int cy = 2 * py; cy <= cy1; ++cy)
+            for (int cx = 2 * px; cx <= cx1; ++cx) held(d, cx, cy);  // parked ones back in memory
         const Rect pr = Rect{px * T, py * T, T, T}.intersect(Rect{0, 0, below.width, below.height});
         const int bands = info_.bands;
         // the 2w x 2h source, gathered from the group, edges repeated
@@ -505,28 +596,90 @@ private:
     // neighbours' tiles need only its edges (overlap wide): it is cut down
     // to what they still need (mostly its bottom rows, while the next row
     // of blocks arrives), which keeps about one row of whole blocks a band.
+    // What is left, once all it waits for is in a band not begun (a band's
+    // last column waits for the next band's first), is parked.
     void try_drop(std::size_t d, int bx, int by) {
         Level& l = levels_[d];
-        if ((l.at(bx, by) & (kArrived | kShrunk)) != (kArrived | kShrunk)) return;
+        if (!(l.at(bx, by) & kArrived)) return;
         auto it = l.blocks.find(key(bx, by));
         if (it == l.blocks.end()) return;
+        if (l.at(bx, by) & kShrunk) {
+            const int r = reach();
+            const Rect whole = it->second.rect();
+            Rect need{0, 0, 0, 0};
+            bool own = false;  // its own tile needs all of it
+            for (int ty = std::max(0, by - r); ty <= std::min(l.tiles_y - 1, by + r) && !own; ++ty)
+                for (int tx = std::max(0, bx - r); tx <= std::min(l.tiles_x - 1, bx + r) && !own; ++tx) {
+                    if (l.at(tx, ty) & kCut) continue;
+                    own = tx == bx && ty == by;
+                    need = need.unite(tile_rect(l, tx, ty).intersect(whole));
+                }
+            if (!own && need.empty()) {
+                l.blocks.erase(it);
+                return;
+            }
+            if (!own && std::int64_t(need.area()) * 2 <= std::int64_t(whole.area())) {
+                Buffer edge(part_.account, need, info_.bands, info_.format);
+                copy_pixels(it->second.view(), edge.tile());
+                it->second = std::move(edge);
+            }
+        }
+        if (waits_for_later_band(d, bx, by)) {
+            l.parked.emplace(key(bx, by), std::make_pair(it->second.rect(), park_.put(it->second.view(), path_)));
+            l.blocks.erase(it);
+        }
+    }
+
+    // Whether everything block (bx, by) of level d still waits for (the
+    // tiles it touches that are not cut, the shrink of its 2x2 group) waits
+    // for a block of a band the evaluator has not begun. Such a block would
+    // stay in memory for a whole band: the last column of every band of
+    // every level, as tall as the image (2 x height x tile_size x bands
+    // bytes), so it waits in the park file instead.
+    bool waits_for_later_band(std::size_t d, int bx, int by) const {
+        const Level& l = levels_[d];
+        const int T = opt_.tile_size;
+        // block column x of level d begins in level-0 band (x 2^d) / band
+        auto later = [&](int x) { return (std::int64_t(x) << d) / layout_.band() > band_now_; };
+        // (a tile or shrink waits for a later band when any block it lacks
+        // is in one, whatever else it lacks)
+        bool waits = false;
+        if (!(l.at(bx, by) & kShrunk)) {
+            const int cx1 = std::min((bx & ~1) + 1, l.tiles_x - 1), cy1 = std::min((by & ~1) + 1, l.tiles_y - 1);
+            bool late = false;
+            for (int cy = by & ~1; cy <= cy1; ++cy)
+                for (int cx = bx & ~1; cx <= cx1; ++cx) late = late || (!(l.at(cx, cy) & kArrived) && later(cx));
+            if (!late) return false;
+            waits = true;
+        }
         const int r = reach();
-        const Rect whole = it->second.rect();
-        Rect need{0, 0, 0, 0};
         for (int ty = std::max(0, by - r); ty <= std::min(l.tiles_y - 1, by + r); ++ty)
             for (int tx = std::max(0, bx - r); tx <= std::min(l.tiles_x - 1, bx + r); ++tx) {
                 if (l.at(tx, ty) & kCut) continue;
-                if (tx == bx && ty == by) return;  // its own tile needs all of it
-                Rect part = tile_rect(l, tx, ty).intersect(whole);
-                need = need.unite(part);
+                const Rect tr = tile_rect(l, tx, ty);
+                bool late = false;
+                for (int y = tr.y / T; y <= (tr.bottom() - 1) / T; ++y)
+                    for (int x = tr.x / T; x <= (tr.right() - 1) / T; ++x)
+                        late = late || (!(l.at(x, y) & kArrived) && later(x));
+                if (!late) return false;
+                waits = true;
             }
-        if (need.empty()) {
-            l.blocks.erase(it);
-        } else if (std::int64_t(need.area()) * 2 <= std::int64_t(whole.area())) {
-            Buffer edge(part_.account, need, info_.bands, info_.format);
-            copy_pixels(it->second.view(), edge.tile());
-            it->second = std::move(edge);
-        }
+        return waits;
+    }
+
+    // Block (bx, by) of level d, in memory (a parked one is read back).
+    Buffer& held(std::size_t d, int bx, int by) {
+        Level& l = levels_[d];
+        const std::uint64_t k = key(bx, by);
+        if (auto it = l.blocks.find(k); it != l.blocks.end()) return it->second;
+        auto p = l.parked.find(k);
+        if (p == l.parked.end())
+            throw Error("dzsave: internal: block " + std::to_string(bx) + "," + std::to_string(by) + " of level " +
+                        std::to_string(l.number) + " is needed and was dropped");
+        Buffer b(part_.account, p->second.first, info_.bands, Format::u8);
+        park_.take(p->second.second, b.tile(), path_);
+        l.parked.erase(p);
+        return l.blocks.emplace(k, std::move(b)).first->second;
     }
 
     // --- Sharded runs ---
@@ -607,7 +760,7 @@ private:
     // the tiles rank 0 cuts (overlap strips, or all of it for its own tile).
     void send_pieces(std::size_t d, int bx, int by) {
         const Level& l = levels_[d];
-        const Buffer& b = l.blocks.at(key(bx, by));
+        const Buffer& b = held(d, bx, by);
         const Rect whole = b.rect();
         std::vector<Rect> parts;
         if (d + 1 < levels_.size() && builder(d + 1, bx / 2, by / 2) != me_) {
@@ -799,6 +952,8 @@ private:
     WriterPart part_;  // the run's account; sharded runs: the share and the link
     std::vector<Level> levels_;
     std::vector<std::uint8_t> src_;    // shrink scratch (serial stage only)
+    ParkFile park_;                    // the blocks that wait for a band not begun
+    int band_now_ = 0;                 // the latest level-0 band the evaluator has begun
     std::optional<OutputTarget> out_;  // rank 0 (or the only process): the temporary folder, removed unless committed
     fs::path dir_, tmp_;               // tmp_: where the tiles go (on producers, rank 0's folder)
     std::string stem_, name_, root_;

@@ -526,10 +526,14 @@ private:
         auto [it, fresh] = strips_.try_emplace({L, band, strip_y});
         Strip& strip = it->second;
         if (fresh) {
-            strip.pixels = Buffer(part_.account,
-                                  Rect{band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h, (cols / 2) * opt_.tile_w,
-                                       opt_.tile_h},
-                                  info_.bands, info_.format);
+            // the band's part of the level, not the band's whole width: an
+            // image narrower than a band (a 194-pixel wide one with 64-pixel
+            // tiles: 128 tiles' width) would allocate and clear a strip that
+            // wide for every band row, 950 MB at 452 float bands
+            const Rect r = Rect{band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h, (cols / 2) * opt_.tile_w,
+                                opt_.tile_h}
+                               .intersect(Rect{0, 0, l.width, l.height});
+            strip.pixels = Buffer(part_.account, r, info_.bands, info_.format);
             clear(strip.pixels);
         }
         copy_pixels(half, strip.pixels.tile());

@@ -1,7 +1,8 @@
 #include "zip_writer.hpp"
 
 #include <unzip.h>
-#include <zip.h>
+#include <libdeflate.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -12,105 +13,153 @@
 
 #include "tessera/core/error.hpp"
 #include "tessera/io/unzip.hpp"
+#include "temp_beside.hpp"
 
 namespace tessera::io {
-
-ZipWriter::ZipWriter(const std::string& file, const std::string& target, std::time_t when)
-    : file_(file), target_(target) {
-    localtime_r(&when, &when_);
-    zip_ = zipOpen64(file.c_str(), APPEND_STATUS_CREATE);
-    if (!zip_) throw IoError(target_, "cannot create the zip archive '" + file + "'; is the folder writable?");
-}
-
-ZipWriter::~ZipWriter() {
-    if (zip_) zipClose(static_cast<zipFile>(zip_), nullptr);
-}
-
-void ZipWriter::add(const std::string& name, const void* data, std::size_t n) {
-    zip_fileinfo info{};
-    info.tmz_date.tm_sec = uInt(when_.tm_sec);
-    info.tmz_date.tm_min = uInt(when_.tm_min);
-    info.tmz_date.tm_hour = uInt(when_.tm_hour);
-    info.tmz_date.tm_mday = uInt(when_.tm_mday);
-    info.tmz_date.tm_mon = uInt(when_.tm_mon);
-    info.tmz_date.tm_year = uInt(when_.tm_year + 1900);
-    info.external_fa = 0100644u << 16;  // a regular file, rw-r--r--, as unzip shows it
-    auto* z = static_cast<zipFile>(zip_);
-    // method 0: stored; zip64 local fields only for an entry that needs
-    // them (none of a pyramid's do; offsets past 4 GB get zip64 records in
-    // the central directory regardless)
-    const int zip64 = n >= 0xffffffffu ? 1 : 0;
-    bool ok = zipOpenNewFileInZip4_64(z, name.c_str(), &info, nullptr, 0, nullptr, 0, nullptr, 0, 0, 0, -MAX_WBITS,
-                                      DEF_MEM_LEVEL, Z_DEFAULT_STRATEGY, nullptr, 0, 3 << 8 /* made by Unix */, 0,
-                                      zip64) == ZIP_OK;
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (std::size_t done = 0; ok && done < n;) {
-        const unsigned chunk = unsigned(std::min<std::size_t>(n - done, 1u << 30));
-        ok = zipWriteInFileInZip(z, p + done, chunk) == ZIP_OK;
-        done += chunk;
-    }
-    ok = zipCloseFileInZip(z) == ZIP_OK && ok;
-    if (!ok) throw IoError(target_, "cannot write '" + name + "' into the zip archive; is the disk full?");
-    ++entries_;
-}
 
 namespace {
 
 void put_le(std::vector<unsigned char>& out, std::uint64_t v, int bytes) {
     for (int i = 0; i < bytes; ++i) out.push_back(static_cast<unsigned char>(v >> (8 * i)));
 }
-std::uint64_t get_le(const unsigned char* p, int bytes) {
-    std::uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-    return v;
-}
 
-// minizip 1.1 writes the zip64 end records only when an offset passes
-// 4 GB; past 65535 entries (a 95000x80000 slide has 160 000 tiles) it
-// writes 0xFFFF as the count and nothing else, which Info-ZIP's unzip then
-// refuses. So the end of such an archive is rewritten as the zip64
-// specification (APPNOTE 4.3.14-4.3.16) has it: the zip64 end record with
-// the real count, its locator, then the classic end record pointing at them.
-bool add_zip64_end(const std::string& file, std::uint64_t entries) {
-    std::FILE* f = std::fopen(file.c_str(), "r+b");
-    if (!f) return false;
-    unsigned char eocd[22];
-    bool ok = std::fseek(f, -22, SEEK_END) == 0;
-    const long at = ok ? std::ftell(f) : -1;
-    ok = ok && at > 0 && std::fread(eocd, 1, 22, f) == 22 && get_le(eocd, 4) == 0x06054b50u;
-    const std::uint64_t cd_size = get_le(eocd + 12, 4), cd_offset = get_le(eocd + 16, 4);
-    if (ok && cd_offset != 0xffffffffu) {  // (past 4 GB minizip wrote the zip64 records itself)
-        std::vector<unsigned char> end;
-        put_le(end, 0x06064b50u, 4);  // zip64 end of central directory record
-        put_le(end, 44, 8);           // its size after this field
-        put_le(end, 45, 2);           // version made by, needed: 4.5 (zip64)
-        put_le(end, 45, 2);
-        put_le(end, 0, 4);  // this disk, the central directory's disk
-        put_le(end, 0, 4);
-        put_le(end, entries, 8);  // entries on this disk, in all
-        put_le(end, entries, 8);
-        put_le(end, cd_size, 8);
-        put_le(end, cd_offset, 8);
-        put_le(end, 0x07064b50u, 4);  // its locator
-        put_le(end, 0, 4);
-        put_le(end, std::uint64_t(at), 8);
-        put_le(end, 1, 4);                       // disks
-        end.insert(end.end(), eocd, eocd + 22);  // the classic record, 0xFFFF counts: "see zip64"
-        ok = std::fseek(f, at, SEEK_SET) == 0 && std::fwrite(end.data(), 1, end.size(), f) == end.size();
-    }
-    return std::fclose(f) == 0 && ok;
-}
+constexpr std::uint64_t k32 = 0xffffffffu;  // a 4-byte field's "see the zip64 field"
 
 }  // namespace
 
+ZipWriter::ZipWriter(const std::string& file, const std::string& target, std::time_t when)
+    : file_(file), target_(target) {
+    std::tm tm{};
+    localtime_r(&when, &tm);
+    // MS-DOS time and date, as zip stores them (local time, 2-second steps)
+    dos_time_ = std::uint16_t((tm.tm_hour << 11) | (tm.tm_min << 5) | (tm.tm_sec / 2));
+    dos_date_ = std::uint16_t((std::max(tm.tm_year + 1900 - 1980, 0) << 9) | ((tm.tm_mon + 1) << 5) | tm.tm_mday);
+    out_ = std::fopen(file.c_str(), "wb");
+    if (!out_) throw IoError(target_, "cannot create the zip archive '" + file + "'; is the folder writable?");
+    const std::string cd = temp_beside(target, ".zipdir");
+    cd_ = std::fopen(cd.c_str(), "w+b");
+    if (!cd_) {
+        std::fclose(out_);
+        out_ = nullptr;
+        throw IoError(target_, "cannot create a temporary file beside it for the archive's directory; is the folder "
+                               "writable?");
+    }
+    ::unlink(cd.c_str());  // gone from the folder; freed when closed
+}
+
+ZipWriter::~ZipWriter() {
+    if (out_) std::fclose(out_);
+    if (cd_) std::fclose(cd_);
+}
+
+void ZipWriter::add(const std::string& name, const void* data, std::size_t n) {
+    if (!out_) throw IoError(target_, "internal: an entry added to a closed zip archive");
+    const std::uint32_t crc = std::uint32_t(libdeflate_crc32(0, data, n));
+    const bool big = n >= k32;  // zip64 sizes in the local header
+    const bool far = offset_ >= k32;
+    // the local header: stored (method 0), sizes known, no data descriptor
+    std::vector<unsigned char> h;
+    put_le(h, 0x04034b50u, 4);
+    put_le(h, big ? 45 : 10, 2);  // version needed: 1.0, 4.5 with zip64
+    put_le(h, 0, 2);              // flags
+    put_le(h, 0, 2);              // stored
+    put_le(h, dos_time_, 2);
+    put_le(h, dos_date_, 2);
+    put_le(h, crc, 4);
+    put_le(h, big ? k32 : n, 4);
+    put_le(h, big ? k32 : n, 4);
+    put_le(h, name.size(), 2);
+    put_le(h, big ? 20 : 0, 2);
+    h.insert(h.end(), name.begin(), name.end());
+    if (big) {
+        put_le(h, 0x0001, 2);  // zip64 extended information
+        put_le(h, 16, 2);
+        put_le(h, n, 8);
+        put_le(h, n, 8);
+    }
+    bool ok = std::fwrite(h.data(), 1, h.size(), out_) == h.size() && std::fwrite(data, 1, n, out_) == n;
+    if (!ok) throw IoError(target_, "cannot write '" + name + "' into the zip archive; is the disk full?");
+    // its central directory record, kept aside until close()
+    std::vector<unsigned char> c;
+    const int extra = (big ? 16 : 0) + (far ? 8 : 0);
+    put_le(c, 0x02014b50u, 4);
+    put_le(c, (3 << 8) | (big || far ? 45 : 20), 2);  // made by: Unix, zip 2.0 (4.5 with zip64)
+    put_le(c, big || far ? 45 : 10, 2);
+    put_le(c, 0, 2);
+    put_le(c, 0, 2);
+    put_le(c, dos_time_, 2);
+    put_le(c, dos_date_, 2);
+    put_le(c, crc, 4);
+    put_le(c, big ? k32 : n, 4);
+    put_le(c, big ? k32 : n, 4);
+    put_le(c, name.size(), 2);
+    put_le(c, extra ? extra + 4 : 0, 2);
+    put_le(c, 0, 2);                 // comment
+    put_le(c, 0, 2);                 // disk
+    put_le(c, 0, 2);                 // internal attributes
+    put_le(c, 0100644u << 16, 4);    // a regular file, rw-r--r--, as unzip shows it
+    put_le(c, far ? k32 : offset_, 4);
+    c.insert(c.end(), name.begin(), name.end());
+    if (extra) {
+        put_le(c, 0x0001, 2);
+        put_le(c, extra, 2);
+        if (big) {
+            put_le(c, n, 8);
+            put_le(c, n, 8);
+        }
+        if (far) put_le(c, offset_, 8);
+    }
+    if (std::fwrite(c.data(), 1, c.size(), cd_) != c.size())
+        throw IoError(target_, "cannot write the temporary file of the archive's directory; is the disk full?");
+    offset_ += h.size() + n;
+    cd_size_ += c.size();
+    ++entries_;
+}
+
 void ZipWriter::close() {
-    auto* z = static_cast<zipFile>(zip_);
-    zip_ = nullptr;
-    if (z && zipClose(z, nullptr) != ZIP_OK)
-        throw IoError(target_, "cannot finish the zip archive (its central directory); is the disk full?");
-    if (entries_ >= 0xffff && !add_zip64_end(file_, entries_))
-        throw IoError(target_, "cannot write the zip64 end of the archive's " + std::to_string(entries_) +
-                                   " entries; is the disk full?");
+    if (!out_) return;
+    std::FILE* out = out_;
+    out_ = nullptr;
+    const std::uint64_t cd_offset = offset_;
+    // the central directory, copied in from its temporary file
+    bool ok = std::fflush(cd_) == 0 && std::fseek(cd_, 0, SEEK_SET) == 0;
+    std::vector<unsigned char> buf(1 << 16);
+    for (std::size_t got; ok && (got = std::fread(buf.data(), 1, buf.size(), cd_)) > 0;)
+        ok = std::fwrite(buf.data(), 1, got, out) == got;
+    ok = ok && !std::ferror(cd_);
+    std::fclose(cd_);
+    cd_ = nullptr;
+    // past 65535 entries or 4 GB: the zip64 end record and its locator, the
+    // classic record's fields then saying "see zip64"
+    std::vector<unsigned char> end;
+    const bool zip64 = entries_ >= 0xffff || cd_offset >= k32 || cd_size_ >= k32;
+    if (zip64) {
+        put_le(end, 0x06064b50u, 4);
+        put_le(end, 44, 8);  // its size after this field
+        put_le(end, (3 << 8) | 45, 2);
+        put_le(end, 45, 2);
+        put_le(end, 0, 4);  // this disk, the central directory's disk
+        put_le(end, 0, 4);
+        put_le(end, entries_, 8);  // entries on this disk, in all
+        put_le(end, entries_, 8);
+        put_le(end, cd_size_, 8);
+        put_le(end, cd_offset, 8);
+        put_le(end, 0x07064b50u, 4);  // its locator
+        put_le(end, 0, 4);
+        put_le(end, cd_offset + cd_size_, 8);
+        put_le(end, 1, 4);  // disks
+    }
+    put_le(end, 0x06054b50u, 4);
+    put_le(end, 0, 2);
+    put_le(end, 0, 2);
+    put_le(end, std::min<std::uint64_t>(entries_, 0xffff), 2);
+    put_le(end, std::min<std::uint64_t>(entries_, 0xffff), 2);
+    put_le(end, std::min<std::uint64_t>(cd_size_, k32), 4);
+    put_le(end, std::min<std::uint64_t>(cd_offset, k32), 4);
+    put_le(end, 0, 2);  // comment
+    ok = ok && std::fwrite(end.data(), 1, end.size(), out) == end.size();
+    ok = std::fclose(out) == 0 && ok;
+    if (!ok) throw IoError(target_, "cannot finish the zip archive (its central directory); is the disk full?");
 }
 
 }  // namespace tessera::io

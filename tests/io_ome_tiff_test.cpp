@@ -268,6 +268,36 @@ TEST_CASE("ome-tiff: float and 5 channels and BigTIFF and JPEG of planes") {
     }
 }
 
+TEST_CASE("ome-tiff: many float channels of an image narrower than a band hold a few tiles and read back") {
+    // The soak's case, smaller: 194x285 and 120 float channels (26.5 MB)
+    // with 64-pixel tiles. Each level's strip was allocated (and cleared)
+    // a band wide, 128 tiles whatever the image's width: 250 MB here and
+    // 950 MB at 452 channels, for every strip row. Now as wide as the image.
+    tt::TempDir dir;
+    const int bands = 120;
+    std::vector<double> values;
+    for (int b = 0; b < bands; ++b) values.push_back(0.25 * b - 3);
+    const VImage im = (tt::pattern(194, 285, 1).cast(VIPS_FORMAT_FLOAT) / 9.0).bandjoin(
+                          VImage::black(194, 285, VImage::option()->set("bands", bands - 1)).cast(VIPS_FORMAT_FLOAT)) +
+                      values;
+    Graph g(standard_registry());
+    const NodeId in = tt::load_image(g, dir, im);
+    const fs::path out = dir / "many.ome.tif";
+    save_ome(g, in, out, {{"compression", std::string("deflate")}});
+    g.execution.threads = 2;
+    const RunStats st = Evaluator(g).run_sinks();
+    MESSAGE("peak pixel memory " << st.peak_pixel_bytes / 1048576.0 << " MB for a 26.5 MB image");
+    CHECK(st.peak_pixel_bytes < std::size_t(26) << 20);
+    const VImage im1 = half(im);
+    auto v = tifffile_view(dir, out, &im, &im1);
+    CHECK(v["axes"] == "CYX");
+    CHECK(v["shape"] == "120x285x194");
+    CHECK(v["dtype"] == "float32");
+    CHECK(v["levels"] == "4");  // 194x285, 97x142, 48x71, 24x35
+    CHECK(v["level0_equal"] == "True");
+    CHECK(v["level1_equal"] == "True");
+}
+
 TEST_CASE("ome-tiff: the same bits for any thread count and evaluator tile size") {
     tt::TempDir dir;
     const VImage im = tt::pattern(333, 211, 2, VIPS_FORMAT_UCHAR, 3);
