@@ -10,6 +10,8 @@
 #   zarr:   the same mid stitch as OME-Zarr (zstd chunks of 256, every level;
 #           about 9900 chunk files, which every rank writes itself), and
 #   tiffzstd: the same as a zstd pyramid TIFF, to compare it with
+#   ometiff: the same as a zstd OME-TIFF pyramid (SubIFDs, planar: the
+#           writer rank assembles it, as the pyramid TIFF's)
 #   merge:  the merge benchmark's 2x2 subset (4 uint16 5000^2 GeoTIFFs ->
 #           9500^2), deflate GeoTIFF and COG
 # Prints wall time and peak RSS (largest process, /usr/bin/time) per run,
@@ -38,10 +40,10 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 
 args_for() {
     case $1 in
-    stitch | dzi | zarr | tiffzstd)
+    stitch | dzi | zarr | tiffzstd | ometiff)
         [ -f "$data/mid/positions.csv" ] || DATA=$data "$kit/stitch-bench.sh" mid 0 >/dev/null 2>&1 || true
         [ -f "$data/mid/positions.csv" ] || { echo "no mid dataset in $data (run the kit's make_scans)" >&2; exit 2; }
-        if [ "$1" = zarr ] || [ "$1" = tiffzstd ]; then
+        if [ "$1" = zarr ] || [ "$1" = tiffzstd ] || [ "$1" = ometiff ]; then
             echo "stitch $data/mid/positions.csv --canvas 24000 20000 --tile-size 256 --compression zstd --pyramid"
         elif [ "$1" = stitch ]; then
             echo "stitch $data/mid/positions.csv --canvas 24000 20000 --tile-size 256 --compression jpeg --quality 85 --pyramid"
@@ -62,10 +64,12 @@ for job in $jobs; do
     args=$(args_for "$job")
     ext=tif
     [ "$job" = dzi ] && ext=dzi
-    # (a store's .zattrs names it: the two runs' stores have one name)
+    [ "$job" = ometiff ] && ext=ome.tif && mkdir -p "$out/1" "$out/2"
+    # (a store's .zattrs and an OME-TIFF's OME-XML name it: the two runs'
+    # outputs have one name)
     [ "$job" = zarr ] && ext=ome.zarr && mkdir -p "$out/1" "$out/2"
     o1=$out/one.$ext o2=$out/two.$ext
-    [ "$job" = zarr ] && o1=$out/1/slide.$ext o2=$out/2/slide.$ext
+    [ "$job" = zarr ] || [ "$job" = ometiff ] && o1=$out/1/slide.$ext o2=$out/2/slide.$ext
     echo "== $job: $args"
     "$tessera" $args -q --threads 2 -o "$o1"
     mpirun --oversubscribe -np 2 "$tessera" $args -q --threads 1 -o "$o2" 2>"$out/ranks.txt"
@@ -77,8 +81,8 @@ for job in $jobs; do
             { echo "$job: the sharded output differs from one process's"; exit 1; }
         echo "outputs byte-identical ($(find "$out/one_files" -type f | wc -l) files)"
     else
-        cmp "$out/one.tif" "$out/two.tif" || { echo "$job: the sharded output differs from one process's"; exit 1; }
-        echo "outputs byte-identical ($(stat -c %s "$out/one.tif") bytes)"
+        cmp "$o1" "$o2" || { echo "$job: the sharded output differs from one process's"; exit 1; }
+        echo "outputs byte-identical ($(stat -c %s "$o1") bytes)"
     fi
     : >"$out/t1"
     : >"$out/t2"
