@@ -516,21 +516,13 @@ namespace tessera {
 
 Mask intize(const Mask& m) {
     Mask o = m;
-    double flat = 0;  // a flat image of 1 through the mask as given
-    for (double v : m.c) flat += v;
-    flat /= m.scale;
-    long long isum = 0;
-    for (double& v : o.c) {
-        v = std::rint(v);
-        isum += (long long)v;
-    }
+    for (double& v : o.c) v = std::rint(v);
+    // libvips's vips__image_intize goes on to move the scale by the gain the
+    // rounding lost, but convi's C path never divides by that: it reads the
+    // scale and offset off the mask it was given (vips_convi_gen), rint.
     o.scale = std::rint(m.scale);
-    if (o.scale == 0) o.scale = 1;
+    if (o.scale == 0) o.scale = 1;  // (libvips would divide by zero; conv refuses such a scale)
     o.offset = std::rint(m.offset);
-    // libvips divides in int: the flat image's integer gain
-    const long long igain = isum / (long long)o.scale;
-    o.scale = std::rint(o.scale + (double(igain) - flat));
-    if (o.scale == 0) o.scale = 1;
     return o;
 }
 

@@ -141,10 +141,11 @@ struct Mask {
     }
 };
 
-// libvips's vips__image_intize (convolution/convi.c), the mask its integer
-// convolution uses: each coefficient and the offset rint, the scale rint
-// and then moved by the difference the rounding made to a flat image's
-// gain (rint again; never 0).
+// The mask libvips's integer convolution (convolution/convi.c, its C
+// path) applies: each coefficient rint (vips__image_intize), and the scale
+// and the offset of the mask as given, rint (vips_convi_gen reads them off
+// the original mask, not intize's gain-corrected scale); a scale that
+// rounds to 0 becomes 1.
 Mask intize(const Mask& m);
 
 // dst = src convolved with m. src holds m.support(dst.rect, bounds);
