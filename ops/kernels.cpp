@@ -555,12 +555,8 @@ namespace {
 // On x86-64 the convolution is built twice, for the baseline (SSE2) and
 // for AVX2, and the loader picks one by the CPU (GCC's target_clones): the
 // same integer operations and the same IEEE float operations (AVX2 brings
-// no fused multiply-add), so the same bits.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define TESSERA_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define TESSERA_VECTOR_CLONES
-#endif
+// no fused multiply-add), so the same bits (TESSERA_VECTOR_CLONES,
+// kernels.hpp).
 
 // A mask's nonzero coefficient (libvips squeezes the zeros out).
 template <class A>

@@ -204,6 +204,35 @@ TEST_CASE("median: libvips median and rank bit for bit / tile seams") {
     }
 }
 
+// Integer windows up to 7 x 7 go through a selection network, others (and
+// floats) through nth_element (median.cpp): each window size on both
+// sides, an even one (the network's padding), and a float image.
+TEST_CASE("median: the selection network and nth_element agree with libvips rank at every size") {
+    tt::TempDir dir;
+    struct S {
+        int bands;
+        VipsBandFormat format;
+        int size;
+    };
+    for (const S& c : {S{3, VIPS_FORMAT_UCHAR, 1}, S{3, VIPS_FORMAT_UCHAR, 4}, S{1, VIPS_FORMAT_UCHAR, 7},
+                       S{1, VIPS_FORMAT_USHORT, 7}, S{1, VIPS_FORMAT_SHORT, 6}, S{1, VIPS_FORMAT_UCHAR, 8},
+                       S{2, VIPS_FORMAT_FLOAT, 3}}) {
+        CAPTURE(c.format);
+        CAPTURE(c.size);
+        Graph g(standard_registry());
+        const VImage im = c.format == VIPS_FORMAT_SHORT
+                              ? (tt::pattern(71, 53, 1, VIPS_FORMAT_DOUBLE) * 200 - 25000).cast(VIPS_FORMAT_SHORT)
+                              : tt::pattern(71, 53, c.bands, c.format);
+        const NodeId in = tt::load_image(g, dir, im);
+        const int n = c.size * c.size;
+        for (int index : {n / 2, n - 1, n / 3}) {
+            CAPTURE(index);
+            const NodeId m = g.add("median", {in}, {{"size", std::int64_t(c.size)}, {"index", std::int64_t(index)}});
+            CHECK(tt::max_abs_diff(tt::render(g, m, 37, 2), rank_oracle(im, c.size, index)) == 0);
+        }
+    }
+}
+
 TEST_CASE("neighbourhood: demand grows by the mask's reach and stops at the image") {
     // 5 x 3 mask: 2 left and right, 1 up and down
     auto conv = tt::build_op("conv", {{"mask", std::vector<double>(15, 1.0)}, {"width", std::int64_t(5)}},
