@@ -5,9 +5,10 @@
 //   - precision "float" (libvips's default): every coefficient as given,
 //     sums in double, the output f32 (f64 for an f64 input), as convf;
 //   - precision "integer": the mask as libvips's convi makes it
-//     (vips__image_intize: coefficients, scale and offset rint, the scale
-//     then corrected for the rounding's gain), integer formats summed in
-//     integers, (sum + scale / 2) / scale + offset with truncating
+//     (coefficients, scale and offset rint: vips__image_intize's
+//     coefficients, and the scale and offset vips_convi_gen reads off the
+//     mask as given; intize's gain-corrected scale is not what its C path
+//     divides by), integer formats summed in integers, (sum + scale / 2) / scale + offset with truncating
 //     division, clipped to the input format, which is kept: libvips's C
 //     path bit for bit. libvips's u8 vector path (Orc, on by default)
 //     quantises the mask to 8-bit mantissas and can differ by a level or
@@ -52,6 +53,10 @@ public:
         for (double v : c)
             if (!std::isfinite(v)) throw ParamError("mask", "every coefficient must be a finite number");
         integer_ = p.string("precision") == "integer";
+        if (integer_ && std::rint(mask_.scale) == 0)
+            throw ParamError("scale", "precision integer divides by the scale rounded to a whole number, and " +
+                                          std::to_string(mask_.scale) +
+                                          " rounds to 0; give a scale of at least 0.5 in size, or precision float");
         if (integer_) mask_ = intize(mask_);
         info_ = in[0];
         if (!integer_) info_.format = in[0].format == Format::f64 ? Format::f64 : Format::f32;

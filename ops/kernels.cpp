@@ -516,21 +516,13 @@ namespace tessera {
 
 Mask intize(const Mask& m) {
     Mask o = m;
-    double flat = 0;  // a flat image of 1 through the mask as given
-    for (double v : m.c) flat += v;
-    flat /= m.scale;
-    long long isum = 0;
-    for (double& v : o.c) {
-        v = std::rint(v);
-        isum += (long long)v;
-    }
+    for (double& v : o.c) v = std::rint(v);
+    // libvips's vips__image_intize goes on to move the scale by the gain the
+    // rounding lost, but convi's C path never divides by that: it reads the
+    // scale and offset off the mask it was given (vips_convi_gen), rint.
     o.scale = std::rint(m.scale);
-    if (o.scale == 0) o.scale = 1;
+    if (o.scale == 0) o.scale = 1;  // (libvips would divide by zero; conv refuses such a scale)
     o.offset = std::rint(m.offset);
-    // libvips divides in int: the flat image's integer gain
-    const long long igain = isum / (long long)o.scale;
-    o.scale = std::rint(o.scale + (double(igain) - flat));
-    if (o.scale == 0) o.scale = 1;
     return o;
 }
 
@@ -539,53 +531,170 @@ namespace {
 // Per output row, each mask row's source row is read in place when the
 // tile's columns need no clamping (or copied once with its columns
 // clamped, the copy extension, at the image's left and right edges), then
-// every nonzero coefficient is added over the whole row at its column
-// shift: contiguous loops the compiler vectorises, each sample's terms
-// still summed in mask order (so float sums round as libvips's do).
-template <class S, class D, bool Int, class A>
-void convolve_as(const ConstTile& src, const Rect& bounds, const Mask& m, const Tile& dst) {
+// the nonzero coefficients are added over the whole row at their column
+// shifts: contiguous loops the compiler vectorises (a row of interleaved
+// bands is one run of samples, each tap a shift by whole pixels). Up to
+// four terms go through the row of sums at a time, and the last ones
+// straight into the output, so the sums touch memory twice for a 7-tap
+// mask instead of eight times; each sample's terms are still summed in mask
+// order, from 0 (so float sums round as libvips's do). The row of sums and
+// the padded rows are the thread's, kept from tile to tile.
+//
+// Integer sums run in the narrowest lanes no partial sum can overflow:
+// 16-bit for 8-bit samples when sum(|c|) x 255 < 2^15 (gaussblur's masks,
+// a 3x3 edge mask), else 32-bit, else 64-bit. The division by the scale,
+// C's truncating n / d, which libvips does in scalar code and x86 has no
+// vector instruction for, is done exactly as
+// sign(n d) trunc((|n| + 1/2) x fl(1 / |d|)) in F lanes: (|n| + 1/2) / |d|
+// lies at least 1 / (2 |d|) from every whole number, and the product's
+// relative error is below 2 u (u: F's unit roundoff), so it truncates to
+// floor(|n| / |d|) whenever (|n| + 1/2) 2 u < 1 / 2: |n| < 2^21 in float
+// (u = 2^-24; |d| < 2^24, so that it converts exactly) and every 32-bit n
+// in double (u = 2^-53). 64-bit sums divide in integers.
+//
+// On x86-64 the convolution is built twice, for the baseline (SSE2) and
+// for AVX2, and the loader picks one by the CPU (GCC's target_clones): the
+// same integer operations and the same IEEE float operations (AVX2 brings
+// no fused multiply-add), so the same bits (TESSERA_VECTOR_CLONES,
+// kernels.hpp).
+
+// A mask's nonzero coefficient (libvips squeezes the zeros out).
+template <class A>
+struct Term {
+    A c;
+    int j;           // mask row
+    std::size_t at;  // column shift, in samples
+};
+
+// What a thread keeps from tile to tile.
+template <class S, class A>
+struct ConvScratch {
+    std::vector<S> pad;
+    std::vector<const S*> rows;
+    std::vector<A> acc;
+    std::vector<std::ptrdiff_t> col;
+    std::vector<Term<A>> terms;
+    static ConvScratch& mine() {
+        thread_local ConvScratch s;
+        return s;
+    }
+};
+
+// sum_k c[k] p[k][e] for G terms, added to a[e] (from 0 if First), in order.
+template <int G, bool First, class P, class A>
+[[gnu::always_inline]] inline A terms_at(const A* a, const P& p, const A* c, std::size_t e) {
+    A s = First ? A(0) : a[e];
+    s = A(s + c[0] * A(p[0][e]));
+    if constexpr (G > 1) s = A(s + c[1] * A(p[1][e]));
+    if constexpr (G > 2) s = A(s + c[2] * A(p[2][e]));
+    if constexpr (G > 3) s = A(s + c[3] * A(p[3][e]));
+    return s;
+}
+
+template <int G, bool First, class S, class A>
+[[gnu::always_inline]] inline void add_terms(A* __restrict a, const S* const* pp, const A* c, std::size_t n) {
+    const S* __restrict p[4] = {pp[0], G > 1 ? pp[1] : pp[0], G > 2 ? pp[2] : pp[0], G > 3 ? pp[3] : pp[0]};
+    for (std::size_t e = 0; e < n; ++e) a[e] = terms_at<G, First>(a, p, c, e);
+}
+
+// The last G terms of a row (First: the only ones), each sum then stored.
+template <int G, bool First, class S, class A, class Store>
+[[gnu::always_inline]] inline void last_terms(const A* __restrict a, const S* const* pp, const A* c, std::size_t n,
+                                              Store store) {
+    const S* __restrict p[4] = {pp[0], G > 1 ? pp[1] : pp[0], G > 2 ? pp[2] : pp[0], G > 3 ? pp[3] : pp[0]};
+    for (std::size_t e = 0; e < n; ++e) store(e, terms_at<G, First>(a, p, c, e));
+}
+
+template <class S, class D, bool Int, class A, class F = double>
+TESSERA_VECTOR_CLONES void convolve_as(const ConstTile& src, const Rect& bounds, const Mask& m, const Tile& dst) {
     const Rect& r = dst.rect;
     const int nb = dst.bands;
     const std::size_t n = std::size_t(r.w) * std::size_t(nb);             // samples per output row
     const std::size_t pn = std::size_t(r.w + m.w - 1) * std::size_t(nb);  // per padded row
     const bool inside = r.x - m.left() >= bounds.x && r.right() + m.right() <= bounds.right();
-    std::vector<std::vector<S>> pad(inside ? 0 : std::size_t(m.h), std::vector<S>(pn));
-    std::vector<const S*> rows(std::size_t(m.h));
-    std::vector<A> acc(n);
-    std::vector<std::ptrdiff_t> col(std::size_t(r.w + m.w - 1));
-    for (std::size_t x = 0; x < col.size(); ++x)
-        col[x] = std::ptrdiff_t(std::clamp(r.x + int(x) - m.left(), bounds.x, bounds.right() - 1) - src.rect.x) * nb;
-    const A iscale = A(m.scale), rounding = A((long long)m.scale / 2), ioffset = A(m.offset);
+    ConvScratch<S, A>& k = ConvScratch<S, A>::mine();
+    if (!inside) k.pad.resize(std::size_t(m.h) * pn);
+    k.rows.resize(std::size_t(m.h));
+    k.acc.resize(n);
+    k.col.resize(std::size_t(r.w + m.w - 1));
+    for (std::size_t x = 0; x < k.col.size(); ++x)
+        k.col[x] = std::ptrdiff_t(std::clamp(r.x + int(x) - m.left(), bounds.x, bounds.right() - 1) - src.rect.x) * nb;
+    k.terms.clear();
+    for (int j = 0; j < m.h; ++j)
+        for (int i = 0; i < m.w; ++i) {
+            const double v = m.c[std::size_t(j) * std::size_t(m.w) + std::size_t(i)];
+            if (v != 0) k.terms.push_back({A(v), j, std::size_t(i) * std::size_t(nb)});
+        }
+    const std::size_t nt = k.terms.size();
+    // the integer rounding, scale and offset from the mask, not A (a 16-bit
+    // sum's scale may not fit 16 bits)
+    using I = std::conditional_t<sizeof(A) <= 4, std::int32_t, long long>;
+    const I rnd = I((long long)m.scale / 2), off = I(m.offset);
+    const F rcp = F(1) / F(m.scale);
+    const double dscale = m.scale, doffset = m.offset;
     for (int y = r.y; y < r.bottom(); ++y) {
+        D* __restrict q = dst.row<D>(y);
         for (int j = 0; j < m.h; ++j) {
             const S* p = src.row<S>(std::clamp(y + j - m.up(), bounds.y, bounds.bottom() - 1));
             if (inside) {
-                rows[std::size_t(j)] = p + col[0];
+                k.rows[std::size_t(j)] = p + k.col[0];
                 continue;
             }
-            S* q = pad[std::size_t(j)].data();
-            for (std::size_t x = 0; x < col.size(); ++x)
-                for (int b = 0; b < nb; ++b) *q++ = p[col[x] + b];
-            rows[std::size_t(j)] = pad[std::size_t(j)].data();
+            S* o = k.pad.data() + std::size_t(j) * pn;
+            for (std::size_t x = 0; x < k.col.size(); ++x)
+                for (int b = 0; b < nb; ++b) *o++ = p[k.col[x] + b];
+            k.rows[std::size_t(j)] = k.pad.data() + std::size_t(j) * pn;
         }
-        std::fill(acc.begin(), acc.end(), A(0));
-        for (int j = 0; j < m.h; ++j)
-            for (int i = 0; i < m.w; ++i) {
-                const double v = m.c[std::size_t(j) * std::size_t(m.w) + std::size_t(i)];
-                if (v == 0) continue;  // libvips squeezes the zeros out
-                const A c = A(v);
-                const S* p = rows[std::size_t(j)] + std::size_t(i) * std::size_t(nb);
-                A* a = acc.data();
-                for (std::size_t e = 0; e < n; ++e) a[e] += c * A(p[e]);
-            }
-        D* q = dst.row<D>(y);
-        for (std::size_t e = 0; e < n; ++e) {
-            if constexpr (Int) {
-                const long long sum = (long long)((acc[e] + rounding) / iscale + ioffset);
-                q[e] = D(std::clamp<long long>(sum, (long long)std::numeric_limits<D>::lowest(),
+        // each sum as a sample of D (the lambda holds copies: through the
+        // mask, every step would reload the scale, and the loop stay scalar)
+        auto store = [q, rnd, rcp, off, dscale, doffset](std::size_t e, A sum) {
+            if constexpr (Int && sizeof(A) <= 4) {
+                const std::int32_t v = std::int32_t(sum) + rnd;
+                const F t = F(v) + (v < 0 ? F(-0.5) : F(0.5));
+                const std::int32_t s = std::int32_t(t * rcp) + off;
+                q[e] = D(std::min(std::max(s, std::int32_t(std::numeric_limits<D>::lowest())),
+                                  std::int32_t(std::numeric_limits<D>::max())));
+            } else if constexpr (Int) {
+                const long long v = (sum + rnd) / (long long)dscale + off;
+                q[e] = D(std::clamp<long long>(v, (long long)std::numeric_limits<D>::lowest(),
                                                (long long)std::numeric_limits<D>::max()));
             } else {
-                q[e] = D(acc[e] / m.scale + m.offset);
+                q[e] = D(sum / dscale + doffset);
+            }
+        };
+        if (nt == 0) {
+            for (std::size_t e = 0; e < n; ++e) store(e, A(0));
+            continue;
+        }
+        // the terms in groups of four: all but the last group through the
+        // row of sums, the last into the output
+        A* __restrict a = k.acc.data();
+        for (std::size_t t0 = 0; t0 < nt;) {
+            const std::size_t g = std::min<std::size_t>(4, nt - t0);
+            const S* p[4] = {};
+            A c[4] = {};
+            for (std::size_t i = 0; i < g; ++i) {
+                const Term<A>& t = k.terms[t0 + i];
+                p[i] = k.rows[std::size_t(t.j)] + t.at;
+                c[i] = t.c;
+            }
+            const bool first = t0 == 0, last = t0 + g == nt;
+            t0 += g;
+            if (last) {
+                switch (g * 2 + first) {
+                    case 2: last_terms<1, false>(a, p, c, n, store); break;
+                    case 3: last_terms<1, true>(a, p, c, n, store); break;
+                    case 4: last_terms<2, false>(a, p, c, n, store); break;
+                    case 5: last_terms<2, true>(a, p, c, n, store); break;
+                    case 6: last_terms<3, false>(a, p, c, n, store); break;
+                    case 7: last_terms<3, true>(a, p, c, n, store); break;
+                    case 8: last_terms<4, false>(a, p, c, n, store); break;
+                    default: last_terms<4, true>(a, p, c, n, store); break;
+                }
+            } else if (first) {
+                add_terms<4, true>(a, p, c, n);  // not the last group: a full one
+            } else {
+                add_terms<4, false>(a, p, c, n);
             }
         }
     }
@@ -600,11 +709,24 @@ void convolve(const ConstTile& src, const Rect& bounds, const Mask& m, bool inte
             using D = decltype(d0);
             if constexpr (std::is_integral_v<S> && std::is_same_v<S, D>) {
                 if (integer) {
-                    // 32-bit sums (as libvips's int) when no sum can overflow them
+                    // the largest |partial sum|, and |n| with the rounding
                     double reach = 0;
                     for (double v : m.c) reach += std::abs(v);
-                    if (sizeof(S) <= 2 && reach * 65536.0 < 2147483647.0)
-                        return convolve_as<S, D, true, std::int32_t>(src, bounds, m, dst);
+                    const double sums = reach * std::max(-double(std::numeric_limits<S>::lowest()),
+                                                         double(std::numeric_limits<S>::max()));
+                    const double num = sums + std::abs(double((long long)m.scale / 2));
+                    if constexpr (sizeof(S) <= 2) {
+                        if (num + std::abs(m.offset) < 2147483647.0) {
+                            const bool f32 = num < double(1 << 21) && std::abs(m.scale) < double(1 << 24);
+                            if constexpr (sizeof(S) == 1)
+                                if (sums < 32768) {
+                                    if (f32) return convolve_as<S, D, true, std::int16_t, float>(src, bounds, m, dst);
+                                    return convolve_as<S, D, true, std::int16_t, double>(src, bounds, m, dst);
+                                }
+                            if (f32) return convolve_as<S, D, true, std::int32_t, float>(src, bounds, m, dst);
+                            return convolve_as<S, D, true, std::int32_t, double>(src, bounds, m, dst);
+                        }
+                    }
                     return convolve_as<S, D, true, long long>(src, bounds, m, dst);
                 }
             }

@@ -32,6 +32,16 @@
 #include "tessera/core/image_info.hpp"
 #include "tessera/core/rect.hpp"
 
+// A hot loop's function built twice on x86-64 with GCC, for the baseline
+// and for AVX2, the loader picking one by the CPU (target_clones, an ifunc):
+// the build assumes no more than baseline x86-64, and AVX2 brings no fused
+// multiply-add, so both clones compute the same bits.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define TESSERA_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define TESSERA_VECTOR_CLONES
+#endif
+
 namespace tessera {
 
 // The reduce kernels of libvips's VipsKernel that resize offers.
@@ -141,10 +151,11 @@ struct Mask {
     }
 };
 
-// libvips's vips__image_intize (convolution/convi.c), the mask its integer
-// convolution uses: each coefficient and the offset rint, the scale rint
-// and then moved by the difference the rounding made to a flat image's
-// gain (rint again; never 0).
+// The mask libvips's integer convolution (convolution/convi.c, its C
+// path) applies: each coefficient rint (vips__image_intize), and the scale
+// and the offset of the mask as given, rint (vips_convi_gen reads them off
+// the original mask, not intize's gain-corrected scale); a scale that
+// rounds to 0 becomes 1.
 Mask intize(const Mask& m);
 
 // dst = src convolved with m. src holds m.support(dst.rect, bounds);

@@ -59,7 +59,7 @@ TEST_CASE("conv: integer precision is libvips conv's C path bit for bit / float 
     NoVector novector;
     tt::TempDir dir;
     // a 3x3 edge mask with an offset (negative sums clip), and an
-    // asymmetric 5x3 one whose scale libvips's intize rounds and corrects
+    // asymmetric 5x3 one whose coefficient 3.4 and scale 30.6 libvips rounds
     const std::vector<double> edge = {-1, -1, -1, -1, 12, -1, -1, -1, -1};
     const std::vector<double> odd = {1, 2, 3.4, 2, 1, 0, 4, 9, 4, 0, -1, 2, 3, 2, -1};
     for (const Case& c : kCases) {
@@ -87,6 +87,55 @@ TEST_CASE("conv: integer precision is libvips conv's C path bit for bit / float 
             CHECK(max_diff(whole, wantf) <= 1e-4 * c.gain);
             for (int tile : {37, 64}) CHECK(tt::max_abs_diff(tt::render(g, nf, tile, 2), whole) == 0);
         }
+    }
+}
+
+// The integer path divides each sum by the scale in float lanes below
+// |sum| 2^21 and in double lanes above, and sums 8-bit samples in 16-bit
+// lanes while sum(|c|) x 255 < 2^15 (kernels.cpp): ramps through every
+// value, with masks on both sides of each threshold (u8: 128 and 129 x 255
+// around 2^15; u16: 32 and 33 x 65535 around 2^21), positive and negative
+// sums, and masks of 1, 2 and 5 taps (the terms go four at a time), are
+// libvips convi's C division on every sum.
+TEST_CASE("conv: integer precision divides every sum exactly as libvips (both sides of each lane width)") {
+    NoVector novector;
+    tt::TempDir dir;
+    const VImage xy = VImage::xyz(256, 256);
+    const VImage u8 = (xy[0] + 0).cast(VIPS_FORMAT_UCHAR).copy_memory();  // every value, in every row
+    const VImage u16 = (xy[1] * 256 + xy[0]).cast(VIPS_FORMAT_USHORT).copy_memory();  // every value once
+    struct M {
+        VImage im;
+        std::vector<double> mask;
+        double scale, offset;
+    };
+    std::vector<M> cases;
+    for (double c : {1.0, 128.0, 129.0, -128.0})
+        for (double scale : {1.0, 2.0, 3.0, 7.0, 63.0, 100.0, 255.0, -7.0})
+            cases.push_back({u8, {c}, scale, c < 0 ? 255.0 : 0.0});
+    for (double c : {32.0, 33.0, -32.0, -33.0})
+        for (double scale : {1.0, 3.0, 63.0, 1000.0})
+            cases.push_back({u16, {c}, scale, c < 0 ? 65535.0 : 0.0});
+    cases.push_back({u8, {60, 64}, 5.0, 0.0});
+    cases.push_back({u8, {-20, 30, 40, -20, 30}, 9.0, 40.0});
+    cases.push_back({u16, {3, 5, 7, 5, 3}, 23.0, 0.0});
+    for (const M& c : cases) {
+        Graph g(standard_registry());
+        const NodeId in = tt::load_image(g, dir, c.im);
+        const int w = int(c.mask.size());
+        CAPTURE(c.im.format());
+        CAPTURE(c.mask[0]);
+        CAPTURE(w);
+        CAPTURE(c.scale);
+        const NodeId n = g.add("conv", {in},
+                               {{"mask", c.mask},
+                                {"width", std::int64_t(w)},
+                                {"scale", c.scale},
+                                {"offset", c.offset},
+                                {"precision", std::string("integer")}});
+        const VImage m = matrix(w, 1, c.mask, c.scale, c.offset);
+        const VImage want = c.im.conv(m, VImage::option()->set("precision", VIPS_PRECISION_INTEGER));
+        REQUIRE(want.format() == c.im.format());
+        CHECK(tt::max_abs_diff(tt::render(g, n, 64, 2), want) == 0);
     }
 }
 
@@ -155,6 +204,35 @@ TEST_CASE("median: libvips median and rank bit for bit / tile seams") {
     }
 }
 
+// Integer windows up to 7 x 7 go through a selection network, others (and
+// floats) through nth_element (median.cpp): each window size on both
+// sides, an even one (the network's padding), and a float image.
+TEST_CASE("median: the selection network and nth_element agree with libvips rank at every size") {
+    tt::TempDir dir;
+    struct S {
+        int bands;
+        VipsBandFormat format;
+        int size;
+    };
+    for (const S& c : {S{3, VIPS_FORMAT_UCHAR, 1}, S{3, VIPS_FORMAT_UCHAR, 4}, S{1, VIPS_FORMAT_UCHAR, 7},
+                       S{1, VIPS_FORMAT_USHORT, 7}, S{1, VIPS_FORMAT_SHORT, 6}, S{1, VIPS_FORMAT_UCHAR, 8},
+                       S{2, VIPS_FORMAT_FLOAT, 3}}) {
+        CAPTURE(c.format);
+        CAPTURE(c.size);
+        Graph g(standard_registry());
+        const VImage im = c.format == VIPS_FORMAT_SHORT
+                              ? (tt::pattern(71, 53, 1, VIPS_FORMAT_DOUBLE) * 200 - 25000).cast(VIPS_FORMAT_SHORT)
+                              : tt::pattern(71, 53, c.bands, c.format);
+        const NodeId in = tt::load_image(g, dir, im);
+        const int n = c.size * c.size;
+        for (int index : {n / 2, n - 1, n / 3}) {
+            CAPTURE(index);
+            const NodeId m = g.add("median", {in}, {{"size", std::int64_t(c.size)}, {"index", std::int64_t(index)}});
+            CHECK(tt::max_abs_diff(tt::render(g, m, 37, 2), rank_oracle(im, c.size, index)) == 0);
+        }
+    }
+}
+
 TEST_CASE("neighbourhood: demand grows by the mask's reach and stops at the image") {
     // 5 x 3 mask: 2 left and right, 1 up and down
     auto conv = tt::build_op("conv", {{"mask", std::vector<double>(15, 1.0)}, {"width", std::int64_t(5)}},
@@ -190,6 +268,12 @@ TEST_CASE("neighbourhood: bad parameters name the node and key") {
     CHECK_THROWS_WITH_AS(g.add("conv", {b}, {{"mask", std::vector<double>(9, 1.0)}, {"scale", 0.0}}, "k"),
                          doctest::Contains("key 'scale'"), GraphError);
     CHECK_THROWS_WITH_AS(g.add("conv", {b}, {}, "k"), doctest::Contains("key 'mask'"), GraphError);
+    CHECK_THROWS_WITH_AS(g.add("conv", {b},
+                               {{"mask", std::vector<double>(9, 1.0)},
+                                {"scale", 0.4},
+                                {"precision", std::string("integer")}},
+                               "k"),
+                         doctest::Contains("key 'scale'"), GraphError);
     CHECK_THROWS_WITH_AS(g.add("gaussblur", {b}, {{"sigma", -1.0}}, "k"), doctest::Contains("key 'sigma'"), GraphError);
     CHECK_THROWS_WITH_AS(g.add("median", {b}, {{"size", std::int64_t(3)}, {"index", std::int64_t(9)}}, "k"),
                          doctest::Contains("node 'k' (op median), key 'index'"), GraphError);

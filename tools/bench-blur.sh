@@ -5,7 +5,8 @@
 # tools' defaults) by `tessera run` (load -> gaussblur -> save) and by
 # `vips gaussblur`, both writing a tiled uncompressed BigTIFF (both stream
 # it; a .v would be held whole by libvips's writer), interleaved run by
-# run, wall time and peak RSS (/usr/bin/time), median of RUNS. Before timing, the two outputs are
+# run, wall time, peak RSS and CPU time (user + system; steadier than the
+# wall on a shared machine) from /usr/bin/time, median of RUNS. Before timing, the two outputs are
 # compared (largest |difference|: vips runs its u8 vector path, which is
 # within a level or two of the exact integer formula tessera computes;
 # with VIPS_NOVECTOR=1 they are equal).
@@ -44,15 +45,15 @@ cat >"$data/blur.json" <<JSON
    {"id": "out", "op": "save", "inputs": ["blur"], "path": "$data/tessera.tif", "tile": true, "bigtiff": "yes"}]}
 JSON
 
-run_tool() {  # tool -> "seconds maxrss_kb"
+run_tool() {  # tool -> "seconds maxrss_kb cpu_seconds"
     local cmd
     case $1 in
         tessera) cmd="$tessera run $data/blur.json -q --threads $threads" ;;
         vips) cmd="vips gaussblur $in $data/vips.tif[tile,tile-width=256,tile-height=256,bigtiff] 2" ;;
     esac
     sync
-    /usr/bin/time -f "%e %M" -o "$data/time.txt" sh -c "$cmd" >/dev/null
-    cat "$data/time.txt"
+    /usr/bin/time -f "%e %M %U %S" -o "$data/time.txt" sh -c "$cmd" >/dev/null
+    awk '{printf "%s %s %.2f\n", $1, $2, $3 + $4}' "$data/time.txt"
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -65,18 +66,20 @@ vips abs "$data/d.v" "$data/ad.v"
 echo "sizes: $(vipsheader "$data/tessera.tif") / $(vipsheader "$data/vips.tif"); max |diff| $(vips max "$data/ad.v")"
 
 tools=(tessera vips)
-printf "%-8s %10s %12s\n" tool "wall s" "peak RSS MB"
-declare -A secs=() rss=()
+printf "%-8s %10s %10s %12s\n" tool "wall s" "CPU s" "peak RSS MB"
+declare -A secs=() rss=() cpus=()
 for ((i = 0; i < runs; i++)); do
     for t in "${tools[@]}"; do
-        read -r s m <<<"$(run_tool "$t")"
+        read -r s m c <<<"$(run_tool "$t")"
         secs[$t]+="$s "
         rss[$t]+="$m "
+        cpus[$t]+="$c "
     done
 done
 for t in "${tools[@]}"; do
     s=$(tr ' ' '\n' <<<"${secs[$t]}" | grep . | median)
     m=$(tr ' ' '\n' <<<"${rss[$t]}" | grep . | median)
-    printf "%-8s %10.2f %12.0f   (runs: %s)\n" "$t" "$s" "$(echo "$m / 1024" | bc -l)" "${secs[$t]}"
+    c=$(tr ' ' '\n' <<<"${cpus[$t]}" | grep . | median)
+    printf "%-8s %10.2f %10.2f %12.0f   (wall runs: %s)\n" "$t" "$s" "$c" "$(echo "$m / 1024" | bc -l)" "${secs[$t]}"
 done
 rm -f "$data/tessera.tif" "$data/vips.tif" "$data/d.v" "$data/ad.v"
