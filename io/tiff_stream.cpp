@@ -298,22 +298,56 @@ void TiffReaders::read(const std::string& path, int page, const ImageInfo& info,
                 if (block >= p.offsets.size())
                     throw IoError(path, "has fewer strips or tiles than its size needs: the file is truncated or "
                                         "damaged; check it, or write it again");
-                for (int y = part.y; y < part.bottom(); ++y) {
-                    const std::uint64_t at = std::uint64_t(y - br.y) * stride + std::uint64_t(part.x - br.x) * p.px;
-                    if (at + row_bytes > p.counts[block])
-                        throw IoError(path, "has a strip or tile shorter than its rows: the file is truncated or "
-                                            "damaged; check it, or write it again");
-                    std::byte* dst = out.at(part.x, y);
-                    std::size_t got = 0;
-                    while (got < row_bytes) {
-                        const std::size_t n =
-                            FileCache::instance().read(path, p.offsets[block] + at + got, dst + got, row_bytes - got);
-                        if (n == 0)
-                            throw IoError(path, "ends inside its pixel data: the file is truncated or damaged; check "
-                                                "it, or write it again");
-                        got += n;
+                // the part's rows are one span of the block: read it in one
+                // call (straight into out when its rows are whole block
+                // rows, else through the thread's scratch), not row by row:
+                // a blur's halo reads a few columns of each neighbouring
+                // tile, and a call per row was 4.8 million preads for a
+                // 20000^2 image, 40 % of its CPU. Only where the span is
+                // small (a tile's worth) or mostly wanted: a few columns of
+                // a wide strip are still read row by row, not the whole
+                // strip for each of them.
+                const std::uint64_t first = std::uint64_t(part.y - br.y) * stride + std::uint64_t(part.x - br.x) * p.px;
+                const std::uint64_t span = std::uint64_t(part.h - 1) * stride + row_bytes;
+                if (first + span > p.counts[block])
+                    throw IoError(path, "has a strip or tile shorter than its rows: the file is truncated or "
+                                        "damaged; check it, or write it again");
+                const std::uint64_t wanted = std::uint64_t(part.h) * row_bytes;
+                if (part.h > 1 && span > (std::uint64_t(256) << 10) && span > 4 * wanted) {
+                    for (int y = part.y; y < part.bottom(); ++y) {
+                        const std::uint64_t at = std::uint64_t(y - br.y) * stride + std::uint64_t(part.x - br.x) * p.px;
+                        std::byte* dst = out.at(part.x, y);
+                        std::size_t got = 0;
+                        while (got < row_bytes) {
+                            const std::size_t n = FileCache::instance().read(path, p.offsets[block] + at + got,
+                                                                             dst + got, row_bytes - got);
+                            if (n == 0)
+                                throw IoError(path, "ends inside its pixel data: the file is truncated or damaged; "
+                                                    "check it, or write it again");
+                            got += n;
+                        }
+                        if (p.swab) byteswap(dst, row_bytes, p.sample);
                     }
-                    if (p.swab) byteswap(dst, row_bytes, p.sample);
+                    ++impl_->raw_reads;
+                    continue;
+                }
+                const bool direct = row_bytes == stride && out.stride == stride;
+                thread_local std::vector<std::byte> scratch;
+                if (!direct) scratch.resize(span);
+                std::byte* dst = direct ? out.at(part.x, part.y) : scratch.data();
+                std::size_t got = 0;
+                while (got < span) {
+                    const std::size_t n = FileCache::instance().read(path, p.offsets[block] + first + got, dst + got,
+                                                                     std::size_t(span) - got);
+                    if (n == 0)
+                        throw IoError(path, "ends inside its pixel data: the file is truncated or damaged; check "
+                                            "it, or write it again");
+                    got += n;
+                }
+                for (int y = part.y; y < part.bottom(); ++y) {
+                    std::byte* row = out.at(part.x, y);
+                    if (!direct) std::memcpy(row, scratch.data() + std::size_t(y - part.y) * stride, row_bytes);
+                    if (p.swab) byteswap(row, row_bytes, p.sample);
                 }
                 ++impl_->raw_reads;
                 continue;

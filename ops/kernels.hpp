@@ -35,8 +35,11 @@
 // A hot loop's function built twice on x86-64 with GCC, for the baseline
 // and for AVX2, the loader picking one by the CPU (target_clones, an ifunc):
 // the build assumes no more than baseline x86-64, and AVX2 brings no fused
-// multiply-add, so both clones compute the same bits.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+// multiply-add, so both clones compute the same bits. (Not under the
+// sanitizers: their run-time and ifunc resolvers run in an order that is
+// not guaranteed.)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
 #define TESSERA_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define TESSERA_VECTOR_CLONES

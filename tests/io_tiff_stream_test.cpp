@@ -148,6 +148,36 @@ TEST_CASE("tiff stream: a big-endian uncompressed TIFF is byte-swapped as libtif
     CHECK(err.find("truncated") != std::string::npos);
 }
 
+TEST_CASE("tiff stream: a few columns of wide strips are read row by row and a tile's part in one read - same "
+          "pixels") {
+    // 6000 x 200, 64-row strips of 750 KB: a 32-px tile's part of a strip
+    // spans 24 times what it wants (read row by row); a narrow file's whole
+    // strips are small (read at once). Both must give every pixel.
+    tt::TempDir dir;
+    for (const auto& [w, h, rps] : {std::array<int, 3>{6000, 200, 64}, std::array<int, 3>{100, 90, 40}}) {
+        CAPTURE(w);
+        const std::vector<std::uint8_t> bytes = big_endian_tiff(w, h, rps);
+        const std::string path = (dir / ("be" + std::to_string(w) + ".tif")).string();
+        std::ofstream(path, std::ios::binary)
+            .write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+        Graph g(standard_registry());
+        NodeId n = add_load(g, path);
+        NodeId crop =
+            g.add("extract_area", {n}, Params{{"left", w - 70}, {"top", 5}, {"width", 70}, {"height", h - 9}});
+        for (int tile : {32, 37}) {
+            Buffer out = tt::render(g, crop, tile, 2);
+            int wrong = 0;
+            for (int y = 0; y < h - 9; ++y)
+                for (int x = 0; x < 70; ++x) {
+                    std::uint16_t v;
+                    std::memcpy(&v, out.tile().at(x, y), 2);
+                    wrong += v != ((1000 + 7 * (x + w - 70) + 301 * (y + 5)) & 0xffff);
+                }
+            CHECK(wrong == 0);
+        }
+    }
+}
+
 // Peak resident memory of this process since the last reset (VmHWM), and
 // the reset (writing 5 to clear_refs).
 long peak_kb() {
