@@ -1,5 +1,6 @@
 #include "stack.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace tessera {
@@ -52,8 +53,10 @@ void Stack::find_visible() {
         index_.query(rects[k], hits);
         left.assign(1, rects[k]);
         bool gave_up = false;
-        for (int j : hits) {
-            if (std::size_t(j) <= k || rects[j].empty()) continue;  // earlier images are under it
+        // (hits come in input order: the later images are those after k)
+        for (auto it = std::upper_bound(hits.begin(), hits.end(), int(k)); it != hits.end(); ++it) {
+            const int j = *it;
+            if (rects[j].empty()) continue;
             subtract(left, rects[j], next);
             if (left.empty() || (gave_up = left.size() > 64)) break;
         }
