@@ -5,7 +5,9 @@
 #include <kiss_fftr.h>
 
 #include <algorithm>
+#include <deque>
 #include <cstdlib>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -14,7 +16,9 @@
 #include <optional>
 #include <type_traits>
 #include <unordered_map>
+#include <utility>
 
+#include "kernels.hpp"
 #include "tessera/core/format.hpp"
 
 namespace tessera::registration {
@@ -82,6 +86,36 @@ Plane shrink(const Plane& im, int f) {
 
 namespace {
 
+// The five sums a correlation needs over a run of two rows, added to s:
+// in four independent lanes per sum (which the compiler vectorises; the
+// order is fixed, so every machine and thread gets the same bits), each
+// product exact in double. Integer samples' sums are exact too (16-bit
+// squares over a row stay far below 2^53), whatever the order.
+struct RunSums {
+    double ab = 0, a = 0, aa = 0, b = 0, bb = 0;
+};
+TESSERA_VECTOR_CLONES void add_run(const float* pa, const float* pb, int n, RunSums& s) {
+    // (GCC and Clang vector types: four floats loaded and widened at once;
+    // written as arrays of lanes, the compiler widened them one by one)
+    using f4 = float __attribute__((vector_size(16)));
+    using d4 = double __attribute__((vector_size(32)));
+    d4 ab = {}, a = {}, aa = {}, b = {}, bb = {};
+    int x = 0;
+    for (; x + 4 <= n; x += 4) {
+        f4 fu, fv;
+        std::memcpy(&fu, pa + x, sizeof fu);
+        std::memcpy(&fv, pb + x, sizeof fv);
+        const d4 u = __builtin_convertvector(fu, d4), v = __builtin_convertvector(fv, d4);
+        ab += u * v, a += u, aa += u * u, b += v, bb += v * v;
+    }
+    for (; x < n; ++x) {
+        const double u = pa[x], v = pb[x];
+        ab[0] += u * v, a[0] += u, aa[0] += u * u, b[0] += v, bb[0] += v * v;
+    }
+    auto total = [](const d4& l) { return (l[0] + l[2]) + (l[1] + l[3]); };
+    s.ab += total(ab), s.a += total(a), s.aa += total(aa), s.b += total(b), s.bb += total(bb);
+}
+
 // The score of reading t: crop b shifted by t (b's pixel q shows what a's
 // pixel q + t shows), as normalised cross-correlation over the two crops'
 // common part, and that part's size. Sums in double: 16-bit data squared
@@ -97,45 +131,29 @@ Score ncc(const Plane& a, const Plane& b, Point t) {
     Score s;
     if (x1 <= x0 || y1 <= y0) return s;
     s.area = std::int64_t(x1 - x0) * (y1 - y0);
-    double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-    for (int y = y0; y < y1; ++y) {
-        const float* pa = a.row(y) + x0;
-        const float* pb = b.row(y - t.y) + (x0 - t.x);
-        // a row's sums in float lanes of doubles' worth: rows are short
-        // enough (a few thousand samples) that a row sum in double is exact
-        // enough and the loop vectorises
-        double ra = 0, rb = 0, raa = 0, rbb = 0, rab = 0;
-        for (int x = 0; x < x1 - x0; ++x) {
-            const double u = pa[x], v = pb[x];
-            ra += u, rb += v, raa += u * u, rbb += v * v, rab += u * v;
-        }
-        sa += ra, sb += rb, saa += raa, sbb += rbb, sab += rab;
-    }
+    RunSums r;
+    for (int y = y0; y < y1; ++y) add_run(a.row(y) + x0, b.row(y - t.y) + (x0 - t.x), x1 - x0, r);
     const double n = double(s.area);
-    const double va = n * saa - sa * sa, vb = n * sbb - sb * sb;
+    const double va = n * r.aa - r.a * r.a, vb = n * r.bb - r.b * r.b;
     if (!(va > 0) || !(vb > 0)) {
         s.ncc = -1;
         return s;
     }
-    s.ncc = (n * sab - sa * sb) / std::sqrt(va * vb);
+    s.ncc = (n * r.ab - r.a * r.b) / std::sqrt(va * vb);
     return s;
 }
 
-// ncc() for many readings of the same two planes, cheaper: the sums of a,
-// a^2, b and b^2 along any row's run come from per-row prefix sums, so a
-// reading costs one product per pixel (the cross term) instead of five
-// sums; a large common part is scored on every step-th of its rows (some
-// 2^14 pixels: plenty to rank readings, and a large strip's cost stays
-// bounded; the step is odd, as in gradient_fraction); readings already
-// scored are remembered.
+// ncc() for many readings of the same two planes, cheaper: a large common
+// part is scored on every step-th of its rows (some 2^14 pixels: plenty to
+// rank readings, and a large strip's cost stays bounded; the step is odd,
+// as in gradient_fraction), each row's five sums in one vectorised pass
+// (add_run); readings already scored are remembered.
 class Correlator {
 public:
     Correlator(const Plane& a, const Plane& b)
         : a_(a),
           b_(b),
-          step_(int(std::max<std::int64_t>(1, (std::max(a.rect.area(), b.rect.area()) + 16383) / 16384)) | 1),
-          ta_(a),
-          tb_(b) {}
+          step_(int(std::max<std::int64_t>(1, (std::max(a.rect.area(), b.rect.area()) + 16383) / 16384)) | 1) {}
 
     Score operator()(Point t) {
         const std::uint64_t key = (std::uint64_t(std::uint32_t(t.x)) << 32) | std::uint32_t(t.y);
@@ -144,73 +162,30 @@ public:
     }
 
 private:
-    // Per-row prefix sums of a plane's samples and of their squares
-    // (w + 1 each), a row filled the first time a reading needs it: a climb
-    // touches a few rows' worth of offsets, and a table of the whole crop
-    // (four doubles a pixel, zero-filled) cost more than every reading.
-    class Table {
-    public:
-        explicit Table(const Plane& p)
-            : p_(p),
-              w_(std::size_t(p.rect.w) + 1),
-              sum_(new double[w_ * std::size_t(std::max(p.rect.h, 0))]),
-              sq_(new double[w_ * std::size_t(std::max(p.rect.h, 0))]),
-              done_(std::size_t(std::max(p.rect.h, 0)), 0) {}
-        // the sums of row y's samples [x0, x1) and of their squares
-        std::pair<double, double> run(int y, int x0, int x1) {
-            const std::size_t o = std::size_t(y) * w_;
-            if (!done_[std::size_t(y)]) {
-                const float* row = p_.row(y);
-                double* s = sum_.get() + o;
-                double* q = sq_.get() + o;
-                s[0] = q[0] = 0;
-                for (std::size_t x = 0; x + 1 < w_; ++x) {
-                    const double v = row[x];
-                    s[x + 1] = s[x] + v, q[x + 1] = q[x] + v * v;
-                }
-                done_[std::size_t(y)] = 1;
-            }
-            return {sum_[o + std::size_t(x1)] - sum_[o + std::size_t(x0)],
-                    sq_[o + std::size_t(x1)] - sq_[o + std::size_t(x0)]};
-        }
-
-    private:
-        const Plane& p_;
-        std::size_t w_;
-        std::unique_ptr<double[]> sum_, sq_;  // (not value-initialised: rows are filled on demand)
-        std::vector<char> done_;
-    };
     Score score(Point t) {
         const int x0 = std::max(0, t.x), x1 = std::min(a_.rect.w, b_.rect.w + t.x);
         const int y0 = std::max(0, t.y), y1 = std::min(a_.rect.h, b_.rect.h + t.y);
         Score s;
         if (x1 <= x0 || y1 <= y0) return s;
         s.area = std::int64_t(x1 - x0) * (y1 - y0);
-        double sab = 0, sa = 0, saa = 0, sb = 0, sbb = 0, n = 0;
+        RunSums r;
+        double n = 0;
         for (int y = y0; y < y1; y += step_) {
-            const float* pa = a_.row(y) + x0;
-            const float* pb = b_.row(y - t.y) + (x0 - t.x);
-            double r = 0;
-            for (int x = 0; x < x1 - x0; ++x) r += double(pa[x]) * double(pb[x]);
-            sab += r;
-            const auto [ra, qa] = ta_.run(y, x0, x1);
-            const auto [rb, qb] = tb_.run(y - t.y, x0 - t.x, x1 - t.x);
-            sa += ra, saa += qa, sb += rb, sbb += qb;
+            add_run(a_.row(y) + x0, b_.row(y - t.y) + (x0 - t.x), x1 - x0, r);
             n += x1 - x0;
         }
-        const double va = n * saa - sa * sa, vb = n * sbb - sb * sb;
+        const double va = n * r.aa - r.a * r.a, vb = n * r.bb - r.b * r.b;
         // (a variance lost to cancellation in the sums counts as flat)
-        if (!(va > 1e-9 * n * saa) || !(vb > 1e-9 * n * sbb)) {
+        if (!(va > 1e-9 * n * r.aa) || !(vb > 1e-9 * n * r.bb)) {
             s.ncc = -1;
             return s;
         }
-        s.ncc = (n * sab - sa * sb) / std::sqrt(va * vb);
+        s.ncc = (n * r.ab - r.a * r.b) / std::sqrt(va * vb);
         return s;
     }
     const Plane& a_;
     const Plane& b_;
     int step_;
-    Table ta_, tb_;
     std::unordered_map<std::uint64_t, Score> seen_;
 };
 
@@ -354,27 +329,34 @@ struct Candidate {
 // still correlate through their common shading.
 Plane highpass(const Plane& p, int r) {
     const int w = p.rect.w, h = p.rect.h;
-    std::vector<double> rows(std::size_t(w) * h);
+    // Row y + 1 of `sums` holds, for every column, the sum of the
+    // horizontal box means of rows 0..y (row 0 is zero): the vertical box
+    // of rows [y0, y1) is then sums[y1] - sums[y0]. Built row by row, which
+    // walks memory in order (a column at a time strode by the width and
+    // missed the cache on tall strips); per column the additions are the
+    // same, in the same order, as a column's running sum.
+    std::vector<double> sums(std::size_t(w) * std::size_t(h + 1));
     std::vector<double> acc(std::size_t(w + 1));
-    for (int y = 0; y < h; ++y) {  // horizontal box means
+    for (int y = 0; y < h; ++y) {
         const float* src = p.row(y);
         acc[0] = 0;
         for (int x = 0; x < w; ++x) acc[std::size_t(x + 1)] = acc[std::size_t(x)] + src[x];
+        const double* above = sums.data() + std::size_t(y) * std::size_t(w);
+        double* here = sums.data() + std::size_t(y + 1) * std::size_t(w);
         for (int x = 0; x < w; ++x) {
             const int x0 = std::max(0, x - r), x1 = std::min(w, x + r + 1);
-            rows[std::size_t(y) * w + x] = (acc[std::size_t(x1)] - acc[std::size_t(x0)]) / (x1 - x0);
+            here[x] = above[x] + (acc[std::size_t(x1)] - acc[std::size_t(x0)]) / (x1 - x0);
         }
     }
     Plane out{p.rect, std::vector<float>(p.px.size())};
-    std::vector<double> col(std::size_t(h + 1));
-    for (int x = 0; x < w; ++x) {  // then vertical
-        col[0] = 0;
-        for (int y = 0; y < h; ++y) col[std::size_t(y + 1)] = col[std::size_t(y)] + rows[std::size_t(y) * w + x];
-        for (int y = 0; y < h; ++y) {
-            const int y0 = std::max(0, y - r), y1 = std::min(h, y + r + 1);
-            const double mean = (col[std::size_t(y1)] - col[std::size_t(y0)]) / (y1 - y0);
-            out.px[std::size_t(y) * w + x] = float(p.row(y)[x] - mean);
-        }
+    for (int y = 0; y < h; ++y) {
+        const int y0 = std::max(0, y - r), y1 = std::min(h, y + r + 1);
+        const double* lo = sums.data() + std::size_t(y0) * std::size_t(w);
+        const double* hi = sums.data() + std::size_t(y1) * std::size_t(w);
+        const double n = y1 - y0;
+        const float* src = p.row(y);
+        float* dst = out.px.data() + std::size_t(y) * std::size_t(w);
+        for (int x = 0; x < w; ++x) dst[x] = float(src[x] - (hi[x] - lo[x]) / n);
     }
     return out;
 }
@@ -406,6 +388,33 @@ bool solve_small(std::vector<double> m, std::vector<double> r, int n, std::vecto
     return true;
 }
 
+// For gradient_fraction: column P's dot products with columns P..N of
+// `cols` (N + 1 columns of `stride` floats, a multiple of 8; column N is
+// the residual), added to row P of the N x N matrix M and, for column N, to
+// R[P]. Each product sum in eight float lanes, combined as
+// ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)); the N + 1 - P sums run
+// side by side in one pass over column P, so no sum waits on its own last
+// addition (one sum at a time was bound by the adder's latency).
+template <int P, int N>
+[[gnu::always_inline]] inline void dots_from(const float* cols, std::size_t stride, double* M, double* R) {
+    constexpr int Q = N + 1 - P;
+    float acc[Q][8] = {};
+    const float* p = cols + std::size_t(P) * stride;
+    for (std::size_t i = 0; i < stride; i += 8)
+        for (int q = 0; q < Q; ++q) {
+            const float* c = cols + std::size_t(P + q) * stride + i;
+            for (int k = 0; k < 8; ++k) acc[q][k] += p[i + std::size_t(k)] * c[k];
+        }
+    for (int q = 0; q < Q; ++q) {
+        const float* l = acc[q];
+        const double d = double((l[0] + l[4]) + (l[1] + l[5])) + double((l[2] + l[6]) + (l[3] + l[7]));
+        if (P + q < N)
+            M[P * N + P + q] += d;
+        else
+            R[P] += d;
+    }
+}
+
 // The fraction of a pixel by which b's best whole-pixel reading t is off,
 // from the strips' gradients (Lucas-Kanade, symmetric, with the light
 // modelled): with f = a and g = b shifted by t over their common part (each
@@ -419,13 +428,46 @@ bool solve_small(std::vector<double> m, std::vector<double> r, int n, std::vecto
 // c + cx u + cy v + cxx u^2 + cyy v^2, solved by least squares. Both images' gradients
 // enter alike, so neither one's sampling biases the answer toward whole
 // pixels as a parabola through correlation scores does.
-std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
+// For gradient_fraction: one row's columns of the Jacobian and the
+// residual, from the two planes' rows at the common part's first column
+// (pa: a's row, pau and pad the rows above and below; pb... b's) into
+// the columns (see gradient_fraction's col()). On its own, and with
+// restrict (the columns overlap neither each other nor the planes), the
+// loop vectorises; inside gradient_fraction it did not.
+struct RowScale {
+    float ma, mb, ia, ib, v;  // the means, their inverse deviations, the row's centred position
+};
+TESSERA_VECTOR_CLONES void jacobian_row(int w, const float* __restrict pa, const float* __restrict pau,
+                                        const float* __restrict pad, const float* __restrict pb,
+                                        const float* __restrict pbu, const float* __restrict pbd, RowScale k,
+                                        const float* __restrict cu, float* __restrict jx, float* __restrict jy,
+                                        float* __restrict jg, float* __restrict jug, float* __restrict jvg,
+                                        float* __restrict jv, float* __restrict jvv, float* __restrict je) {
+    // (restrict pointers derived from one parameter inside the function
+    // kept GCC 12 from vectorising: each column is its own parameter)
+    const float v = k.v, ma = k.ma, mb = k.mb, ia = k.ia, ib = k.ib;
+    for (int i = 0; i < w; ++i) {
+        const float f = (pa[i] - ma) * ia, g = (pb[i] - mb) * ib;
+        jx[i] = -0.25f * ((pa[i + 1] - pa[i - 1]) * ia + (pb[i + 1] - pb[i - 1]) * ib);
+        jy[i] = -0.25f * ((pad[i] - pau[i]) * ia + (pbd[i] - pbu[i]) * ib);
+        jg[i] = g, jug[i] = cu[i] * g, jvg[i] = v * g, jv[i] = v, jvv[i] = v * v;
+        je[i] = f - g;
+    }
+}
+
+// dots_from for every column (inlined, like dots_from, into its caller's
+// clone).
+template <int N, int... P>
+[[gnu::always_inline]] inline void all_dots(const float* cols, std::size_t stride, double* M, double* R,
+                                            std::integer_sequence<int, P...>) {
+    (dots_from<P, N>(cols, stride, M, R), ...);
+}
+
+TESSERA_VECTOR_CLONES std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
     // interior of the common part: central differences need a neighbour
     const int x0 = std::max(0, t.x) + 1, x1 = std::min(a.rect.w, b.rect.w + t.x) - 1;
     const int y0 = std::max(0, t.y) + 1, y1 = std::min(a.rect.h, b.rect.h + t.y) - 1;
     if (x1 - x0 < 2 || y1 - y0 < 2) return std::nullopt;
-    auto fa = [&](int x, int y) { return double(a.row(y)[x]); };
-    auto fb = [&](int x, int y) { return double(b.row(y - t.y)[x - t.x]); };
     // Every row of a small common part; of a large one every step-th, so
     // that some 2^16 pixels enter (a large strip's cost stays bounded; 2^14
     // cost a fifth less time and doubled the error: 0.072 px RMS on the
@@ -436,14 +478,13 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
     // second row alone biased the offset across them by a tenth of a pixel.
     const std::int64_t total = std::int64_t(x1 - x0) * (y1 - y0);
     const int step = int(std::max<std::int64_t>(1, (total + 65535) / 65536)) | 1;
-    double sa = 0, sb = 0, saa = 0, sbb = 0;
+    RunSums sums;  // (its cross term is not needed here)
     double n = 0;
-    for (int y = y0; y < y1; y += step)
-        for (int x = x0; x < x1; ++x) {
-            ++n;
-            const double u = fa(x, y), v = fb(x, y);
-            sa += u, sb += v, saa += u * u, sbb += v * v;
-        }
+    for (int y = y0; y < y1; y += step) {
+        add_run(a.row(y) + x0, b.row(y - t.y) + (x0 - t.x), x1 - x0, sums);
+        n += x1 - x0;
+    }
+    const double sa = sums.a, sb = sums.b, saa = sums.aa, sbb = sums.bb;
     const double ma = sa / n, mb = sb / n;
     const double da = std::sqrt(std::max(saa / n - ma * ma, 0.0)), db = std::sqrt(std::max(sbb / n - mb * mb, 0.0));
     if (!(da > 0) || !(db > 0)) return std::nullopt;
@@ -457,7 +498,8 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
     // give the same bits on every machine and thread), added to the double
     // totals per row: a row of a few thousand samples keeps float's
     // precision, and the cost per sample is some 65 vector lanes instead of
-    // 65 scalar double products.
+    // 65 scalar double products (dots_from: a column's products with all
+    // the later ones in one pass).
     const int w = x1 - x0;
     const int padded = (w + 7) / 8 * 8;
     thread_local std::vector<float> scratch;
@@ -471,32 +513,16 @@ std::optional<Vec2> gradient_fraction(const Plane& a, const Plane& b, Point t) {
             c1[i] = 1, cu[i] = u, cuu[i] = u * u;
         }
     }
-    auto dot = [&](const float* p, const float* q) {
-        float lane[8] = {};
-        for (int i = 0; i < padded; i += 8)
-            for (int k = 0; k < 8; ++k) lane[k] += p[i + k] * q[i + k];
-        return double((lane[0] + lane[4]) + (lane[1] + lane[5])) + double((lane[2] + lane[6]) + (lane[3] + lane[7]));
-    };
     double M[N * N] = {}, R[N] = {};
     for (int y = y0; y < y1; y += step) {
         const float *a0 = a.row(y), *au = a.row(y - 1), *ad = a.row(y + 1);
         const float *b0 = b.row(y - t.y), *bu = b.row(y - 1 - t.y), *bd = b.row(y + 1 - t.y);
         const float v = float((y - cy) * sy);
-        float *jx = col(0), *jy = col(1), *jg = col(2), *jug = col(3), *jvg = col(4), *jv = col(7), *jvv = col(9);
-        const float* cu = col(6);
-        const float fma_ = float(ma), fmb = float(mb), fia = float(ia), fib = float(ib);
-        for (int i = 0; i < w; ++i) {
-            const int x = x0 + i, xb = x - t.x;
-            const float f = (a0[x] - fma_) * fia, g = (b0[xb] - fmb) * fib;
-            jx[i] = -0.25f * ((a0[x + 1] - a0[x - 1]) * fia + (b0[xb + 1] - b0[xb - 1]) * fib);
-            jy[i] = -0.25f * ((ad[x] - au[x]) * fia + (bd[xb] - bu[xb]) * fib);
-            jg[i] = g, jug[i] = cu[i] * g, jvg[i] = v * g, jv[i] = v, jvv[i] = v * v;
-            e[i] = f - g;
-        }
-        for (int p = 0; p < N; ++p) {  // the upper triangle; mirrored below
-            for (int q = p; q < N; ++q) M[p * N + q] += dot(col(p), col(q));
-            R[p] += dot(col(p), e);
-        }
+        jacobian_row(w, a0 + x0, au + x0, ad + x0, b0 + (x0 - t.x), bu + (x0 - t.x), bd + (x0 - t.x),
+                     {float(ma), float(mb), float(ia), float(ib), v}, col(6), col(0), col(1), col(2), col(3), col(4),
+                     col(7), col(9), e);
+        // the upper triangle (mirrored below) and the right-hand side
+        all_dots<N>(scratch.data(), std::size_t(padded), M, R, std::make_integer_sequence<int, N>{});
     }
     std::vector<double> m(M, M + N * N), r(R, R + N);
     for (int p = 0; p < N; ++p)
@@ -548,20 +574,23 @@ int coarse_level(const Plane& a, const Plane& b) {
 }
 
 // The strips at every level from full resolution to f (la[k], lb[k]: shrunk
-// by 2^k) and a Correlator per level (corr[k]), which remembers what it
-// scored. Not copied: the Correlators refer to the planes.
+// by 2^k; level 0 is the caller's strips themselves, not a copy) and a
+// Correlator per level (corr[k]), which remembers what it scored. Not
+// copied: the Correlators refer to the planes (a deque keeps the shrunk
+// ones where they are as it grows).
 struct Pyramid {
     int f;
-    std::vector<Plane> la, lb;
+    std::deque<Plane> shrunk;
+    std::vector<const Plane*> la, lb;
     std::vector<Correlator> corr;
 
-    Pyramid(const Plane& a, const Plane& b) : f(coarse_level(a, b)), la{a}, lb{b} {
+    Pyramid(const Plane& a, const Plane& b) : f(coarse_level(a, b)), la{&a}, lb{&b} {
         for (int g = 2; g <= f; g *= 2) {
-            la.push_back(shrink(la.back(), 2));
-            lb.push_back(shrink(lb.back(), 2));
+            la.push_back(&shrunk.emplace_back(shrink(*la.back(), 2)));
+            lb.push_back(&shrunk.emplace_back(shrink(*lb.back(), 2)));
         }
         corr.reserve(la.size());
-        for (std::size_t k = 0; k < la.size(); ++k) corr.emplace_back(la[k], lb[k]);
+        for (std::size_t k = 0; k < la.size(); ++k) corr.emplace_back(*la[k], *lb[k]);
     }
     Pyramid(const Pyramid&) = delete;
     Pyramid& operator=(const Pyramid&) = delete;
@@ -572,7 +601,7 @@ struct Pyramid {
 // no reading keeps enough of the strips in common.
 std::vector<Candidate> coarse_candidates(const Search& s, Pyramid& lv) {
     const int f = lv.f;
-    const Plane &A = lv.la.back(), &B = lv.lb.back();
+    const Plane &A = *lv.la.back(), &B = *lv.lb.back();
     // Zero-padded by the error bound, so that a reading and its wrapped
     // twin are told apart by the bound.
     const int ex = s.E.x / f + 2, ey = s.E.y / f + 2;
