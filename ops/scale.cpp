@@ -19,8 +19,10 @@
 //    ((x - src_min) / (src_max - src_min))^e. A src_min or src_max not
 //    given is the band's min or max (as gdal_translate's -scale without
 //    values computes it), or with `percentiles` [low, high] the band's
-//    low and high percentiles (our addition: u8, u16, i16 input, from the
-//    exact histogram). The result is stored in GDAL's working type (float32,
+//    low and high percentiles (our addition: u8, u16, i16 input from the
+//    exact histogram; other formats from a histogram of 65536 bins over the
+//    samples' range, interpolated within the bin, so within a 65536th of
+//    the range of the exact value). The result is stored in GDAL's working type (float32,
 //    or double when the input or output is a 32-bit integer or f64), then
 //    an integer output rounds to nearest (floor(x + 0.5)) and clamps to the
 //    format, as GDALCopyWords; src_max == src_min gives dst_min. Output
@@ -103,10 +105,6 @@ public:
                     throw ParamError("percentiles", "give two percentages, low then high, in [0, 100], e.g. [2, 98]");
                 if (src_min_ || src_max_)
                     throw ParamError("percentiles", "sets src_min and src_max; give either percentiles or them");
-                if (!histogram_format(src.format))
-                    throw ParamError("percentiles", "need an exact histogram, so u8, u16 or i16 input, not " +
-                                                        std::string(format_name(src.format)) +
-                                                        "; cast first, or give src_min and src_max");
             }
         }
         if (info_.format == Format::u8) {
@@ -276,7 +274,8 @@ OpSpec scale_op_spec() {
          {.name = "percentiles",
           .type = ParamType::numbers,
           .default_text = "none",
-          .doc = "GDAL: src_min and src_max at these percentiles of each band, e.g. [2, 98] (u8, u16, i16)"},
+          .doc = "GDAL: src_min and src_max at these percentiles of each band, e.g. [2, 98] (exact for u8, u16, i16; "
+                 "other formats within 1/65536 of the range)"},
          {.name = "dst_min", .type = ParamType::number, .default_text = "0", .doc = "GDAL: the output's low end"},
          {.name = "dst_max", .type = ParamType::number, .default_text = "255", .doc = "GDAL: the output's high end"},
          {.name = "exponent",

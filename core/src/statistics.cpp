@@ -40,6 +40,22 @@ double Statistics::percentile(double percent, int band) const {
     if (n == 0) return 0.0;
     const double target = std::clamp(percent, 0.0, 100.0) / 100.0 * double(n);
     std::uint64_t cum = 0;
+    if (binned) {
+        // the ends exactly (the moments know them); between, the point of
+        // the bin where the count reaches the target
+        const Moments& m = band < 0 || std::size_t(band) >= bands.size() ? all : bands[std::size_t(band)];
+        if (percent <= 0) return m.min;
+        if (percent >= 100) return m.max;
+        for (std::size_t v = 0; v < bins; ++v) {
+            if (h[v] == 0) continue;
+            if (double(cum + h[v]) >= target) {
+                const double frac = std::clamp((target - double(cum)) / double(h[v]), 0.0, 1.0);
+                return std::clamp(hist_lo + hist_width * (double(v) + frac), m.min, m.max);
+            }
+            cum += h[v];
+        }
+        return m.max;
+    }
     for (std::size_t v = 0; v < bins; ++v) {
         cum += h[v];
         if (cum > 0 && double(cum) >= target) return double(std::int64_t(v) + hist_offset);
@@ -82,6 +98,25 @@ void histogram_kernel(const ConstTile& t, std::vector<std::vector<std::uint64_t>
     }
 }
 
+// A binned histogram (statistics.hpp): the bin of v, the last bin also
+// holding the maximum; not finite samples are not counted.
+template <class T>
+void binned_kernel(const ConstTile& t, std::vector<std::vector<std::uint64_t>>& h, double lo, double width) {
+    const int bands = t.bands;
+    const std::size_t last = h.empty() ? 0 : h[0].size() - 1;
+    const double inv = 1.0 / width;
+    for (int y = t.rect.y; y < t.rect.bottom(); ++y) {
+        const T* p = t.row<T>(y);
+        for (int x = 0; x < t.rect.w; ++x)
+            for (int b = 0; b < bands; ++b) {
+                const double v = double(p[std::size_t(x) * bands + b]);
+                if (!std::isfinite(v)) continue;
+                const double k = std::floor((v - lo) * inv);
+                ++h[std::size_t(b)][k <= 0 ? 0 : k >= double(last) ? last : std::size_t(k)];
+            }
+    }
+}
+
 // Statistics in a message between ranks, and back.
 void put_moments(MessageWriter& w, const Moments& m) { w.put(m); }
 
@@ -91,6 +126,9 @@ std::vector<std::byte> encode(const Statistics& s) {
     for (const Moments& m : s.bands) put_moments(w, m);
     put_moments(w, s.all);
     w.put(s.hist_offset);
+    w.put(std::uint8_t(s.binned));
+    w.put(s.hist_lo);
+    w.put(s.hist_width);
     w.put(std::uint32_t(s.histograms.size()));
     for (const auto& h : s.histograms) {
         w.put(std::uint32_t(h.size()));
@@ -106,6 +144,9 @@ Statistics decode(const std::vector<std::byte>& bytes) {
     for (Moments& m : s.bands) m = r.get<Moments>();
     s.all = r.get<Moments>();
     s.hist_offset = r.get<int>();
+    s.binned = r.get<std::uint8_t>() != 0;
+    s.hist_lo = r.get<double>();
+    s.hist_width = r.get<double>();
     s.histograms.resize(r.get<std::uint32_t>());
     for (auto& h : s.histograms) {
         h.resize(r.get<std::uint32_t>());
@@ -132,9 +173,9 @@ std::vector<std::size_t> StatisticsSink::share_starts(int cols, int rows, int) c
 }
 
 void StatisticsSink::start(const ImageInfo& info, const SinkContext& context) {
-    if (histogram_ && !histogram_format(info.format))
-        throw Error("a histogram needs u8, u16 or i16 samples, not " + std::string(format_name(info.format)) +
-                    "; cast the input first");
+    if (histogram_ && !histogram_format(info.format) && !range_)
+        throw Error("internal: a binned histogram of " + std::string(format_name(info.format)) +
+                    " samples was asked without their range");
     bands_ = info.bands;
     format_ = info.format;
     share_ = context.share;
@@ -146,6 +187,17 @@ void StatisticsSink::start(const ImageInfo& info, const SinkContext& context) {
         const std::size_t bins = format_ == Format::u8 ? 256 : 65536;
         hist_.assign(std::size_t(bands_), std::vector<std::uint64_t>(bins, 0));
         result_.hist_offset = format_ == Format::i16 ? -32768 : 0;
+        if (!histogram_format(format_)) {
+            const auto [lo, hi] = *range_;
+            if (!std::isfinite(lo) || !std::isfinite(hi))
+                throw Error("a histogram of " + std::string(format_name(format_)) +
+                            " samples needs finite ones; these range from " + std::to_string(lo) + " to " +
+                            std::to_string(hi) + " (replace the infinities first)");
+            result_.binned = true;
+            result_.hist_lo = lo;
+            // (a constant image: every sample in the first bin)
+            result_.hist_width = hi > lo ? (hi - lo) / double(bins) : 1.0;
+        }
     }
 }
 
@@ -160,7 +212,10 @@ void StatisticsSink::consume(const ConstTile& tile, std::shared_ptr<void> prepar
     if (histogram_)
         dispatch_format(format_, [&](auto v) {
             using T = decltype(v);
-            if constexpr (sizeof(T) <= 2) histogram_kernel<T>(tile, hist_, result_.hist_offset);
+            if (result_.binned)
+                binned_kernel<T>(tile, hist_, result_.hist_lo, result_.hist_width);
+            else if constexpr (sizeof(T) <= 2)
+                histogram_kernel<T>(tile, hist_, result_.hist_offset);
         });
 }
 
@@ -206,6 +261,9 @@ void StatisticsSink::finish() {
     // every block in block order, then the bands in band order
     Statistics s;
     s.hist_offset = offset;
+    s.binned = result_.binned;
+    s.hist_lo = result_.hist_lo;
+    s.hist_width = result_.hist_width;
     s.bands.assign(std::size_t(bands_), Moments{});
     for (const auto& block : partials_)
         for (int b = 0; b < bands_; ++b) s.bands[std::size_t(b)].add(block[std::size_t(b)]);

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <optional>
 #include <tuple>
 #include <algorithm>
 #include <list>
@@ -521,15 +523,20 @@ void Evaluator::Impl::bind_statistics(NodeId root, const RunOptions& options, st
         const std::vector<StatisticRequest> requests = node.op->statistics();
         if (requests.empty()) continue;
         std::vector<Statistics> results;
-        for (const StatisticRequest& rq : requests) {
-            const NodeId in = node.inputs.at(std::size_t(rq.input));
-            auto it = statistics.find({in, rq.histogram});
-            if (it == statistics.end() && !rq.histogram) it = statistics.find({in, true});
-            if (it != statistics.end()) {
-                results.push_back(*it->second);
-                continue;
+        // The statistics of `in` (moments, with or without a histogram), from
+        // an earlier pre-pass of this run where one gave them, else a pass
+        // of their own. A histogram of a format without one bin per value
+        // needs the samples' range first: the moments' pass, then its own.
+        std::function<std::shared_ptr<const Statistics>(NodeId, bool)> of = [&](NodeId in, bool histogram) {
+            auto it = statistics.find({in, histogram});
+            if (it == statistics.end() && !histogram) it = statistics.find({in, true});
+            if (it != statistics.end()) return it->second;
+            std::optional<std::pair<double, double>> range;
+            if (histogram && !histogram_format(g.info(in).format)) {
+                const Statistics& m = *of(in, false);
+                range = {m.all.min, m.all.max};
             }
-            StatisticsSink sink(rq.histogram);
+            StatisticsSink sink(histogram, range);
             RunStats r;
             try {
                 r = run_one(in, sink, options);
@@ -541,12 +548,14 @@ void Evaluator::Impl::bind_statistics(NodeId root, const RunOptions& options, st
                 throw GraphError(node.id, node.op_name, "",
                                  "the statistics pre-pass over input '" + g.node(in).id + "': " + e.what());
             }
-            r.prepasses.push_back({node.id, g.node(in).id, rq.histogram, r.tiles, r.seconds});
+            r.prepasses.push_back({node.id, g.node(in).id, histogram, r.tiles, r.seconds});
             passes.push_back(std::move(r));
             auto s = std::make_shared<const Statistics>(sink.result());
-            statistics[{in, rq.histogram}] = s;
-            results.push_back(*s);
-        }
+            statistics[{in, histogram}] = s;
+            return std::shared_ptr<const Statistics>(s);
+        };
+        for (const StatisticRequest& rq : requests)
+            results.push_back(*of(node.inputs.at(std::size_t(rq.input)), rq.histogram));
         auto with = node.op->with_statistics(results);
         if (!with || with->info() != node.op->info())
             throw GraphError(node.id, node.op_name, "",

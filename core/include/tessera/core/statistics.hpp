@@ -31,7 +31,10 @@ namespace tessera {
 inline constexpr int kStatisticsBlock = 256;
 
 // What an op needs of input `input`: the moments of every band, and with
-// `histogram` also one bin per value (u8, u16, i16 inputs only).
+// `histogram` also a histogram of every band: one bin per value for u8,
+// u16 and i16 inputs; for any other format (float, 32-bit) 65536 bins of
+// equal width over the range of the samples, which a first pre-pass of the
+// moments finds.
 struct StatisticRequest {
     int input = 0;
     bool histogram = false;
@@ -56,15 +59,23 @@ struct Statistics {
     // -32768 for i16, 0 otherwise); empty without.
     int hist_offset = 0;
     std::vector<std::vector<std::uint64_t>> histograms;
+    // A binned histogram (a format without one bin per value): bin k holds
+    // the samples v with floor((v - hist_lo) / hist_width) = k (the last
+    // bin also the maximum), the same bins for every band (the range of
+    // all of them); not finite samples are not counted.
+    bool binned = false;
+    double hist_lo = 0, hist_width = 0;
 
     // The value at or below which `percent` of band `band`'s samples lie
     // (-1: every band's): the smallest v whose cumulative count reaches
     // percent / 100 of the samples (0: the minimum, 100: the maximum).
+    // Binned: that point within its bin by linear interpolation of the
+    // count, so within one bin's width of the exact order statistic.
     // Needs the histogram.
     double percentile(double percent, int band = -1) const;
 };
 
-// Whether a histogram can be counted for this format: one bin per value.
+// Whether this format's histogram has one bin per value (else it is binned).
 constexpr bool histogram_format(Format f) { return f == Format::u8 || f == Format::u16 || f == Format::i16; }
 
 }  // namespace tessera

@@ -12,6 +12,8 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
 
 #include "tessera/core/op.hpp"
 #include "tessera/core/statistics.hpp"
@@ -20,7 +22,10 @@ namespace tessera {
 
 class StatisticsSink : public ShardedSink {
 public:
-    explicit StatisticsSink(bool histogram) : histogram_(histogram) {}
+    // For a histogram of a format without one bin per value, `range` is the
+    // samples' [min, max] (from a pre-pass of the moments).
+    explicit StatisticsSink(bool histogram, std::optional<std::pair<double, double>> range = std::nullopt)
+        : histogram_(histogram), range_(range) {}
 
     std::optional<Point> tile_size() const override { return Point{kStatisticsBlock, kStatisticsBlock}; }
     std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const override;
@@ -40,6 +45,7 @@ public:
 
 private:
     bool histogram_;
+    std::optional<std::pair<double, double>> range_;
     int bands_ = 0;
     Format format_ = Format::u8;
     const Share* share_ = nullptr;
