@@ -102,15 +102,16 @@ namespace tessera::arith {
 // input per output pixel (halo none). Each op writes its own compute.
 class AlphaScaleOp : public Op {
 public:
-    AlphaScaleOp(const char* op, const Params& p, std::span<const ImageInfo> in) {
-        if (in[0].bands < 2)
-            throw Error(std::string(op) +
-                        ": the input has 1 band; the last band is taken as alpha, so give at least 2");
+    // A 1-band image has no alpha: the output is the input as it is (its
+    // format too), as libvips premultiply and unpremultiply copy it.
+    AlphaScaleOp(const char*, const Params& p, std::span<const ImageInfo> in) {
         info_ = in[0];
         in_format_ = in[0].format;
-        info_.format = in[0].format == Format::f64 ? Format::f64 : Format::f32;
         max_alpha_ = p.has("max_alpha") ? p.number("max_alpha") : max_alpha(in[0].interpretation);
         if (!(max_alpha_ > 0)) throw ParamError("max_alpha", "must be above 0 (the alpha of an opaque pixel)");
+        no_alpha_ = in[0].bands < 2;
+        if (no_alpha_) return;
+        info_.format = in[0].format == Format::f64 ? Format::f64 : Format::f32;
         if (info_.geo) info_.geo->nodata.clear();
     }
 
@@ -119,8 +120,16 @@ public:
     void demand(const Rect& r, Demand& need) const override { need.push_back({0, r, std::nullopt}); }
 
 protected:
+    // The case of no alpha band: the input's pixels copied (true), else
+    // false and the op computes.
+    bool copied(const Tile& out, std::span<const Pulled> in) const {
+        if (!no_alpha_) return false;
+        copy_pixels(in[0].tile, out);
+        return true;
+    }
     Format in_format_ = Format::u8;
     double max_alpha_ = 255;
+    bool no_alpha_ = false;
 };
 
 }  // namespace tessera::arith

@@ -1,6 +1,7 @@
 // premultiply: the last band taken as alpha, every other band multiplied by
 // alpha / max_alpha (libvips premultiply); alpha kept. Output float (f64
-// for f64 input), as libvips. Demand halo: none.
+// for f64 input), as libvips; a 1-band image has no alpha and is copied as
+// it is (format too), as libvips does. Demand halo: none.
 //
 // libvips 8.14's arithmetic (conversion/premultiply.c): alpha clipped to
 // [0, max_alpha], nalpha = float(clipped) / max_alpha (double, stored as
@@ -22,6 +23,8 @@ public:
     PremultiplyOp(const Params& p, std::span<const ImageInfo> in) : AlphaScaleOp("premultiply", p, in) {}
 
     void compute(const Tile& out, std::span<const Pulled> in) const override {
+        // Cases: a 1-band image (no alpha) is copied; else per pixel below.
+        if (copied(out, in)) return;
         dispatch_format(in_format_, [&](auto zi) {
             dispatch_format(out.format, [&](auto zo) {
                 using I = decltype(zi);
@@ -49,7 +52,8 @@ public:
 
 OpSpec premultiply_op_spec() {
     return {"premultiply",
-            "bands times alpha / max_alpha, the last band alpha, float output (libvips premultiply); halo: none",
+            "bands times alpha / max_alpha, the last band alpha, float output; 1 band (no alpha): copied (libvips "
+            "premultiply); halo: none",
             1,
             1,
             {{.name = "max_alpha",

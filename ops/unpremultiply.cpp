@@ -1,7 +1,8 @@
 // unpremultiply: undoes premultiply: the last band taken as alpha, every
 // other band multiplied by max_alpha / alpha (0 where alpha is 0) (libvips
 // unpremultiply); alpha clipped to [0, max_alpha]. Output float (f64 for
-// f64 input), as libvips. Demand halo: none.
+// f64 input), as libvips; a 1-band image has no alpha and is copied as
+// it is (format too), as libvips does. Demand halo: none.
 //
 // libvips 8.14's arithmetic (conversion/unpremultiply.c): the factor
 // max_alpha * (1 / alpha) (vips_recip: 0 for 0) in double stored as the
@@ -23,6 +24,8 @@ public:
     UnpremultiplyOp(const Params& p, std::span<const ImageInfo> in) : AlphaScaleOp("unpremultiply", p, in) {}
 
     void compute(const Tile& out, std::span<const Pulled> in) const override {
+        // Cases: a 1-band image (no alpha) is copied; else per pixel below.
+        if (copied(out, in)) return;
         dispatch_format(in_format_, [&](auto zi) {
             dispatch_format(out.format, [&](auto zo) {
                 using I = decltype(zi);
@@ -49,7 +52,8 @@ public:
 
 OpSpec unpremultiply_op_spec() {
     return {"unpremultiply",
-            "bands times max_alpha / alpha, the last band alpha, float output (libvips unpremultiply); halo: none",
+            "bands times max_alpha / alpha, the last band alpha, float output; 1 band (no alpha): copied (libvips "
+            "unpremultiply); halo: none",
             1,
             1,
             {{.name = "max_alpha",

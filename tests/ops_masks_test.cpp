@@ -123,7 +123,7 @@ TEST_CASE("bandmean and gamma equal vips / u8 RGB and u16 / every format for ban
                          doctest::Contains("node 'gam' (op gamma), key 'exponent'"), GraphError);
 }
 
-TEST_CASE("premultiply and unpremultiply equal vips / u8 RGBA and u16 RGBA") {
+TEST_CASE("premultiply and unpremultiply equal vips / u8 RGBA and u16 RGBA and 1 band") {
     tt::TempDir dir;
     Graph g(standard_registry());
     VImage rgba = srgb(tt::pattern(143, 101, 4));
@@ -139,10 +139,21 @@ TEST_CASE("premultiply and unpremultiply equal vips / u8 RGBA and u16 RGBA") {
         tt::check_pixels(g, g.add("premultiply", {in}, {{"max_alpha", 200.0}}),
                          im.premultiply(VImage::option()->set("max_alpha", 200.0)));
     }
-    NodeId one = g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(7)}});
-    CHECK_THROWS_WITH_AS(g.add("premultiply", {one}, {}, "pre"),
-                         doctest::Contains("node 'pre' (op premultiply): premultiply: the input has 1 band"),
-                         GraphError);
+    // 1 band: no alpha, so libvips copies the image, format and all
+    for (auto [im, name] :
+         {std::pair{tt::pattern(61, 47, 1), "grey.v"},
+          std::pair{u16(tt::pattern(61, 47, 1, VIPS_FORMAT_UCHAR, 2), VIPS_INTERPRETATION_GREY16), "grey16.v"}}) {
+        CAPTURE(name);
+        NodeId in = tt::load_image(g, dir, im, name);
+        for (const char* op : {"premultiply", "unpremultiply"}) {
+            CAPTURE(op);
+            NodeId p = g.add(op, {in});
+            CHECK(g.info(p).format == g.info(in).format);
+            CHECK(g.info(p).bands == 1);
+        }
+        tt::check_pixels(g, g.add("premultiply", {in}), im.premultiply());
+        tt::check_pixels(g, g.add("unpremultiply", {in}), im.unpremultiply());
+    }
     NodeId two =
         g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(7)}, {"bands", std::int64_t(2)}});
     CHECK_THROWS_WITH_AS(g.add("unpremultiply", {two}, {{"max_alpha", -1.0}}, "un"),
@@ -205,8 +216,9 @@ TEST_CASE("composite with x and y offsets equals vips composite with x and y wit
     for (const auto& [x1, y1, x2, y2] : places) {
         CAPTURE(x1);
         CAPTURE(y2);
-        for (const auto& [name, mode] : std::vector<std::pair<std::string, VipsBlendMode>>{
-                 {"over", VIPS_BLEND_MODE_OVER}, {"multiply", VIPS_BLEND_MODE_MULTIPLY}}) {
+        for (const auto& [name, mode] :
+             std::vector<std::pair<std::string, VipsBlendMode>>{{"over", VIPS_BLEND_MODE_OVER},
+                                                                {"multiply", VIPS_BLEND_MODE_MULTIPLY}}) {
             CAPTURE(name);
             NodeId n = g.add("composite", {nb, nt, nr},
                              {{"mode", name},
@@ -216,10 +228,9 @@ TEST_CASE("composite with x and y offsets equals vips composite with x and y wit
             CHECK(g.info(n).height == 101);
             const Buffer got = tt::render(g, n, 37, 2);
             CHECK(tt::max_abs_diff(got, tt::render(g, n, 4096, 1)) == 0);
-            const VImage want = VImage::composite({base, top, rgb}, {mode, mode},
-                                                  VImage::option()
-                                                      ->set("x", std::vector<int>{x1, x2})
-                                                      ->set("y", std::vector<int>{y1, y2}));
+            const VImage want = VImage::composite(
+                {base, top, rgb}, {mode, mode},
+                VImage::option()->set("x", std::vector<int>{x1, x2})->set("y", std::vector<int>{y1, y2}));
             REQUIRE(want.width() == 143);
             // (libvips copies input 0 as it is in a region of its own where
             // no other layer reaches, so a transparent pixel keeps its
@@ -234,6 +245,5 @@ TEST_CASE("composite with x and y offsets equals vips composite with x and y wit
     CHECK_THROWS_WITH_AS(g.add("composite", {nb, nt, nr},
                                {{"x", std::vector<std::int64_t>{1}}, {"y", std::vector<std::int64_t>{1}}}, "comp"),
                          doctest::Contains("key 'x': has 1 positions for 2 layers"), GraphError);
-    CHECK_THROWS_WITH_AS(g.add("composite", {nb, nt}, {}, "comp"), doctest::Contains("positions in x and y"),
-                         Error);
+    CHECK_THROWS_WITH_AS(g.add("composite", {nb, nt}, {}, "comp"), doctest::Contains("positions in x and y"), Error);
 }
