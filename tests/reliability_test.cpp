@@ -286,10 +286,6 @@ double cpu_seconds(pid_t pid) {
     return (utime + stime) / double(::sysconf(_SC_CLK_TCK));
 }
 
-// Runs `tessera job...` and sends SIGTERM once it has used `cpu` CPU-seconds:
-// by work done, not by the clock, so a loaded machine (where starting the
-// process alone can take most of a second) does not move the signal into
-// another stage.
 // Whether process `pid` has `file` open (its /proc/PID/fd links).
 bool has_open(pid_t pid, const std::filesystem::path& file) {
     std::error_code ec;
@@ -299,10 +295,12 @@ bool has_open(pid_t pid, const std::filesystem::path& file) {
     return false;
 }
 
-// Runs the tessera job and sends it SIGTERM once it has used `cpu` seconds
-// of CPU, or, with `opened`, as soon as it has that file open (whatever its
-// CPU: a sanitizer's start-up alone can take more than a given figure,
-// before main has installed the handler).
+// Runs `tessera job...` and sends SIGTERM once it has used `cpu` CPU-seconds:
+// by work done, not by the clock, so a loaded machine (where starting the
+// process alone can take most of a second) does not move the signal into
+// another stage. With `opened`, as soon as it has that file open instead,
+// whatever its CPU (a sanitizer's start-up alone can use more than a given
+// figure, before main has installed the handler).
 Stopped sigterm_after(const std::vector<std::string>& job, double cpu, const std::filesystem::path& err_file,
                       const std::optional<std::filesystem::path>& opened = std::nullopt) {
     Stopped s;
