@@ -38,6 +38,16 @@ trap 'rm -rf "$out"' EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
+# Each timed run writes a new output, as a first run does: replacing an old
+# store or Deep Zoom folder removes its ~10 000 files on the committing
+# rank, a serial tail that the last round's OME-Zarr figure had measured
+# (rank 0 2-4 s after rank 1's end). sync: the previous run's dirty pages
+# are not written back during this one.
+fresh() {
+    rm -rf "$1" "${1%.dzi}_files"
+    sync
+}
+
 args_for() {
     case $1 in
     stitch | dzi | zarr | tiffzstd | ometiff)
@@ -87,8 +97,10 @@ for job in $jobs; do
     : >"$out/t1"
     : >"$out/t2"
     for i in $(seq 1 "$runs"); do
+        fresh "$o1"
         /usr/bin/time -f "%e %M" -o "$out/time" "$tessera" $args -q --threads 2 -o "$o1"
         read -r s1 m1 <"$out/time"
+        fresh "$o2"
         /usr/bin/time -f "%e %M" -o "$out/time" mpirun --oversubscribe -np 2 "$tessera" $args -q --threads 1 \
             -o "$o2" 2>"$out/ranks.txt"
         read -r s2 m2 <"$out/time"
