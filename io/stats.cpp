@@ -1,8 +1,10 @@
 // stats: a sink that writes the whole-image statistics of its input to a
-// JSON file: per band and over every band, min, max, sum, sum2, mean and
-// sigma, as libvips stats' columns 0-5 (its row 0 is "all", then a row per
-// band; sigma is the sample deviation sqrt(|sum2 - sum^2/n| / (n - 1)) as
-// libvips computes it). libvips's xmin/ymin/xmax/ymax columns are left out.
+// JSON file: per band and over every band, min, max, sum, sum2, mean,
+// sigma, xmin, ymin, xmax and ymax, as libvips stats' ten columns (its row 0
+// is "all", then a row per band; sigma is the sample deviation sqrt(|sum2 -
+// sum^2/n| / (n - 1)) as libvips computes it). The positions are the first
+// pixel in raster order that holds the min (max); libvips takes whichever
+// its threads found first, so the two agree where the extreme is unique.
 //
 // It is the evaluator's statistics pre-pass (StatisticsSink) with a file at
 // the end, so it shares that pass's reproducibility: the image is read in a
@@ -13,8 +15,8 @@
 // renamed, so a failed run leaves the old file (or none).
 //
 // JSON: {"width", "height", "bands", "format", "count" (samples per band),
-//        "all": {min, max, sum, sum2, mean, sigma},
-//        "band": [{min, max, sum, sum2, mean, sigma}, ...]}
+//        "all": {min, max, sum, sum2, mean, sigma, xmin, ymin, xmax, ymax},
+//        "band": [{min, ...}, ...]}
 // Numbers are written with 17 significant digits (they read back exactly).
 #include <cmath>
 #include <cstdio>
@@ -41,7 +43,8 @@ std::string number(double v) {
 std::string moments_json(const Moments& m) {
     return "{\"min\": " + number(m.min) + ", \"max\": " + number(m.max) + ", \"sum\": " + number(m.sum) +
            ", \"sum2\": " + number(m.sum2) + ", \"mean\": " + number(m.mean()) + ", \"sigma\": " + number(m.sigma()) +
-           "}";
+           ", \"xmin\": " + std::to_string(m.xmin) + ", \"ymin\": " + std::to_string(m.ymin) +
+           ", \"xmax\": " + std::to_string(m.xmax) + ", \"ymax\": " + std::to_string(m.ymax) + "}";
 }
 
 class StatsFileSink final : public StatisticsSink {
@@ -107,7 +110,8 @@ private:
 
 OpSpec stats_op_spec() {
     return {"stats",
-            "sink: min, max, sum, sum2, mean, sigma per band and overall to a JSON file (libvips stats); halo: none",
+            "sink: min, max, sum, sum2, mean, sigma and where min and max are (x, y) per band and overall to a JSON "
+            "file (libvips stats); halo: none",
             1,
             1,
             {{.name = "path",

@@ -36,7 +36,7 @@ Statistics statistics_of(Graph& g, NodeId n, int tile, int threads, bool histogr
 bool same_bits(const Moments& a, const Moments& b) {
     return std::memcmp(&a.min, &b.min, sizeof(double)) == 0 && std::memcmp(&a.max, &b.max, sizeof(double)) == 0 &&
            std::memcmp(&a.sum, &b.sum, sizeof(double)) == 0 && std::memcmp(&a.sum2, &b.sum2, sizeof(double)) == 0 &&
-           a.count == b.count;
+           a.count == b.count && a.xmin == b.xmin && a.ymin == b.ymin && a.xmax == b.xmax && a.ymax == b.ymax;
 }
 
 void check_close(double got, double want, double rel) {
@@ -57,6 +57,17 @@ void check_vips_row(const Moments& m, VImage st, int row, double rel) {
     CHECK(std::abs(m.sum2 - st.getpoint(3, row)[0]) <= rel * n * big * big);
     CHECK(std::abs(m.mean() - st.getpoint(4, row)[0]) <= rel * big);
     CHECK(std::abs(m.sigma() - st.getpoint(5, row)[0]) <= rel * big);
+}
+
+// vips stats' xmin, ymin, xmax, ymax (columns 6-9): the same where the
+// extremes are unique (where not, libvips keeps whichever thread's came
+// first).
+void check_vips_positions(const Moments& m, VImage st, int row) {
+    CAPTURE(row);
+    CHECK(m.xmin == st.getpoint(6, row)[0]);
+    CHECK(m.ymin == st.getpoint(7, row)[0]);
+    CHECK(m.xmax == st.getpoint(8, row)[0]);
+    CHECK(m.ymax == st.getpoint(9, row)[0]);
 }
 
 // The number after "key": at or after `from` in a JSON text.
@@ -144,6 +155,47 @@ TEST_CASE("statistics pre-pass: equals vips stats and is bit for bit the same at
     for (int v : {300, 511, 2410, 53050}) CHECK(double(h.histograms[1][std::size_t(v)]) == vh.getpoint(v, 0)[0]);
 }
 
+TEST_CASE("statistics pre-pass: min and max positions equal vips stats' where unique and are the first otherwise") {
+    tt::TempDir dir;
+    Graph g(standard_registry());
+    // unique extremes in each band, in different blocks of the 256 grid,
+    // and in band 1 an extreme that is not the overall one
+    VImage im = u16_image(613, 411, 3);
+    im.draw_rect({7, 300, 300}, 301, 40, 1, 1);  // band 0's min (the overall min is band 2's)
+    im.draw_rect({60000, 200, 200}, 5, 390, 1, 1);
+    im.draw_rect({250, 10, 250}, 600, 3, 1, 1);
+    im.draw_rect({400, 61000, 400}, 260, 260, 1, 1);
+    im.draw_rect({500, 500, 2}, 17, 200, 1, 1);
+    im.draw_rect({600, 600, 62000}, 512, 0, 1, 1);
+    const NodeId a = tt::load_image(g, dir, im, "u.v");
+    const VImage st = im.stats();
+    for (int tile : {64, 100, 613})
+        for (int threads : {1, 2}) {
+            CAPTURE(tile);
+            const Statistics s = statistics_of(g, a, tile, threads, false);
+            for (int b = 0; b < 3; ++b) check_vips_positions(s.bands[std::size_t(b)], st, b + 1);
+            check_vips_positions(s.all, st, 0);
+        }
+    // a value at several places: its first pixel in raster order, though a
+    // later block (x 300, y 5 against x 10, y 100) is combined after it
+    VImage flat = VImage::black(613, 411).cast(VIPS_FORMAT_USHORT) + 1000;
+    flat = flat.cast(VIPS_FORMAT_USHORT).copy_memory();
+    flat.draw_rect({5}, 10, 100, 1, 1);
+    flat.draw_rect({5}, 300, 5, 1, 1);
+    flat.draw_rect({5}, 600, 5, 1, 1);
+    flat.draw_rect({9000}, 612, 410, 1, 1);
+    flat.draw_rect({9000}, 0, 410, 1, 1);
+    const NodeId f = tt::load_image(g, dir, flat, "f.v");
+    for (int tile : {64, 256, 613}) {
+        CAPTURE(tile);
+        const Statistics s = statistics_of(g, f, tile, 2, false);
+        CHECK(s.all.xmin == 300);
+        CHECK(s.all.ymin == 5);
+        CHECK(s.all.xmax == 0);
+        CHECK(s.all.ymax == 410);
+    }
+}
+
 TEST_CASE("stats: the JSON equals numpy and is the same file at any tile size and thread count") {
     tt::TempDir dir;
     const VImage im = u16_image(517, 389, 3);
@@ -164,20 +216,24 @@ TEST_CASE("stats: the JSON equals numpy and is the same file at any tile size an
     const std::vector<double> np = numbers_of(python(dir, R"(
 import sys, numpy as np, tifffile
 a = tifffile.imread(sys.argv[1]).astype(np.float64)
-for s in [a.reshape(-1)] + [a[..., b].reshape(-1) for b in range(a.shape[-1])]:
-    print(s.min(), s.max(), repr(s.sum()), repr((s * s).sum()), repr(s.mean()), repr(s.std(ddof=1)))
+h, w = a.shape[:2]
+for s in [a] + [a[..., b : b + 1] for b in range(a.shape[-1])]:
+    first = lambda v: divmod(int(np.argmax((s == v).any(axis=-1).reshape(-1))), w)
+    (ymin, xmin), (ymax, xmax) = first(s.min()), first(s.max())
+    s = s.reshape(-1)
+    print(s.min(), s.max(), repr(s.sum()), repr((s * s).sum()), repr(s.mean()), repr(s.std(ddof=1)), xmin, ymin, xmax, ymax)
 )",
                                                      tif));
-    REQUIRE(np.size() == 4 * 6);
+    REQUIRE(np.size() == 4 * 10);
     std::size_t at = json.find("\"all\"");
     for (int row = 0; row < 4; ++row) {
         CAPTURE(row);
-        const char* keys[] = {"min", "max", "sum", "sum2", "mean", "sigma"};
-        for (int k = 0; k < 6; ++k) {
+        const char* keys[] = {"min", "max", "sum", "sum2", "mean", "sigma", "xmin", "ymin", "xmax", "ymax"};
+        for (int k = 0; k < 10; ++k) {
             CAPTURE(keys[k]);
             // integer sums are exact in double here (< 2^53); mean and sigma
             // to rounding (numpy sums pairwise)
-            check_close(json_number(json, at, keys[k]), np[std::size_t(row * 6 + k)], k < 4 ? 0.0 : 1e-12);
+            check_close(json_number(json, at, keys[k]), np[std::size_t(row * 10 + k)], k < 4 || k > 5 ? 0.0 : 1e-12);
         }
     }
     CHECK(json.find("\"width\": 517") != std::string::npos);

@@ -21,8 +21,18 @@ void Moments::add(const Moments& b) {
         *this = b;
         return;
     }
-    min = std::min(min, b.min);
-    max = std::max(max, b.max);
+    // the smaller (larger) value; of equal ones, the first in raster order
+    auto before = [](std::int64_t y1, std::int64_t x1, std::int64_t y0, std::int64_t x0) {
+        return y1 < y0 || (y1 == y0 && x1 < x0);
+    };
+    if (b.min < min || (b.min == min && before(b.ymin, b.xmin, ymin, xmin))) {
+        min = b.min;
+        xmin = b.xmin, ymin = b.ymin;
+    }
+    if (b.max > max || (b.max == max && before(b.ymax, b.xmax, ymax, xmax))) {
+        max = b.max;
+        xmax = b.xmax, ymax = b.ymax;
+    }
     sum += b.sum;
     sum2 += b.sum2;
     count += b.count;
@@ -71,20 +81,34 @@ void moments_kernel(const ConstTile& t, std::vector<Moments>& m) {
     std::vector<double> mn(std::size_t(bands), std::numeric_limits<double>::infinity());
     std::vector<double> mx(std::size_t(bands), -std::numeric_limits<double>::infinity());
     std::vector<double> s(std::size_t(bands), 0.0), s2(std::size_t(bands), 0.0);
+    // (where: x + y * w within the tile; strictly smaller or larger only,
+    // so the first in raster order)
+    std::vector<std::int64_t> at_mn(std::size_t(bands), 0), at_mx(std::size_t(bands), 0);
     // row-major, band-interleaved: the same order for a block whatever the run
     for (int y = t.rect.y; y < t.rect.bottom(); ++y) {
         const T* p = t.row<T>(y);
+        const std::int64_t row = std::int64_t(y - t.rect.y) * t.rect.w;
         for (int x = 0; x < t.rect.w; ++x)
             for (int b = 0; b < bands; ++b) {
                 const double v = double(p[std::size_t(x) * bands + b]);
-                mn[b] = std::min(mn[b], v);
-                mx[b] = std::max(mx[b], v);
+                if (v < mn[b]) mn[b] = v, at_mn[b] = row + x;
+                if (v > mx[b]) mx[b] = v, at_mx[b] = row + x;
                 s[b] += v;
                 s2[b] += v * v;
             }
     }
     const std::uint64_t n = std::uint64_t(t.rect.area());
-    for (int b = 0; b < bands; ++b) m[std::size_t(b)] = Moments{mn[b], mx[b], s[b], s2[b], n};
+    const std::int64_t w = t.rect.w;
+    for (int b = 0; b < bands; ++b)
+        m[std::size_t(b)] = Moments{.min = mn[b],
+                                    .max = mx[b],
+                                    .sum = s[b],
+                                    .sum2 = s2[b],
+                                    .count = n,
+                                    .xmin = t.rect.x + at_mn[b] % w,
+                                    .ymin = t.rect.y + at_mn[b] / w,
+                                    .xmax = t.rect.x + at_mx[b] % w,
+                                    .ymax = t.rect.y + at_mx[b] / w};
 }
 
 template <class T>

@@ -44,11 +44,17 @@ struct StatisticRequest {
 struct Moments {
     double min = 0, max = 0, sum = 0, sum2 = 0;
     std::uint64_t count = 0;
+    // Where min and max are, as libvips stats' xmin/ymin/xmax/ymax: their
+    // first pixel in raster order (smallest y, then smallest x), so that a
+    // value found at several places gives one answer whatever the blocks'
+    // order (libvips keeps whichever of its threads' finds came first).
+    std::int64_t xmin = 0, ymin = 0, xmax = 0, ymax = 0;
     double mean() const { return count ? sum / double(count) : 0.0; }
     // The sample standard deviation, as libvips stats: sqrt(|sum2 -
     // sum^2 / n| / (n - 1)) (0 for a single sample).
     double sigma() const;
-    // Adds b's samples after this one's (the order matters for the sums).
+    // Adds b's samples after this one's (the order matters for the sums,
+    // not for min, max and their positions).
     void add(const Moments& b);
 };
 
