@@ -24,6 +24,7 @@ struct SaveSettings {
     const OutputFormat* format = nullptr;
     ImageInfo info;
     int quality = 75;
+    int level = 0;  // compression effort (0: the codec's default), formats.cpp
     // The whole-image TIFF (strips, through libvips' tiffsave).
     Compression compression = Compression::none;
     int tile_w = 256, tile_h = 256;

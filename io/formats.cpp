@@ -55,6 +55,25 @@ io::OmeOptions ome_options(const Params& p, const ImageInfo& info) {
     return o;
 }
 
+// The level key of the TIFF family (0: the codec's default): deflate's
+// and zstd's only. Strips are libvips's tiffsave, whose level (8.14) is
+// zstd's alone; the tiled writer's libdeflate has deflate's 1-12.
+int compression_level(const Params& p, io::Compression c, bool strips) {
+    if (!p.has("level")) return 0;
+    const int level = int(p.integer("level"));
+    if (c != io::Compression::deflate && c != io::Compression::zstd)
+        throw ParamError("level", std::string("applies to deflate and zstd compression, not ") +
+                                      io::compression_name(c) + "; remove it");
+    if (strips && c == io::Compression::deflate)
+        throw ParamError("level", "sets deflate's effort in tiled TIFFs only (strips are written by libvips, whose "
+                                  "deflate has no level); add \"tile\": true or remove it");
+    const int most = c == io::Compression::zstd ? 22 : 12;
+    if (level > most)
+        throw ParamError("level", std::to_string(level) + " is over " + io::compression_name(c) + "'s " +
+                                      std::to_string(most) + "; use 1 to " + std::to_string(most));
+    return level;
+}
+
 // TIFF and COG. A COG is a TIFF with its own layout: tiled, with overviews
 // unless told otherwise, 512-pixel tiles and deflate (GDAL's COG defaults,
 // but for LZW, which libtiff would encode on one thread here). An OME-TIFF
@@ -82,6 +101,7 @@ void configure_tiff_family(const Params& p, SaveSettings& s, bool cog, bool ome 
     // switch compressions without editing it
     s.quality = int(p.integer("quality"));
     const bool predictor = p.boolean("predictor", false);
+    s.level = compression_level(p, s.compression, !tile && !pyramid);
     if (!tile && !pyramid) {  // strips, through libvips
         if (predictor) throw ParamError("predictor", "is written by the tiled TIFF writer only; add \"tile\": true");
         return;
@@ -91,6 +111,7 @@ void configure_tiff_family(const Params& p, SaveSettings& s, bool cog, bool ome 
     t.tile_h = s.tile_h;
     t.codec.compression = s.compression;
     t.codec.quality = s.quality;
+    t.codec.level = s.level;
     t.pyramid = pyramid;
     t.cog = cog;
     t.codec.predictor = predictor;
@@ -147,7 +168,20 @@ void configure_dz(const Params& p, SaveSettings& s) {
 // --compression reach it unchanged), with a pyramid unless told otherwise.
 void configure_ome_zarr(const Params& p, SaveSettings& s) {
     io::OmeZarrOptions z;
-    z.codec = io::zarr_codec_for(p.string("compression", "blosc"));
+    const std::string compression = p.string("compression", "blosc");
+    z.codec = io::zarr_codec_for(compression);
+    if (p.has("level")) {
+        // numcodecs' ranges: blosc's clevel and zlib's level 1-9 (0 is
+        // "store"), zstd's 1-22
+        const int level = int(p.integer("level"));
+        const int most = z.codec.kind == io::ZarrCodec::Kind::zstd ? 22 : 9;
+        if (z.codec.kind == io::ZarrCodec::Kind::none)
+            throw ParamError("level", "applies to a compressed store, not compression none; remove it");
+        if (level > most)
+            throw ParamError("level", std::to_string(level) + " is over " + compression + "'s " + std::to_string(most) +
+                                          " in Zarr; use 1 to " + std::to_string(most));
+        z.codec.level = level;
+    }
     if (!p.boolean("tile", true)) throw ParamError("tile", "OME-Zarr chunks are always tiles; remove \"tile\": false");
     z.pyramid = p.boolean("pyramid", true);
     z.tile_w = int(p.integer("tile_width", s.format->default_tile));
@@ -191,6 +225,7 @@ VipsForeignTiffCompression vips_compression(io::Compression c) {
 void tiff_options(VipsOperation* op, const VipsImage*, const SaveSettings& s) {
     set_if_present(op, "compression", vips_compression(s.compression));
     if (s.compression == io::Compression::jpeg) set_if_present(op, "Q", s.quality);
+    if (s.level > 0) set_if_present(op, "level", s.level);
     set_if_present(op, "tile", false);
     set_if_present(op, "tile_width", s.tile_w);
     set_if_present(op, "tile_height", s.tile_h);
@@ -228,8 +263,8 @@ const io::FormatWriter kVipsWriter{.configure = configure_nothing,
 // entry claiming an extension is the one it names). Built on first use, so
 // that a registry made during static initialisation finds it.
 const std::vector<OutputFormat>& table() {
-    const std::vector<std::string> kTiffKeys{"compression", "quality", "tile",      "tile_width", "tile_height",
-                                             "bigtiff",     "pyramid", "predictor", "band_width"};
+    const std::vector<std::string> kTiffKeys{"compression", "level",   "quality", "tile",      "tile_width",
+                                             "tile_height", "bigtiff", "pyramid", "predictor", "band_width"};
     const std::vector<int> kOneToFour{1, 2, 3, 4};
     std::vector<std::string> kOmeTiffKeys = kTiffKeys;
     kOmeTiffKeys.insert(kOmeTiffKeys.end(), {"channel_names", "pixel_size", "description"});
@@ -290,7 +325,7 @@ const std::vector<OutputFormat>& table() {
          .doc = "OME-Zarr (NGFF 0.4 on Zarr v2), a folder: axes c, y, x, a level per 2x shrink down to one chunk "
                 "(0, 1, ...), chunks (bands, tile, tile) compressed with blosc (lz4, shuffle; default), blosc-zstd, "
                 "zstd, deflate or none; pixel_size and channel_names in its metadata; streaming, shards",
-         .keys = {"compression", "tile", "tile_width", "tile_height", "pyramid", "band_width", "pixel_size",
+         .keys = {"compression", "level", "tile", "tile_width", "tile_height", "pyramid", "band_width", "pixel_size",
                   "channel_names"},
          .default_tile = 256,
          .streaming = true,
@@ -505,7 +540,8 @@ std::vector<std::string> channel_names_list(const std::string& comma_separated) 
     std::size_t start = 0;
     for (;;) {
         const auto comma = comma_separated.find(',', start);
-        names.push_back(trim(comma_separated.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+        names.push_back(
+            trim(comma_separated.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
         if (comma == std::string::npos) return names;
         start = comma + 1;
     }

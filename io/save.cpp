@@ -408,6 +408,16 @@ OpSpec save_op_spec() {
           .doc = "tiff: none, deflate, lzw, jpeg or zstd; ome-zarr: blosc (lz4, the default), blosc-zstd, zstd, "
                  "deflate or none",
           .choices = {"none", "deflate", "lzw", "jpeg", "zstd", "blosc", "blosc-zstd"}},
+         // (no default_value: the default depends on the codec, and giving
+         // it for a codec without levels is an error, see formats.cpp)
+         {.name = "level",
+          .type = ParamType::integer,
+          .default_text = "deflate 6, zstd 9 (ome-zarr: zstd 3, blosc 5)",
+          .doc = "tiff, cog, ome-tiff, ome-zarr: compression effort, as libvips tiffsave's level and GDAL's "
+                 "ZLEVEL/ZSTD_LEVEL: deflate 1-12 (tiled tiff; ome-zarr 1-9), zstd 1-22, blosc 1-9; higher is "
+                 "smaller and slower",
+          .min = 1,
+          .max = 22},
          {"tile", ParamType::boolean, false, "false (cog: true)", "tiff: write tiles rather than strips"},
          {.name = "tile_width",
           .type = ParamType::integer,

@@ -237,7 +237,13 @@ std::vector<std::uint8_t> TileCodec::encode_padded(std::vector<std::uint8_t> raw
             struct Free {
                 void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
             };
-            thread_local std::unique_ptr<libdeflate_compressor, Free> c(libdeflate_alloc_compressor(6));
+            // (a compressor is made for one level: kept while the level stays)
+            thread_local std::unique_ptr<libdeflate_compressor, Free> c;
+            thread_local int made_for = 0;
+            if (!c || made_for != deflate_level()) {
+                c.reset(libdeflate_alloc_compressor(deflate_level()));
+                made_for = deflate_level();
+            }
             if (!c) throw Error("deflate: cannot allocate a compressor");
             std::vector<std::uint8_t> out(libdeflate_zlib_compress_bound(c.get(), raw.size()));
             std::size_t n = libdeflate_zlib_compress(c.get(), raw.data(), raw.size(), out.data(), out.size());
@@ -256,11 +262,11 @@ std::vector<std::uint8_t> TileCodec::encode_padded(std::vector<std::uint8_t> raw
             std::vector<std::uint8_t> out(ZSTD_compressBound(raw.size()));
             std::size_t n = 0;
             if (zstd_size == 0 || zstd_size == raw.size()) {
-                n = ZSTD_compressCCtx(c.get(), out.data(), out.size(), raw.data(), raw.size(), 9);
+                n = ZSTD_compressCCtx(c.get(), out.data(), out.size(), raw.data(), raw.size(), zstd_level());
             } else {
-                // level 9's parameters for zstd_size bytes (see the header);
+                // the level's parameters for zstd_size bytes (see the header);
                 // reset after, so the plain path above starts clean
-                const ZSTD_compressionParameters p = ZSTD_getCParams(9, zstd_size, 0);
+                const ZSTD_compressionParameters p = ZSTD_getCParams(zstd_level(), zstd_size, 0);
                 ZSTD_CCtx_setParameter(c.get(), ZSTD_c_windowLog, int(p.windowLog));
                 ZSTD_CCtx_setParameter(c.get(), ZSTD_c_chainLog, int(p.chainLog));
                 ZSTD_CCtx_setParameter(c.get(), ZSTD_c_hashLog, int(p.hashLog));

@@ -18,6 +18,11 @@ const char* compression_name(Compression c);
 struct TileCodec {
     Compression compression = Compression::none;
     int quality = 75;  // jpeg
+    // Effort: deflate 1-12 (libdeflate's levels; 0: 6, zlib's default),
+    // zstd 1-22 (0: 9, libtiff's and libvips's default).
+    int level = 0;
+    int deflate_level() const { return level > 0 ? level : 6; }
+    int zstd_level() const { return level > 0 ? level : 9; }
     // TIFF predictor 2 (horizontal differencing of each sample from the one
     // a pixel to its left, in the sample's own integer width), for deflate,
     // zstd and lzw: much smaller files for smooth 16-bit and float rasters.

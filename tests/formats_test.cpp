@@ -372,6 +372,74 @@ TEST_CASE("formats: a key another format reads is refused naming the formats tha
                            {"predictor", false}}) == "(no error)");
 }
 
+// The level key: libvips tiffsave's level, GDAL's ZLEVEL/ZSTD_LEVEL. Its
+// default is the codec's own (the bytes of an unset level are those of 6
+// for deflate and 9 for zstd), another level changes the bytes and never the
+// pixels, and a level for a codec that has none is refused.
+TEST_CASE("formats: level sets deflate and zstd effort and is refused where it means nothing") {
+    tt::TempDir dir;
+    Graph g(standard_registry());
+    const VImage im = tt::pattern(300, 200, 3);
+    const NodeId in = image(g, dir, im);
+    int n = 0;
+    // (each in its own folder under one name: an OME-TIFF's XML names its file)
+    auto write = [&](const std::string& ext, Params p) {
+        const fs::path out = dir / std::to_string(n++) / ("w" + ext);
+        fs::create_directories(out.parent_path());
+        p.set("path", out.string());
+        g.add("save", {in}, p);
+        return out;
+    };
+    const Params tiled{{"tile", true}, {"tile_width", std::int64_t(64)}, {"tile_height", std::int64_t(64)}};
+    auto with = [](Params p, std::initializer_list<std::pair<const char*, ParamValue>> kv) {
+        for (auto& [k, v] : kv) p.set(k, v);
+        return p;
+    };
+    const std::string zstd = "zstd", deflate = "deflate";
+    const fs::path zstd_default = write(".tif", with(tiled, {{"compression", zstd}}));
+    const fs::path zstd_9 = write(".tif", with(tiled, {{"compression", zstd}, {"level", std::int64_t(9)}}));
+    const fs::path zstd_1 = write(".tif", with(tiled, {{"compression", zstd}, {"level", std::int64_t(1)}}));
+    const fs::path zstd_19 = write(".tif", with(tiled, {{"compression", zstd}, {"level", std::int64_t(19)}}));
+    const fs::path deflate_default = write(".tif", with(tiled, {{"compression", deflate}}));
+    const fs::path deflate_6 = write(".tif", with(tiled, {{"compression", deflate}, {"level", std::int64_t(6)}}));
+    const fs::path deflate_12 = write(".tif", with(tiled, {{"compression", deflate}, {"level", std::int64_t(12)}}));
+    const fs::path deflate_1 = write(".tif", with(tiled, {{"compression", deflate}, {"level", std::int64_t(1)}}));
+    const fs::path ome_1 = write(".ome.tif", {{"compression", zstd}, {"level", std::int64_t(1)}});
+    const fs::path ome_9 = write(".ome.tif", {{"compression", zstd}});
+    const fs::path strips_1 = write(".tif", {{"compression", zstd}, {"level", std::int64_t(1)}});
+    const fs::path strips_9 = write(".tif", {{"compression", zstd}, {"level", std::int64_t(19)}});
+    Evaluator(g).run_sinks();
+    CHECK(tt::slurp(zstd_default) == tt::slurp(zstd_9));
+    CHECK(tt::slurp(deflate_default) == tt::slurp(deflate_6));
+    for (const auto& [a, b] :
+         {std::pair{zstd_1, zstd_9}, std::pair{zstd_19, zstd_9}, std::pair{deflate_1, deflate_6},
+          std::pair{deflate_12, deflate_6}, std::pair{ome_1, ome_9}, std::pair{strips_1, strips_9}}) {
+        CAPTURE(a);
+        CHECK(tt::slurp(a) != tt::slurp(b));
+    }
+    for (const fs::path& f : {zstd_1, zstd_19, deflate_1, deflate_12, ome_1, strips_1, strips_9}) {
+        CAPTURE(f);
+        CHECK(VImage::new_from_file(f.c_str()).subtract(im).abs().max() == 0);
+    }
+    auto refused = [&](const std::string& ext, Params p) {
+        p.set("path", (dir / ("x" + ext)).string());
+        return tt::error_of([&] { g.add("save", {in}, p); });
+    };
+    CHECK(has(refused(".tif", with(tiled, {{"compression", std::string("jpeg")}, {"level", std::int64_t(3)}})),
+              "key 'level': applies to deflate and zstd compression, not jpeg; remove it"));
+    CHECK(has(refused(".tif", {{"compression", std::string("lzw")}, {"level", std::int64_t(3)}}),
+              "key 'level': applies to deflate and zstd compression, not lzw"));
+    CHECK(has(refused(".tif", {{"level", std::int64_t(3)}}), "not none"));
+    CHECK(has(refused(".tif", with(tiled, {{"compression", deflate}, {"level", std::int64_t(13)}})),
+              "key 'level': 13 is over deflate's 12; use 1 to 12"));
+    CHECK(has(refused(".tif", {{"compression", deflate}, {"level", std::int64_t(5)}}),
+              "key 'level': sets deflate's effort in tiled TIFFs only"));
+    CHECK(has(refused(".tif", {{"compression", zstd}, {"level", std::int64_t(23)}}), "key 'level'"));
+    CHECK(
+        has(refused(".dzi", {{"level", std::int64_t(3)}}), "key 'level': applies to tiff, cog, ome-tiff or ome-zarr"));
+    CHECK(has(refused(".jpg", {{"level", std::int64_t(3)}}), "key 'level'"));
+}
+
 TEST_CASE("formats: the table's shards flag is what its writer does") {
     tt::TempDir dir;
     Graph g(standard_registry());

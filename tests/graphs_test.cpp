@@ -456,6 +456,24 @@ private:
 
 }  // namespace
 
+// A graph only grows; nodes added after its Evaluator was made used to be
+// read past the end of the Evaluator's per-node state (a crash).
+TEST_CASE("evaluator: nodes added after the Evaluator was made are run - and render says to make it later") {
+    Graph g = parse(R"({"version": 1, "execution": {"tile": 64, "threads": 2},
+                        "nodes": [{"id": "a", "op": "ramp", "width": 300, "height": 200}]})");
+    Evaluator ev(g);
+    Evaluator later(g);
+    const NodeId b = g.add("ramp", {}, {{"width", std::int64_t(130)}, {"height", std::int64_t(70)}});
+    Keep k;
+    const RunStats s = ev.run(b, k);
+    CHECK(s.tiles == 3 * 2);
+    CHECK(k.out.rect() == Rect{0, 0, 130, 70});
+    CHECK(is_ramp(k.out));
+    CHECK(is_ramp(ev.render(b, {0, 0, 130, 70})));  // (the run took the new node up)
+    const std::string e = tt::error_of([&] { later.render(b, {0, 0, 10, 10}); });
+    CHECK(has(e, "1 of them added after this Evaluator was made"));
+}
+
 TEST_CASE("evaluator: a second run while one is under way is refused - the first finishes with the right pixels") {
     Graph g = parse(R"({"version": 1, "execution": {"tile": 64, "threads": 2},
                         "nodes": [{"id": "a", "op": "ramp", "width": 300, "height": 200}]})");

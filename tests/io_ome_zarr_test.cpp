@@ -17,14 +17,14 @@
 #include "tessera/io/formats.hpp"
 
 namespace fs = std::filesystem;
+using tessera::Buffer;
+using tessera::channel_names_list;
 using tessera::Evaluator;
 using tessera::Graph;
+using tessera::io_stats;
 using tessera::NodeId;
 using tessera::Params;
 using tessera::standard_registry;
-using tessera::Buffer;
-using tessera::channel_names_list;
-using tessera::io_stats;
 
 namespace {
 
@@ -143,6 +143,7 @@ TEST_CASE("ome-zarr: zarr-python reads every level with its shape dtype chunks a
         Kind k;
         int tile, band_width;
         std::string compression, pixel_size, unit, sx, sy, names;
+        int level = 0;  // 0: the codec's default
     } cases[] = {
         {1001, 603, {VIPS_FORMAT_UCHAR, "uint8", 3}, 256, 600, "", "0.325 um", "micrometer", "0.325", "0.325", "-"},
         {777,
@@ -159,6 +160,8 @@ TEST_CASE("ome-zarr: zarr-python reads every level with its shape dtype chunks a
         {300, 211, {VIPS_FORMAT_FLOAT, "float32", 2}, 64, 16384, "deflate", "", "", "1", "1", "a b,c\"d"},
         {515, 257, {VIPS_FORMAT_USHORT, "uint16", 4}, 96, 200, "blosc-zstd", "", "", "1", "1", "-"},
         {130, 70, {VIPS_FORMAT_UCHAR, "uint8", 1}, 32, 64, "none", "2 mm", "millimeter", "2", "2", "-"},
+        {300, 200, {VIPS_FORMAT_UCHAR, "uint8", 3}, 64, 16384, "zstd", "", "", "1", "1", "-", 19},
+        {300, 200, {VIPS_FORMAT_UCHAR, "uint8", 3}, 64, 16384, "", "", "", "1", "1", "-", 9},
     };
     for (const auto& c : cases) {
         CAPTURE(c.w);
@@ -171,6 +174,7 @@ TEST_CASE("ome-zarr: zarr-python reads every level with its shape dtype chunks a
                  {"tile_height", std::int64_t(c.tile)},
                  {"band_width", std::int64_t(c.band_width)}};
         if (!c.compression.empty()) p.set("compression", c.compression);
+        if (c.level > 0) p.set("level", std::int64_t(c.level));
         if (!c.pixel_size.empty()) p.set("pixel_size", c.pixel_size);
         if (c.names != "-") p.set("channel_names", channel_names_list(c.names));  // "a b,c\"d": [a b, c"d]
         const fs::path store = save_store(dir, im, "s", p);
@@ -182,6 +186,13 @@ TEST_CASE("ome-zarr: zarr-python reads every level with its shape dtype chunks a
                                  (c.names == "a b,c\"d" ? std::string("a b,c\"d") : c.names) + "'";
         CHECK_MESSAGE(python(dir, "check.py", kCheckStore, args, &out) == 0, out);
         CHECK(has(out, "OK"));
+        // the level is the codec's, in its numcodecs config: zstd's default
+        // is numcodecs' 3, blosc's clevel 5
+        const std::string zarray = tt::slurp(store / "0" / ".zarray");
+        CAPTURE(zarray);
+        if (c.compression == "zstd") CHECK(has(zarray, "\"level\": " + std::to_string(c.level > 0 ? c.level : 3)));
+        if (c.compression.empty() || c.compression == "blosc-zstd")
+            CHECK(has(zarray, "\"clevel\": " + std::to_string(c.level > 0 ? c.level : 5)));
         // nothing else beside the store: no temporary left
         int entries = 0;
         for (auto& e : fs::directory_iterator(dir.path)) entries += e.path().filename().string()[0] == '.';
@@ -356,8 +367,13 @@ TEST_CASE("ome-zarr: options and stores it cannot take are refused naming the ke
     CHECK(has(save({{"pixel_size", std::string("0.3")}}), "has no unit"));
     CHECK(has(save({{"pixel_size", std::string("-1 um")}}), "is not a size above 0"));
     CHECK(has(save({{"pixel_size", std::string("1 parsecs")}}), "unknown unit 'parsecs'"));
-    CHECK(has(save({{"channel_names", std::vector<std::string>{"a", "b"}}}), "gives 2 names for an image of 3 channels"));
+    CHECK(
+        has(save({{"channel_names", std::vector<std::string>{"a", "b"}}}), "gives 2 names for an image of 3 channels"));
     CHECK(has(save({{"tile", false}}), "always tiles"));
+    CHECK(has(save({{"level", std::int64_t(10)}}), "key 'level': 10 is over blosc's 9 in Zarr; use 1 to 9"));
+    CHECK(has(save({{"compression", std::string("deflate")}, {"level", std::int64_t(12)}}), "over deflate's 9"));
+    CHECK(has(save({{"compression", std::string("none")}, {"level", std::int64_t(1)}}), "not compression none"));
+    CHECK(save({{"compression", std::string("zstd")}, {"level", std::int64_t(22)}}) == "(no error)");
     CHECK(save({{"compression", std::string("blosc-zstd")}, {"pixel_size", std::string("0.3,0.4 µm")}}) ==
           "(no error)");
     // zarr_load

@@ -386,6 +386,10 @@ void add_output_options(CLI::App* cmd, StitchOptions& o, TileInputs& in) {
            "--compression", o.compression,
            "TIFF: none, deflate, lzw, zstd or jpeg; OME-Zarr: blosc (default), blosc-zstd, zstd, deflate or none")
         ->check(spec("save", "compression"));
+    cmd->add_option("--level", o.level,
+                    "compression effort: TIFF deflate 1-12 (default 6), zstd 1-22 (default 9); OME-Zarr zstd (default "
+                    "3), blosc and deflate 1-9")
+        ->check(spec("save", "level"));
     cmd->add_option("--quality", o.quality, "JPEG (and .dzi webp) quality")->check(spec("save", "quality"));
     // (as a .dzi's overlap it is checked by the save's spec when the
     // graph is built, like a pipeline's)
@@ -690,9 +694,12 @@ CLI::App* add_merge(CLI::App& app, MergeCmd& c, RunFlags& r) {
         ->check(spec("save", "tile_width"));
     merge->add_option("--compression", mo.compression, "none, deflate, lzw, zstd or jpeg")
         ->check(spec("save", "compression"));
+    merge->add_option("--level", mo.level, "deflate 1-12 (default 6) or zstd 1-22 (default 9) compression effort")
+        ->check(spec("save", "level"));
     merge->add_option(
         "--co", mo.creation_options,
-        "creation option KEY=VALUE, as GDAL's: BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, OVERVIEWS, BIGTIFF");
+        "creation option KEY=VALUE, as GDAL's: BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, LEVEL (ZLEVEL, ZSTD_LEVEL), "
+        "OVERVIEWS, BIGTIFF");
     add_ome_options(merge, mo.channel_names, mo.pixel_size);
     merge->add_flag("--emit-json", c.emit_json, "print the equivalent pipeline instead of running it");
     add_run_options(merge, r);

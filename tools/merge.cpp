@@ -51,6 +51,8 @@ void apply_creation_option(const std::string& kv, bool cog, Params& save) {
             throw bad("YES (horizontal differencing) or NO");
     } else if (key == "QUALITY") {
         save.set("quality", std::int64_t(integer(1, 100)));
+    } else if (key == "LEVEL" || key == "ZLEVEL" || key == "ZSTD_LEVEL") {
+        save.set("level", std::int64_t(integer(1, 22)));
     } else if (key == "OVERVIEWS") {
         if (v != "AUTO" && v != "NONE") throw bad("AUTO or NONE");
         save.set("pyramid", v == "AUTO");
@@ -65,7 +67,8 @@ void apply_creation_option(const std::string& kv, bool cog, Params& save) {
             throw bad("YES, NO or IF_NEEDED");
     } else {
         throw Error("merge: unknown creation option '" + key +
-                    "'; merge takes BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, " + "OVERVIEWS and BIGTIFF" +
+                    "'; merge takes BLOCKSIZE, COMPRESS, PREDICTOR, QUALITY, LEVEL (ZLEVEL, ZSTD_LEVEL), OVERVIEWS and "
+                    "BIGTIFF" +
                     (cog ? "" : " (the others of GDAL's drivers do not apply)"));
     }
 }
@@ -107,12 +110,14 @@ Graph merge_graph(const MergeOptions& o, const OpRegistry& registry) {
                 {"format", format.name},
                 {"tile", true},
                 {"compression", o.compression}};
+    if (o.level > 0) save.set("level", std::int64_t(o.level));
     if (o.tile_size > 0) {
         save.set("tile_width", std::int64_t(o.tile_size));
         save.set("tile_height", std::int64_t(o.tile_size));
     }
     for (const std::string& kv : o.creation_options) apply_creation_option(kv, cog, save);
-    if (!o.channel_names.empty()) save.set("channel_names", channel_names_list(o.channel_names));  // the save refuses them but for OME-TIFF
+    if (!o.channel_names.empty())
+        save.set("channel_names", channel_names_list(o.channel_names));  // the save refuses them but for OME-TIFF
     if (!o.pixel_size.empty()) save.set("pixel_size", o.pixel_size);
     Graph g(registry);
     // the pull unit follows the output's tiles (the TIFF writer asks for its own)

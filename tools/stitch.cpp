@@ -137,10 +137,11 @@ NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
     const OutputFormat& f = output_format_for(o.output, o.format);
     // (--pyramid asks nothing of a tile pyramid: Deep Zoom is one)
     const bool compressed = !o.compression.empty() && o.compression != "none";
-    if (!f.takes("compression") && (compressed || o.bigtiff != "auto" || (o.pyramid && !f.takes("tile_size")))) {
+    if (!f.takes("compression") &&
+        (compressed || o.level > 0 || o.bigtiff != "auto" || (o.pyramid && !f.takes("tile_size")))) {
         const auto [names, ext] = readers_of("compression");
-        throw IoError(o.output, "compression, bigtiff and pyramid apply to TIFF outputs (" + names + "), not to " +
-                                    f.name + "; name the output NAME" + ext + " for them");
+        throw IoError(o.output, "compression, level, bigtiff and pyramid apply to TIFF outputs (" + names +
+                                    "), not to " + f.name + "; name the output NAME" + ext + " for them");
     }
     if (!f.takes("suffix") && (o.overlap >= 0 || !o.suffix.empty() || o.layout != "dz" || !o.container.empty() ||
                                o.skip_blanks != -2 || !o.id.empty())) {
@@ -169,6 +170,7 @@ NodeId add_stitch_save(Graph& g, NodeId image, const StitchOptions& o) {
         save.set("tile_width", std::int64_t(tile));
         save.set("tile_height", std::int64_t(tile));
         if (!o.compression.empty()) save.set("compression", o.compression);
+        if (o.level > 0) save.set("level", std::int64_t(o.level));
         if (o.pyramid) save.set("pyramid", true);
         if (o.bigtiff != "auto") save.set("bigtiff", o.bigtiff);
     }

@@ -189,9 +189,17 @@ struct Evaluator::Impl {
 
     const Op& op(NodeId n) const { return bound[n] ? *bound[n] : *g.node(n).op; }
 
-    explicit Impl(const Graph& graph) : g(graph) {
-        cached.resize(g.size());
-        bound.resize(g.size());
+    explicit Impl(const Graph& graph) : g(graph) { track_graph(); }
+
+    // The per-node state, for the graph as it is now. A graph only grows
+    // (Graph::add); one that grew after the Evaluator was made is taken up
+    // again by the next run (which has the Evaluator to itself), and refused
+    // by render (renders share it); before, its new nodes were read past the
+    // end of these vectors.
+    void track_graph() {
+        cached.assign(g.size(), false);
+        bound.assign(g.size(), nullptr);
+        cache.reset();
         bool any = false;
         for (NodeId n = 0; n < g.size(); ++n) {
             // Explicitly marked nodes, and nodes read by several consumers,
@@ -489,6 +497,10 @@ Buffer Evaluator::render(NodeId node, const Rect& rect) {
     const ImageInfo& info = impl_->g.info(node);
     if (!info.rect().contains(rect)) throw GraphError(impl_->g.node(node).id, "", "", "render: rect outside the image");
     if (impl_->running) throw Error(std::string("render: ") + OneRunAtATime::kBusy);
+    if (impl_->cached.size() != impl_->g.size())
+        throw Error("render: the graph has " + std::to_string(impl_->g.size()) + " nodes, " +
+                    std::to_string(impl_->g.size() - impl_->cached.size()) +
+                    " of them added after this Evaluator was made; make the Evaluator once the graph is built");
     {
         std::lock_guard lock(impl_->bind_mu);
         std::vector<RunStats> passes;
@@ -501,6 +513,7 @@ Buffer Evaluator::render(NodeId node, const Rect& rect) {
 
 RunStats Evaluator::run(NodeId node, Sink& sink, const RunOptions& options) {
     OneRunAtATime claim(impl_->running);
+    if (impl_->cached.size() != impl_->g.size()) impl_->track_graph();
     impl_->forget_statistics();
     return impl_->run_one(node, sink, options);
 }
@@ -836,6 +849,7 @@ void Evaluator::Impl::gather_ranks(RunStats& stats, const TileRun& run, const Ru
 
 RunStats Evaluator::run_sinks(const RunOptions& options) {
     OneRunAtATime claim(impl_->running);
+    if (impl_->cached.size() != impl_->g.size()) impl_->track_graph();
     impl_->forget_statistics();
     RunStats all;
     std::vector<NodeId> sinks = impl_->g.sinks();

@@ -24,8 +24,10 @@ struct MergeOptions {
     std::string format;  // tiff (gtiff: tiled) or cog; empty: the output's extension's (.tif: tiff)
     int tile_size = 0;   // 0: 256 for gtiff, 512 for cog
     std::string compression = "deflate";
+    int level = 0;  // deflate/zstd effort; 0: the codec's default (deflate 6, zstd 9)
     // GDAL-style creation options, KEY=VALUE: BLOCKSIZE, COMPRESS (NONE,
-    // DEFLATE, LZW, ZSTD, JPEG), PREDICTOR (YES/NO/2), QUALITY, OVERVIEWS
+    // DEFLATE, LZW, ZSTD, JPEG), PREDICTOR (YES/NO/2), QUALITY, LEVEL (GTiff's
+    // ZLEVEL and ZSTD_LEVEL too), OVERVIEWS
     // (AUTO/NONE; gtiff: NONE unless AUTO), BIGTIFF (YES/NO/IF_NEEDED).
     // They win over tile_size and compression.
     std::vector<std::string> creation_options;

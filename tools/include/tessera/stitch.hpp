@@ -37,6 +37,7 @@ struct StitchOptions {
     std::string format;  // a format table name (cog, ...) overriding the extension; empty: the extension's
     int tile_size = 0;   // 0: the output's default (TIFF 256, dz 254, google 256)
     std::string compression;  // TIFF; empty: the format's (none; COG deflate)
+    int level = 0;            // TIFF deflate/zstd, OME-Zarr: compression effort; 0: the codec's default
     int quality = 75;
     bool pyramid = false;
     std::string bigtiff = "auto";
