@@ -377,6 +377,22 @@ TEST_CASE("merge command: --format cog with GDAL-style creation options") {
     CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --co QUALITY=0 2>&1", &log) !=
           0);
     CHECK(log.find("QUALITY=0: use a whole number from 1 to 100") != std::string::npos);
+    // the compression level: GDAL's LEVEL, ZLEVEL and ZSTD_LEVEL, or --level, reach the save
+    for (const std::string& opt : {std::string("--co ZSTD_LEVEL=19"), std::string("--co LEVEL=19"),
+                                   std::string("--co zlevel=19"), std::string("--level 19")}) {
+        CAPTURE(opt);
+        REQUIRE(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --compression zstd " +
+                                    opt + " --emit-json 2>&1",
+                                &log) == 0);
+        CHECK(log.find("\"level\": 19") != std::string::npos);
+    }
+    CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out + " --co ZSTD_LEVEL=23 2>&1",
+                          &log) != 0);
+    CHECK(log.find("ZSTD_LEVEL=23: use a whole number from 1 to 22") != std::string::npos);
+    CHECK(tt::run_command(tt::tessera_binary() + " merge " + paths[0] + " -o " + out +
+                              " --compression jpeg --level 5 -q 2>&1",
+                          &log) != 0);
+    CHECK(log.find("key 'level': applies to deflate and zstd compression, not jpeg") != std::string::npos);
 }
 
 TEST_CASE("merge: an alpha band or a GDAL mask marks the pixels an input does not cover") {

@@ -8,9 +8,14 @@
 #   session; the TIFF's own default is 9): pyramid TIFF, OME-TIFF, OME-Zarr
 # The datasets are the kit's scanned mosaics (make_scans): mid (120 JPEG
 # scans 3200x2200 -> 24000x20000) and seed (2000 -> 95000x80000).
-# Every run writes a new output (the last one is removed and synced
-# outside the timing: replacing a store or folder of tens of thousands of
-# files costs its own seconds).
+# Every run writes a new output. Removing tens of thousands of files makes
+# the next runs that create many (Deep Zoom folder, OME-Zarr) spend seconds
+# more in the kernel on this machine's ext4 (online discard): a 10 000-file
+# Deep Zoom run took 1.4 system-s with no removal before it and 7.7-8.5
+# after one, even 60 s after it and a sync; at seed (157 000 files) 32
+# system-s became 147. So every run's output is kept (in its own folder)
+# until the scale's end, but for the zstd ones at seed (about 20 GB each),
+# which are removed after their run (one file, or the last job of a round).
 #
 # usage: tools/bench-formats.sh [RUNS=3] [SCALES="mid seed"]
 # env:   DATA (default /tmp/tessera-bench), OUT (where outputs go; default
@@ -29,7 +34,7 @@ tessera=${TESSERA:-$PWD/build/tools/tessera}
 [ -x "$tessera" ] || cmake --build build
 mkdir -p "$out"
 log=$(mktemp -d)
-trap 'rm -rf "$log" "$out"/slide*' EXIT
+trap 'rm -rf "$log" "${out:?}"/*' EXIT
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 canvas() { case $1 in mid) echo "24000 20000" ;; seed) echo "95000 80000" ;; esac; }
@@ -37,11 +42,11 @@ canvas() { case $1 in mid) echo "24000 20000" ;; seed) echo "95000 80000" ;; esa
 # A job's output name and its format options.
 target() {
     case $1 in
-    tiff-*) echo "$out/slide.tif" ;;
-    ome-*) echo "$out/slide.ome.tif" ;;
-    dz) echo "$out/slide.dzi" ;;
-    dz-zip) echo "$out/slide.zip" ;;
-    zarr-*) echo "$out/slide.ome.zarr" ;;
+    tiff-*) echo "slide.tif" ;;
+    ome-*) echo "slide.ome.tif" ;;
+    dz) echo "slide.dzi" ;;
+    dz-zip) echo "slide.zip" ;;
+    zarr-*) echo "slide.ome.zarr" ;;
     esac
 }
 options() {
@@ -60,8 +65,10 @@ peer() {
     *) echo "" ;;
     esac
 }
+# The folder run $2 of scale $1 writes into.
+run_dir() { echo "$out/$2"; }
 fresh() {
-    rm -rf "$out"/slide*
+    rm -rf "$out"/*
     sync
 }
 
@@ -71,27 +78,31 @@ for s in $scales; do
     read -r cw ch <<<"$(canvas "$s")"
     echo "== $s: $(($(wc -l <"$csv") - 1)) scans -> ${cw}x${ch}, $runs runs interleaved"
     for j in $jobs; do : >"$log/$s.$j"; done
+    fresh
     for i in $(seq 1 "$runs"); do
         for j in $jobs; do
-            fresh
+            d=$(run_dir "$s" "$i")/$j
+            mkdir -p "$d"
+            sync
             # shellcheck disable=SC2046
             /usr/bin/time -f "%e %U %S %M" -o "$log/time" "$tessera" stitch "$csv" --canvas "$cw" "$ch" \
-                $(options "$j") -q -o "$(target "$j")"
+                $(options "$j") -q -o "$d/$(target "$j")"
             read -r wall user sys rss <"$log/time"
-            bytes=$(du -sb "$out"/slide* | awk '{n += $1} END {print n}')
+            bytes=$(du -sb "$d"/slide* | awk '{n += $1} END {printf "%.0f", n}')
+            case $j in *-zstd) [ "$s" = mid ] || rm -rf "${d:?}" ;; esac
             echo "$wall $(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}') $rss $bytes" >>"$log/$s.$j"
-            echo "run $i $j: $wall s wall, $user + $sys CPU-s, $((rss / 1024)) MB, $((bytes / 1048576)) MiB out"
+            echo "run $i $j: $wall s wall, $user user + $sys system CPU-s, $((rss / 1024)) MB, $((bytes / 1048576)) MiB out"
         done
     done
     fresh
     echo "| $s | wall s | CPU-s | peak RSS MB | output MiB | wall / peer |"
     echo "|---|---|---|---|---|---|"
+    for j in $jobs; do cut -d' ' -f1 "$log/$s.$j" | median >"$log/$s.$j.wall"; done
     for j in $jobs; do
-        w=$(cut -d' ' -f1 "$log/$s.$j" | median)
+        w=$(cat "$log/$s.$j.wall")
         c=$(cut -d' ' -f2 "$log/$s.$j" | median)
         m=$(cut -d' ' -f3 "$log/$s.$j" | median)
         b=$(cut -d' ' -f4 "$log/$s.$j" | median)
-        echo "$w" >"$log/$s.$j.wall"
         p=$(peer "$j")
         r="—"
         if [ -n "$p" ] && [ -f "$log/$s.$p.wall" ]; then
