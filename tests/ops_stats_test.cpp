@@ -158,8 +158,8 @@ TEST_CASE("statistics pre-pass: equals vips stats and is bit for bit the same at
 TEST_CASE("statistics pre-pass: min and max positions equal vips stats' where unique and are the first otherwise") {
     tt::TempDir dir;
     Graph g(standard_registry());
-    // unique extremes in each band, in different blocks of the 256 grid,
-    // and in band 1 an extreme that is not the overall one
+    // unique extremes in each band, in different blocks of the 256 grid;
+    // bands 0 and 1 have extremes that are not the overall ones
     VImage im = u16_image(613, 411, 3);
     im.draw_rect({7, 300, 300}, 301, 40, 1, 1);  // band 0's min (the overall min is band 2's)
     im.draw_rect({60000, 200, 200}, 5, 390, 1, 1);
