@@ -65,10 +65,8 @@ peer() {
     *) echo "" ;;
     esac
 }
-# The folder run $2 of scale $1 writes into.
-run_dir() { echo "$out/$2"; }
 fresh() {
-    rm -rf "$out"/*
+    rm -rf "${out:?}"/*
     sync
 }
 
@@ -81,7 +79,7 @@ for s in $scales; do
     fresh
     for i in $(seq 1 "$runs"); do
         for j in $jobs; do
-            d=$(run_dir "$s" "$i")/$j
+            d=$out/$i/$j  # (each run and job its own folder: see the header)
             mkdir -p "$d"
             sync
             # shellcheck disable=SC2046
