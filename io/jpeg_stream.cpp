@@ -148,6 +148,12 @@ public:
 
     // The region the next decode will be asked for (see Op::expect).
     void set_hint(const Rect& region) { hint_ = region; }
+    // Whether this decoder is for r: it has no hint, or r lies in its
+    // hint's columns and at or below its hint's top row.
+    bool serves(const Rect& r) const {
+        return !hint_ || (r.y >= hint_->y && r.x >= hint_->x && r.right() <= hint_->right());
+    }
+    bool started() const { return open_; }
 
     std::size_t bytes() const { return window_.size(); }
 
@@ -278,13 +284,21 @@ private:
     int crop_x_ = 0, crop_w_ = 0;  // the decoded columns
 };
 
+// A source's decoders, one per announced segment (Op::expect) not yet
+// ended (Op::release), oldest first: usually one; two while the last tiles
+// of a segment and the first of the next are in flight together (the
+// writer's lanes put a scan's last tile of a row a few positions before its
+// first of the next row), so that neither segment's reads restart the
+// other's decode with the wrong crop.
+using Slot = std::vector<std::shared_ptr<Decoder>>;
+
 struct Registry {
     std::mutex mu;
-    std::list<std::pair<JpegDecoders::Source, std::shared_ptr<Decoder>>> lru;
+    std::list<std::pair<JpegDecoders::Source, Slot>> lru;
     std::unordered_map<JpegDecoders::Source, decltype(lru)::iterator> map;
     std::size_t budget = std::size_t(1) << 30;
     std::atomic<std::size_t> rewinds{0};
-    std::size_t max_live = 0;  // most decoders open at once
+    std::size_t live = 0, max_live = 0;  // decoders open, and most at once
     MemoryAccount account{&process_pixel_memory()};
 };
 
@@ -340,20 +354,29 @@ JpegDecoders& JpegDecoders::instance() {
 }
 
 namespace {
-// The source's decoder, made if there is none; now the most recently used.
-std::shared_ptr<Decoder> decoder_for(JpegDecoders::Source source, const std::string& path, const ImageInfo& info) {
-    Registry& r = reg();
-    std::lock_guard lock(r.mu);
+// The source's slot, made empty if there is none; now the most recently
+// used. (Under the registry's lock.)
+Slot& slot_for(Registry& r, JpegDecoders::Source source) {
     auto it = r.map.find(source);
     if (it != r.map.end()) {
         r.lru.splice(r.lru.begin(), r.lru, it->second);
         return it->second->second;
     }
-    auto dec = std::make_shared<Decoder>(path, info, &r.account);
-    r.lru.emplace_front(source, dec);
+    r.lru.emplace_front(source, Slot{});
     r.map.emplace(source, r.lru.begin());
-    r.max_live = std::max(r.max_live, r.lru.size());
-    return dec;
+    return r.lru.front().second;
+}
+
+std::shared_ptr<Decoder> add_decoder(Registry& r, Slot& slot, const std::string& path, const ImageInfo& info) {
+    slot.push_back(std::make_shared<Decoder>(path, info, &r.account));
+    r.max_live = std::max(r.max_live, ++r.live);
+    return slot.back();
+}
+
+void drop_slot(Registry& r, decltype(Registry::lru)::iterator it) {
+    r.live -= it->second.size();
+    r.map.erase(it->first);
+    r.lru.erase(it);
 }
 }  // namespace
 
@@ -364,32 +387,70 @@ JpegDecoders::Source JpegDecoders::new_source() {
 
 void JpegDecoders::read(Source source, const std::string& path, const ImageInfo& info, const Tile& out) {
     Registry& r = reg();
-    std::shared_ptr<Decoder> dec = decoder_for(source, path, info);
+    std::shared_ptr<Decoder> dec;
+    {
+        // the newest decoder whose segment this read is of, else the oldest
+        std::lock_guard lock(r.mu);
+        Slot& slot = slot_for(r, source);
+        for (auto it = slot.rbegin(); it != slot.rend() && !dec; ++it)
+            if ((*it)->serves(out.rect)) dec = *it;
+        if (!dec) dec = slot.empty() ? add_decoder(r, slot, path, info) : slot.front();
+    }
     {
         std::lock_guard lock(dec->mu);
         if (dec->read(out)) ++r.rewinds;
     }
-    // Over budget: drop the least recently used decoders (not this one).
+    // Over budget: drop the least recently used sources' decoders (not this one's).
     std::lock_guard lock(r.mu);
-    while (r.account.current() > r.budget && r.lru.size() > 1 && r.lru.back().second != dec) {
-        r.map.erase(r.lru.back().first);
-        r.lru.pop_back();
-    }
+    while (r.account.current() > r.budget && r.lru.size() > 1 && r.lru.back().first != source)
+        drop_slot(r, std::prev(r.lru.end()));
 }
 
 void JpegDecoders::expect(Source source, const std::string& path, const ImageInfo& info, const Rect& region) {
-    std::shared_ptr<Decoder> dec = decoder_for(source, path, info);
+    Registry& r = reg();
+    std::shared_ptr<Decoder> dec;
+    {
+        // a decoder of its own for the new segment, unless the newest has
+        // not started yet (then it takes this hint instead)
+        std::lock_guard lock(r.mu);
+        Slot& slot = slot_for(r, source);
+        if (!slot.empty()) {
+            std::lock_guard dlock(slot.back()->mu);  // (registry, then decoder: read() never nests them)
+            if (!slot.back()->started()) {
+                slot.back()->set_hint(region);
+                return;
+            }
+        }
+        if (slot.size() >= 4) {  // more segments announced than ended: not a plan's use; keep the newest
+            r.live -= 1;
+            slot.erase(slot.begin());
+        }
+        dec = add_decoder(r, slot, path, info);
+    }
     std::lock_guard lock(dec->mu);
-    dec->set_hint(region);  // used when the decoder next starts
+    dec->set_hint(region);  // used when the decoder starts
 }
 
 void JpegDecoders::release(Source source) {
+    // the oldest segment ended: its decoder goes (the source's last: the slot)
     Registry& r = reg();
     std::lock_guard lock(r.mu);
     auto it = r.map.find(source);
     if (it == r.map.end()) return;
-    r.lru.erase(it->second);
-    r.map.erase(it);
+    Slot& slot = it->second->second;
+    if (slot.size() > 1) {
+        slot.erase(slot.begin());
+        --r.live;
+    } else {
+        drop_slot(r, it->second);
+    }
+}
+
+void JpegDecoders::forget(Source source) {
+    Registry& r = reg();
+    std::lock_guard lock(r.mu);
+    auto it = r.map.find(source);
+    if (it != r.map.end()) drop_slot(r, it->second);
 }
 
 void JpegDecoders::set_budget(std::size_t bytes) {
@@ -403,9 +464,10 @@ std::string JpegDecoders::stats() const {
            std::to_string(rewinds()) + " restarts, at most " + std::to_string(reg().max_live) +
            " decoders open holding " + std::to_string(reg().account.peak() >> 20) + " MB of rows";
 }
+std::uint64_t JpegDecoders::pixels_decoded() const { return g_pixels_decoded.load(); }
 std::size_t JpegDecoders::live() const {
     std::lock_guard lock(reg().mu);
-    return reg().lru.size();
+    return reg().live;
 }
 MemoryAccount& JpegDecoders::account() { return reg().account; }
 

@@ -42,11 +42,15 @@ public:
     // The next decode for this source will be asked for `region` only: it
     // may decode just those columns.
     void expect(Source source, const std::string& path, const ImageInfo& info, const Rect& region);
-    // No later request is expected: drop the decoder and its window.
+    // The oldest announced segment ended: its decoder and window go (a
+    // later segment's, announced while its tiles were in flight, stays).
     void release(Source source);
+    // Drops every decoder of the source (its op goes).
+    void forget(Source source);
     void set_budget(std::size_t bytes);
     std::size_t rewinds() const;
-    std::string stats() const;  // one line for --stats
+    std::string stats() const;             // one line for --stats
+    std::uint64_t pixels_decoded() const;  // by every decoder so far (rows x decoded columns)
     std::size_t live() const;
     MemoryAccount& account();
 };

@@ -49,7 +49,7 @@ public:
     }
 
     ~LoadOp() override {
-        if (jpeg_) io::JpegDecoders::instance().release(source_);  // its window goes with it
+        if (jpeg_) io::JpegDecoders::instance().forget(source_);  // its window goes with it
     }
 
     // Formats libvips must decode whole to serve a rect: refuse a header
@@ -189,6 +189,8 @@ OpSpec load_op_spec() {
             "source",
             "0"};
 }
+
+std::uint64_t jpeg_pixels_decoded() { return io::JpegDecoders::instance().pixels_decoded(); }
 
 std::string io_stats() {
     return io::JpegDecoders::instance().stats() + "; " + io::TiffReaders::instance().stats() + "; " +

@@ -119,9 +119,31 @@ void Stack::demand_insert(const Rect& r, const std::vector<int>& hits, Demand& n
     for (std::size_t k = first; k < hits.size(); ++k) {
         const Rect& at = rects[hits[k]];
         Rect part = at.intersect(r).intersect(visible_[std::size_t(hits[k])]);
-        if (!part.empty() && !covered_by(part, hits, k + 1))
-            need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
+        if (part.empty()) continue;
+        // Columns trimmed to what the later images leave of this tile's part
+        // (a scan's right edge under its right neighbour is not asked for in
+        // the tiles below the row where that neighbour starts, so a decoder
+        // can crop narrower from there: Evaluator's column cut); rows kept
+        // as the visible box gives them, the same for every tile in a row.
+        const Rect shown = uncovered_box(part, hits, k + 1);
+        if (shown.empty()) continue;
+        part = {shown.x, part.y, shown.w, part.h};
+        need.push_back({hits[k] + 1, part.translate(-at.x, -at.y), part.origin()});
     }
+}
+
+Rect Stack::uncovered_box(const Rect& part, const std::vector<int>& hits, std::size_t from) const {
+    const auto& rects = index_.rects();
+    std::vector<Rect> left{part}, next;
+    for (std::size_t j = from; j < hits.size() && !left.empty(); ++j) {
+        const Rect& c = rects[std::size_t(hits[j])];
+        if (c.empty()) continue;
+        subtract(left, c, next);
+        if (left.size() > 64) return part;  // scattered: no tighter box worth the search (as find_visible)
+    }
+    Rect box;
+    for (const Rect& q : left) box = box.unite(q);
+    return box;
 }
 
 // part minus each of the images in turn, kept as a short list of disjoint

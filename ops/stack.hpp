@@ -49,6 +49,9 @@ public:
 
 private:
     void find_visible();
+    // The bounding box of what images hits[from..] leave of part (empty
+    // when they cover it all; part itself past 64 pieces).
+    Rect uncovered_box(const Rect& part, const std::vector<int>& hits, std::size_t from) const;
     // left minus c, in place (next: scratch)
     static void subtract(std::vector<Rect>& left, const Rect& c, std::vector<Rect>& next);
     template <class CoreOf>

@@ -550,6 +550,35 @@ TEST_CASE("evaluator: a source hears expect before each segment of its use and r
     }
 }
 
+TEST_CASE("evaluator: a source's segment is cut where its columns narrow for good") {
+    // The probe (2000 x 1200) under a later image that covers its columns
+    // 1200.. from row 100 down: the first tile row asks the whole width,
+    // every later one only columns 0..1200, so the probe hears a second
+    // expect with the narrower columns (a streaming decoder restarts there
+    // cropped) and a release after each part.
+    auto log_of = [](int cover_x) {
+        Graph g = parse(R"({"version": 1, "execution": {"tile": 256, "threads": 2},
+                            "nodes": [{"id": "b", "op": "black", "width": 2000, "height": 1200},
+                                      {"id": "p", "op": "probe", "width": 2000, "height": 1200},
+                                      {"id": "c", "op": "black", "width": 2000, "height": 1100},
+                                      {"id": "i", "op": "insert", "inputs": ["b", "p", "c"],
+                                       "at": [[0, 0], [)" +
+                        std::to_string(cover_x) + R"(, 100]]}]})");
+        probe_log().clear();
+        Keep k;
+        Evaluator(g).run(g.find("i"), k);
+        return std::pair{probe_log().expects, probe_log().releases};
+    };
+    const auto [cut, cut_releases] = log_of(1200);
+    CHECK(cut == std::vector<Rect>{{0, 0, 2000, 256}, {0, 256, 1200, 944}});
+    CHECK(cut_releases == 2);
+    // a cover of only the last 40 columns: narrowing by 40 does not pay for
+    // the rows a restart skips, so one segment
+    const auto [whole, whole_releases] = log_of(1960);
+    CHECK(whole == std::vector<Rect>{{0, 0, 2000, 1200}});
+    CHECK(whole_releases == 1);
+}
+
 TEST_CASE("evaluator: a sharded rank computes the share its costs give it and its sources hear only that share") {
     // 4 x 4 tiles of 64, row-major, a share may begin at any row: equal
     // costs give rank 0 rows 0-1 and rank 1 rows 2-3; each rank walks demand

@@ -90,6 +90,46 @@ TEST_CASE("jpeg streaming: any rects in row-major order equal libvips's decode")
         }
 }
 
+TEST_CASE("jpeg streaming: a scan whose right neighbour sits lower is decoded narrower below that neighbour's top") {
+    // Scan a at (0, 0), scan b on top of it at (600, 40): a shows whole
+    // width only in its top 40 rows, then its left 600 columns. The first
+    // tile row decodes a whole; from the second the evaluator cuts a's
+    // segment and its decoder restarts cropped to about 600 + margin
+    // columns. Same pixels as libvips drawing both scans whole.
+    tt::TempDir tmp;
+    const vips::VImage a = tt::pattern(900, 500, 3, VIPS_FORMAT_UCHAR, 5),
+                       b = tt::pattern(900, 500, 3, VIPS_FORMAT_UCHAR, 6);
+    const std::string pa = (tmp / "a.jpg").string(), pb = (tmp / "b.jpg").string();
+    a.jpegsave(pa.c_str(), vips::VImage::option()->set("Q", 85));
+    b.jpegsave(pb.c_str(), vips::VImage::option()->set("Q", 85));
+    const vips::VImage base = vips::VImage::black(1500, 540, vips::VImage::option()->set("bands", 3));
+    const vips::VImage want = base.insert(vips::VImage::new_from_file(pa.c_str()), 0, 0)
+                                  .insert(vips::VImage::new_from_file(pb.c_str()), 600, 40);
+    for (int threads : {1, 2}) {
+        CAPTURE(threads);
+        // (a whole run to a file, so that the run's plan of segments is in force)
+        const std::string out = (tmp / ("out" + std::to_string(threads) + ".tif")).string();
+        Graph g(standard_registry());
+        g.execution.threads = threads;
+        NodeId canvas =
+            g.add("black", {},
+                  {{"width", std::int64_t(1500)}, {"height", std::int64_t(540)}, {"bands", std::int64_t(3)}});
+        NodeId na = g.add("load", {}, {{"path", pa}}), nb = g.add("load", {}, {{"path", pb}});
+        NodeId ins = g.add("insert", {canvas, na, nb}, {{"at", std::vector<IntPair>{{0, 0}, {600, 40}}}});
+        g.add("save", {ins},
+              {{"path", out}, {"tile", true}, {"tile_width", std::int64_t(64)}, {"tile_height", std::int64_t(64)}});
+        const std::uint64_t before = jpeg_pixels_decoded();
+        Evaluator(g).run_sinks();
+        const std::uint64_t decoded = jpeg_pixels_decoded() - before;
+        CHECK(tt::max_abs_diff(tt::from_vips(vips::VImage::new_from_file(out.c_str())), want) == 0);
+        // b whole (450 000), a: its first 64 rows whole, the next 436 at
+        // most 600 + 2 x 32 margin + an iMCU: 57 600 + 436 x 680 < 805 000;
+        // a decoded whole width all the way down would make 900 000
+        CHECK(decoded < 805000);
+        CHECK(decoded >= 450000 + 900 * 64 + 600 * 436);
+    }
+}
+
 TEST_CASE("jpeg streaming: a truncated JPEG fails naming the file") {
     tt::TempDir tmp;
     std::string path = (tmp / "cut.jpg").string();

@@ -273,13 +273,20 @@ struct Evaluator::Impl {
     // is made of whole segments; none otherwise).
     DemandWalk walk_demand(NodeId root, const std::vector<Rect>& tiles, const std::vector<std::size_t>& breaks) const {
         std::vector<Segment> seg(g.size());
+        // A source's uses in its open segment, a row each (uses at one top
+        // row): where to cut for narrower columns (column_cuts).
+        std::vector<std::vector<UseRow>> rows(g.size());
         DemandWalk out;
         out.costs.resize(tiles.size());
         auto close = [&](NodeId n, bool continues) {
             seg[n].node = n;
             seg[n].continues = continues;
-            out.segments.push_back(seg[n]);
+            if (rows[n].size() > 1)
+                column_cuts(n, rows[n], seg[n], out.segments);
+            else
+                out.segments.push_back(seg[n]);
             seg[n] = Segment{};
+            rows[n].clear();
         };
         std::vector<NodeRect> stack;
         std::unordered_set<NodeRect, NodeRectHash> seen;
@@ -304,7 +311,13 @@ struct Evaluator::Impl {
                 s.last = i;
                 s.last_y = r.y;
                 s.region = s.region.unite(r);
-                if (node.inputs.empty()) cost += std::uint64_t(r.area());
+                if (node.inputs.empty()) {
+                    cost += std::uint64_t(r.area());
+                    auto& rs = rows[n];
+                    if (rs.empty() || rs.back().y != r.y) rs.push_back({i, i, r.y, r});
+                    rs.back().last = i;
+                    rs.back().region = rs.back().region.unite(r);
+                }
                 need.clear();
                 op(n).demand(r, need);
                 for (const Need& d : need)
@@ -315,6 +328,56 @@ struct Evaluator::Impl {
         for (NodeId n = 0; n < g.size(); ++n)
             if (seg[n].first != SIZE_MAX) close(n, false);
         return out;
+    }
+
+    // A source's segment cut where its columns narrow for good. A decoder
+    // that streams rows (JPEG) crops its columns once, when it starts, to
+    // the segment's union; a grid scan's visible part is an L (its right
+    // neighbour sits a few pixels lower, so a strip of full width shows at
+    // its top), and the union is then the whole width all the way down. A
+    // new segment from the row where the rest of the uses stay narrower
+    // restarts the decoder there with the narrower crop: the rows above are
+    // skipped (entropy-decoded only), the columns right of the crop never
+    // reach the IDCT or the colour conversion. The cut is made where that
+    // pays by a streaming decoder's costs: a skipped row costs kSkip of a
+    // decoded one of the same width, a restart kRestartRows rows. For
+    // sources that read by blocks a cut is only a release and an expect.
+    struct UseRow {
+        std::size_t first, last;  // tile positions
+        int y;                    // the rows' top
+        Rect region;              // their union
+    };
+    void column_cuts(NodeId n, const std::vector<UseRow>& rows, const Segment& whole,
+                     std::vector<Segment>& segments) const {
+        constexpr double kSkip = 0.35, kRestartRows = 16;
+        constexpr int kMargin = 64;  // the decoder's crop margin and iMCU rounding, both sides
+        const double width = g.info(n).width;
+        auto cost = [&](const Rect& q) {  // of decoding q from the top in one segment
+            const double w = std::min(width, double(q.w + kMargin));
+            return kSkip * width * (q.bottom() + kRestartRows) + (1 - kSkip) * w * q.h;
+        };
+        std::vector<Rect> rest(rows.size() + 1);  // rest[k]: the union of rows k..
+        for (std::size_t k = rows.size(); k-- > 0;) rest[k] = rest[k + 1].unite(rows[k].region);
+        Segment part = whole;
+        part.continues = false;
+        part.first = rows[0].first;
+        part.region = rows[0].region;
+        for (std::size_t k = 1; k < rows.size(); ++k) {
+            const bool apart = rows[k].first > rows[k - 1].last;  // never inside one tile
+            if (apart && cost(part.region) + cost(rest[k]) < cost(part.region.unite(rest[k]))) {
+                part.last = rows[k - 1].last;
+                part.last_y = rows[k - 1].y;
+                segments.push_back(part);
+                part.first = rows[k].first;
+                part.region = rows[k].region;
+            } else {
+                part.region = part.region.unite(rows[k].region);
+            }
+        }
+        part.last = whole.last;
+        part.last_y = whole.last_y;
+        part.continues = whole.continues;
+        segments.push_back(part);
     }
 
     // The run's tile size: the sink's, else the execution's.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ std::string describe_image(const std::string& path);
 // One line of what the io layer did in this process (decoded pixels,
 // restarts), for --stats.
 std::string io_stats();
+// The JPEG pixels decoded in this process so far (rows times the columns
+// each decode kept): what cropping and skipping saved, for tests.
+std::uint64_t jpeg_pixels_decoded();
 
 // libvips's untrusted loaders (ImageMagick's magickload, ...) are blocked by
 // default: a file only they read is refused, naming the file and the
