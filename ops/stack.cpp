@@ -39,7 +39,7 @@ Stack::Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in, cons
     find_visible();
 }
 
-// Each image's rect less the later images over it, as a short list of
+// Each image's rect less the later images over it (uncovered_box): a short list of
 // disjoint rects (as covered() keeps it), then that list's bounding box.
 // Past 64 pieces (images scattered over each other in no grid) the search
 // stops and the whole rect counts as visible: a box never smaller than the
@@ -48,22 +48,11 @@ void Stack::find_visible() {
     const auto& rects = index_.rects();
     visible_.assign(rects.begin(), rects.end());
     std::vector<int> hits;
-    std::vector<Rect> left, next;
     for (std::size_t k = 0; k < rects.size(); ++k) {
         index_.query(rects[k], hits);
-        left.assign(1, rects[k]);
-        bool gave_up = false;
         // (hits come in input order: the later images are those after k)
-        for (auto it = std::upper_bound(hits.begin(), hits.end(), int(k)); it != hits.end(); ++it) {
-            const int j = *it;
-            if (rects[j].empty()) continue;
-            subtract(left, rects[j], next);
-            if (left.empty() || (gave_up = left.size() > 64)) break;
-        }
-        if (gave_up) continue;
-        Rect box;
-        for (const Rect& r : left) box = box.unite(r);
-        visible_[k] = box;
+        const auto later = std::size_t(std::upper_bound(hits.begin(), hits.end(), int(k)) - hits.begin());
+        visible_[k] = uncovered_box(rects[k], hits, later);
     }
 }
 
@@ -139,7 +128,7 @@ Rect Stack::uncovered_box(const Rect& part, const std::vector<int>& hits, std::s
         const Rect& c = rects[std::size_t(hits[j])];
         if (c.empty()) continue;
         subtract(left, c, next);
-        if (left.size() > 64) return part;  // scattered: no tighter box worth the search (as find_visible)
+        if (left.size() > 64) return part;  // scattered: a looser box, never a smaller one
     }
     Rect box;
     for (const Rect& q : left) box = box.unite(q);
