@@ -42,14 +42,20 @@ bool contains(const std::vector<std::string>& v, std::string_view s) {
 void configure_quality(const Params& p, SaveSettings& s) { s.quality = int(p.integer("quality")); }
 void configure_nothing(const Params&, SaveSettings&) {}
 
+// The OME formats' size_z and size_t (pixel_size.hpp).
+io::PlaneSizes plane_sizes(const Params& p, const ImageInfo& info) {
+    return io::check_plane_sizes(int(p.integer("size_z", 1)), int(p.integer("size_t", 1)), info.bands);
+}
+
 // OME-TIFF's own keys (ome_tiff.hpp): an 8-bit RGB image is one channel.
 io::OmeOptions ome_options(const Params& p, const ImageInfo& info) {
     io::OmeOptions o;
-    const int channels = io::ome_interleaved_rgb(info) ? 1 : info.bands;
+    o.planes = plane_sizes(p, info);
+    const int channels = io::ome_interleaved_rgb(info, o.planes) ? 1 : o.planes.channels(info.bands);
     o.channel_names = io::check_channel_names(p.strings("channel_names", {}), channels);
     if (const std::string size = p.string("pixel_size", ""); !size.empty()) {
         const io::PixelSize px = io::parse_pixel_size(size);
-        o.pixel_x = px.x, o.pixel_y = px.y, o.unit = px.symbol;
+        o.pixel_x = px.x, o.pixel_y = px.y, o.pixel_z = px.z, o.unit = px.symbol;
     }
     o.description = p.string("description", "");
     return o;
@@ -188,7 +194,8 @@ void configure_ome_zarr(const Params& p, SaveSettings& s) {
     z.tile_h = int(p.integer("tile_height", s.format->default_tile));
     z.band_width = int(p.integer("band_width"));
     if (const std::string size = p.string("pixel_size", ""); !size.empty()) z.pixel_size = io::parse_pixel_size(size);
-    z.channel_names = io::check_channel_names(p.strings("channel_names", {}), s.info.bands);
+    z.planes = plane_sizes(p, s.info);
+    z.channel_names = io::check_channel_names(p.strings("channel_names", {}), z.planes.channels(s.info.bands));
     io::check_ome_zarr_options(s.info, z);
     s.tile_w = z.tile_w;
     s.tile_h = z.tile_h;
@@ -267,7 +274,7 @@ const std::vector<OutputFormat>& table() {
                                              "tile_height", "bigtiff", "pyramid", "predictor", "band_width"};
     const std::vector<int> kOneToFour{1, 2, 3, 4};
     std::vector<std::string> kOmeTiffKeys = kTiffKeys;
-    kOmeTiffKeys.insert(kOmeTiffKeys.end(), {"channel_names", "pixel_size", "description"});
+    kOmeTiffKeys.insert(kOmeTiffKeys.end(), {"channel_names", "pixel_size", "size_z", "size_t", "description"});
     static const std::vector<OutputFormat> formats{
         {.name = "tiff",
          .aliases = {"tif", "gtiff"},
@@ -295,9 +302,10 @@ const std::vector<OutputFormat>& table() {
          .aliases = {"ome", "ometiff", "ome-tif"},
          .extensions = {".ome.tif", ".ome.tiff"},
          .summary = "OME-TIFF pyramid",
-         .doc = "OME-TIFF (OME 2016-06): a main IFD per channel (8-bit RGB: one interleaved), each with its 2x "
-                "smaller levels as SubIFDs, OME-XML with channel names and pixel size, as Bio-Formats, QuPath and "
-                "raw2ometiff use; tiled, pyramid unless told otherwise; streaming, shards",
+         .doc = "OME-TIFF (OME 2016-06): a main IFD per channel (8-bit RGB: one interleaved) and focal plane and "
+                "time point (size_z, size_t), each with its 2x smaller levels as SubIFDs, OME-XML with channel names "
+                "and pixel size, as Bio-Formats, QuPath and raw2ometiff use; tiled, pyramid unless told otherwise; "
+                "streaming, shards",
          .keys = kOmeTiffKeys,
          .default_tile = 256,
          .streaming = true,
@@ -322,11 +330,12 @@ const std::vector<OutputFormat>& table() {
          .aliases = {"zarr", "ngff"},
          .extensions = {".zarr", ".ome.zarr"},
          .summary = "OME-Zarr",
-         .doc = "OME-Zarr (NGFF 0.4 on Zarr v2), a folder: axes c, y, x, a level per 2x shrink down to one chunk "
-                "(0, 1, ...), chunks (bands, tile, tile) compressed with blosc (lz4, shuffle; default), blosc-zstd, "
-                "zstd, deflate or none; pixel_size and channel_names in its metadata; streaming, shards",
+         .doc = "OME-Zarr (NGFF 0.4 on Zarr v2), a folder: axes c, y, x (t, c, z, y, x with size_t and size_z), a "
+                "level per 2x shrink down to one chunk (0, 1, ...), chunks (channels, tile, tile) compressed with "
+                "blosc (lz4, shuffle; default), blosc-zstd, zstd, deflate or none; pixel_size and channel_names in "
+                "its metadata; streaming, shards",
          .keys = {"compression", "level", "tile", "tile_width", "tile_height", "pyramid", "band_width", "pixel_size",
-                  "channel_names"},
+                  "channel_names", "size_z", "size_t"},
          .default_tile = 256,
          .streaming = true,
          .shards = true,

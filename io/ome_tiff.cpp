@@ -2,8 +2,9 @@
 // (https://www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd; a copy in
 // ../shared/data/schemas/ome-2016-06, which the tests validate against), as
 // Bio-Formats 6+ and raw2ometiff write it for a pyramid:
-//  - one Image, one Pixels with DimensionOrder XYCZT, SizeZ = SizeT = 1,
-//    Type, the physical pixel size and its unit;
+//  - one Image, one Pixels with DimensionOrder XYCZT, SizeC/Z/T as the
+//    save's size_z and size_t split the bands (pixel_size.hpp; both 1 by
+//    default), Type, the physical pixel size (and z spacing) and its unit;
 //  - a Channel per channel (Name, SamplesPerPixel), a TiffData per plane
 //    naming its main IFD (the full-resolution plane; its reduced levels are
 //    its SubIFDs, which OME-XML does not list: readers find them in the
@@ -67,14 +68,17 @@ const char* pixel_type(Format f) {
 
 }  // namespace
 
-bool ome_interleaved_rgb(const ImageInfo& info) {
-    return info.format == Format::u8 && info.bands == 3 && info.interpretation == Interpretation::srgb;
+bool ome_interleaved_rgb(const ImageInfo& info, const PlaneSizes& planes) {
+    return info.format == Format::u8 && info.bands == 3 && info.interpretation == Interpretation::srgb &&
+           planes.planes() == 1;
 }
 
 std::string ome_xml(const ImageInfo& info, const OmeOptions& o, int planes, const std::string& file_name,
                     const std::string& uuid) {
     const bool rgb = planes == 1 && info.bands > 1;
-    const int channels = rgb ? 1 : info.bands;
+    const PlaneSizes& zt = o.planes;
+    const int size_c = zt.channels(info.bands);
+    const int channels = rgb ? 1 : size_c;
     const std::string file = escape(file_name);
     std::string x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     x += "<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/2016-06\" "
@@ -87,21 +91,29 @@ std::string ome_xml(const ImageInfo& info, const OmeOptions& o, int planes, cons
     x += "    <Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" Type=\"" + std::string(pixel_type(info.format)) +
          "\" SignificantBits=\"" + std::to_string(8 * format_size(info.format)) + "\" Interleaved=\"" +
          (rgb ? "true" : "false") + "\" BigEndian=\"false\" SizeX=\"" + std::to_string(info.width) + "\" SizeY=\"" +
-         std::to_string(info.height) + "\" SizeC=\"" + std::to_string(info.bands) + "\" SizeZ=\"1\" SizeT=\"1\"";
+         std::to_string(info.height) + "\" SizeC=\"" + std::to_string(size_c) + "\" SizeZ=\"" + std::to_string(zt.z) +
+         "\" SizeT=\"" + std::to_string(zt.t) + "\"";
     if (o.pixel_x > 0)
         x += " PhysicalSizeX=\"" + number(o.pixel_x) + "\" PhysicalSizeXUnit=\"" + o.unit + "\" PhysicalSizeY=\"" +
              number(o.pixel_y) + "\" PhysicalSizeYUnit=\"" + o.unit + "\"";
+    if (o.pixel_z > 0) x += " PhysicalSizeZ=\"" + number(o.pixel_z) + "\" PhysicalSizeZUnit=\"" + o.unit + "\"";
     x += ">\n";
     for (int c = 0; c < channels; ++c) {
         const std::string name = o.channel_names.empty() ? (rgb ? "RGB" : "C" + std::to_string(c)) : o.channel_names[c];
         x += "      <Channel ID=\"Channel:0:" + std::to_string(c) + "\" Name=\"" + escape(name) +
              "\" SamplesPerPixel=\"" + std::to_string(rgb ? 3 : 1) + "\"><LightPath/></Channel>\n";
     }
+    // IFD p holds plane p of the XYCZT order: channel fastest, then z, then
+    // t; `attr` is TiffData's First or Plane's The
+    auto coordinates = [&](int p, const std::string& attr) {
+        const int c = p % channels, z = (p / channels) % zt.z, t = p / (channels * zt.z);
+        return attr + "C=\"" + std::to_string(c) + "\" " + attr + "Z=\"" + std::to_string(z) + "\" " + attr + "T=\"" +
+               std::to_string(t) + "\"";
+    };
     for (int p = 0; p < planes; ++p)
-        x += "      <TiffData IFD=\"" + std::to_string(p) + "\" FirstC=\"" + std::to_string(p) +
-             "\" FirstZ=\"0\" FirstT=\"0\" PlaneCount=\"1\"><UUID FileName=\"" + file + "\">" + uuid +
-             "</UUID></TiffData>\n";
-    for (int p = 0; p < planes; ++p) x += "      <Plane TheC=\"" + std::to_string(p) + "\" TheZ=\"0\" TheT=\"0\"/>\n";
+        x += "      <TiffData IFD=\"" + std::to_string(p) + "\" " + coordinates(p, "First") +
+             " PlaneCount=\"1\"><UUID FileName=\"" + file + "\">" + uuid + "</UUID></TiffData>\n";
+    for (int p = 0; p < planes; ++p) x += "      <Plane " + coordinates(p, "The") + "/>\n";
     x += "    </Pixels>\n  </Image>\n</OME>\n";
     return x;
 }

@@ -8,8 +8,9 @@
 //                                    space with the pixel size's unit; one
 //                                    dataset per level with a scale
 //                                    transformation, pixel size x 2^level)
-//                                    and omero (a channel per band: label,
-//                                    colour, window from the sample type)
+//                                    and omero (a channel per channel:
+//                                    label, colour, window from the sample
+//                                    type)
 //  NAME.ome.zarr/L/.zarray           level L: shape (C, H_L, W_L), chunks
 //                                    (C, tile_h, tile_w), dtype as numpy
 //                                    ('|u1', '<u2', '<f4', ...), order C,
@@ -17,6 +18,13 @@
 //                                    compressor numcodecs' config (blosc
 //                                    lz4 + shuffle by default) or null
 //  NAME.ome.zarr/L/0/Y/X             chunk (0, Y, X) of level L
+// With focal planes or time points (the save's size_z, size_t: the bands
+// are C channels x Z x T, pixel_size.hpp), the axes are NGFF's t, c, z, y,
+// x, each of size 1 left out (NGFF 0.4 orders them time, channel, space):
+// shape (T, C, Z, H_L, W_L), chunks (1, C, 1, tile_h, tile_w), chunk
+// L/t/0/z/Y/X; the z axis's scale is the pixel size's Z (1 if not given,
+// then without a unit), t's 1. Each tile is then Z x T chunk files, one
+// per plane, from the same pass.
 // A chunk holds every channel of its tile: a tile arrives with its bands
 // interleaved and is transposed once, an RGB or few-channel viewer reads one
 // file per tile (as a Deep Zoom viewer does), and the file count is that of
@@ -130,29 +138,29 @@ void write_file(const fs::path& file, const void* data, std::size_t n, const std
     if (!ok) throw IoError(target, "cannot write '" + file.string() + "'; is the disk full?");
 }
 
-// Pixels of `src` (bands interleaved) into a C x th x tw planar chunk whose
-// top-left is `origin`; the rest of the chunk is 0.
+// Bands [b0, b0 + C) of `src` (bands interleaved) into a C x th x tw
+// planar chunk whose top-left is `origin`; the rest of the chunk is 0.
 template <class T>
-void planar(const ConstTile& src, Point origin, int tw, int th, std::uint8_t* out) {
-    const int C = src.bands;
+void planar(const ConstTile& src, int b0, int C, Point origin, int tw, int th, std::uint8_t* out) {
+    const int B = src.bands;
     T* o = reinterpret_cast<T*>(out);
     std::fill(o, o + std::size_t(C) * tw * th, T(0));
     for (int y = src.rect.y; y < src.rect.bottom(); ++y) {
-        const T* row = src.row<T>(y);
+        const T* row = src.row<T>(y) + b0;
         const std::size_t oy = std::size_t(y - origin.y) * tw + std::size_t(src.rect.x - origin.x);
         for (int c = 0; c < C; ++c) {
             T* dst = o + std::size_t(c) * tw * th + oy;
-            for (int x = 0; x < src.rect.w; ++x) dst[x] = row[std::size_t(x) * C + c];
+            for (int x = 0; x < src.rect.w; ++x) dst[x] = row[std::size_t(x) * B + c];
         }
     }
 }
 
-void to_planar(const ConstTile& src, Point origin, int tw, int th, std::uint8_t* out) {
+void to_planar(const ConstTile& src, int b0, int C, Point origin, int tw, int th, std::uint8_t* out) {
     switch (format_size(src.format)) {
-        case 1: return planar<std::uint8_t>(src, origin, tw, th, out);
-        case 2: return planar<std::uint16_t>(src, origin, tw, th, out);
-        case 4: return planar<std::uint32_t>(src, origin, tw, th, out);
-        default: return planar<std::uint64_t>(src, origin, tw, th, out);
+        case 1: return planar<std::uint8_t>(src, b0, C, origin, tw, th, out);
+        case 2: return planar<std::uint16_t>(src, b0, C, origin, tw, th, out);
+        case 4: return planar<std::uint32_t>(src, b0, C, origin, tw, th, out);
+        default: return planar<std::uint64_t>(src, b0, C, origin, tw, th, out);
     }
 }
 
@@ -302,8 +310,9 @@ private:
         store_ = tmp_ / name_;
         try {
             for (std::size_t d = 0; d < levels_.size(); ++d)
-                for (int y = 0; y < levels_[d].tiles_y; ++y)
-                    fs::create_directories(store_ / std::to_string(d) / "0" / std::to_string(y));
+                for (int t = 0; t < opt_.planes.t; ++t)
+                    for (int z = 0; z < opt_.planes.z; ++z)
+                        for (int y = 0; y < levels_[d].tiles_y; ++y) fs::create_directories(row_dir(d, z, t, y));
         } catch (const fs::filesystem_error& e) {
             throw IoError(path_, std::string("cannot create the chunk folders: ") + e.code().message());
         }
@@ -316,18 +325,60 @@ private:
     }
     Rect chunk_rect(int cx, int cy) const { return {cx * opt_.tile_w, cy * opt_.tile_h, opt_.tile_w, opt_.tile_h}; }
 
+    // The folder of chunk row cy of level d's plane (z, t): d/[t/]0/[z/]cy,
+    // the axes of size 1 left out as the arrays leave them out.
+    fs::path row_dir(std::size_t d, int z, int t, int cy) const {
+        fs::path p = store_ / std::to_string(d);
+        if (opt_.planes.t > 1) p /= std::to_string(t);
+        p /= "0";
+        if (opt_.planes.z > 1) p /= std::to_string(z);
+        return p / std::to_string(cy);
+    }
+
     // Chunk (cx, cy) of level d from `px` (its part of the level, bands
-    // interleaved): transposed, padded, compressed, written. Any thread.
+    // interleaved): for each plane, its channels transposed, padded,
+    // compressed, written. Any thread.
     void write_chunk(int d, int cx, int cy, const ConstTile& px) const {
         const int tw = opt_.tile_w, th = opt_.tile_h;
-        const std::size_t n = std::size_t(tw) * th * info_.pixel_bytes();
+        const int C = opt_.planes.channels(info_.bands);
+        const std::size_t n = std::size_t(tw) * th * C * format_size(info_.format);
         thread_local std::vector<std::uint8_t> scratch;
         scratch.resize(n);
         const Rect level{0, 0, levels_[std::size_t(d)].width, levels_[std::size_t(d)].height};
-        to_planar(px.sub(px.rect.intersect(level)), chunk_rect(cx, cy).origin(), tw, th, scratch.data());
-        const fs::path file = store_ / std::to_string(d) / "0" / std::to_string(cy) / std::to_string(cx);
-        const auto bytes = zarr_encode(opt_.codec, scratch.data(), n, format_size(info_.format), path_);
-        write_file(file, bytes.data(), bytes.size(), path_);
+        const ConstTile part = px.sub(px.rect.intersect(level));
+        for (int t = 0; t < opt_.planes.t; ++t)
+            for (int z = 0; z < opt_.planes.z; ++z) {
+                to_planar(part, opt_.planes.band(0, z, t, info_.bands), C, chunk_rect(cx, cy).origin(), tw, th,
+                          scratch.data());
+                const fs::path file = row_dir(std::size_t(d), z, t, cy) / std::to_string(cx);
+                const auto bytes = zarr_encode(opt_.codec, scratch.data(), n, format_size(info_.format), path_);
+                write_file(file, bytes.data(), bytes.size(), path_);
+            }
+    }
+
+    // Level d's axes, outermost first (NGFF 0.4: time, channel, space),
+    // each of size 1 but c left out: what .zarray's shape and chunks and
+    // .zattrs' axes and scale say of each. z has the unit when its spacing
+    // is given (else its scale 1 counts planes, not a length).
+    struct Axis {
+        const char* name;
+        const char* type;
+        int size, chunk;
+        double scale;
+        bool unit;
+    };
+    std::vector<Axis> axes(std::size_t d) const {
+        const LevelGrid& l = levels_[d];
+        const PixelSize px = opt_.pixel_size.value_or(PixelSize{});
+        const double f = double(std::uint64_t(1) << d);
+        const int C = opt_.planes.channels(info_.bands);
+        std::vector<Axis> a;
+        if (opt_.planes.t > 1) a.push_back({"t", "time", opt_.planes.t, 1, 1, false});
+        a.push_back({"c", "channel", C, C, 1, false});
+        if (opt_.planes.z > 1) a.push_back({"z", "space", opt_.planes.z, 1, px.z > 0 ? px.z : 1, px.z > 0});
+        a.push_back({"y", "space", l.height, opt_.tile_h, px.y * f, true});
+        a.push_back({"x", "space", l.width, opt_.tile_w, px.x * f, true});
+        return a;
     }
 
     // Quarter `q` (maybe empty: a level's last odd column or row shrinks to
@@ -443,17 +494,18 @@ private:
     void write_metadata() const {
         const std::string zgroup = "{\n    \"zarr_format\": 2\n}\n";
         write_file(store_ / ".zgroup", zgroup.data(), zgroup.size(), path_);
-        const int C = info_.bands;
         const std::string dtype = numpy_dtype(info_.format);
         for (std::size_t d = 0; d < levels_.size(); ++d) {
-            const LevelGrid& l = levels_[d];
-            const std::string z =
-                "{\n    \"chunks\": [" + std::to_string(C) + ", " + std::to_string(opt_.tile_h) + ", " +
-                std::to_string(opt_.tile_w) + "],\n    \"compressor\": " + zarr_codec_json(opt_.codec) +
-                ",\n    \"dimension_separator\": \"/\",\n    \"dtype\": \"" + dtype +
-                "\",\n    \"fill_value\": 0,\n    \"filters\": null,\n    \"order\": \"C\",\n    \"shape\": [" +
-                std::to_string(C) + ", " + std::to_string(l.height) + ", " + std::to_string(l.width) +
-                "],\n    \"zarr_format\": 2\n}\n";
+            std::string chunks, shape;
+            for (const Axis& a : axes(d)) {
+                chunks += (chunks.empty() ? "" : ", ") + std::to_string(a.chunk);
+                shape += (shape.empty() ? "" : ", ") + std::to_string(a.size);
+            }
+            const std::string z = "{\n    \"chunks\": [" + chunks +
+                                  "],\n    \"compressor\": " + zarr_codec_json(opt_.codec) +
+                                  ",\n    \"dimension_separator\": \"/\",\n    \"dtype\": \"" + dtype +
+                                  "\",\n    \"fill_value\": 0,\n    \"filters\": null,\n    \"order\": \"C\",\n    " +
+                                  "\"shape\": [" + shape + "],\n    \"zarr_format\": 2\n}\n";
             write_file(store_ / std::to_string(d) / ".zarray", z.data(), z.size(), path_);
         }
         const std::string attrs = zattrs();
@@ -469,30 +521,26 @@ private:
             }
         const PixelSize px = opt_.pixel_size.value_or(PixelSize{});
         const std::string unit = opt_.pixel_size ? ", \"unit\": " + json_string(px.unit) : std::string();
-        // clang-format off (JSON laid out as it reads)
         std::string s = "{\n    \"multiscales\": [\n        {\n            \"version\": \"0.4\",\n"
                         "            \"name\": " +
                         json_string(name) +
                         ",\n"
-                        "            \"axes\": [\n"
-                        "                {\"name\": \"c\", \"type\": \"channel\"},\n"
-                        "                {\"name\": \"y\", \"type\": \"space\"" +
-                        unit +
-                        "},\n"
-                        "                {\"name\": \"x\", \"type\": \"space\"" +
-                        unit +
-                        "}\n"
-                        "            ],\n            \"datasets\": [\n";
+                        "            \"axes\": [\n";
+        const std::vector<Axis> ax = axes(0);
+        for (std::size_t i = 0; i < ax.size(); ++i)
+            s += "                {\"name\": \"" + std::string(ax[i].name) + "\", \"type\": \"" + ax[i].type + "\"" +
+                 (ax[i].unit ? unit : std::string()) + "}" + (i + 1 < ax.size() ? ",\n" : "\n");
+        s += "            ],\n            \"datasets\": [\n";
         for (std::size_t d = 0; d < levels_.size(); ++d) {
-            const double f = double(std::uint64_t(1) << d);
+            std::string scale;
+            for (const Axis& a : axes(d)) scale += (scale.empty() ? "" : ", ") + number(a.scale);
             s += "                {\"path\": \"" + std::to_string(d) +
-                 "\", \"coordinateTransformations\": [{\"type\": \"scale\", \"scale\": [1, " + number(px.y * f) + ", " +
-                 number(px.x * f) + "]}]}" + (d + 1 < levels_.size() ? ",\n" : "\n");
+                 "\", \"coordinateTransformations\": [{\"type\": \"scale\", \"scale\": [" + scale + "]}]}" +
+                 (d + 1 < levels_.size() ? ",\n" : "\n");
         }
         s += "            ],\n            \"type\": \"mean\",\n"
              "            \"metadata\": {\"description\": \"each level the rounded mean of 2x2 pixels of the one "
              "above (libvips's pyramid mean)\", \"method\": \"tessera\"}\n        }\n    ],\n";
-        // clang-format on
         // omero: what a viewer shows before anyone has set it; the window
         // is the sample type's range (floats: 0 to 1, libvips's convention)
         double lo = 0, hi = 1;
@@ -504,7 +552,7 @@ private:
             case Format::i32: lo = -2147483648.0, hi = 2147483647.0; break;
             default: break;
         }
-        const int C = info_.bands;
+        const int C = opt_.planes.channels(info_.bands);
         static const char* kColours[] = {"FF0000", "00FF00", "0000FF", "FF00FF", "00FFFF", "FFFF00"};
         const bool rgb = (C == 3 || C == 4) && info_.format == Format::u8;
         s += "    \"omero\": {\n        \"version\": \"0.4\",\n        \"name\": " + json_string(name) +
@@ -553,9 +601,10 @@ void check_ome_zarr_options(const ImageInfo& info, const OmeZarrOptions& o) {
     if (std::uint64_t(o.tile_w) * o.tile_h * info.pixel_bytes() > (std::uint64_t(1) << 31) - 64)
         throw ParamError("tile_width", "a chunk of " + std::to_string(o.tile_w) + "x" + std::to_string(o.tile_h) +
                                            " with every band is over 2 GB, which blosc cannot hold; use smaller tiles");
-    if (!o.channel_names.empty() && int(o.channel_names.size()) != info.bands)
+    if (!o.channel_names.empty() && int(o.channel_names.size()) != o.planes.channels(info.bands))
         throw ParamError("channel_names", "gives " + std::to_string(o.channel_names.size()) +
-                                              " names for an image of " + std::to_string(info.bands) + " bands");
+                                              " names for an image of " +
+                                              std::to_string(o.planes.channels(info.bands)) + " channels");
 }
 
 std::unique_ptr<Sink> make_ome_zarr_sink(const std::string& path, const OmeZarrOptions& options) {

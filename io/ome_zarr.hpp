@@ -25,6 +25,7 @@ struct OmeZarrOptions {
     int band_width = 16384;
     std::optional<PixelSize> pixel_size;     // none: scale 1 (pixels), no unit
     std::vector<std::string> channel_names;  // empty: "Channel 0", ...
+    PlaneSizes planes;                       // the bands as C x Z x T: axes (t, c, z, y, x), those of size 1 left out
 };
 
 // Throws ParamError (naming the key) for options this image cannot be

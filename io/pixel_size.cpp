@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <utility>
+#include <vector>
 
 #include "tessera/core/error.hpp"
 
@@ -22,7 +23,7 @@ double size_of(const std::string& text, const std::string& value) {
     const double v = t.empty() ? 0 : std::strtod(t.c_str(), &end);
     if (t.empty() || *end != '\0' || !std::isfinite(v) || v <= 0)
         throw ParamError("pixel_size", "'" + value + "': '" + t +
-                                           "' is not a size above 0; write \"X[,Y] UNIT\", "
+                                           "' is not a size above 0; write \"X[,Y[,Z]] UNIT\", "
                                            "e.g. \"0.325 um\" or \"0.5,0.52 micrometer\"");
     return v;
 }
@@ -33,14 +34,21 @@ PixelSize parse_pixel_size(const std::string& value) {
     const std::string v = trim(value);
     const auto space = v.find_last_of(" \t");
     if (space == std::string::npos)
-        throw ParamError("pixel_size", "'" + value + "' has no unit; write \"X[,Y] UNIT\", e.g. \"0.325 um\"");
+        throw ParamError("pixel_size", "'" + value + "' has no unit; write \"X[,Y[,Z]] UNIT\", e.g. \"0.325 um\"");
     const std::string numbers = trim(v.substr(0, space)), unit = v.substr(space + 1);
     PixelSize p;
-    const auto comma = numbers.find(',');
-    if (comma != std::string::npos && numbers.find(',', comma + 1) != std::string::npos)
-        throw ParamError("pixel_size", "'" + value + "' gives more sizes than X and Y: at most two, \"X[,Y] UNIT\"");
-    p.x = size_of(numbers.substr(0, comma), value);
-    p.y = comma == std::string::npos ? p.x : size_of(numbers.substr(comma + 1), value);
+    std::vector<std::string> sizes{""};
+    for (char c : numbers)
+        if (c == ',')
+            sizes.emplace_back();
+        else
+            sizes.back().push_back(c);
+    if (sizes.size() > 3)
+        throw ParamError("pixel_size",
+                         "'" + value + "' gives more sizes than X, Y and Z: at most three, \"X[,Y[,Z]] UNIT\"");
+    p.x = size_of(sizes[0], value);
+    p.y = sizes.size() > 1 ? size_of(sizes[1], value) : p.x;
+    if (sizes.size() > 2) p.z = size_of(sizes[2], value);
     // NGFF 0.4's space units (the common ones; the schema lists the SI
     // prefixes from yocto to yotta), with OME-XML's symbol for each
     static const std::pair<const char*, std::pair<const char*, const char*>> kUnits[] = {
@@ -99,6 +107,20 @@ std::vector<std::string> check_channel_names(const std::vector<std::string>& nam
     for (const std::string& n : names)
         if (trim(n).empty()) throw ParamError("channel_names", shown() + " has an empty name; name every channel");
     return names;
+}
+
+PlaneSizes check_plane_sizes(int size_z, int size_t_, int bands) {
+    PlaneSizes s{size_z, size_t_};
+    if (size_z < 1) throw ParamError("size_z", "is " + std::to_string(size_z) + "; give 1 or more focal planes");
+    if (size_t_ < 1) throw ParamError("size_t", "is " + std::to_string(size_t_) + "; give 1 or more time points");
+    if (bands % s.planes() != 0)
+        throw ParamError(size_z > 1 ? "size_z" : "size_t",
+                         "the image's " + std::to_string(bands) + " bands do not split into " + std::to_string(size_z) +
+                             " focal planes x " + std::to_string(size_t_) +
+                             " time points of the same channels (the bands are channel c of plane z, time t at c + C "
+                             "(z + Z t)); bandjoin every plane's channels, or give sizes whose product divides " +
+                             std::to_string(bands));
+    return s;
 }
 
 }  // namespace tessera::io

@@ -180,7 +180,7 @@ public:
 
     void start(const ImageInfo& info, const SinkContext& context) override {
         info_ = info;
-        planes_ = opt_.ome && !ome_interleaved_rgb(info) ? info.bands : 1;
+        planes_ = opt_.ome && !ome_interleaved_rgb(info, opt_.ome->planes) ? info.bands : 1;
         spp_ = info.bands / planes_;
         digest_ = {0, 0};
         part_.start(context, "pyramid TIFF tiles");
@@ -708,7 +708,7 @@ void check_tiff_options(const ImageInfo& info, const TiffOptions& o) {
         throw ParamError("tile_width", "TIFF tiles are multiples of 16 between 16 and 8192 pixels; got " +
                                            std::to_string(o.tile_w) + "x" + std::to_string(o.tile_h));
     // (an OME-TIFF's planes are one band each, but for 8-bit RGB)
-    const int spp = o.ome && !ome_interleaved_rgb(info) ? 1 : info.bands;
+    const int spp = o.ome && !ome_interleaved_rgb(info, o.ome->planes) ? 1 : info.bands;
     if (o.codec.compression == Compression::jpeg && (info.format != Format::u8 || (spp != 1 && spp != 3)))
         throw ParamError("compression", "JPEG holds 1 or 3 bands of u8, and this image has " +
                                             std::to_string(info.bands) + " bands of " +

@@ -7,8 +7,10 @@
 // level's .zarray) and checks everything it needs (zarr_format 2, dtype
 // little-endian or single-byte of a sample format tessera has, order C, no
 // filters, a compressor it decodes: blosc, zstd, zlib or none, the
-// numcodecs ids). Axes other than the channel and the last two (y, x), such
-// as OME-Zarr's t and z, must have size 1 (pick a plane first otherwise).
+// numcodecs ids). Of OME-Zarr's t and z axes (NGFF's axis of type time, and
+// a space axis before y and x) one plane is read: the keys `t` and `z`
+// (0 by default, as napari and QuPath open a stack). Any other axis but the
+// channel and the last two (y, x), as a plain array's, must have size 1.
 // compute() reads, lazily, the chunk files the tile touches (a missing one
 // is fill_value, as Zarr says), decodes each and copies its part of the
 // tile, channels interleaved as tessera keeps them.
@@ -134,7 +136,7 @@ public:
         } else {
             throw IoError(path_, "has neither .zarray nor .zattrs: it is no Zarr v2 array or OME-Zarr image");
         }
-        read_array(axis_names, axis_types);
+        read_array(axis_names, axis_types, {int(p.integer("z")), int(p.integer("t"))});
     }
 
     void demand(const Rect&, Demand&) const override {}
@@ -175,8 +177,8 @@ public:
                     for (int c = kc * cc; c < std::min(C, (kc + 1) * cc); ++c)
                         for (int y = part.y; y < part.bottom(); ++y) {
                             const std::uint8_t* src =
-                                chunk + (std::size_t(c - kc * cc) * stride_c_ + std::size_t(y - ky * ch) * stride_y_ +
-                                         std::size_t(part.x - kx * cw)) *
+                                chunk + (plane_offset_ + std::size_t(c - kc * cc) * stride_c_ +
+                                         std::size_t(y - ky * ch) * stride_y_ + std::size_t(part.x - kx * cw)) *
                                             sz;
                             std::byte* dst = out.at(part.x, y) + std::size_t(c) * sz;
                             copy_samples(src, dst, part.w, sz, out.pixel_bytes());
@@ -204,7 +206,8 @@ private:
     }
 
     // The level's .zarray, checked; the header from it.
-    void read_array(const std::vector<std::string>& names, const std::vector<std::string>& types) {
+    void read_array(const std::vector<std::string>& names, const std::vector<std::string>& types,
+                    std::array<int, 2> zt) {
         const std::string where = array_.string();
         const json z = read_json(array_ / ".zarray", where);
         if (z.value("zarr_format", 0) != 2)
@@ -235,12 +238,35 @@ private:
         } else if (nd >= 3) {
             c_ = int(nd - 3);
         }
-        for (std::size_t i = 0; i < y_; ++i)
-            if (int(i) != c_ && shape_[i] != 1)
-                throw IoError(where, "has " + std::to_string(shape_[i]) + " planes along axis " +
-                                         (names.empty() ? std::to_string(i) : "'" + names[i] + "'") +
-                                         "; zarr_load reads one 2-D image (of any channels): write that plane as "
-                                         "an array of its own");
+        // the plane of each other axis: z's and t's as asked, 0 elsewhere
+        plane_.assign(nd, 0);
+        std::array<bool, 2> found{false, false};
+        for (std::size_t i = 0; i < y_; ++i) {
+            if (int(i) == c_) continue;
+            const int k = names.empty()                            ? -1
+                          : types[i] == "time" || names[i] == "t"  ? 1
+                          : types[i] == "space" || names[i] == "z" ? 0
+                                                                   : -1;
+            if (k < 0) {
+                if (shape_[i] != 1)
+                    throw IoError(where, "has " + std::to_string(shape_[i]) + " planes along axis " +
+                                             (names.empty() ? std::to_string(i) : "'" + names[i] + "'") +
+                                             "; zarr_load reads one 2-D image (of any channels): write that plane "
+                                             "as an array of its own");
+                continue;
+            }
+            const char* key = k ? "t" : "z";
+            found[std::size_t(k)] = true;
+            if (zt[std::size_t(k)] >= shape_[i])
+                throw ParamError(key, std::to_string(zt[std::size_t(k)]) + " is past '" + path_ + "''s " +
+                                          std::to_string(shape_[i]) + (k ? " time points" : " focal planes") +
+                                          "; give 0 to " + std::to_string(shape_[i] - 1));
+            plane_[i] = zt[std::size_t(k)];
+        }
+        for (int k = 0; k < 2; ++k)
+            if (zt[std::size_t(k)] != 0 && !found[std::size_t(k)])
+                throw ParamError(k ? "t" : "z", "'" + path_ + "' has no " + (k ? "time" : "z") + " axis; remove \"" +
+                                                    (k ? "t" : "z") + "\"");
         if (shape_[y_] < 1 || shape_[x_] < 1 || shape_[y_] > kMaxDimension || shape_[x_] > kMaxDimension)
             throw IoError(where, "is " + std::to_string(shape_[x_]) + "x" + std::to_string(shape_[y_]) +
                                      " pixels; an image here is 1 to " + std::to_string(kMaxDimension) + " a side");
@@ -274,8 +300,12 @@ private:
         stride_y_ = std::size_t(chunks_[x_]);
         std::size_t s = stride_y_ * std::size_t(chunks_[y_]);
         stride_c_ = 0;
+        plane_offset_ = 0;
         for (std::size_t i = y_; i-- > 0;) {  // the axes before y, innermost first
-            if (int(i) == c_) stride_c_ = s;
+            if (int(i) == c_)
+                stride_c_ = s;
+            else
+                plane_offset_ += std::size_t(plane_[i] % chunks_[i]) * s;
             s *= std::size_t(chunks_[i]);
         }
         // fill_value: a number, NaN/Infinity strings, or null (0 here)
@@ -317,11 +347,12 @@ private:
         return out;
     }
 
-    // Chunk (kc, ky, kx) (the other axes' index 0) decoded into `chunk` (n bytes).
+    // Chunk (kc, ky, kx) (the other axes' the chunk of their plane) decoded
+    // into `chunk` (n bytes).
     void load_chunk(int kc, int ky, int kx, std::uint8_t* chunk, std::size_t n, std::vector<std::uint8_t>& file) const {
         std::string name;
         for (std::size_t i = 0; i < shape_.size(); ++i) {
-            const int k = i == x_ ? kx : i == y_ ? ky : int(i) == c_ ? kc : 0;
+            const int k = i == x_ ? kx : i == y_ ? ky : int(i) == c_ ? kc : plane_[i] / chunks_[i];
             name += (i ? std::string(1, sep_) : std::string()) + std::to_string(k);
         }
         const fs::path p = array_ / name;
@@ -359,13 +390,15 @@ private:
     std::vector<int> chunks_;
     std::size_t x_ = 1, y_ = 0;
     int c_ = -1;
+    std::vector<int> plane_;  // per axis: the plane read (0 for c, y and x)
     std::size_t chunk_elems_ = 1, stride_x_ = 1, stride_y_ = 1, stride_c_ = 0;
+    std::size_t plane_offset_ = 0;  // the plane's place in a chunk (in samples)
     char sep_ = '.';
     double fill_ = 0;
     io::ZarrCodec codec_;
-    std::int64_t chunks_x_ = 1, chunks_y_ = 1;  // chunks across and down
+    std::int64_t chunks_x_ = 1, chunks_y_ = 1;          // chunks across and down
     std::uint64_t owner_ = chunk_cache().next_owner();  // this op's chunks in the cache
-    mutable std::array<std::mutex, 16> decoding_;      // (see cached_chunk)
+    mutable std::array<std::mutex, 16> decoding_;       // (see cached_chunk)
 };
 
 }  // namespace
@@ -379,9 +412,9 @@ std::string zarr_chunk_stats() {
 
 OpSpec zarr_load_op_spec() {
     return {"zarr_load",
-            "a Zarr v2 array of one 2-D image as a source: an OME-Zarr image (NGFF 0.4; level 0 or `level`) or a "
-            "plain (y, x) or (c, y, x) array (zarr-python, bioformats2raw); blosc, zstd, zlib or uncompressed "
-            "chunks, read lazily by chunk",
+            "a Zarr v2 array of one 2-D image as a source: an OME-Zarr image (NGFF 0.4; level 0 or `level`; one "
+            "plane of a z or t axis, `z`, `t`) or a plain (y, x) or (c, y, x) array (zarr-python, bioformats2raw); "
+            "blosc, zstd, zlib or uncompressed chunks, read lazily by chunk",
             0,
             0,
             {{"path", ParamType::string, true, "", "the store's folder (NAME.ome.zarr) or an array's (with .zarray)",
@@ -391,7 +424,19 @@ OpSpec zarr_load_op_spec() {
               .doc = "OME-Zarr: the multiscales level to read (0: full resolution)",
               .default_value = std::int64_t(0),
               .min = 0,
-              .max = 64}},
+              .max = 64},
+             {.name = "z",
+              .type = ParamType::integer,
+              .doc = "OME-Zarr with a z axis: the focal plane to read",
+              .default_value = std::int64_t(0),
+              .min = 0,
+              .max = kMaxDimension},
+             {.name = "t",
+              .type = ParamType::integer,
+              .doc = "OME-Zarr with a t axis: the time point to read",
+              .default_value = std::int64_t(0),
+              .min = 0,
+              .max = kMaxDimension}},
             false,
             &make_op<ZarrLoadOp>,
             false,

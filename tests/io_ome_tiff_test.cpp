@@ -243,7 +243,8 @@ TEST_CASE("ome-tiff: float and 5 channels and BigTIFF and JPEG of planes") {
         const NodeId in = tt::load_image(g, dir, im, "five.v");
         const fs::path out = dir / "five.ome.tif";
         save_ome(g, in, out,
-                 {{"compression", std::string("deflate")}, {"channel_names", std::vector<std::string>{"a", "b", "c", "d, e", "&<f>"}}});
+                 {{"compression", std::string("deflate")},
+                  {"channel_names", std::vector<std::string>{"a", "b", "c", "d, e", "&<f>"}}});
         save_ome(g, in, dir / "lzw.ome.tif", {{"compression", std::string("lzw")}, {"predictor", true}});
         Evaluator(g).run_sinks();
         const VImage im1 = half(im);
@@ -277,9 +278,10 @@ TEST_CASE("ome-tiff: many float channels of an image narrower than a band hold a
     const int bands = 120;
     std::vector<double> values;
     for (int b = 0; b < bands; ++b) values.push_back(0.25 * b - 3);
-    const VImage im = (tt::pattern(194, 285, 1).cast(VIPS_FORMAT_FLOAT) / 9.0).bandjoin(
-                          VImage::black(194, 285, VImage::option()->set("bands", bands - 1)).cast(VIPS_FORMAT_FLOAT)) +
-                      values;
+    const VImage im =
+        (tt::pattern(194, 285, 1).cast(VIPS_FORMAT_FLOAT) / 9.0)
+            .bandjoin(VImage::black(194, 285, VImage::option()->set("bands", bands - 1)).cast(VIPS_FORMAT_FLOAT)) +
+        values;
     Graph g(standard_registry());
     const NodeId in = tt::load_image(g, dir, im);
     const fs::path out = dir / "many.ome.tif";
@@ -317,6 +319,91 @@ TEST_CASE("ome-tiff: the same bits for any thread count and evaluator tile size"
     CHECK(has(first, "urn:uuid:"));
 }
 
+// size_z and size_t: 12 bands as 2 channels x 3 focal planes x 2 time
+// points. tifffile sees one TZCYX series (XYCZT read outermost first) whose planes are the bands in
+// OME's XYCZT order (band c + 2 (z + 3 t)) at every level; libvips reads
+// IFD p as plane p; the OME-XML validates, with SizeC/Z/T, PhysicalSizeZ
+// and each TiffData's FirstC/Z/T. An 8-bit RGB image with z is planar.
+TEST_CASE("ome-tiff: size_z and size_t split the bands into channels focal planes and time points") {
+    tt::TempDir dir;
+    const int C = 2, Z = 3, T = 2, B = C * Z * T;
+    const VImage im = (tt::pattern(150, 110, B, VIPS_FORMAT_UCHAR, 5) * 250).cast(VIPS_FORMAT_USHORT);
+    Graph g(standard_registry());
+    const fs::path out = dir / "stack.ome.tif";
+    save_ome(g, tt::load_image(g, dir, im), out,
+             {{"compression", std::string("deflate")},
+              {"size_z", std::int64_t(Z)},
+              {"size_t", std::int64_t(T)},
+              {"channel_names", std::vector<std::string>{"DAPI", "GFP"}},
+              {"pixel_size", std::string("0.5,0.5,2.5 um")}});
+    Evaluator(g).run_sinks();
+    im.rawsave((dir / "in.raw").c_str());
+    const char* script = R"PY(
+import sys, numpy as np, tifffile, xml.etree.ElementTree as ET
+path, raw, xml = sys.argv[1:4]
+with tifffile.TiffFile(path) as t:
+    s = t.series[0]
+    print("series=%d" % len(t.series))
+    print("axes=%s" % s.axes)
+    print("shape=%s" % "x".join(map(str, s.shape)))
+    print("levels=%d" % len(s.levels))
+    open(xml, "w").write(t.pages[0].description)
+    root = ET.fromstring(t.ome_metadata)
+    ns = {"o": "http://www.openmicroscopy.org/Schemas/OME/2016-06"}
+    px = root.find(".//o:Pixels", ns)
+    print("sizes=%s,%s,%s" % (px.get("SizeC"), px.get("SizeZ"), px.get("SizeT")))
+    print("physical_z=%s %s" % (px.get("PhysicalSizeZ"), px.get("PhysicalSizeZUnit")))
+    print("channels=%s" % ",".join(c.get("Name") for c in px.findall("o:Channel", ns)))
+    td = px.findall("o:TiffData", ns)[7]
+    print("tiffdata7=%s,%s,%s,%s" % (td.get("IFD"), td.get("FirstC"), td.get("FirstZ"), td.get("FirstT")))
+    a = s.levels[0].asarray()
+    T, Z, C, Y, X = a.shape
+    want = np.fromfile(raw, dtype=a.dtype).reshape(Y, X, T, Z, C).transpose(2, 3, 4, 0, 1)
+    print("level0_equal=%s" % np.array_equal(a, want))
+    q = want[..., : Y // 2 * 2, : X // 2 * 2].astype(np.int64)
+    mean = (q[..., 0::2, 0::2] + q[..., 1::2, 0::2] + q[..., 0::2, 1::2] + q[..., 1::2, 1::2] + 2) >> 2
+    print("level1_equal=%s" % np.array_equal(s.levels[1].asarray(), mean))
+)PY";
+    std::ofstream(dir / "planes.py") << script;
+    std::string text;
+    const int rc = tt::run_command("/usr/bin/python3 " + (dir / "planes.py").string() + " " + out.string() + " " +
+                                       (dir / "in.raw").string() + " " + (dir / "ome.xml").string(),
+                                   &text);
+    INFO(text);
+    REQUIRE(rc == 0);
+    std::map<std::string, std::string> v;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        if (auto eq = line.find('='); eq != std::string::npos) v[line.substr(0, eq)] = line.substr(eq + 1);
+    CHECK(v["series"] == "1");
+    CHECK(v["axes"] == "TZCYX");
+    CHECK(v["shape"] == "2x3x2x110x150");
+    CHECK(v["levels"] == "3");  // 150x110, 75x55, 37x27 (one 64-pixel tile)
+    CHECK(v["sizes"] == "2,3,2");
+    CHECK(v["physical_z"] == "2.5 µm");
+    CHECK(v["channels"] == "DAPI,GFP");
+    CHECK(v["tiffdata7"] == "7,1,0,1");  // 7 = 1 + 2 (0 + 3 x 1)
+    CHECK(v["level0_equal"] == "True");
+    CHECK(v["level1_equal"] == "True");
+    check_schema(dir);
+    // libvips: IFD p is band p
+    for (int p : {0, 5, 11}) {
+        const VImage page = VImage::new_from_file(out.c_str(), VImage::option()->set("page", p));
+        CHECK(page.bands() == 1);
+        CHECK(page.width() == 150);
+        CHECK((page - im[p]).abs().max() == 0);
+    }
+    // 8-bit sRGB with z: three planar grey planes, not one RGB plane
+    Graph g2(standard_registry());
+    const fs::path rgb = dir / "rgb.ome.tif";
+    save_ome(g2, tt::load_image(g2, dir, tt::pattern(70, 50, 3), "rgb.v"), rgb, {{"size_z", std::int64_t(3)}});
+    Evaluator(g2).run_sinks();
+    const std::string xml = tt::slurp(rgb);
+    CHECK(has(xml, "SizeC=\"1\" SizeZ=\"3\" SizeT=\"1\""));
+    CHECK(has(xml, "<TiffData IFD=\"2\" FirstC=\"0\" FirstZ=\"2\" FirstT=\"0\""));
+    CHECK_FALSE(has(xml, "Interleaved=\"true\""));
+}
+
 TEST_CASE("ome-tiff: keys are checked when the graph is built naming the key") {
     tt::TempDir dir;
     Graph g(standard_registry());
@@ -335,11 +422,17 @@ TEST_CASE("ome-tiff: keys are checked when the graph is built naming the key") {
     CHECK(has(error({{"pixel_size", std::string("0.5 furlong")}}), "key 'pixel_size': unknown unit 'furlong'"));
     CHECK(has(error({{"pixel_size", std::string("0.5")}}), "'0.5' has no unit"));
     CHECK(has(error({{"pixel_size", std::string("-1 um")}}), "above 0"));
-    CHECK(has(error({{"pixel_size", std::string("1,2,3 um")}}), "at most two"));
+    CHECK(has(error({{"pixel_size", std::string("1,2,3,4 um")}}), "at most three"));
     CHECK(has(error({{"tile", false}}), "an OME-TIFF is always tiled"));
+    CHECK(has(error({{"size_t", std::int64_t(3)}}), "key 'size_t': the image's 2 bands do not split into 1 focal "
+                                                    "planes x 3 time points"));
+    CHECK(has(error({{"size_z", std::int64_t(2)}, {"channel_names", std::vector<std::string>{"a", "b"}}}),
+              "gives 2 names for an image of 1 channels"));
+    CHECK(has(error({{"size_z", std::int64_t(2)}}, "e.tif"), "key 'size_z': applies to ome-tiff or ome-zarr"));
     CHECK(has(error({{"channel_names", std::vector<std::string>{"a", "b"}}}, "e.tif"),
               "key 'channel_names': applies to ome-tiff or ome-zarr output only, not to tiff"));
-    CHECK(error({{"channel_names", std::vector<std::string>{"a", "b"}}, {"pixel_size", std::string("1 micron")}}) == "(no error)");
+    CHECK(error({{"channel_names", std::vector<std::string>{"a", "b"}}, {"pixel_size", std::string("1 micron")}}) ==
+          "(no error)");
 }
 
 TEST_CASE("ome-tiff: stitch writes it with --channel-names --pixel-size and the tiles it came from") {
@@ -399,8 +492,9 @@ TEST_CASE("mpi: OME-TIFF on 2 and 3 ranks writes the single-process file byte fo
         return;
     }
     tt::TempDir tmp;
-    // 4 planar channels of u16, 32-pixel tiles in 256-pixel bands: shares
-    // cut inside bands, levels finished by the ranks and by the writer
+    // 4 planar planes of u16 (2 channels x 2 focal planes), 32-pixel tiles
+    // in 256-pixel bands: shares cut inside bands, levels finished by the
+    // ranks and by the writer
     tt::save((tt::pattern(1000, 700, 4, VIPS_FORMAT_UCHAR, 4) * 199).cast(VIPS_FORMAT_USHORT), tmp / "in.v");
     // (the same file name in each folder: the OME-XML names the file)
     auto pipeline = [&](const std::string& tag) {
@@ -410,7 +504,7 @@ TEST_CASE("mpi: OME-TIFF on 2 and 3 ranks writes the single-process file byte fo
           {"id": "ome", "op": "save", "inputs": ["in"], "path": ")" +
                                                            tag + R"(/out.ome.tif",
            "tile_width": 32, "tile_height": 32, "compression": "deflate", "predictor": true, "band_width": 256,
-           "channel_names": ["a", "b", "c", "d"]}]})";
+           "channel_names": ["a", "b"], "size_z": 2}]})";
         return (tmp / ("p-" + tag + ".json")).string();
     };
     REQUIRE(tt::run_command(tt::tessera_binary() + " run -q " + pipeline("one")) == 0);

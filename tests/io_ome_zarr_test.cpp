@@ -286,7 +286,7 @@ print("OK")
     }
 }
 
-TEST_CASE("zarr_load: zarr-python arrays - blosc zstd zlib none - 2-D and 3-D - any tile grid") {
+TEST_CASE("zarr_load: zarr-python arrays - blosc zstd zlib none - 2-D and 3-D and a plane of 5-D - any tile grid") {
     tt::TempDir dir;
     // the arrays and their samples as raw files, written by zarr-python
     const std::string script = R"PY(
@@ -307,6 +307,16 @@ import os
 os.remove(d + "/none.zarr/1.1")  # a missing chunk reads as fill_value
 f[30:60, 30:60] = 0.5
 f.tofile(d + "/f.raw")
+# a TCZYX image as bioformats2raw lays it out (NGFF axes t, c, z, y, x),
+# chunks holding several planes and channels, so a plane starts inside one
+s = rng.integers(0, 65535, size=(2, 3, 5, 70, 90), dtype=np.uint16)
+s[1, :, 4].transpose(1, 2, 0).tofile(d + "/t1z4.raw")
+g = zarr.open_group(d + "/tczyx.zarr", mode="w")
+g.array("0", s, chunks=(1, 2, 3, 32, 32), compressor=numcodecs.Zstd(level=1), dimension_separator="/")
+axes = [{"name": "t", "type": "time"}, {"name": "c", "type": "channel"}] + \
+       [{"name": n, "type": "space", "unit": "micrometer"} for n in "zyx"]
+g.attrs["multiscales"] = [{"version": "0.4", "axes": axes, "datasets": [{"path": "0", "coordinateTransformations": [
+    {"type": "scale", "scale": [1, 1, 2, 0.5, 0.5]}]}]}]
 print("OK")
 )PY";
     std::string out;
@@ -330,6 +340,15 @@ print("OK")
         tt::check_pixels(g, n, raw("c1.raw", 77, 101, 1, VIPS_FORMAT_UCHAR));
         NodeId m = g.add("zarr_load", {}, {{"path", (dir / "none.zarr").string()}});
         tt::check_pixels(g, m, raw("f.raw", 80, 64, 1, VIPS_FORMAT_FLOAT));
+        NodeId s = g.add("zarr_load", {},
+                         {{"path", (dir / "tczyx.zarr").string()}, {"z", std::int64_t(4)}, {"t", std::int64_t(1)}});
+        CHECK(g.info(s).bands == 3);
+        tt::check_pixels(g, s, raw("t1z4.raw", 90, 70, 3, VIPS_FORMAT_USHORT));
+        const std::string e = tt::error_of([&] {
+            g.add("zarr_load", {}, {{"path", (dir / "tczyx.zarr").string()}, {"z", std::int64_t(5)}});
+        });
+        CHECK_MESSAGE(has(e, "key 'z': 5 is past"), e);
+        CHECK_MESSAGE(has(e, "5 focal planes; give 0 to 4"), e);
     }
 }
 
@@ -354,6 +373,92 @@ TEST_CASE("zarr_load: our own store at every level feeds a pipeline") {
     CHECK_MESSAGE(has(e, "has 4 levels (0 to 3)"), e);
 }
 
+// size_z and size_t: 12 bands as 2 channels x 3 focal planes x 2 time
+// points (band c + 2 (z + 3 t)) are a (t, c, z, y, x) array at every level,
+// a chunk per plane; zarr-python sees each plane's pixels where the band
+// order puts them, level 1 the 2x2 mean of each plane; zarr_load reads
+// one plane back by its z and t. z alone gives (c, z, y, x).
+const char* kCheckPlanes = R"PY(
+import json, sys
+import numpy as np, zarr
+store, raw, w, h, B, T, C, Z, tile, axes = sys.argv[1:11]
+w, h, B, T, C, Z, tile = map(int, (w, h, B, T, C, Z, tile))
+g = zarr.open_group(store, mode="r")
+ms = json.load(open(store + "/.zattrs"))["multiscales"][0]
+names = [x["name"] for x in ms["axes"]]
+assert "".join(names) == axes, names
+assert [x["type"] for x in ms["axes"]] == [{"t": "time", "c": "channel"}.get(n, "space") for n in names], ms["axes"]
+units = {x["name"]: x.get("unit") for x in ms["axes"]}
+assert units.get("z", "micrometer") == "micrometer" and units["x"] == "micrometer" and units.get("t") is None, units
+want_scale = {"t": 1, "c": 1, "z": 2.5, "y": 0.5, "x": 0.5}
+for i, d in enumerate(ms["datasets"]):
+    sc = d["coordinateTransformations"][0]["scale"]
+    assert sc == [want_scale[n] * (2**i if n in "yx" else 1) for n in names], (i, sc)
+assert len(json.load(open(store + "/.zattrs"))["omero"]["channels"]) == C
+# the input's bands, as (T, C, Z, H, W)
+ref = np.fromfile(raw, dtype="uint16").reshape(h, w, T, Z, C).transpose(2, 4, 3, 0, 1)
+def shaped(a):  # the axes written, as (T, C, Z, H, W)
+    if "t" not in axes: a = a[None]
+    if "z" not in axes: a = a[:, :, None]
+    return a
+l0 = g["0"]
+want_chunks = tuple({"t": 1, "c": C, "z": 1, "y": tile, "x": tile}[n] for n in names)
+assert l0.chunks == want_chunks, l0.chunks
+px0 = shaped(l0[:])
+assert px0.shape == (T, C, Z, h, w), px0.shape
+assert np.array_equal(px0, ref), "level 0 differs"
+q = ref[..., : h // 2 * 2, : w // 2 * 2].astype(np.int64)
+mean = ((q[..., 0::2, 0::2] + q[..., 1::2, 0::2] + q[..., 0::2, 1::2] + q[..., 1::2, 1::2] + 2) >> 2).astype("uint16")
+assert np.array_equal(shaped(g["1"][:]), mean), "level 1 differs"
+print("OK", axes, l0.shape)
+)PY";
+
+TEST_CASE("ome-zarr: size_z and size_t make t c z y x arrays that zarr-python and zarr_load read by plane") {
+    tt::TempDir dir;
+    struct Case {
+        int t, z;
+        const char* axes;
+    };
+    for (const Case k : {Case{2, 3, "tczyx"}, Case{1, 3, "czyx"}, Case{2, 1, "tcyx"}}) {
+        const int C = 2, B = C * k.z * k.t;
+        const std::string axes = k.axes;
+        CAPTURE(axes);
+        vips::VImage im = (tt::pattern(150, 110, B, VIPS_FORMAT_UCHAR, B) * 250).cast(VIPS_FORMAT_USHORT);
+        const std::string name = std::string("planes_") + k.axes;
+        const fs::path store = save_store(dir, im, name,
+                                          {{"tile_width", std::int64_t(64)},
+                                           {"tile_height", std::int64_t(64)},
+                                           {"compression", std::string("zstd")},
+                                           {"size_z", std::int64_t(k.z)},
+                                           {"size_t", std::int64_t(k.t)},
+                                           {"pixel_size", std::string("0.5,0.5,2.5 um")},
+                                           {"channel_names", std::vector<std::string>{"DAPI", "GFP"}}});
+        save_raw(im, dir / (name + ".raw"));
+        std::string out;
+        const std::string args = store.string() + " " + (dir / (name + ".raw")).string() + " 150 110 " +
+                                 std::to_string(B) + " " + std::to_string(k.t) + " " + std::to_string(C) + " " +
+                                 std::to_string(k.z) + " 64 " + k.axes;
+        CHECK_MESSAGE(python(dir, "planes.py", kCheckPlanes, args, &out) == 0, out);
+        CHECK(has(out, "OK"));
+        // zarr_load reads plane (z, t) back: bands 2 (z + Z t) and the next
+        Graph g(standard_registry());
+        const int z = k.z - 1, t = k.t - 1;
+        NodeId l = g.add("zarr_load", {}, {{"path", store.string()}, {"z", std::int64_t(z)}, {"t", std::int64_t(t)}});
+        const int b0 = C * (z + k.z * t);
+        tt::check_pixels(g, l, im.extract_band(b0, vips::VImage::option()->set("n", C)));
+        if (k.z == 1) {
+            const std::string e = tt::error_of([&] {
+                g.add("zarr_load", {}, {{"path", store.string()}, {"z", std::int64_t(1)}});
+            });
+            CHECK_MESSAGE(has(e, "has no z axis"), e);
+        }
+        const std::string e = tt::error_of([&] {
+            g.add("zarr_load", {}, {{"path", store.string()}, {"t", std::int64_t(k.t)}});
+        });
+        CHECK_MESSAGE(has(e, k.t > 1 ? "key 't': " + std::to_string(k.t) + " is past" : "has no time axis"), e);
+    }
+}
+
 TEST_CASE("ome-zarr: options and stores it cannot take are refused naming the key") {
     tt::TempDir dir;
     Graph g(standard_registry());
@@ -376,6 +481,10 @@ TEST_CASE("ome-zarr: options and stores it cannot take are refused naming the ke
     CHECK(save({{"compression", std::string("zstd")}, {"level", std::int64_t(22)}}) == "(no error)");
     CHECK(save({{"compression", std::string("blosc-zstd")}, {"pixel_size", std::string("0.3,0.4 µm")}}) ==
           "(no error)");
+    CHECK(has(save({{"size_z", std::int64_t(2)}}), "key 'size_z': the image's 3 bands do not split into 2 focal"));
+    CHECK(has(save({{"size_t", std::int64_t(0)}}), "size_t"));
+    CHECK(has(save({{"size_t", std::int64_t(3)}, {"channel_names", std::vector<std::string>{"a", "b", "c"}}}),
+              "gives 3 names for an image of 1 channels"));
     // zarr_load
     auto load = [&](const fs::path& p) {
         return tt::error_of([&] { g.add("zarr_load", {}, {{"path", p.string()}}); });
@@ -404,7 +513,7 @@ TEST_CASE("ome-zarr: options and stores it cannot take are refused naming the ke
 // the keywords those two schemas use (python3-jsonschema is not installed
 // here); it must also refuse a .zattrs broken on purpose, so that it is seen
 // to check something.
-TEST_CASE("ome-zarr: .zattrs validates against the NGFF 0.4 image and strict_image schemas") {
+TEST_CASE("ome-zarr: .zattrs validates against the NGFF 0.4 image and strict_image schemas - with t and z too") {
     tt::TempDir dir;
     const fs::path store = save_store(dir, tt::pattern(300, 200, 3), "v",
                                       {{"tile_width", std::int64_t(64)},
@@ -453,6 +562,10 @@ def ok(v, s, root):
             n = sum(ok(x, s["contains"], root) for x in v)
             if n < s.get("minContains", 1) or n > s.get("maxContains", 1 << 30): return False
     return True
+for f in sys.argv[3:]:  # a (t, c, z, y, x) store's
+    z = json.load(open(f))
+    for sid in docs:
+        assert ok(z, docs[sid], docs[sid]), "fails " + sid + ": " + f
 a = json.load(open(sys.argv[2]))
 for sid in docs:
     assert ok(a, docs[sid], docs[sid]), "fails " + sid
@@ -471,7 +584,13 @@ print("OK")
         MESSAGE("no NGFF schemas in " << schemas.string() << " (../shared beside the checkout): not validated");
         return;
     }
-    CHECK_MESSAGE(python(dir, "schema.py", script, schemas.string() + " " + (store / ".zattrs").string(), &out) == 0,
+    const fs::path stack = save_store(dir, tt::pattern(100, 80, 12), "stack",
+                                      {{"size_z", std::int64_t(3)},
+                                       {"size_t", std::int64_t(2)},
+                                       {"pixel_size", std::string("0.5,0.5,2 um")}});
+    CHECK_MESSAGE(python(dir, "schema.py", script,
+                         schemas.string() + " " + (store / ".zattrs").string() + " " + (stack / ".zattrs").string(),
+                         &out) == 0,
                   out);
     CHECK(has(out, "OK"));
 }

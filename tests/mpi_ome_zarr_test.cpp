@@ -75,11 +75,14 @@ void check_sharded(int w, int h, int bands, const std::string& cast, const std::
 
 }  // namespace
 
-TEST_CASE("mpi ome-zarr: 3 ranks write the store of one process - narrow bands and odd edges") {
+TEST_CASE("mpi ome-zarr: 3 ranks write the store of one process - narrow bands and odd edges and planes") {
     if (!can_shard()) return;
     check_sharded(1001, 603, 3, "u8", R"("tile_width": 64, "tile_height": 64, "band_width": 256)");
     check_sharded(515, 757, 1, "u16",
                   R"("tile_width": 32, "tile_height": 32, "band_width": 128, "compression": "zstd")");
+    // a chunk file per plane (t, c, z, y, x), each rank writing its own
+    check_sharded(301, 203, 8, "u16",
+                  R"("tile_width": 32, "tile_height": 32, "band_width": 64, "size_z": 2, "size_t": 2)");
 }
 
 TEST_CASE("mpi ome-zarr: narrow images where some ranks get an empty share") {
