@@ -136,41 +136,93 @@ T to_sample(double v) {
 constexpr int kFixedShift = 12;  // VIPS_INTERPOLATE_SHIFT
 
 // libvips's fixed-point sum as a sample: unsigned_fixed_round or
-// signed_fixed_round, then clipped.
-template <class T>
-T fixed_to_sample(std::int64_t v) {
-    constexpr std::int64_t half = std::int64_t(1) << (kFixedShift - 1);
+// signed_fixed_round, then clipped. Acc is the sum's type (int32 where it
+// cannot overflow, see fixed_acc32): the same bits either way.
+template <class T, class Acc = std::int64_t>
+T fixed_to_sample(Acc v) {
+    constexpr Acc half = Acc(1) << (kFixedShift - 1);
     if constexpr (std::is_unsigned_v<T>)
         v = (v + half) >> kFixedShift;
     else
         v = (v + (v > 0 ? half : -half)) >> kFixedShift;
-    return T(std::clamp<std::int64_t>(v, std::numeric_limits<T>::lowest(), std::numeric_limits<T>::max()));
+    return T(std::clamp<Acc>(v, Acc(std::numeric_limits<T>::lowest()), Acc(std::numeric_limits<T>::max())));
 }
 
-std::vector<std::int64_t> fixed_weights(const Taps& t) {
-    std::vector<std::int64_t> iw(t.w.size());
-    for (std::size_t i = 0; i < iw.size(); ++i) iw[i] = std::int64_t(int(t.w[i] * (1 << kFixedShift)));
+template <class Acc = std::int64_t>
+std::vector<Acc> fixed_weights(const Taps& t) {
+    std::vector<Acc> iw(t.w.size());
+    for (std::size_t i = 0; i < iw.size(); ++i) iw[i] = Acc(int(t.w[i] * (1 << kFixedShift)));
     return iw;
+}
+
+// Whether T's fixed-point sums fit int32 for every output of t: the largest
+// |sum| is max |sample| x the largest sum of |weights| of one output, plus
+// the rounding half (lanczos3's |weights| sum to at most about 1.54 at the
+// shrinks resize uses, so u16's worst is near 4.1e8, far below 2^31). int32
+// sums vectorise twice as wide and multiply natively, which int64 does not
+// before AVX-512.
+template <class T>
+bool fixed_acc32(const Taps& t) {
+    if constexpr (!std::is_integral_v<T> || sizeof(T) > 2) {
+        return false;
+    } else {
+        const double most =
+            std::max(std::fabs(double(std::numeric_limits<T>::lowest())), double(std::numeric_limits<T>::max()));
+        double worst = 0;
+        for (std::size_t i = 0; i + std::size_t(t.n) <= t.w.size(); i += std::size_t(t.n)) {
+            double s = 0;
+            for (int j = 0; j < t.n; ++j) s += std::fabs(std::trunc(t.w[i + std::size_t(j)] * (1 << kFixedShift)));
+            worst = std::max(worst, s);
+        }
+        return worst * most + (1 << kFixedShift) < double(std::numeric_limits<std::int32_t>::max());
+    }
+}
+
+// One output row of the vertical pass: q[i] = sum_j w[j] p_j[i], the sums
+// kept for a block of samples across every tap (in registers or L1) rather
+// than a whole row's accumulators swept once per tap.
+template <class T, class Acc>
+TESSERA_VECTOR_CLONES void fixed_row(const T* const* rows, const Acc* w, int taps, std::size_t n, T* __restrict q) {
+    constexpr std::size_t kBlock = 64;
+    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
+        const std::size_t m = std::min(kBlock, n - i0);
+        Acc acc[kBlock] = {};
+        for (int j = 0; j < taps; ++j) {
+            const T* __restrict p = rows[j] + i0;
+            const Acc wj = w[j];
+            for (std::size_t k = 0; k < m; ++k) acc[k] += wj * Acc(p[k]);
+        }
+        for (std::size_t k = 0; k < m; ++k) q[i0 + k] = fixed_to_sample<T, Acc>(acc[k]);
+    }
+}
+
+template <class T, class Acc>
+void rows_fixed_as(const ConstTile& src, const Taps& t, const Tile& dst) {
+    const std::size_t n = std::size_t(dst.rect.w) * std::size_t(dst.bands);
+    const std::vector<Acc> iw = fixed_weights<Acc>(t);
+    std::vector<const T*> rows;
+    std::vector<Acc> w;
+    for (int y = 0; y < dst.rect.h; ++y) {
+        // the taps of this row with a weight (a zero one reads nothing)
+        rows.clear();
+        w.clear();
+        for (int j = 0; j < t.n; ++j) {
+            const Acc wj = iw[std::size_t(y) * std::size_t(t.n) + std::size_t(j)];
+            if (wj == 0) continue;
+            const int sy = std::clamp(t.first[std::size_t(y)] + j, 0, t.size - 1);
+            rows.push_back(reinterpret_cast<const T*>(src.at(dst.rect.x, sy)));
+            w.push_back(wj);
+        }
+        fixed_row<T, Acc>(rows.data(), w.data(), int(w.size()), n, dst.row<T>(dst.rect.y + y));
+    }
 }
 
 template <class T>
 void rows_fixed(const ConstTile& src, const Taps& t, const Tile& dst) {
-    const std::size_t n = std::size_t(dst.rect.w) * std::size_t(dst.bands);
-    const std::vector<std::int64_t> iw = fixed_weights(t);
-    std::vector<std::int64_t> acc(n);
-    for (int y = 0; y < dst.rect.h; ++y) {
-        std::fill(acc.begin(), acc.end(), 0);
-        const std::int64_t* w = &iw[std::size_t(y) * std::size_t(t.n)];
-        for (int j = 0; j < t.n; ++j) {
-            if (w[j] == 0) continue;
-            const int sy = std::clamp(t.first[std::size_t(y)] + j, 0, t.size - 1);
-            const T* __restrict p = reinterpret_cast<const T*>(src.at(dst.rect.x, sy));
-            const std::int64_t wj = w[j];
-            for (std::size_t i = 0; i < n; ++i) acc[i] += wj * std::int64_t(p[i]);
-        }
-        T* __restrict q = dst.row<T>(dst.rect.y + y);
-        for (std::size_t i = 0; i < n; ++i) q[i] = fixed_to_sample<T>(acc[i]);
-    }
+    if (fixed_acc32<T>(t))
+        rows_fixed_as<T, std::int32_t>(src, t, dst);
+    else
+        rows_fixed_as<T, std::int64_t>(src, t, dst);
 }
 
 template <class T>
@@ -194,6 +246,27 @@ void rows_kernel(const ConstTile& src, const Taps& t, const Tile& dst) {
     }
 }
 
+// The horizontal pass's fixed-point sums; off holds each output column's
+// source sample offsets (clamped), as columns_kernel made them.
+template <class T, class Acc>
+void columns_fixed(const ConstTile& src, const Taps& t, const std::vector<std::size_t>& off, const Tile& dst) {
+    const int bands = dst.bands;
+    const std::vector<Acc> iw = fixed_weights<Acc>(t);
+    for (int y = dst.rect.y; y < dst.rect.bottom(); ++y) {
+        const T* __restrict p = src.row<T>(y);
+        T* __restrict q = dst.row<T>(y);
+        for (int x = 0; x < dst.rect.w; ++x) {
+            const Acc* w = &iw[std::size_t(x) * std::size_t(t.n)];
+            const std::size_t* o = &off[std::size_t(x) * std::size_t(t.n)];
+            for (int b = 0; b < bands; ++b) {
+                Acc s = 0;
+                for (int j = 0; j < t.n; ++j) s += w[j] * Acc(p[o[j] + std::size_t(b)]);
+                q[std::size_t(x) * bands + b] = fixed_to_sample<T, Acc>(s);
+            }
+        }
+    }
+}
+
 template <class T>
 void columns_kernel(const ConstTile& src, const Taps& t, const Tile& dst) {
     const int bands = dst.bands;
@@ -205,20 +278,10 @@ void columns_kernel(const ConstTile& src, const Taps& t, const Tile& dst) {
                 std::size_t(std::clamp(t.first[std::size_t(x)] + j, 0, t.size - 1) - src.rect.x) * std::size_t(bands);
     if constexpr (std::is_integral_v<T>) {
         if (t.fixed) {
-            const std::vector<std::int64_t> iw = fixed_weights(t);
-            for (int y = dst.rect.y; y < dst.rect.bottom(); ++y) {
-                const T* __restrict p = src.row<T>(y);
-                T* __restrict q = dst.row<T>(y);
-                for (int x = 0; x < dst.rect.w; ++x) {
-                    const std::int64_t* w = &iw[std::size_t(x) * std::size_t(t.n)];
-                    const std::size_t* o = &off[std::size_t(x) * std::size_t(t.n)];
-                    for (int b = 0; b < bands; ++b) {
-                        std::int64_t s = 0;
-                        for (int j = 0; j < t.n; ++j) s += w[j] * std::int64_t(p[o[j] + std::size_t(b)]);
-                        q[std::size_t(x) * bands + b] = fixed_to_sample<T>(s);
-                    }
-                }
-            }
+            if (fixed_acc32<T>(t))
+                columns_fixed<T, std::int32_t>(src, t, off, dst);
+            else
+                columns_fixed<T, std::int64_t>(src, t, off, dst);
             return;
         }
     }

@@ -90,6 +90,33 @@ TEST_CASE("shrink: every format rounds like libvips (two passes / half up)") {
     }
 }
 
+// 8/16-bit boxes sum in int32 while the box's sum fits (u16: up to 32767
+// samples), in int64 past that: a box of 30000 and one of 40000 u16
+// samples, every one 65535 or 65534 (the mean 65534.5 rounds up), either
+// way; an overflowing int32 sum would give nothing near it. libvips's int
+// sum is right for the first and overflows for the second.
+TEST_CASE("shrink: u16 boxes of 30000 and 40000 samples either side of the int32 sums' bound") {
+    tt::TempDir dir;
+    Graph g(standard_registry());
+    VImage alternating = (VImage::xyz(40000, 1)[0] % 2 + 65534).cast(VIPS_FORMAT_USHORT);
+    const VImage want = (VImage::black(1, 1) + 65535).cast(VIPS_FORMAT_USHORT);
+    for (bool vertical : {false, true}) {
+        VImage im = (vertical ? alternating.rot(VIPS_ANGLE_D90) : alternating).copy_memory();
+        NodeId in = tt::load_image(g, dir, im, vertical ? "v.v" : "h.v");
+        for (int box : {30000, 40000}) {
+            CAPTURE(vertical);
+            CAPTURE(box);
+            NodeId n =
+                g.add("shrink", {in},
+                      {{"hshrink", std::int64_t(vertical ? 1 : box)}, {"vshrink", std::int64_t(vertical ? box : 1)}});
+            CHECK(tt::max_abs_diff(tt::render(g, n, 256, 2), want) == 0);
+            if (box == 30000)
+                CHECK(tt::max_abs_diff(tt::render(g, n, 256, 2), im.shrink(vertical ? 1 : box, vertical ? box : 1)) ==
+                      0);
+        }
+    }
+}
+
 TEST_CASE("shrink: bad factors name their key") {
     Graph g(standard_registry());
     NodeId b = g.add("black", {}, {{"width", std::int64_t(10)}, {"height", std::int64_t(7)}});

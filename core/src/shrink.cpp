@@ -13,7 +13,9 @@ namespace tessera {
 
 namespace {
 
-// Average of n samples whose sum is s, stored as T the way vips_shrink does.
+// Average of n samples whose sum is s, stored as T the way vips_shrink
+// does: (s + n / 2) / n, truncated toward zero, for integers; s / n for
+// floats.
 template <class T, class Acc>
 T average(Acc s, int n) {
     if constexpr (std::is_integral_v<T>)
@@ -22,42 +24,85 @@ T average(Acc s, int n) {
         return T(s / n);
 }
 
+// The same for sums in int32 (8/16-bit samples), through a double division,
+// which vectorises where an integer division by a run-time n does not (a
+// scalar divide per sample, the kernel's largest cost). The same bits:
+// the quotient q = (s + n / 2) / n has |q| <= 65536, so the division's
+// rounding error (< 2^-36) cannot carry a quotient that is not whole across
+// a whole number (its fraction is at least 1 / n away, n < 2^31), and a
+// whole quotient is exact; the conversion truncates toward zero as integer
+// division does.
+template <class T>
+T average_int32(std::int32_t s, std::int32_t half, double n) {
+    return T(double(s + half) / n);
+}
+
 // Case analysis inside a tile, per output row:
-//  1. the vertical pass: each input column of src is averaged over the row's
-//     vshrink input rows, rows past the bounds' bottom reading the last row
-//     (the copy extension), and rounded to T;
+//  1. the vertical pass: each input column the row needs is averaged over
+//     the row's vshrink input rows, rows past the bounds' bottom reading the
+//     last row (the copy extension), and rounded to T (hshrink 1: straight
+//     into the output row, there is nothing more to do);
 //  2. the horizontal pass: each output pixel averages hshrink of those
 //     column averages, columns past the bounds' right edge reading the last
 //     column, and rounds to T again.
-// Sums are int64 for every integer format (libvips uses int for 8/16 bit,
-// which can only differ where libvips would overflow, at factors > 32768).
-template <class T>
+// Sums are int32 for 8/16-bit formats where n x the largest |sample| fits
+// (u16: any box of fewer than 32768 samples), else int64 (libvips uses int for 8/16
+// bit, which can only differ where libvips would overflow), double for
+// floats.
+template <class T, class Acc>
 void shrink_box_rows(const ConstTile& src, const Tile& out, int hshrink, int vshrink, const Rect& bounds) {
-    using Acc = std::conditional_t<std::is_integral_v<T>, std::int64_t, double>;
     const int bands = out.bands;
     const Rect& box = src.rect;
     const int last_row = bounds.bottom() - 1;
     const int last_col = bounds.right() - 1;
-    std::vector<Acc> sum(std::size_t(box.w) * bands);
-    std::vector<T> mid(std::size_t(box.w) * bands);  // the row after the vertical pass
+    // the input columns the output's pixels read, as offsets into a row of src
+    // (an output pixel wholly past the edge reads the last column)
+    const int c0 = std::min(out.rect.x * hshrink, last_col);
+    const int c1 = std::min(out.rect.right() * hshrink, last_col + 1);
+    const bool direct = hshrink == 1 && c1 - c0 == out.rect.w;
+    const std::size_t lo = std::size_t(c0 - box.x) * bands;
+    const std::size_t n = std::size_t(c1 - c0) * bands;
+    constexpr bool int32 = std::is_same_v<Acc, std::int32_t>;
+    std::vector<Acc> sum(n);
+    std::vector<T> mid(direct ? 0 : n);  // the row after the vertical pass
+    const double vn = vshrink;
     for (int oy = out.rect.y; oy < out.rect.bottom(); ++oy) {
         // 1. vertical
-        std::fill(sum.begin(), sum.end(), Acc(0));
-        for (int k = 0; k < vshrink; ++k) {
-            const T* p = src.row<T>(std::min(oy * vshrink + k, last_row));
-            for (std::size_t i = 0; i < sum.size(); ++i) sum[i] += p[i];
+        {
+            const T* __restrict p = src.row<T>(std::min(oy * vshrink, last_row)) + lo;
+            Acc* __restrict s = sum.data();
+            for (std::size_t i = 0; i < n; ++i) s[i] = Acc(p[i]);
         }
-        for (std::size_t i = 0; i < sum.size(); ++i) mid[i] = average<T>(sum[i], vshrink);
-        // 2. horizontal
+        for (int k = 1; k < vshrink; ++k) {
+            const T* __restrict p = src.row<T>(std::min(oy * vshrink + k, last_row)) + lo;
+            Acc* __restrict s = sum.data();
+            for (std::size_t i = 0; i < n; ++i) s[i] += p[i];
+        }
+        T* __restrict m = direct ? out.row<T>(oy) : mid.data();
+        if constexpr (int32) {
+            const std::int32_t half = vshrink / 2;
+            for (std::size_t i = 0; i < n; ++i) m[i] = average_int32<T>(sum[i], half, vn);
+        } else {
+            for (std::size_t i = 0; i < n; ++i) m[i] = average<T>(sum[i], vshrink);
+        }
+        if (direct) continue;
+        // 2. horizontal: mid's sample (col - c0) x bands + b is column col's
         T* q = out.row<T>(oy);
+        const int hhalf = hshrink / 2;
+        const double hn = hshrink;
         for (int ox = out.rect.x; ox < out.rect.right(); ++ox, q += bands) {
+            const int first = std::min(ox * hshrink, last_col);
+            const int k1 = std::min(hshrink, c1 - first);  // columns inside; the rest repeat the last
+            const T* __restrict p = &mid[std::size_t(first - c0) * bands];
             for (int b = 0; b < bands; ++b) {
                 Acc s = 0;
-                for (int k = 0; k < hshrink; ++k) {
-                    int col = std::min(ox * hshrink + k, last_col);
-                    s += mid[std::size_t(col - box.x) * bands + b];
-                }
-                q[b] = average<T>(s, hshrink);
+                for (int k = 0; k < k1; ++k) s += p[std::size_t(k) * bands + b];
+                // added one by one, as a float sum must be to keep its bits
+                for (int k = k1; k < hshrink; ++k) s += p[std::size_t(k1 - 1) * bands + b];
+                if constexpr (int32)
+                    q[b] = average_int32<T>(s, hhalf, hn);
+                else
+                    q[b] = average<T>(s, hshrink);
             }
         }
     }
@@ -161,7 +206,21 @@ void shrink2x2_valid_rows(const ConstTile& src, const Tile& dst, double nodata) 
 
 void shrink_box(const ConstTile& src, const Tile& dst, int hshrink, int vshrink, const Rect& bounds) {
     if (dst.rect.empty()) return;
-    dispatch_format(dst.format, [&](auto t) { shrink_box_rows<decltype(t)>(src, dst, hshrink, vshrink, bounds); });
+    dispatch_format(dst.format, [&](auto t) {
+        using T = decltype(t);
+        if constexpr (std::is_floating_point_v<T>) {
+            shrink_box_rows<T, double>(src, dst, hshrink, vshrink, bounds);
+        } else {
+            // the int32 path's bound: a box's sum and its rounding half
+            const double most =
+                std::max(-double(std::numeric_limits<T>::lowest()), double(std::numeric_limits<T>::max()));
+            const double worst = most * std::max(hshrink, vshrink) + std::max(hshrink, vshrink);
+            if (sizeof(T) <= 2 && worst < double(std::numeric_limits<std::int32_t>::max()))
+                shrink_box_rows<T, std::int32_t>(src, dst, hshrink, vshrink, bounds);
+            else
+                shrink_box_rows<T, std::int64_t>(src, dst, hshrink, vshrink, bounds);
+        }
+    });
 }
 
 void shrink2x2_mean(const ConstTile& src, const Tile& dst) {
