@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <optional>
 #include <utility>
 #include <type_traits>
 
@@ -137,7 +138,7 @@ constexpr int kFixedShift = 12;  // VIPS_INTERPOLATE_SHIFT
 
 // libvips's fixed-point sum as a sample: unsigned_fixed_round or
 // signed_fixed_round, then clipped. Acc is the sum's type (int32 where it
-// cannot overflow, see fixed_acc32): the same bits either way.
+// cannot overflow, see fixed_weights32): the same bits either way.
 template <class T, class Acc = std::int64_t>
 T fixed_to_sample(Acc v) {
     constexpr Acc half = Acc(1) << (kFixedShift - 1);
@@ -148,33 +149,34 @@ T fixed_to_sample(Acc v) {
     return T(std::clamp<Acc>(v, Acc(std::numeric_limits<T>::lowest()), Acc(std::numeric_limits<T>::max())));
 }
 
-template <class Acc = std::int64_t>
-std::vector<Acc> fixed_weights(const Taps& t) {
-    std::vector<Acc> iw(t.w.size());
-    for (std::size_t i = 0; i < iw.size(); ++i) iw[i] = Acc(int(t.w[i] * (1 << kFixedShift)));
+std::vector<std::int64_t> fixed_weights(const Taps& t) {
+    std::vector<std::int64_t> iw(t.w.size());
+    for (std::size_t i = 0; i < iw.size(); ++i) iw[i] = std::int64_t(int(t.w[i] * (1 << kFixedShift)));
     return iw;
 }
 
-// Whether T's fixed-point sums fit int32 for every output of t: the largest
-// |sum| is max |sample| x the largest sum of |weights| of one output, plus
-// the rounding half (lanczos3's |weights| sum to at most about 1.54 at the
-// shrinks resize uses, so u16's worst is near 4.1e8, far below 2^31). int32
-// sums vectorise twice as wide and multiply natively, which int64 does not
-// before AVX-512.
+// The weights as int32 when T's fixed-point sums fit int32 for every output
+// (the largest |sum| is max |sample| x the largest sum of |weights| of one
+// output, plus the rounding half: lanczos3's |weights| sum to at most about
+// 1.54 x 4096 at the shrinks resize uses, so u16's worst is near 4.1e8, far
+// below 2^31), else none. int32 sums vectorise twice as wide and multiply
+// natively, which int64 does not before AVX-512.
 template <class T>
-bool fixed_acc32(const Taps& t) {
+std::optional<std::vector<std::int32_t>> fixed_weights32(const std::vector<std::int64_t>& iw, int n) {
     if constexpr (!std::is_integral_v<T> || sizeof(T) > 2) {
-        return false;
+        return std::nullopt;
     } else {
         const double most =
             std::max(std::fabs(double(std::numeric_limits<T>::lowest())), double(std::numeric_limits<T>::max()));
-        double worst = 0;
-        for (std::size_t i = 0; i + std::size_t(t.n) <= t.w.size(); i += std::size_t(t.n)) {
-            double s = 0;
-            for (int j = 0; j < t.n; ++j) s += std::fabs(std::trunc(t.w[i + std::size_t(j)] * (1 << kFixedShift)));
+        std::int64_t worst = 0;
+        for (std::size_t i = 0; i + std::size_t(n) <= iw.size(); i += std::size_t(n)) {
+            std::int64_t s = 0;
+            for (int j = 0; j < n; ++j) s += std::abs(iw[i + std::size_t(j)]);
             worst = std::max(worst, s);
         }
-        return worst * most + (1 << kFixedShift) < double(std::numeric_limits<std::int32_t>::max());
+        if (double(worst) * most + (1 << kFixedShift) >= double(std::numeric_limits<std::int32_t>::max()))
+            return std::nullopt;
+        return std::vector<std::int32_t>(iw.begin(), iw.end());
     }
 }
 
@@ -197,9 +199,8 @@ TESSERA_VECTOR_CLONES void fixed_row(const T* const* rows, const Acc* w, int tap
 }
 
 template <class T, class Acc>
-void rows_fixed_as(const ConstTile& src, const Taps& t, const Tile& dst) {
+void rows_fixed_as(const ConstTile& src, const Taps& t, const std::vector<Acc>& iw, const Tile& dst) {
     const std::size_t n = std::size_t(dst.rect.w) * std::size_t(dst.bands);
-    const std::vector<Acc> iw = fixed_weights<Acc>(t);
     std::vector<const T*> rows;
     std::vector<Acc> w;
     for (int y = 0; y < dst.rect.h; ++y) {
@@ -219,10 +220,11 @@ void rows_fixed_as(const ConstTile& src, const Taps& t, const Tile& dst) {
 
 template <class T>
 void rows_fixed(const ConstTile& src, const Taps& t, const Tile& dst) {
-    if (fixed_acc32<T>(t))
-        rows_fixed_as<T, std::int32_t>(src, t, dst);
+    const std::vector<std::int64_t> iw = fixed_weights(t);
+    if (const auto iw32 = fixed_weights32<T>(iw, t.n))
+        rows_fixed_as<T, std::int32_t>(src, t, *iw32, dst);
     else
-        rows_fixed_as<T, std::int64_t>(src, t, dst);
+        rows_fixed_as<T, std::int64_t>(src, t, iw, dst);
 }
 
 template <class T>
@@ -249,9 +251,9 @@ void rows_kernel(const ConstTile& src, const Taps& t, const Tile& dst) {
 // The horizontal pass's fixed-point sums; off holds each output column's
 // source sample offsets (clamped), as columns_kernel made them.
 template <class T, class Acc>
-void columns_fixed(const ConstTile& src, const Taps& t, const std::vector<std::size_t>& off, const Tile& dst) {
+void columns_fixed(const ConstTile& src, const Taps& t, const std::vector<Acc>& iw, const std::vector<std::size_t>& off,
+                   const Tile& dst) {
     const int bands = dst.bands;
-    const std::vector<Acc> iw = fixed_weights<Acc>(t);
     for (int y = dst.rect.y; y < dst.rect.bottom(); ++y) {
         const T* __restrict p = src.row<T>(y);
         T* __restrict q = dst.row<T>(y);
@@ -278,10 +280,11 @@ void columns_kernel(const ConstTile& src, const Taps& t, const Tile& dst) {
                 std::size_t(std::clamp(t.first[std::size_t(x)] + j, 0, t.size - 1) - src.rect.x) * std::size_t(bands);
     if constexpr (std::is_integral_v<T>) {
         if (t.fixed) {
-            if (fixed_acc32<T>(t))
-                columns_fixed<T, std::int32_t>(src, t, off, dst);
+            const std::vector<std::int64_t> iw = fixed_weights(t);
+            if (const auto iw32 = fixed_weights32<T>(iw, t.n))
+                columns_fixed<T, std::int32_t>(src, t, *iw32, off, dst);
             else
-                columns_fixed<T, std::int64_t>(src, t, off, dst);
+                columns_fixed<T, std::int64_t>(src, t, iw, off, dst);
             return;
         }
     }
