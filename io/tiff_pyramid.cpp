@@ -142,8 +142,8 @@ using PlaneBytes = std::vector<std::vector<std::uint8_t>>;
 struct Job {
     std::size_t level = 0;
     std::size_t index = 0;
-    std::vector<std::uint8_t> pixels;  // the whole tile, padded
-    PlaneBytes bytes;                  // compressed
+    Buffer pixels;     // the tile's own pixels (encode_planes pads what needs it), until encoded
+    PlaneBytes bytes;  // compressed
 };
 
 class TiffSink final : public ShardedSink {
@@ -529,12 +529,16 @@ private:
             // the band's part of the level, not the band's whole width: an
             // image narrower than a band (a 194-pixel wide one with 64-pixel
             // tiles: 128 tiles' width) would allocate and clear a strip that
-            // wide for every band row, 950 MB at 452 float bands
-            const Rect r = Rect{band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h, (cols / 2) * opt_.tile_w,
-                                opt_.tile_h}
-                               .intersect(Rect{0, 0, l.width, l.height});
+            // wide for every band row, 950 MB at 452 float bands.
+            const Rect r =
+                Rect{band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h, (cols / 2) * opt_.tile_w, opt_.tile_h}
+                    .intersect(Rect{0, 0, l.width, l.height});
+            // Not cleared: the blocks of the band's two tile rows above
+            // cover it exactly (levels halve rounding down, half_of takes
+            // [x / 2, right / 2) of each tile), so every pixel is written
+            // before the strip is flushed; a 0xAB fill in its place left
+            // odd-sized pyramids' bytes unchanged.
             strip.pixels = Buffer(part_.account, r, info_.bands, info_.format);
-            clear(strip.pixels);
         }
         copy_pixels(half, strip.pixels.tile());
         const int band_cols = std::min(cols, above.tiles_x - band * cols);
@@ -636,10 +640,8 @@ private:
     // threads in prepare() (a job each call, beside its own tile), so that
     // the serial stage only copies and writes.
     void encode_job(Job& job) {
-        ConstTile t({0, 0, opt_.tile_w, opt_.tile_h}, info_.bands, info_.format,
-                    reinterpret_cast<const std::byte*>(job.pixels.data()),
-                    std::size_t(opt_.tile_w) * info_.pixel_bytes());
-        job.bytes = encode_planes(t);
+        job.bytes = encode_planes(job.pixels.view());
+        job.pixels.reset();
     }
     // A tile's bytes for each plane: compressed, or for LZW raw (libtiff
     // encodes it when it writes the tile).
@@ -670,9 +672,12 @@ private:
         Job job;
         job.level = L;
         job.index = std::size_t(ty) * levels_[L].tiles_x + tx;
-        job.pixels = pad_tile(t, opt_.tile_w, opt_.tile_h);
-        const std::size_t n = job.pixels.size();
-        queue_.push(std::move(job), n);
+        // a copy of the tile alone: the strip goes once its tiles are
+        // queued, and a padded copy would clear the whole tile first, then
+        // (but for JPEG, which pads while it encodes) be padded again
+        job.pixels = Buffer(part_.account, t.rect, t.bands, t.format);
+        copy_pixels(t, job.pixels.tile());
+        queue_.push(std::move(job), 0);  // (the Buffer is charged to the account itself)
     }
 
     std::string path_;
