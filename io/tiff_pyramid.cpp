@@ -6,10 +6,10 @@
 //
 // Levels. Every level-0 tile is compressed and shrunk 2x2 in the parallel
 // stage (prepare); the serial stage writes its bytes and drops the shrunk
-// block into the next level's strip (one band wide, one tile high). When a
-// strip is complete its tiles are queued for compression (encode_queue.hpp:
-// taken up by workers in later prepare calls, retired in queue order) and
-// shrunk into the level below, and so on. Levels whose tiles span more than
+// block into its tile of the next level. When a tile's 2x2 group has
+// landed, it is shrunk into the level below, and so on, and queued for
+// compression (encode_queue.hpp: taken up by workers in later prepare
+// calls, retired in queue order). Levels whose tiles span more than
 // one band (the small ones at the top) are kept whole in memory instead and
 // finished at the end. The shrink is libvips's pyramid mean, or GDAL's
 // AVERAGE where a nodata value is set (core/shrink.hpp).
@@ -128,10 +128,10 @@ struct Level : LevelGrid {
     std::vector<TileRecord> tiles;  // where each tile's bytes wait in the level file
 };
 
-// A band-local level's tile row within one band, filling up with the shrunk
-// blocks of the level above: complete when `placed` reaches `needed`.
-struct Strip {
-    Buffer pixels;  // in the level's frame
+// A tile of a band-local level, filling up with the shrunk blocks of its
+// 2x2 group of tiles in the level above.
+struct Assembly {
+    Buffer pixels;  // the tile, in the level's frame
     int placed = 0;
 };
 
@@ -161,7 +161,7 @@ public:
 
     std::vector<std::uint32_t> tile_order(int cols, int rows) const override { return layout_.order(cols, rows); }
 
-    // Whole units (see the header): every strip of levels 1..log2(R) lies
+    // Whole units (see the header): every tile of levels 1..log2(R) lies
     // inside one, so a rank finishes those levels of its share itself.
     std::vector<std::size_t> share_starts(int cols, int rows, int ranks) const override {
         return layout_.share_starts(cols, rows, ranks);
@@ -267,7 +267,7 @@ public:
         if (part_.writer()) receive_parts(false);  // keeps the producers' sends moving
     }
 
-    // What is left to compress at the end (the last strips, the whole levels
+    // What is left to compress at the end (the last tiles, the whole levels
     // at the top) is encoded on this thread, not drained on new ones: it is
     // little, and fresh threads cost more than they save (their malloc
     // arenas: +30 MB peak RSS measured on the merge benchmark's COG).
@@ -276,7 +276,7 @@ public:
             queue_.run(-1);
             store_done_jobs();
             part_.link->send_end();
-            strips_.clear();
+            assemblies_.clear();
             return;
         }
         if (!out_) return;  // not started, or aborted
@@ -294,7 +294,7 @@ public:
                 receive_parts(true);
             }
         }
-        if (!strips_.empty()) fail("internal: a pyramid strip was never completed");
+        if (!assemblies_.empty()) fail("internal: a pyramid tile was never completed");
         // the whole levels at the top, each from the one below
         for (std::size_t L = local_ + 1; L < levels_.size(); ++L) {
             Level& l = levels_[L];
@@ -329,7 +329,7 @@ public:
     void abort() noexcept override {
         queue_.clear();
         for (Level& l : levels_) l.pixels.reset();
-        strips_.clear();
+        assemblies_.clear();
         if (tif_) {
             TIFFClose(tif_);
             tif_ = nullptr;
@@ -508,10 +508,15 @@ private:
         part_.link->send_block(std::uint32_t(L), tx, ty, half, half.rect, true);
     }
 
-    // Places the block in level L. For a band-local level, when every tile
-    // of the band's two rows above has landed, the strip is complete and is
-    // flushed. One strip per level is live at a time in one process; a
-    // sharded writer may fill several at once, from different ranks.
+    // Places the block in level L. For a band-local level it goes into the
+    // tile of level L it belongs to; when that tile's 2x2 group of tiles
+    // above has landed, the tile is complete: shrunk into the level below,
+    // then queued for compression as it is (no copy). What is live is the
+    // level's tiles that a band's tile row has begun, a few rows of tiles
+    // of a band at most, as strips of the band were; but each tile is small
+    // enough to stay in the cache between its blocks, its shrink and its
+    // encoding, where a band-wide strip (6 MB at 256-pixel RGB tiles) was
+    // written cold, then read cold to be copied out tile by tile.
     void place_half(std::size_t L, const ConstTile& half, int tx, int ty) {
         Level& l = levels_[L];
         if (L > local_) {  // a whole level: just keep the pixels
@@ -519,53 +524,34 @@ private:
             return;
         }
         const Level& above = levels_[L - 1];
-        const int cols = layout_.band() >> (L - 1);  // level L-1 tiles per band
-        const int band = tx / cols;
-        const int strip_y = ty / 2;
-        if (strip_y >= l.tiles_y) return;  // rows the rounded-down level does not have
-        auto [it, fresh] = strips_.try_emplace({L, band, strip_y});
-        Strip& strip = it->second;
+        const int ax = tx / 2, ay = ty / 2;              // the tile of level L
+        if (ax >= l.tiles_x || ay >= l.tiles_y) return;  // (an empty block: past the rounded-down level)
+        auto [it, fresh] = assemblies_.try_emplace({L, ax, ay});
+        Assembly& a = it->second;
         if (fresh) {
-            // the band's part of the level, not the band's whole width: an
-            // image narrower than a band (a 194-pixel wide one with 64-pixel
-            // tiles: 128 tiles' width) would allocate and clear a strip that
-            // wide for every band row, 950 MB at 452 float bands.
-            const Rect r =
-                Rect{band * (cols / 2) * opt_.tile_w, strip_y * opt_.tile_h, (cols / 2) * opt_.tile_w, opt_.tile_h}
-                    .intersect(Rect{0, 0, l.width, l.height});
-            // Not cleared: the blocks of the band's two tile rows above
-            // cover it exactly (levels halve rounding down, half_of takes
-            // [x / 2, right / 2) of each tile), so every pixel is written
-            // before the strip is flushed; a 0xAB fill in its place left
+            // Not cleared: the blocks of its 2x2 group cover it exactly
+            // (levels halve rounding down, half_of takes [x / 2, right / 2)
+            // of each tile, tiles are of an even size), so every pixel is
+            // written before it is complete; a 0xAB fill in its place left
             // odd-sized pyramids' bytes unchanged.
-            strip.pixels = Buffer(part_.account, r, info_.bands, info_.format);
+            a.pixels = Buffer(part_.account, tile_rect(L, ax, ay), info_.bands, info_.format);
         }
-        copy_pixels(half, strip.pixels.tile());
-        const int band_cols = std::min(cols, above.tiles_x - band * cols);
-        const int band_rows = std::min(2, above.tiles_y - 2 * strip_y);
-        if (++strip.placed == band_cols * band_rows) {
-            Buffer done = std::move(strip.pixels);
-            strips_.erase(it);
-            flush_strip(L, band, strip_y, done.view());
+        copy_pixels(half, a.pixels.tile());
+        if (++a.placed < std::min(2, above.tiles_x - 2 * ax) * std::min(2, above.tiles_y - 2 * ay)) return;
+        Buffer done = std::move(a.pixels);
+        assemblies_.erase(it);
+        if (L + 1 < levels_.size()) {
+            Buffer below(part_.account, half_of(done.rect(), levels_[L + 1]), info_.bands, info_.format);
+            shrink2x2_pyramid(done.view(), below.tile(), nodata_);
+            hand_up(L + 1, below.view(), ax, ay);
         }
+        queue_tile(L, ax, ay, std::move(done));
     }
 
-    // A complete strip of band-local level L: queue its tiles for
-    // compression, shrink them into the level below.
-    void flush_strip(std::size_t L, int band, int sy, const ConstTile& strip) {
-        Level& l = levels_[L];
-        const int T = opt_.tile_w, TH = opt_.tile_h;
-        const int cols = layout_.band() >> L;
-        for (int tx = band * cols; tx < std::min((band + 1) * cols, l.tiles_x); ++tx) {
-            Rect r = Rect{tx * T, sy * TH, T, TH}.intersect(Rect{0, 0, l.width, l.height});
-            ConstTile t = strip.sub(r);
-            queue_tile(L, tx, sy, t);
-            if (L + 1 < levels_.size()) {
-                Buffer half(part_.account, half_of(r, levels_[L + 1]), t.bands, t.format);
-                shrink2x2_pyramid(t, half.tile(), nodata_);
-                hand_up(L + 1, half.view(), tx, sy);
-            }
-        }
+    // Tile (tx, ty) of level L, clipped to the level.
+    Rect tile_rect(std::size_t L, int tx, int ty) const {
+        return Rect{tx * opt_.tile_w, ty * opt_.tile_h, opt_.tile_w, opt_.tile_h}.intersect(
+            Rect{0, 0, levels_[L].width, levels_[L].height});
     }
 
     // --- Sharded runs ---
@@ -668,16 +654,19 @@ private:
         queue_.retire([this](Job& j) { put_tile(j.level, std::uint32_t(j.index), j.bytes); });
     }
 
-    void queue_tile(std::size_t L, int tx, int ty, const ConstTile& t) {
+    // The tile's pixels as they are (encode_planes pads what needs it).
+    void queue_tile(std::size_t L, int tx, int ty, Buffer pixels) {
         Job job;
         job.level = L;
         job.index = std::size_t(ty) * levels_[L].tiles_x + tx;
-        // a copy of the tile alone: the strip goes once its tiles are
-        // queued, and a padded copy would clear the whole tile first, then
-        // (but for JPEG, which pads while it encodes) be padded again
-        job.pixels = Buffer(part_.account, t.rect, t.bands, t.format);
-        copy_pixels(t, job.pixels.tile());
+        job.pixels = std::move(pixels);
         queue_.push(std::move(job), 0);  // (the Buffer is charged to the account itself)
+    }
+    // A whole level's tile: a copy, of the tile alone.
+    void queue_tile(std::size_t L, int tx, int ty, const ConstTile& t) {
+        Buffer b(part_.account, t.rect, t.bands, t.format);
+        copy_pixels(t, b.tile());
+        queue_tile(L, tx, ty, std::move(b));
     }
 
     std::string path_;
@@ -689,11 +678,11 @@ private:
     int planes_ = 1;                             // main IFDs (OME-TIFF: the bands, unless interleaved RGB)
     int spp_ = 1;                                // samples per pixel of each
     std::array<std::uint64_t, 2> digest_{0, 0};  // OME-TIFF: of the tiles, for the UUID
-    std::size_t local_ = 0;                      // levels 1..local_ are kept a band strip at a time
+    std::size_t local_ = 0;                      // levels 1..local_ are kept a few tile rows of a band at a time
     std::size_t own_ = 0;                        // of those, the ones this process finishes (all, unless sharded)
-    std::map<std::tuple<std::size_t, int, int>, Strip> strips_;  // (level, band, strip row) -> strip
-    std::vector<std::uint32_t> order_;                           // sharded: the level-0 tile order
-    int ends_ = 0;                                               // writer: producers finished
+    std::map<std::tuple<std::size_t, int, int>, Assembly> assemblies_;  // (level, tile column, row) -> its tile
+    std::vector<std::uint32_t> order_;                                  // sharded: the level-0 tile order
+    int ends_ = 0;                                                      // writer: producers finished
     std::vector<std::uint8_t> copy_bytes_;
     std::vector<std::uint8_t> jpeg_tables_;
     std::vector<TiffTag> geo_tags_;
