@@ -5,8 +5,8 @@
 // TiffOptions::band_width columns): what is live at once is one band wide.
 //
 // Levels. Every level-0 tile is compressed and shrunk 2x2 in the parallel
-// stage (prepare); the serial stage writes its bytes and drops the shrunk
-// block into its tile of the next level. When a tile's 2x2 group has
+// stage (prepare), straight into its place in its tile of the next level;
+// the serial stage writes its bytes and counts the block in. When a tile's 2x2 group has
 // landed, it is shrunk into the level below, and so on, and queued for
 // compression (encode_queue.hpp: taken up by workers in later prepare
 // calls, retired in queue order). Levels whose tiles span more than
@@ -246,10 +246,7 @@ public:
     std::shared_ptr<void> prepare(const ConstTile& tile) override {
         auto p = std::make_shared<Prepared>();
         p->bytes = encode_planes(tile);
-        if (levels_.size() > 1) {
-            p->half = Buffer(part_.account, half_of(tile.rect, levels_[1]), tile.bands, tile.format);
-            shrink2x2_pyramid(tile, p->half.tile(), nodata_);
-        }
+        if (levels_.size() > 1) p->half = shrink_up(1, tile, tile.rect.x / opt_.tile_w, tile.rect.y / opt_.tile_h);
         queue_.run(1);
         return p;
     }
@@ -259,10 +256,7 @@ public:
         auto* p = static_cast<Prepared*>(prepared.get());
         const auto index = uint32_t(ty * levels_[0].tiles_x + tx);
         put_tile(0, index, p->bytes);
-        if (levels_.size() > 1) {
-            hand_up(1, p->half.view(), tx, ty);
-            p->half.reset();
-        }
+        if (levels_.size() > 1) hand_up(1, p->half, tx, ty);
         store_done_jobs();
         if (part_.writer()) receive_parts(false);  // keeps the producers' sends moving
     }
@@ -500,32 +494,56 @@ private:
         if (n < 0) fail("cannot write a tile (" + t_tiff_error + "); is the disk full?");
     }
 
-    // `half` is the shrunk block of tile (tx, ty) of level L-1, for level
-    // L: placed here, unless this is a producer rank and level L is not its
-    // own (then the writer places it).
-    void hand_up(std::size_t L, const ConstTile& half, int tx, int ty) {
-        if (!part_.producer() || L <= own_) return place_half(L, half, tx, ty);
-        part_.link->send_block(std::uint32_t(L), tx, ty, half, half.rect, true);
+    // Shrinks tile t, (tx, ty) of level L-1, into level L: straight into
+    // its place there (half_target), from a worker (prepare: level 1) or
+    // the serial stage; or, on a producer rank for a level the writer
+    // finishes, into a block of its own, returned to be sent (hand_up).
+    Buffer shrink_up(std::size_t L, const ConstTile& t, int tx, int ty) {
+        const Rect h = half_of(t.rect, levels_[L]);
+        if (part_.producer() && L > own_) {
+            Buffer half(part_.account, h, t.bands, t.format);
+            shrink2x2_pyramid(t, half.tile(), nodata_);
+            return half;
+        }
+        if (const auto into = half_target(L, h, tx, ty)) shrink2x2_pyramid(t, *into, nodata_);
+        return {};
     }
 
-    // Places the block in level L. For a band-local level it goes into the
-    // tile of level L it belongs to; when that tile's 2x2 group of tiles
-    // above has landed, the tile is complete: shrunk into the level below,
-    // then queued for compression as it is (no copy). What is live is the
-    // level's tiles that a band's tile row has begun, a few rows of tiles
-    // of a band at most, as strips of the band were; but each tile is small
-    // enough to stay in the cache between its blocks, its shrink and its
-    // encoding, where a band-wide strip (6 MB at 256-pixel RGB tiles) was
-    // written cold, then read cold to be copied out tile by tile.
+    // Serial, after shrink_up: the block is sent to the writer, or counted
+    // in.
+    void hand_up(std::size_t L, Buffer& half, int tx, int ty) {
+        if (!half.valid()) return landed(L, tx, ty);
+        part_.link->send_block(std::uint32_t(L), tx, ty, half.view(), half.rect(), true);
+        half.reset();
+    }
+
+    // A block another rank sent (a writer's): copied into place, counted in.
     void place_half(std::size_t L, const ConstTile& half, int tx, int ty) {
+        if (const auto into = half_target(L, half.rect, tx, ty)) copy_pixels(half, *into);
+        landed(L, tx, ty);
+    }
+
+    // Where the block `half` of tile (tx, ty) of level L-1 goes in level L:
+    // into the level's pixels (a whole level), or, for a band-local level,
+    // into the tile of level L it belongs to, made when its first block
+    // comes; nowhere past the rounded-down level. Workers call this beside
+    // the serial stage (prepare), each for its own block: assemblies_mu_
+    // guards the map; the pixels need no guard, as no two blocks overlap.
+    //
+    // A band-local level is assembled a tile at a time: when a tile's 2x2
+    // group of tiles above has landed, it is complete (landed): shrunk into
+    // the level below, then queued for compression as it is (no copy). What
+    // is live is the level's tiles that a band's tile row has begun, a few
+    // rows of tiles of a band at most; each is small enough to stay in the
+    // cache between its blocks, its shrink and its encoding, where a
+    // band-wide strip (6 MB at 256-pixel RGB tiles) was written cold, then
+    // read cold to be copied out tile by tile.
+    std::optional<Tile> half_target(std::size_t L, const Rect& half, int tx, int ty) {
         Level& l = levels_[L];
-        if (L > local_) {  // a whole level: just keep the pixels
-            copy_pixels(half, l.pixels.tile());
-            return;
-        }
-        const Level& above = levels_[L - 1];
-        const int ax = tx / 2, ay = ty / 2;              // the tile of level L
-        if (ax >= l.tiles_x || ay >= l.tiles_y) return;  // (an empty block: past the rounded-down level)
+        if (L > local_) return l.pixels.tile().sub(half);
+        const int ax = tx / 2, ay = ty / 2;                           // the tile of level L
+        if (ax >= l.tiles_x || ay >= l.tiles_y) return std::nullopt;  // (an empty block)
+        std::lock_guard lock(assemblies_mu_);
         auto [it, fresh] = assemblies_.try_emplace({L, ax, ay});
         Assembly& a = it->second;
         if (fresh) {
@@ -536,14 +554,30 @@ private:
             // odd-sized pyramids' bytes unchanged.
             a.pixels = Buffer(part_.account, tile_rect(L, ax, ay), info_.bands, info_.format);
         }
-        copy_pixels(half, a.pixels.tile());
-        if (++a.placed < std::min(2, above.tiles_x - 2 * ax) * std::min(2, above.tiles_y - 2 * ay)) return;
-        Buffer done = std::move(a.pixels);
-        assemblies_.erase(it);
+        return a.pixels.tile().sub(half);
+    }
+
+    // Serial: the block of tile (tx, ty) of level L-1 is in its place in
+    // level L (half_target); the tile it completes is shrunk on, queued.
+    void landed(std::size_t L, int tx, int ty) {
+        if (L > local_) return;  // a whole level: finished at the end
+        const Level& l = levels_[L];
+        const Level& above = levels_[L - 1];
+        const int ax = tx / 2, ay = ty / 2;
+        if (ax >= l.tiles_x || ay >= l.tiles_y) return;
+        const int group = std::min(2, above.tiles_x - 2 * ax) * std::min(2, above.tiles_y - 2 * ay);
+        Buffer done;
+        {
+            std::lock_guard lock(assemblies_mu_);
+            auto it = assemblies_.find({L, ax, ay});
+            if (it == assemblies_.end()) fail("internal: a pyramid block landed in a tile that was never made");
+            if (++it->second.placed < group) return;
+            done = std::move(it->second.pixels);
+            assemblies_.erase(it);
+        }
         if (L + 1 < levels_.size()) {
-            Buffer below(part_.account, half_of(done.rect(), levels_[L + 1]), info_.bands, info_.format);
-            shrink2x2_pyramid(done.view(), below.tile(), nodata_);
-            hand_up(L + 1, below.view(), ax, ay);
+            Buffer half = shrink_up(L + 1, done.view(), ax, ay);
+            hand_up(L + 1, half, ax, ay);
         }
         queue_tile(L, ax, ay, std::move(done));
     }
@@ -681,6 +715,7 @@ private:
     std::size_t local_ = 0;                      // levels 1..local_ are kept a few tile rows of a band at a time
     std::size_t own_ = 0;                        // of those, the ones this process finishes (all, unless sharded)
     std::map<std::tuple<std::size_t, int, int>, Assembly> assemblies_;  // (level, tile column, row) -> its tile
+    std::mutex assemblies_mu_;                                          // assemblies_'s map (half_target)
     std::vector<std::uint32_t> order_;                                  // sharded: the level-0 tile order
     int ends_ = 0;                                                      // writer: producers finished
     std::vector<std::uint8_t> copy_bytes_;
