@@ -330,7 +330,7 @@ private:
         const std::size_t n = std::size_t(r.w);
         std::vector<Acc> acc(n * bands), wsum(n), left(n), w(n), ws(n * bands);
         std::vector<std::pair<int, int>> spans;  // the row's covered columns, merged
-        std::vector<std::pair<int, int>> dead, pieces;
+        std::vector<std::pair<int, int>> dead, pieces, copied;
         std::vector<int> count;
         for (int y = r.y; y < r.bottom(); ++y) {
             spans.clear();
@@ -357,6 +357,25 @@ private:
             // there is exactly 0, so the sums are the same bits, and only the
             // edge bands cost more than a copy.
             dead.clear();
+            // Where the row's top image is in its core, it comes first and
+            // is opaque: its weight is 1, nothing is left for the others,
+            // and the pixel is its value (v x 1 / 1, exactly). Those columns
+            // are copied, and left out of the sums (dead from the start).
+            copied.clear();
+            for (std::size_t k = srcs.size(); k-- > 0;) {
+                const Src& s = srcs[k];
+                if (y < s.part.y || y >= s.part.bottom()) continue;
+                const int o = s.part.x - r.x;
+                const int c0 = std::max(o, s.core.x - r.x), c1 = std::min(o + s.part.w, s.core.right() - r.x);
+                if (y >= s.core.y && y < s.core.bottom() && c0 < c1) {
+                    const T* src = s.tile.template row<T>(y - s.at.y);
+                    std::copy(src + std::size_t(c0 - o) * bands, src + std::size_t(c1 - o) * bands,
+                              out.row<T>(y) + std::size_t(c0) * bands);
+                    copied.push_back({c0, c1});
+                    dead.push_back({c0, c1});
+                }
+                break;  // the top image alone
+            }
             for (std::size_t k = srcs.size(); k-- > 0;) {
                 const Src& s = srcs[k];
                 if (y < s.part.y || y >= s.part.bottom()) continue;
@@ -385,11 +404,14 @@ private:
                 }
             }
             T* dst = out.row<T>(y);
-            for (auto [x0, x1] : spans) {
-                for (int x = x0; x < x1; ++x) w[std::size_t(x)] = Acc(1) / wsum[std::size_t(x)];
-                for (int x = x0; x < x1; ++x)
-                    for (int b = 0; b < bands; ++b)
-                        dst[x * bands + b] = to_sample<T>(acc[std::size_t(x) * bands + b] * w[std::size_t(x)]);
+            for (auto [s0, s1] : spans) {
+                live_pieces(s0, s1, copied, pieces);
+                for (auto [x0, x1] : pieces) {
+                    for (int x = x0; x < x1; ++x) w[std::size_t(x)] = Acc(1) / wsum[std::size_t(x)];
+                    for (int x = x0; x < x1; ++x)
+                        for (int b = 0; b < bands; ++b)
+                            dst[x * bands + b] = to_sample<T>(acc[std::size_t(x) * bands + b] * w[std::size_t(x)]);
+                }
             }
             if constexpr (std::is_same_v<T, double>) {
                 // case 2 for doubles: w * v / w may miss v by an ulp; copy it
