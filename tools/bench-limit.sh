@@ -25,9 +25,12 @@
 #   limit = visible / decode rate + output / encode rate   (CPU-seconds)
 #   ratio = the stitch's user+sys / limit               (target <= 1.25)
 #   beside it, not in it: tjbench -tile's throughput at 256x256 tiles over
-#     its whole-image throughput (same run), the share of the encode rate a
-#     256-tiled output can get from libjpeg; and the ratio with the encoder
-#     held to that rate, which leaves tessera's own cost
+#     its whole-image throughput (same run), and the ratio with the encoder
+#     held to that rate. tjbench's tiles are whole JPEGs, each with its own
+#     headers and tables; a TIFF's are abbreviated streams sharing one set,
+#     and the stitch's CPU-s do not fall with 512 or 1024-pixel tiles, so
+#     this second ratio is a lower bound on the stitch's gap, not the
+#     format's floor
 # Also, as the issue asks: wall time at 2 threads over 1 thread (target
 # <= 0.55), the feathered mosaic's ratio (target <= 1.4, it blends), and the
 # Deep Zoom output (at Q85) against the cost of creating its files empty
