@@ -6,10 +6,10 @@
 //
 // Levels. Every level-0 tile is compressed and shrunk 2x2 in the parallel
 // stage (prepare), straight into its place in its tile of the next level;
-// the serial stage writes its bytes and counts the block in. When a tile's 2x2 group has
-// landed, it is shrunk into the level below, and so on, and queued for
-// compression (encode_queue.hpp: taken up by workers in later prepare
-// calls, retired in queue order). Levels whose tiles span more than
+// the serial stage writes its bytes and counts the block in. When a tile's
+// 2x2 group has landed, it is shrunk into the level below, and so on, and
+// queued for compression (encode_queue.hpp: taken up by workers in later
+// prepare calls, retired in queue order). Levels whose tiles span more than
 // one band (the small ones at the top) are kept whole in memory instead and
 // finished at the end. The shrink is libvips's pyramid mean, or GDAL's
 // AVERAGE where a nodata value is set (core/shrink.hpp).
@@ -241,7 +241,7 @@ public:
     // one waiting lower-level tile to compress.
     struct Prepared {
         PlaneBytes bytes;
-        Buffer half;
+        Buffer half;  // a producer's block for the writer (shrink_up); else none
     };
     std::shared_ptr<void> prepare(const ConstTile& tile) override {
         auto p = std::make_shared<Prepared>();
