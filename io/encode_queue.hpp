@@ -1,12 +1,13 @@
 // Tiles waiting to be encoded, internal to io/: the one queue of the
 // streaming writers (tiff_pyramid.cpp, dzsave.cpp).
 //
-// A pyramid writer makes most of its tiles in the serial stage (a strip or
-// a 2x2 group of blocks completes), and encoding them there would serialise
-// the run. So the serial stage queues them (push), the evaluator's workers
-// take them up in prepare() beside their own tile (run), and finish() runs
-// what is left on the run's thread budget (drain, SinkContext::threads:
-// never more threads than --threads asked for). Two orders:
+// A pyramid writer makes most of its tiles in the serial stage (when the
+// 2x2 group of blocks a tile is made of completes), and encoding them there
+// would serialise the run. So the serial stage queues them (push), the
+// evaluator's workers take them up in prepare() beside their own tile (run),
+// and finish() runs what is left on the run's thread budget (drain,
+// SinkContext::threads: never more threads than --threads asked for). Two
+// orders:
 //  - Order::any: a job is done with when its work returns (a Deep Zoom tile
 //    is its own file);
 //  - Order::kept: finished jobs are handed back by retire() in the order

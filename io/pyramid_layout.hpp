@@ -6,8 +6,8 @@
 // Order. A writer that can place tiles anywhere asks for level 0 in vertical
 // bands of band() tiles (a power of two, so that every band-local level's
 // tiles lie inside one band), top to bottom within a band: what must be live
-// at once (the inputs' decode windows, the pyramid strips) is then one band
-// wide, whatever the image's width. Within a band row its lanes (quarters)
+// at once (the inputs' decode windows, the pyramid's tiles being assembled)
+// is then one band wide, whatever the image's width. Within a band row its lanes (quarters)
 // are interleaved, so that tiles computed at once are far apart and rarely
 // wait on the same input. Fixed lanes: the order, hence a file's bytes,
 // never depends on the thread count.

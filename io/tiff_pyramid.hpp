@@ -21,8 +21,8 @@ struct TiffOptions {
     bool pyramid = false;
     enum class BigTiff { automatic, yes, no } bigtiff = BigTiff::automatic;
     // The writer asks for level 0 in vertical bands about this wide: what is
-    // live at once (decode windows, pyramid strips) is one band wide. Only
-    // the schedule changes, never the pixels.
+    // live at once (decode windows, the pyramid's tiles being assembled) is
+    // one band wide. Only the schedule changes, never the pixels.
     int band_width = 16384;
     // Cloud Optimized GeoTIFF layout (GDAL's COG, checked by its validator):
     // every directory at the head of the file, then the tile data from the
