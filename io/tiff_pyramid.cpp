@@ -294,8 +294,7 @@ public:
             Level& l = levels_[L];
             for (int ty = 0; ty < l.tiles_y; ++ty)
                 for (int tx = 0; tx < l.tiles_x; ++tx) {
-                    Rect r = Rect{tx * opt_.tile_w, ty * opt_.tile_h, opt_.tile_w, opt_.tile_h}.intersect(
-                        Rect{0, 0, l.width, l.height});
+                    const Rect r = tile_rect(L, tx, ty);
                     ConstTile t = l.pixels.view().sub(r);
                     queue_tile(L, tx, ty, t);
                     if (L + 1 < levels_.size())

@@ -356,32 +356,29 @@ private:
             // and earlier images skip those columns ("dead"): their weight
             // there is exactly 0, so the sums are the same bits, and only the
             // edge bands cost more than a copy.
+            // The top image's core is opaque and comes first: its weight is
+            // 1, nothing is left for the others, and the pixel is its value
+            // (v x 1 / 1, exactly). Those columns are copied, and left out
+            // of the sums (dead from the start).
             dead.clear();
-            // Where the row's top image is in its core, it comes first and
-            // is opaque: its weight is 1, nothing is left for the others,
-            // and the pixel is its value (v x 1 / 1, exactly). Those columns
-            // are copied, and left out of the sums (dead from the start).
             copied.clear();
-            for (std::size_t k = srcs.size(); k-- > 0;) {
-                const Src& s = srcs[k];
-                if (y < s.part.y || y >= s.part.bottom()) continue;
-                const int o = s.part.x - r.x;
-                const int c0 = std::max(o, s.core.x - r.x), c1 = std::min(o + s.part.w, s.core.right() - r.x);
-                if (y >= s.core.y && y < s.core.bottom() && c0 < c1) {
-                    const T* src = s.tile.template row<T>(y - s.at.y);
-                    std::copy(src + std::size_t(c0 - o) * bands, src + std::size_t(c1 - o) * bands,
-                              out.row<T>(y) + std::size_t(c0) * bands);
-                    copied.push_back({c0, c1});
-                    dead.push_back({c0, c1});
-                }
-                break;  // the top image alone
-            }
+            bool top = true;
             for (std::size_t k = srcs.size(); k-- > 0;) {
                 const Src& s = srcs[k];
                 if (y < s.part.y || y >= s.part.bottom()) continue;
                 const Acc ay = row_opacity(s.image, y);
                 const T* src = s.tile.template row<T>(y - s.at.y);
                 const int o = s.part.x - r.x;  // the part's first column in the tile
+                // the row's core columns (none where the row is not in the core's rows)
+                const bool core_row = y >= s.core.y && y < s.core.bottom();
+                const int c0 = std::max(o, s.core.x - r.x), c1 = std::min(o + s.part.w, s.core.right() - r.x);
+                if (top && core_row && c0 < c1) {
+                    std::copy(src + std::size_t(c0 - o) * bands, src + std::size_t(c1 - o) * bands,
+                              out.row<T>(y) + std::size_t(c0) * bands);
+                    copied.push_back({c0, c1});
+                    dead.push_back({c0, c1});
+                }
+                top = false;
                 live_pieces(o, o + s.part.w, dead, pieces);
                 for (auto [p0, p1] : pieces) {
                     const float* ax = s.ax.data() + (p0 - o);
@@ -398,10 +395,7 @@ private:
                     Acc* a = acc.data() + std::size_t(p0) * bands;
                     for (int i = 0; i < pw * bands; ++i) a[i] += ws[std::size_t(i)] * Acc(sp[i]);
                 }
-                if (y >= s.core.y && y < s.core.bottom()) {  // this row is in the core's rows
-                    int c0 = std::max(o, s.core.x - r.x), c1 = std::min(o + s.part.w, s.core.right() - r.x);
-                    if (c0 < c1) add_interval(dead, c0, c1);
-                }
+                if (core_row && c0 < c1) add_interval(dead, c0, c1);
             }
             T* dst = out.row<T>(y);
             for (auto [s0, s1] : spans) {
