@@ -78,15 +78,18 @@ public:
 
 }  // namespace
 
-// The u8/u16 pyramid kernel runs in three passes along each row (see
-// core/src/shrink.cpp); each output sample must still be (a + b + c + d + 2)
-// >> 2 of its own four, for any band count, width (odd, one pixel) and
-// offset of the tile in its source, with no byte written outside it.
+// The u8/u16 pyramid kernel runs in three passes along each row, and u8
+// with 1-4 bands in groups of 8 output samples with SSSE3 where the CPU has
+// it (see core/src/shrink.cpp); each output sample must still be (a + b + c
+// + d + 2) >> 2 of its own four, for any band count, width (odd, one pixel,
+// either side of a group's or a shuffle repeat's end) and offset of the
+// tile in its source, with no byte written outside it.
 template <class T>
 void check_mean_rows(int bands) {
     std::uint32_t seed = 12345u + unsigned(bands);
     auto next = [&] { return seed = seed * 1664525u + 1013904223u; };
-    for (int w : {1, 2, 7, 256}) {
+    for (int w : {1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 25, 47, 256}) {
+        CAPTURE(w);
         const Rect src_rect{6, 4, 2 * w + 6, 8};  // the tile is at x 3..3+w of dst's frame
         const Rect dst_rect{5, 2, w, 3};          // rows 4..9 of src, columns 10..10+2w
         std::vector<T> in(std::size_t(src_rect.area()) * bands);
@@ -118,9 +121,15 @@ void check_mean_rows(int bands) {
 }
 
 TEST_CASE("writers: the u8 and u16 2x2 mean is exact for every band count - width and offset") {
-    for (int bands : {1, 2, 3, 4, 5}) {
-        check_mean_rows<std::uint8_t>(bands);
-        check_mean_rows<std::uint16_t>(bands);
+    for (bool simd : {true, false}) {
+        CAPTURE(simd);
+        const bool was = set_shrink_simd(simd);
+        for (int bands : {1, 2, 3, 4, 5}) {
+            CAPTURE(bands);
+            check_mean_rows<std::uint8_t>(bands);
+            check_mean_rows<std::uint16_t>(bands);
+        }
+        set_shrink_simd(was);
     }
 }
 

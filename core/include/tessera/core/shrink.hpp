@@ -41,6 +41,11 @@ void shrink_box(const ConstTile& src, const Tile& dst, int hshrink, int vshrink,
 // libvips's pyramid region shrink ("average"): src must cover 2 x dst.
 void shrink2x2_mean(const ConstTile& src, const Tile& dst);
 
+// Whether shrink2x2_mean may use the CPU's vector instructions where it has
+// them (the default): the same bits either way. Returns the previous
+// setting; tests turn it off to check the portable loops on this machine.
+bool set_shrink_simd(bool allowed);
+
 // GDAL's AVERAGE with a nodata value: src must cover 2 x dst.
 void shrink2x2_valid_mean(const ConstTile& src, const Tile& dst, double nodata);
 
