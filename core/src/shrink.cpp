@@ -178,15 +178,15 @@ void shrink2x2_mean_rows_3pass(const ConstTile& src, const Tile& dst, int nb) {
 }
 
 #if TESSERA_SHRINK_SSSE3
-// The u8 2x2 mean with SSSE3 (every x86-64 CPU since 2006 but the first
-// AMD64 ones; checked at run time), the same bits as the loops above,
+// The u8 2x2 mean with SSSE3 (Intel's x86-64 CPUs since 2006, AMD's since
+// 2011; checked at run time), the same bits as the loops above,
 // about 2x faster than the 3-pass loop on 256^2 RGB tiles (8.5 against
 // 17.9 us). Output samples go in groups of 8: sample j of a row averages
 // input samples s(j) and s(j) + B of both rows, s(j) = 2B (j / B) + j % B.
 // One or two 16-byte loads per row cover a group's inputs; a byte shuffle
 // puts each sample's two inputs side by side, and pmaddubsw (times 1)
 // adds each pair into 16 bits. Then (row a + row b + 2) >> 2 and a pack.
-// The shuffle pattern repeats every B groups (B / gcd(8, B); 3 for RGB).
+// The shuffle pattern repeats every B / gcd(8, B) groups (3 for RGB, else 1).
 // The row's samples past its last whole repeat take the scalar formula.
 template <int B>
 struct Ssse3Groups {
