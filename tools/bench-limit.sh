@@ -178,14 +178,15 @@ EOF
         bw=$("$TESSERA" ops --json | $PY -c 'import json, sys
 print(next(p["default_value"] for o in json.load(sys.stdin)["ops"] if o["name"] == "mosaic" for p in o["params"] if p["name"] == "blend_width"))')
         blended=$($PY - "$csv" "$cw" "$ch" "$bw" <<'EOF'
-import csv, os, subprocess, sys
+import csv, math, os, subprocess, sys
 import numpy as np
 path, cw, ch, bw = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 rows = list(csv.DictReader(open(path)))
 first = rows[0]["file"] if os.path.isabs(rows[0]["file"]) else os.path.join(os.path.dirname(path), rows[0]["file"])
 w, h = (int(subprocess.run(["vipsheader", "-f", k, first], capture_output=True, text=True).stdout) for k in ("width", "height"))
 clip = lambda x0, y0, x1, y1: (min(max(x0, 0), cw), min(max(y0, 0), ch), min(max(x1, 0), cw), min(max(y1, 0), ch))
-at = [(round(float(r["x"])), round(float(r["y"]))) for r in rows]
+# where the mosaic places a scan: from the first column whose centre is inside it
+at = [(math.ceil(float(r["x"]) - 0.5), math.ceil(float(r["y"]) - 0.5)) for r in rows]
 boxes = [clip(x, y, x + w, y + h) for x, y in at]
 cores = [clip(x + bw, y + bw, x + w - bw, y + h - bw) for x, y in at]
 # on the grid of every box's and core's edges: cells under a later core
