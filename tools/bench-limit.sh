@@ -74,6 +74,46 @@ tj_rate() {
     awk -v fps="$fps" -v px="$px" -v cpu="$cpu" 'BEGIN {printf "%.1f\n", fps * 2.2 * px / 1e6 / cpu}'
 }
 
+# The canvas pixels a run must decode: $1 the positions CSV, $2 $3 the
+# canvas, $4 a blend width, $5 how positions are placed (stitch: the nearest
+# whole pixel, floor(x + 0.5); mosaic: from the first column whose centre
+# is inside the scan, ceil(x - 0.5)). Each scan counts where it is on the
+# canvas and not under the opaque core (the scan less the blend width on
+# each side) of a later scan: with width 0 the union of the scans (what
+# shows, for the stitch); with the mosaic's, also the earlier scans'
+# pixels mixed in under a later one's fade (ops/mosaic.cpp demands
+# nothing under a later core, and all the rest). The scans are one size
+# (make_scans): the first one's.
+covered() {
+    $PY - "$@" <<'EOF'
+import csv, math, os, subprocess, sys
+import numpy as np
+path, cw, ch, bw, rule = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+rows = list(csv.DictReader(open(path)))
+first = rows[0]["file"] if os.path.isabs(rows[0]["file"]) else os.path.join(os.path.dirname(path), rows[0]["file"])
+w, h = (int(subprocess.run(["vipsheader", "-f", k, first], capture_output=True, text=True).stdout) for k in ("width", "height"))
+place = (lambda v: math.floor(v + 0.5)) if rule == "stitch" else (lambda v: math.ceil(v - 0.5))
+at = [(place(float(r["x"])), place(float(r["y"]))) for r in rows]
+clip = lambda x0, y0, x1, y1: (min(max(x0, 0), cw), min(max(y0, 0), ch), min(max(x1, 0), cw), min(max(y1, 0), ch))
+boxes = [clip(x, y, x + w, y + h) for x, y in at]
+cores = [clip(x + bw, y + bw, x + w - bw, y + h - bw) for x, y in at]
+# on the grid of every box's and core's edges, latest scan first: the cells
+# of each box not yet under a later core, then its own core's cells marked
+xs = np.unique([v for b in boxes + cores for v in (b[0], b[2])])
+ys = np.unique([v for b in boxes + cores for v in (b[1], b[3])])
+dx, dy = np.diff(xs), np.diff(ys)
+under = np.zeros((len(dy), len(dx)), bool)
+area = 0
+for b, c in zip(reversed(boxes), reversed(cores)):
+    i0, i1, j0, j1 = np.searchsorted(xs, [b[0], b[2]]).tolist() + np.searchsorted(ys, [b[1], b[3]]).tolist()
+    area += int(dy[j0:j1] @ (~under[j0:j1, i0:i1]) @ dx[i0:i1])
+    if c[0] < c[2] and c[1] < c[3]:
+        i0, i1, j0, j1 = np.searchsorted(xs, [c[0], c[2]]).tolist() + np.searchsorted(ys, [c[1], c[3]]).tolist()
+        under[j0:j1, i0:i1] = True
+print(area)
+EOF
+}
+
 # One timed command: prints "wall user+sys maxrss_kb".
 timed() {
     local f=$work/time.txt
@@ -116,33 +156,12 @@ for s in "${scales[@]}"; do
     if [ "$share" = 0 ]; then share=; fi  # no tjbench -tile figure: leave the line out
     [ -n "$share" ] && echo "tiling: tjbench encodes 256x256 tiles at $share of its whole-image rate (median of ${#tshare[@]} scans): encode at 256 tiles $(awk -v e="$erate" -v s="$share" 'BEGIN {printf "%.1f", e * s}') Mpx/s"
 
-    visible=$($PY - "$csv" "$cw" "$ch" "$DATA/$s" <<'EOF'
-import csv, os, subprocess, sys
-path, cw, ch, base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-rows = list(csv.DictReader(open(path)))
-rects = [(float(r["x"]), float(r["y"])) for r in rows]
-# the scans are one size (make_scans): the first one's
-first = rows[0]["file"] if os.path.isabs(rows[0]["file"]) else os.path.join(os.path.dirname(path), rows[0]["file"])
-w, h = (int(subprocess.run(["vipsheader", "-f", k, first], capture_output=True, text=True).stdout) for k in ("width", "height"))
-# union area on the canvas: sweep over x, merging y intervals per strip
-boxes = [(max(0, int(x)), max(0, int(y)), min(cw, int(x) + w), min(ch, int(y) + h)) for x, y in rects]
-xs = sorted({b[0] for b in boxes} | {b[2] for b in boxes})
-area = 0
-for x0, x1 in zip(xs, xs[1:]):
-    iv = sorted((b[1], b[3]) for b in boxes if b[0] <= x0 and b[2] >= x1)
-    cover, end = 0, -1
-    for y0, y1 in iv:
-        if y1 <= end: continue
-        cover += y1 - max(y0, end)
-        end = y1
-    area += cover * (x1 - x0)
-print(area)
-EOF
-)
+    visible=$(covered "$csv" "$cw" "$ch" 0 stitch)
     stitch=("$TESSERA" stitch "$csv" --canvas "$cw" "$ch" --tile-size 256 --compression jpeg --quality 85 --pyramid -q)
     out=$work/out.tif
     outpx() { $PY -c "import tifffile,sys; t=tifffile.TiffFile(sys.argv[1]); print(sum(p.shape[0]*p.shape[1] for p in t.pages))" "$1"; }
-    limit_of() { awk -v v="$visible" -v o="$1" -v d="$drate" -v e="$erate" 'BEGIN {printf "%.2f", v / 1e6 / d + o / 1e6 / e}'; }
+    # the limit for $1 output pixels, with $2 pixels to decode (default: the visible ones)
+    limit_of() { awk -v v="${2:-$visible}" -v o="$1" -v d="$drate" -v e="$erate" 'BEGIN {printf "%.2f", v / 1e6 / d + o / 1e6 / e}'; }
 
     if [[ " $CASES " = *" stitch "* ]]; then
         res=()
@@ -168,44 +187,15 @@ EOF
         r=$(timed "$TESSERA" mosaic "$csv" --no-register --blend feather --canvas "$cw" "$ch" --tile-size 256 \
             --compression jpeg --quality 85 --pyramid -q -o "$out")
         opx=$(outpx "$out")
-        echo "feathered mosaic: $(awk '{print $1}' <<<"$r") s wall, $(awk '{print $2}' <<<"$r") CPU-s; ratio $(awk -v c="$(awk '{print $2}' <<<"$r")" -v l="$(limit_of "$opx")" 'BEGIN {printf "%.2f", c / l}') (target <= 1.4)"
-        # What a blend must decode is more than what shows: under a later
-        # scan's fade (its blend_width inside each edge) the earlier scan's
-        # pixels are mixed in, so they must be decoded too; only under a
-        # later scan's opaque core (the scan less blend_width each side) are
-        # they not needed (ops/mosaic.cpp demands nothing there). The same
-        # limit with those pixels in place of the visible ones, beside it.
+        mcpu=$(awk '{print $2}' <<<"$r")
+        echo "feathered mosaic: $(awk '{print $1}' <<<"$r") s wall, $mcpu CPU-s; ratio $(awk -v c="$mcpu" -v l="$(limit_of "$opx")" 'BEGIN {printf "%.2f", c / l}') (target <= 1.4)"
+        # What a blend must decode is more than what shows (see covered):
+        # the same limit with those pixels in place of the visible ones.
         bw=$("$TESSERA" ops --json | $PY -c 'import json, sys
 print(next(p["default_value"] for o in json.load(sys.stdin)["ops"] if o["name"] == "mosaic" for p in o["params"] if p["name"] == "blend_width"))')
-        blended=$($PY - "$csv" "$cw" "$ch" "$bw" <<'EOF'
-import csv, math, os, subprocess, sys
-import numpy as np
-path, cw, ch, bw = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-rows = list(csv.DictReader(open(path)))
-first = rows[0]["file"] if os.path.isabs(rows[0]["file"]) else os.path.join(os.path.dirname(path), rows[0]["file"])
-w, h = (int(subprocess.run(["vipsheader", "-f", k, first], capture_output=True, text=True).stdout) for k in ("width", "height"))
-clip = lambda x0, y0, x1, y1: (min(max(x0, 0), cw), min(max(y0, 0), ch), min(max(x1, 0), cw), min(max(y1, 0), ch))
-# where the mosaic places a scan: from the first column whose centre is inside it
-at = [(math.ceil(float(r["x"]) - 0.5), math.ceil(float(r["y"]) - 0.5)) for r in rows]
-boxes = [clip(x, y, x + w, y + h) for x, y in at]
-cores = [clip(x + bw, y + bw, x + w - bw, y + h - bw) for x, y in at]
-# on the grid of every box's and core's edges: cells under a later core
-xs = np.unique([v for b in boxes + cores for v in (b[0], b[2])])
-ys = np.unique([v for b in boxes + cores for v in (b[1], b[3])])
-cell = np.diff(ys)[:, None] * np.diff(xs)[None, :]
-under = np.zeros(cell.shape, bool)
-area = 0
-for b, c in zip(reversed(boxes), reversed(cores)):
-    i0, i1, j0, j1 = np.searchsorted(xs, [b[0], b[2]]).tolist() + np.searchsorted(ys, [b[1], b[3]]).tolist()
-    area += int((cell[j0:j1, i0:i1] * ~under[j0:j1, i0:i1]).sum())
-    if c[0] < c[2] and c[1] < c[3]:
-        i0, i1, j0, j1 = np.searchsorted(xs, [c[0], c[2]]).tolist() + np.searchsorted(ys, [c[1], c[3]]).tolist()
-        under[j0:j1, i0:i1] = True
-print(area)
-EOF
-)
-        blimit=$(awk -v v="$blended" -v o="$opx" -v d="$drate" -v e="$erate" 'BEGIN {printf "%.2f", v / 1e6 / d + o / 1e6 / e}')
-        echo "  the blend must decode $(awk -v v="$blended" 'BEGIN {printf "%.2f", v / 1e9}') Gpx (each scan's pixels not under a later scan's opaque core, blend_width $bw): limit $blimit CPU-s, ratio $(awk -v c="$(awk '{print $2}' <<<"$r")" -v l="$blimit" 'BEGIN {printf "%.2f", c / l}')"
+        blended=$(covered "$csv" "$cw" "$ch" "$bw" mosaic)
+        blimit=$(limit_of "$opx" "$blended")
+        echo "  the blend must decode $(awk -v v="$blended" 'BEGIN {printf "%.2f", v / 1e9}') Gpx (each scan's pixels not under a later scan's opaque core, blend_width $bw): limit $blimit CPU-s, ratio $(awk -v c="$mcpu" -v l="$blimit" 'BEGIN {printf "%.2f", c / l}')"
     fi
     if [[ " $CASES " = *" dz "* ]]; then
         # at Q85, the setting the encode rate was measured at (Deep Zoom's default is 75)
@@ -233,24 +223,21 @@ EOF
 import os, sys, time
 src = sys.argv[1]
 files = [os.path.relpath(os.path.join(d, f), src) for d, _, fs in os.walk(src) for f in fs]
-dst = src + "_floor"
-t0 = time.process_time(); w0 = time.perf_counter()
-for d in sorted({os.path.dirname(f) for f in files}):
-    os.makedirs(os.path.join(dst, d), exist_ok=True)
-for f in files:
-    open(os.path.join(dst, f), "wb").close()
-empty = (time.perf_counter() - w0, time.process_time() - t0)
-# and again with each file's bytes (read beforehand, outside the timing):
-# what the kernel costs to store the same output, blocks and all
+# the same folders and files under dst, each with its bytes from contents
+# (read beforehand, outside the timing): wall and CPU seconds
+def write_all(dst, contents):
+    t0 = time.process_time(); w0 = time.perf_counter()
+    for d in sorted({os.path.dirname(f) for f in files}):
+        os.makedirs(os.path.join(dst, d), exist_ok=True)
+    for f, b in zip(files, contents):
+        with open(os.path.join(dst, f), "wb") as out:
+            out.write(b)
+    return f"{time.perf_counter() - w0:.2f} {time.process_time() - t0:.2f}"
+empty = write_all(src + "_floor", [b""] * len(files))
+# and with each file's bytes: what the kernel costs to store the same
+# output, blocks and all
 data = [open(os.path.join(src, f), "rb").read() for f in files]
-dst = src + "_floor_bytes"
-t0 = time.process_time(); w0 = time.perf_counter()
-for d in sorted({os.path.dirname(f) for f in files}):
-    os.makedirs(os.path.join(dst, d), exist_ok=True)
-for f, b in zip(files, data):
-    with open(os.path.join(dst, f), "wb") as out:
-        out.write(b)
-print(f"{len(files)} {empty[0]:.2f} {empty[1]:.2f} {time.perf_counter() - w0:.2f} {time.process_time() - t0:.2f}")
+print(len(files), empty, write_all(src + "_floor_bytes", data))
 EOF
 )
         read -r nfiles fwall fcpu bwall bcpu <<<"$floor"
