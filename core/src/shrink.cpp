@@ -177,6 +177,9 @@ void shrink2x2_mean_rows_3pass(const ConstTile& src, const Tile& dst, int nb) {
     }
 }
 
+// set_shrink_simd's setting: whether shrink2x2_u8_simd may run.
+std::atomic<bool> g_simd_allowed{true};
+
 #if TESSERA_SHRINK_SSSE3
 // The u8 2x2 mean with SSSE3 (Intel's x86-64 CPUs since 2006, AMD's since
 // 2011; checked at run time), the same bits as the loops above,
@@ -263,8 +266,6 @@ __attribute__((target("ssse3"))) void shrink2x2_u8_ssse3(const ConstTile& src, c
     }
 }
 
-std::atomic<bool> g_simd_allowed{true};
-
 // Runs the SSSE3 kernel for u8 with 1-4 bands where the CPU has it.
 bool shrink2x2_u8_simd(const ConstTile& src, const Tile& dst) {
     static const bool has = __builtin_cpu_supports("ssse3");
@@ -278,7 +279,6 @@ bool shrink2x2_u8_simd(const ConstTile& src, const Tile& dst) {
     }
 }
 #else
-std::atomic<bool> g_simd_allowed{true};
 bool shrink2x2_u8_simd(const ConstTile&, const Tile&) { return false; }
 #endif
 
