@@ -4,6 +4,15 @@
 #include <string>
 
 namespace tessera {
+namespace {
+// Image k's rect less `inset` on every side (its opaque core in a feather).
+auto inset_of(const std::vector<Rect>& rects, int inset) {
+    return [&rects, inset](int k) {
+        const Rect& h = rects[std::size_t(k)];
+        return Rect{h.x + inset, h.y + inset, h.w - 2 * inset, h.h - 2 * inset};
+    };
+}
+}  // namespace
 
 Stack::Stack(const std::vector<IntPair>& at, std::span<const ImageInfo> in) : Stack(at, in, {}) {}
 
@@ -121,11 +130,13 @@ void Stack::demand_insert(const Rect& r, const std::vector<int>& hits, Demand& n
     }
 }
 
-Rect Stack::uncovered_box(const Rect& part, const std::vector<int>& hits, std::size_t from) const {
-    const auto& rects = index_.rects();
+// part minus the cores in turn (a short list of disjoint rects, as
+// covered() keeps it), then the box of what is left.
+template <class CoreOf>
+Rect Stack::uncovered(const Rect& part, const std::vector<int>& hits, std::size_t from, CoreOf core_of) const {
     std::vector<Rect> left{part}, next;
     for (std::size_t j = from; j < hits.size() && !left.empty(); ++j) {
-        const Rect& c = rects[std::size_t(hits[j])];
+        const Rect c = core_of(hits[j]);
         if (c.empty()) continue;
         subtract(left, c, next);
         if (left.size() > 64) return part;  // scattered: a looser box, never a smaller one
@@ -135,14 +146,24 @@ Rect Stack::uncovered_box(const Rect& part, const std::vector<int>& hits, std::s
     return box;
 }
 
+Rect Stack::uncovered_box(const Rect& part, const std::vector<int>& hits, std::size_t from) const {
+    const auto& rects = index_.rects();
+    return uncovered(part, hits, from, [&](int k) { return rects[std::size_t(k)]; });
+}
+
+Rect Stack::uncovered_box(const Rect& part, const std::vector<int>& hits, std::size_t from, int inset) const {
+    return uncovered(part, hits, from, inset_of(index_.rects(), inset));
+}
+
+Rect Stack::uncovered_box(const Rect& part, const std::vector<int>& hits, std::size_t from,
+                          const std::vector<Rect>& cores) const {
+    return uncovered(part, hits, from, [&](int k) { return cores[std::size_t(k)]; });
+}
+
 // part minus each of the images in turn, kept as a short list of disjoint
 // rects; covered when nothing is left.
 bool Stack::covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from, int inset) const {
-    const auto& rects = index_.rects();
-    return covered(part, hits, from, [&](int k) {
-        const Rect& h = rects[std::size_t(k)];
-        return Rect{h.x + inset, h.y + inset, h.w - 2 * inset, h.h - 2 * inset};
-    });
+    return covered(part, hits, from, inset_of(index_.rects(), inset));
 }
 
 bool Stack::covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from,

@@ -46,6 +46,12 @@ public:
     // (cores[k] for image k, indexed as rects()).
     bool covered_by(const Rect& part, const std::vector<int>& hits, std::size_t from,
                     const std::vector<Rect>& cores) const;
+    // The bounding box of what the same cores (each image less `inset`, or
+    // cores[k]) leave of `part`: empty exactly when covered_by; `part`
+    // itself past 64 pieces, never a smaller box than the truth.
+    Rect uncovered_box(const Rect& part, const std::vector<int>& hits, std::size_t from, int inset) const;
+    Rect uncovered_box(const Rect& part, const std::vector<int>& hits, std::size_t from,
+                       const std::vector<Rect>& cores) const;
 
 private:
     void find_visible();
@@ -56,6 +62,8 @@ private:
     static void subtract(std::vector<Rect>& left, const Rect& c, std::vector<Rect>& next);
     template <class CoreOf>
     bool covered(const Rect& part, const std::vector<int>& hits, std::size_t from, CoreOf core_of) const;
+    template <class CoreOf>
+    Rect uncovered(const Rect& part, const std::vector<int>& hits, std::size_t from, CoreOf core_of) const;
     SpatialIndex index_;
     std::vector<Rect> visible_;
 };

@@ -151,6 +151,103 @@ TEST_CASE("mosaic: feather is the same across tile seams - where one image cover
     }
 }
 
+TEST_CASE("mosaic: feather asks an image only for what the later cores leave - its rows the same across a tile row") {
+    // image 1 (40x40) at (0, 0); image 2 (60x30) at (-10, 20), later, blend
+    // 4: its core [-6, 46) x [24, 46) hides image 1's rows 24.. at every
+    // column, and columns 0..40 of image 1 nowhere else
+    auto op = build({{"at", std::vector<IntPair>{{0, 0}, {-10, 20}}}, {"blend_width", std::int64_t(4)}},
+                    {tt::header(100, 100), tt::header(40, 40), tt::header(60, 30)});
+    Demand need;
+    op->demand({0, 16, 16, 16}, need);  // rows 16..32: both, blended
+    REQUIRE(need.size() == 2);
+    CHECK(need[0].input == 1);
+    CHECK(need[0].rect == Rect{0, 16, 16, 8});  // rows 24..32 are under the core
+    CHECK_FALSE(need[0].place.has_value());
+    CHECK(need[1].input == 2);
+    CHECK(need[1].rect == Rect{10, 0, 16, 12});
+    // image 2 (30x30) at (10, 10) over image 1 (40x40) at (0, 0), blend 4:
+    // its core [14, 36)^2; a tile across image 2's left edge asks image 1
+    // only for the columns left of the core, with all the tile's rows (the
+    // rows below 36 show image 1 again: its box is its whole rect)
+    auto inside = build({{"at", std::vector<IntPair>{{0, 0}, {10, 10}}}, {"blend_width", std::int64_t(4)}},
+                        {tt::header(100, 100), tt::header(40, 40), tt::header(30, 30)});
+    need.clear();
+    inside->demand({8, 16, 16, 8}, need);
+    REQUIRE(need.size() == 2);
+    CHECK(need[0].input == 1);
+    CHECK(need[0].rect == Rect{8, 16, 6, 8});
+    CHECK(need[1].input == 2);
+    CHECK(need[1].rect == Rect{0, 6, 14, 8});
+    // the same columns for every tile of a row that meets the same cores
+    need.clear();
+    inside->demand({8, 24, 16, 8}, need);
+    REQUIRE(need.size() == 2);
+    CHECK(need[0].rect == Rect{8, 24, 6, 8});
+}
+
+TEST_CASE(
+    "mosaic: feather is the spec's over-compositing of raised-cosine opacities - u8 and f32 at several tile sizes") {
+    // An independent reference of the header's formula, in double: from the
+    // last image covering a pixel down, each takes its opacity (the product
+    // of its column and row ramps) times what the later ones left, and the
+    // pixel is the weighted mean; the base where no image covers. Any
+    // column or row a blend needs and did not pull would be far off.
+    const int bw = 12;
+    auto ramp = [&](int e) { return e >= bw ? 1.0 : 0.5 - 0.5 * std::cos(M_PI * (e + 0.5) / bw); };
+    for (auto [bands, format] : {std::pair{3, VIPS_FORMAT_UCHAR}, std::pair{1, VIPS_FORMAT_FLOAT}}) {
+        CAPTURE(bands);
+        tt::TempDir dir;
+        Graph g(standard_registry());
+        std::vector<VImage> ims{tt::pattern(230, 170, bands, format, 9)};
+        const std::vector<IntPair> at = {{-10, 5}, {60, 30}, {100, 60}, {150, -20}, {20, 100}, {70, 40}};
+        for (std::size_t k = 0; k < at.size(); ++k)
+            ims.push_back(tt::pattern(90 + 7 * int(k), 80 - 5 * int(k), bands, format, int(k)));
+        std::vector<NodeId> in;
+        std::vector<Buffer> px;
+        for (std::size_t k = 0; k < ims.size(); ++k) {
+            in.push_back(tt::load_image(g, dir, ims[k], "i" + std::to_string(k) + ".v"));
+            px.push_back(tt::from_vips(ims[k]));
+        }
+        NodeId m = g.add("mosaic", in, {{"at", at}, {"blend_width", std::int64_t(bw)}});
+        Buffer want(nullptr, Rect{0, 0, 230, 170}, bands, format == VIPS_FORMAT_UCHAR ? Format::u8 : Format::f32);
+        int blended = 0;
+        dispatch_format(want.view().format, [&](auto z) {
+            using T = decltype(z);
+            for (int y = 0; y < 170; ++y)
+                for (int x = 0; x < 230; ++x) {
+                    std::vector<double> acc(std::size_t(bands), 0.0);
+                    double wsum = 0, left = 1;
+                    int n = 0;
+                    for (std::size_t k = at.size(); k-- > 0;) {
+                        const Rect r{int(at[k][0]), int(at[k][1]), ims[k + 1].width(), ims[k + 1].height()};
+                        if (!r.contains(Point{x, y})) continue;
+                        ++n;
+                        const double a =
+                            ramp(std::min(x - r.x, r.right() - 1 - x)) * ramp(std::min(y - r.y, r.bottom() - 1 - y));
+                        const T* v = px[k + 1].view().template row<T>(y - r.y) + std::size_t(x - r.x) * bands;
+                        for (int b = 0; b < bands; ++b) acc[std::size_t(b)] += a * left * double(v[b]);
+                        wsum += a * left;
+                        left *= 1 - a;
+                    }
+                    T* o = want.tile().template row<T>(y) + std::size_t(x) * bands;
+                    const T* base = px[0].view().template row<T>(y) + std::size_t(x) * bands;
+                    for (int b = 0; b < bands; ++b) {
+                        const double v = n ? acc[std::size_t(b)] / wsum : double(base[b]);
+                        o[b] = std::is_floating_point_v<T> ? T(v) : T(std::lround(v));
+                    }
+                    blended += n > 1 && left > 0;
+                }
+        });
+        CHECK(blended > 1000);  // the overlaps' edges really are blends
+        for (int tile : {16, 37, 230}) {
+            CAPTURE(tile);
+            // u8: the op accumulates in float, the reference in double (a
+            // level at most where a mean lands on a half); f32: a few ulps
+            CHECK(tt::max_abs_diff(tt::render(g, m, tile, 2), want) <= (bands == 3 ? 1.0 : 1e-3));
+        }
+    }
+}
+
 TEST_CASE("mosaic: feather leaves no seam between tiles of different brightness") {
     // two constant tiles, 100 and 140, overlapping by 60 columns; the blend
     // width is 24: across the overlap the value changes by at most
