@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "file_cache.hpp"
+#include "tessera/core/compute_slots.hpp"
 #include "tessera/core/error.hpp"
 
 namespace tessera::io {
@@ -397,7 +398,14 @@ void JpegDecoders::read(Source source, const std::string& path, const ImageInfo&
         if (!dec) dec = slot.empty() ? add_decoder(r, slot, path, info) : slot.front();
     }
     {
-        std::lock_guard lock(dec->mu);
+        // Busy: another tile is having this decoder make rows, most often
+        // the rows this one needs too (a row of tiles over one scan); the
+        // wait lends this thread's slot to the run's spare thread.
+        std::unique_lock lock(dec->mu, std::try_to_lock);
+        if (!lock.owns_lock()) {
+            WaitScope wait;
+            lock.lock();
+        }
         if (dec->read(out)) ++r.rewinds;
     }
     // Over budget: drop the least recently used sources' decoders (not this one's).

@@ -5,9 +5,12 @@
 // and the evaluator's own runs are checked under ASan/UBSan instead.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "support.hpp"
+#include "tessera/core/compute_slots.hpp"
 
 using namespace tessera;
 
@@ -103,5 +106,66 @@ TEST_CASE("concurrency: the pyramid writer compresses on many threads and writes
             return vips::VImage::new_from_file(f.c_str(), vips::VImage::option()->set("page", level)).copy_memory();
         };
         CHECK(tt::max_abs_diff(tt::from_vips(page(out)), page(ref)) == 0);
+    }
+}
+
+TEST_CASE("concurrency: sources waiting on another thread lend their compute slot and never more compute at once") {
+    // One slot. A holds it and waits, in a WaitScope, for B to hold it:
+    // only a lent slot lets B in (without the lending A gives up after 10 s
+    // and the test fails; it does not hang). A takes it back only once B
+    // has let go.
+    {
+        ComputeSlots one(1);
+        std::atomic<bool> a_waits{false}, b_in{false}, b_out{false}, stuck{false}, a_after_b{false};
+        std::thread a([&] {
+            ComputeSlots::Hold hold(one);
+            {
+                WaitScope wait;
+                a_waits = true;
+                const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+                while (!b_in && !stuck)
+                    if (std::chrono::steady_clock::now() > deadline)
+                        stuck = true;
+                    else
+                        std::this_thread::yield();
+            }  // taken back: B has let go by now
+            a_after_b = b_out.load();
+        });
+        std::thread b([&] {
+            while (!a_waits && !stuck) std::this_thread::yield();  // A holds it, and waits
+            ComputeSlots::Hold hold(one);
+            b_in = true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            b_out = true;
+        });
+        a.join();
+        b.join();
+        CHECK_FALSE(stuck.load());
+        CHECK(a_after_b.load());
+        CHECK(one.free_slots() == 1);
+    }
+    // Two slots, five threads: never more than two hold one at once, a
+    // thread's second Hold is its first slot, and outside a Hold a
+    // WaitScope lends nothing.
+    ComputeSlots slots(2);
+    std::atomic<int> holding{0}, most{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 5; ++t)
+        threads.emplace_back([&] {
+            for (int round = 0; round < 40; ++round) {
+                ComputeSlots::Hold hold(slots);
+                ComputeSlots::Hold again(slots);
+                const int now = ++holding;
+                for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {}
+                std::this_thread::sleep_for(std::chrono::microseconds(100));
+                --holding;
+            }
+        });
+    for (auto& th : threads) th.join();
+    CHECK(most.load() == 2);
+    CHECK(slots.free_slots() == 2);
+    {
+        WaitScope idle;
+        CHECK(slots.free_slots() == 2);
     }
 }
