@@ -28,6 +28,7 @@
 #include "gdal_common.hpp"
 #include "gdal_types.hpp"
 #include "io_list.hpp"
+#include "tessera/core/compute_slots.hpp"
 #include "tessera/io/io.hpp"
 
 namespace tessera {
@@ -346,7 +347,7 @@ public:
         INIT_RASTERIO_EXTRA_ARG(extra);
         const auto sample = GSpacing(format_size(info_.format));
         std::unique_lock<std::mutex> one_at_a_time;
-        if (serialise_) one_at_a_time = std::unique_lock(path_mutex(path_));
+        if (serialise_) one_at_a_time = lock_or_lend(path_mutex(path_));
         CPLErr e = GDALDatasetRasterIOEx(ds, GF_Read, out.rect.x, out.rect.y, out.rect.w, out.rect.h, out.data,
                                          out.rect.w, out.rect.h, gdal_type(info_.format), int(bands_.size()),
                                          const_cast<int*>(bands_.data()), GSpacing(out.pixel_bytes()),

@@ -401,11 +401,7 @@ void JpegDecoders::read(Source source, const std::string& path, const ImageInfo&
         // Busy: another tile is having this decoder make rows, most often
         // the rows this one needs too (a row of tiles over one scan); the
         // wait lends this thread's slot to the run's spare thread.
-        std::unique_lock lock(dec->mu, std::try_to_lock);
-        if (!lock.owns_lock()) {
-            WaitScope wait;
-            lock.lock();
-        }
+        auto lock = lock_or_lend(dec->mu);
         if (dec->read(out)) ++r.rewinds;
     }
     // Over budget: drop the least recently used sources' decoders (not this one's).

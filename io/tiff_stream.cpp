@@ -14,6 +14,7 @@
 
 #include "block_cache.hpp"
 #include "file_cache.hpp"
+#include "tessera/core/compute_slots.hpp"
 #include "tessera/core/error.hpp"
 #include "vips_common.hpp"
 
@@ -247,7 +248,7 @@ struct TiffReaders::Impl {
             ++hits;
             return b;
         }
-        std::lock_guard lock(p.mu);
+        auto lock = lock_or_lend(p.mu);           // (another thread may be decoding it: lend the wait)
         if (auto b = blocks.find(p.id, block)) {  // decoded while this thread waited
             ++hits;
             return b;

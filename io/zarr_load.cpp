@@ -42,6 +42,7 @@
 
 #include "block_cache.hpp"
 #include "io_list.hpp"
+#include "tessera/core/compute_slots.hpp"
 #include "tessera/core/error.hpp"
 #include "tessera/io/io.hpp"
 #include "zarr_codec.hpp"
@@ -333,8 +334,8 @@ private:
             ++g_hits;
             return b;
         }
-        std::lock_guard lock(decoding_[key % decoding_.size()]);
-        if (auto b = chunk_cache().find(owner_, key)) {  // decoded while this thread waited
+        auto lock = lock_or_lend(decoding_[key % decoding_.size()]);  // (another thread may be decoding it)
+        if (auto b = chunk_cache().find(owner_, key)) {               // decoded while this thread waited
             ++g_hits;
             return b;
         }

@@ -62,4 +62,13 @@ WaitScope::~WaitScope() {
     t_lent = false;
 }
 
+std::unique_lock<std::mutex> lock_or_lend(std::mutex& mu) {
+    std::unique_lock lock(mu, std::try_to_lock);
+    if (!lock.owns_lock()) {
+        WaitScope wait;
+        lock.lock();
+    }
+    return lock;
+}
+
 }  // namespace tessera

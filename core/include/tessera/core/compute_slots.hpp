@@ -70,4 +70,9 @@ private:
     ComputeSlots* lent_;
 };
 
+// `mu` locked; when another thread holds it (it is decoding what this one
+// needs too), the wait is a WaitScope's. The sources' decoders and block
+// caches take their per-block and per-decoder locks with it.
+std::unique_lock<std::mutex> lock_or_lend(std::mutex& mu);
+
 }  // namespace tessera
