@@ -393,8 +393,9 @@ struct Evaluator::Impl {
 
     // Tiles in flight for a run of `node` into `sink`: enough to keep every
     // thread busy while the serial writer catches up and while some wait
-    // for a decoder (two a thread, the spare's included: the mid stitch at 2
-    // threads and 6 tiles, 1.99 s against 2.13 at 4), and no more, because
+    // for a decoder (two a thread, the spare's included: at 2 threads with
+    // the spare the mid stitch took 2.23 s at 4 tiles, against 2.26 without
+    // it, medians of 9; at 6, 2.00 against 2.12, medians of 7), and no more, because
     // each holds a tile of pixels (plus the scratch of its unplaced needs).
     // Under a memory budget, fewer; an error if not even one tile fits.
     std::size_t tokens_for(NodeId node, const Sink& sink) const {
