@@ -311,8 +311,10 @@ const char* kOnErrorHelp = "a file that cannot be read: fail the run (default), 
                            "finish, and list each part filled";
 
 // --threads, --stats, -q, --progress and --on-error.
-void add_run_options(CLI::App* cmd, RunFlags& r, const std::string& threads_help = "worker threads (0: every core)") {
-    cmd->add_option("--threads", r.threads, threads_help)->check(thread_count());
+// (--threads' text is the pipeline's "threads" setting's, plus `more`)
+void add_run_options(CLI::App* cmd, RunFlags& r, const std::string& more = "") {
+    cmd->add_option("--threads", r.threads, param_spec(execution_params(), "threads").doc + more)
+        ->check(thread_count());
     cmd->add_flag("--stats", r.stats, "print tiles, time and peak pixel memory when done");
     cmd->add_flag("-q,--quiet", r.quiet, "no progress line (--progress none)");
     cmd->add_option("--progress", r.progress, kProgressHelp)->check(CLI::IsMember({"auto", "bar", "json", "none"}));
@@ -522,7 +524,7 @@ struct RunCmd {
 CLI::App* add_run(CLI::App& app, RunCmd& c, RunFlags& r) {
     auto* run = app.add_subcommand("run", "run a JSON pipeline: compute and write every save node");
     run->add_option("PIPELINE", c.pipeline, "pipeline .json file")->required();
-    add_run_options(run, r, "worker threads (0: every core; default: the pipeline's setting)");
+    add_run_options(run, r, "; default: the pipeline's setting");
     // (ranges: the pipeline's execution settings)
     run->add_option("--tile-size", c.tile, "tile width and height in pixels (default: the pipeline's setting)")
         ->check(spec_validator(param_spec(execution_params(), "tile")));

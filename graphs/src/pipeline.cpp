@@ -173,7 +173,8 @@ const std::vector<ParamSpec>& execution_params() {
          .max = 8192},
         {.name = "threads",
          .type = ParamType::integer,
-         .doc = "worker threads (0: every core)",
+         .doc = "threads computing at once (0: every core; with 2 or more, a spare thread takes over from one waiting "
+                "on a decoder)",
          .default_value = std::int64_t(0),
          .min = 0,
          .max = 1024},
