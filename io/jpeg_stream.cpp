@@ -24,6 +24,9 @@ namespace {
 constexpr std::size_t kReadChunk = 256 * 1024;
 // Columns decoded beyond an expected region on each side (an iMCU and more).
 constexpr int kCropMargin = 32;
+// Decoders a source keeps for segments announced (expect) and not yet ended
+// (release): a run's plan announces at most its tiles in flight ahead.
+constexpr std::size_t kMaxSegments = 8;
 
 std::atomic<std::uint64_t> g_rows_decoded{0}, g_rows_skipped{0}, g_pixels_decoded{0};
 
@@ -154,7 +157,6 @@ public:
     bool serves(const Rect& r) const {
         return !hint_ || (r.y >= hint_->y && r.x >= hint_->x && r.right() <= hint_->right());
     }
-    bool started() const { return open_; }
 
     std::size_t bytes() const { return window_.size(); }
 
@@ -414,18 +416,17 @@ void JpegDecoders::expect(Source source, const std::string& path, const ImageInf
     Registry& r = reg();
     std::shared_ptr<Decoder> dec;
     {
-        // a decoder of its own for the new segment, unless the newest has
-        // not started yet (then it takes this hint instead)
+        // A decoder of its own for the new segment, even when the newest has
+        // not started yet: a run's source stage announces segments up to its
+        // tiles in flight ahead of the tiles computed, so the newest may be
+        // the current segment's, its first tile not yet computed (giving it
+        // this hint instead made the current segment's reads fall outside
+        // it and decode whole rows). Decoders are released oldest first, one
+        // per segment ended, so one whose segment was never read (its tiles
+        // all served from a cache) goes at its segment's end as well.
         std::lock_guard lock(r.mu);
         Slot& slot = slot_for(r, source);
-        if (!slot.empty()) {
-            std::lock_guard dlock(slot.back()->mu);  // (registry, then decoder: read() never nests them)
-            if (!slot.back()->started()) {
-                slot.back()->set_hint(region);
-                return;
-            }
-        }
-        if (slot.size() >= 4) {  // more segments announced than ended: not a plan's use; keep the newest
+        if (slot.size() >= kMaxSegments) {  // more announced than a plan keeps open: not a plan's use; keep the newest
             r.live -= 1;
             slot.erase(slot.begin());
         }

@@ -75,6 +75,7 @@ public:
 
     void expect(const Rect& region) const override {
         if (jpeg_) io::JpegDecoders::instance().expect(source_, path_, info_, region);
+        if (tiff_) io::TiffReaders::instance().expect(path_, page_);
     }
 
     void release() const override {

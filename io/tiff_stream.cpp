@@ -3,6 +3,8 @@
 #include <tiffio.h>
 
 #include <algorithm>
+#include <array>
+#include <functional>
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -192,6 +194,8 @@ bool probe_streamable_tiff(const std::string& path, int page, const ImageInfo& i
 struct TiffReaders::Impl {
     std::mutex mu;
     std::unordered_map<std::string, std::shared_ptr<Page>> pages;  // "path\npage"
+    std::array<std::mutex, 16> opening;                            // (see page_of)
+    std::unordered_map<std::string, int> announced;                // segments expected and not ended
     std::size_t max_pages = std::size_t(std::max(default_max_open_files(), 4));
     // decoded blocks of compressed pages: (page id, block) -> bytes, LRU
     // (block_cache.hpp, which zarr_load's chunks share)
@@ -201,11 +205,17 @@ struct TiffReaders::Impl {
     static std::string key(const std::string& path, int page) { return path + '\n' + std::to_string(page); }
 
     std::shared_ptr<Page> page_of(const std::string& path, int page, const ImageInfo& info) {
-        {
+        const std::string k = key(path, page);
+        auto find = [&]() -> std::shared_ptr<Page> {
             std::lock_guard lock(mu);
-            auto it = pages.find(key(path, page));
-            if (it != pages.end()) return it->second;
-        }
+            auto it = pages.find(k);
+            return it != pages.end() ? it->second : nullptr;
+        };
+        if (auto p = find()) return p;
+        // one thread opens it while the others wait (lending their slot),
+        // where each opened its own and all but one were thrown away
+        auto opening_lock = lock_or_lend(opening[std::hash<std::string>{}(k) % opening.size()]);
+        if (auto p = find()) return p;
         auto p = std::make_shared<Page>();
         p->file = std::make_unique<ClientFile>();
         p->file->path = path;
@@ -222,9 +232,9 @@ struct TiffReaders::Impl {
         p->id = blocks.next_owner();
         ++opened;
         std::lock_guard lock(mu);
-        auto [it, fresh] = pages.emplace(key(path, page), p);
+        auto [it, fresh] = pages.emplace(k, p);
         if (fresh && pages.size() > max_pages) evict_one(it->first);
-        return it->second;  // another thread may have won the race: use its page
+        return it->second;
     }
 
     // Over the limit (sources the evaluator never released: a long-lived
@@ -364,9 +374,20 @@ void TiffReaders::read(const std::string& path, int page, const ImageInfo& info,
         }
 }
 
+void TiffReaders::expect(const std::string& path, int page) {
+    std::lock_guard lock(impl_->mu);
+    ++impl_->announced[Impl::key(path, page)];
+}
+
 void TiffReaders::release(const std::string& path, int page) {
     std::lock_guard lock(impl_->mu);
-    auto it = impl_->pages.find(Impl::key(path, page));
+    const std::string key = Impl::key(path, page);
+    if (auto a = impl_->announced.find(key); a != impl_->announced.end())
+        if (--a->second > 0)
+            return;  // a later segment is still to be read
+        else
+            impl_->announced.erase(a);
+    auto it = impl_->pages.find(key);
     if (it == impl_->pages.end()) return;
     impl_->blocks.drop(it->second->id);
     impl_->pages.erase(it);  // closed when the last reader lets go of it

@@ -39,8 +39,13 @@ public:
     // Copies out.rect (image frame) of the page into out. IoError naming the
     // file when it cannot be read or is no longer what the graph was built on.
     void read(const std::string& path, int page, const ImageInfo& info, const Tile& out);
-    // No later read is expected: drop the file's parsed directory and its
-    // cached blocks.
+    // A segment of a run's reads is announced (Op::expect), and one has
+    // ended (Op::release). A run announces the next segment of a source
+    // before the tiles of the last one are all computed (its tiles in flight
+    // run ahead), so the page stays open until the last announced one ends;
+    // then, or with none announced, its parsed directory and cached blocks
+    // go.
+    void expect(const std::string& path, int page);
     void release(const std::string& path, int page);
     void set_budget(std::size_t bytes);  // the decoded-block cache's bytes (default 64 MiB)
     std::string stats() const;           // one line for --stats

@@ -227,3 +227,29 @@ TEST_CASE("tiff stream: a mosaic of 16-bit striped TIFFs holds a few strips of e
 #endif
     CHECK(VImage::new_from_file(out.c_str()).subtract(want).abs().max() == 0);
 }
+
+TEST_CASE("tiff stream: a page stays open until the last announced segment ends - then it goes") {
+    // A run announces a source's next segment before the last one's tiles
+    // are all computed; ending the first must not close the page the
+    // second reads. Unannounced, a release closes it as before.
+    tt::TempDir dir;
+    const std::string path = (dir / "s.tif").string();
+    pattern16(300, 200, 1).tiffsave(path.c_str());
+    Graph g(standard_registry());
+    const Op& op = *g.node(add_load(g, path)).op;
+    Buffer b(nullptr, Rect{0, 0, 300, 20}, 1, Format::u16);
+    const long before = tiff_pages_opened();
+    op.expect(Rect{0, 0, 300, 100});
+    op.compute(b.tile(), {});
+    op.expect(Rect{0, 100, 300, 100});  // the next segment, announced first
+    op.release();                       // the first ends
+    op.compute(b.tile(), {});
+    CHECK(tiff_pages_opened() - before == 1);  // still open
+    op.release();                              // the second ends: closed
+    op.compute(b.tile(), {});
+    CHECK(tiff_pages_opened() - before == 2);  // opened again
+    op.release();                              // (none announced: closes it)
+    op.compute(b.tile(), {});
+    CHECK(tiff_pages_opened() - before == 3);
+    op.release();
+}

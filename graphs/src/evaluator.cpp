@@ -517,6 +517,7 @@ struct Evaluator::Impl {
         void write(Computed c);
         void pipeline(int threads, std::size_t tokens);
         void produce(int threads, std::size_t tokens, const Share* share);
+        void end_segments() noexcept;
         bool stop_finishing();
     };
     RunStats run_one(NodeId node, Sink& sink, const RunOptions& options);
@@ -853,9 +854,23 @@ void Evaluator::Impl::TileRun::produce(int threads, std::size_t tokens, const Sh
         sink_seconds += seconds_since(tf);
     } catch (...) {
         sink.abort();
+        end_segments();
         m.release_all();
         throw;
     }
+}
+
+// The run unwinds: every segment announced and not yet ended is ended, so
+// that a source counting them (one decoder or an open page per segment)
+// is back at none before release_all lets go of the rest.
+void Evaluator::Impl::TileRun::end_segments() noexcept {
+    std::unordered_map<NodeId, std::ptrdiff_t> open;
+    for (std::size_t k = 0; k < next_expect; ++k) ++open[std::get<1>(plan.expects[k])];
+    for (std::size_t k = 0; k < next_release; ++k) --open[plan.releases[k].second];
+    for (const auto& [n, count] : open)
+        for (std::ptrdiff_t i = 0; i < count; ++i) try {
+                m.g.node(n).op->release();
+            } catch (...) {}
 }
 
 // Asked by the sink's finish() between its steps (core/stop.hpp): whether
